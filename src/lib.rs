@@ -1,0 +1,20 @@
+//! dswarm: a deterministic simulation test-bed for peer-to-peer DHT swarms.
+//!
+//! This crate is the protocol and its live adapter:
+//!
+//! - [`proto`]: the sans-IO core (discovery, routing table, RPC, lookups) behind one
+//!   type, [`proto::Node`]. No sockets, clocks or OS randomness: the same code runs in
+//!   the simulator and on real sockets, and one seed gives one run.
+//! - [`harness`]: many nodes in one thread over a seeded network model, with time
+//!   jumping to the next event. Tests, benches and the `dswarm swarm` command use it.
+//! - `live` (feature `live`, on by default): the tokio driver loop over UDP.
+//!
+//! The `dswarm` command and the scenario runner live in the `dswarm-sim` package.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod harness;
+#[cfg(feature = "live")]
+pub mod live;
+pub mod proto;

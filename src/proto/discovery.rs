@@ -1,0 +1,251 @@
+//! [`Discovery`]: signed multicast beacons.
+//!
+//! In: the clock ([`Discovery::handle_timeout`]) and beacons that arrived
+//! ([`Discovery::handle_beacon`]). Out: a signed [`Beacon`] for the segment's multicast
+//! group every `beacon_interval` (±10 %, from a seeded phase so that a thousand nodes
+//! started together do not beacon in the same instant), and for each beacon received
+//! either the peer it announces or the reason it was dropped.
+//!
+//! A beacon is accepted only if it carries this swarm's network tag, is its sender's
+//! valid signature, is not the node's own, and its timestamp is within
+//! `beacon_max_age` of the receiver's wall clock (either way, to tolerate skew).
+//! Networks without multicast use the node's bootstrap list instead.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rand_core::RngCore;
+use sha2::{Digest, Sha256};
+
+use super::id::NodeId;
+use super::identity::{self, Identity};
+use super::time::Time;
+use super::wire::{Beacon, NETWORK_TAG_LEN};
+
+/// Tunables of discovery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscoveryConfig {
+    /// Where beacons go; `None` turns beaconing off (bootstrap lists only).
+    pub multicast_group: Option<SocketAddr>,
+    /// Mean time between two beacons of one node.
+    pub beacon_interval: Duration,
+    /// Beacons whose timestamp is further than this from the local wall clock are
+    /// stale (replays, or clocks too far apart).
+    pub beacon_max_age: Duration,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        DiscoveryConfig {
+            multicast_group: None,
+            beacon_interval: Duration::from_secs(5),
+            beacon_max_age: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why a beacon was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BeaconRejected {
+    /// Our own beacon, looped back.
+    Own,
+    /// Another swarm's network tag.
+    ForeignNetwork,
+    /// Timestamp too far from our wall clock.
+    Stale,
+    /// The signature does not verify for the claimed id.
+    Forged,
+}
+
+/// The network tag of a network key: public, and cheap to compare.
+pub fn network_tag(network_key: &[u8; 32]) -> [u8; NETWORK_TAG_LEN] {
+    let digest = Sha256::new()
+        .chain_update(b"dswarm-network-tag-v1")
+        .chain_update(network_key)
+        .finalize();
+    let mut tag = [0u8; NETWORK_TAG_LEN];
+    tag.copy_from_slice(&digest[..NETWORK_TAG_LEN]);
+    tag
+}
+
+/// Beacon timing and checks for one node.
+#[derive(Clone, Debug)]
+pub struct Discovery {
+    config: DiscoveryConfig,
+    network_tag: [u8; NETWORK_TAG_LEN],
+    next_beacon: Option<Time>,
+}
+
+impl Discovery {
+    /// Starts beaconing (if a group is configured) at a random moment of the first
+    /// interval.
+    pub fn new(
+        now: Time,
+        config: DiscoveryConfig,
+        network_tag: [u8; NETWORK_TAG_LEN],
+        rng: &mut impl RngCore,
+    ) -> Discovery {
+        let next_beacon = config
+            .multicast_group
+            .map(|_| now + fraction(config.beacon_interval, rng.next_u32()));
+        Discovery {
+            config,
+            network_tag,
+            next_beacon,
+        }
+    }
+
+    /// The multicast group beacons go to.
+    pub fn group(&self) -> Option<SocketAddr> {
+        self.config.multicast_group
+    }
+
+    /// When the next beacon is due. Changes after `handle_timeout`.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.next_beacon
+    }
+
+    /// The beacon to send if one is due at `now`, signed by `identity` with the wall
+    /// clock `unix_secs`; schedules the next one.
+    pub fn handle_timeout(
+        &mut self,
+        now: Time,
+        unix_secs: u64,
+        identity: &Identity,
+        port: u16,
+        rng: &mut impl RngCore,
+    ) -> Option<Beacon> {
+        let due = self.next_beacon?;
+        if now < due {
+            return None;
+        }
+        // 90 %..110 % of the interval.
+        let interval = self.config.beacon_interval;
+        let jitter = fraction(interval / 5, rng.next_u32());
+        self.next_beacon = Some(now + interval - interval / 10 + jitter);
+        let id = identity.id();
+        let signed = Beacon::signed_bytes(&id, port, unix_secs, &self.network_tag);
+        Some(Beacon {
+            id,
+            port,
+            unix_secs,
+            network_tag: self.network_tag,
+            signature: identity.sign(&signed),
+        })
+    }
+
+    /// Checks a beacon that arrived from `from`; the peer's id and service address if
+    /// it is accepted.
+    pub fn handle_beacon(
+        &self,
+        local: &NodeId,
+        unix_secs: u64,
+        from: SocketAddr,
+        beacon: &Beacon,
+    ) -> Result<(NodeId, SocketAddr), BeaconRejected> {
+        if beacon.id == *local {
+            return Err(BeaconRejected::Own);
+        }
+        if beacon.network_tag != self.network_tag {
+            return Err(BeaconRejected::ForeignNetwork);
+        }
+        if unix_secs.abs_diff(beacon.unix_secs) > self.config.beacon_max_age.as_secs() {
+            return Err(BeaconRejected::Stale);
+        }
+        let signed = Beacon::signed_bytes(&beacon.id, beacon.port, beacon.unix_secs, &beacon.network_tag);
+        if !identity::verify(&beacon.id, &signed, &beacon.signature) {
+            return Err(BeaconRejected::Forged);
+        }
+        Ok((beacon.id, SocketAddr::new(from.ip(), beacon.port)))
+    }
+}
+
+/// `span` scaled by `r / 2^32`: a uniform draw from `[0, span)`.
+fn fraction(span: Duration, r: u32) -> Duration {
+    let micros = u64::try_from(span.as_micros()).unwrap_or(u64::MAX);
+    Duration::from_micros(((u128::from(micros) * u128::from(r)) >> 32) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::SeedableRng;
+
+    const NOW: u64 = 1_790_000_000;
+
+    fn setup() -> (Discovery, Identity, ChaCha8Rng) {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let config = DiscoveryConfig {
+            multicast_group: Some("239.255.77.77:17760".parse().unwrap()),
+            ..DiscoveryConfig::default()
+        };
+        let discovery = Discovery::new(Time::ZERO, config, network_tag(&[1; 32]), &mut rng);
+        (discovery, Identity::from_seed([2; 32]), rng)
+    }
+
+    fn beacon_at(discovery: &mut Discovery, identity: &Identity, rng: &mut ChaCha8Rng, unix: u64) -> Beacon {
+        let due = discovery.poll_timeout().unwrap();
+        discovery.handle_timeout(due, unix, identity, 7000, rng).unwrap()
+    }
+
+    #[test]
+    fn beacons_come_every_interval_with_jitter() {
+        let (mut discovery, identity, mut rng) = setup();
+        let first = discovery.poll_timeout().unwrap();
+        assert!(first < Time::ZERO + Duration::from_secs(5), "phase within one interval");
+        let early = first - Duration::from_micros(1);
+        if early < first {
+            assert!(discovery.handle_timeout(early, NOW, &identity, 7000, &mut rng).is_none());
+        }
+        let mut at = first;
+        for _ in 0..20 {
+            discovery.handle_timeout(at, NOW, &identity, 7000, &mut rng).unwrap();
+            let next = discovery.poll_timeout().unwrap();
+            let gap = next - at;
+            assert!(gap >= Duration::from_millis(4500) && gap < Duration::from_millis(5500), "{gap:?}");
+            at = next;
+        }
+    }
+
+    #[test]
+    fn accepts_a_good_beacon_at_the_source_ip_and_service_port() {
+        let (mut discovery, identity, mut rng) = setup();
+        let beacon = beacon_at(&mut discovery, &identity, &mut rng, NOW);
+        let from: SocketAddr = "10.0.0.9:40000".parse().unwrap();
+        let local = NodeId([7; 32]);
+        assert_eq!(
+            discovery.handle_beacon(&local, NOW + 3, from, &beacon),
+            Ok((identity.id(), "10.0.0.9:7000".parse().unwrap()))
+        );
+    }
+
+    #[test]
+    fn drops_own_foreign_stale_and_forged_beacons() {
+        let (mut discovery, identity, mut rng) = setup();
+        let from: SocketAddr = "10.0.0.9:7000".parse().unwrap();
+        let local = NodeId([7; 32]);
+        let beacon = beacon_at(&mut discovery, &identity, &mut rng, NOW);
+        assert_eq!(discovery.handle_beacon(&identity.id(), NOW, from, &beacon), Err(BeaconRejected::Own));
+        assert_eq!(discovery.handle_beacon(&local, NOW + 61, from, &beacon), Err(BeaconRejected::Stale));
+        assert_eq!(discovery.handle_beacon(&local, NOW - 61, from, &beacon), Err(BeaconRejected::Stale));
+
+        let mut foreign = beacon.clone();
+        foreign.network_tag = network_tag(&[9; 32]);
+        assert_eq!(discovery.handle_beacon(&local, NOW, from, &foreign), Err(BeaconRejected::ForeignNetwork));
+
+        let mut moved = beacon.clone();
+        moved.port = 7001; // the signature covers the port
+        assert_eq!(discovery.handle_beacon(&local, NOW, from, &moved), Err(BeaconRejected::Forged));
+        let mut impostor = beacon;
+        impostor.id = NodeId([7; 32]);
+        assert_eq!(discovery.handle_beacon(&NodeId([8; 32]), NOW, from, &impostor), Err(BeaconRejected::Forged));
+    }
+
+    #[test]
+    fn no_group_means_no_beacons() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let discovery = Discovery::new(Time::ZERO, DiscoveryConfig::default(), [0; 8], &mut rng);
+        assert_eq!(discovery.poll_timeout(), None);
+    }
+}

@@ -1,0 +1,33 @@
+//! The sans-IO protocol core: bytes and time go in; datagrams, deadlines and events
+//! come out.
+//!
+//! Nothing here opens a socket, reads a clock, draws OS randomness, spawns a task or
+//! sleeps. The driver (the simulator or [`crate::live`]) owns the socket and the clock;
+//! [`node::Node`] owns the protocol.
+//!
+//! | module | state machine or data |
+//! |---|---|
+//! | [`time`] | [`Time`]: a node's monotonic clock, passed in |
+//! | [`id`] | [`NodeId`], [`Key`], XOR [`Distance`] |
+//! | [`identity`] | ed25519 keypair, signing, `verify_strict` |
+//! | [`wire`] | every datagram and its byte encoding |
+//! | [`table`] | k-bucket routing table |
+//! | [`discovery`] | signed multicast beacons |
+//! | [`rpc`] | transaction ids, timeouts, retries, per-peer limits |
+//! | [`lookup`] | one iterative FIND_NODE |
+//! | [`node`] | [`Node`]: all of the above behind one `handle_*`/`poll_*` API |
+
+pub mod discovery;
+pub mod id;
+pub mod identity;
+pub mod lookup;
+pub mod node;
+pub mod rpc;
+pub mod table;
+pub mod time;
+pub mod wire;
+
+pub use id::{Distance, Key, NodeId};
+pub use identity::Identity;
+pub use node::{Command, CommandError, Config, Event, Node, QueryId, QueryOutcome, Stats, Transmit};
+pub use time::Time;

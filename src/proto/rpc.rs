@@ -1,0 +1,370 @@
+//! [`RpcManager`]: request/response bookkeeping.
+//!
+//! In: requests to send ([`RpcManager::start`]), responses that arrived
+//! ([`RpcManager::handle_response`]) and the clock ([`RpcManager::handle_timeout`]).
+//! Out: requests to put on the wire ([`RpcManager::poll_send`], first sends and
+//! retries alike), completed requests with their round-trip time, and failures
+//! ([`RpcManager::poll_failure`]) once every retry has timed out.
+//!
+//! Each request carries a context `C` of the caller's choosing (which query it serves,
+//! which peer it checks); the manager hands it back with the outcome. A response counts
+//! only if it carries a pending transaction id *and* comes from the address the request
+//! went to. At most `in_flight_per_peer_max` requests per peer address are on the wire;
+//! more wait in a bounded per-peer queue, and beyond that a request is refused.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rand_core::RngCore;
+
+use super::id::NodeId;
+use super::time::Time;
+use super::wire::{Request, TxId};
+
+/// Tunables of request tracking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RpcConfig {
+    /// Time to wait for the first answer.
+    pub timeout: Duration,
+    /// Resends after the first send; each waits `backoff` times longer.
+    pub retries_max: u8,
+    /// Factor by which each retry's timeout grows.
+    pub backoff: u32,
+    /// Requests on the wire to one peer address at once.
+    pub in_flight_per_peer_max: usize,
+    /// Requests waiting for a slot to one peer address; beyond this they are refused.
+    pub queued_per_peer_max: usize,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        RpcConfig {
+            timeout: Duration::from_millis(1000),
+            retries_max: 1,
+            backoff: 2,
+            in_flight_per_peer_max: 8,
+            queued_per_peer_max: 32,
+        }
+    }
+}
+
+/// A request to put on the wire now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Send {
+    /// Where to.
+    pub dst: SocketAddr,
+    /// Its transaction id (the same on every retry).
+    pub tx: TxId,
+    /// What to ask.
+    pub request: Request,
+    /// Whether this is a resend.
+    pub retry: bool,
+}
+
+/// A request that got its answer.
+#[derive(Debug)]
+pub struct Completed<C> {
+    /// The caller's context.
+    pub context: C,
+    /// The peer id the request was meant for, if the caller knew it.
+    pub peer: Option<NodeId>,
+    /// Time from the last send to the answer.
+    pub rtt: Duration,
+}
+
+/// A request that will get no answer.
+#[derive(Debug)]
+pub struct Failed<C> {
+    /// The caller's context.
+    pub context: C,
+    /// The peer id the request was meant for, if the caller knew it.
+    pub peer: Option<NodeId>,
+    /// Why.
+    pub reason: RpcFailure,
+}
+
+/// Why a request failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RpcFailure {
+    /// No answer after every retry.
+    Timeout,
+    /// Too many requests already waiting for this peer.
+    Throttled,
+}
+
+#[derive(Debug)]
+struct Pending<C> {
+    dst: SocketAddr,
+    peer: Option<NodeId>,
+    request: Request,
+    context: C,
+    /// `None` while queued behind the per-peer limit.
+    sent_at: Option<Time>,
+    deadline: Time,
+    attempts: u8,
+}
+
+/// Tracks every request a node has sent and not yet seen the end of.
+#[derive(Debug)]
+pub struct RpcManager<C> {
+    config: RpcConfig,
+    pending: BTreeMap<TxId, Pending<C>>,
+    deadlines: BTreeSet<(Time, TxId)>,
+    in_flight: BTreeMap<SocketAddr, usize>,
+    queued: BTreeMap<SocketAddr, VecDeque<TxId>>,
+    sends: VecDeque<Send>,
+    failures: VecDeque<Failed<C>>,
+}
+
+impl<C> RpcManager<C> {
+    /// No requests yet.
+    pub fn new(config: RpcConfig) -> Self {
+        RpcManager {
+            config,
+            pending: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            in_flight: BTreeMap::new(),
+            queued: BTreeMap::new(),
+            sends: VecDeque::new(),
+            failures: VecDeque::new(),
+        }
+    }
+
+    /// Requests not yet answered or failed (queued ones included).
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Starts a request to `dst`. It goes on the wire at once if the peer has a free
+    /// slot, or waits for one. `Err` gives the context back when the peer's queue is
+    /// full (nothing was sent).
+    pub fn start(
+        &mut self,
+        now: Time,
+        dst: SocketAddr,
+        peer: Option<NodeId>,
+        request: Request,
+        context: C,
+        rng: &mut impl RngCore,
+    ) -> Result<TxId, C> {
+        let busy = self.in_flight.get(&dst).copied().unwrap_or(0) >= self.config.in_flight_per_peer_max;
+        if busy {
+            let queue = self.queued.entry(dst).or_default();
+            if queue.len() >= self.config.queued_per_peer_max {
+                return Err(context);
+            }
+        }
+        let tx = loop {
+            let tx = TxId(rng.next_u32());
+            if !self.pending.contains_key(&tx) {
+                break tx;
+            }
+        };
+        self.pending.insert(
+            tx,
+            Pending {
+                dst,
+                peer,
+                request,
+                context,
+                sent_at: None,
+                deadline: Time::MAX,
+                attempts: 0,
+            },
+        );
+        if busy {
+            self.queued.entry(dst).or_default().push_back(tx);
+        } else {
+            self.send(now, tx);
+        }
+        Ok(tx)
+    }
+
+    fn send(&mut self, now: Time, tx: TxId) {
+        let Some(p) = self.pending.get_mut(&tx) else {
+            return;
+        };
+        if p.sent_at.is_none() {
+            *self.in_flight.entry(p.dst).or_default() += 1;
+        }
+        let wait = self.config.timeout * self.config.backoff.saturating_pow(u32::from(p.attempts));
+        self.deadlines.remove(&(p.deadline, tx));
+        p.deadline = now + wait;
+        p.sent_at = Some(now);
+        self.deadlines.insert((p.deadline, tx));
+        self.sends.push_back(Send {
+            dst: p.dst,
+            tx,
+            request: p.request.clone(),
+            retry: p.attempts > 0,
+        });
+        p.attempts += 1;
+    }
+
+    /// A response with `tx` arrived from `from`. `None` if no request of ours matches
+    /// (unknown, already answered, or from another address): the caller counts it as
+    /// unexpected.
+    pub fn handle_response(&mut self, now: Time, from: SocketAddr, tx: TxId) -> Option<Completed<C>> {
+        let p = self.pending.get(&tx)?;
+        if p.dst != from || p.sent_at.is_none() {
+            return None;
+        }
+        let p = self.finish(now, tx)?;
+        Some(Completed {
+            rtt: now - p.sent_at.unwrap_or(now),
+            context: p.context,
+            peer: p.peer,
+        })
+    }
+
+    fn finish(&mut self, now: Time, tx: TxId) -> Option<Pending<C>> {
+        let p = self.pending.remove(&tx)?;
+        self.deadlines.remove(&(p.deadline, tx));
+        if p.sent_at.is_some() {
+            // A slot frees up: the next queued request to this peer goes out.
+            let next = self.queued.get_mut(&p.dst).and_then(VecDeque::pop_front);
+            match next {
+                Some(next) => {
+                    if let Some(q) = self.pending.get(&next) {
+                        debug_assert!(q.sent_at.is_none());
+                    }
+                    // The slot passes straight to the queued request.
+                    if let Some(n) = self.in_flight.get_mut(&p.dst) {
+                        *n -= 1;
+                    }
+                    self.send(now, next);
+                }
+                None => {
+                    if let Some(n) = self.in_flight.get_mut(&p.dst) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.in_flight.remove(&p.dst);
+                        }
+                    }
+                }
+            }
+            if self.queued.get(&p.dst).is_some_and(VecDeque::is_empty) {
+                self.queued.remove(&p.dst);
+            }
+        }
+        Some(p)
+    }
+
+    /// Resends requests whose timeout passed and fails those out of retries.
+    pub fn handle_timeout(&mut self, now: Time) {
+        while let Some(&(deadline, tx)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            let Some(p) = self.pending.get(&tx) else {
+                self.deadlines.pop_first();
+                continue;
+            };
+            if p.attempts <= self.config.retries_max {
+                self.send(now, tx);
+            } else if let Some(p) = self.finish(now, tx) {
+                self.failures.push_back(Failed {
+                    context: p.context,
+                    peer: p.peer,
+                    reason: RpcFailure::Timeout,
+                });
+            }
+        }
+    }
+
+    /// The next request to put on the wire. Changes after `start`, `handle_response`
+    /// (a queued request gets a slot) and `handle_timeout` (retries).
+    pub fn poll_send(&mut self) -> Option<Send> {
+        self.sends.pop_front()
+    }
+
+    /// The next request that failed. Changes after `handle_timeout`.
+    pub fn poll_failure(&mut self) -> Option<Failed<C>> {
+        self.failures.pop_front()
+    }
+
+    /// When the next resend or failure is due. Changes after every input.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.deadlines.first().map(|&(t, _)| t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::SeedableRng;
+
+    fn peer(i: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, 1], i))
+    }
+
+    fn ms(n: u64) -> Time {
+        Time::ZERO + Duration::from_millis(n)
+    }
+
+    #[test]
+    fn answered_request_reports_its_round_trip() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut rpc = RpcManager::new(RpcConfig::default());
+        let tx = rpc.start(ms(0), peer(1), None, Request::Ping, "ping", &mut rng).unwrap();
+        let send = rpc.poll_send().unwrap();
+        assert_eq!((send.dst, send.tx, send.retry), (peer(1), tx, false));
+        assert!(rpc.handle_response(ms(30), peer(2), tx).is_none(), "wrong source");
+        let done = rpc.handle_response(ms(40), peer(1), tx).unwrap();
+        assert_eq!((done.context, done.rtt), ("ping", Duration::from_millis(40)));
+        assert!(rpc.handle_response(ms(50), peer(1), tx).is_none(), "duplicate");
+        assert_eq!(rpc.poll_timeout(), None);
+    }
+
+    #[test]
+    fn retries_with_backoff_then_fails() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let config = RpcConfig {
+            retries_max: 2,
+            ..RpcConfig::default()
+        };
+        let mut rpc = RpcManager::new(config);
+        let tx = rpc.start(ms(0), peer(1), None, Request::Ping, 7, &mut rng).unwrap();
+        assert!(rpc.poll_send().is_some());
+        assert_eq!(rpc.poll_timeout(), Some(ms(1000)));
+        rpc.handle_timeout(ms(1000));
+        let retry = rpc.poll_send().unwrap();
+        assert!(retry.retry && retry.tx == tx);
+        assert_eq!(rpc.poll_timeout(), Some(ms(3000)), "second wait is doubled");
+        rpc.handle_timeout(ms(3000));
+        assert!(rpc.poll_send().is_some());
+        assert_eq!(rpc.poll_timeout(), Some(ms(7000)));
+        rpc.handle_timeout(ms(7000));
+        assert!(rpc.poll_send().is_none());
+        let failed = rpc.poll_failure().unwrap();
+        assert_eq!((failed.context, failed.reason), (7, RpcFailure::Timeout));
+        assert_eq!(rpc.pending_len(), 0);
+    }
+
+    #[test]
+    fn per_peer_limit_queues_then_refuses() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let config = RpcConfig {
+            in_flight_per_peer_max: 2,
+            queued_per_peer_max: 1,
+            ..RpcConfig::default()
+        };
+        let mut rpc = RpcManager::new(config);
+        let a = rpc.start(ms(0), peer(1), None, Request::Ping, 1, &mut rng).unwrap();
+        rpc.start(ms(0), peer(1), None, Request::Ping, 2, &mut rng).unwrap();
+        let c = rpc.start(ms(0), peer(1), None, Request::Ping, 3, &mut rng).unwrap();
+        assert_eq!(rpc.start(ms(0), peer(1), None, Request::Ping, 4, &mut rng), Err(4));
+        // Another peer is not affected.
+        rpc.start(ms(0), peer(2), None, Request::Ping, 5, &mut rng).unwrap();
+        let sent: Vec<_> = std::iter::from_fn(|| rpc.poll_send()).collect();
+        assert_eq!(sent.len(), 3, "two to peer 1, one to peer 2");
+        // A queued request is not answerable before it is sent.
+        assert!(rpc.handle_response(ms(1), peer(1), c).is_none());
+        rpc.handle_response(ms(10), peer(1), a).unwrap();
+        let next = rpc.poll_send().unwrap();
+        assert_eq!(next.tx, c, "the queued request takes the freed slot");
+        assert!(rpc.handle_response(ms(20), peer(1), c).is_some());
+    }
+}

@@ -1,0 +1,588 @@
+//! [`RoutingTable`]: 256 k-buckets around the local id.
+//!
+//! In: contacts that proved alive ([`RoutingTable::insert`]), failed requests
+//! ([`RoutingTable::on_failure`]) and the outcome of liveness checks
+//! ([`RoutingTable::check_failed`]). Out: [`InsertOutcome`]s that ask the node to ping
+//! the least-recently-seen contact of a full bucket before evicting it, the
+//! [`RoutingTable::closest`] contacts to any target, and refresh deadlines per bucket.
+//!
+//! What holds: the local id is never in the table, no bucket holds more than
+//! `bucket_capacity` contacts, an id is in at most one place (bucket or replacement
+//! cache), and each bucket lists its contacts least recently seen first.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rand_core::RngCore;
+
+use super::id::{Distance, NodeId, ID_LEN};
+use super::time::Time;
+
+/// Number of buckets: one per bit of the id space.
+pub const BUCKETS: usize = ID_LEN * 8;
+
+/// A peer as the routing table knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Contact {
+    /// The peer's id (its public key).
+    pub id: NodeId,
+    /// Where it answered from.
+    pub addr: SocketAddr,
+    /// When it last answered or asked something.
+    pub last_seen: Time,
+    /// Requests to it that failed since it last answered.
+    pub failures: u8,
+}
+
+/// Tunables of the routing table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableConfig {
+    /// Contacts per bucket (Kademlia's k).
+    pub bucket_capacity: usize,
+    /// Candidates kept per full bucket, to replace contacts that go away.
+    pub replacement_capacity: usize,
+    /// A bucket with no lookup into its range for this long is refreshed.
+    pub refresh_interval: Duration,
+    /// Failed requests in a row after which a contact is stale: replaced as soon as a
+    /// candidate arrives.
+    pub failures_max: u8,
+}
+
+impl Default for TableConfig {
+    fn default() -> Self {
+        TableConfig {
+            bucket_capacity: 20,
+            replacement_capacity: 20,
+            refresh_interval: Duration::from_secs(600),
+            failures_max: 2,
+        }
+    }
+}
+
+/// What [`RoutingTable::insert`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// A new contact in a bucket with room.
+    Inserted,
+    /// Already present: address and last-seen refreshed, moved to most recently seen.
+    Updated,
+    /// The bucket was full and held a stale contact, which the new one replaced.
+    Replaced {
+        /// The stale contact that left.
+        evicted: Contact,
+    },
+    /// The bucket is full: the candidate waits in the replacement cache, and the node
+    /// should ping `ping` (the least recently seen contact), then report the result by
+    /// [`RoutingTable::insert`] (it answered) or [`RoutingTable::check_failed`].
+    Pending {
+        /// The contact to check.
+        ping: Contact,
+    },
+    /// The bucket is full and already being checked: the candidate waits in the
+    /// replacement cache.
+    Queued,
+    /// The local id: never stored.
+    IsSelf,
+}
+
+/// A contact that left the table, and who took its place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Evicted {
+    /// The contact removed.
+    pub evicted: Contact,
+    /// The replacement promoted into its bucket, if any waited.
+    pub replaced_by: Option<Contact>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Bucket {
+    /// Least recently seen first.
+    contacts: Vec<Contact>,
+    /// Most recently seen last.
+    replacements: Vec<Contact>,
+    /// The contact a liveness check is running for.
+    checking: Option<NodeId>,
+    /// When a lookup last went into this bucket's range.
+    refreshed: Time,
+}
+
+/// The k-bucket routing table of one node.
+#[derive(Clone, Debug)]
+pub struct RoutingTable {
+    local: NodeId,
+    config: TableConfig,
+    buckets: Vec<Bucket>,
+    len: usize,
+}
+
+impl RoutingTable {
+    /// An empty table around `local`; every bucket counts as refreshed at `now`.
+    pub fn new(now: Time, local: NodeId, config: TableConfig) -> RoutingTable {
+        assert!(config.bucket_capacity > 0, "a bucket must hold something");
+        let bucket = Bucket {
+            refreshed: now,
+            ..Bucket::default()
+        };
+        RoutingTable {
+            local,
+            config,
+            buckets: vec![bucket; BUCKETS],
+            len: 0,
+        }
+    }
+
+    /// The id the table is centred on.
+    pub fn local(&self) -> NodeId {
+        self.local
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TableConfig {
+        &self.config
+    }
+
+    /// Contacts held (replacement caches not counted).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the table holds no contact.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Contacts in bucket `index`.
+    pub fn bucket_len(&self, index: usize) -> usize {
+        self.buckets.get(index).map_or(0, |b| b.contacts.len())
+    }
+
+    /// The contact with this id, if held.
+    pub fn get(&self, id: &NodeId) -> Option<&Contact> {
+        let bucket = &self.buckets[self.local.bucket_index(id)?];
+        bucket.contacts.iter().find(|c| c.id == *id)
+    }
+
+    /// Every contact, by bucket (nearest bucket first), least recently seen first.
+    pub fn iter(&self) -> impl Iterator<Item = &Contact> + '_ {
+        self.buckets.iter().flat_map(|b| b.contacts.iter())
+    }
+
+    /// Records that `id` answered or asked something at `addr`: adds it, refreshes it,
+    /// or asks for a liveness check of its bucket (see [`InsertOutcome`]).
+    pub fn insert(&mut self, now: Time, id: NodeId, addr: SocketAddr) -> InsertOutcome {
+        let Some(index) = self.local.bucket_index(&id) else {
+            return InsertOutcome::IsSelf;
+        };
+        let capacity = self.config.bucket_capacity;
+        let failures_max = self.config.failures_max;
+        let bucket = &mut self.buckets[index];
+        if let Some(pos) = bucket.contacts.iter().position(|c| c.id == id) {
+            let mut contact = bucket.contacts.remove(pos);
+            contact.addr = addr;
+            contact.last_seen = now;
+            contact.failures = 0;
+            bucket.contacts.push(contact);
+            if bucket.checking == Some(id) {
+                bucket.checking = None;
+            }
+            return InsertOutcome::Updated;
+        }
+        bucket.replacements.retain(|c| c.id != id);
+        let contact = Contact {
+            id,
+            addr,
+            last_seen: now,
+            failures: 0,
+        };
+        if bucket.contacts.len() < capacity {
+            bucket.contacts.push(contact);
+            self.len += 1;
+            return InsertOutcome::Inserted;
+        }
+        if let Some(pos) = bucket.contacts.iter().position(|c| c.failures >= failures_max) {
+            let evicted = bucket.contacts.remove(pos);
+            if bucket.checking == Some(evicted.id) {
+                bucket.checking = None;
+            }
+            bucket.contacts.push(contact);
+            return InsertOutcome::Replaced { evicted };
+        }
+        bucket.replacements.push(contact);
+        if bucket.replacements.len() > self.config.replacement_capacity {
+            bucket.replacements.remove(0);
+        }
+        if bucket.checking.is_some() {
+            return InsertOutcome::Queued;
+        }
+        let oldest = bucket.contacts[0];
+        bucket.checking = Some(oldest.id);
+        InsertOutcome::Pending { ping: oldest }
+    }
+
+    /// The liveness check of `id` failed: it leaves, and the most recently seen
+    /// replacement takes its place. `None` if `id` is not held.
+    pub fn check_failed(&mut self, id: &NodeId) -> Option<Evicted> {
+        let index = self.local.bucket_index(id)?;
+        let bucket = &mut self.buckets[index];
+        if bucket.checking == Some(*id) {
+            bucket.checking = None;
+        }
+        self.remove(id).map(|evicted| Evicted {
+            evicted,
+            replaced_by: self.promote(index),
+        })
+    }
+
+    /// The liveness check of `id` will not run (the node was too busy to send it): the
+    /// contact stays, and the next candidate for its bucket asks for a check again.
+    pub fn abandon_check(&mut self, id: &NodeId) {
+        if let Some(index) = self.local.bucket_index(id) {
+            let bucket = &mut self.buckets[index];
+            if bucket.checking == Some(*id) {
+                bucket.checking = None;
+            }
+        }
+    }
+
+    /// A request to `id` failed. Once it has failed `failures_max` times in a row it is
+    /// evicted if a replacement waits, and otherwise kept but marked stale.
+    pub fn on_failure(&mut self, id: &NodeId) -> Option<Evicted> {
+        let index = self.local.bucket_index(id)?;
+        let failures_max = self.config.failures_max;
+        let bucket = &mut self.buckets[index];
+        let contact = bucket.contacts.iter_mut().find(|c| c.id == *id)?;
+        contact.failures = contact.failures.saturating_add(1);
+        if contact.failures < failures_max || bucket.replacements.is_empty() {
+            return None;
+        }
+        self.check_failed(id)
+    }
+
+    /// Removes `id` (from its bucket or the replacement cache); the contact if it was
+    /// in a bucket.
+    pub fn remove(&mut self, id: &NodeId) -> Option<Contact> {
+        let bucket = &mut self.buckets[self.local.bucket_index(id)?];
+        bucket.replacements.retain(|c| c.id != *id);
+        let pos = bucket.contacts.iter().position(|c| c.id == *id)?;
+        if bucket.checking == Some(*id) {
+            bucket.checking = None;
+        }
+        self.len -= 1;
+        Some(bucket.contacts.remove(pos))
+    }
+
+    fn promote(&mut self, index: usize) -> Option<Contact> {
+        let bucket = &mut self.buckets[index];
+        if bucket.contacts.len() >= self.config.bucket_capacity {
+            return None;
+        }
+        let replacement = bucket.replacements.pop()?;
+        bucket.contacts.push(replacement);
+        self.len += 1;
+        Some(replacement)
+    }
+
+    /// Up to `n` contacts closest to `target`, closest first.
+    ///
+    /// Visits buckets in order of their distance to `target`, so the cost grows with
+    /// the contacts it returns, not with the size of the table: every contact of an
+    /// earlier bucket is closer than every contact of a later one.
+    pub fn closest(&self, target: &NodeId, n: usize) -> Vec<Contact> {
+        let mut out: Vec<Contact> = Vec::with_capacity(n);
+        if n == 0 {
+            return out;
+        }
+        for index in BucketOrder::new(self.local.distance(target)) {
+            let contacts = &self.buckets[index].contacts;
+            if contacts.is_empty() {
+                continue;
+            }
+            let start = out.len();
+            out.extend_from_slice(contacts);
+            out[start..].sort_unstable_by_key(|c| c.id.distance(target));
+            if out.len() >= n {
+                out.truncate(n);
+                break;
+            }
+        }
+        out
+    }
+
+    /// The earliest time a non-empty bucket is due for refresh.
+    ///
+    /// Changes when contacts arrive in an empty bucket, after
+    /// [`RoutingTable::poll_refresh`] and after [`RoutingTable::mark_refreshed`].
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.buckets
+            .iter()
+            .filter(|b| !b.contacts.is_empty())
+            .map(|b| b.refreshed + self.config.refresh_interval)
+            .min()
+    }
+
+    /// The next bucket due for refresh at `now`, marked refreshed; `None` once none is
+    /// due. The node looks up a random id in that bucket's range.
+    pub fn poll_refresh(&mut self, now: Time) -> Option<usize> {
+        let interval = self.config.refresh_interval;
+        let index = self
+            .buckets
+            .iter()
+            .position(|b| !b.contacts.is_empty() && b.refreshed + interval <= now)?;
+        self.buckets[index].refreshed = now;
+        Some(index)
+    }
+
+    /// A lookup for `target` ran at `now`: its bucket needs no refresh for a while.
+    pub fn mark_refreshed(&mut self, now: Time, target: &NodeId) {
+        if let Some(index) = self.local.bucket_index(target) {
+            self.buckets[index].refreshed = now;
+        }
+    }
+
+    /// A random id that falls into bucket `index` of this table.
+    pub fn random_id_in_bucket(&self, index: usize, rng: &mut impl RngCore) -> NodeId {
+        debug_assert!(index < BUCKETS);
+        let mut distance = [0u8; ID_LEN];
+        rng.fill_bytes(&mut distance);
+        let byte = ID_LEN - 1 - index / 8;
+        let bit = index % 8;
+        for b in &mut distance[..byte] {
+            *b = 0;
+        }
+        // Keep the bits below `bit`, set `bit`, clear those above it.
+        distance[byte] = (distance[byte] & ((1u8 << bit) - 1)) | (1 << bit);
+        let mut id = self.local.0;
+        for (b, d) in id.iter_mut().zip(distance) {
+            *b ^= d;
+        }
+        NodeId(id)
+    }
+}
+
+/// Bucket indices in order of their distance to a target, given `d` = local ^ target.
+///
+/// A contact in bucket `i` shares the bits of `d` above `i` and has bit `i` flipped.
+/// So: the target's own bucket first, then lower buckets where `d` has a one (they
+/// match `d` down to that bit), then lower buckets where `d` has a zero in reverse,
+/// then the buckets above the target's, nearest first.
+struct BucketOrder {
+    d: Distance,
+    top: Option<usize>,
+    phase: u8,
+    next: usize,
+}
+
+impl BucketOrder {
+    fn new(d: Distance) -> Self {
+        let top = d.bucket_index();
+        BucketOrder {
+            d,
+            top,
+            phase: 0,
+            next: 0,
+        }
+    }
+}
+
+impl Iterator for BucketOrder {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        loop {
+            match (self.phase, self.top) {
+                // The target is the local id: every bucket is "above" it.
+                (0, None) => {
+                    self.phase = 3;
+                    self.next = 0;
+                }
+                (0, Some(top)) => {
+                    self.phase = 1;
+                    self.next = top;
+                    return Some(top);
+                }
+                // Lower buckets where d has a one, descending.
+                (1, _) => {
+                    if self.next == 0 {
+                        self.phase = 2;
+                        self.next = 0;
+                        continue;
+                    }
+                    self.next -= 1;
+                    if self.d.bit(self.next) {
+                        return Some(self.next);
+                    }
+                }
+                // Lower buckets where d has a zero, ascending.
+                (2, top) => {
+                    let top = top.expect("phase 2 follows a target bucket");
+                    if self.next >= top {
+                        self.phase = 3;
+                        self.next = top + 1;
+                        continue;
+                    }
+                    let i = self.next;
+                    self.next += 1;
+                    if !self.d.bit(i) {
+                        return Some(i);
+                    }
+                }
+                // Buckets above the target's, ascending.
+                _ => {
+                    if self.next >= BUCKETS {
+                        return None;
+                    }
+                    self.next += 1;
+                    return Some(self.next - 1);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::SeedableRng;
+
+    fn addr(i: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, 1], i))
+    }
+
+    fn id_with_prefix(first: u8, rest: u8) -> NodeId {
+        let mut b = [rest; 32];
+        b[0] = first;
+        NodeId(b)
+    }
+
+    fn small_table(k: usize) -> RoutingTable {
+        let config = TableConfig {
+            bucket_capacity: k,
+            replacement_capacity: 2,
+            ..TableConfig::default()
+        };
+        RoutingTable::new(Time::ZERO, NodeId([0; 32]), config)
+    }
+
+    #[test]
+    fn never_holds_itself() {
+        let mut table = small_table(2);
+        assert_eq!(
+            table.insert(Time::ZERO, NodeId([0; 32]), addr(1)),
+            InsertOutcome::IsSelf
+        );
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn full_bucket_pings_the_least_recently_seen_before_evicting() {
+        let mut table = small_table(2);
+        let (a, b, c, d) = (
+            id_with_prefix(0x80, 1),
+            id_with_prefix(0x81, 2),
+            id_with_prefix(0x82, 3),
+            id_with_prefix(0x83, 4),
+        );
+        let t = |s| Time::ZERO + Duration::from_secs(s);
+        assert_eq!(table.insert(t(1), a, addr(1)), InsertOutcome::Inserted);
+        assert_eq!(table.insert(t(2), b, addr(2)), InsertOutcome::Inserted);
+        let InsertOutcome::Pending { ping } = table.insert(t(3), c, addr(3)) else {
+            panic!("a full bucket asks for a check");
+        };
+        assert_eq!(ping.id, a, "the least recently seen is checked");
+        assert_eq!(table.insert(t(4), d, addr(4)), InsertOutcome::Queued);
+
+        // `a` answers: it stays, and the candidates keep waiting.
+        assert_eq!(table.insert(t(5), a, addr(1)), InsertOutcome::Updated);
+        assert!(table.get(&c).is_none());
+        // Next candidate triggers a check of `b`, which fails: the newest replacement wins.
+        let InsertOutcome::Pending { ping } = table.insert(t(6), c, addr(3)) else {
+            panic!("a full bucket asks for a check");
+        };
+        assert_eq!(ping.id, b);
+        let evicted = table.check_failed(&b).expect("b was held");
+        assert_eq!(evicted.evicted.id, b);
+        assert_eq!(evicted.replaced_by.map(|c| c.id), Some(c));
+        assert_eq!(table.len(), 2);
+        assert!(table.get(&a).is_some() && table.get(&c).is_some());
+    }
+
+    #[test]
+    fn stale_contacts_are_replaced_without_a_check() {
+        let mut table = small_table(1);
+        let (a, b) = (id_with_prefix(0x80, 1), id_with_prefix(0x81, 2));
+        table.insert(Time::ZERO, a, addr(1));
+        assert_eq!(table.on_failure(&a), None);
+        assert_eq!(table.on_failure(&a), None, "no replacement waits: kept");
+        let outcome = table.insert(Time::ZERO, b, addr(2));
+        assert!(matches!(outcome, InsertOutcome::Replaced { evicted } if evicted.id == a));
+        assert_eq!(table.len(), 1);
+    }
+
+    #[test]
+    fn closest_matches_a_brute_force_sort() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let local = NodeId([0x55; 32]);
+        let mut table = RoutingTable::new(Time::ZERO, local, TableConfig::default());
+        for i in 0..3000u16 {
+            let id = table.random_id_in_bucket(255 - usize::from(i % 12), &mut rng);
+            table.insert(Time::ZERO, id, addr(i));
+        }
+        let mut all: Vec<Contact> = table.iter().copied().collect();
+        for _ in 0..50 {
+            let mut target = [0u8; 32];
+            rng.fill_bytes(&mut target);
+            let target = NodeId(target);
+            all.sort_by_key(|c| c.id.distance(&target));
+            let got: Vec<NodeId> = table.closest(&target, 20).iter().map(|c| c.id).collect();
+            let want: Vec<NodeId> = all.iter().take(20).map(|c| c.id).collect();
+            assert_eq!(got, want);
+        }
+        // Target = local id: every bucket is visited from the nearest.
+        all.sort_by_key(|c| c.id.distance(&local));
+        let got: Vec<NodeId> = table.closest(&local, 7).iter().map(|c| c.id).collect();
+        let want: Vec<NodeId> = all.iter().take(7).map(|c| c.id).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn bucket_order_visits_every_bucket_once() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for _ in 0..20 {
+            let mut d = [0u8; 32];
+            rng.fill_bytes(&mut d);
+            let mut seen: Vec<usize> = BucketOrder::new(Distance(d)).collect();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..BUCKETS).collect::<Vec<_>>());
+        }
+        assert_eq!(BucketOrder::new(Distance::ZERO).count(), BUCKETS);
+    }
+
+    #[test]
+    fn random_ids_land_in_the_asked_bucket() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let table = RoutingTable::new(Time::ZERO, NodeId([0xA7; 32]), TableConfig::default());
+        for index in [0, 1, 7, 8, 100, 254, 255] {
+            let id = table.random_id_in_bucket(index, &mut rng);
+            assert_eq!(table.local().bucket_index(&id), Some(index));
+        }
+    }
+
+    #[test]
+    fn refresh_is_due_only_for_idle_nonempty_buckets() {
+        let mut table = small_table(4);
+        assert_eq!(table.poll_timeout(), None);
+        let a = id_with_prefix(0x80, 1);
+        table.insert(Time::ZERO, a, addr(1));
+        let due = Time::ZERO + TableConfig::default().refresh_interval;
+        assert_eq!(table.poll_timeout(), Some(due));
+        assert_eq!(table.poll_refresh(due - Duration::from_secs(1)), None);
+        assert_eq!(table.poll_refresh(due), Some(255));
+        assert_eq!(table.poll_refresh(due), None);
+        table.mark_refreshed(due + Duration::from_secs(5), &a);
+        assert_eq!(
+            table.poll_timeout(),
+            Some(due + Duration::from_secs(5) + TableConfig::default().refresh_interval)
+        );
+    }
+}

@@ -1,0 +1,560 @@
+//! The byte encoding of every datagram dswarm sends.
+//!
+//! In: a [`Datagram`] to [`Datagram::encode`], or any bytes at all to [`decode`].
+//! Out: at most [`MAX_DATAGRAM`] bytes, or a [`DecodeError`] that says what was wrong.
+//! [`decode`] never panics and never reads past its input.
+//!
+//! Every datagram starts with a three-byte header: [`MAGIC`], [`VERSION`] and a kind.
+//!
+//! | kind | datagram | body |
+//! |---|---|---|
+//! | `0x01` | [`Beacon`] | id 32, port u16, unix seconds u64, network tag 8, signature 64 |
+//! | `0x11`–`0x14` | reserved: the four handshake messages | |
+//! | `0x20` | reserved: a sealed session frame | |
+//! | `0x30` | plain RPC ([`Datagram::Plain`]) | sender id 32, then a [`Message`] |
+//!
+//! A [`Message`] is a type byte, a 32-bit transaction id, then its fields. Integers are
+//! big-endian; addresses are a family byte (4 or 6), the IP and a port. Trailing bytes
+//! are an error, so every datagram has exactly one encoding.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use super::id::{NodeId, ID_LEN};
+use super::identity::SIGNATURE_LEN;
+
+/// The largest datagram dswarm sends or accepts: fits a 1280-byte IPv6 MTU with room
+/// for headers and tunnels.
+pub const MAX_DATAGRAM: usize = 1200;
+/// First byte of every dswarm datagram.
+pub const MAGIC: u8 = 0xD5;
+/// The wire version this code speaks.
+pub const VERSION: u8 = 1;
+/// Most contacts a [`Response::Nodes`] may carry (20 IPv6 contacts fit in a datagram).
+pub const MAX_CONTACTS: usize = 20;
+/// Length of a beacon's network tag.
+pub const NETWORK_TAG_LEN: usize = 8;
+
+const KIND_BEACON: u8 = 0x01;
+/// Kinds reserved for the handshake messages (0x11..=0x14) and sealed frames (0x20):
+/// [`decode`] refuses them as [`DecodeError::UnknownKind`] until they are spoken.
+pub const KINDS_RESERVED: [u8; 5] = [0x11, 0x12, 0x13, 0x14, 0x20];
+const KIND_PLAIN: u8 = 0x30;
+
+const MSG_PING: u8 = 0x01;
+const MSG_FIND_NODE: u8 = 0x02;
+const MSG_PONG: u8 = 0x81;
+const MSG_NODES: u8 = 0x82;
+const MSG_ERROR: u8 = 0xFF;
+
+/// A transaction id: pairs a response with its request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TxId(pub u32);
+
+/// A datagram, decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Datagram {
+    /// A signed discovery beacon, sent to a multicast group.
+    Beacon(Beacon),
+    /// An RPC message in the clear, with the id its sender claims.
+    Plain {
+        /// The id the sender claims; nothing on this path proves it.
+        sender: NodeId,
+        /// The request or response.
+        message: Message,
+    },
+}
+
+/// "I am here": a node's signed announcement on its multicast segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Beacon {
+    /// The sender's public key.
+    pub id: NodeId,
+    /// The UDP port the sender serves RPCs on (the IP is the datagram's source).
+    pub port: u16,
+    /// The sender's wall clock, in seconds since the Unix epoch.
+    pub unix_secs: u64,
+    /// Derived from the network key: beacons of other swarms are told apart cheaply.
+    pub network_tag: [u8; NETWORK_TAG_LEN],
+    /// The sender's signature over [`Beacon::signed_bytes`].
+    pub signature: [u8; SIGNATURE_LEN],
+}
+
+impl Beacon {
+    /// The bytes the signature covers: a domain label and every other field.
+    pub fn signed_bytes(
+        id: &NodeId,
+        port: u16,
+        unix_secs: u64,
+        network_tag: &[u8; NETWORK_TAG_LEN],
+    ) -> [u8; 16 + ID_LEN + 2 + 8 + NETWORK_TAG_LEN] {
+        let mut out = [0u8; 16 + ID_LEN + 2 + 8 + NETWORK_TAG_LEN];
+        let mut w = &mut out[..];
+        for part in [
+            &b"dswarm-beacon-v1"[..],
+            id.as_bytes(),
+            &port.to_be_bytes(),
+            &unix_secs.to_be_bytes(),
+            network_tag,
+        ] {
+            let (head, tail) = w.split_at_mut(part.len());
+            head.copy_from_slice(part);
+            w = tail;
+        }
+        out
+    }
+}
+
+/// A request or a response, as carried in a datagram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// Asks the receiver to do something and answer with the same `tx`.
+    Request {
+        /// Chosen by the requester.
+        tx: TxId,
+        /// What is asked.
+        request: Request,
+    },
+    /// Answers the request with the same `tx`.
+    Response {
+        /// Copied from the request.
+        tx: TxId,
+        /// The answer.
+        response: Response,
+    },
+}
+
+/// What a node can ask a peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Are you there? Answered with [`Response::Pong`].
+    Ping,
+    /// Which nodes do you know closest to `target`? Answered with [`Response::Nodes`].
+    FindNode {
+        /// The point of the id space asked about.
+        target: NodeId,
+    },
+}
+
+/// What a peer answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Response {
+    /// Answers [`Request::Ping`], telling the requester the address its datagram came
+    /// from (its reflexive address).
+    Pong {
+        /// The requester's address as the responder saw it.
+        observed: SocketAddr,
+    },
+    /// Answers [`Request::FindNode`]: up to [`MAX_CONTACTS`] contacts, closest first.
+    Nodes {
+        /// The contacts.
+        contacts: Vec<WireContact>,
+    },
+    /// The request was understood but refused.
+    Error {
+        /// Why.
+        code: ErrorCode,
+    },
+}
+
+/// A contact as it travels in [`Response::Nodes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WireContact {
+    /// The node's id.
+    pub id: NodeId,
+    /// Where it serves RPCs.
+    pub addr: SocketAddr,
+}
+
+/// Why a request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The responder is over a limit; try later.
+    Busy,
+    /// A code this version does not know.
+    Other(u8),
+}
+
+impl ErrorCode {
+    fn to_byte(self) -> u8 {
+        match self {
+            ErrorCode::Busy => 1,
+            ErrorCode::Other(code) => code,
+        }
+    }
+
+    fn from_byte(code: u8) -> ErrorCode {
+        match code {
+            1 => ErrorCode::Busy,
+            code => ErrorCode::Other(code),
+        }
+    }
+}
+
+/// Why bytes are not a valid datagram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input ended early: `needed` more bytes at offset `at`.
+    Truncated {
+        /// Offset where the missing field starts.
+        at: usize,
+        /// Bytes the field needs.
+        needed: usize,
+    },
+    /// Longer than [`MAX_DATAGRAM`].
+    TooLong(usize),
+    /// The first byte is not [`MAGIC`]: not a dswarm datagram.
+    BadMagic(u8),
+    /// A wire version this code does not speak.
+    UnsupportedVersion(u8),
+    /// A datagram kind this code does not know (or does not handle yet).
+    UnknownKind(u8),
+    /// A message type this code does not know.
+    UnknownMessage(u8),
+    /// An address family byte other than 4 or 6.
+    BadAddressFamily(u8),
+    /// A contact list longer than [`MAX_CONTACTS`].
+    TooManyContacts(usize),
+    /// Bytes left over after a complete datagram.
+    TrailingBytes(usize),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Truncated { at, needed } => {
+                write!(f, "truncated: {needed} more bytes needed at offset {at}")
+            }
+            DecodeError::TooLong(len) => {
+                write!(f, "{len} bytes is over the {MAX_DATAGRAM}-byte limit")
+            }
+            DecodeError::BadMagic(b) => write!(f, "not a dswarm datagram (first byte {b:#04x})"),
+            DecodeError::UnsupportedVersion(v) => write!(f, "unsupported wire version {v}"),
+            DecodeError::UnknownKind(k) => write!(f, "unknown datagram kind {k:#04x}"),
+            DecodeError::UnknownMessage(t) => write!(f, "unknown message type {t:#04x}"),
+            DecodeError::BadAddressFamily(a) => write!(f, "bad address family {a}"),
+            DecodeError::TooManyContacts(n) => {
+                write!(f, "{n} contacts is over the limit of {MAX_CONTACTS}")
+            }
+            DecodeError::TrailingBytes(n) => write!(f, "{n} trailing bytes"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Decodes one datagram. Any input gives `Ok` or `Err`, never a panic.
+pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
+    if bytes.len() > MAX_DATAGRAM {
+        return Err(DecodeError::TooLong(bytes.len()));
+    }
+    let mut r = Reader { bytes, at: 0 };
+    let magic = r.u8()?;
+    if magic != MAGIC {
+        return Err(DecodeError::BadMagic(magic));
+    }
+    let version = r.u8()?;
+    if version != VERSION {
+        return Err(DecodeError::UnsupportedVersion(version));
+    }
+    let datagram = match r.u8()? {
+        KIND_BEACON => Datagram::Beacon(Beacon {
+            id: NodeId(r.array()?),
+            port: r.u16()?,
+            unix_secs: r.u64()?,
+            network_tag: r.array()?,
+            signature: r.array()?,
+        }),
+        KIND_PLAIN => Datagram::Plain {
+            sender: NodeId(r.array()?),
+            message: decode_message(&mut r)?,
+        },
+        kind => return Err(DecodeError::UnknownKind(kind)),
+    };
+    r.finish()?;
+    Ok(datagram)
+}
+
+fn decode_message(r: &mut Reader<'_>) -> Result<Message, DecodeError> {
+    let kind = r.u8()?;
+    let tx = TxId(r.u32()?);
+    Ok(match kind {
+        MSG_PING => Message::Request {
+            tx,
+            request: Request::Ping,
+        },
+        MSG_FIND_NODE => Message::Request {
+            tx,
+            request: Request::FindNode {
+                target: NodeId(r.array()?),
+            },
+        },
+        MSG_PONG => Message::Response {
+            tx,
+            response: Response::Pong {
+                observed: r.addr()?,
+            },
+        },
+        MSG_NODES => {
+            let count = usize::from(r.u8()?);
+            if count > MAX_CONTACTS {
+                return Err(DecodeError::TooManyContacts(count));
+            }
+            let mut contacts = Vec::with_capacity(count);
+            for _ in 0..count {
+                contacts.push(WireContact {
+                    id: NodeId(r.array()?),
+                    addr: r.addr()?,
+                });
+            }
+            Message::Response {
+                tx,
+                response: Response::Nodes { contacts },
+            }
+        }
+        MSG_ERROR => Message::Response {
+            tx,
+            response: Response::Error {
+                code: ErrorCode::from_byte(r.u8()?),
+            },
+        },
+        other => return Err(DecodeError::UnknownMessage(other)),
+    })
+}
+
+impl Datagram {
+    /// Appends the encoding to `out`.
+    ///
+    /// The result is at most [`MAX_DATAGRAM`] bytes as long as a contact list holds at
+    /// most [`MAX_CONTACTS`] entries, which the node guarantees (checked by
+    /// `debug_assert!`).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&[MAGIC, VERSION]);
+        match self {
+            Datagram::Beacon(beacon) => {
+                out.push(KIND_BEACON);
+                out.extend_from_slice(beacon.id.as_bytes());
+                out.extend_from_slice(&beacon.port.to_be_bytes());
+                out.extend_from_slice(&beacon.unix_secs.to_be_bytes());
+                out.extend_from_slice(&beacon.network_tag);
+                out.extend_from_slice(&beacon.signature);
+            }
+            Datagram::Plain { sender, message } => {
+                out.push(KIND_PLAIN);
+                out.extend_from_slice(sender.as_bytes());
+                message.encode(out);
+            }
+        }
+        debug_assert!(out.len() - start <= MAX_DATAGRAM);
+    }
+
+    /// The encoding as a new vector.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128);
+        self.encode(&mut out);
+        out
+    }
+}
+
+impl Message {
+    /// Appends the message's encoding (type, tx, fields) to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Message::Request { tx, request } => match request {
+                Request::Ping => put_head(out, MSG_PING, *tx),
+                Request::FindNode { target } => {
+                    put_head(out, MSG_FIND_NODE, *tx);
+                    out.extend_from_slice(target.as_bytes());
+                }
+            },
+            Message::Response { tx, response } => match response {
+                Response::Pong { observed } => {
+                    put_head(out, MSG_PONG, *tx);
+                    put_addr(out, observed);
+                }
+                Response::Nodes { contacts } => {
+                    debug_assert!(contacts.len() <= MAX_CONTACTS);
+                    let contacts = &contacts[..contacts.len().min(MAX_CONTACTS)];
+                    put_head(out, MSG_NODES, *tx);
+                    out.push(contacts.len() as u8);
+                    for contact in contacts {
+                        out.extend_from_slice(contact.id.as_bytes());
+                        put_addr(out, &contact.addr);
+                    }
+                }
+                Response::Error { code } => {
+                    put_head(out, MSG_ERROR, *tx);
+                    out.push(code.to_byte());
+                }
+            },
+        }
+    }
+
+    /// The transaction id.
+    pub fn tx(&self) -> TxId {
+        match self {
+            Message::Request { tx, .. } | Message::Response { tx, .. } => *tx,
+        }
+    }
+}
+
+fn put_head(out: &mut Vec<u8>, kind: u8, tx: TxId) {
+    out.push(kind);
+    out.extend_from_slice(&tx.0.to_be_bytes());
+}
+
+fn put_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
+    match addr.ip() {
+        IpAddr::V4(ip) => {
+            out.push(4);
+            out.extend_from_slice(&ip.octets());
+        }
+        IpAddr::V6(ip) => {
+            out.push(6);
+            out.extend_from_slice(&ip.octets());
+        }
+    }
+    out.extend_from_slice(&addr.port().to_be_bytes());
+}
+
+/// A cursor over untrusted bytes: every read is bounds-checked.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], DecodeError> {
+        let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len());
+        let Some(end) = end else {
+            return Err(DecodeError::Truncated {
+                at: self.at,
+                needed: n,
+            });
+        };
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.array()?))
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+
+    fn addr(&mut self) -> Result<SocketAddr, DecodeError> {
+        let ip = match self.u8()? {
+            4 => IpAddr::V4(Ipv4Addr::from(self.array::<4>()?)),
+            6 => IpAddr::V6(Ipv6Addr::from(self.array::<16>()?)),
+            family => return Err(DecodeError::BadAddressFamily(family)),
+        };
+        Ok(SocketAddr::new(ip, self.u16()?))
+    }
+
+    fn finish(&self) -> Result<(), DecodeError> {
+        match self.bytes.len() - self.at {
+            0 => Ok(()),
+            n => Err(DecodeError::TrailingBytes(n)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes_reply(count: usize, v6: bool) -> Datagram {
+        let addr: SocketAddr = if v6 {
+            "[2001:db8::1]:65535".parse().unwrap()
+        } else {
+            "10.1.2.3:7000".parse().unwrap()
+        };
+        Datagram::Plain {
+            sender: NodeId([1; 32]),
+            message: Message::Response {
+                tx: TxId(u32::MAX),
+                response: Response::Nodes {
+                    contacts: (0..count)
+                        .map(|i| WireContact {
+                            id: NodeId([i as u8; 32]),
+                            addr,
+                        })
+                        .collect(),
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn the_largest_reply_fits_a_datagram() {
+        let bytes = nodes_reply(MAX_CONTACTS, true).to_bytes();
+        assert!(bytes.len() <= MAX_DATAGRAM, "{} bytes", bytes.len());
+        assert_eq!(decode(&bytes), Ok(nodes_reply(MAX_CONTACTS, true)));
+    }
+
+    #[test]
+    fn beacon_has_a_fixed_size_and_round_trips() {
+        let beacon = Datagram::Beacon(Beacon {
+            id: NodeId([9; 32]),
+            port: 17760,
+            unix_secs: 1_790_000_000,
+            network_tag: [3; 8],
+            signature: [4; 64],
+        });
+        let bytes = beacon.to_bytes();
+        assert_eq!(bytes.len(), 3 + 32 + 2 + 8 + 8 + 64);
+        assert_eq!(decode(&bytes), Ok(beacon));
+    }
+
+    #[test]
+    fn every_truncation_and_extension_is_an_error() {
+        let bytes = nodes_reply(3, false).to_bytes();
+        for len in 0..bytes.len() {
+            assert!(decode(&bytes[..len]).is_err(), "prefix of {len} bytes");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(decode(&longer), Err(DecodeError::TrailingBytes(1)));
+    }
+
+    #[test]
+    fn foreign_and_reserved_headers_are_named() {
+        assert_eq!(decode(&[0x00, 1, 1]), Err(DecodeError::BadMagic(0)));
+        assert_eq!(
+            decode(&[MAGIC, 9, 1]),
+            Err(DecodeError::UnsupportedVersion(9))
+        );
+        for kind in KINDS_RESERVED {
+            assert_eq!(
+                decode(&[MAGIC, VERSION, kind]),
+                Err(DecodeError::UnknownKind(kind))
+            );
+        }
+        assert_eq!(
+            decode(&vec![MAGIC; MAX_DATAGRAM + 1]),
+            Err(DecodeError::TooLong(MAX_DATAGRAM + 1))
+        );
+        let mut too_many = nodes_reply(0, false).to_bytes();
+        *too_many.last_mut().unwrap() = 21;
+        assert_eq!(decode(&too_many), Err(DecodeError::TooManyContacts(21)));
+    }
+}
