@@ -23,10 +23,13 @@ use rand_core::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 
 use crate::proto::node::Transmit;
-use crate::proto::{Command, CommandError, Config, Event, Identity, Node, NodeId, QueryId, QueryOutcome, Time};
+use crate::proto::{
+    Command, CommandError, Config, Event, Identity, Node, NodeId, QueryId, QueryOutcome, Time,
+};
 
 /// The multicast group of the simulated LAN segments.
-pub const MULTICAST_GROUP: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(239, 255, 77, 77), 17760));
+pub const MULTICAST_GROUP: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(239, 255, 77, 77), 17760));
 /// The port every simulated node serves on.
 pub const PORT: u16 = 7000;
 /// The wall clock every simulated node starts with (2027-01-15), in Unix seconds.
@@ -92,16 +95,25 @@ pub struct Finished {
 pub struct NetStats {
     /// Datagrams nodes sent (a multicast send counts once per receiver).
     pub sent: u64,
-    /// Datagrams delivered.
+    /// Datagrams delivered (handed to a node that was up).
     pub delivered: u64,
-    /// Datagrams lost or addressed to nobody.
+    /// Datagrams lost, addressed to nobody, or arriving at a node that was down.
     pub dropped: u64,
 }
 
 enum What {
-    Deliver { to: usize, from: SocketAddr, payload: Vec<u8> },
-    Timer { node: usize },
-    Start { node: usize, command: Command },
+    Deliver {
+        to: usize,
+        from: SocketAddr,
+        payload: Vec<u8>,
+    },
+    Timer {
+        node: usize,
+    },
+    Start {
+        node: usize,
+        command: Command,
+    },
 }
 
 struct Entry {
@@ -142,6 +154,7 @@ pub struct Swarm {
     net: NetStats,
     finished: BTreeMap<(usize, QueryId), Finished>,
     events: Option<Vec<(Time, usize, Event)>>,
+    down: Vec<bool>,
 }
 
 impl Swarm {
@@ -149,7 +162,8 @@ impl Swarm {
     pub fn new(config: SwarmConfig) -> Swarm {
         let n = config.nodes;
         let addrs: Vec<SocketAddr> = (0..n).map(addr_of).collect();
-        let bootstrap: Vec<SocketAddr> = addrs.iter().take(config.bootstrap_nodes).copied().collect();
+        let bootstrap: Vec<SocketAddr> =
+            addrs.iter().take(config.bootstrap_nodes).copied().collect();
         let mut segments = vec![Vec::new(); config.segments];
         let mut nodes = Vec::with_capacity(n);
         for (i, addr) in addrs.iter().enumerate() {
@@ -159,11 +173,18 @@ impl Swarm {
             let mut node_config = config.node.clone();
             node_config.port = addr.port();
             node_config.bootstrap = bootstrap.iter().copied().filter(|b| b != addr).collect();
-            node_config.discovery.multicast_group = (config.segments > 0).then_some(MULTICAST_GROUP);
+            node_config.discovery.multicast_group =
+                (config.segments > 0).then_some(MULTICAST_GROUP);
             if config.segments > 0 {
                 segments[i % config.segments].push(i);
             }
-            nodes.push(Node::new(Time::ZERO, UNIX_START, node_config, identity, rng));
+            nodes.push(Node::new(
+                Time::ZERO,
+                UNIX_START,
+                node_config,
+                identity,
+                rng,
+            ));
         }
         let mut net_rng = ChaCha8Rng::seed_from_u64(config.seed);
         net_rng.set_stream(STREAM_NET);
@@ -182,14 +203,48 @@ impl Swarm {
             net: NetStats::default(),
             finished: BTreeMap::new(),
             events: None,
+            down: vec![false; n],
             config,
         };
         for i in 0..n {
             let at = Time::ZERO + uniform(&mut join_rng, Duration::ZERO, swarm.config.join_window);
-            swarm.push(at, What::Start { node: i, command: Command::Bootstrap });
+            swarm.push(
+                at,
+                What::Start {
+                    node: i,
+                    command: Command::Bootstrap,
+                },
+            );
             swarm.arm(i);
         }
         swarm
+    }
+
+    /// Takes node `index` off the network (or puts it back): while down it receives
+    /// nothing, its timers do not fire and it sends nothing, like a crashed process
+    /// whose state is kept.
+    pub fn set_down(&mut self, index: usize, down: bool) {
+        self.down[index] = down;
+        if !down {
+            self.armed[index] = None;
+            self.arm(index);
+        }
+    }
+
+    /// Whether node `index` is down.
+    pub fn is_down(&self, index: usize) -> bool {
+        self.down[index]
+    }
+
+    /// Delivers `payload` to node `to` as if `from` had sent it, after the usual
+    /// latency: how tests inject foreign or malformed datagrams.
+    pub fn inject(&mut self, from: SocketAddr, to: usize, payload: Vec<u8>) {
+        let latency = uniform(
+            &mut self.net_rng,
+            self.config.latency_min,
+            self.config.latency_max,
+        );
+        self.push(self.now + latency, What::Deliver { to, from, payload });
     }
 
     /// Keeps every node event from now on, for [`Swarm::events`].
@@ -248,10 +303,17 @@ impl Swarm {
 
     /// Runs a command on node `node` and steps until it finishes or `limit` of
     /// simulated time has passed.
-    pub fn run_command(&mut self, node: usize, command: Command, limit: Duration) -> Option<Finished> {
+    pub fn run_command(
+        &mut self,
+        node: usize,
+        command: Command,
+        limit: Duration,
+    ) -> Option<Finished> {
         let query = self.start(node, command).ok()?;
         let deadline = self.now + limit;
-        while self.finished(node, query).is_none() && self.next_at().is_some_and(|at| at <= deadline) {
+        while self.finished(node, query).is_none()
+            && self.next_at().is_some_and(|at| at <= deadline)
+        {
             self.step();
         }
         self.finished(node, query).cloned()
@@ -276,8 +338,24 @@ impl Swarm {
         };
         self.now = self.now.max(entry.at);
         let now = self.now;
+        let target = match &entry.what {
+            What::Deliver { to, .. } => *to,
+            What::Timer { node } | What::Start { node, .. } => *node,
+        };
+        if self.down[target] {
+            if let What::Deliver { to, from, payload } = &entry.what {
+                // Arrived at a node that is down: lost, and the trace says so.
+                self.net.dropped += 1;
+                self.record(b'L', now, *to, *from, payload);
+            }
+            if let What::Timer { .. } = entry.what {
+                self.armed[target] = None;
+            }
+            return true;
+        }
         let node = match entry.what {
             What::Deliver { to, from, payload } => {
+                self.net.delivered += 1;
                 self.nodes[to].handle_datagram(now, from, &payload);
                 to
             }
@@ -301,7 +379,11 @@ impl Swarm {
 
     fn push(&mut self, at: Time, what: What) {
         self.seq += 1;
-        self.queue.push(Reverse(Entry { at, seq: self.seq, what }));
+        self.queue.push(Reverse(Entry {
+            at,
+            seq: self.seq,
+            what,
+        }));
     }
 
     fn arm(&mut self, node: usize) {
@@ -323,7 +405,12 @@ impl Swarm {
             self.trace.update(self.now.as_micros().to_be_bytes());
             self.trace.update((index as u64).to_be_bytes());
             self.trace.update(format!("{event:?}").as_bytes());
-            if let Event::QueryFinished { query, elapsed, outcome } = &event {
+            if let Event::QueryFinished {
+                query,
+                elapsed,
+                outcome,
+            } = &event
+            {
                 let finished = Finished {
                     at: self.now,
                     elapsed: *elapsed,
@@ -369,10 +456,13 @@ impl Swarm {
             self.drop_datagram(src, self.addrs[to], &payload);
             return;
         }
-        let latency = uniform(&mut self.net_rng, self.config.latency_min, self.config.latency_max);
+        let latency = uniform(
+            &mut self.net_rng,
+            self.config.latency_min,
+            self.config.latency_max,
+        );
         let at = self.now + latency;
         self.record(b'D', at, src, self.addrs[to], &payload);
-        self.net.delivered += 1;
         self.push(at, What::Deliver { to, from, payload });
     }
 

@@ -152,7 +152,12 @@ impl Discovery {
         if unix_secs.abs_diff(beacon.unix_secs) > self.config.beacon_max_age.as_secs() {
             return Err(BeaconRejected::Stale);
         }
-        let signed = Beacon::signed_bytes(&beacon.id, beacon.port, beacon.unix_secs, &beacon.network_tag);
+        let signed = Beacon::signed_bytes(
+            &beacon.id,
+            beacon.port,
+            beacon.unix_secs,
+            &beacon.network_tag,
+        );
         if !identity::verify(&beacon.id, &signed, &beacon.signature) {
             return Err(BeaconRejected::Forged);
         }
@@ -184,26 +189,43 @@ mod tests {
         (discovery, Identity::from_seed([2; 32]), rng)
     }
 
-    fn beacon_at(discovery: &mut Discovery, identity: &Identity, rng: &mut ChaCha8Rng, unix: u64) -> Beacon {
+    fn beacon_at(
+        discovery: &mut Discovery,
+        identity: &Identity,
+        rng: &mut ChaCha8Rng,
+        unix: u64,
+    ) -> Beacon {
         let due = discovery.poll_timeout().unwrap();
-        discovery.handle_timeout(due, unix, identity, 7000, rng).unwrap()
+        discovery
+            .handle_timeout(due, unix, identity, 7000, rng)
+            .unwrap()
     }
 
     #[test]
     fn beacons_come_every_interval_with_jitter() {
         let (mut discovery, identity, mut rng) = setup();
         let first = discovery.poll_timeout().unwrap();
-        assert!(first < Time::ZERO + Duration::from_secs(5), "phase within one interval");
+        assert!(
+            first < Time::ZERO + Duration::from_secs(5),
+            "phase within one interval"
+        );
         let early = first - Duration::from_micros(1);
         if early < first {
-            assert!(discovery.handle_timeout(early, NOW, &identity, 7000, &mut rng).is_none());
+            assert!(discovery
+                .handle_timeout(early, NOW, &identity, 7000, &mut rng)
+                .is_none());
         }
         let mut at = first;
         for _ in 0..20 {
-            discovery.handle_timeout(at, NOW, &identity, 7000, &mut rng).unwrap();
+            discovery
+                .handle_timeout(at, NOW, &identity, 7000, &mut rng)
+                .unwrap();
             let next = discovery.poll_timeout().unwrap();
             let gap = next - at;
-            assert!(gap >= Duration::from_millis(4500) && gap < Duration::from_millis(5500), "{gap:?}");
+            assert!(
+                gap >= Duration::from_millis(4500) && gap < Duration::from_millis(5500),
+                "{gap:?}"
+            );
             at = next;
         }
     }
@@ -226,20 +248,38 @@ mod tests {
         let from: SocketAddr = "10.0.0.9:7000".parse().unwrap();
         let local = NodeId([7; 32]);
         let beacon = beacon_at(&mut discovery, &identity, &mut rng, NOW);
-        assert_eq!(discovery.handle_beacon(&identity.id(), NOW, from, &beacon), Err(BeaconRejected::Own));
-        assert_eq!(discovery.handle_beacon(&local, NOW + 61, from, &beacon), Err(BeaconRejected::Stale));
-        assert_eq!(discovery.handle_beacon(&local, NOW - 61, from, &beacon), Err(BeaconRejected::Stale));
+        assert_eq!(
+            discovery.handle_beacon(&identity.id(), NOW, from, &beacon),
+            Err(BeaconRejected::Own)
+        );
+        assert_eq!(
+            discovery.handle_beacon(&local, NOW + 61, from, &beacon),
+            Err(BeaconRejected::Stale)
+        );
+        assert_eq!(
+            discovery.handle_beacon(&local, NOW - 61, from, &beacon),
+            Err(BeaconRejected::Stale)
+        );
 
         let mut foreign = beacon.clone();
         foreign.network_tag = network_tag(&[9; 32]);
-        assert_eq!(discovery.handle_beacon(&local, NOW, from, &foreign), Err(BeaconRejected::ForeignNetwork));
+        assert_eq!(
+            discovery.handle_beacon(&local, NOW, from, &foreign),
+            Err(BeaconRejected::ForeignNetwork)
+        );
 
         let mut moved = beacon.clone();
         moved.port = 7001; // the signature covers the port
-        assert_eq!(discovery.handle_beacon(&local, NOW, from, &moved), Err(BeaconRejected::Forged));
+        assert_eq!(
+            discovery.handle_beacon(&local, NOW, from, &moved),
+            Err(BeaconRejected::Forged)
+        );
         let mut impostor = beacon;
         impostor.id = NodeId([7; 32]);
-        assert_eq!(discovery.handle_beacon(&NodeId([8; 32]), NOW, from, &impostor), Err(BeaconRejected::Forged));
+        assert_eq!(
+            discovery.handle_beacon(&NodeId([8; 32]), NOW, from, &impostor),
+            Err(BeaconRejected::Forged)
+        );
     }
 
     #[test]

@@ -29,5 +29,7 @@ pub mod wire;
 
 pub use id::{Distance, Key, NodeId};
 pub use identity::Identity;
-pub use node::{Command, CommandError, Config, Event, Node, QueryId, QueryOutcome, Stats, Transmit};
+pub use node::{
+    Command, CommandError, Config, Event, Node, QueryId, QueryOutcome, Stats, Transmit,
+};
 pub use time::Time;

@@ -261,16 +261,33 @@ enum Purpose {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum LookupKind {
     User,
+    /// Bootstrap's self-lookup.
     Bootstrap,
-    Refresh,
+    /// A random lookup into one bucket's range; `parent` is the bootstrap waiting for it.
+    Refresh {
+        parent: Option<QueryId>,
+    },
 }
 
 #[derive(Debug)]
 enum Query {
     Ping,
-    PingClosest { results: Vec<PingResult>, pending: usize },
-    BootstrapPings { pending: usize },
-    Lookup { lookup: Lookup, kind: LookupKind },
+    PingClosest {
+        results: Vec<PingResult>,
+        pending: usize,
+    },
+    BootstrapPings {
+        pending: usize,
+    },
+    /// Bootstrap's last phase: refresh lookups of the buckets beyond the closest
+    /// neighbour are running.
+    BootstrapRefreshes {
+        pending: usize,
+    },
+    Lookup {
+        lookup: Lookup,
+        kind: LookupKind,
+    },
 }
 
 #[derive(Debug)]
@@ -325,7 +342,13 @@ impl fmt::Debug for Node {
 impl Node {
     /// A node that starts at `now`, when its wall clock reads `unix_time` since the
     /// Unix epoch. `rng` is the only randomness it will use.
-    pub fn new(now: Time, unix_time: Duration, config: Config, identity: Identity, mut rng: ChaCha8Rng) -> Node {
+    pub fn new(
+        now: Time,
+        unix_time: Duration,
+        config: Config,
+        identity: Identity,
+        mut rng: ChaCha8Rng,
+    ) -> Node {
         let id = identity.id();
         let tag = discovery::network_tag(&config.network_key);
         let discovery = Discovery::new(now, config.discovery.clone(), tag, &mut rng);
@@ -412,7 +435,11 @@ impl Node {
     // ---- Inputs ----
 
     fn advance(&mut self, now: Time) {
-        debug_assert!(now >= self.now, "time went backwards: {now:?} < {:?}", self.now);
+        debug_assert!(
+            now >= self.now,
+            "time went backwards: {now:?} < {:?}",
+            self.now
+        );
         self.now = self.now.max(now);
     }
 
@@ -435,7 +462,9 @@ impl Node {
             Datagram::Beacon(beacon) => self.on_beacon(now, from, &beacon),
             Datagram::Plain { sender, message } => match message {
                 Message::Request { tx, request } => self.on_request(now, from, sender, tx, request),
-                Message::Response { tx, response } => self.on_response(now, from, sender, tx, response),
+                Message::Response { tx, response } => {
+                    self.on_response(now, from, sender, tx, response)
+                }
             },
         }
         self.flush();
@@ -445,10 +474,13 @@ impl Node {
     pub fn handle_timeout(&mut self, now: Time) {
         self.advance(now);
         let unix_secs = self.unix_secs(now);
-        if let Some(beacon) = self
-            .discovery
-            .handle_timeout(now, unix_secs, &self.identity, self.config.port, &mut self.rng)
-        {
+        if let Some(beacon) = self.discovery.handle_timeout(
+            now,
+            unix_secs,
+            &self.identity,
+            self.config.port,
+            &mut self.rng,
+        ) {
             if let Some(group) = self.discovery.group() {
                 self.stats.beacons_sent += 1;
                 self.send(group, &Datagram::Beacon(beacon));
@@ -466,7 +498,7 @@ impl Node {
         while let Some(bucket) = self.table.poll_refresh(now) {
             let target = self.table.random_id_in_bucket(bucket, &mut self.rng);
             let query = self.next_query_id();
-            self.start_lookup(now, query, target, LookupKind::Refresh);
+            self.start_lookup(now, query, target, LookupKind::Refresh { parent: None });
         }
         self.flush();
     }
@@ -476,10 +508,20 @@ impl Node {
         self.advance(now);
         let query = match command {
             Command::Ping(peer) => {
-                let contact = *self.table.get(&peer).ok_or(CommandError::UnknownPeer(peer))?;
+                let contact = *self
+                    .table
+                    .get(&peer)
+                    .ok_or(CommandError::UnknownPeer(peer))?;
                 let query = self.next_query_id();
                 self.rpc
-                    .start(now, contact.addr, Some(peer), Request::Ping, Purpose::Query(query), &mut self.rng)
+                    .start(
+                        now,
+                        contact.addr,
+                        Some(peer),
+                        Request::Ping,
+                        Purpose::Query(query),
+                        &mut self.rng,
+                    )
                     .map_err(|_| CommandError::Throttled)?;
                 self.insert_query(now, query, Query::Ping);
                 query
@@ -501,7 +543,10 @@ impl Node {
                         &mut self.rng,
                     );
                     if started.is_ok() {
-                        results.push(PingResult { peer: contact.id, rtt: None });
+                        results.push(PingResult {
+                            peer: contact.id,
+                            rtt: None,
+                        });
                     }
                 }
                 let pending = results.len();
@@ -526,9 +571,14 @@ impl Node {
                 let query = self.next_query_id();
                 let mut pending = 0;
                 for addr in self.config.bootstrap.clone() {
-                    let started = self
-                        .rpc
-                        .start(now, addr, None, Request::Ping, Purpose::Query(query), &mut self.rng);
+                    let started = self.rpc.start(
+                        now,
+                        addr,
+                        None,
+                        Request::Ping,
+                        Purpose::Query(query),
+                        &mut self.rng,
+                    );
                     pending += usize::from(started.is_ok());
                 }
                 if pending == 0 {
@@ -551,7 +601,13 @@ impl Node {
     }
 
     fn insert_query(&mut self, now: Time, query: QueryId, kind: Query) {
-        self.queries.insert(query, QueryState { started: now, query: kind });
+        self.queries.insert(
+            query,
+            QueryState {
+                started: now,
+                query: kind,
+            },
+        );
     }
 
     fn finish_query(&mut self, now: Time, query: QueryId, outcome: QueryOutcome) {
@@ -573,7 +629,10 @@ impl Node {
     }
 
     fn send_message(&mut self, dst: SocketAddr, message: Message) {
-        let datagram = Datagram::Plain { sender: self.id, message };
+        let datagram = Datagram::Plain {
+            sender: self.id,
+            message,
+        };
         self.send(dst, &datagram);
     }
 
@@ -592,7 +651,10 @@ impl Node {
 
     fn on_beacon(&mut self, now: Time, from: SocketAddr, beacon: &wire::Beacon) {
         let unix_secs = self.unix_secs(now);
-        match self.discovery.handle_beacon(&self.id, unix_secs, from, beacon) {
+        match self
+            .discovery
+            .handle_beacon(&self.id, unix_secs, from, beacon)
+        {
             Ok((id, addr)) => {
                 self.stats.beacons_accepted += 1;
                 let known = self.table.get(&id).is_some_and(|c| c.addr == addr);
@@ -600,9 +662,14 @@ impl Node {
                     return;
                 }
                 // A beacon is signed but says nothing about reachability: ping first.
-                let started = self
-                    .rpc
-                    .start(now, addr, Some(id), Request::Ping, Purpose::Probe, &mut self.rng);
+                let started = self.rpc.start(
+                    now,
+                    addr,
+                    Some(id),
+                    Request::Ping,
+                    Purpose::Probe,
+                    &mut self.rng,
+                );
                 if started.is_ok() {
                     self.probing.insert(id);
                 }
@@ -620,7 +687,14 @@ impl Node {
         }
     }
 
-    fn on_request(&mut self, now: Time, from: SocketAddr, sender: NodeId, tx: TxId, request: Request) {
+    fn on_request(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        sender: NodeId,
+        tx: TxId,
+        request: Request,
+    ) {
         self.stats.requests_received += 1;
         self.observe(now, sender, from, Via::Rpc);
         let response = match request {
@@ -633,7 +707,10 @@ impl Node {
                     .into_iter()
                     .filter(|c| c.id != sender)
                     .take(n)
-                    .map(|c| WireContact { id: c.id, addr: c.addr })
+                    .map(|c| WireContact {
+                        id: c.id,
+                        addr: c.addr,
+                    })
                     .collect();
                 Response::Nodes { contacts }
             }
@@ -641,7 +718,14 @@ impl Node {
         self.send_message(from, Message::Response { tx, response });
     }
 
-    fn on_response(&mut self, now: Time, from: SocketAddr, sender: NodeId, tx: TxId, response: Response) {
+    fn on_response(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        sender: NodeId,
+        tx: TxId,
+        response: Response,
+    ) {
         let Some(done) = self.rpc.handle_response(now, from, tx) else {
             self.stats.responses_unexpected += 1;
             return;
@@ -659,7 +743,15 @@ impl Node {
         self.stats.responses_received += 1;
         let via = match done.context {
             Purpose::Probe => Via::Beacon,
-            Purpose::Query(q) if matches!(self.queries.get(&q), Some(QueryState { query: Query::BootstrapPings { .. }, .. })) => {
+            Purpose::Query(q)
+                if matches!(
+                    self.queries.get(&q),
+                    Some(QueryState {
+                        query: Query::BootstrapPings { .. },
+                        ..
+                    })
+                ) =>
+            {
                 Via::Bootstrap
             }
             _ => Via::Rpc,
@@ -670,7 +762,13 @@ impl Node {
         }
     }
 
-    fn on_rpc_failed(&mut self, now: Time, purpose: Purpose, peer: Option<NodeId>, reason: QueryError) {
+    fn on_rpc_failed(
+        &mut self,
+        now: Time,
+        purpose: Purpose,
+        peer: Option<NodeId>,
+        reason: QueryError,
+    ) {
         if let Some(peer) = peer {
             if let Some(evicted) = self.table.on_failure(&peer) {
                 self.on_evicted(evicted.evicted.id, evicted.replaced_by);
@@ -708,18 +806,27 @@ impl Node {
     /// `id` proved alive at `addr`: update the table and act on what it says.
     fn observe(&mut self, now: Time, id: NodeId, addr: SocketAddr, via: Via) {
         match self.table.insert(now, id, addr) {
-            InsertOutcome::Inserted => self.events.push_back(Event::PeerDiscovered { id, addr, via }),
+            InsertOutcome::Inserted => {
+                self.events
+                    .push_back(Event::PeerDiscovered { id, addr, via })
+            }
             InsertOutcome::Replaced { evicted } => {
                 self.events.push_back(Event::PeerEvicted {
                     id: evicted.id,
                     replaced_by: Some(id),
                 });
-                self.events.push_back(Event::PeerDiscovered { id, addr, via });
+                self.events
+                    .push_back(Event::PeerDiscovered { id, addr, via });
             }
             InsertOutcome::Pending { ping } => {
-                let started =
-                    self.rpc
-                        .start(now, ping.addr, Some(ping.id), Request::Ping, Purpose::Check, &mut self.rng);
+                let started = self.rpc.start(
+                    now,
+                    ping.addr,
+                    Some(ping.id),
+                    Request::Ping,
+                    Purpose::Check,
+                    &mut self.rng,
+                );
                 if started.is_err() {
                     // Too busy to check: keep the contact, let a later candidate retry.
                     self.table.abandon_check(&ping.id);
@@ -743,14 +850,19 @@ impl Node {
         match &mut state.query {
             Query::Ping => {
                 let outcome = match (answer, peer) {
-                    (Ok((rtt, Response::Pong { .. })), Some(peer)) => QueryOutcome::Pong { peer, rtt },
+                    (Ok((rtt, Response::Pong { .. })), Some(peer)) => {
+                        QueryOutcome::Pong { peer, rtt }
+                    }
                     (Ok(_), _) => QueryOutcome::Failed(QueryError::Refused),
                     (Err(reason), _) => QueryOutcome::Failed(reason),
                 };
                 self.finish_query(now, query, outcome);
             }
             Query::PingClosest { results, pending } => {
-                if let Some(result) = results.iter_mut().find(|r| Some(r.peer) == peer && r.rtt.is_none()) {
+                if let Some(result) = results
+                    .iter_mut()
+                    .find(|r| Some(r.peer) == peer && r.rtt.is_none())
+                {
                     if let Ok((rtt, Response::Pong { .. })) = answer {
                         result.rtt = Some(rtt);
                     }
@@ -772,6 +884,8 @@ impl Node {
                     }
                 }
             }
+            // Its refresh lookups carry their own query ids.
+            Query::BootstrapRefreshes { .. } => {}
             Query::Lookup { lookup, .. } => {
                 let Some(peer) = peer else {
                     return;
@@ -785,18 +899,71 @@ impl Node {
         }
     }
 
+    /// After the self-lookup, bootstrap refreshes every bucket further away than the
+    /// closest neighbour (the Kademlia paper's join): that fills the far buckets and
+    /// puts this node into the tables of the nodes in those ranges. Without it, nodes
+    /// that joined together can stay unknown to a whole region of the id space.
+    fn refresh_beyond_closest(&mut self, now: Time, query: QueryId) {
+        let Some(closest) = self.table.closest(&self.id, 1).first().map(|c| c.id) else {
+            self.finish_bootstrap(now, query);
+            return;
+        };
+        let nearest_bucket = self
+            .id
+            .bucket_index(&closest)
+            .expect("the table never holds itself");
+        let buckets = nearest_bucket + 1..super::table::BUCKETS;
+        if let Some(state) = self.queries.get_mut(&query) {
+            state.query = Query::BootstrapRefreshes {
+                pending: buckets.len(),
+            };
+        }
+        if buckets.is_empty() {
+            self.finish_bootstrap(now, query);
+            return;
+        }
+        for bucket in buckets {
+            let target = self.table.random_id_in_bucket(bucket, &mut self.rng);
+            let child = self.next_query_id();
+            self.start_lookup(
+                now,
+                child,
+                target,
+                LookupKind::Refresh {
+                    parent: Some(query),
+                },
+            );
+        }
+    }
+
+    fn finish_bootstrap(&mut self, now: Time, query: QueryId) {
+        let peers = self.table.len();
+        let outcome = if peers == 0 {
+            QueryOutcome::Failed(QueryError::NoPeers)
+        } else {
+            QueryOutcome::Bootstrapped { peers }
+        };
+        self.finish_query(now, query, outcome);
+    }
+
     fn start_lookup(&mut self, now: Time, query: QueryId, target: NodeId, kind: LookupKind) {
         let k = self.config.table.bucket_capacity;
         let seeds = self
             .table
             .closest(&target, k)
             .into_iter()
-            .map(|c| WireContact { id: c.id, addr: c.addr });
+            .map(|c| WireContact {
+                id: c.id,
+                addr: c.addr,
+            });
         let lookup = Lookup::new(target, self.id, k, self.config.lookup_parallelism, seeds);
         self.stats.lookups_started += 1;
         self.queries
             .entry(query)
-            .or_insert(QueryState { started: now, query: Query::Ping })
+            .or_insert(QueryState {
+                started: now,
+                query: Query::Ping,
+            })
             .query = Query::Lookup { lookup, kind };
         self.drive_lookup(now, query);
     }
@@ -812,9 +979,14 @@ impl Node {
         let target = lookup.target();
         while let Some(contact) = lookup.next() {
             let request = Request::FindNode { target };
-            let started = self
-                .rpc
-                .start(now, contact.addr, Some(contact.id), request, Purpose::Query(query), &mut self.rng);
+            let started = self.rpc.start(
+                now,
+                contact.addr,
+                Some(contact.id),
+                request,
+                Purpose::Query(query),
+                &mut self.rng,
+            );
             if started.is_err() {
                 self.stats.requests_throttled += 1;
                 lookup.on_failure(&contact.id);
@@ -828,17 +1000,22 @@ impl Node {
         self.table.mark_refreshed(now, &target);
         match kind {
             LookupKind::User => self.finish_query(now, query, QueryOutcome::Found(result)),
-            LookupKind::Bootstrap => {
-                let peers = self.table.len();
-                let outcome = if peers == 0 {
-                    QueryOutcome::Failed(QueryError::NoPeers)
-                } else {
-                    QueryOutcome::Bootstrapped { peers }
-                };
-                self.finish_query(now, query, outcome);
-            }
-            LookupKind::Refresh => {
+            LookupKind::Bootstrap => self.refresh_beyond_closest(now, query),
+            LookupKind::Refresh { parent } => {
                 self.queries.remove(&query);
+                let Some(parent) = parent else {
+                    return;
+                };
+                if let Some(QueryState {
+                    query: Query::BootstrapRefreshes { pending },
+                    ..
+                }) = self.queries.get_mut(&parent)
+                {
+                    *pending -= 1;
+                    if *pending == 0 {
+                        self.finish_bootstrap(now, parent);
+                    }
+                }
             }
         }
     }

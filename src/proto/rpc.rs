@@ -148,7 +148,8 @@ impl<C> RpcManager<C> {
         context: C,
         rng: &mut impl RngCore,
     ) -> Result<TxId, C> {
-        let busy = self.in_flight.get(&dst).copied().unwrap_or(0) >= self.config.in_flight_per_peer_max;
+        let busy =
+            self.in_flight.get(&dst).copied().unwrap_or(0) >= self.config.in_flight_per_peer_max;
         if busy {
             let queue = self.queued.entry(dst).or_default();
             if queue.len() >= self.config.queued_per_peer_max {
@@ -205,7 +206,12 @@ impl<C> RpcManager<C> {
     /// A response with `tx` arrived from `from`. `None` if no request of ours matches
     /// (unknown, already answered, or from another address): the caller counts it as
     /// unexpected.
-    pub fn handle_response(&mut self, now: Time, from: SocketAddr, tx: TxId) -> Option<Completed<C>> {
+    pub fn handle_response(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        tx: TxId,
+    ) -> Option<Completed<C>> {
         let p = self.pending.get(&tx)?;
         if p.dst != from || p.sent_at.is_none() {
             return None;
@@ -308,13 +314,24 @@ mod tests {
     fn answered_request_reports_its_round_trip() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut rpc = RpcManager::new(RpcConfig::default());
-        let tx = rpc.start(ms(0), peer(1), None, Request::Ping, "ping", &mut rng).unwrap();
+        let tx = rpc
+            .start(ms(0), peer(1), None, Request::Ping, "ping", &mut rng)
+            .unwrap();
         let send = rpc.poll_send().unwrap();
         assert_eq!((send.dst, send.tx, send.retry), (peer(1), tx, false));
-        assert!(rpc.handle_response(ms(30), peer(2), tx).is_none(), "wrong source");
+        assert!(
+            rpc.handle_response(ms(30), peer(2), tx).is_none(),
+            "wrong source"
+        );
         let done = rpc.handle_response(ms(40), peer(1), tx).unwrap();
-        assert_eq!((done.context, done.rtt), ("ping", Duration::from_millis(40)));
-        assert!(rpc.handle_response(ms(50), peer(1), tx).is_none(), "duplicate");
+        assert_eq!(
+            (done.context, done.rtt),
+            ("ping", Duration::from_millis(40))
+        );
+        assert!(
+            rpc.handle_response(ms(50), peer(1), tx).is_none(),
+            "duplicate"
+        );
         assert_eq!(rpc.poll_timeout(), None);
     }
 
@@ -326,7 +343,9 @@ mod tests {
             ..RpcConfig::default()
         };
         let mut rpc = RpcManager::new(config);
-        let tx = rpc.start(ms(0), peer(1), None, Request::Ping, 7, &mut rng).unwrap();
+        let tx = rpc
+            .start(ms(0), peer(1), None, Request::Ping, 7, &mut rng)
+            .unwrap();
         assert!(rpc.poll_send().is_some());
         assert_eq!(rpc.poll_timeout(), Some(ms(1000)));
         rpc.handle_timeout(ms(1000));
@@ -352,12 +371,21 @@ mod tests {
             ..RpcConfig::default()
         };
         let mut rpc = RpcManager::new(config);
-        let a = rpc.start(ms(0), peer(1), None, Request::Ping, 1, &mut rng).unwrap();
-        rpc.start(ms(0), peer(1), None, Request::Ping, 2, &mut rng).unwrap();
-        let c = rpc.start(ms(0), peer(1), None, Request::Ping, 3, &mut rng).unwrap();
-        assert_eq!(rpc.start(ms(0), peer(1), None, Request::Ping, 4, &mut rng), Err(4));
+        let a = rpc
+            .start(ms(0), peer(1), None, Request::Ping, 1, &mut rng)
+            .unwrap();
+        rpc.start(ms(0), peer(1), None, Request::Ping, 2, &mut rng)
+            .unwrap();
+        let c = rpc
+            .start(ms(0), peer(1), None, Request::Ping, 3, &mut rng)
+            .unwrap();
+        assert_eq!(
+            rpc.start(ms(0), peer(1), None, Request::Ping, 4, &mut rng),
+            Err(4)
+        );
         // Another peer is not affected.
-        rpc.start(ms(0), peer(2), None, Request::Ping, 5, &mut rng).unwrap();
+        rpc.start(ms(0), peer(2), None, Request::Ping, 5, &mut rng)
+            .unwrap();
         let sent: Vec<_> = std::iter::from_fn(|| rpc.poll_send()).collect();
         assert_eq!(sent.len(), 3, "two to peer 1, one to peer 2");
         // A queued request is not answerable before it is sent.

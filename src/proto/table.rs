@@ -199,7 +199,11 @@ impl RoutingTable {
             self.len += 1;
             return InsertOutcome::Inserted;
         }
-        if let Some(pos) = bucket.contacts.iter().position(|c| c.failures >= failures_max) {
+        if let Some(pos) = bucket
+            .contacts
+            .iter()
+            .position(|c| c.failures >= failures_max)
+        {
             let evicted = bucket.contacts.remove(pos);
             if bucket.checking == Some(evicted.id) {
                 bucket.checking = None;

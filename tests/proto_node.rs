@@ -1,0 +1,236 @@
+//! Behaviour of single nodes inside small swarms: discovery by beacons, pings, dead
+//! peers, hostile bytes.
+
+use std::time::Duration;
+
+use dswarm::harness::{Swarm, SwarmConfig};
+use dswarm::proto::node::{PingResult, QueryError, Via};
+use dswarm::proto::{Command, CommandError, Event, NodeId, QueryOutcome, Time};
+
+fn secs(s: u64) -> Time {
+    Time::ZERO + Duration::from_secs(s)
+}
+
+#[test]
+fn beacons_alone_fill_the_tables_of_one_segment() {
+    let config = SwarmConfig {
+        nodes: 30,
+        seed: 1,
+        segments: 1,
+        bootstrap_nodes: 0,
+        ..SwarmConfig::default()
+    };
+    let mut swarm = Swarm::new(config);
+    swarm.record_events();
+    swarm.run_until(secs(12));
+    for node in swarm.nodes() {
+        assert_eq!(node.table().len(), 29, "every other node is known");
+        let stats = node.stats();
+        assert!(
+            stats.beacons_sent >= 2 && stats.beacons_accepted >= 29,
+            "{stats:?}"
+        );
+        assert_eq!(
+            stats.beacons_forged + stats.beacons_stale + stats.beacons_foreign,
+            0
+        );
+    }
+    // Each pair meets once: whoever hears the other's beacon first pings it, and the
+    // pinged node learns the pinger from that request.
+    let discovered: Vec<Via> = swarm
+        .events()
+        .iter()
+        .filter_map(|(_, _, e)| match e {
+            Event::PeerDiscovered { via, .. } => Some(*via),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(discovered.len(), 30 * 29);
+    let via_beacon = discovered.iter().filter(|v| **v == Via::Beacon).count();
+    assert!(
+        via_beacon >= 30 * 29 / 10,
+        "pings answered after beacons: {via_beacon}"
+    );
+    assert!(!discovered.contains(&Via::Bootstrap));
+}
+
+#[test]
+fn segments_do_not_hear_each_other_without_bootstrap() {
+    let config = SwarmConfig {
+        nodes: 20,
+        seed: 2,
+        segments: 2,
+        bootstrap_nodes: 0,
+        ..SwarmConfig::default()
+    };
+    let mut swarm = Swarm::new(config);
+    swarm.run_until(secs(12));
+    for node in swarm.nodes() {
+        assert_eq!(
+            node.table().len(),
+            9,
+            "only the own segment is reachable by multicast"
+        );
+    }
+}
+
+#[test]
+fn ping_closest_reports_three_round_trips() {
+    let mut swarm = Swarm::new(SwarmConfig {
+        nodes: 50,
+        seed: 3,
+        ..SwarmConfig::default()
+    });
+    swarm.run_until(secs(10));
+    let finished = swarm
+        .run_command(7, Command::PingClosest(3), Duration::from_secs(10))
+        .expect("finishes");
+    let QueryOutcome::PingedClosest(results) = finished.outcome else {
+        panic!("{:?}", finished.outcome);
+    };
+    assert_eq!(results.len(), 3);
+    let me = swarm.nodes()[7].id();
+    let expected: Vec<NodeId> = swarm.nodes()[7]
+        .table()
+        .closest(&me, 3)
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(results.iter().map(|r| r.peer).collect::<Vec<_>>(), expected);
+    for PingResult { rtt, .. } in results {
+        let rtt = rtt.expect("every peer is up");
+        // Two one-way latencies of 5..=50 ms each.
+        assert!(
+            rtt >= Duration::from_millis(10) && rtt <= Duration::from_millis(100),
+            "{rtt:?}"
+        );
+    }
+}
+
+#[test]
+fn commands_refuse_what_cannot_start() {
+    let mut swarm = Swarm::new(SwarmConfig {
+        nodes: 10,
+        seed: 4,
+        ..SwarmConfig::default()
+    });
+    // Before anyone bootstrapped, node 5 knows nobody.
+    assert_eq!(
+        swarm.start(5, Command::PingClosest(3)),
+        Err(CommandError::NoPeers)
+    );
+    assert_eq!(
+        swarm.start(5, Command::FindNode(NodeId([1; 32]))),
+        Err(CommandError::NoPeers)
+    );
+    assert_eq!(
+        swarm.start(5, Command::Ping(NodeId([1; 32]))),
+        Err(CommandError::UnknownPeer(NodeId([1; 32])))
+    );
+}
+
+#[test]
+fn a_dead_peer_times_out_and_lookups_route_around_it() {
+    let mut swarm = Swarm::new(SwarmConfig {
+        nodes: 100,
+        seed: 5,
+        ..SwarmConfig::default()
+    });
+    swarm.run_until(secs(10));
+    let victim = 42;
+    let victim_id = swarm.nodes()[victim].id();
+    let asker = (0..100)
+        .find(|&i| i != victim && swarm.nodes()[i].table().get(&victim_id).is_some())
+        .expect("someone knows the victim");
+    swarm.set_down(victim, true);
+
+    let finished = swarm
+        .run_command(asker, Command::Ping(victim_id), Duration::from_secs(30))
+        .expect("the ping ends");
+    assert_eq!(finished.outcome, QueryOutcome::Failed(QueryError::Timeout));
+    // One try plus one retry with doubled wait: 1 s + 2 s.
+    assert_eq!(finished.elapsed, Duration::from_secs(3));
+
+    // A lookup of a live node next to the victim still finds it exactly.
+    let ids = swarm.ids();
+    let target = (0..100)
+        .filter(|&i| i != victim && i != asker)
+        .min_by_key(|&i| ids[i].distance(&victim_id))
+        .unwrap();
+    let finished = swarm
+        .run_command(
+            asker,
+            Command::FindNode(ids[target]),
+            Duration::from_secs(30),
+        )
+        .expect("the lookup ends");
+    let QueryOutcome::Found(result) = finished.outcome else {
+        panic!("{:?}", finished.outcome);
+    };
+    assert_eq!(result.closest[0].id, ids[target]);
+    assert!(
+        result.closest.iter().all(|c| c.id != victim_id),
+        "the dead node is not reported"
+    );
+}
+
+#[test]
+fn garbage_is_counted_and_the_node_keeps_answering() {
+    let mut swarm = Swarm::new(SwarmConfig {
+        nodes: 10,
+        seed: 6,
+        ..SwarmConfig::default()
+    });
+    swarm.run_until(secs(5));
+    let stranger = "192.0.2.1:9".parse().unwrap();
+    let before = swarm.nodes()[3].stats();
+    let garbage: [&[u8]; 5] = [
+        b"",
+        b"\xd5",
+        b"\xd5\x01\x30",
+        &[0xff; 1300],
+        b"GET / HTTP/1.1\r\n",
+    ];
+    for payload in garbage {
+        swarm.inject(stranger, 3, payload.to_vec());
+    }
+    swarm.run_until(secs(6));
+    let after = swarm.nodes()[3].stats();
+    assert_eq!(after.datagrams_malformed - before.datagrams_malformed, 5);
+    let pinger = (0..10)
+        .find(|&i| {
+            i != 3
+                && swarm.nodes()[i]
+                    .table()
+                    .get(&swarm.nodes()[3].id())
+                    .is_some()
+        })
+        .expect("someone knows node 3");
+    let finished = swarm
+        .run_command(
+            pinger,
+            Command::Ping(swarm.nodes()[3].id()),
+            Duration::from_secs(5),
+        )
+        .expect("ping ends");
+    assert!(
+        matches!(finished.outcome, QueryOutcome::Pong { .. }),
+        "{:?}",
+        finished.outcome
+    );
+    let lookup = swarm
+        .run_command(
+            4,
+            Command::FindNode(swarm.nodes()[3].id()),
+            Duration::from_secs(5),
+        )
+        .expect("lookup ends");
+    let QueryOutcome::Found(result) = lookup.outcome else {
+        panic!("{:?}", lookup.outcome);
+    };
+    assert_eq!(
+        result.closest[0].id,
+        swarm.nodes()[3].id(),
+        "node 3 still answers"
+    );
+}
