@@ -2,7 +2,7 @@
 //!
 //! In: the seed contacts (the local table's closest), then, for each peer it asked,
 //! [`Lookup::on_success`] with the contacts that peer returned or
-//! [`Lookup::on_failure`]. Out: [`Lookup::next`] names the next peer to ask, keeping at
+//! [`Lookup::on_failure`]. Out: [`Lookup::next_peer`] names the next peer to ask, keeping at
 //! most α requests in flight; [`Lookup::is_finished`] turns true once each of the k
 //! closest peers seen has answered or failed, and [`Lookup::result`] gives them.
 //!
@@ -108,7 +108,7 @@ impl Lookup {
 
     /// The next peer to ask, marked as asked; `None` when α requests are in flight or
     /// no peer among the k closest is left to ask.
-    pub fn next(&mut self) -> Option<WireContact> {
+    pub fn next_peer(&mut self) -> Option<WireContact> {
         if self.in_flight >= self.alpha {
             return None;
         }
@@ -211,18 +211,18 @@ mod tests {
         let target = contact(0).id;
         let seeds = [contact(0x40), contact(0x41), contact(0x42), contact(0x43)];
         let mut lookup = Lookup::new(target, local, 2, 3, seeds);
-        let asked: Vec<_> = std::iter::from_fn(|| lookup.next()).collect();
+        let asked: Vec<_> = std::iter::from_fn(|| lookup.next_peer()).collect();
         assert_eq!(asked.len(), 2, "only the k = 2 closest are worth asking");
         assert_eq!(asked, vec![contact(0x40), contact(0x41)]);
         // 0x40 knows closer nodes: they join the window and are asked next.
         lookup.on_success(&contact(0x40).id, &[contact(0x01), contact(0x02)]);
-        assert_eq!(lookup.next(), Some(contact(0x01)));
-        assert_eq!(lookup.next(), Some(contact(0x02)));
-        assert_eq!(lookup.next(), None, "alpha = 3 requests in flight");
+        assert_eq!(lookup.next_peer(), Some(contact(0x01)));
+        assert_eq!(lookup.next_peer(), Some(contact(0x02)));
+        assert_eq!(lookup.next_peer(), None, "alpha = 3 requests in flight");
         lookup.on_failure(&contact(0x41).id);
         lookup.on_success(&contact(0x01).id, &[]);
         assert!(!lookup.is_finished(), "0x02 has not answered");
-        assert_eq!(lookup.next(), None, "nobody else is among the k closest");
+        assert_eq!(lookup.next_peer(), None, "nobody else is among the k closest");
         lookup.on_success(&contact(0x02).id, &[contact(0x01)]);
         assert!(lookup.is_finished());
         let result = lookup.result();
@@ -235,11 +235,11 @@ mod tests {
     fn alpha_bounds_requests_in_flight() {
         let seeds = (1..=10).map(contact);
         let mut lookup = Lookup::new(contact(0).id, contact(0xFF).id, 20, 3, seeds);
-        let asked: Vec<_> = std::iter::from_fn(|| lookup.next()).collect();
+        let asked: Vec<_> = std::iter::from_fn(|| lookup.next_peer()).collect();
         assert_eq!(asked.len(), 3);
         assert_eq!(lookup.in_flight(), 3);
         lookup.on_failure(&asked[0].id);
-        assert!(lookup.next().is_some());
+        assert!(lookup.next_peer().is_some());
     }
 
     #[test]
@@ -247,7 +247,7 @@ mod tests {
         let local = contact(0x05).id;
         let mut lookup = Lookup::new(contact(0).id, local, 20, 3, [contact(0x10)]);
         lookup.on_success(&contact(0x11).id, &[contact(0x01)]);
-        assert_eq!(lookup.next(), Some(contact(0x10)));
+        assert_eq!(lookup.next_peer(), Some(contact(0x10)));
         lookup.on_success(&contact(0x10).id, &[contact(0x05)]);
         assert!(lookup.is_finished(), "its own id is never a candidate");
         assert!(Lookup::new(contact(0).id, local, 20, 3, []).is_finished());

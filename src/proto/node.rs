@@ -977,7 +977,7 @@ impl Node {
             return;
         };
         let target = lookup.target();
-        while let Some(contact) = lookup.next() {
+        while let Some(contact) = lookup.next_peer() {
             let request = Request::FindNode { target };
             let started = self.rpc.start(
                 now,
