@@ -386,13 +386,17 @@ impl Swarm {
         }));
     }
 
+    /// Makes sure a timer entry fires no later than the node's deadline. A deadline
+    /// that moved later keeps the earlier entry: the node is woken early, which its
+    /// contract allows, and re-armed then. That keeps one entry per node in the queue
+    /// instead of one per change of deadline.
     fn arm(&mut self, node: usize) {
-        let deadline = self.nodes[node].poll_timeout();
-        if let Some(at) = deadline {
-            if self.armed[node] != Some(at) {
-                self.armed[node] = Some(at);
-                self.push(at, What::Timer { node });
-            }
+        let Some(at) = self.nodes[node].poll_timeout() else {
+            return;
+        };
+        if self.armed[node].is_none_or(|armed| at < armed) {
+            self.armed[node] = Some(at);
+            self.push(at, What::Timer { node });
         }
     }
 
@@ -475,7 +479,11 @@ impl Swarm {
         self.trace.update([kind]);
         self.trace.update(at.as_micros().to_be_bytes());
         self.trace.update((src as u64).to_be_bytes());
-        self.trace.update(dst.to_string().as_bytes());
+        match dst {
+            SocketAddr::V4(v4) => self.trace.update(v4.ip().octets()),
+            SocketAddr::V6(v6) => self.trace.update(v6.ip().octets()),
+        }
+        self.trace.update(dst.port().to_be_bytes());
         self.trace.update((payload.len() as u64).to_be_bytes());
         self.trace.update(payload);
     }

@@ -113,6 +113,9 @@ pub struct RoutingTable {
     config: TableConfig,
     buckets: Vec<Bucket>,
     len: usize,
+    /// The earliest refresh deadline of a non-empty bucket, kept up to date so that
+    /// `poll_timeout` (asked after every input) does not scan 256 buckets.
+    refresh_due: Option<Time>,
 }
 
 impl RoutingTable {
@@ -128,6 +131,7 @@ impl RoutingTable {
             config,
             buckets: vec![bucket; BUCKETS],
             len: 0,
+            refresh_due: None,
         }
     }
 
@@ -197,6 +201,9 @@ impl RoutingTable {
         if bucket.contacts.len() < capacity {
             bucket.contacts.push(contact);
             self.len += 1;
+            if bucket.contacts.len() == 1 {
+                self.update_refresh_due();
+            }
             return InsertOutcome::Inserted;
         }
         if let Some(pos) = bucket
@@ -272,7 +279,11 @@ impl RoutingTable {
             bucket.checking = None;
         }
         self.len -= 1;
-        Some(bucket.contacts.remove(pos))
+        let contact = bucket.contacts.remove(pos);
+        if bucket.contacts.is_empty() {
+            self.update_refresh_due();
+        }
+        Some(contact)
     }
 
     fn promote(&mut self, index: usize) -> Option<Contact> {
@@ -283,6 +294,9 @@ impl RoutingTable {
         let replacement = bucket.replacements.pop()?;
         bucket.contacts.push(replacement);
         self.len += 1;
+        if bucket.contacts.len() == 1 {
+            self.update_refresh_due();
+        }
         Some(replacement)
     }
 
@@ -317,22 +331,31 @@ impl RoutingTable {
     /// Changes when contacts arrive in an empty bucket, after
     /// [`RoutingTable::poll_refresh`] and after [`RoutingTable::mark_refreshed`].
     pub fn poll_timeout(&self) -> Option<Time> {
-        self.buckets
+        self.refresh_due
+    }
+
+    fn update_refresh_due(&mut self) {
+        self.refresh_due = self
+            .buckets
             .iter()
             .filter(|b| !b.contacts.is_empty())
             .map(|b| b.refreshed + self.config.refresh_interval)
-            .min()
+            .min();
     }
 
     /// The next bucket due for refresh at `now`, marked refreshed; `None` once none is
     /// due. The node looks up a random id in that bucket's range.
     pub fn poll_refresh(&mut self, now: Time) -> Option<usize> {
+        if self.refresh_due.is_none_or(|due| due > now) {
+            return None;
+        }
         let interval = self.config.refresh_interval;
         let index = self
             .buckets
             .iter()
             .position(|b| !b.contacts.is_empty() && b.refreshed + interval <= now)?;
         self.buckets[index].refreshed = now;
+        self.update_refresh_due();
         Some(index)
     }
 
@@ -340,6 +363,7 @@ impl RoutingTable {
     pub fn mark_refreshed(&mut self, now: Time, target: &NodeId) {
         if let Some(index) = self.local.bucket_index(target) {
             self.buckets[index].refreshed = now;
+            self.update_refresh_due();
         }
     }
 
