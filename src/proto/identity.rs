@@ -45,6 +45,11 @@ impl Identity {
         NodeId(self.signing.verifying_key().to_bytes())
     }
 
+    /// The ed25519 signing key, for the crypto suite.
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
     /// Signs `message`.
     pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
         self.signing.sign(message).to_bytes()

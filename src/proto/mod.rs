@@ -17,7 +17,10 @@
 //! | [`lookup`] | one iterative FIND_NODE |
 //! | [`node`] | [`Node`]: all of the above behind one `handle_*`/`poll_*` API |
 
+pub mod boxstream;
+pub mod crypto;
 pub mod discovery;
+pub mod handshake;
 pub mod id;
 pub mod identity;
 pub mod lookup;

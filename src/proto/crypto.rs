@@ -1,0 +1,172 @@
+//! The crypto seam: every public-key and encryption operation the handshake, the
+//! sessions and discovery use goes through [`Crypto`].
+//!
+//! [`RealCrypto`] is the default and the only one the live world uses: X25519 with
+//! non-contributory results refused, ed25519 with `verify_strict` and weak keys
+//! refused, XSalsa20-Poly1305 secretbox for the handshake, ChaCha20-Poly1305 for
+//! session datagrams. A simulator may plug in a cheaper suite for very large runs; it
+//! must keep message sizes and fail where the real one fails (a wrong key still fails).
+//!
+//! Hashing (SHA-256, HMAC-SHA-512/256) is cheap and stays concrete in the callers.
+
+use std::fmt;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::ChaCha20Poly1305;
+use crypto_secretbox::XSalsa20Poly1305;
+use ed25519_dalek::VerifyingKey;
+
+use super::id::NodeId;
+use super::identity::{self, Identity, SIGNATURE_LEN};
+
+/// Length of an authentication tag (secretbox and AEAD alike).
+pub const TAG_LEN: usize = 16;
+
+/// The operations the protocol needs; see the module docs.
+pub trait Crypto: fmt::Debug + Send + Sync {
+    /// The X25519 public key of a secret scalar (clamped at use).
+    fn x25519_public(&self, secret: &[u8; 32]) -> [u8; 32];
+    /// X25519; `None` when the result is all zeros (a low-order point).
+    fn x25519(&self, secret: &[u8; 32], public: &[u8; 32]) -> Option<[u8; 32]>;
+    /// An ed25519 public key as an X25519 public key; `None` for invalid or weak keys.
+    fn ed25519_public_to_x25519(&self, id: &NodeId) -> Option<[u8; 32]>;
+    /// An identity's secret key as an X25519 scalar (clamped, as libsodium's).
+    fn ed25519_secret_to_x25519(&self, identity: &Identity) -> [u8; 32];
+    /// Signs `message` with `identity`.
+    fn sign(&self, identity: &Identity, message: &[u8]) -> [u8; SIGNATURE_LEN];
+    /// Whether `signature` is `signer`'s over `message`.
+    fn verify(&self, signer: &NodeId, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool;
+    /// libsodium's `crypto_secretbox_easy`: tag ‖ ciphertext.
+    fn secretbox_seal(&self, key: &[u8; 32], nonce: &[u8; 24], plaintext: &[u8]) -> Vec<u8>;
+    /// Opens a secretbox; `None` if it does not authenticate.
+    fn secretbox_open(&self, key: &[u8; 32], nonce: &[u8; 24], boxed: &[u8]) -> Option<Vec<u8>>;
+    /// Seals a session datagram: ciphertext ‖ tag, `aad` authenticated in the clear.
+    fn aead_seal(&self, key: &[u8; 32], counter: u64, aad: &[u8], plaintext: &[u8]) -> Vec<u8>;
+    /// Opens a session datagram; `None` if it does not authenticate.
+    fn aead_open(&self, key: &[u8; 32], counter: u64, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// The real thing: curve25519, ed25519, XSalsa20-Poly1305, ChaCha20-Poly1305.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RealCrypto;
+
+/// The ChaCha20-Poly1305 nonce of a session counter: four zero bytes, then the
+/// counter big-endian. A key is never used with one counter twice.
+fn aead_nonce(counter: u64) -> chacha20poly1305::Nonce {
+    let mut nonce = [0u8; 12];
+    nonce[4..].copy_from_slice(&counter.to_be_bytes());
+    nonce.into()
+}
+
+/// Clamps an X25519 scalar as RFC 7748 and libsodium do.
+pub fn clamp(mut scalar: [u8; 32]) -> [u8; 32] {
+    scalar[0] &= 248;
+    scalar[31] &= 127;
+    scalar[31] |= 64;
+    scalar
+}
+
+impl Crypto for RealCrypto {
+    fn x25519_public(&self, secret: &[u8; 32]) -> [u8; 32] {
+        x25519_dalek::x25519(*secret, x25519_dalek::X25519_BASEPOINT_BYTES)
+    }
+
+    fn x25519(&self, secret: &[u8; 32], public: &[u8; 32]) -> Option<[u8; 32]> {
+        let shared = x25519_dalek::x25519(*secret, *public);
+        (shared != [0u8; 32]).then_some(shared)
+    }
+
+    fn ed25519_public_to_x25519(&self, id: &NodeId) -> Option<[u8; 32]> {
+        let key = VerifyingKey::from_bytes(id.as_bytes()).ok()?;
+        if key.is_weak() {
+            return None;
+        }
+        Some(key.to_montgomery().to_bytes())
+    }
+
+    fn ed25519_secret_to_x25519(&self, identity: &Identity) -> [u8; 32] {
+        clamp(identity.signing_key().to_scalar_bytes())
+    }
+
+    fn sign(&self, identity: &Identity, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        identity.sign(message)
+    }
+
+    fn verify(&self, signer: &NodeId, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
+        identity::verify(signer, message, signature)
+    }
+
+    fn secretbox_seal(&self, key: &[u8; 32], nonce: &[u8; 24], plaintext: &[u8]) -> Vec<u8> {
+        let cipher = XSalsa20Poly1305::new(key.into());
+        // crypto_secretbox returns ciphertext ‖ tag; libsodium's easy form is tag first.
+        let sealed = cipher
+            .encrypt(nonce.into(), plaintext)
+            .expect("secretbox encryption of an in-memory buffer cannot fail");
+        let (ciphertext, tag) = sealed.split_at(sealed.len() - TAG_LEN);
+        let mut out = Vec::with_capacity(sealed.len());
+        out.extend_from_slice(tag);
+        out.extend_from_slice(ciphertext);
+        out
+    }
+
+    fn secretbox_open(&self, key: &[u8; 32], nonce: &[u8; 24], boxed: &[u8]) -> Option<Vec<u8>> {
+        if boxed.len() < TAG_LEN {
+            return None;
+        }
+        let (tag, ciphertext) = boxed.split_at(TAG_LEN);
+        let mut reordered = Vec::with_capacity(boxed.len());
+        reordered.extend_from_slice(ciphertext);
+        reordered.extend_from_slice(tag);
+        let cipher = XSalsa20Poly1305::new(key.into());
+        cipher.decrypt(nonce.into(), reordered.as_slice()).ok()
+    }
+
+    fn aead_seal(&self, key: &[u8; 32], counter: u64, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let cipher = ChaCha20Poly1305::new(key.into());
+        cipher
+            .encrypt(&aead_nonce(counter), Payload { msg: plaintext, aad })
+            .expect("AEAD encryption of an in-memory buffer cannot fail")
+    }
+
+    fn aead_open(&self, key: &[u8; 32], counter: u64, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        let cipher = ChaCha20Poly1305::new(key.into());
+        cipher.decrypt(&aead_nonce(counter), Payload { msg: sealed, aad }).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secretbox_puts_the_tag_first_and_detects_tampering() {
+        let crypto = RealCrypto;
+        let boxed = crypto.secretbox_seal(&[1; 32], &[0; 24], b"hello");
+        assert_eq!(boxed.len(), TAG_LEN + 5);
+        assert_eq!(crypto.secretbox_open(&[1; 32], &[0; 24], &boxed).as_deref(), Some(&b"hello"[..]));
+        let mut bad = boxed.clone();
+        bad[0] ^= 1;
+        assert!(crypto.secretbox_open(&[1; 32], &[0; 24], &bad).is_none());
+        assert!(crypto.secretbox_open(&[2; 32], &[0; 24], &boxed).is_none());
+        assert!(crypto.secretbox_open(&[1; 32], &[0; 24], &boxed[..10]).is_none());
+    }
+
+    #[test]
+    fn aead_binds_key_counter_and_header() {
+        let crypto = RealCrypto;
+        let sealed = crypto.aead_seal(&[3; 32], 7, b"hdr", b"payload");
+        assert_eq!(sealed.len(), 7 + TAG_LEN);
+        assert_eq!(crypto.aead_open(&[3; 32], 7, b"hdr", &sealed).as_deref(), Some(&b"payload"[..]));
+        assert!(crypto.aead_open(&[3; 32], 8, b"hdr", &sealed).is_none());
+        assert!(crypto.aead_open(&[3; 32], 7, b"hdX", &sealed).is_none());
+        assert!(crypto.aead_open(&[4; 32], 7, b"hdr", &sealed).is_none());
+    }
+
+    #[test]
+    fn low_order_points_give_no_shared_secret() {
+        let crypto = RealCrypto;
+        assert_eq!(crypto.x25519(&[9; 32], &[0; 32]), None);
+        let public = crypto.x25519_public(&[5; 32]);
+        assert!(crypto.x25519(&[9; 32], &public).is_some());
+    }
+}
