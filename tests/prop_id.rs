@@ -8,7 +8,8 @@
 //! Uniformly random ids almost never share more than a few leading bits, so the
 //! strategies also build ids that share a prefix of any length with another.
 //!
-//! The runs use a fixed seed; `PROPTEST_RNG_SEED=N` picks another. Failures are kept in
+//! The runs use a fixed seed; `PROPTEST_RNG_SEED=N` picks another and
+//! `PROPTEST_CASES=N` changes the number of cases. Failures are kept in
 //! `proptest-regressions/prop_id.txt` and replayed first.
 
 use dswarm::proto::id::ID_LEN;
@@ -26,7 +27,12 @@ fn config(cases: u32) -> ProptestConfig {
         fixed => fixed,
     };
     ProptestConfig {
-        cases,
+        // `PROPTEST_CASES=N` asks for a longer (or shorter) run.
+        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
+            default.cases
+        } else {
+            cases
+        },
         rng_seed,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
             "proptest-regressions/prop_id.txt",

@@ -17,7 +17,8 @@
 //! into a few buckets, two of which (0 and 1) hold at most one and two ids: buckets
 //! fill, candidates queue, and the same ids come back.
 //!
-//! The runs use a fixed seed; `PROPTEST_RNG_SEED=N` picks another. Failures are kept in
+//! The runs use a fixed seed; `PROPTEST_RNG_SEED=N` picks another and
+//! `PROPTEST_CASES=N` changes the number of cases. Failures are kept in
 //! `proptest-regressions/prop_table.txt` and replayed first.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -41,7 +42,12 @@ fn config(cases: u32) -> ProptestConfig {
         fixed => fixed,
     };
     ProptestConfig {
-        cases,
+        // `PROPTEST_CASES=N` asks for a longer (or shorter) run.
+        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
+            default.cases
+        } else {
+            cases
+        },
         rng_seed,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
             "proptest-regressions/prop_table.txt",
@@ -208,7 +214,15 @@ impl Model {
         } else {
             None
         };
-        bucket.contacts.extend(replaced_by);
+        // Least recently seen first: the replacement goes before anyone seen later.
+        if let Some(r) = replaced_by {
+            let at = bucket
+                .contacts
+                .iter()
+                .position(|c| c.last_seen > r.last_seen)
+                .unwrap_or(bucket.contacts.len());
+            bucket.contacts.insert(at, r);
+        }
         Some(Evicted {
             evicted,
             replaced_by,
@@ -671,4 +685,47 @@ proptest! {
             prop_assert_eq!(naive_bucket(&NodeId(local), &id), Some(index));
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Found by the model test, fixed since
+// ---------------------------------------------------------------------------------------
+
+/// The module docs promise that "each bucket lists its contacts least recently seen
+/// first" and [`InsertOutcome::Pending`] that `ping` is "the least recently seen
+/// contact". A promoted replacement used to be appended at the most-recently-seen end
+/// with its older `last_seen`, so both stopped being true.
+#[test]
+fn promoted_replacement_keeps_least_recently_seen_first() {
+    let local = NodeId([0; ID_LEN]);
+    let config = TableConfig {
+        bucket_capacity: 2,
+        ..TableConfig::default()
+    };
+    let mut table = RoutingTable::new(Time::ZERO, local, config);
+    let t = |secs| Time::ZERO + Duration::from_secs(secs);
+    let id = |n: u8| id_in_bucket(&local, 255, &[n; ID_LEN]);
+    let (a, b, c, d) = (id(1), id(2), id(3), id(4));
+    assert_eq!(table.insert(t(1), a, addr(1, 1)), InsertOutcome::Inserted);
+    assert_eq!(table.insert(t(2), b, addr(2, 1)), InsertOutcome::Inserted);
+    // c waits as a candidate, seen at t = 3; a is checked and answers at t = 4.
+    assert!(
+        matches!(table.insert(t(3), c, addr(3, 1)), InsertOutcome::Pending { ping } if ping.id == a)
+    );
+    assert_eq!(table.insert(t(4), a, addr(1, 1)), InsertOutcome::Updated);
+    // b fails a check: c (seen at 3) is promoted next to a (seen at 4).
+    let evicted = table.check_failed(&b).unwrap();
+    assert_eq!(evicted.replaced_by.map(|r| r.id), Some(c));
+
+    let order: Vec<(NodeId, Time)> = table.iter().map(|c| (c.id, c.last_seen)).collect();
+    assert!(
+        order.windows(2).all(|w| w[0].1 <= w[1].1),
+        "bucket not least recently seen first: {order:?}"
+    );
+    // The next candidate should check c, the least recently seen; the table checks a.
+    let outcome = table.insert(t(5), d, addr(4, 1));
+    assert!(
+        matches!(outcome, InsertOutcome::Pending { ping } if ping.id == c),
+        "{outcome:?}"
+    );
 }

@@ -1,21 +1,29 @@
 //! Property tests of the wire codec ([`dswarm::proto::wire`]).
 //!
-//! 1. Every datagram the strategy can build (every kind, every request and response,
-//!    contact lists of 0..=`MAX_CONTACTS` mixed IPv4/IPv6 contacts) encodes to at most
-//!    `MAX_DATAGRAM` bytes and decodes back to itself.
-//! 2. `decode` of arbitrary bytes, and of valid encodings with one byte flipped, cut
-//!    off, inserted, removed or appended, never panics.
-//! 3. The encoding is canonical: whenever `decode` accepts bytes, encoding the result
-//!    gives exactly those bytes back.
+//! Two layers: datagrams ([`Datagram`]: beacon, `Who`, the four handshake messages and
+//! sealed frames, through [`decode`]) and the RPC messages sealed inside frames
+//! ([`Message`]: every request and response, contact lists of 0..=`MAX_CONTACTS` mixed
+//! IPv4/IPv6 contacts, every error code, through [`decode_message`]).
 //!
-//! The runs use a fixed seed; `PROPTEST_RNG_SEED=N` picks another. Failures are kept in
+//! 1. Everything the strategies build encodes within the size limit (a message once
+//!    sealed: header, message, tag) and decodes back to itself.
+//! 2. Decoding arbitrary bytes, and valid encodings with one byte flipped, cut off,
+//!    inserted, removed or appended, never panics.
+//! 3. The encoding is canonical: whenever bytes decode, encoding the result gives
+//!    exactly those bytes back. One known exception is carved out and pinned by an
+//!    ignored test: `Who` padding (see `who_padding_must_be_zero`).
+//!
+//! The runs use a fixed seed; `PROPTEST_RNG_SEED=N` picks another and
+//! `PROPTEST_CASES=N` changes the number of cases. Failures are kept in
 //! `proptest-regressions/prop_wire.txt` and replayed first.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use dswarm::proto::crypto::TAG_LEN;
 use dswarm::proto::wire::{
-    decode, Beacon, Datagram, DecodeError, ErrorCode, Message, Request, Response, TxId,
-    WireContact, KINDS_RESERVED, MAGIC, MAX_CONTACTS, MAX_DATAGRAM, NETWORK_TAG_LEN, VERSION,
+    decode, decode_message, sealed_header, Beacon, Datagram, DecodeError, ErrorCode, Handshake,
+    Message, Request, Response, SessionId, TxId, WireContact, BEACON_LEN, MAGIC, MAX_CONTACTS,
+    MAX_DATAGRAM, NETWORK_TAG_LEN, SEALED_HEADER_LEN, VERSION,
 };
 use dswarm::proto::NodeId;
 use proptest::prelude::*;
@@ -24,6 +32,11 @@ use proptest::test_runner::{FileFailurePersistence, RngSeed};
 /// The seed of every run unless `PROPTEST_RNG_SEED` says otherwise.
 const SEED: u64 = 0x5EED_0001;
 
+/// Every datagram kind byte `decode` knows.
+const KINDS: [u8; 7] = [0x01, 0x02, 0x11, 0x12, 0x13, 0x14, 0x20];
+/// Every message type byte `decode_message` knows.
+const MESSAGE_TYPES: [u8; 5] = [0x01, 0x02, 0x81, 0x82, 0xFF];
+
 fn config(cases: u32) -> ProptestConfig {
     let default = ProptestConfig::default();
     let rng_seed = match default.rng_seed {
@@ -31,7 +44,12 @@ fn config(cases: u32) -> ProptestConfig {
         fixed => fixed,
     };
     ProptestConfig {
-        cases,
+        // `PROPTEST_CASES=N` asks for a longer (or shorter) run.
+        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
+            default.cases
+        } else {
+            cases
+        },
         rng_seed,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
             "proptest-regressions/prop_wire.txt",
@@ -50,7 +68,7 @@ fn reproduce() -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// Strategies
+// Strategies: messages
 // ---------------------------------------------------------------------------------------
 
 fn node_id() -> impl Strategy<Value = NodeId> {
@@ -58,7 +76,7 @@ fn node_id() -> impl Strategy<Value = NodeId> {
 }
 
 /// IPv4 or IPv6 with any port. The wire carries neither flow info nor scope id, so
-/// IPv6 addresses are built with both zero, as `decode` returns them.
+/// IPv6 addresses are built with both zero, as decoding returns them.
 fn socket_addr() -> impl Strategy<Value = SocketAddr> {
     prop_oneof![
         (any::<[u8; 4]>(), any::<u16>())
@@ -112,6 +130,16 @@ fn message() -> impl Strategy<Value = Message> {
     ]
 }
 
+fn message_bytes(message: &Message) -> Vec<u8> {
+    let mut out = Vec::new();
+    message.encode(&mut out);
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Strategies: datagrams
+// ---------------------------------------------------------------------------------------
+
 fn beacon() -> impl Strategy<Value = Beacon> {
     (
         node_id(),
@@ -129,12 +157,58 @@ fn beacon() -> impl Strategy<Value = Beacon> {
         })
 }
 
+fn handshake() -> impl Strategy<Value = Handshake> {
+    let session = any::<u32>().prop_map(SessionId);
+    prop_oneof![
+        (session.clone(), any::<[u8; 64]>())
+            .prop_map(|(client, msg)| Handshake::Hello { client, msg }),
+        (session.clone(), session.clone(), any::<[u8; 64]>()).prop_map(|(client, server, msg)| {
+            Handshake::HelloReply {
+                client,
+                server,
+                msg,
+            }
+        }),
+        (session.clone(), any::<[u8; 112]>())
+            .prop_map(|(server, msg)| Handshake::Auth { server, msg }),
+        (session, any::<[u8; 80]>()).prop_map(|(client, msg)| Handshake::Accept { client, msg }),
+    ]
+}
+
+/// A sealed frame: opaque ciphertext from a bare tag up to the size limit, or the
+/// size of a real sealed message.
+fn sealed() -> impl Strategy<Value = Datagram> {
+    let ciphertext = prop_oneof![
+        prop::collection::vec(any::<u8>(), TAG_LEN..=MAX_DATAGRAM - SEALED_HEADER_LEN),
+        Just(vec![0xA5; TAG_LEN]),
+        Just(vec![0x5A; MAX_DATAGRAM - SEALED_HEADER_LEN]),
+        message().prop_map(|m| {
+            let mut bytes = message_bytes(&m);
+            bytes.extend_from_slice(&[0xEE; TAG_LEN]);
+            bytes
+        }),
+    ];
+    (any::<u32>(), any::<u64>(), ciphertext).prop_map(|(receiver, counter, ciphertext)| {
+        Datagram::Sealed {
+            receiver: SessionId(receiver),
+            counter,
+            ciphertext,
+        }
+    })
+}
+
 fn datagram() -> impl Strategy<Value = Datagram> {
     prop_oneof![
         1 => beacon().prop_map(Datagram::Beacon),
-        4 => (node_id(), message()).prop_map(|(sender, message)| Datagram::Plain { sender, message }),
+        1 => any::<[u8; NETWORK_TAG_LEN]>().prop_map(|network_tag| Datagram::Who { network_tag }),
+        2 => handshake().prop_map(Datagram::Handshake),
+        2 => sealed(),
     ]
 }
+
+// ---------------------------------------------------------------------------------------
+// Mutations
+// ---------------------------------------------------------------------------------------
 
 /// One change to a valid encoding.
 #[derive(Clone, Debug)]
@@ -161,8 +235,8 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     ]
 }
 
+/// Applies `mutation` to non-empty `bytes` (every encoding is at least five bytes).
 fn apply(mutation: &Mutation, bytes: &mut Vec<u8>) {
-    // Every valid encoding has a three-byte header, so `bytes` is never empty.
     let len = bytes.len();
     match mutation {
         Mutation::Flip { at, mask } => bytes[at % len] ^= mask,
@@ -175,12 +249,12 @@ fn apply(mutation: &Mutation, bytes: &mut Vec<u8>) {
     }
 }
 
-/// Bytes that start like a dswarm datagram (a known or reserved kind), so that random
-/// tails reach the body decoders instead of stopping at the magic byte.
-fn plausible_bytes() -> impl Strategy<Value = Vec<u8>> {
-    let kinds: Vec<u8> = [0x01, 0x30].into_iter().chain(KINDS_RESERVED).collect();
+/// Bytes that start like something the decoder knows (a datagram header with a known
+/// kind, or a known message type), so that random tails reach the field decoders
+/// instead of stopping at the first byte.
+fn plausible_datagram() -> impl Strategy<Value = Vec<u8>> {
     (
-        prop::sample::select(kinds),
+        prop::sample::select(&KINDS[..]),
         prop::collection::vec(any::<u8>(), 0..1400),
     )
         .prop_map(|(kind, tail)| {
@@ -190,8 +264,30 @@ fn plausible_bytes() -> impl Strategy<Value = Vec<u8>> {
         })
 }
 
-/// Decodes `bytes` (which must not panic) and, if they were accepted, checks that they
-/// are the canonical encoding of what they decode to.
+fn plausible_message() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::sample::select(&MESSAGE_TYPES[..]),
+        prop::collection::vec(any::<u8>(), 0..1200),
+    )
+        .prop_map(|(kind, tail)| {
+            let mut bytes = vec![kind];
+            bytes.extend(tail);
+            bytes
+        })
+}
+
+// ---------------------------------------------------------------------------------------
+// Checks
+// ---------------------------------------------------------------------------------------
+
+/// A `Who` whose padding is not all zero: `decode` accepts it although `encode` writes
+/// zeros (see `who_padding_must_be_zero`), so the canonical check skips it.
+fn is_known_noncanonical_who(datagram: &Datagram, bytes: &[u8]) -> bool {
+    matches!(datagram, Datagram::Who { .. }) && bytes[3 + NETWORK_TAG_LEN..].iter().any(|&b| b != 0)
+}
+
+/// Decodes `bytes` as a datagram (which must not panic) and, if they were accepted,
+/// checks that they are the canonical encoding of what they decode to.
 fn check_decode(bytes: &[u8]) -> Result<(), TestCaseError> {
     if let Ok(datagram) = decode(bytes) {
         prop_assert!(
@@ -199,11 +295,27 @@ fn check_decode(bytes: &[u8]) -> Result<(), TestCaseError> {
             "accepted {} bytes",
             bytes.len()
         );
+        if !is_known_noncanonical_who(&datagram, bytes) {
+            prop_assert_eq!(
+                datagram.to_bytes(),
+                bytes.to_vec(),
+                "accepted bytes are not canonical: {:?}; {}",
+                datagram,
+                reproduce()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The same for a message.
+fn check_decode_message(bytes: &[u8]) -> Result<(), TestCaseError> {
+    if let Ok(message) = decode_message(bytes) {
         prop_assert_eq!(
-            datagram.to_bytes(),
+            message_bytes(&message),
             bytes.to_vec(),
-            "accepted bytes are not canonical: {:?}; {}",
-            datagram,
+            "accepted message bytes are not canonical: {:?}; {}",
+            message,
             reproduce()
         );
     }
@@ -225,6 +337,14 @@ proptest! {
             "{} bytes over the limit: {:?}; {}", bytes.len(), datagram, reproduce()
         );
         prop_assert_eq!(decode(&bytes), Ok(datagram.clone()), "{}", reproduce());
+        match &datagram {
+            Datagram::Beacon(_) | Datagram::Who { .. } => prop_assert_eq!(bytes.len(), BEACON_LEN),
+            Datagram::Sealed { receiver, counter, ciphertext } => {
+                prop_assert_eq!(&bytes[..SEALED_HEADER_LEN], &sealed_header(*receiver, *counter)[..]);
+                prop_assert_eq!(&bytes[SEALED_HEADER_LEN..], &ciphertext[..]);
+            }
+            Datagram::Handshake(_) => {}
+        }
 
         // `encode` appends: what was in the buffer stays, and the rest is `to_bytes`.
         let mut out = vec![0xAB; 7];
@@ -234,46 +354,82 @@ proptest! {
     }
 
     #[test]
+    fn every_message_round_trips_and_fits_a_sealed_frame(message in message()) {
+        let bytes = message_bytes(&message);
+        prop_assert!(
+            SEALED_HEADER_LEN + bytes.len() + TAG_LEN <= MAX_DATAGRAM,
+            "{} bytes do not fit a frame: {:?}; {}", bytes.len(), message, reproduce()
+        );
+        prop_assert_eq!(decode_message(&bytes), Ok(message.clone()), "{}", reproduce());
+        prop_assert_eq!(message.tx(), match &message {
+            Message::Request { tx, .. } | Message::Response { tx, .. } => *tx,
+        });
+    }
+
+    #[test]
     fn decode_never_panics_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..1400)) {
         check_decode(&bytes)?;
+        check_decode_message(&bytes)?;
         if bytes.len() > MAX_DATAGRAM {
             prop_assert_eq!(decode(&bytes), Err(DecodeError::TooLong(bytes.len())));
         }
     }
 
     #[test]
-    fn decode_never_panics_on_plausible_headers(bytes in plausible_bytes()) {
-        check_decode(&bytes)?;
+    fn decode_never_panics_on_plausible_headers(
+        datagram in plausible_datagram(),
+        message in plausible_message(),
+    ) {
+        check_decode(&datagram)?;
+        check_decode_message(&message)?;
     }
 
     #[test]
-    fn decode_of_a_mutated_encoding_never_panics_and_stays_canonical(
+    fn decode_of_a_mutated_datagram_never_panics_and_stays_canonical(
         datagram in datagram(),
         mutation in mutation(),
     ) {
-        let valid = datagram.to_bytes();
-        let mut bytes = valid.clone();
+        let mut bytes = datagram.to_bytes();
         apply(&mutation, &mut bytes);
         check_decode(&bytes)?;
 
-        // Decoding reads fields in a fixed order and must consume the input exactly, so
-        // a strict prefix of a valid encoding lacks a field and anything appended is left
-        // over.
-        match &mutation {
-            Mutation::Truncate { .. } => {
-                prop_assert!(
+        // Fixed-size kinds are read field by field and must consume the input exactly,
+        // so a strict prefix lacks a field and anything appended is left over. (A sealed
+        // frame's ciphertext takes whatever follows its header.)
+        if !matches!(datagram, Datagram::Sealed { .. }) {
+            match &mutation {
+                Mutation::Truncate { .. } => prop_assert!(
                     matches!(decode(&bytes), Err(DecodeError::Truncated { .. })),
                     "prefix of {} bytes: {:?}; {}", bytes.len(), decode(&bytes), reproduce()
-                );
+                ),
+                Mutation::Extend { tail } => prop_assert_eq!(
+                    decode(&bytes),
+                    Err(DecodeError::TrailingBytes(tail.len())),
+                    "{}", reproduce()
+                ),
+                _ => {}
             }
-            Mutation::Extend { tail } => {
-                let want = if bytes.len() > MAX_DATAGRAM {
-                    DecodeError::TooLong(bytes.len())
-                } else {
-                    DecodeError::TrailingBytes(tail.len())
-                };
-                prop_assert_eq!(decode(&bytes), Err(want), "{}", reproduce());
-            }
+        }
+    }
+
+    #[test]
+    fn decode_of_a_mutated_message_never_panics_and_stays_canonical(
+        message in message(),
+        mutation in mutation(),
+    ) {
+        let mut bytes = message_bytes(&message);
+        apply(&mutation, &mut bytes);
+        check_decode_message(&bytes)?;
+        match &mutation {
+            Mutation::Truncate { .. } => prop_assert!(
+                matches!(decode_message(&bytes), Err(DecodeError::Truncated { .. })),
+                "prefix of {} bytes: {:?}; {}", bytes.len(), decode_message(&bytes), reproduce()
+            ),
+            Mutation::Extend { tail } => prop_assert_eq!(
+                decode_message(&bytes),
+                Err(DecodeError::TrailingBytes(tail.len())),
+                "{}", reproduce()
+            ),
             _ => {}
         }
     }
@@ -283,44 +439,70 @@ proptest! {
 // Fixed cases next to the properties
 // ---------------------------------------------------------------------------------------
 
-fn plain(response: Response) -> Datagram {
-    Datagram::Plain {
-        sender: NodeId([7; 32]),
-        message: Message::Response {
-            tx: TxId(0x0102_0304),
-            response,
-        },
+fn answer(response: Response) -> Message {
+    Message::Response {
+        tx: TxId(0x0102_0304),
+        response,
     }
 }
 
 #[test]
 fn error_code_one_is_busy() {
-    let other = plain(Response::Error {
+    let other = message_bytes(&answer(Response::Error {
         code: ErrorCode::Other(1),
-    });
-    let busy = plain(Response::Error {
+    }));
+    let busy = answer(Response::Error {
         code: ErrorCode::Busy,
     });
     // Two values, one encoding: the byte decides, and it decodes as `Busy`.
-    assert_eq!(other.to_bytes(), busy.to_bytes());
-    assert_eq!(decode(&other.to_bytes()), Ok(busy));
+    assert_eq!(other, message_bytes(&busy));
+    assert_eq!(decode_message(&other), Ok(busy));
 }
 
 #[test]
-fn the_largest_datagram_is_twenty_ipv6_contacts() {
+fn the_largest_message_is_twenty_ipv6_contacts_and_fits_a_frame() {
     let contact = WireContact {
         id: NodeId([0xFF; 32]),
         addr: "[2001:db8::1]:65535".parse().unwrap(),
     };
-    let largest = plain(Response::Nodes {
+    let largest = answer(Response::Nodes {
         contacts: vec![contact; MAX_CONTACTS],
     });
-    let bytes = largest.to_bytes();
-    // Header 3, sender 32, type 1, tx 4, count 1, then id 32 + family 1 + ip 16 + port 2.
-    assert_eq!(
-        bytes.len(),
-        3 + 32 + 1 + 4 + 1 + MAX_CONTACTS * (32 + 1 + 16 + 2)
+    let bytes = message_bytes(&largest);
+    // Type 1, tx 4, count 1, then id 32 + family 1 + ip 16 + port 2 per contact.
+    assert_eq!(bytes.len(), 1 + 4 + 1 + MAX_CONTACTS * (32 + 1 + 16 + 2));
+    assert!(SEALED_HEADER_LEN + bytes.len() + TAG_LEN <= MAX_DATAGRAM);
+    assert_eq!(decode_message(&bytes), Ok(largest));
+}
+
+#[test]
+fn a_sealed_frame_needs_at_least_a_tag() {
+    let header = sealed_header(SessionId(7), 9);
+    for len in 0..TAG_LEN {
+        let mut bytes = header.to_vec();
+        bytes.extend(std::iter::repeat_n(0, len));
+        assert!(decode(&bytes).is_err(), "{len} bytes of ciphertext");
+    }
+    let mut bytes = header.to_vec();
+    bytes.extend([0; TAG_LEN]);
+    assert!(decode(&bytes).is_ok());
+}
+
+/// The module docs say a `Who` is "zero padding to a beacon's length" and that "every
+/// datagram has exactly one encoding": a `Who` with any non-zero padding byte must not
+/// decode (it once did, and encoded back with zeros).
+#[test]
+fn who_padding_must_be_zero() {
+    let who = Datagram::Who {
+        network_tag: [0; NETWORK_TAG_LEN],
+    };
+    let mut bytes = who.to_bytes();
+    assert_eq!(bytes.len(), BEACON_LEN);
+    *bytes.last_mut().unwrap() = 1;
+    assert!(
+        decode(&bytes).is_err(),
+        "{:02x?} decodes to {:?}",
+        bytes,
+        decode(&bytes)
     );
-    assert!(bytes.len() <= MAX_DATAGRAM);
-    assert_eq!(decode(&bytes), Ok(largest));
 }

@@ -111,7 +111,11 @@ impl Decoder {
     }
 
     /// Opens a 34-byte header.
-    pub fn decrypt_header(&mut self, crypto: &dyn Crypto, header: &[u8]) -> Result<Header, BoxStreamError> {
+    pub fn decrypt_header(
+        &mut self,
+        crypto: &dyn Crypto,
+        header: &[u8],
+    ) -> Result<Header, BoxStreamError> {
         let plain = crypto
             .secretbox_open(&self.key, &self.nonce, header)
             .filter(|p| p.len() == 2 + TAG_LEN)
@@ -137,7 +141,9 @@ impl Decoder {
         body: &[u8],
     ) -> Result<Vec<u8>, BoxStreamError> {
         let boxed = [&tag[..], body].concat();
-        let plain = crypto.secretbox_open(&self.key, &self.nonce, &boxed).ok_or(BoxStreamError::Decrypt)?;
+        let plain = crypto
+            .secretbox_open(&self.key, &self.nonce, &boxed)
+            .ok_or(BoxStreamError::Decrypt)?;
         increment(&mut self.nonce);
         Ok(plain)
     }
@@ -155,13 +161,21 @@ mod tests {
         let mut wire = Vec::new();
         enc.encrypt(&RealCrypto, b"hello box stream", &mut wire);
         wire.extend_from_slice(&enc.goodbye(&RealCrypto));
-        let Header::Body { len, tag } = dec.decrypt_header(&RealCrypto, &wire[..HEADER_LEN]).unwrap() else {
+        let Header::Body { len, tag } = dec
+            .decrypt_header(&RealCrypto, &wire[..HEADER_LEN])
+            .unwrap()
+        else {
             panic!("a body comes first");
         };
         assert_eq!(len, 16);
-        let body = dec.decrypt_body(&RealCrypto, &tag, &wire[HEADER_LEN..HEADER_LEN + len]).unwrap();
+        let body = dec
+            .decrypt_body(&RealCrypto, &tag, &wire[HEADER_LEN..HEADER_LEN + len])
+            .unwrap();
         assert_eq!(body, b"hello box stream");
-        assert_eq!(dec.decrypt_header(&RealCrypto, &wire[HEADER_LEN + len..]), Ok(Header::Goodbye));
+        assert_eq!(
+            dec.decrypt_header(&RealCrypto, &wire[HEADER_LEN + len..]),
+            Ok(Header::Goodbye)
+        );
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub trait Crypto: fmt::Debug + Send + Sync {
     /// Seals a session datagram: ciphertext ‖ tag, `aad` authenticated in the clear.
     fn aead_seal(&self, key: &[u8; 32], counter: u64, aad: &[u8], plaintext: &[u8]) -> Vec<u8>;
     /// Opens a session datagram; `None` if it does not authenticate.
-    fn aead_open(&self, key: &[u8; 32], counter: u64, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>>;
+    fn aead_open(&self, key: &[u8; 32], counter: u64, aad: &[u8], sealed: &[u8])
+        -> Option<Vec<u8>>;
 }
 
 /// The real thing: curve25519, ed25519, XSalsa20-Poly1305, ChaCha20-Poly1305.
@@ -98,39 +99,44 @@ impl Crypto for RealCrypto {
 
     fn secretbox_seal(&self, key: &[u8; 32], nonce: &[u8; 24], plaintext: &[u8]) -> Vec<u8> {
         let cipher = XSalsa20Poly1305::new(key.into());
-        // crypto_secretbox returns ciphertext ‖ tag; libsodium's easy form is tag first.
-        let sealed = cipher
+        // crypto_secretbox already puts the tag first, as libsodium's easy form does.
+        cipher
             .encrypt(nonce.into(), plaintext)
-            .expect("secretbox encryption of an in-memory buffer cannot fail");
-        let (ciphertext, tag) = sealed.split_at(sealed.len() - TAG_LEN);
-        let mut out = Vec::with_capacity(sealed.len());
-        out.extend_from_slice(tag);
-        out.extend_from_slice(ciphertext);
-        out
+            .expect("secretbox encryption of an in-memory buffer cannot fail")
     }
 
     fn secretbox_open(&self, key: &[u8; 32], nonce: &[u8; 24], boxed: &[u8]) -> Option<Vec<u8>> {
         if boxed.len() < TAG_LEN {
             return None;
         }
-        let (tag, ciphertext) = boxed.split_at(TAG_LEN);
-        let mut reordered = Vec::with_capacity(boxed.len());
-        reordered.extend_from_slice(ciphertext);
-        reordered.extend_from_slice(tag);
         let cipher = XSalsa20Poly1305::new(key.into());
-        cipher.decrypt(nonce.into(), reordered.as_slice()).ok()
+        cipher.decrypt(nonce.into(), boxed).ok()
     }
 
     fn aead_seal(&self, key: &[u8; 32], counter: u64, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
         let cipher = ChaCha20Poly1305::new(key.into());
         cipher
-            .encrypt(&aead_nonce(counter), Payload { msg: plaintext, aad })
+            .encrypt(
+                &aead_nonce(counter),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .expect("AEAD encryption of an in-memory buffer cannot fail")
     }
 
-    fn aead_open(&self, key: &[u8; 32], counter: u64, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    fn aead_open(
+        &self,
+        key: &[u8; 32],
+        counter: u64,
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Option<Vec<u8>> {
         let cipher = ChaCha20Poly1305::new(key.into());
-        cipher.decrypt(&aead_nonce(counter), Payload { msg: sealed, aad }).ok()
+        cipher
+            .decrypt(&aead_nonce(counter), Payload { msg: sealed, aad })
+            .ok()
     }
 }
 
@@ -143,12 +149,34 @@ mod tests {
         let crypto = RealCrypto;
         let boxed = crypto.secretbox_seal(&[1; 32], &[0; 24], b"hello");
         assert_eq!(boxed.len(), TAG_LEN + 5);
-        assert_eq!(crypto.secretbox_open(&[1; 32], &[0; 24], &boxed).as_deref(), Some(&b"hello"[..]));
+        assert_eq!(
+            crypto.secretbox_open(&[1; 32], &[0; 24], &boxed).as_deref(),
+            Some(&b"hello"[..])
+        );
         let mut bad = boxed.clone();
         bad[0] ^= 1;
         assert!(crypto.secretbox_open(&[1; 32], &[0; 24], &bad).is_none());
         assert!(crypto.secretbox_open(&[2; 32], &[0; 24], &boxed).is_none());
-        assert!(crypto.secretbox_open(&[1; 32], &[0; 24], &boxed[..10]).is_none());
+        assert!(crypto
+            .secretbox_open(&[1; 32], &[0; 24], &boxed[..10])
+            .is_none());
+    }
+
+    #[test]
+    fn secretbox_matches_libsodium_easy() {
+        // libsodium crypto_secretbox_easy("hello", nonce = 0^24, key = 1^32): tag ‖ ciphertext.
+        let boxed = RealCrypto.secretbox_seal(&[1; 32], &[0; 24], b"hello");
+        let want: [u8; 21] = [
+            0xeb, 0xe7, 0x92, 0x09, 0x5b, 0x8b, 0x05, 0x46, 0xba, 0x8d, 0xc5, 0x9c, 0x9f, 0xd3,
+            0xae, 0xf5, 0xb6, 0x7e, 0x26, 0xb7, 0xcf,
+        ];
+        assert_eq!(boxed, want);
+        assert_eq!(
+            RealCrypto
+                .secretbox_open(&[1; 32], &[0; 24], &want)
+                .as_deref(),
+            Some(&b"hello"[..])
+        );
     }
 
     #[test]
@@ -156,7 +184,10 @@ mod tests {
         let crypto = RealCrypto;
         let sealed = crypto.aead_seal(&[3; 32], 7, b"hdr", b"payload");
         assert_eq!(sealed.len(), 7 + TAG_LEN);
-        assert_eq!(crypto.aead_open(&[3; 32], 7, b"hdr", &sealed).as_deref(), Some(&b"payload"[..]));
+        assert_eq!(
+            crypto.aead_open(&[3; 32], 7, b"hdr", &sealed).as_deref(),
+            Some(&b"payload"[..])
+        );
         assert!(crypto.aead_open(&[3; 32], 8, b"hdr", &sealed).is_none());
         assert!(crypto.aead_open(&[3; 32], 7, b"hdX", &sealed).is_none());
         assert!(crypto.aead_open(&[4; 32], 7, b"hdr", &sealed).is_none());

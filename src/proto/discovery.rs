@@ -123,15 +123,20 @@ impl Discovery {
         let interval = self.config.beacon_interval;
         let jitter = fraction(interval / 5, rng.next_u32());
         self.next_beacon = Some(now + interval - interval / 10 + jitter);
+        Some(self.beacon(unix_secs, identity, port))
+    }
+
+    /// A signed beacon for now, outside the schedule: the answer to a `Who`.
+    pub fn beacon(&self, unix_secs: u64, identity: &Identity, port: u16) -> Beacon {
         let id = identity.id();
         let signed = Beacon::signed_bytes(&id, port, unix_secs, &self.network_tag);
-        Some(Beacon {
+        Beacon {
             id,
             port,
             unix_secs,
             network_tag: self.network_tag,
             signature: identity.sign(&signed),
-        })
+        }
     }
 
     /// Checks a beacon that arrived from `from`; the peer's id and service address if

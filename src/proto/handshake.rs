@@ -95,7 +95,9 @@ pub struct SessionKeys {
 impl fmt::Debug for SessionKeys {
     /// Keys stay out of logs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionKeys").field("peer", &self.peer).finish_non_exhaustive()
+        f.debug_struct("SessionKeys")
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -186,7 +188,13 @@ pub fn server_signed_bytes(
     client: &NodeId,
     ab_hash: &[u8; 32],
 ) -> Vec<u8> {
-    [&network_key[..], client_signature, client.as_bytes(), ab_hash].concat()
+    [
+        &network_key[..],
+        client_signature,
+        client.as_bytes(),
+        ab_hash,
+    ]
+    .concat()
 }
 
 /// The box-stream keys of a finished handshake, as the client (`is_client`) or the
@@ -225,6 +233,8 @@ fn session_keys(
     }
 }
 
+// One short-lived value per handshake: boxing the big variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum ClientState {
     SentHello,
     SentAuth {
@@ -247,7 +257,9 @@ pub struct ClientHandshake {
 
 impl fmt::Debug for ClientHandshake {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientHandshake").field("server", &self.server).finish_non_exhaustive()
+        f.debug_struct("ClientHandshake")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
     }
 }
 
@@ -282,7 +294,11 @@ impl ClientHandshake {
     }
 
     /// Takes msg2; gives msg3.
-    pub fn handle_hello(&mut self, crypto: &dyn Crypto, msg2: &[u8]) -> Result<[u8; AUTH_LEN], HandshakeError> {
+    pub fn handle_hello(
+        &mut self,
+        crypto: &dyn Crypto,
+        msg2: &[u8],
+    ) -> Result<[u8; AUTH_LEN], HandshakeError> {
         if !matches!(self.state, ClientState::SentHello) {
             return Err(HandshakeError::OutOfOrder);
         }
@@ -293,18 +309,36 @@ impl ClientHandshake {
         result
     }
 
-    fn hello_inner(&mut self, crypto: &dyn Crypto, msg2: &[u8]) -> Result<[u8; AUTH_LEN], HandshakeError> {
+    fn hello_inner(
+        &mut self,
+        crypto: &dyn Crypto,
+        msg2: &[u8],
+    ) -> Result<[u8; AUTH_LEN], HandshakeError> {
         let b_pub = open_hello(&self.network_key, msg2)?;
-        let ab = crypto.x25519(&self.ephemeral_secret, &b_pub).ok_or(HandshakeError::LowOrderKey)?;
-        let server_x = crypto.ed25519_public_to_x25519(&self.server).ok_or(HandshakeError::WeakKey)?;
-        let a_b = crypto.x25519(&self.ephemeral_secret, &server_x).ok_or(HandshakeError::LowOrderKey)?;
-        let secrets = Secrets { ab, a_b, a_b_long: None };
+        let ab = crypto
+            .x25519(&self.ephemeral_secret, &b_pub)
+            .ok_or(HandshakeError::LowOrderKey)?;
+        let server_x = crypto
+            .ed25519_public_to_x25519(&self.server)
+            .ok_or(HandshakeError::WeakKey)?;
+        let a_b = crypto
+            .x25519(&self.ephemeral_secret, &server_x)
+            .ok_or(HandshakeError::LowOrderKey)?;
+        let secrets = Secrets {
+            ab,
+            a_b,
+            a_b_long: None,
+        };
         let signed = client_signed_bytes(&self.network_key, &self.server, &secrets.ab_hash());
         let signature = crypto.sign(&self.identity, &signed);
         let mut plaintext = [0u8; SIGNATURE_LEN + 32];
         plaintext[..SIGNATURE_LEN].copy_from_slice(&signature);
         plaintext[SIGNATURE_LEN..].copy_from_slice(self.identity.id().as_bytes());
-        let boxed = crypto.secretbox_seal(&secrets.msg3_key(&self.network_key), &ZERO_NONCE, &plaintext);
+        let boxed = crypto.secretbox_seal(
+            &secrets.msg3_key(&self.network_key),
+            &ZERO_NONCE,
+            &plaintext,
+        );
         let mut msg3 = [0u8; AUTH_LEN];
         msg3.copy_from_slice(&boxed);
         let mut server_hello = [0u8; HELLO_LEN];
@@ -318,7 +352,11 @@ impl ClientHandshake {
     }
 
     /// Takes msg4; gives the session keys once the server proved its key.
-    pub fn handle_accept(&mut self, crypto: &dyn Crypto, msg4: &[u8]) -> Result<SessionKeys, HandshakeError> {
+    pub fn handle_accept(
+        &mut self,
+        crypto: &dyn Crypto,
+        msg4: &[u8],
+    ) -> Result<SessionKeys, HandshakeError> {
         if !matches!(self.state, ClientState::SentAuth { .. }) {
             return Err(HandshakeError::OutOfOrder);
         }
@@ -337,21 +375,33 @@ impl ClientHandshake {
         let b_pub = &server_hello[32..];
         let mut b = [0u8; 32];
         b.copy_from_slice(b_pub);
-        let a_b_long = crypto.x25519(&local_x, &b).ok_or(HandshakeError::LowOrderKey)?;
+        let a_b_long = crypto
+            .x25519(&local_x, &b)
+            .ok_or(HandshakeError::LowOrderKey)?;
         let secrets = Secrets {
             a_b_long: Some(a_b_long),
             ..secrets
         };
         let key = secrets.msg4_key(&self.network_key).expect("Ab is set");
-        let opened = crypto.secretbox_open(&key, &ZERO_NONCE, msg4).ok_or(HandshakeError::Decrypt)?;
+        let opened = crypto
+            .secretbox_open(&key, &ZERO_NONCE, msg4)
+            .ok_or(HandshakeError::Decrypt)?;
         let mut server_signature = [0u8; SIGNATURE_LEN];
         server_signature.copy_from_slice(&opened);
         let client = self.identity.id();
-        let signed = server_signed_bytes(&self.network_key, &signature, &client, &secrets.ab_hash());
+        let signed =
+            server_signed_bytes(&self.network_key, &signature, &client, &secrets.ab_hash());
         if !crypto.verify(&self.server, &signed, &server_signature) {
             return Err(HandshakeError::Signature);
         }
-        Ok(session_keys(&key, &client, &self.server, &self.hello, &server_hello, true))
+        Ok(session_keys(
+            &key,
+            &client,
+            &self.server,
+            &self.hello,
+            &server_hello,
+            true,
+        ))
     }
 }
 
@@ -398,20 +448,32 @@ impl ServerHandshake {
     }
 
     /// Takes msg1; gives msg2.
-    pub fn handle_hello(&mut self, crypto: &dyn Crypto, msg1: &[u8]) -> Result<[u8; HELLO_LEN], HandshakeError> {
+    pub fn handle_hello(
+        &mut self,
+        crypto: &dyn Crypto,
+        msg1: &[u8],
+    ) -> Result<[u8; HELLO_LEN], HandshakeError> {
         if !matches!(self.state, ServerState::AwaitHello) {
             return Err(HandshakeError::OutOfOrder);
         }
         self.state = ServerState::Done;
         let a_pub = open_hello(&self.network_key, msg1)?;
-        let ab = crypto.x25519(&self.ephemeral_secret, &a_pub).ok_or(HandshakeError::LowOrderKey)?;
+        let ab = crypto
+            .x25519(&self.ephemeral_secret, &a_pub)
+            .ok_or(HandshakeError::LowOrderKey)?;
         let local_x = crypto.ed25519_secret_to_x25519(&self.identity);
-        let a_b = crypto.x25519(&local_x, &a_pub).ok_or(HandshakeError::LowOrderKey)?;
+        let a_b = crypto
+            .x25519(&local_x, &a_pub)
+            .ok_or(HandshakeError::LowOrderKey)?;
         let mut client_hello = [0u8; HELLO_LEN];
         client_hello.copy_from_slice(msg1);
         self.state = ServerState::SentHello {
             client_hello,
-            secrets: Secrets { ab, a_b, a_b_long: None },
+            secrets: Secrets {
+                ab,
+                a_b,
+                a_b_long: None,
+            },
         };
         Ok(self.hello)
     }
@@ -443,19 +505,28 @@ impl ServerHandshake {
         let mut client = [0u8; 32];
         client.copy_from_slice(&opened[SIGNATURE_LEN..]);
         let client = NodeId(client);
-        let client_x = crypto.ed25519_public_to_x25519(&client).ok_or(HandshakeError::WeakKey)?;
+        let client_x = crypto
+            .ed25519_public_to_x25519(&client)
+            .ok_or(HandshakeError::WeakKey)?;
         let server = self.identity.id();
         let signed = client_signed_bytes(&self.network_key, &server, &secrets.ab_hash());
         if !crypto.verify(&client, &signed, &client_signature) {
             return Err(HandshakeError::Signature);
         }
-        let a_b_long = crypto.x25519(&self.ephemeral_secret, &client_x).ok_or(HandshakeError::LowOrderKey)?;
+        let a_b_long = crypto
+            .x25519(&self.ephemeral_secret, &client_x)
+            .ok_or(HandshakeError::LowOrderKey)?;
         let secrets = Secrets {
             a_b_long: Some(a_b_long),
             ..secrets
         };
         let key = secrets.msg4_key(&self.network_key).expect("Ab is set");
-        let signed = server_signed_bytes(&self.network_key, &client_signature, &client, &secrets.ab_hash());
+        let signed = server_signed_bytes(
+            &self.network_key,
+            &client_signature,
+            &client,
+            &secrets.ab_hash(),
+        );
         let signature = crypto.sign(&self.identity, &signed);
         let boxed = crypto.secretbox_seal(&key, &ZERO_NONCE, &signature);
         let mut msg4 = [0u8; ACCEPT_LEN];
@@ -470,7 +541,10 @@ mod tests {
     use super::*;
     use crate::proto::crypto::RealCrypto;
 
-    fn pair(client_key: [u8; 32], server_key: [u8; 32]) -> (ClientHandshake, ServerHandshake, Identity) {
+    fn pair(
+        client_key: [u8; 32],
+        server_key: [u8; 32],
+    ) -> (ClientHandshake, ServerHandshake, Identity) {
         let client = Identity::from_seed([1; 32]);
         let server = Identity::from_seed([2; 32]);
         let c = ClientHandshake::new(&RealCrypto, client_key, client, server.id(), [3; 32]);
@@ -496,27 +570,48 @@ mod tests {
     #[test]
     fn another_network_key_fails_at_the_first_message() {
         let (c, mut s, _) = pair([7; 32], [8; 32]);
-        assert_eq!(s.handle_hello(&RealCrypto, &c.hello()), Err(HandshakeError::NetworkKey));
+        assert_eq!(
+            s.handle_hello(&RealCrypto, &c.hello()),
+            Err(HandshakeError::NetworkKey)
+        );
     }
 
     #[test]
     fn dialling_the_wrong_server_key_fails_at_msg3() {
         let client = Identity::from_seed([1; 32]);
         let impostor = Identity::from_seed([9; 32]);
-        let mut c = ClientHandshake::new(&RealCrypto, [7; 32], client, Identity::from_seed([2; 32]).id(), [3; 32]);
+        let mut c = ClientHandshake::new(
+            &RealCrypto,
+            [7; 32],
+            client,
+            Identity::from_seed([2; 32]).id(),
+            [3; 32],
+        );
         let mut s = ServerHandshake::new(&RealCrypto, [7; 32], impostor, [4; 32]);
         let msg2 = s.handle_hello(&RealCrypto, &c.hello()).unwrap();
         let msg3 = c.handle_hello(&RealCrypto, &msg2).unwrap();
-        assert!(matches!(s.handle_auth(&RealCrypto, &msg3), Err(HandshakeError::Decrypt)));
+        assert!(matches!(
+            s.handle_auth(&RealCrypto, &msg3),
+            Err(HandshakeError::Decrypt)
+        ));
     }
 
     #[test]
     fn messages_out_of_order_or_twice_are_refused() {
         let (mut c, mut s, _) = pair([7; 32], [7; 32]);
-        assert_eq!(c.handle_accept(&RealCrypto, &[0; ACCEPT_LEN]).unwrap_err(), HandshakeError::OutOfOrder);
+        assert_eq!(
+            c.handle_accept(&RealCrypto, &[0; ACCEPT_LEN]).unwrap_err(),
+            HandshakeError::OutOfOrder
+        );
         let msg2 = s.handle_hello(&RealCrypto, &c.hello()).unwrap();
-        assert_eq!(s.handle_hello(&RealCrypto, &c.hello()), Err(HandshakeError::OutOfOrder));
+        assert_eq!(
+            s.handle_hello(&RealCrypto, &c.hello()),
+            Err(HandshakeError::OutOfOrder)
+        );
         let _ = c.handle_hello(&RealCrypto, &msg2).unwrap();
-        assert_eq!(c.handle_hello(&RealCrypto, &msg2), Err(HandshakeError::OutOfOrder));
+        assert_eq!(
+            c.handle_hello(&RealCrypto, &msg2),
+            Err(HandshakeError::OutOfOrder)
+        );
     }
 }

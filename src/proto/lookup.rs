@@ -222,7 +222,11 @@ mod tests {
         lookup.on_failure(&contact(0x41).id);
         lookup.on_success(&contact(0x01).id, &[]);
         assert!(!lookup.is_finished(), "0x02 has not answered");
-        assert_eq!(lookup.next_peer(), None, "nobody else is among the k closest");
+        assert_eq!(
+            lookup.next_peer(),
+            None,
+            "nobody else is among the k closest"
+        );
         lookup.on_success(&contact(0x02).id, &[contact(0x01)]);
         assert!(lookup.is_finished());
         let result = lookup.result();

@@ -13,6 +13,10 @@
 //! | [`wire`] | every datagram and its byte encoding |
 //! | [`table`] | k-bucket routing table |
 //! | [`discovery`] | signed multicast beacons |
+//! | [`crypto`] | the crypto seam: [`crypto::Crypto`] and the real suite |
+//! | [`handshake`] | SHS1 client and server state machines |
+//! | [`session`] | SHS1 over datagrams, sealed sessions, replay windows |
+//! | [`boxstream`] | box-stream framing, for the reference implementation over TCP |
 //! | [`rpc`] | transaction ids, timeouts, retries, per-peer limits |
 //! | [`lookup`] | one iterative FIND_NODE |
 //! | [`node`] | [`Node`]: all of the above behind one `handle_*`/`poll_*` API |
@@ -26,6 +30,7 @@ pub mod identity;
 pub mod lookup;
 pub mod node;
 pub mod rpc;
+pub mod session;
 pub mod table;
 pub mod time;
 pub mod wire;

@@ -54,6 +54,8 @@ impl Default for RpcConfig {
 pub struct Send {
     /// Where to.
     pub dst: SocketAddr,
+    /// The peer it is for.
+    pub peer: NodeId,
     /// Its transaction id (the same on every retry).
     pub tx: TxId,
     /// What to ask.
@@ -67,8 +69,8 @@ pub struct Send {
 pub struct Completed<C> {
     /// The caller's context.
     pub context: C,
-    /// The peer id the request was meant for, if the caller knew it.
-    pub peer: Option<NodeId>,
+    /// The peer the request was for.
+    pub peer: NodeId,
     /// Time from the last send to the answer.
     pub rtt: Duration,
 }
@@ -78,8 +80,8 @@ pub struct Completed<C> {
 pub struct Failed<C> {
     /// The caller's context.
     pub context: C,
-    /// The peer id the request was meant for, if the caller knew it.
-    pub peer: Option<NodeId>,
+    /// The peer the request was for.
+    pub peer: NodeId,
     /// Why.
     pub reason: RpcFailure,
 }
@@ -91,12 +93,14 @@ pub enum RpcFailure {
     Timeout,
     /// Too many requests already waiting for this peer.
     Throttled,
+    /// No session could be opened with the peer.
+    Unreachable,
 }
 
 #[derive(Debug)]
 struct Pending<C> {
     dst: SocketAddr,
-    peer: Option<NodeId>,
+    peer: NodeId,
     request: Request,
     context: C,
     /// `None` while queued behind the per-peer limit.
@@ -143,7 +147,7 @@ impl<C> RpcManager<C> {
         &mut self,
         now: Time,
         dst: SocketAddr,
-        peer: Option<NodeId>,
+        peer: NodeId,
         request: Request,
         context: C,
         rng: &mut impl RngCore,
@@ -196,6 +200,7 @@ impl<C> RpcManager<C> {
         self.deadlines.insert((p.deadline, tx));
         self.sends.push_back(Send {
             dst: p.dst,
+            peer: p.peer,
             tx,
             request: p.request.clone(),
             retry: p.attempts > 0,
@@ -257,6 +262,25 @@ impl<C> RpcManager<C> {
         Some(p)
     }
 
+    /// Fails every request to `peer` at once (no session could be opened with it).
+    pub fn fail_peer(&mut self, now: Time, peer: &NodeId, reason: RpcFailure) {
+        let doomed: Vec<TxId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.peer == *peer)
+            .map(|(tx, _)| *tx)
+            .collect();
+        for tx in doomed {
+            if let Some(p) = self.finish(now, tx) {
+                self.failures.push_back(Failed {
+                    context: p.context,
+                    peer: p.peer,
+                    reason,
+                });
+            }
+        }
+    }
+
     /// Resends requests whose timeout passed and fails those out of retries.
     pub fn handle_timeout(&mut self, now: Time) {
         while let Some(&(deadline, tx)) = self.deadlines.first() {
@@ -315,7 +339,14 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut rpc = RpcManager::new(RpcConfig::default());
         let tx = rpc
-            .start(ms(0), peer(1), None, Request::Ping, "ping", &mut rng)
+            .start(
+                ms(0),
+                peer(1),
+                NodeId([1; 32]),
+                Request::Ping,
+                "ping",
+                &mut rng,
+            )
             .unwrap();
         let send = rpc.poll_send().unwrap();
         assert_eq!((send.dst, send.tx, send.retry), (peer(1), tx, false));
@@ -344,7 +375,7 @@ mod tests {
         };
         let mut rpc = RpcManager::new(config);
         let tx = rpc
-            .start(ms(0), peer(1), None, Request::Ping, 7, &mut rng)
+            .start(ms(0), peer(1), NodeId([1; 32]), Request::Ping, 7, &mut rng)
             .unwrap();
         assert!(rpc.poll_send().is_some());
         assert_eq!(rpc.poll_timeout(), Some(ms(1000)));
@@ -372,19 +403,19 @@ mod tests {
         };
         let mut rpc = RpcManager::new(config);
         let a = rpc
-            .start(ms(0), peer(1), None, Request::Ping, 1, &mut rng)
+            .start(ms(0), peer(1), NodeId([1; 32]), Request::Ping, 1, &mut rng)
             .unwrap();
-        rpc.start(ms(0), peer(1), None, Request::Ping, 2, &mut rng)
+        rpc.start(ms(0), peer(1), NodeId([1; 32]), Request::Ping, 2, &mut rng)
             .unwrap();
         let c = rpc
-            .start(ms(0), peer(1), None, Request::Ping, 3, &mut rng)
+            .start(ms(0), peer(1), NodeId([1; 32]), Request::Ping, 3, &mut rng)
             .unwrap();
         assert_eq!(
-            rpc.start(ms(0), peer(1), None, Request::Ping, 4, &mut rng),
+            rpc.start(ms(0), peer(1), NodeId([1; 32]), Request::Ping, 4, &mut rng),
             Err(4)
         );
         // Another peer is not affected.
-        rpc.start(ms(0), peer(2), None, Request::Ping, 5, &mut rng)
+        rpc.start(ms(0), peer(2), NodeId([2; 32]), Request::Ping, 5, &mut rng)
             .unwrap();
         let sent: Vec<_> = std::iter::from_fn(|| rpc.poll_send()).collect();
         assert_eq!(sent.len(), 3, "two to peer 1, one to peer 2");
@@ -394,5 +425,27 @@ mod tests {
         let next = rpc.poll_send().unwrap();
         assert_eq!(next.tx, c, "the queued request takes the freed slot");
         assert!(rpc.handle_response(ms(20), peer(1), c).is_some());
+    }
+
+    #[test]
+    fn failing_a_peer_fails_its_requests_only() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut rpc = RpcManager::new(RpcConfig::default());
+        rpc.start(ms(0), peer(1), NodeId([1; 32]), Request::Ping, 1, &mut rng)
+            .unwrap();
+        rpc.start(ms(0), peer(1), NodeId([1; 32]), Request::Ping, 2, &mut rng)
+            .unwrap();
+        rpc.start(ms(0), peer(2), NodeId([2; 32]), Request::Ping, 3, &mut rng)
+            .unwrap();
+        rpc.fail_peer(ms(5), &NodeId([1; 32]), RpcFailure::Unreachable);
+        let mut failed: Vec<_> = std::iter::from_fn(|| rpc.poll_failure())
+            .map(|f| (f.context, f.reason))
+            .collect();
+        failed.sort_by_key(|(context, _)| *context);
+        assert_eq!(
+            failed,
+            vec![(1, RpcFailure::Unreachable), (2, RpcFailure::Unreachable)]
+        );
+        assert_eq!(rpc.pending_len(), 1);
     }
 }

@@ -292,7 +292,13 @@ impl RoutingTable {
             return None;
         }
         let replacement = bucket.replacements.pop()?;
-        bucket.contacts.push(replacement);
+        // Keep least recently seen first: the replacement may be older than some.
+        let at = bucket
+            .contacts
+            .iter()
+            .position(|c| c.last_seen > replacement.last_seen)
+            .unwrap_or(bucket.contacts.len());
+        bucket.contacts.insert(at, replacement);
         self.len += 1;
         if bucket.contacts.len() == 1 {
             self.update_refresh_due();

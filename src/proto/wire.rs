@@ -9,9 +9,16 @@
 //! | kind | datagram | body |
 //! |---|---|---|
 //! | `0x01` | [`Beacon`] | id 32, port u16, unix seconds u64, network tag 8, signature 64 |
-//! | `0x11`–`0x14` | reserved: the four handshake messages | |
-//! | `0x20` | reserved: a sealed session frame | |
-//! | `0x30` | plain RPC ([`Datagram::Plain`]) | sender id 32, then a [`Message`] |
+//! | `0x02` | [`Datagram::Who`]: "send me your beacon" | network tag 8, zero padding to a beacon's length |
+//! | `0x11` | [`Handshake::Hello`] (SHS1 msg1) | client session u32, msg1 64 |
+//! | `0x12` | [`Handshake::HelloReply`] (msg2) | client session u32, server session u32, msg2 64 |
+//! | `0x13` | [`Handshake::Auth`] (msg3) | server session u32, msg3 112 |
+//! | `0x14` | [`Handshake::Accept`] (msg4) | client session u32, msg4 80 |
+//! | `0x20` | [`Datagram::Sealed`]: a session frame | receiver session u32, counter u64, AEAD ciphertext of a [`Message`] |
+//!
+//! Only beacons, `Who` and the handshake travel in the clear; every RPC [`Message`]
+//! travels sealed, authenticated together with the frame's header. A `Who` is padded
+//! to the size of the beacon it asks for, so it cannot amplify traffic.
 //!
 //! A [`Message`] is a type byte, a 32-bit transaction id, then its fields. Integers are
 //! big-endian; addresses are a family byte (4 or 6), the IP and a port. Trailing bytes
@@ -20,6 +27,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use super::crypto::TAG_LEN;
 use super::id::{NodeId, ID_LEN};
 use super::identity::SIGNATURE_LEN;
 
@@ -36,10 +44,17 @@ pub const MAX_CONTACTS: usize = 20;
 pub const NETWORK_TAG_LEN: usize = 8;
 
 const KIND_BEACON: u8 = 0x01;
-/// Kinds reserved for the handshake messages (0x11..=0x14) and sealed frames (0x20):
-/// [`decode`] refuses them as [`DecodeError::UnknownKind`] until they are spoken.
-pub const KINDS_RESERVED: [u8; 5] = [0x11, 0x12, 0x13, 0x14, 0x20];
-const KIND_PLAIN: u8 = 0x30;
+const KIND_WHO: u8 = 0x02;
+const KIND_HELLO: u8 = 0x11;
+const KIND_HELLO_REPLY: u8 = 0x12;
+const KIND_AUTH: u8 = 0x13;
+const KIND_ACCEPT: u8 = 0x14;
+const KIND_SEALED: u8 = 0x20;
+
+/// Length of an encoded beacon (and of a padded `Who`).
+pub const BEACON_LEN: usize = 3 + ID_LEN + 2 + 8 + NETWORK_TAG_LEN + SIGNATURE_LEN;
+/// Length of a sealed frame's header: magic, version, kind, receiver session, counter.
+pub const SEALED_HEADER_LEN: usize = 3 + 4 + 8;
 
 const MSG_PING: u8 = 0x01;
 const MSG_FIND_NODE: u8 = 0x02;
@@ -51,17 +66,67 @@ const MSG_ERROR: u8 = 0xFF;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TxId(pub u32);
 
+/// A session's number at one end, chosen by that end; frames carry the receiver's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId(pub u32);
+
 /// A datagram, decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Datagram {
-    /// A signed discovery beacon, sent to a multicast group.
+    /// A signed discovery beacon: multicast to a segment, or unicast in answer to
+    /// [`Datagram::Who`].
     Beacon(Beacon),
-    /// An RPC message in the clear, with the id its sender claims.
-    Plain {
-        /// The id the sender claims; nothing on this path proves it.
-        sender: NodeId,
-        /// The request or response.
-        message: Message,
+    /// Asks the receiver for its beacon: how a node learns the id behind a bootstrap
+    /// address.
+    Who {
+        /// The asker's network tag; another swarm's nodes stay silent.
+        network_tag: [u8; NETWORK_TAG_LEN],
+    },
+    /// One of the four SHS1 messages.
+    Handshake(Handshake),
+    /// A session frame: a [`Message`] sealed under the session's keys.
+    Sealed {
+        /// The receiver's session number.
+        receiver: SessionId,
+        /// The sender's frame counter: the AEAD nonce and the replay window's index.
+        counter: u64,
+        /// The sealed message and its tag.
+        ciphertext: Vec<u8>,
+    },
+}
+
+/// The SHS1 messages as datagrams, with the session numbers that pair them up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Handshake {
+    /// msg1, client to server.
+    Hello {
+        /// The client's session number.
+        client: SessionId,
+        /// SHS1 msg1.
+        msg: [u8; 64],
+    },
+    /// msg2, server to client.
+    HelloReply {
+        /// The client's session number.
+        client: SessionId,
+        /// The server's session number.
+        server: SessionId,
+        /// SHS1 msg2.
+        msg: [u8; 64],
+    },
+    /// msg3, client to server.
+    Auth {
+        /// The server's session number.
+        server: SessionId,
+        /// SHS1 msg3.
+        msg: [u8; 112],
+    },
+    /// msg4, server to client.
+    Accept {
+        /// The client's session number.
+        client: SessionId,
+        /// SHS1 msg4.
+        msg: [u8; 80],
     },
 }
 
@@ -218,6 +283,8 @@ pub enum DecodeError {
     TooManyContacts(usize),
     /// Bytes left over after a complete datagram.
     TrailingBytes(usize),
+    /// Padding that should be zeros is not, from this offset on.
+    NonZeroPadding(usize),
 }
 
 impl fmt::Display for DecodeError {
@@ -238,6 +305,7 @@ impl fmt::Display for DecodeError {
                 write!(f, "{n} contacts is over the limit of {MAX_CONTACTS}")
             }
             DecodeError::TrailingBytes(n) => write!(f, "{n} trailing bytes"),
+            DecodeError::NonZeroPadding(at) => write!(f, "non-zero padding at offset {at}"),
         }
     }
 }
@@ -266,17 +334,63 @@ pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
             network_tag: r.array()?,
             signature: r.array()?,
         }),
-        KIND_PLAIN => Datagram::Plain {
-            sender: NodeId(r.array()?),
-            message: decode_message(&mut r)?,
-        },
+        KIND_WHO => {
+            let network_tag = r.array()?;
+            let at = r.at;
+            if r.take(BEACON_LEN - 3 - NETWORK_TAG_LEN)?.iter().any(|b| *b != 0) {
+                return Err(DecodeError::NonZeroPadding(at));
+            }
+            Datagram::Who { network_tag }
+        }
+        KIND_HELLO => Datagram::Handshake(Handshake::Hello {
+            client: SessionId(r.u32()?),
+            msg: r.array()?,
+        }),
+        KIND_HELLO_REPLY => Datagram::Handshake(Handshake::HelloReply {
+            client: SessionId(r.u32()?),
+            server: SessionId(r.u32()?),
+            msg: r.array()?,
+        }),
+        KIND_AUTH => Datagram::Handshake(Handshake::Auth {
+            server: SessionId(r.u32()?),
+            msg: r.array()?,
+        }),
+        KIND_ACCEPT => Datagram::Handshake(Handshake::Accept {
+            client: SessionId(r.u32()?),
+            msg: r.array()?,
+        }),
+        KIND_SEALED => {
+            let receiver = SessionId(r.u32()?);
+            let counter = r.u64()?;
+            let rest = r.rest();
+            if rest.len() < TAG_LEN {
+                return Err(DecodeError::Truncated {
+                    at: SEALED_HEADER_LEN,
+                    needed: TAG_LEN,
+                });
+            }
+            Datagram::Sealed {
+                receiver,
+                counter,
+                ciphertext: rest.to_vec(),
+            }
+        }
         kind => return Err(DecodeError::UnknownKind(kind)),
     };
     r.finish()?;
     Ok(datagram)
 }
 
-fn decode_message(r: &mut Reader<'_>) -> Result<Message, DecodeError> {
+/// Decodes the [`Message`] inside an opened session frame. Any input gives `Ok` or
+/// `Err`, never a panic.
+pub fn decode_message(bytes: &[u8]) -> Result<Message, DecodeError> {
+    let mut r = Reader { bytes, at: 0 };
+    let message = read_message(&mut r)?;
+    r.finish()?;
+    Ok(message)
+}
+
+fn read_message(r: &mut Reader<'_>) -> Result<Message, DecodeError> {
     let kind = r.u8()?;
     let tx = TxId(r.u32()?);
     Ok(match kind {
@@ -341,10 +455,45 @@ impl Datagram {
                 out.extend_from_slice(&beacon.network_tag);
                 out.extend_from_slice(&beacon.signature);
             }
-            Datagram::Plain { sender, message } => {
-                out.push(KIND_PLAIN);
-                out.extend_from_slice(sender.as_bytes());
-                message.encode(out);
+            Datagram::Who { network_tag } => {
+                out.push(KIND_WHO);
+                out.extend_from_slice(network_tag);
+                out.resize(start + BEACON_LEN, 0);
+            }
+            Datagram::Handshake(handshake) => match handshake {
+                Handshake::Hello { client, msg } => {
+                    out.push(KIND_HELLO);
+                    out.extend_from_slice(&client.0.to_be_bytes());
+                    out.extend_from_slice(msg);
+                }
+                Handshake::HelloReply {
+                    client,
+                    server,
+                    msg,
+                } => {
+                    out.push(KIND_HELLO_REPLY);
+                    out.extend_from_slice(&client.0.to_be_bytes());
+                    out.extend_from_slice(&server.0.to_be_bytes());
+                    out.extend_from_slice(msg);
+                }
+                Handshake::Auth { server, msg } => {
+                    out.push(KIND_AUTH);
+                    out.extend_from_slice(&server.0.to_be_bytes());
+                    out.extend_from_slice(msg);
+                }
+                Handshake::Accept { client, msg } => {
+                    out.push(KIND_ACCEPT);
+                    out.extend_from_slice(&client.0.to_be_bytes());
+                    out.extend_from_slice(msg);
+                }
+            },
+            Datagram::Sealed {
+                receiver,
+                counter,
+                ciphertext,
+            } => {
+                out.extend_from_slice(&sealed_header(*receiver, *counter)[2..]);
+                out.extend_from_slice(ciphertext);
             }
         }
         debug_assert!(out.len() - start <= MAX_DATAGRAM);
@@ -398,6 +547,15 @@ impl Message {
             Message::Request { tx, .. } | Message::Response { tx, .. } => *tx,
         }
     }
+}
+
+/// The header of a sealed frame: what its AEAD authenticates in the clear.
+pub fn sealed_header(receiver: SessionId, counter: u64) -> [u8; SEALED_HEADER_LEN] {
+    let mut header = [0u8; SEALED_HEADER_LEN];
+    header[..3].copy_from_slice(&[MAGIC, VERSION, KIND_SEALED]);
+    header[3..7].copy_from_slice(&receiver.0.to_be_bytes());
+    header[7..].copy_from_slice(&counter.to_be_bytes());
+    header
 }
 
 fn put_head(out: &mut Vec<u8>, kind: u8, tx: TxId) {
@@ -473,6 +631,12 @@ impl Reader<'_> {
         Ok(SocketAddr::new(ip, self.u16()?))
     }
 
+    fn rest(&mut self) -> &[u8] {
+        let rest = &self.bytes[self.at..];
+        self.at = self.bytes.len();
+        rest
+    }
+
     fn finish(&self) -> Result<(), DecodeError> {
         match self.bytes.len() - self.at {
             0 => Ok(()),
@@ -485,37 +649,49 @@ impl Reader<'_> {
 mod tests {
     use super::*;
 
-    fn nodes_reply(count: usize, v6: bool) -> Datagram {
+    fn nodes_reply(count: usize, v6: bool) -> Message {
         let addr: SocketAddr = if v6 {
             "[2001:db8::1]:65535".parse().unwrap()
         } else {
             "10.1.2.3:7000".parse().unwrap()
         };
-        Datagram::Plain {
-            sender: NodeId([1; 32]),
-            message: Message::Response {
-                tx: TxId(u32::MAX),
-                response: Response::Nodes {
-                    contacts: (0..count)
-                        .map(|i| WireContact {
-                            id: NodeId([i as u8; 32]),
-                            addr,
-                        })
-                        .collect(),
-                },
+        Message::Response {
+            tx: TxId(u32::MAX),
+            response: Response::Nodes {
+                contacts: (0..count)
+                    .map(|i| WireContact {
+                        id: NodeId([i as u8; 32]),
+                        addr,
+                    })
+                    .collect(),
             },
         }
     }
 
-    #[test]
-    fn the_largest_reply_fits_a_datagram() {
-        let bytes = nodes_reply(MAX_CONTACTS, true).to_bytes();
-        assert!(bytes.len() <= MAX_DATAGRAM, "{} bytes", bytes.len());
-        assert_eq!(decode(&bytes), Ok(nodes_reply(MAX_CONTACTS, true)));
+    fn sealed(message: &Message) -> Datagram {
+        let mut plaintext = Vec::new();
+        message.encode(&mut plaintext);
+        plaintext.extend_from_slice(&[0; TAG_LEN]);
+        Datagram::Sealed {
+            receiver: SessionId(7),
+            counter: 9,
+            ciphertext: plaintext,
+        }
     }
 
     #[test]
-    fn beacon_has_a_fixed_size_and_round_trips() {
+    fn the_largest_reply_fits_a_sealed_datagram() {
+        let reply = nodes_reply(MAX_CONTACTS, true);
+        let bytes = sealed(&reply).to_bytes();
+        assert!(bytes.len() <= MAX_DATAGRAM, "{} bytes", bytes.len());
+        assert_eq!(decode(&bytes), Ok(sealed(&reply)));
+        let mut plain = Vec::new();
+        reply.encode(&mut plain);
+        assert_eq!(decode_message(&plain), Ok(reply));
+    }
+
+    #[test]
+    fn beacon_and_who_have_the_same_fixed_size() {
         let beacon = Datagram::Beacon(Beacon {
             id: NodeId([9; 32]),
             port: 17760,
@@ -524,29 +700,94 @@ mod tests {
             signature: [4; 64],
         });
         let bytes = beacon.to_bytes();
-        assert_eq!(bytes.len(), 3 + 32 + 2 + 8 + 8 + 64);
+        assert_eq!(bytes.len(), BEACON_LEN);
         assert_eq!(decode(&bytes), Ok(beacon));
+        let who = Datagram::Who {
+            network_tag: [3; 8],
+        };
+        let bytes = who.to_bytes();
+        assert_eq!(
+            bytes.len(),
+            BEACON_LEN,
+            "a question no smaller than its answer"
+        );
+        assert_eq!(decode(&bytes), Ok(who));
+    }
+
+    #[test]
+    fn handshake_datagrams_carry_the_shs1_messages_exactly() {
+        let cases = [
+            (
+                Handshake::Hello {
+                    client: SessionId(1),
+                    msg: [1; 64],
+                },
+                3 + 4 + 64,
+            ),
+            (
+                Handshake::HelloReply {
+                    client: SessionId(1),
+                    server: SessionId(2),
+                    msg: [2; 64],
+                },
+                3 + 8 + 64,
+            ),
+            (
+                Handshake::Auth {
+                    server: SessionId(2),
+                    msg: [3; 112],
+                },
+                3 + 4 + 112,
+            ),
+            (
+                Handshake::Accept {
+                    client: SessionId(1),
+                    msg: [4; 80],
+                },
+                3 + 4 + 80,
+            ),
+        ];
+        for (handshake, len) in cases {
+            let datagram = Datagram::Handshake(handshake);
+            let bytes = datagram.to_bytes();
+            assert_eq!(bytes.len(), len);
+            assert_eq!(decode(&bytes), Ok(datagram));
+        }
     }
 
     #[test]
     fn every_truncation_and_extension_is_an_error() {
-        let bytes = nodes_reply(3, false).to_bytes();
-        for len in 0..bytes.len() {
-            assert!(decode(&bytes[..len]).is_err(), "prefix of {len} bytes");
+        let mut plain = Vec::new();
+        nodes_reply(3, false).encode(&mut plain);
+        for len in 0..plain.len() {
+            assert!(
+                decode_message(&plain[..len]).is_err(),
+                "prefix of {len} bytes"
+            );
         }
-        let mut longer = bytes.clone();
-        longer.push(0);
-        assert_eq!(decode(&longer), Err(DecodeError::TrailingBytes(1)));
+        plain.push(0);
+        assert_eq!(decode_message(&plain), Err(DecodeError::TrailingBytes(1)));
+        let hello = Datagram::Handshake(Handshake::Hello {
+            client: SessionId(1),
+            msg: [1; 64],
+        })
+        .to_bytes();
+        for len in 0..hello.len() {
+            assert!(decode(&hello[..len]).is_err(), "prefix of {len} bytes");
+        }
+        // A sealed frame too short to hold a tag.
+        let short = [&sealed_header(SessionId(1), 1)[..], &[0; TAG_LEN - 1]].concat();
+        assert!(matches!(decode(&short), Err(DecodeError::Truncated { .. })));
     }
 
     #[test]
-    fn foreign_and_reserved_headers_are_named() {
+    fn foreign_and_unknown_headers_are_named() {
         assert_eq!(decode(&[0x00, 1, 1]), Err(DecodeError::BadMagic(0)));
         assert_eq!(
             decode(&[MAGIC, 9, 1]),
             Err(DecodeError::UnsupportedVersion(9))
         );
-        for kind in KINDS_RESERVED {
+        for kind in [0x00, 0x03, 0x15, 0x21, 0x30] {
             assert_eq!(
                 decode(&[MAGIC, VERSION, kind]),
                 Err(DecodeError::UnknownKind(kind))
@@ -556,8 +797,12 @@ mod tests {
             decode(&vec![MAGIC; MAX_DATAGRAM + 1]),
             Err(DecodeError::TooLong(MAX_DATAGRAM + 1))
         );
-        let mut too_many = nodes_reply(0, false).to_bytes();
+        let mut too_many = Vec::new();
+        nodes_reply(0, false).encode(&mut too_many);
         *too_many.last_mut().unwrap() = 21;
-        assert_eq!(decode(&too_many), Err(DecodeError::TooManyContacts(21)));
+        assert_eq!(
+            decode_message(&too_many),
+            Err(DecodeError::TooManyContacts(21))
+        );
     }
 }

@@ -1,0 +1,271 @@
+//! The application-facing types of [`Node`](super::Node): its configuration, commands,
+//! events and counters.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::proto::discovery::DiscoveryConfig;
+use crate::proto::id::NodeId;
+use crate::proto::lookup::LookupResult;
+use crate::proto::rpc::RpcConfig;
+use crate::proto::session::{HandshakeFailure, SessionConfig, SessionStats};
+use crate::proto::table::TableConfig;
+
+/// The network key of the open swarm. A private swarm picks its own 32 bytes.
+pub const DEFAULT_NETWORK_KEY: [u8; 32] = *b"dswarm-open-swarm-network-key-v1";
+
+/// Everything a node can be tuned by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The swarm's pre-shared key (SHS1's network key): nodes with another key ignore
+    /// each other's beacons and cannot complete a handshake.
+    pub network_key: [u8; 32],
+    /// The UDP port this node serves on, announced in beacons.
+    pub port: u16,
+    /// Addresses to ask for peers on [`Command::Bootstrap`], for networks without
+    /// multicast.
+    pub bootstrap: Vec<SocketAddr>,
+    /// Routing table tunables.
+    pub table: TableConfig,
+    /// Request tracking tunables.
+    pub rpc: RpcConfig,
+    /// Beacon tunables.
+    pub discovery: DiscoveryConfig,
+    /// Handshake and session tunables.
+    pub sessions: SessionConfig,
+    /// Whoever answers none of this many `Who` probes of a bootstrap address, each
+    /// after `who_timeout`, is given up.
+    pub who_retries_max: u8,
+    /// Wait for the beacon that answers a `Who`.
+    pub who_timeout: Duration,
+    /// Requests a lookup keeps in flight (Kademlia's α).
+    pub lookup_parallelism: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            network_key: DEFAULT_NETWORK_KEY,
+            port: 17761,
+            bootstrap: Vec::new(),
+            table: TableConfig::default(),
+            rpc: RpcConfig::default(),
+            discovery: DiscoveryConfig::default(),
+            sessions: SessionConfig::default(),
+            who_retries_max: 2,
+            who_timeout: Duration::from_millis(1000),
+            lookup_parallelism: 3,
+        }
+    }
+}
+
+/// A datagram for the driver to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// A peer's address, or the multicast group for beacons.
+    pub dst: SocketAddr,
+    /// The encoded datagram, at most [`crate::proto::wire::MAX_DATAGRAM`] bytes.
+    pub payload: Vec<u8>,
+}
+
+/// Names one command's work until its [`Event::QueryFinished`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueryId(pub u64);
+
+/// Work an application asks of a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Ping one peer of the routing table.
+    Ping(NodeId),
+    /// Ping the `n` peers closest to this node (what `GET /api/ping` does, n = 3).
+    PingClosest(usize),
+    /// Iterative lookup of the k nodes closest to a target.
+    FindNode(NodeId),
+    /// Ask the bootstrap addresses for peers, then look up this node's own id.
+    Bootstrap,
+}
+
+/// Why a command could not start. Nothing was sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The peer is not in the routing table.
+    UnknownPeer(NodeId),
+    /// The routing table is empty and there is nobody to ask.
+    NoPeers,
+    /// Too many requests already wait for that peer.
+    Throttled,
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::UnknownPeer(id) => write!(f, "peer {id} is not in the routing table"),
+            CommandError::NoPeers => write!(f, "no peers known and no bootstrap address"),
+            CommandError::Throttled => write!(f, "too many requests waiting for that peer"),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+/// How a peer first came to the node's attention.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// A multicast beacon, confirmed by a ping.
+    Beacon,
+    /// It answered a bootstrap ping.
+    Bootstrap,
+    /// It sent us a request or answered one.
+    Rpc,
+}
+
+/// Something the application may want to know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A peer entered the routing table.
+    PeerDiscovered {
+        /// Its id.
+        id: NodeId,
+        /// Its address.
+        addr: SocketAddr,
+        /// How it was found.
+        via: Via,
+    },
+    /// A handshake proved a peer's key: a session with it is open.
+    PeerVerified {
+        /// The proven id.
+        id: NodeId,
+        /// Its address.
+        addr: SocketAddr,
+    },
+    /// A handshake this node dialled failed.
+    HandshakeFailed {
+        /// The id dialled.
+        id: NodeId,
+        /// The address dialled.
+        addr: SocketAddr,
+        /// Why.
+        reason: HandshakeFailure,
+    },
+    /// A peer left the routing table after failing to answer.
+    PeerEvicted {
+        /// Its id.
+        id: NodeId,
+        /// The peer that took its place, if any.
+        replaced_by: Option<NodeId>,
+    },
+    /// A command's work is over.
+    QueryFinished {
+        /// The id [`Node::start`] returned.
+        query: QueryId,
+        /// Time from the command to this event.
+        elapsed: Duration,
+        /// What came of it.
+        outcome: QueryOutcome,
+    },
+}
+
+/// What came of a command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryOutcome {
+    /// [`Command::Ping`] answered.
+    Pong {
+        /// Who answered.
+        peer: NodeId,
+        /// Round-trip time of the answered attempt.
+        rtt: Duration,
+    },
+    /// [`Command::PingClosest`]: one entry per peer pinged, closest first.
+    PingedClosest(Vec<PingResult>),
+    /// [`Command::FindNode`] finished.
+    Found(LookupResult),
+    /// [`Command::Bootstrap`] finished with this many peers in the table.
+    Bootstrapped {
+        /// Routing table size afterwards.
+        peers: usize,
+    },
+    /// The command's work failed.
+    Failed(QueryError),
+}
+
+/// One answer (or silence) of [`Command::PingClosest`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PingResult {
+    /// The peer pinged.
+    pub peer: NodeId,
+    /// Its round-trip time, `None` if it did not answer.
+    pub rtt: Option<Duration>,
+}
+
+/// Why a command's work failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// No answer after every retry.
+    Timeout,
+    /// Another node answered at the peer's address.
+    WrongPeer,
+    /// Bootstrap found nobody.
+    NoPeers,
+    /// No session could be opened with the peer.
+    Unreachable,
+    /// The peer answered with an error or with the wrong kind of message.
+    Refused,
+}
+
+/// Counters of everything a node did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams handed to the driver.
+    pub datagrams_sent: u64,
+    /// Bytes handed to the driver.
+    pub bytes_sent: u64,
+    /// Datagrams received.
+    pub datagrams_received: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+    /// Received datagrams that did not decode.
+    pub datagrams_malformed: u64,
+    /// Beacons sent.
+    pub beacons_sent: u64,
+    /// Beacons accepted.
+    pub beacons_accepted: u64,
+    /// Our own beacons, looped back.
+    pub beacons_own: u64,
+    /// Beacons of another swarm.
+    pub beacons_foreign: u64,
+    /// Beacons with a timestamp out of bounds.
+    pub beacons_stale: u64,
+    /// Beacons whose signature did not verify.
+    pub beacons_forged: u64,
+    /// Requests received in sessions (and answered).
+    pub requests_received: u64,
+    /// Requests sent, retries included.
+    pub requests_sent: u64,
+    /// Resends after a timeout.
+    pub requests_retried: u64,
+    /// Requests that got no answer after every retry.
+    pub requests_timed_out: u64,
+    /// Requests refused locally by the per-peer limit.
+    pub requests_throttled: u64,
+    /// Responses that matched a request of ours.
+    pub responses_received: u64,
+    /// Responses that matched nothing (late, duplicated, or from another address).
+    pub responses_unexpected: u64,
+    /// Responses from another id than the one asked.
+    pub responses_wrong_peer: u64,
+    /// Lookups started (user, bootstrap and refresh).
+    pub lookups_started: u64,
+    /// Lookups finished.
+    pub lookups_finished: u64,
+    /// `Who` probes sent to bootstrap addresses.
+    pub who_sent: u64,
+    /// `Who` probes received (and answered, when the network tag matched).
+    pub who_received: u64,
+    /// Sealed frames that opened but held no valid message.
+    pub messages_malformed: u64,
+    /// The handshake and session layer's counters.
+    pub sessions: SessionStats,
+}

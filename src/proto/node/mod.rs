@@ -1,0 +1,673 @@
+//! [`Node`]: one swarm participant, composing discovery, handshakes and sessions, the
+//! routing table, RPC tracking and lookups. The one type a driver talks to.
+//!
+//! In: datagrams ([`Node::handle_datagram`]), the clock ([`Node::handle_timeout`]) and
+//! commands ([`Node::start`]). Out: datagrams to send ([`Node::poll_transmit`]), events
+//! ([`Node::poll_event`]) and the next deadline ([`Node::poll_timeout`]).
+//!
+//! Sub-machines are drained inside the node's own `handle_*` calls: a beacon becomes a
+//! handshake, a finished handshake releases the requests waiting for it, an RPC answer
+//! becomes a lookup step, a full bucket becomes a liveness ping, a due bucket becomes a
+//! refresh lookup. Only what the application cares about comes out as an [`Event`].
+//!
+//! Every RPC travels inside a session, so every peer in the routing table has proved
+//! its key: a contact enters the table only when a sealed frame from it opens.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+
+use super::crypto::{Crypto, RealCrypto};
+use super::discovery::{self, BeaconRejected, Discovery};
+use super::id::NodeId;
+use super::identity::Identity;
+use super::lookup::Lookup;
+use super::rpc::{RpcFailure, RpcManager};
+use super::session::{SessionEvent, Sessions};
+use super::table::{Contact, InsertOutcome, RoutingTable};
+use super::time::Time;
+use super::wire::{
+    self, Datagram, Message, Request, Response, TxId, WireContact, MAX_CONTACTS, NETWORK_TAG_LEN,
+};
+
+mod api;
+mod queries;
+
+pub use api::*;
+
+/// The crypto suite of every node until the simulator brings a cheaper one.
+static REAL_CRYPTO: RealCrypto = RealCrypto;
+
+/// Most requests held for one peer while its handshake runs.
+const WAITING_PER_PEER_MAX: usize = 64;
+
+/// Why an RPC was sent: what its answer or failure feeds.
+#[derive(Clone, Copy, Debug)]
+enum Purpose {
+    /// A step of a query.
+    Query(QueryId),
+    /// Confirms a peer heard in a beacon.
+    Probe,
+    /// Ping-before-evict of a full bucket's least recently seen contact.
+    Check,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LookupKind {
+    User,
+    /// Bootstrap's self-lookup.
+    Bootstrap,
+    /// A random lookup into one bucket's range; `parent` is the bootstrap waiting for
+    /// it; `from_above` marks the second try that starts from farther buckets.
+    Refresh {
+        parent: Option<QueryId>,
+        from_above: bool,
+    },
+}
+
+#[derive(Debug)]
+enum Query {
+    Ping,
+    PingClosest {
+        results: Vec<PingResult>,
+        pending: usize,
+    },
+    /// Bootstrap's first phase: `Who` probes and pings of the bootstrap addresses.
+    BootstrapPings {
+        pending: usize,
+    },
+    /// Bootstrap's last phase: refresh lookups of the buckets beyond the closest
+    /// neighbour are running.
+    BootstrapRefreshes {
+        pending: usize,
+    },
+    Lookup {
+        lookup: Lookup,
+        kind: LookupKind,
+    },
+}
+
+#[derive(Debug)]
+struct QueryState {
+    started: Time,
+    query: Query,
+}
+
+/// A `Who` sent to a bootstrap address, waiting for its beacon.
+#[derive(Debug)]
+struct WhoProbe {
+    query: QueryId,
+    deadline: Time,
+    attempts: u8,
+}
+
+/// One swarm participant: discovery, handshakes, sessions, routing table, RPCs,
+/// lookups.
+///
+/// `Node` performs no I/O and reads no clock. Drive it like this:
+///
+/// 1. Give it one input: [`Node::handle_datagram`], [`Node::handle_timeout`] or
+///    [`Node::start`].
+/// 2. Drain [`Node::poll_transmit`] until `None` and send each datagram.
+/// 3. Drain [`Node::poll_event`] until `None`.
+/// 4. Arm one timer for [`Node::poll_timeout`]; when it fires, call
+///    [`Node::handle_timeout`] with the current time (not the deadline).
+///
+/// `now` never decreases between calls (checked by `debug_assert!`). `handle_timeout`
+/// may be called early or twice; a call with nothing due does nothing.
+pub struct Node {
+    identity: Identity,
+    id: NodeId,
+    config: Config,
+    crypto: &'static dyn Crypto,
+    network_tag: [u8; NETWORK_TAG_LEN],
+    rng: ChaCha8Rng,
+    start: Time,
+    unix_start: Duration,
+    now: Time,
+    table: RoutingTable,
+    discovery: Discovery,
+    sessions: Sessions,
+    rpc: RpcManager<Purpose>,
+    /// Requests for peers whose handshake is running.
+    waiting: BTreeMap<NodeId, Vec<Message>>,
+    queries: BTreeMap<QueryId, QueryState>,
+    probing: BTreeSet<NodeId>,
+    who: BTreeMap<SocketAddr, WhoProbe>,
+    next_query: u64,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.id)
+            .field("now", &self.now)
+            .field("peers", &self.table.len())
+            .field("sessions", &self.sessions.open_count())
+            .field("queries", &self.queries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// A node that starts at `now`, when its wall clock reads `unix_time` since the
+    /// Unix epoch. `rng` is the only randomness it will use.
+    pub fn new(
+        now: Time,
+        unix_time: Duration,
+        config: Config,
+        identity: Identity,
+        mut rng: ChaCha8Rng,
+    ) -> Node {
+        let id = identity.id();
+        let network_tag = discovery::network_tag(&config.network_key);
+        let discovery = Discovery::new(now, config.discovery.clone(), network_tag, &mut rng);
+        Node {
+            table: RoutingTable::new(now, id, config.table.clone()),
+            rpc: RpcManager::new(config.rpc.clone()),
+            sessions: Sessions::new(
+                config.sessions.clone(),
+                config.network_key,
+                identity.clone(),
+            ),
+            crypto: &REAL_CRYPTO,
+            network_tag,
+            identity,
+            id,
+            config,
+            rng,
+            start: now,
+            unix_start: unix_time,
+            now,
+            discovery,
+            waiting: BTreeMap::new(),
+            queries: BTreeMap::new(),
+            probing: BTreeSet::new(),
+            who: BTreeMap::new(),
+            next_query: 0,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    // ---- Queries: no side effects ----
+
+    /// This node's id (its public key).
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            sessions: self.sessions.stats(),
+            ..self.stats
+        }
+    }
+
+    /// Its routing table. Every contact in it proved its key in a handshake.
+    pub fn table(&self) -> &RoutingTable {
+        &self.table
+    }
+
+    /// Whether a session with `peer` is open.
+    pub fn has_session(&self, peer: &NodeId) -> bool {
+        self.sessions.is_open(peer)
+    }
+
+    /// Open sessions.
+    pub fn sessions_open(&self) -> usize {
+        self.sessions.open_count()
+    }
+
+    /// Commands still running.
+    pub fn queries_running(&self) -> usize {
+        self.queries.len()
+    }
+
+    /// Its wall clock at `now`, in seconds since the Unix epoch.
+    pub fn unix_secs(&self, now: Time) -> u64 {
+        (self.unix_start + (now - self.start)).as_secs()
+    }
+
+    // ---- Outputs ----
+
+    /// The next datagram to send. Changes after every input.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event. Changes after every input.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Node::handle_timeout`] next has work: a beacon, a handshake
+    /// retransmission, a request timeout, a session expiry or a bucket refresh.
+    /// Changes after every input.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Time> {
+        [
+            self.discovery.poll_timeout(),
+            self.rpc.poll_timeout(),
+            self.sessions.poll_timeout(),
+            self.table.poll_timeout(),
+            self.who.values().map(|w| w.deadline).min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    // ---- Inputs ----
+
+    fn advance(&mut self, now: Time) {
+        debug_assert!(
+            now >= self.now,
+            "time went backwards: {now:?} < {:?}",
+            self.now
+        );
+        self.now = self.now.max(now);
+    }
+
+    /// Feeds one datagram from `from`. Any bytes are fine: what does not decode or
+    /// check out is counted and dropped.
+    pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
+        self.advance(now);
+        self.stats.datagrams_received += 1;
+        self.stats.bytes_received += bytes.len() as u64;
+        let datagram = match wire::decode(bytes) {
+            Ok(datagram) => datagram,
+            Err(error) => {
+                // Garbage from the network is an input, not a failure of this call.
+                self.stats.datagrams_malformed += 1;
+                tracing::debug!(%from, %error, "dropping malformed datagram");
+                return;
+            }
+        };
+        match datagram {
+            Datagram::Beacon(beacon) => self.on_beacon(now, from, &beacon),
+            Datagram::Who { network_tag } => self.on_who(now, from, network_tag),
+            Datagram::Handshake(handshake) => {
+                self.sessions
+                    .handle_handshake(now, self.crypto, from, handshake, &mut self.rng);
+            }
+            Datagram::Sealed {
+                receiver,
+                counter,
+                ciphertext,
+            } => self.on_sealed(now, from, receiver, counter, &ciphertext),
+        }
+        self.flush(now);
+    }
+
+    /// Does whatever is due at `now`: beacons, retransmissions, request timeouts,
+    /// session expiry, refreshes.
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.advance(now);
+        let unix_secs = self.unix_secs(now);
+        let port = self.config.port;
+        if let Some(beacon) =
+            self.discovery
+                .handle_timeout(now, unix_secs, &self.identity, port, &mut self.rng)
+        {
+            if let Some(group) = self.discovery.group() {
+                self.stats.beacons_sent += 1;
+                self.send(group, &Datagram::Beacon(beacon));
+            }
+        }
+        self.sessions.handle_timeout(now);
+        self.rpc.handle_timeout(now);
+        self.who_timeouts(now);
+        while let Some(bucket) = self.table.poll_refresh(now) {
+            let target = self.table.random_id_in_bucket(bucket, &mut self.rng);
+            let query = self.next_query_id();
+            self.start_lookup(
+                now,
+                query,
+                target,
+                LookupKind::Refresh {
+                    parent: None,
+                    from_above: false,
+                },
+            );
+        }
+        self.flush(now);
+    }
+
+    /// Starts a command. Its end comes as [`Event::QueryFinished`] with the returned id.
+    pub fn start(&mut self, now: Time, command: Command) -> Result<QueryId, CommandError> {
+        self.advance(now);
+        let query = self.start_command(now, command)?;
+        self.flush(now);
+        Ok(query)
+    }
+
+    // ---- Internals: sending ----
+
+    /// Encodes and queues one datagram.
+    fn send(&mut self, dst: SocketAddr, datagram: &Datagram) {
+        self.send_bytes(dst, datagram.to_bytes());
+    }
+
+    fn send_bytes(&mut self, dst: SocketAddr, payload: Vec<u8>) {
+        self.stats.datagrams_sent += 1;
+        self.stats.bytes_sent += payload.len() as u64;
+        self.transmits.push_back(Transmit { dst, payload });
+    }
+
+    /// Seals `message` for `peer`; `false` if no session is open.
+    fn send_sealed(&mut self, peer: &NodeId, message: &Message) -> bool {
+        let mut plaintext = Vec::with_capacity(64);
+        message.encode(&mut plaintext);
+        match self.sessions.seal(self.crypto, peer, &plaintext) {
+            Some((dst, datagram)) => {
+                self.send_bytes(dst, datagram);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drains the sub-machines until nothing moves: requests the RPC manager
+    /// released, failures, handshake datagrams and session events.
+    fn flush(&mut self, now: Time) {
+        loop {
+            let mut moved = false;
+            while let Some(failed) = self.rpc.poll_failure() {
+                moved = true;
+                let reason = match failed.reason {
+                    RpcFailure::Timeout => {
+                        self.stats.requests_timed_out += 1;
+                        QueryError::Timeout
+                    }
+                    RpcFailure::Throttled => QueryError::Refused,
+                    RpcFailure::Unreachable => QueryError::Unreachable,
+                };
+                self.on_rpc_failed(now, failed.context, failed.peer, reason);
+            }
+            while let Some(send) = self.rpc.poll_send() {
+                moved = true;
+                self.stats.requests_sent += 1;
+                self.stats.requests_retried += u64::from(send.retry);
+                let message = Message::Request {
+                    tx: send.tx,
+                    request: send.request,
+                };
+                if !self.send_sealed(&send.peer, &message) {
+                    let waiting = self.waiting.entry(send.peer).or_default();
+                    // A retry of a request still waiting adds nothing.
+                    if waiting.len() < WAITING_PER_PEER_MAX
+                        && !waiting.iter().any(|m| m.tx() == send.tx)
+                    {
+                        waiting.push(message);
+                    }
+                    self.sessions
+                        .connect(now, self.crypto, send.peer, send.dst, &mut self.rng);
+                }
+            }
+            while let Some((dst, datagram)) = self.sessions.poll_transmit() {
+                moved = true;
+                self.send_bytes(dst, datagram);
+            }
+            while let Some(event) = self.sessions.poll_event() {
+                moved = true;
+                self.on_session_event(now, event);
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn on_session_event(&mut self, now: Time, event: SessionEvent) {
+        match event {
+            SessionEvent::Established { peer, addr, .. } => {
+                self.events
+                    .push_back(Event::PeerVerified { id: peer, addr });
+                for message in self.waiting.remove(&peer).unwrap_or_default() {
+                    self.send_sealed(&peer, &message);
+                }
+            }
+            SessionEvent::Failed { peer, addr, reason } => {
+                self.waiting.remove(&peer);
+                self.events.push_back(Event::HandshakeFailed {
+                    id: peer,
+                    addr,
+                    reason,
+                });
+                self.rpc.fail_peer(now, &peer, RpcFailure::Unreachable);
+            }
+            SessionEvent::Closed { .. } => {}
+        }
+    }
+
+    // ---- Internals: receiving ----
+
+    fn on_who(&mut self, now: Time, from: SocketAddr, network_tag: [u8; NETWORK_TAG_LEN]) {
+        self.stats.who_received += 1;
+        if network_tag != self.network_tag {
+            return;
+        }
+        let unix_secs = self.unix_secs(now);
+        let beacon = self
+            .discovery
+            .beacon(unix_secs, &self.identity, self.config.port);
+        self.send(from, &Datagram::Beacon(beacon));
+    }
+
+    fn on_beacon(&mut self, now: Time, from: SocketAddr, beacon: &wire::Beacon) {
+        let unix_secs = self.unix_secs(now);
+        match self
+            .discovery
+            .handle_beacon(&self.id, unix_secs, from, beacon)
+        {
+            Ok((id, addr)) => {
+                self.stats.beacons_accepted += 1;
+                if let Some(probe) = self.who.remove(&from) {
+                    // The answer to a bootstrap probe: ping it, as part of bootstrap.
+                    let purpose = Purpose::Query(probe.query);
+                    if self
+                        .rpc
+                        .start(now, addr, id, Request::Ping, purpose, &mut self.rng)
+                        .is_err()
+                    {
+                        self.on_query_answer(now, probe.query, id, Err(QueryError::Refused));
+                    }
+                    return;
+                }
+                let known = self.table.get(&id).is_some_and(|c| c.addr == addr);
+                if known || self.probing.contains(&id) {
+                    return;
+                }
+                // A beacon is signed but proves nothing about reachability: a ping,
+                // inside a fresh session, does.
+                let started =
+                    self.rpc
+                        .start(now, addr, id, Request::Ping, Purpose::Probe, &mut self.rng);
+                if started.is_ok() {
+                    self.probing.insert(id);
+                }
+            }
+            Err(reason) => {
+                let counter = match reason {
+                    BeaconRejected::Own => &mut self.stats.beacons_own,
+                    BeaconRejected::ForeignNetwork => &mut self.stats.beacons_foreign,
+                    BeaconRejected::Stale => &mut self.stats.beacons_stale,
+                    BeaconRejected::Forged => &mut self.stats.beacons_forged,
+                };
+                *counter += 1;
+                tracing::debug!(%from, ?reason, "dropping beacon");
+            }
+        }
+    }
+
+    fn on_sealed(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        receiver: wire::SessionId,
+        counter: u64,
+        ciphertext: &[u8],
+    ) {
+        let Ok((peer, plaintext)) =
+            self.sessions
+                .open_frame(now, self.crypto, from, receiver, counter, ciphertext)
+        else {
+            return; // counted by the session layer
+        };
+        match wire::decode_message(&plaintext) {
+            Ok(Message::Request { tx, request }) => self.on_request(now, from, peer, tx, request),
+            Ok(Message::Response { tx, response }) => {
+                self.on_response(now, from, peer, tx, response)
+            }
+            Err(error) => {
+                self.stats.messages_malformed += 1;
+                tracing::debug!(%from, %error, "dropping malformed message");
+            }
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        peer: NodeId,
+        tx: TxId,
+        request: Request,
+    ) {
+        self.stats.requests_received += 1;
+        self.observe(now, peer, from, Via::Rpc);
+        let response = match request {
+            Request::Ping => Response::Pong { observed: from },
+            Request::FindNode { target } => {
+                let n = self.config.table.bucket_capacity.min(MAX_CONTACTS);
+                let contacts = self
+                    .table
+                    .closest(&target, n + 1)
+                    .into_iter()
+                    .filter(|c| c.id != peer)
+                    .take(n)
+                    .map(|c| WireContact {
+                        id: c.id,
+                        addr: c.addr,
+                    })
+                    .collect();
+                Response::Nodes { contacts }
+            }
+        };
+        self.send_sealed(&peer, &Message::Response { tx, response });
+    }
+
+    fn on_response(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        peer: NodeId,
+        tx: TxId,
+        response: Response,
+    ) {
+        let Some(done) = self.rpc.handle_response(now, from, tx) else {
+            self.stats.responses_unexpected += 1;
+            return;
+        };
+        if let Purpose::Probe = done.context {
+            self.probing.remove(&done.peer);
+        }
+        if done.peer != peer {
+            // Another proven peer answered at that address: not the one asked.
+            self.stats.responses_wrong_peer += 1;
+            self.on_rpc_failed(now, done.context, done.peer, QueryError::WrongPeer);
+            return;
+        }
+        self.stats.responses_received += 1;
+        let via = match done.context {
+            Purpose::Probe => Via::Beacon,
+            Purpose::Query(q) if self.is_bootstrap_ping(q) => Via::Bootstrap,
+            _ => Via::Rpc,
+        };
+        self.observe(now, peer, from, via);
+        if let Purpose::Query(query) = done.context {
+            self.on_query_answer(now, query, peer, Ok((done.rtt, response)));
+        }
+    }
+
+    fn on_rpc_failed(&mut self, now: Time, purpose: Purpose, peer: NodeId, reason: QueryError) {
+        if let Some(evicted) = self.table.on_failure(&peer) {
+            self.on_evicted(evicted.evicted.id, evicted.replaced_by);
+        }
+        match purpose {
+            Purpose::Probe => {
+                self.probing.remove(&peer);
+            }
+            Purpose::Check => {
+                if let Some(evicted) = self.table.check_failed(&peer) {
+                    self.on_evicted(evicted.evicted.id, evicted.replaced_by);
+                }
+            }
+            Purpose::Query(query) => self.on_query_answer(now, query, peer, Err(reason)),
+        }
+    }
+
+    fn on_evicted(&mut self, id: NodeId, replaced_by: Option<Contact>) {
+        self.events.push_back(Event::PeerEvicted {
+            id,
+            replaced_by: replaced_by.map(|c| c.id),
+        });
+        if let Some(c) = replaced_by {
+            self.events.push_back(Event::PeerDiscovered {
+                id: c.id,
+                addr: c.addr,
+                via: Via::Rpc,
+            });
+        }
+    }
+
+    /// `id` proved alive (and its key) at `addr`: update the table and act on what it
+    /// says.
+    fn observe(&mut self, now: Time, id: NodeId, addr: SocketAddr, via: Via) {
+        match self.table.insert(now, id, addr) {
+            InsertOutcome::Inserted => {
+                self.events
+                    .push_back(Event::PeerDiscovered { id, addr, via })
+            }
+            InsertOutcome::Replaced { evicted } => {
+                self.events.push_back(Event::PeerEvicted {
+                    id: evicted.id,
+                    replaced_by: Some(id),
+                });
+                self.events
+                    .push_back(Event::PeerDiscovered { id, addr, via });
+            }
+            InsertOutcome::Pending { ping } => {
+                let started = self.rpc.start(
+                    now,
+                    ping.addr,
+                    ping.id,
+                    Request::Ping,
+                    Purpose::Check,
+                    &mut self.rng,
+                );
+                if started.is_err() {
+                    // Too busy to check: keep the contact, let a later candidate retry.
+                    self.table.abandon_check(&ping.id);
+                }
+            }
+            InsertOutcome::Updated | InsertOutcome::Queued | InsertOutcome::IsSelf => {}
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! The work behind each [`Command`]: pings, lookups and the phases of bootstrap, as
+//! steps that RPC answers and failures drive.
+
+use std::time::Duration;
+
+use super::{
+    Command, CommandError, Event, LookupKind, Node, PingResult, Purpose, Query, QueryError,
+    QueryId, QueryOutcome, QueryState, WhoProbe,
+};
+use crate::proto::id::NodeId;
+use crate::proto::lookup::Lookup;
+use crate::proto::table::BUCKETS;
+use crate::proto::time::Time;
+use crate::proto::wire::{Datagram, Request, Response, WireContact};
+
+impl Node {
+    pub(super) fn start_command(
+        &mut self,
+        now: Time,
+        command: Command,
+    ) -> Result<QueryId, CommandError> {
+        match command {
+            Command::Ping(peer) => {
+                let contact = *self
+                    .table
+                    .get(&peer)
+                    .ok_or(CommandError::UnknownPeer(peer))?;
+                let query = self.next_query_id();
+                self.rpc
+                    .start(
+                        now,
+                        contact.addr,
+                        peer,
+                        Request::Ping,
+                        Purpose::Query(query),
+                        &mut self.rng,
+                    )
+                    .map_err(|_| CommandError::Throttled)?;
+                self.insert_query(now, query, Query::Ping);
+                Ok(query)
+            }
+            Command::PingClosest(n) => {
+                let closest = self.table.closest(&self.id, n);
+                if closest.is_empty() {
+                    return Err(CommandError::NoPeers);
+                }
+                let query = self.next_query_id();
+                let mut results = Vec::with_capacity(closest.len());
+                for contact in closest {
+                    let purpose = Purpose::Query(query);
+                    let started = self.rpc.start(
+                        now,
+                        contact.addr,
+                        contact.id,
+                        Request::Ping,
+                        purpose,
+                        &mut self.rng,
+                    );
+                    if started.is_ok() {
+                        results.push(PingResult {
+                            peer: contact.id,
+                            rtt: None,
+                        });
+                    }
+                }
+                let pending = results.len();
+                if pending == 0 {
+                    return Err(CommandError::Throttled);
+                }
+                self.insert_query(now, query, Query::PingClosest { results, pending });
+                Ok(query)
+            }
+            Command::FindNode(target) => {
+                if self.table.is_empty() {
+                    return Err(CommandError::NoPeers);
+                }
+                let query = self.next_query_id();
+                self.start_lookup(now, query, target, LookupKind::User);
+                Ok(query)
+            }
+            Command::Bootstrap => {
+                if self.config.bootstrap.is_empty() && self.table.is_empty() {
+                    return Err(CommandError::NoPeers);
+                }
+                let query = self.next_query_id();
+                // Ask each bootstrap address who it is; its beacon names the key to
+                // dial, and a ping in the session that opens confirms it.
+                let addrs: Vec<_> = self
+                    .config
+                    .bootstrap
+                    .iter()
+                    .copied()
+                    .filter(|addr| !self.who.contains_key(addr))
+                    .collect();
+                for &addr in &addrs {
+                    self.send_who(now, addr, query, 1);
+                }
+                if addrs.is_empty() {
+                    self.start_lookup(now, query, self.id, LookupKind::Bootstrap);
+                } else {
+                    let pending = addrs.len();
+                    self.insert_query(now, query, Query::BootstrapPings { pending });
+                }
+                Ok(query)
+            }
+        }
+    }
+
+    fn send_who(&mut self, now: Time, addr: std::net::SocketAddr, query: QueryId, attempts: u8) {
+        self.stats.who_sent += 1;
+        let who = Datagram::Who {
+            network_tag: self.network_tag,
+        };
+        self.send(addr, &who);
+        let wait = self.config.who_timeout * (1u32 << (attempts - 1).min(16));
+        self.who.insert(
+            addr,
+            WhoProbe {
+                query,
+                deadline: now + wait,
+                attempts,
+            },
+        );
+    }
+
+    /// Resends `Who` probes whose beacon did not come, and gives up on those out of
+    /// retries.
+    pub(super) fn who_timeouts(&mut self, now: Time) {
+        let due: Vec<_> = self
+            .who
+            .iter()
+            .filter(|(_, probe)| probe.deadline <= now)
+            .map(|(addr, probe)| (*addr, probe.query, probe.attempts))
+            .collect();
+        for (addr, query, attempts) in due {
+            self.who.remove(&addr);
+            if attempts <= self.config.who_retries_max {
+                self.send_who(now, addr, query, attempts + 1);
+            } else {
+                self.bootstrap_step_done(now, query);
+            }
+        }
+    }
+
+    pub(super) fn is_bootstrap_ping(&self, query: QueryId) -> bool {
+        matches!(
+            self.queries.get(&query),
+            Some(QueryState {
+                query: Query::BootstrapPings { .. },
+                ..
+            })
+        )
+    }
+
+    pub(super) fn next_query_id(&mut self) -> QueryId {
+        self.next_query += 1;
+        QueryId(self.next_query)
+    }
+
+    fn insert_query(&mut self, now: Time, query: QueryId, kind: Query) {
+        self.queries.insert(
+            query,
+            QueryState {
+                started: now,
+                query: kind,
+            },
+        );
+    }
+
+    fn finish_query(&mut self, now: Time, query: QueryId, outcome: QueryOutcome) {
+        if let Some(state) = self.queries.remove(&query) {
+            self.events.push_back(Event::QueryFinished {
+                query,
+                elapsed: now - state.started,
+                outcome,
+            });
+        }
+    }
+
+    /// One step of a query got its answer (`Ok`) or will get none (`Err`).
+    pub(super) fn on_query_answer(
+        &mut self,
+        now: Time,
+        query: QueryId,
+        peer: NodeId,
+        answer: Result<(Duration, Response), QueryError>,
+    ) {
+        let Some(state) = self.queries.get_mut(&query) else {
+            return;
+        };
+        match &mut state.query {
+            Query::Ping => {
+                let outcome = match answer {
+                    Ok((rtt, Response::Pong { .. })) => QueryOutcome::Pong { peer, rtt },
+                    Ok(_) => QueryOutcome::Failed(QueryError::Refused),
+                    Err(reason) => QueryOutcome::Failed(reason),
+                };
+                self.finish_query(now, query, outcome);
+            }
+            Query::PingClosest { results, pending } => {
+                if let Some(result) = results
+                    .iter_mut()
+                    .find(|r| r.peer == peer && r.rtt.is_none())
+                {
+                    if let Ok((rtt, Response::Pong { .. })) = answer {
+                        result.rtt = Some(rtt);
+                    }
+                }
+                *pending -= 1;
+                if *pending == 0 {
+                    let results = std::mem::take(results);
+                    self.finish_query(now, query, QueryOutcome::PingedClosest(results));
+                }
+            }
+            Query::BootstrapPings { .. } => self.bootstrap_step_done(now, query),
+            // Its refresh lookups carry their own query ids.
+            Query::BootstrapRefreshes { .. } => {}
+            Query::Lookup { lookup, .. } => {
+                match answer {
+                    Ok((_, Response::Nodes { contacts })) => lookup.on_success(&peer, &contacts),
+                    _ => lookup.on_failure(&peer),
+                }
+                self.drive_lookup(now, query);
+            }
+        }
+    }
+
+    /// One bootstrap address answered its ping, or was given up.
+    fn bootstrap_step_done(&mut self, now: Time, query: QueryId) {
+        let Some(QueryState {
+            query: Query::BootstrapPings { pending },
+            ..
+        }) = self.queries.get_mut(&query)
+        else {
+            return;
+        };
+        *pending -= 1;
+        if *pending > 0 {
+            return;
+        }
+        if self.table.is_empty() {
+            self.finish_query(now, query, QueryOutcome::Failed(QueryError::NoPeers));
+        } else {
+            // Same query id and start time: the self-lookup is bootstrap's second half.
+            self.start_lookup(now, query, self.id, LookupKind::Bootstrap);
+        }
+    }
+
+    pub(super) fn start_lookup(
+        &mut self,
+        now: Time,
+        query: QueryId,
+        target: NodeId,
+        kind: LookupKind,
+    ) {
+        let k = self.config.table.bucket_capacity;
+        let seeds: Vec<WireContact> = if let LookupKind::Refresh {
+            from_above: true, ..
+        } = kind
+        {
+            // Only contacts of farther buckets: their own tables cover the target's
+            // range from above (see `refresh_done`).
+            let bucket = self.id.bucket_index(&target);
+            let mut above: Vec<_> = self
+                .table
+                .iter()
+                .filter(|c| self.id.bucket_index(&c.id) > bucket)
+                .map(|c| WireContact {
+                    id: c.id,
+                    addr: c.addr,
+                })
+                .collect();
+            above.sort_unstable_by_key(|c| c.id.distance(&target));
+            above.truncate(k);
+            above
+        } else {
+            self.table
+                .closest(&target, k)
+                .into_iter()
+                .map(|c| WireContact {
+                    id: c.id,
+                    addr: c.addr,
+                })
+                .collect()
+        };
+        let lookup = Lookup::new(target, self.id, k, self.config.lookup_parallelism, seeds);
+        self.stats.lookups_started += 1;
+        self.queries
+            .entry(query)
+            .or_insert(QueryState {
+                started: now,
+                query: Query::Ping,
+            })
+            .query = Query::Lookup { lookup, kind };
+        self.drive_lookup(now, query);
+    }
+
+    fn drive_lookup(&mut self, now: Time, query: QueryId) {
+        let Some(QueryState {
+            query: Query::Lookup { lookup, kind },
+            ..
+        }) = self.queries.get_mut(&query)
+        else {
+            return;
+        };
+        let target = lookup.target();
+        while let Some(contact) = lookup.next_peer() {
+            let request = Request::FindNode { target };
+            let purpose = Purpose::Query(query);
+            let started = self.rpc.start(
+                now,
+                contact.addr,
+                contact.id,
+                request,
+                purpose,
+                &mut self.rng,
+            );
+            if started.is_err() {
+                self.stats.requests_throttled += 1;
+                lookup.on_failure(&contact.id);
+            }
+        }
+        if !lookup.is_finished() {
+            return;
+        }
+        let (result, kind) = (lookup.result(), *kind);
+        self.stats.lookups_finished += 1;
+        self.table.mark_refreshed(now, &target);
+        match kind {
+            LookupKind::User => self.finish_query(now, query, QueryOutcome::Found(result)),
+            LookupKind::Bootstrap => self.refresh_beyond_closest(now, query),
+            LookupKind::Refresh { parent, from_above } => {
+                self.queries.remove(&query);
+                if !from_above && self.refresh_missed(&result.target, &result.closest) {
+                    let retry = self.next_query_id();
+                    let kind = LookupKind::Refresh {
+                        parent,
+                        from_above: true,
+                    };
+                    self.start_lookup(now, retry, target, kind);
+                    return;
+                }
+                let Some(parent) = parent else {
+                    return;
+                };
+                if let Some(QueryState {
+                    query: Query::BootstrapRefreshes { pending },
+                    ..
+                }) = self.queries.get_mut(&parent)
+                {
+                    *pending -= 1;
+                    if *pending == 0 {
+                        self.finish_bootstrap(now, parent);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a refresh of `target`'s bucket found nobody in that bucket although
+    /// farther buckets hold contacts.
+    ///
+    /// Nodes that join together can split the routing state: every node of one
+    /// subtree may know nobody in its sibling subtree. A lookup from inside can never
+    /// leave that subtree, because its own members are closer to any target in the
+    /// sibling than anybody who knows the sibling. Contacts in farther buckets see
+    /// both subtrees from above, so a second lookup that starts from them alone
+    /// crosses the gap, and its requests teach the sibling about this node.
+    fn refresh_missed(&self, target: &NodeId, found: &[WireContact]) -> bool {
+        let Some(bucket) = self.id.bucket_index(target) else {
+            return false;
+        };
+        let hit = found
+            .iter()
+            .any(|c| self.id.bucket_index(&c.id) == Some(bucket));
+        let above = self
+            .table
+            .iter()
+            .any(|c| self.id.bucket_index(&c.id) > Some(bucket));
+        !hit && above
+    }
+
+    /// After the self-lookup, bootstrap refreshes every bucket further away than the
+    /// closest neighbour (the Kademlia paper's join): that fills the far buckets and
+    /// puts this node into the tables of the nodes in those ranges. Without it, nodes
+    /// that joined together can stay unknown to a whole region of the id space.
+    fn refresh_beyond_closest(&mut self, now: Time, query: QueryId) {
+        let Some(closest) = self.table.closest(&self.id, 1).first().map(|c| c.id) else {
+            self.finish_bootstrap(now, query);
+            return;
+        };
+        let nearest_bucket = self
+            .id
+            .bucket_index(&closest)
+            .expect("the table never holds itself");
+        let buckets = nearest_bucket + 1..BUCKETS;
+        if let Some(state) = self.queries.get_mut(&query) {
+            state.query = Query::BootstrapRefreshes {
+                pending: buckets.len(),
+            };
+        }
+        if buckets.is_empty() {
+            self.finish_bootstrap(now, query);
+            return;
+        }
+        for bucket in buckets {
+            let target = self.table.random_id_in_bucket(bucket, &mut self.rng);
+            let child = self.next_query_id();
+            self.start_lookup(
+                now,
+                child,
+                target,
+                LookupKind::Refresh {
+                    parent: Some(query),
+                    from_above: false,
+                },
+            );
+        }
+    }
+
+    fn finish_bootstrap(&mut self, now: Time, query: QueryId) {
+        let peers = self.table.len();
+        let outcome = if peers == 0 {
+            QueryOutcome::Failed(QueryError::NoPeers)
+        } else {
+            QueryOutcome::Bootstrapped { peers }
+        };
+        self.finish_query(now, query, outcome);
+    }
+}

@@ -1,0 +1,847 @@
+//! [`Sessions`]: SHS1 handshakes over datagrams and the sealed sessions they open.
+//!
+//! In: requests to reach a peer ([`Sessions::connect`]), handshake datagrams
+//! ([`Sessions::handle_handshake`]), sealed frames ([`Sessions::open`]), plaintext to
+//! seal ([`Sessions::seal`]) and the clock. Out: handshake datagrams to send (first
+//! sends, retransmissions and answers to duplicates), [`SessionEvent`]s (established,
+//! failed with a reason, expired) and opened plaintext with the peer it came from.
+//!
+//! What holds:
+//! - A session exists only after a handshake proved the peer's long-term key; a
+//!   client that dials key `B` gets a session with `B` or none at all.
+//! - Handshake messages are retransmitted on timeout (doubling each time) and
+//!   duplicates are answered idempotently with the same bytes, so lost, duplicated
+//!   and reordered datagrams are fine.
+//! - Half-open server handshakes are bounded in total and per source IP; beyond the
+//!   bounds a hello is dropped and counted.
+//! - Every frame is sealed with ChaCha20-Poly1305 under per-direction keys derived from
+//!   the handshake, with an explicit 64-bit counter as nonce and a 1,024-frame sliding
+//!   replay window: replays and frames too old for the window are refused.
+//! - Sessions expire after `lifetime` or after `idle_timeout` without a frame, and are
+//!   established again on the next send.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use rand_core::RngCore;
+use sha2::{Digest, Sha256};
+
+use super::crypto::Crypto;
+use super::handshake::{ClientHandshake, HandshakeError, ServerHandshake, SessionKeys};
+use super::id::NodeId;
+use super::identity::Identity;
+use super::time::Time;
+use super::wire::{self, Datagram, Handshake, SessionId, MAX_DATAGRAM, SEALED_HEADER_LEN};
+
+/// Tunables of handshakes and sessions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Wait before the first retransmission of a handshake message.
+    pub handshake_timeout: Duration,
+    /// Retransmissions before a handshake fails.
+    pub handshake_retries_max: u8,
+    /// Half-open server handshakes held at once.
+    pub half_open_max: usize,
+    /// Half-open server handshakes held for one source IP.
+    pub half_open_per_source_max: usize,
+    /// A session is re-established after this long.
+    pub lifetime: Duration,
+    /// A session with no frame received for this long is closed.
+    pub idle_timeout: Duration,
+    /// Open sessions held at once; the least recently used goes first beyond it.
+    pub sessions_max: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            handshake_timeout: Duration::from_millis(500),
+            handshake_retries_max: 3,
+            half_open_max: 1024,
+            half_open_per_source_max: 16,
+            lifetime: Duration::from_secs(3600),
+            idle_timeout: Duration::from_secs(900),
+            sessions_max: 4096,
+        }
+    }
+}
+
+/// Why a handshake ended without a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandshakeFailure {
+    /// No answer after every retransmission.
+    Timeout,
+    /// A message failed a check.
+    Rejected(HandshakeError),
+}
+
+/// What happened to sessions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// A handshake finished: `peer` proved its key.
+    Established {
+        /// The proven peer.
+        peer: NodeId,
+        /// Its address.
+        addr: SocketAddr,
+        /// Whether this node dialled.
+        initiator: bool,
+    },
+    /// A handshake this node dialled failed.
+    Failed {
+        /// The peer dialled.
+        peer: NodeId,
+        /// Its address.
+        addr: SocketAddr,
+        /// Why.
+        reason: HandshakeFailure,
+    },
+    /// A session was closed (lifetime, idleness, or room for another).
+    Closed {
+        /// Its peer.
+        peer: NodeId,
+    },
+}
+
+/// Why a sealed frame was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenError {
+    /// No open session with that number.
+    UnknownSession,
+    /// Counter already seen, or too old for the replay window.
+    Replay,
+    /// It did not authenticate.
+    Decrypt,
+}
+
+/// Counters of the handshake and session layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Handshakes this node dialled.
+    pub handshakes_started: u64,
+    /// Handshakes completed (both roles).
+    pub handshakes_completed: u64,
+    /// Dialled handshakes that got no answer.
+    pub handshakes_timed_out: u64,
+    /// Handshake messages that failed a check (wrong network key, wrong server key,
+    /// tampering, weak keys, bad signatures).
+    pub handshakes_rejected: u64,
+    /// Hellos dropped because too many handshakes were half open.
+    pub half_open_refused: u64,
+    /// Handshake datagrams that matched no handshake (late duplicates, strangers).
+    pub handshake_unmatched: u64,
+    /// Frames opened.
+    pub frames_opened: u64,
+    /// Frames refused as replays.
+    pub frames_replayed: u64,
+    /// Frames that did not authenticate.
+    pub frames_undecryptable: u64,
+    /// Frames for no open session.
+    pub frames_unknown_session: u64,
+    /// Sessions closed by lifetime, idleness or the session limit.
+    pub sessions_closed: u64,
+}
+
+/// A 1,024-frame sliding window over the counters received (RFC 6479's idea with a
+/// plain shifted bitmap).
+#[derive(Clone, Debug, Default)]
+struct ReplayWindow {
+    highest: u64,
+    bits: [u64; 16],
+}
+
+impl ReplayWindow {
+    const SIZE: u64 = 1024;
+
+    /// Whether `counter` is new and inside the window (does not record it).
+    fn check(&self, counter: u64) -> bool {
+        if counter > self.highest {
+            return true;
+        }
+        let age = self.highest - counter;
+        age < Self::SIZE && self.bits[(age / 64) as usize] >> (age % 64) & 1 == 0
+    }
+
+    /// Records `counter`, which [`ReplayWindow::check`] accepted.
+    fn record(&mut self, counter: u64) {
+        if counter > self.highest {
+            let shift = counter - self.highest;
+            self.shift(shift);
+            self.highest = counter;
+        }
+        let age = self.highest - counter;
+        self.bits[(age / 64) as usize] |= 1 << (age % 64);
+    }
+
+    /// Moves every bit `by` places towards older ages.
+    fn shift(&mut self, by: u64) {
+        if by >= Self::SIZE {
+            self.bits = [0; 16];
+            return;
+        }
+        let (words, bits) = ((by / 64) as usize, (by % 64) as u32);
+        for i in (0..16).rev() {
+            let src = i as isize - words as isize;
+            let mut value = if src >= 0 {
+                self.bits[src as usize] << bits
+            } else {
+                0
+            };
+            if bits > 0 && src >= 1 {
+                value |= self.bits[src as usize - 1] >> (64 - bits);
+            }
+            self.bits[i] = value;
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Open {
+    peer: NodeId,
+    addr: SocketAddr,
+    remote: SessionId,
+    send_key: [u8; 32],
+    recv_key: [u8; 32],
+    sent: u64,
+    window: ReplayWindow,
+    expires: Time,
+    last_received: Time,
+    /// The server keeps msg3 and its answer, to answer a duplicate msg3 (lost msg4).
+    accept: Option<([u8; 112], Vec<u8>)>,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Client {
+        handshake: ClientHandshake,
+        addr: SocketAddr,
+        /// The datagram to retransmit: msg1, then msg3.
+        last: Vec<u8>,
+        server: Option<SessionId>,
+        attempts: u8,
+        deadline: Time,
+    },
+    Server {
+        handshake: ServerHandshake,
+        addr: SocketAddr,
+        client: SessionId,
+        /// msg2, to answer a duplicate msg1.
+        reply: Vec<u8>,
+        deadline: Time,
+    },
+    Open(Open),
+}
+
+impl Slot {
+    fn deadline(&self, config: &SessionConfig) -> Time {
+        match self {
+            Slot::Client { deadline, .. } | Slot::Server { deadline, .. } => *deadline,
+            Slot::Open(open) => open.expires.min(open.last_received + config.idle_timeout),
+        }
+    }
+}
+
+/// Derives a datagram key from a box-stream key: the two never share a key.
+fn datagram_key(box_stream_key: &[u8; 32]) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(b"dswarm-datagram-key-v1")
+        .chain_update(box_stream_key)
+        .finalize()
+        .into()
+}
+
+/// Every handshake and session of one node.
+#[derive(Debug)]
+pub struct Sessions {
+    config: SessionConfig,
+    network_key: [u8; 32],
+    identity: Identity,
+    local: NodeId,
+    slots: BTreeMap<SessionId, Slot>,
+    /// The open session each peer is reached by (the newest).
+    by_peer: BTreeMap<NodeId, SessionId>,
+    /// Dialled handshakes in progress, by peer.
+    dialling: BTreeMap<NodeId, SessionId>,
+    /// Half-open server handshakes by (source, client's number), for duplicates.
+    half_open: BTreeMap<(SocketAddr, SessionId), SessionId>,
+    half_open_by_ip: BTreeMap<IpAddr, usize>,
+    deadlines: BTreeSet<(Time, SessionId)>,
+    transmits: VecDeque<(SocketAddr, Vec<u8>)>,
+    events: VecDeque<SessionEvent>,
+    stats: SessionStats,
+}
+
+impl Sessions {
+    /// No sessions yet.
+    pub fn new(config: SessionConfig, network_key: [u8; 32], identity: Identity) -> Sessions {
+        Sessions {
+            local: identity.id(),
+            config,
+            network_key,
+            identity,
+            slots: BTreeMap::new(),
+            by_peer: BTreeMap::new(),
+            dialling: BTreeMap::new(),
+            half_open: BTreeMap::new(),
+            half_open_by_ip: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: SessionStats::default(),
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// Whether a session with `peer` is open.
+    pub fn is_open(&self, peer: &NodeId) -> bool {
+        self.by_peer.contains_key(peer)
+    }
+
+    /// Open sessions.
+    pub fn open_count(&self) -> usize {
+        self.by_peer.len()
+    }
+
+    /// Handshakes in progress (dialled and half-open).
+    pub fn handshaking(&self) -> usize {
+        self.dialling.len() + self.half_open.len()
+    }
+
+    fn new_id(&self, rng: &mut impl RngCore) -> SessionId {
+        loop {
+            let id = SessionId(rng.next_u32());
+            if !self.slots.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn set_slot(&mut self, id: SessionId, slot: Slot) {
+        if let Some(old) = self.slots.get(&id) {
+            self.deadlines.remove(&(old.deadline(&self.config), id));
+        }
+        self.deadlines.insert((slot.deadline(&self.config), id));
+        self.slots.insert(id, slot);
+    }
+
+    fn take_slot(&mut self, id: SessionId) -> Option<Slot> {
+        let slot = self.slots.remove(&id)?;
+        self.deadlines.remove(&(slot.deadline(&self.config), id));
+        Some(slot)
+    }
+
+    /// Dials `peer` at `addr` unless a session is open or a dial is under way.
+    pub fn connect(
+        &mut self,
+        now: Time,
+        crypto: &dyn Crypto,
+        peer: NodeId,
+        addr: SocketAddr,
+        rng: &mut impl RngCore,
+    ) {
+        if peer == self.local
+            || self.by_peer.contains_key(&peer)
+            || self.dialling.contains_key(&peer)
+        {
+            return;
+        }
+        let mut ephemeral = [0u8; 32];
+        rng.fill_bytes(&mut ephemeral);
+        let handshake = ClientHandshake::new(
+            crypto,
+            self.network_key,
+            self.identity.clone(),
+            peer,
+            ephemeral,
+        );
+        let id = self.new_id(rng);
+        let hello = Datagram::Handshake(Handshake::Hello {
+            client: id,
+            msg: handshake.hello(),
+        })
+        .to_bytes();
+        self.transmits.push_back((addr, hello.clone()));
+        self.stats.handshakes_started += 1;
+        self.dialling.insert(peer, id);
+        let deadline = now + self.config.handshake_timeout;
+        self.set_slot(
+            id,
+            Slot::Client {
+                handshake,
+                addr,
+                last: hello,
+                server: None,
+                attempts: 1,
+                deadline,
+            },
+        );
+    }
+
+    /// Feeds one handshake datagram from `from`.
+    pub fn handle_handshake(
+        &mut self,
+        now: Time,
+        crypto: &dyn Crypto,
+        from: SocketAddr,
+        message: Handshake,
+        rng: &mut impl RngCore,
+    ) {
+        match message {
+            Handshake::Hello { client, msg } => self.on_hello(now, crypto, from, client, &msg, rng),
+            Handshake::HelloReply {
+                client,
+                server,
+                msg,
+            } => self.on_hello_reply(now, crypto, from, client, server, &msg),
+            Handshake::Auth { server, msg } => self.on_auth(now, crypto, from, server, &msg),
+            Handshake::Accept { client, msg } => self.on_accept(now, crypto, from, client, &msg),
+        }
+    }
+
+    fn on_hello(
+        &mut self,
+        now: Time,
+        crypto: &dyn Crypto,
+        from: SocketAddr,
+        client: SessionId,
+        msg1: &[u8; 64],
+        rng: &mut impl RngCore,
+    ) {
+        if let Some(id) = self.half_open.get(&(from, client)) {
+            // A duplicate: the same answer again.
+            if let Some(Slot::Server { reply, .. }) = self.slots.get(id) {
+                self.transmits.push_back((from, reply.clone()));
+            }
+            return;
+        }
+        let per_ip = self.half_open_by_ip.get(&from.ip()).copied().unwrap_or(0);
+        if self.half_open.len() >= self.config.half_open_max
+            || per_ip >= self.config.half_open_per_source_max
+        {
+            self.stats.half_open_refused += 1;
+            return;
+        }
+        let mut ephemeral = [0u8; 32];
+        rng.fill_bytes(&mut ephemeral);
+        let mut handshake =
+            ServerHandshake::new(crypto, self.network_key, self.identity.clone(), ephemeral);
+        let msg2 = match handshake.handle_hello(crypto, msg1) {
+            Ok(msg2) => msg2,
+            Err(error) => {
+                self.stats.handshakes_rejected += 1;
+                tracing::debug!(%from, %error, "refusing hello");
+                return;
+            }
+        };
+        let id = self.new_id(rng);
+        let reply = Datagram::Handshake(Handshake::HelloReply {
+            client,
+            server: id,
+            msg: msg2,
+        })
+        .to_bytes();
+        self.transmits.push_back((from, reply.clone()));
+        self.half_open.insert((from, client), id);
+        *self.half_open_by_ip.entry(from.ip()).or_default() += 1;
+        // A half-open handshake lives as long as the client would keep retrying.
+        let patience = self.config.handshake_timeout
+            * ((1u32 << self.config.handshake_retries_max.min(16)) * 2);
+        self.set_slot(
+            id,
+            Slot::Server {
+                handshake,
+                addr: from,
+                client,
+                reply,
+                deadline: now + patience,
+            },
+        );
+    }
+
+    fn forget_half_open(&mut self, addr: SocketAddr, client: SessionId) {
+        if self.half_open.remove(&(addr, client)).is_some() {
+            if let Some(n) = self.half_open_by_ip.get_mut(&addr.ip()) {
+                *n -= 1;
+                if *n == 0 {
+                    self.half_open_by_ip.remove(&addr.ip());
+                }
+            }
+        }
+    }
+
+    fn on_hello_reply(
+        &mut self,
+        now: Time,
+        crypto: &dyn Crypto,
+        from: SocketAddr,
+        client: SessionId,
+        server: SessionId,
+        msg2: &[u8; 64],
+    ) {
+        let Some(Slot::Client {
+            handshake,
+            addr,
+            last,
+            server: known,
+            ..
+        }) = self.slots.get_mut(&client)
+        else {
+            self.stats.handshake_unmatched += 1;
+            return;
+        };
+        if *addr != from {
+            self.stats.handshake_unmatched += 1;
+            return;
+        }
+        if let Some(known) = known {
+            // msg3 went out already: a duplicate msg2 means msg3 may have been lost.
+            if *known == server {
+                self.transmits.push_back((from, last.clone()));
+            } else {
+                self.stats.handshake_unmatched += 1;
+            }
+            return;
+        }
+        match handshake.handle_hello(crypto, msg2) {
+            Ok(msg3) => {
+                let auth = Datagram::Handshake(Handshake::Auth { server, msg: msg3 }).to_bytes();
+                self.transmits.push_back((from, auth.clone()));
+                let Some(Slot::Client {
+                    handshake, addr, ..
+                }) = self.take_slot(client)
+                else {
+                    unreachable!("the slot was just matched");
+                };
+                let deadline = now + self.config.handshake_timeout;
+                self.set_slot(
+                    client,
+                    Slot::Client {
+                        handshake,
+                        addr,
+                        last: auth,
+                        server: Some(server),
+                        attempts: 1,
+                        deadline,
+                    },
+                );
+            }
+            Err(error) => self.fail_dial(client, HandshakeFailure::Rejected(error)),
+        }
+    }
+
+    fn on_auth(
+        &mut self,
+        now: Time,
+        crypto: &dyn Crypto,
+        from: SocketAddr,
+        server: SessionId,
+        msg3: &[u8; 112],
+    ) {
+        match self.slots.get_mut(&server) {
+            Some(Slot::Server { addr, .. }) if *addr == from => {}
+            Some(Slot::Open(Open {
+                accept: Some((seen, answer)),
+                addr,
+                ..
+            })) if *addr == from && seen == msg3 => {
+                // msg4 was lost: answer the duplicate with the same bytes.
+                self.transmits.push_back((from, answer.clone()));
+                return;
+            }
+            _ => {
+                self.stats.handshake_unmatched += 1;
+                return;
+            }
+        }
+        let Some(Slot::Server {
+            mut handshake,
+            addr,
+            client,
+            ..
+        }) = self.take_slot(server)
+        else {
+            unreachable!("the slot was just matched");
+        };
+        self.forget_half_open(addr, client);
+        match handshake.handle_auth(crypto, msg3) {
+            Ok((msg4, keys)) => {
+                let accept =
+                    Datagram::Handshake(Handshake::Accept { client, msg: msg4 }).to_bytes();
+                self.transmits.push_back((from, accept.clone()));
+                self.open(
+                    now,
+                    server,
+                    client,
+                    addr,
+                    &keys,
+                    Some((*msg3, accept)),
+                    false,
+                );
+            }
+            Err(error) => {
+                self.stats.handshakes_rejected += 1;
+                tracing::debug!(%from, %error, "refusing msg3");
+            }
+        }
+    }
+
+    fn on_accept(
+        &mut self,
+        now: Time,
+        crypto: &dyn Crypto,
+        from: SocketAddr,
+        client: SessionId,
+        msg4: &[u8; 80],
+    ) {
+        let matched = matches!(
+            self.slots.get(&client),
+            Some(Slot::Client { addr, server: Some(_), .. }) if *addr == from
+        );
+        if !matched {
+            self.stats.handshake_unmatched += 1;
+            return;
+        }
+        let Some(Slot::Client {
+            mut handshake,
+            addr,
+            server,
+            ..
+        }) = self.take_slot(client)
+        else {
+            unreachable!("the slot was just matched");
+        };
+        let peer = handshake.server();
+        self.dialling.remove(&peer);
+        match handshake.handle_accept(crypto, msg4) {
+            Ok(keys) => {
+                debug_assert_eq!(keys.peer, peer, "SHS1 proves the dialled key");
+                let server = server.expect("matched with a server number");
+                self.open(now, client, server, addr, &keys, None, true);
+            }
+            Err(error) => {
+                self.stats.handshakes_rejected += 1;
+                self.events.push_back(SessionEvent::Failed {
+                    peer,
+                    addr,
+                    reason: HandshakeFailure::Rejected(error),
+                });
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        &mut self,
+        now: Time,
+        local: SessionId,
+        remote: SessionId,
+        addr: SocketAddr,
+        keys: &SessionKeys,
+        accept: Option<([u8; 112], Vec<u8>)>,
+        initiator: bool,
+    ) {
+        self.stats.handshakes_completed += 1;
+        let peer = keys.peer;
+        if self.by_peer.len() >= self.config.sessions_max && !self.by_peer.contains_key(&peer) {
+            self.close_least_recent();
+        }
+        let open = Open {
+            peer,
+            addr,
+            remote,
+            send_key: datagram_key(&keys.encrypt_key),
+            recv_key: datagram_key(&keys.decrypt_key),
+            sent: 0,
+            window: ReplayWindow::default(),
+            expires: now + self.config.lifetime,
+            last_received: now,
+            accept,
+        };
+        self.set_slot(local, Slot::Open(open));
+        // The newest session carries what is sent from now on; an older one stays
+        // open for frames already in flight until it expires.
+        self.by_peer.insert(peer, local);
+        self.events.push_back(SessionEvent::Established {
+            peer,
+            addr,
+            initiator,
+        });
+    }
+
+    fn close_least_recent(&mut self) {
+        let oldest = self
+            .slots
+            .iter()
+            .filter_map(|(id, slot)| match slot {
+                Slot::Open(open) => Some((open.last_received, *id)),
+                _ => None,
+            })
+            .min();
+        if let Some((_, id)) = oldest {
+            self.close(id);
+        }
+    }
+
+    fn close(&mut self, id: SessionId) {
+        if let Some(Slot::Open(open)) = self.take_slot(id) {
+            self.stats.sessions_closed += 1;
+            if self.by_peer.get(&open.peer) == Some(&id) {
+                self.by_peer.remove(&open.peer);
+                self.events
+                    .push_back(SessionEvent::Closed { peer: open.peer });
+            }
+        }
+    }
+
+    fn fail_dial(&mut self, id: SessionId, reason: HandshakeFailure) {
+        if let Some(Slot::Client {
+            handshake, addr, ..
+        }) = self.take_slot(id)
+        {
+            let peer = handshake.server();
+            self.dialling.remove(&peer);
+            match reason {
+                HandshakeFailure::Timeout => self.stats.handshakes_timed_out += 1,
+                HandshakeFailure::Rejected(_) => self.stats.handshakes_rejected += 1,
+            }
+            self.events
+                .push_back(SessionEvent::Failed { peer, addr, reason });
+        }
+    }
+
+    /// Seals `plaintext` for `peer`: the datagram and where to send it, or `None` if no
+    /// session is open (the caller connects and sends later).
+    pub fn seal(
+        &mut self,
+        crypto: &dyn Crypto,
+        peer: &NodeId,
+        plaintext: &[u8],
+    ) -> Option<(SocketAddr, Vec<u8>)> {
+        let id = *self.by_peer.get(peer)?;
+        let Some(Slot::Open(open)) = self.slots.get_mut(&id) else {
+            return None;
+        };
+        open.sent += 1;
+        let header = wire::sealed_header(open.remote, open.sent);
+        let sealed = crypto.aead_seal(&open.send_key, open.sent, &header, plaintext);
+        let mut datagram = Vec::with_capacity(SEALED_HEADER_LEN + sealed.len());
+        datagram.extend_from_slice(&header);
+        datagram.extend_from_slice(&sealed);
+        debug_assert!(datagram.len() <= MAX_DATAGRAM);
+        Some((open.addr, datagram))
+    }
+
+    /// Opens a sealed frame from `from`: the peer it proves and the plaintext.
+    pub fn open_frame(
+        &mut self,
+        now: Time,
+        crypto: &dyn Crypto,
+        from: SocketAddr,
+        receiver: SessionId,
+        counter: u64,
+        ciphertext: &[u8],
+    ) -> Result<(NodeId, Vec<u8>), OpenError> {
+        let result = self.open_inner(now, crypto, from, receiver, counter, ciphertext);
+        match result {
+            Ok(_) => self.stats.frames_opened += 1,
+            Err(OpenError::UnknownSession) => self.stats.frames_unknown_session += 1,
+            Err(OpenError::Replay) => self.stats.frames_replayed += 1,
+            Err(OpenError::Decrypt) => self.stats.frames_undecryptable += 1,
+        }
+        result
+    }
+
+    fn open_inner(
+        &mut self,
+        now: Time,
+        crypto: &dyn Crypto,
+        from: SocketAddr,
+        receiver: SessionId,
+        counter: u64,
+        ciphertext: &[u8],
+    ) -> Result<(NodeId, Vec<u8>), OpenError> {
+        let Some(Slot::Open(open)) = self.slots.get_mut(&receiver) else {
+            return Err(OpenError::UnknownSession);
+        };
+        if !open.window.check(counter) {
+            return Err(OpenError::Replay);
+        }
+        let header = wire::sealed_header(receiver, counter);
+        let plaintext = crypto
+            .aead_open(&open.recv_key, counter, &header, ciphertext)
+            .ok_or(OpenError::Decrypt)?;
+        open.window.record(counter);
+        // Authenticated: the peer may have moved (a NAT rebinding).
+        open.addr = from;
+        let peer = open.peer;
+        let before = open
+            .expires
+            .min(open.last_received + self.config.idle_timeout);
+        open.last_received = now;
+        let after = open
+            .expires
+            .min(open.last_received + self.config.idle_timeout);
+        self.deadlines.remove(&(before, receiver));
+        self.deadlines.insert((after, receiver));
+        Ok((peer, plaintext))
+    }
+
+    /// Retransmits handshake messages, fails dials out of retries, drops stale
+    /// half-open handshakes and closes expired sessions.
+    pub fn handle_timeout(&mut self, now: Time) {
+        while let Some(&(deadline, id)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            match self.slots.get_mut(&id) {
+                Some(Slot::Client {
+                    addr,
+                    last,
+                    attempts,
+                    deadline,
+                    ..
+                }) => {
+                    if *attempts > self.config.handshake_retries_max {
+                        self.fail_dial(id, HandshakeFailure::Timeout);
+                        continue;
+                    }
+                    self.transmits.push_back((*addr, last.clone()));
+                    *deadline = now + self.config.handshake_timeout * (1u32 << (*attempts).min(16));
+                    *attempts += 1;
+                    self.deadlines.insert((*deadline, id));
+                }
+                Some(Slot::Server { addr, client, .. }) => {
+                    let (addr, client) = (*addr, *client);
+                    self.slots.remove(&id);
+                    self.forget_half_open(addr, client);
+                }
+                Some(Slot::Open(_)) => self.close(id),
+                None => {}
+            }
+        }
+    }
+
+    /// The next handshake datagram to send. Changes after every input.
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event. Changes after every input.
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+
+    /// The next retransmission, half-open expiry or session expiry.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.deadlines.first().map(|&(t, _)| t)
+    }
+}
+
+#[cfg(test)]
+mod tests;

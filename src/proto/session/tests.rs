@@ -1,0 +1,347 @@
+use super::*;
+use crate::proto::crypto::RealCrypto;
+use crate::proto::wire::decode;
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+
+const A: &str = "10.0.0.1:7000";
+const B: &str = "10.0.0.2:7000";
+
+struct Pair {
+    a: Sessions,
+    b: Sessions,
+    rng: ChaCha8Rng,
+    now: Time,
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn pair(key_a: [u8; 32], key_b: [u8; 32]) -> Pair {
+    Pair {
+        a: Sessions::new(
+            SessionConfig::default(),
+            key_a,
+            Identity::from_seed([1; 32]),
+        ),
+        b: Sessions::new(
+            SessionConfig::default(),
+            key_b,
+            Identity::from_seed([2; 32]),
+        ),
+        rng: ChaCha8Rng::seed_from_u64(7),
+        now: Time::ZERO,
+    }
+}
+
+impl Pair {
+    /// Delivers every queued datagram both ways until quiet, dropping those `drop`
+    /// says to (by position in the overall sequence); returns how many went.
+    fn pump(&mut self, mut drop: impl FnMut(usize) -> bool) -> usize {
+        let mut n = 0;
+        loop {
+            let mut moved = false;
+            while let Some((dst, bytes)) = self.a.poll_transmit() {
+                assert_eq!(dst, addr(B));
+                moved = true;
+                n += 1;
+                if !drop(n) {
+                    deliver(&mut self.b, self.now, addr(A), &bytes, &mut self.rng);
+                }
+            }
+            while let Some((dst, bytes)) = self.b.poll_transmit() {
+                assert_eq!(dst, addr(A));
+                moved = true;
+                n += 1;
+                if !drop(n) {
+                    deliver(&mut self.a, self.now, addr(B), &bytes, &mut self.rng);
+                }
+            }
+            if !moved {
+                return n;
+            }
+        }
+    }
+
+    fn connect(&mut self) {
+        let b_id = Identity::from_seed([2; 32]).id();
+        self.a
+            .connect(self.now, &RealCrypto, b_id, addr(B), &mut self.rng);
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.now = self.now + by;
+        self.a.handle_timeout(self.now);
+        self.b.handle_timeout(self.now);
+    }
+}
+
+fn deliver(to: &mut Sessions, now: Time, from: SocketAddr, bytes: &[u8], rng: &mut ChaCha8Rng) {
+    match decode(bytes).expect("sessions send valid datagrams") {
+        Datagram::Handshake(h) => to.handle_handshake(now, &RealCrypto, from, h, rng),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn events(s: &mut Sessions) -> Vec<SessionEvent> {
+    std::iter::from_fn(|| s.poll_event()).collect()
+}
+
+fn seal_open(
+    from: &mut Sessions,
+    to: &mut Sessions,
+    peer: &NodeId,
+    src: &str,
+    text: &[u8],
+) -> Result<Vec<u8>, OpenError> {
+    let (_, datagram) = from.seal(&RealCrypto, peer, text).expect("session open");
+    let Datagram::Sealed {
+        receiver,
+        counter,
+        ciphertext,
+    } = decode(&datagram).unwrap()
+    else {
+        panic!("a sealed frame");
+    };
+    to.open_frame(
+        Time::ZERO,
+        &RealCrypto,
+        addr(src),
+        receiver,
+        counter,
+        &ciphertext,
+    )
+    .map(|(_, plain)| plain)
+}
+
+#[test]
+fn a_handshake_opens_sessions_on_both_sides_that_carry_frames_both_ways() {
+    let mut p = pair([5; 32], [5; 32]);
+    p.connect();
+    assert_eq!(p.pump(|_| false), 4, "four messages");
+    let (a_id, b_id) = (
+        Identity::from_seed([1; 32]).id(),
+        Identity::from_seed([2; 32]).id(),
+    );
+    assert_eq!(
+        events(&mut p.a),
+        vec![SessionEvent::Established {
+            peer: b_id,
+            addr: addr(B),
+            initiator: true
+        }]
+    );
+    assert_eq!(
+        events(&mut p.b),
+        vec![SessionEvent::Established {
+            peer: a_id,
+            addr: addr(A),
+            initiator: false
+        }]
+    );
+    assert_eq!(
+        seal_open(&mut p.a, &mut p.b, &b_id, A, b"ping"),
+        Ok(b"ping".to_vec())
+    );
+    assert_eq!(
+        seal_open(&mut p.b, &mut p.a, &a_id, B, b"pong"),
+        Ok(b"pong".to_vec())
+    );
+}
+
+#[test]
+fn another_network_key_never_completes() {
+    let mut p = pair([5; 32], [6; 32]);
+    p.connect();
+    assert_eq!(p.pump(|_| false), 1, "msg1 is dropped by the server");
+    assert_eq!(p.b.stats().handshakes_rejected, 1);
+    for _ in 0..5 {
+        p.advance(Duration::from_secs(10));
+        p.pump(|_| false);
+    }
+    let b_id = Identity::from_seed([2; 32]).id();
+    assert_eq!(
+        events(&mut p.a),
+        vec![SessionEvent::Failed {
+            peer: b_id,
+            addr: addr(B),
+            reason: HandshakeFailure::Timeout
+        }]
+    );
+    assert!(events(&mut p.b).is_empty());
+    assert!(!p.a.is_open(&b_id));
+}
+
+#[test]
+fn dialling_another_key_at_the_address_is_never_a_session() {
+    let mut p = pair([5; 32], [5; 32]);
+    let expected = Identity::from_seed([3; 32]).id();
+    p.a.connect(p.now, &RealCrypto, expected, addr(B), &mut p.rng);
+    p.pump(|_| false);
+    assert_eq!(
+        p.b.stats().handshakes_rejected,
+        1,
+        "msg3 does not open for the impostor"
+    );
+    for _ in 0..5 {
+        p.advance(Duration::from_secs(10));
+        p.pump(|_| false);
+    }
+    assert!(!p.a.is_open(&expected));
+    assert!(
+        events(&mut p.b).is_empty(),
+        "the server learned nothing it accepts"
+    );
+    assert!(matches!(
+        events(&mut p.a).as_slice(),
+        [SessionEvent::Failed {
+            reason: HandshakeFailure::Timeout,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn lost_messages_are_retransmitted_and_duplicates_answered_the_same() {
+    for lost in 1..=4 {
+        let mut p = pair([5; 32], [5; 32]);
+        p.connect();
+        p.pump(|n| n == lost);
+        for _ in 0..4 {
+            p.advance(Duration::from_secs(2));
+            p.pump(|_| false);
+        }
+        let b_id = Identity::from_seed([2; 32]).id();
+        assert!(p.a.is_open(&b_id), "message {lost} lost once");
+        assert_eq!(
+            seal_open(&mut p.a, &mut p.b, &b_id, A, b"x"),
+            Ok(b"x".to_vec())
+        );
+        assert_eq!(p.a.stats().handshakes_completed, 1);
+        assert_eq!(
+            p.b.stats().handshakes_completed,
+            1,
+            "a duplicate never opens a second session"
+        );
+    }
+}
+
+#[test]
+fn replayed_tampered_and_stray_frames_are_refused() {
+    let mut p = pair([5; 32], [5; 32]);
+    p.connect();
+    p.pump(|_| false);
+    let b_id = Identity::from_seed([2; 32]).id();
+    let (_, datagram) = p.a.seal(&RealCrypto, &b_id, b"once").unwrap();
+    let Datagram::Sealed {
+        receiver,
+        counter,
+        ciphertext,
+    } = decode(&datagram).unwrap()
+    else {
+        panic!()
+    };
+    let open = |s: &mut Sessions, r, c, ct: &[u8]| {
+        s.open_frame(Time::ZERO, &RealCrypto, addr(A), r, c, ct)
+    };
+    assert!(open(&mut p.b, receiver, counter, &ciphertext).is_ok());
+    assert_eq!(
+        open(&mut p.b, receiver, counter, &ciphertext),
+        Err(OpenError::Replay)
+    );
+    let mut tampered = ciphertext.clone();
+    tampered[0] ^= 1;
+    assert_eq!(
+        open(&mut p.b, receiver, counter + 1, &tampered),
+        Err(OpenError::Decrypt)
+    );
+    assert_eq!(
+        open(&mut p.b, receiver, counter + 1, &ciphertext),
+        Err(OpenError::Decrypt),
+        "counter is bound"
+    );
+    assert_eq!(
+        open(&mut p.b, SessionId(receiver.0 ^ 1), counter, &ciphertext),
+        Err(OpenError::UnknownSession)
+    );
+    let stats = p.b.stats();
+    assert_eq!(
+        (
+            stats.frames_opened,
+            stats.frames_replayed,
+            stats.frames_undecryptable
+        ),
+        (1, 1, 2)
+    );
+}
+
+#[test]
+fn reordered_frames_within_the_window_are_accepted_once() {
+    let mut w = ReplayWindow::default();
+    for c in [5, 3, 9, 4, 1] {
+        assert!(w.check(c), "{c}");
+        w.record(c);
+    }
+    for c in [5, 3, 9, 4, 1] {
+        assert!(!w.check(c), "{c} replayed");
+    }
+    assert!(w.check(2));
+    w.record(2000);
+    assert!(!w.check(2000 - 1024), "too old for the window");
+    assert!(w.check(2000 - 1023));
+    assert!(!w.check(9));
+    w.record(2000 + 70);
+    assert!(!w.check(2000), "kept across a shift of more than one word");
+    assert!(w.check(2001));
+}
+
+#[test]
+fn half_open_handshakes_are_bounded_per_source() {
+    let config = SessionConfig {
+        half_open_per_source_max: 3,
+        ..SessionConfig::default()
+    };
+    let mut server = Sessions::new(config, [5; 32], Identity::from_seed([2; 32]));
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut clients: Vec<Sessions> = (0..5)
+        .map(|i| {
+            Sessions::new(
+                SessionConfig::default(),
+                [5; 32],
+                Identity::from_seed([10 + i; 32]),
+            )
+        })
+        .collect();
+    for client in &mut clients {
+        client.connect(
+            Time::ZERO,
+            &RealCrypto,
+            Identity::from_seed([2; 32]).id(),
+            addr(B),
+            &mut rng,
+        );
+        let (_, hello) = client.poll_transmit().unwrap();
+        deliver(&mut server, Time::ZERO, addr(A), &hello, &mut rng);
+    }
+    assert_eq!(server.handshaking(), 3);
+    assert_eq!(server.stats().half_open_refused, 2);
+    // They expire, and the slots are free again.
+    server.handle_timeout(Time::ZERO + Duration::from_secs(60));
+    assert_eq!(server.handshaking(), 0);
+}
+
+#[test]
+fn idle_sessions_close_and_can_be_dialled_again() {
+    let mut p = pair([5; 32], [5; 32]);
+    p.connect();
+    p.pump(|_| false);
+    events(&mut p.a);
+    let b_id = Identity::from_seed([2; 32]).id();
+    p.advance(SessionConfig::default().idle_timeout + Duration::from_secs(1));
+    assert!(!p.a.is_open(&b_id));
+    assert_eq!(events(&mut p.a), vec![SessionEvent::Closed { peer: b_id }]);
+    p.connect();
+    p.pump(|_| false);
+    assert!(p.a.is_open(&b_id));
+}
