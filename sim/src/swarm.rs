@@ -69,7 +69,10 @@ fn percentile<T: Copy + Ord>(sorted: &[T], p: f64) -> Option<T> {
 /// Runs `dswarm swarm`.
 pub fn run(args: &SwarmArgs) -> ExitCode {
     if args.latency_max_ms < args.latency_min_ms {
-        eprintln!("error: --latency-max-ms ({}) is below --latency-min-ms ({})", args.latency_max_ms, args.latency_min_ms);
+        eprintln!(
+            "error: --latency-max-ms ({}) is below --latency-min-ms ({})",
+            args.latency_max_ms, args.latency_min_ms
+        );
         return ExitCode::from(2);
     }
     let config = SwarmConfig {
@@ -107,7 +110,8 @@ pub fn run(args: &SwarmArgs) -> ExitCode {
         "joined: {:.1} s wall, {} datagrams, mean table size {:.1}",
         wall.elapsed().as_secs_f64(),
         net.sent,
-        swarm.nodes().iter().map(|n| n.table().len()).sum::<usize>() as f64 / swarm.nodes().len() as f64,
+        swarm.nodes().iter().map(|n| n.table().len()).sum::<usize>() as f64
+            / swarm.nodes().len() as f64,
     );
 
     let ids = swarm.ids();
@@ -128,7 +132,8 @@ pub fn run(args: &SwarmArgs) -> ExitCode {
     let end = swarm.now() + Duration::from_secs(60);
     swarm.run_until(end);
 
-    let (mut found, mut exact, mut recall_hits, mut recall_total) = (0usize, 0usize, 0usize, 0usize);
+    let (mut found, mut exact, mut recall_hits, mut recall_total) =
+        (0usize, 0usize, 0usize, 0usize);
     let (mut hops, mut latency) = (Vec::new(), Vec::new());
     for (from, target, query) in &queries {
         let Some(finished) = query.and_then(|q| swarm.finished(*from, q)) else {
@@ -146,7 +151,10 @@ pub fn run(args: &SwarmArgs) -> ExitCode {
         oracle.sort_unstable_by_key(|id| id.distance(target));
         oracle.truncate(k);
         recall_total += oracle.len();
-        recall_hits += oracle.iter().filter(|id| result.closest.iter().any(|c| c.id == **id)).count();
+        recall_hits += oracle
+            .iter()
+            .filter(|id| result.closest.iter().any(|c| c.id == **id))
+            .count();
     }
     hops.sort_unstable();
     latency.sort_unstable();
@@ -175,7 +183,10 @@ pub fn run(args: &SwarmArgs) -> ExitCode {
         swarm.trace_hash(),
     );
     if success < args.expect_success {
-        println!("FAIL: lookup success {success:.4} < {}", args.expect_success);
+        println!(
+            "FAIL: lookup success {success:.4} < {}",
+            args.expect_success
+        );
         println!(
             "reproduce: dswarm swarm --nodes {} --lookups {} --seed {} --loss {} --segments {} --bootstrap {} \
              --latency-min-ms {} --latency-max-ms {} --settle-secs {} --expect-success {}",
@@ -192,6 +203,9 @@ pub fn run(args: &SwarmArgs) -> ExitCode {
         );
         return ExitCode::from(1);
     }
-    println!("PASS: lookup success {success:.4} >= {}", args.expect_success);
+    println!(
+        "PASS: lookup success {success:.4} >= {}",
+        args.expect_success
+    );
     ExitCode::SUCCESS
 }
