@@ -61,6 +61,9 @@ pub struct SwarmConfig {
     /// The template of every node's configuration (port, bootstrap list and multicast
     /// group are filled in per node).
     pub node: Config,
+    /// Adjusts node `i`'s configuration after the template is filled in (another
+    /// network key for some nodes, say).
+    pub configure: Option<fn(usize, &mut Config)>,
 }
 
 impl Default for SwarmConfig {
@@ -75,6 +78,7 @@ impl Default for SwarmConfig {
             bootstrap_nodes: 3,
             join_window: Duration::from_secs(2),
             node: Config::default(),
+            configure: None,
         }
     }
 }
@@ -155,7 +159,11 @@ pub struct Swarm {
     finished: BTreeMap<(usize, QueryId), Finished>,
     events: Option<Vec<(Time, usize, Event)>>,
     down: Vec<bool>,
+    captured: Option<(usize, Vec<Captured>)>,
 }
+
+/// A datagram as delivered: its source and bytes.
+pub type Captured = (SocketAddr, Vec<u8>);
 
 impl Swarm {
     /// Builds the swarm and schedules every node's bootstrap within the join window.
@@ -175,6 +183,9 @@ impl Swarm {
             node_config.bootstrap = bootstrap.iter().copied().filter(|b| b != addr).collect();
             node_config.discovery.multicast_group =
                 (config.segments > 0).then_some(MULTICAST_GROUP);
+            if let Some(configure) = config.configure {
+                configure(i, &mut node_config);
+            }
             if config.segments > 0 {
                 segments[i % config.segments].push(i);
             }
@@ -204,6 +215,7 @@ impl Swarm {
             finished: BTreeMap::new(),
             events: None,
             down: vec![false; n],
+            captured: None,
             config,
         };
         for i in 0..n {
@@ -245,6 +257,17 @@ impl Swarm {
             self.config.latency_max,
         );
         self.push(self.now + latency, What::Deliver { to, from, payload });
+    }
+
+    /// Keeps a copy of every datagram delivered to node `index` from now on, for
+    /// replaying later with [`Swarm::inject`].
+    pub fn capture(&mut self, index: usize) {
+        self.captured = Some((index, Vec::new()));
+    }
+
+    /// The datagrams captured since [`Swarm::capture`]: (source, bytes).
+    pub fn captured(&self) -> &[Captured] {
+        self.captured.as_ref().map_or(&[], |(_, c)| c.as_slice())
     }
 
     /// Keeps every node event from now on, for [`Swarm::events`].
@@ -356,6 +379,11 @@ impl Swarm {
         let node = match entry.what {
             What::Deliver { to, from, payload } => {
                 self.net.delivered += 1;
+                if let Some((node, captured)) = &mut self.captured {
+                    if *node == to {
+                        captured.push((from, payload.clone()));
+                    }
+                }
                 self.nodes[to].handle_datagram(now, from, &payload);
                 to
             }

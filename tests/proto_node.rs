@@ -234,3 +234,126 @@ fn garbage_is_counted_and_the_node_keeps_answering() {
         "node 3 still answers"
     );
 }
+
+#[test]
+fn another_network_key_learns_nothing_and_is_learned_by_nobody() {
+    fn odd_nodes_elsewhere(i: usize, config: &mut dswarm::proto::Config) {
+        if i % 2 == 1 {
+            config.network_key = [0x42; 32];
+        }
+    }
+    let mut swarm = Swarm::new(SwarmConfig {
+        nodes: 40,
+        seed: 7,
+        segments: 1,
+        bootstrap_nodes: 3,
+        configure: Some(odd_nodes_elsewhere),
+        ..SwarmConfig::default()
+    });
+    swarm.run_until(secs(20));
+    let ids = swarm.ids();
+    for (i, node) in swarm.nodes().iter().enumerate() {
+        let others = node.table().iter().filter(|c| {
+            let j = ids.iter().position(|id| *id == c.id).unwrap();
+            j % 2 != i % 2
+        });
+        assert_eq!(
+            others.count(),
+            0,
+            "node {i} holds a node of the other swarm"
+        );
+        let stats = node.stats();
+        assert!(
+            stats.beacons_foreign >= 20,
+            "the other swarm's beacons are seen and dropped"
+        );
+    }
+    // Both swarms work on their own: each even node knows the other 19 evens.
+    assert!(swarm
+        .nodes()
+        .iter()
+        .step_by(2)
+        .all(|n| n.table().len() == 19));
+    assert!(swarm
+        .nodes()
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .all(|n| n.table().len() == 19));
+}
+
+#[test]
+fn a_beacon_claiming_another_key_at_a_peers_address_never_enters_the_table() {
+    use dswarm::proto::identity::Identity;
+    use dswarm::proto::wire::{Beacon, Datagram};
+    let mut swarm = Swarm::new(SwarmConfig {
+        nodes: 10,
+        seed: 8,
+        segments: 1,
+        bootstrap_nodes: 0,
+        ..SwarmConfig::default()
+    });
+    swarm.record_events();
+    swarm.run_until(secs(8));
+    // A validly signed beacon of an identity that no node holds, sent from node 5's
+    // address: node 2 dials that key at node 5, and node 5 cannot prove it.
+    let ghost = Identity::from_seed([0x99; 32]);
+    let tag = dswarm::proto::discovery::network_tag(&swarm.nodes()[2].config().network_key);
+    let unix_secs = swarm.nodes()[2].unix_secs(swarm.now());
+    let signed = Beacon::signed_bytes(&ghost.id(), 7000, unix_secs, &tag);
+    let beacon = Datagram::Beacon(Beacon {
+        id: ghost.id(),
+        port: 7000,
+        unix_secs,
+        network_tag: tag,
+        signature: ghost.sign(&signed),
+    });
+    swarm.inject(swarm.addr(5), 2, beacon.to_bytes());
+    swarm.run_until(secs(30));
+    assert!(swarm.nodes()[2].table().get(&ghost.id()).is_none());
+    assert!(!swarm.nodes()[2].has_session(&ghost.id()));
+    let failed = swarm.events().iter().any(|(_, n, e)| {
+        *n == 2 && matches!(e, Event::HandshakeFailed { id, .. } if *id == ghost.id())
+    });
+    assert!(failed, "the failed dial is reported");
+    assert!(
+        swarm.nodes()[5].stats().sessions.handshakes_rejected >= 1,
+        "node 5 refused msg3"
+    );
+}
+
+#[test]
+fn replayed_handshakes_and_frames_open_nothing_new() {
+    let mut swarm = Swarm::new(SwarmConfig {
+        nodes: 30,
+        seed: 9,
+        ..SwarmConfig::default()
+    });
+    swarm.capture(4);
+    swarm.run_until(secs(10));
+    let captured = swarm.captured().to_vec();
+    assert!(
+        captured.len() > 50,
+        "node 4 took part: {} datagrams",
+        captured.len()
+    );
+    let before = swarm.nodes()[4].stats();
+    let table_before = swarm.nodes()[4].table().len();
+    for (from, bytes) in captured {
+        swarm.inject(from, 4, bytes);
+    }
+    swarm.run_until(secs(20));
+    let after = swarm.nodes()[4].stats();
+    let sealed_before = before.sessions.frames_opened;
+    assert_eq!(
+        after.sessions.frames_opened, sealed_before,
+        "no replayed frame opens"
+    );
+    assert!(after.sessions.frames_replayed > 50, "{:?}", after.sessions);
+    assert_eq!(
+        after.sessions.handshakes_completed, before.sessions.handshakes_completed,
+        "replayed hellos never complete: their replayer cannot answer msg2"
+    );
+    assert_eq!(after.requests_received, before.requests_received);
+    assert_eq!(swarm.nodes()[4].table().len(), table_before);
+}

@@ -69,7 +69,9 @@ pub fn clamp(mut scalar: [u8; 32]) -> [u8; 32] {
 
 impl Crypto for RealCrypto {
     fn x25519_public(&self, secret: &[u8; 32]) -> [u8; 32] {
-        x25519_dalek::x25519(*secret, x25519_dalek::X25519_BASEPOINT_BYTES)
+        // Fixed-base multiplication by the precomputed Edwards table: about three
+        // times faster than a Montgomery ladder from the base point, same result.
+        x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(*secret)).to_bytes()
     }
 
     fn x25519(&self, secret: &[u8; 32], public: &[u8; 32]) -> Option<[u8; 32]> {
@@ -191,6 +193,14 @@ mod tests {
         assert!(crypto.aead_open(&[3; 32], 8, b"hdr", &sealed).is_none());
         assert!(crypto.aead_open(&[3; 32], 7, b"hdX", &sealed).is_none());
         assert!(crypto.aead_open(&[4; 32], 7, b"hdr", &sealed).is_none());
+    }
+
+    #[test]
+    fn fixed_base_public_keys_match_the_ladder() {
+        for seed in [[0u8; 32], [5; 32], [0xff; 32]] {
+            let ladder = x25519_dalek::x25519(seed, x25519_dalek::X25519_BASEPOINT_BYTES);
+            assert_eq!(RealCrypto.x25519_public(&seed), ladder);
+        }
     }
 
     #[test]

@@ -337,7 +337,10 @@ pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
         KIND_WHO => {
             let network_tag = r.array()?;
             let at = r.at;
-            if r.take(BEACON_LEN - 3 - NETWORK_TAG_LEN)?.iter().any(|b| *b != 0) {
+            if r.take(BEACON_LEN - 3 - NETWORK_TAG_LEN)?
+                .iter()
+                .any(|b| *b != 0)
+            {
                 return Err(DecodeError::NonZeroPadding(at));
             }
             Datagram::Who { network_tag }
