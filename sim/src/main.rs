@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod live;
 mod swarm;
 
 /// A deterministic simulation test-bed for peer-to-peer DHT swarms.
@@ -22,6 +23,11 @@ enum Commands {
     /// Simulate a swarm in-process: bootstrap, then FIND_NODE lookups of existing ids,
     /// checked against a global oracle.
     Swarm(swarm::SwarmArgs),
+    /// Start N live nodes in this process on 127.0.0.1, finding each other by
+    /// multicast, each with an HTTP API.
+    Live(live::LiveArgs),
+    /// Start one live node (one per process), its identity kept in a key file.
+    Node(live::NodeArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,5 +42,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Commands::Swarm(args) => swarm::run(&args),
+        Commands::Live(args) => live::run_live(&args),
+        Commands::Node(args) => live::run_node(&args),
     }
 }

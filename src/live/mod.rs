@@ -1,12 +1,27 @@
 //! The live adapter: real sockets and real time around a [`crate::proto::Node`].
 //!
-//! For now this holds what the live world needs from the core's side: an identity
-//! drawn from the operating system. The UDP driver loop and the HTTP API build on it.
+//! [`spawn`] starts one node: a UDP socket on the given address, a socket that
+//! receives the multicast group's beacons, the [`driver::run`] loop, and an HTTP API
+//! ([`api`]) on 127.0.0.1. What comes back, [`LiveNode`], says where everything is and
+//! shuts it all down.
 
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
 #[allow(clippy::disallowed_types)]
 use rand_core::OsRng;
+use rand_core::{RngCore, SeedableRng};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
-use crate::proto::Identity;
+use crate::proto::node::{Command, Config, Event};
+use crate::proto::{Identity, Node, NodeId, Time};
+
+pub mod api;
+pub mod driver;
+pub mod socket;
 
 impl Identity {
     /// A fresh identity from the operating system's randomness.
@@ -14,4 +29,145 @@ impl Identity {
     pub fn from_os() -> Identity {
         Identity::from_rng(&mut OsRng)
     }
+}
+
+/// How to start one live node.
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    /// The protocol configuration (`port` and `discovery.multicast_group` are filled in).
+    pub node: Config,
+    /// The node's identity.
+    pub identity: Identity,
+    /// The seed of the node's RNG (handshake keys, transaction ids); logged at start.
+    pub seed: u64,
+    /// Where the UDP socket binds; port 0 asks the OS.
+    pub udp: SocketAddr,
+    /// Where the HTTP API binds (127.0.0.1 only); port 0 asks the OS.
+    pub api: SocketAddr,
+    /// The multicast group for beacons; `None` for bootstrap lists only.
+    pub group: Option<SocketAddr>,
+    /// Multicast TTL: 0 keeps beacons on this host.
+    pub multicast_ttl: u32,
+    /// How long an API query may take before it answers 504.
+    pub query_timeout: Duration,
+}
+
+impl LiveConfig {
+    /// A node on 127.0.0.1 with OS-chosen ports, the default group, and fresh keys.
+    pub fn localhost() -> LiveConfig {
+        #[allow(clippy::disallowed_types)]
+        let seed = OsRng.next_u64();
+        LiveConfig {
+            node: Config::default(),
+            identity: Identity::from_os(),
+            seed,
+            udp: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            api: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            group: Some(socket::DEFAULT_GROUP),
+            multicast_ttl: 0,
+            query_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A running live node.
+#[derive(Debug)]
+pub struct LiveNode {
+    /// Its id.
+    pub id: NodeId,
+    /// Its UDP address.
+    pub udp: SocketAddr,
+    /// Its HTTP API's address.
+    pub api: SocketAddr,
+    /// Commands and snapshots go here.
+    pub control: mpsc::Sender<driver::Control>,
+    /// Events that no command waits for: discoveries, verifications, evictions.
+    pub events: mpsc::UnboundedReceiver<Event>,
+    driver: JoinHandle<io::Result<()>>,
+    server: JoinHandle<()>,
+}
+
+impl LiveNode {
+    /// Stops the node: the driver loop ends, the sockets close, the API stops.
+    pub async fn shutdown(self) {
+        let _ = self.control.send(driver::Control::Shutdown).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.driver).await;
+        self.server.abort();
+    }
+}
+
+/// Starts one node; see [`LiveConfig`]. Bootstraps at once when the configuration has
+/// bootstrap addresses.
+pub async fn spawn(config: LiveConfig) -> io::Result<LiveNode> {
+    if !config.api.ip().is_loopback() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the API binds to loopback only, not {}", config.api),
+        ));
+    }
+    let interface = match config.udp.ip() {
+        std::net::IpAddr::V4(ip) if !ip.is_unspecified() => ip,
+        _ => Ipv4Addr::LOCALHOST,
+    };
+    let socket = socket::unicast(config.udp, interface, config.multicast_ttl)?;
+    let udp = socket.local_addr()?;
+    let multicast = match config.group {
+        Some(group) => Some(socket::multicast(group, interface)?),
+        None => None,
+    };
+    let mut node_config = config.node.clone();
+    node_config.port = udp.port();
+    node_config.discovery.multicast_group = config.group;
+    let bootstrap = !node_config.bootstrap.is_empty();
+    #[allow(clippy::disallowed_methods)] // the live world's wall clock, read once
+    let unix_time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let id = config.identity.id();
+    let node = Node::new(
+        Time::ZERO,
+        unix_time,
+        node_config,
+        config.identity,
+        ChaCha8Rng::seed_from_u64(config.seed),
+    );
+    tracing::info!(%id, %udp, seed = config.seed, "node starting");
+    let (control, control_rx) = mpsc::channel(64);
+    let (events_tx, events) = mpsc::unbounded_channel();
+    #[allow(clippy::disallowed_methods)] // the driver's epoch: the one monotonic clock read
+    let epoch = tokio::time::Instant::now();
+    let driver = tokio::spawn(driver::run(
+        socket, multicast, node, epoch, control_rx, events_tx,
+    ));
+
+    let listener = tokio::net::TcpListener::bind(config.api).await?;
+    let api = listener.local_addr()?;
+    let router = api::router(api::ApiState {
+        control: control.clone(),
+        udp,
+        query_timeout: config.query_timeout,
+    });
+    let server = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, router).await {
+            tracing::warn!(%error, "API server stopped");
+        }
+    });
+    if bootstrap {
+        let (reply, _answer) = tokio::sync::oneshot::channel();
+        let _ = control
+            .send(driver::Control::Run {
+                command: Command::Bootstrap,
+                reply,
+            })
+            .await;
+    }
+    Ok(LiveNode {
+        id,
+        udp,
+        api,
+        control,
+        events,
+        driver,
+        server,
+    })
 }

@@ -1,0 +1,294 @@
+//! `dswarm live` and `dswarm node`: real swarms on real sockets.
+//!
+//! `live` starts N nodes in this process, each with its own UDP socket and HTTP API on
+//! 127.0.0.1, finding each other by loopback multicast (and bootstrap addresses when
+//! given). `node` starts one node per process, its identity optionally kept in a key
+//! file. Both print one line per node, `node <id-hex> udp <addr> api http://<addr>`,
+//! log discoveries and verifications, and shut down cleanly on Ctrl-C or SIGTERM.
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use dswarm::live::{self, driver::Control, LiveConfig, LiveNode};
+use dswarm::proto::id::parse_hex32;
+use dswarm::proto::node::{Event, DEFAULT_NETWORK_KEY};
+use dswarm::proto::Identity;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+/// Options both commands share.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// The swarm's 32-byte network key, as 64 hex digits (default: the open swarm's).
+    #[arg(long, value_parser = network_key)]
+    network_key: Option<[u8; 32]>,
+    /// Addresses to bootstrap from (repeat for several).
+    #[arg(long)]
+    bootstrap: Vec<SocketAddr>,
+    /// The multicast group beacons go to.
+    #[arg(long, default_value_t = live::socket::DEFAULT_GROUP)]
+    multicast_group: SocketAddr,
+    /// Multicast TTL: 0 keeps beacons on this host, 1 reaches the LAN.
+    #[arg(long, default_value_t = 0)]
+    multicast_ttl: u32,
+    /// Turn multicast off (bootstrap addresses only).
+    #[arg(long)]
+    no_multicast: bool,
+    /// No periodic summaries.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Arguments of `dswarm live`.
+#[derive(Args, Debug, Clone)]
+pub struct LiveArgs {
+    /// Nodes to start in this process.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    nodes: u32,
+    /// Derive every node's keys and RNG from this seed (default: from the OS).
+    #[arg(long)]
+    seed: Option<u64>,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Arguments of `dswarm node`.
+#[derive(Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// Where the HTTP API listens (loopback only).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    api: SocketAddr,
+    /// Where the UDP socket binds.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    udp: SocketAddr,
+    /// Keep the identity here: read it if the file exists, else create it (mode 0600).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn network_key(s: &str) -> Result<[u8; 32], String> {
+    parse_hex32(s).map_err(|e| format!("network key: {e}"))
+}
+
+fn base_config(common: &Common) -> LiveConfig {
+    let mut config = LiveConfig::localhost();
+    config.node.network_key = common.network_key.unwrap_or(DEFAULT_NETWORK_KEY);
+    config.node.bootstrap = common.bootstrap.clone();
+    config.group = (!common.no_multicast).then_some(common.multicast_group);
+    config.multicast_ttl = common.multicast_ttl;
+    config
+}
+
+/// Reads a key file (64 hex digits of seed) or creates one with mode 0600.
+fn load_or_create_key(path: &Path) -> Result<Identity, String> {
+    match fs::read_to_string(path) {
+        Ok(text) => {
+            let seed = parse_hex32(text.trim())
+                .map_err(|e| format!("key file {}: {e}", path.display()))?;
+            Ok(Identity::from_seed(seed))
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            let identity = Identity::from_os();
+            let hex: String = identity.seed().iter().map(|b| format!("{b:02x}")).collect();
+            let mut options = fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options
+                .open(path)
+                .map_err(|e| format!("key file {}: {e}", path.display()))?;
+            writeln!(file, "{hex}").map_err(|e| format!("key file {}: {e}", path.display()))?;
+            Ok(identity)
+        }
+        Err(error) => Err(format!("key file {}: {error}", path.display())),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the runtime: {e}");
+            ExitCode::from(2)
+        })
+}
+
+/// Runs `dswarm live`.
+pub fn run_live(args: &LiveArgs) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        let mut seeds = args.seed.map(ChaCha8Rng::seed_from_u64);
+        if let Some(seed) = args.seed {
+            println!("seed {seed}");
+        }
+        let mut nodes = Vec::new();
+        for _ in 0..args.nodes {
+            let mut config = base_config(&args.common);
+            if let Some(rng) = &mut seeds {
+                config.identity = Identity::from_rng(rng);
+                config.seed = rng.next_u64();
+            }
+            match live::spawn(config).await {
+                Ok(node) => nodes.push(node),
+                Err(error) => {
+                    eprintln!("error: cannot start a node: {error}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        serve(nodes, args.common.quiet).await
+    })
+}
+
+/// Runs `dswarm node`.
+pub fn run_node(args: &NodeArgs) -> ExitCode {
+    let mut config = base_config(&args.common);
+    config.udp = args.udp;
+    config.api = args.api;
+    if !args.api.ip().is_loopback() {
+        eprintln!("error: --api must be a loopback address, not {}", args.api);
+        return ExitCode::from(2);
+    }
+    if let Some(path) = &args.key_file {
+        match load_or_create_key(path) {
+            Ok(identity) => config.identity = identity,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        match live::spawn(config).await {
+            Ok(node) => serve(vec![node], args.common.quiet).await,
+            Err(error) => {
+                eprintln!("error: cannot start the node: {error}");
+                ExitCode::from(2)
+            }
+        }
+    })
+}
+
+/// Prints the nodes, logs their events and summaries, and waits for Ctrl-C or SIGTERM.
+async fn serve(mut nodes: Vec<LiveNode>, quiet: bool) -> ExitCode {
+    for node in &nodes {
+        println!("node {} udp {} api http://{}", node.id, node.udp, node.api);
+    }
+    let _ = io::stdout().flush();
+    let mut summary = tokio::time::interval(Duration::from_secs(5));
+    summary.tick().await;
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let mut events = Vec::new();
+        for (i, node) in nodes.iter_mut().enumerate() {
+            while let Ok(event) = node.events.try_recv() {
+                events.push((i, event));
+            }
+        }
+        for (i, event) in events {
+            let id = nodes[i].id;
+            match event {
+                Event::PeerDiscovered {
+                    id: peer,
+                    addr,
+                    via,
+                } => {
+                    println!("{:?} discovered {peer:?} at {addr} via {via:?}", id);
+                }
+                Event::PeerVerified { id: peer, addr } => {
+                    println!("{id:?} verified {peer:?} at {addr}")
+                }
+                Event::HandshakeFailed {
+                    id: peer,
+                    addr,
+                    reason,
+                } => {
+                    println!("{id:?} handshake with {peer:?} at {addr} failed: {reason:?}");
+                }
+                Event::PeerEvicted { id: peer, .. } => println!("{id:?} evicted {peer:?}"),
+                Event::QueryFinished { .. } => {}
+            }
+        }
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            _ = summary.tick() => if !quiet {
+                for node in &nodes {
+                    print_summary(node).await;
+                }
+            },
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    println!("shutting down {} node(s)", nodes.len());
+    for node in nodes {
+        node.shutdown().await;
+    }
+    ExitCode::SUCCESS
+}
+
+async fn print_summary(node: &LiveNode) {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if node
+        .control
+        .send(Control::Snapshot { reply })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    if let Ok(s) = answer.await {
+        let closest = s.peers.first().map_or("none".to_string(), |c| {
+            format!(
+                "{:?} (bucket {})",
+                c.id,
+                s.id.bucket_index(&c.id).unwrap_or(0)
+            )
+        });
+        println!(
+            "{:?}: peers known {} verified {} sessions {} closest {closest}",
+            s.id,
+            s.peers.len(),
+            s.peers.len(),
+            s.sessions
+        );
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,57 @@
+//! UDP sockets for live nodes: a unicast socket that also sends beacons to the
+//! multicast group, and a shared socket that receives the group's beacons.
+//!
+//! Loopback multicast: the sending socket names 127.0.0.1 as its multicast interface,
+//! uses TTL 0 (host-local) unless told otherwise, and keeps loopback delivery on. The
+//! receiving socket joins the group on 127.0.0.1 and binds the group address with
+//! `SO_REUSEADDR`/`SO_REUSEPORT`, so that every node of every process on the host gets
+//! every beacon. `lo` has no MULTICAST flag, and this works anyway.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+
+/// Where live beacons go unless configured otherwise.
+pub const DEFAULT_GROUP: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(239, 255, 77, 77)), 17760);
+
+/// The node's own socket: bound to `bind` (port 0 asks the OS), sending multicast on
+/// `interface` with `ttl`.
+pub fn unicast(bind: SocketAddr, interface: Ipv4Addr, ttl: u32) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.bind(&bind.into())?;
+    if bind.is_ipv4() {
+        socket.set_multicast_if_v4(&interface)?;
+        socket.set_multicast_ttl_v4(ttl)?;
+        socket.set_multicast_loop_v4(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// A socket that receives the beacons sent to `group`, joined on `interface`.
+pub fn multicast(group: SocketAddr, interface: Ipv4Addr) -> io::Result<UdpSocket> {
+    let IpAddr::V4(group_ip) = group.ip() else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the multicast group must be IPv4",
+        ));
+    };
+    if !group_ip.is_multicast() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{group_ip} is not a multicast address"),
+        ));
+    }
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    socket.bind(&group.into())?;
+    socket.join_multicast_v4(&group_ip, &interface)?;
+    socket.set_multicast_loop_v4(true)?;
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket.into())
+}
