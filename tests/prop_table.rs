@@ -10,8 +10,9 @@
 //! 2. the table holds exactly the model's contacts, in the model's order;
 //! 3. the table's own invariants hold: never its own id, no bucket over capacity,
 //!    `len()` = `iter().count()`, each id at most once, `get` agrees with `iter`,
-//!    `bucket_len` agrees with `iter`, and `closest(target, n)` is the brute-force sort
-//!    of every held contact by XOR distance, cut to `n`.
+//!    `bucket_len` agrees with `iter`, each bucket lists its contacts least recently
+//!    seen first, and `closest(target, n)` is the brute-force sort of every held
+//!    contact by XOR distance, cut to `n`.
 //!
 //! Tables are small (1..=4 contacts per bucket) and ids come from a small pool squeezed
 //! into a few buckets, two of which (0 and 1) hold at most one and two ids: buckets
@@ -465,6 +466,17 @@ fn check_table(
         indices.windows(2).all(|w| w[0] <= w[1]),
         "iter out of bucket order"
     );
+    // Within a bucket, least recently seen first.
+    for (pair, index) in held.windows(2).zip(indices.windows(2)) {
+        if index[0] == index[1] {
+            prop_assert!(
+                pair[0].last_seen <= pair[1].last_seen,
+                "bucket {} not least recently seen first: {:?}",
+                index[0],
+                pair
+            );
+        }
+    }
     for index in 0..BUCKETS {
         let count = indices.iter().filter(|&&i| i == index).count();
         prop_assert!(

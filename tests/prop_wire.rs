@@ -10,8 +10,7 @@
 //! 2. Decoding arbitrary bytes, and valid encodings with one byte flipped, cut off,
 //!    inserted, removed or appended, never panics.
 //! 3. The encoding is canonical: whenever bytes decode, encoding the result gives
-//!    exactly those bytes back. One known exception is carved out and pinned by an
-//!    ignored test: `Who` padding (see `who_padding_must_be_zero`).
+//!    exactly those bytes back (this found `Who` accepting non-zero padding).
 //!
 //! The runs use a fixed seed; `PROPTEST_RNG_SEED=N` picks another and
 //! `PROPTEST_CASES=N` changes the number of cases. Failures are kept in
@@ -280,12 +279,6 @@ fn plausible_message() -> impl Strategy<Value = Vec<u8>> {
 // Checks
 // ---------------------------------------------------------------------------------------
 
-/// A `Who` whose padding is not all zero: `decode` accepts it although `encode` writes
-/// zeros (see `who_padding_must_be_zero`), so the canonical check skips it.
-fn is_known_noncanonical_who(datagram: &Datagram, bytes: &[u8]) -> bool {
-    matches!(datagram, Datagram::Who { .. }) && bytes[3 + NETWORK_TAG_LEN..].iter().any(|&b| b != 0)
-}
-
 /// Decodes `bytes` as a datagram (which must not panic) and, if they were accepted,
 /// checks that they are the canonical encoding of what they decode to.
 fn check_decode(bytes: &[u8]) -> Result<(), TestCaseError> {
@@ -295,15 +288,13 @@ fn check_decode(bytes: &[u8]) -> Result<(), TestCaseError> {
             "accepted {} bytes",
             bytes.len()
         );
-        if !is_known_noncanonical_who(&datagram, bytes) {
-            prop_assert_eq!(
-                datagram.to_bytes(),
-                bytes.to_vec(),
-                "accepted bytes are not canonical: {:?}; {}",
-                datagram,
-                reproduce()
-            );
-        }
+        prop_assert_eq!(
+            datagram.to_bytes(),
+            bytes.to_vec(),
+            "accepted bytes are not canonical: {:?}; {}",
+            datagram,
+            reproduce()
+        );
     }
     Ok(())
 }
