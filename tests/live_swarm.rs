@@ -41,7 +41,7 @@ async fn ten_nodes_find_each_other_and_answer_over_http() {
     for round in 0.. {
         let mut verified = Vec::new();
         for node in &nodes {
-            let (status, body) = http::get(node.api, "/api/status").await;
+            let (status, body) = http::get(node.api.unwrap(), "/api/status").await;
             assert_eq!(status, 200, "{body}");
             let json: Value = serde_json::from_str(&body).unwrap();
             verified.push(json["peers_verified"].as_u64().unwrap());
@@ -54,7 +54,7 @@ async fn ten_nodes_find_each_other_and_answer_over_http() {
     }
 
     // Ping the 3 closest: three answers with round-trip times.
-    let (status, body) = http::get(nodes[0].api, "/api/ping").await;
+    let (status, body) = http::get(nodes[0].api.unwrap(), "/api/ping").await;
     assert_eq!(status, 200, "{body}");
     let json: Value = serde_json::from_str(&body).unwrap();
     let peers = json["peers"].as_array().unwrap();
@@ -68,7 +68,7 @@ async fn ten_nodes_find_each_other_and_answer_over_http() {
 
     // A lookup of another node's id returns that node first.
     let target = nodes[7].id;
-    let (status, body) = http::get(nodes[2].api, &format!("/api/lookup/{target}")).await;
+    let (status, body) = http::get(nodes[2].api.unwrap(), &format!("/api/lookup/{target}")).await;
     assert_eq!(status, 200, "{body}");
     let json: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["closest"][0]["id"], target.to_string(), "{body}");
@@ -81,7 +81,7 @@ async fn ten_nodes_find_each_other_and_answer_over_http() {
         (&*format!("/api/lookup/{}", "g".repeat(64)), 400),
         ("/api/nothing-here", 404),
     ] {
-        let (status, body) = http::get(nodes[1].api, path).await;
+        let (status, body) = http::get(nodes[1].api.unwrap(), path).await;
         assert_eq!(status, expected, "{path}: {body}");
         let json: Value =
             serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: not JSON: {body}"));
@@ -89,7 +89,7 @@ async fn ten_nodes_find_each_other_and_answer_over_http() {
     }
 
     // Metrics in the Prometheus text format.
-    let (status, body) = http::get(nodes[3].api, "/metrics").await;
+    let (status, body) = http::get(nodes[3].api.unwrap(), "/metrics").await;
     assert_eq!(status, 200);
     assert!(
         body.contains("dswarm_handshakes_completed_total "),

@@ -155,7 +155,7 @@ pub fn run_live(args: &LiveArgs) -> ExitCode {
 pub fn run_node(args: &NodeArgs) -> ExitCode {
     let mut config = base_config(&args.common);
     config.udp = args.udp;
-    config.api = args.api;
+    config.api = Some(args.api);
     if !args.api.ip().is_loopback() {
         eprintln!("error: --api must be a loopback address, not {}", args.api);
         return ExitCode::from(2);
@@ -187,7 +187,10 @@ pub fn run_node(args: &NodeArgs) -> ExitCode {
 /// Prints the nodes, logs their events and summaries, and waits for Ctrl-C or SIGTERM.
 async fn serve(mut nodes: Vec<LiveNode>, quiet: bool) -> ExitCode {
     for node in &nodes {
-        println!("node {} udp {} api http://{}", node.id, node.udp, node.api);
+        match node.api {
+            Some(api) => println!("node {} udp {} api http://{api}", node.id, node.udp),
+            None => println!("node {} udp {}", node.id, node.udp),
+        }
     }
     let _ = io::stdout().flush();
     let mut summary = tokio::time::interval(Duration::from_secs(5));

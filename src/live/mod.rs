@@ -42,8 +42,9 @@ pub struct LiveConfig {
     pub seed: u64,
     /// Where the UDP socket binds; port 0 asks the OS.
     pub udp: SocketAddr,
-    /// Where the HTTP API binds (127.0.0.1 only); port 0 asks the OS.
-    pub api: SocketAddr,
+    /// Where the HTTP API binds (loopback only; port 0 asks the OS); `None` runs no
+    /// API (benchmarks with a thousand nodes).
+    pub api: Option<SocketAddr>,
     /// The multicast group for beacons; `None` for bootstrap lists only.
     pub group: Option<SocketAddr>,
     /// Multicast TTL: 0 keeps beacons on this host.
@@ -62,7 +63,7 @@ impl LiveConfig {
             identity: Identity::from_os(),
             seed,
             udp: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            api: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            api: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
             group: Some(socket::DEFAULT_GROUP),
             multicast_ttl: 0,
             query_timeout: Duration::from_secs(10),
@@ -77,14 +78,14 @@ pub struct LiveNode {
     pub id: NodeId,
     /// Its UDP address.
     pub udp: SocketAddr,
-    /// Its HTTP API's address.
-    pub api: SocketAddr,
+    /// Its HTTP API's address, if it runs one.
+    pub api: Option<SocketAddr>,
     /// Commands and snapshots go here.
     pub control: mpsc::Sender<driver::Control>,
     /// Events that no command waits for: discoveries, verifications, evictions.
     pub events: mpsc::UnboundedReceiver<Event>,
     driver: JoinHandle<io::Result<()>>,
-    server: JoinHandle<()>,
+    server: Option<JoinHandle<()>>,
 }
 
 impl LiveNode {
@@ -92,17 +93,19 @@ impl LiveNode {
     pub async fn shutdown(self) {
         let _ = self.control.send(driver::Control::Shutdown).await;
         let _ = tokio::time::timeout(Duration::from_secs(2), self.driver).await;
-        self.server.abort();
+        if let Some(server) = self.server {
+            server.abort();
+        }
     }
 }
 
 /// Starts one node; see [`LiveConfig`]. Bootstraps at once when the configuration has
 /// bootstrap addresses.
 pub async fn spawn(config: LiveConfig) -> io::Result<LiveNode> {
-    if !config.api.ip().is_loopback() {
+    if let Some(api) = config.api.filter(|api| !api.ip().is_loopback()) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("the API binds to loopback only, not {}", config.api),
+            format!("the API binds to loopback only, not {api}"),
         ));
     }
     let interface = match config.udp.ip() {
@@ -140,18 +143,24 @@ pub async fn spawn(config: LiveConfig) -> io::Result<LiveNode> {
         socket, multicast, node, epoch, control_rx, events_tx,
     ));
 
-    let listener = tokio::net::TcpListener::bind(config.api).await?;
-    let api = listener.local_addr()?;
-    let router = api::router(api::ApiState {
-        control: control.clone(),
-        udp,
-        query_timeout: config.query_timeout,
-    });
-    let server = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, router).await {
-            tracing::warn!(%error, "API server stopped");
+    let (api, server) = match config.api {
+        Some(bind) => {
+            let listener = tokio::net::TcpListener::bind(bind).await?;
+            let api = listener.local_addr()?;
+            let router = api::router(api::ApiState {
+                control: control.clone(),
+                udp,
+                query_timeout: config.query_timeout,
+            });
+            let server = tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, router).await {
+                    tracing::warn!(%error, "API server stopped");
+                }
+            });
+            (Some(api), Some(server))
         }
-    });
+        None => (None, None),
+    };
     if bootstrap {
         let (reply, _answer) = tokio::sync::oneshot::channel();
         let _ = control

@@ -12,8 +12,9 @@
 //! - Handshake messages are retransmitted on timeout (doubling each time) and
 //!   duplicates are answered idempotently with the same bytes, so lost, duplicated
 //!   and reordered datagrams are fine.
-//! - Half-open server handshakes are bounded in total and per source IP; beyond the
-//!   bounds a hello is dropped and counted.
+//! - Half-open server handshakes are bounded in total and per source address; beyond
+//!   the bounds a hello is dropped and counted. (Per address, not per IP: a thousand
+//!   nodes on 127.0.0.1 are a thousand sources.)
 //! - Every frame is sealed with ChaCha20-Poly1305 under per-direction keys derived from
 //!   the handshake, with an explicit 64-bit counter as nonce and a 1,024-frame sliding
 //!   replay window: replays and frames too old for the window are refused.
@@ -21,7 +22,7 @@
 //!   established again on the next send.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use rand_core::RngCore;
@@ -43,7 +44,7 @@ pub struct SessionConfig {
     pub handshake_retries_max: u8,
     /// Half-open server handshakes held at once.
     pub half_open_max: usize,
-    /// Half-open server handshakes held for one source IP.
+    /// Half-open server handshakes held for one source address (IP and port).
     pub half_open_per_source_max: usize,
     /// A session is re-established after this long.
     pub lifetime: Duration,
@@ -265,7 +266,7 @@ pub struct Sessions {
     dialling: BTreeMap<NodeId, SessionId>,
     /// Half-open server handshakes by (source, client's number), for duplicates.
     half_open: BTreeMap<(SocketAddr, SessionId), SessionId>,
-    half_open_by_ip: BTreeMap<IpAddr, usize>,
+    half_open_by_source: BTreeMap<SocketAddr, usize>,
     deadlines: BTreeSet<(Time, SessionId)>,
     transmits: VecDeque<(SocketAddr, Vec<u8>)>,
     events: VecDeque<SessionEvent>,
@@ -284,7 +285,7 @@ impl Sessions {
             by_peer: BTreeMap::new(),
             dialling: BTreeMap::new(),
             half_open: BTreeMap::new(),
-            half_open_by_ip: BTreeMap::new(),
+            half_open_by_source: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -419,9 +420,9 @@ impl Sessions {
             }
             return;
         }
-        let per_ip = self.half_open_by_ip.get(&from.ip()).copied().unwrap_or(0);
+        let per_source = self.half_open_by_source.get(&from).copied().unwrap_or(0);
         if self.half_open.len() >= self.config.half_open_max
-            || per_ip >= self.config.half_open_per_source_max
+            || per_source >= self.config.half_open_per_source_max
         {
             self.stats.half_open_refused += 1;
             return;
@@ -447,7 +448,7 @@ impl Sessions {
         .to_bytes();
         self.transmits.push_back((from, reply.clone()));
         self.half_open.insert((from, client), id);
-        *self.half_open_by_ip.entry(from.ip()).or_default() += 1;
+        *self.half_open_by_source.entry(from).or_default() += 1;
         // A half-open handshake lives as long as the client would keep retrying.
         let patience = self.config.handshake_timeout
             * ((1u32 << self.config.handshake_retries_max.min(16)) * 2);
@@ -465,10 +466,10 @@ impl Sessions {
 
     fn forget_half_open(&mut self, addr: SocketAddr, client: SessionId) {
         if self.half_open.remove(&(addr, client)).is_some() {
-            if let Some(n) = self.half_open_by_ip.get_mut(&addr.ip()) {
+            if let Some(n) = self.half_open_by_source.get_mut(&addr) {
                 *n -= 1;
                 if *n == 0 {
-                    self.half_open_by_ip.remove(&addr.ip());
+                    self.half_open_by_source.remove(&addr);
                 }
             }
         }

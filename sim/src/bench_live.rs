@@ -1,0 +1,200 @@
+//! `dswarm bench-live`: a live swarm of N nodes in one process on 127.0.0.1, measured
+//! the way HyperDHT's `createTestnet` figures are: time until every node has verified
+//! enough peers, wall and CPU time, peak memory, lookup latency percentiles over
+//! lookups of existing ids, RPCs per lookup and the exact-closest rate.
+//!
+//! Nodes bootstrap from the first node (no multicast: a thousand nodes on one group
+//! would each hear every beacon). Linux only for CPU time and peak memory (`/proc`).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use dswarm::live::driver::{Control, Finished, Snapshot};
+use dswarm::live::{self, LiveConfig, LiveNode};
+use dswarm::proto::node::{Command, QueryOutcome};
+use dswarm::proto::Identity;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use tokio::sync::oneshot;
+
+/// Arguments of `dswarm bench-live`.
+#[derive(Args, Debug, Clone)]
+pub struct BenchLiveArgs {
+    /// Nodes in the swarm.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(2..=20_000))]
+    nodes: u32,
+    /// Lookups of existing ids, one at a time, after the swarm has formed.
+    #[arg(long, default_value_t = 1000)]
+    lookups: u32,
+    /// Verified peers every node must have before the swarm counts as formed.
+    #[arg(long, default_value_t = 20)]
+    verified: usize,
+    /// Give up forming the swarm after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout_secs: u64,
+    /// Keys and lookup targets come from this seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0) // USER_HZ is 100 on Linux
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+async fn snapshot(node: &LiveNode) -> Option<Snapshot> {
+    let (reply, answer) = oneshot::channel();
+    node.control.send(Control::Snapshot { reply }).await.ok()?;
+    answer.await.ok()
+}
+
+async fn run_command(node: &LiveNode, command: Command) -> Option<Finished> {
+    let (reply, answer) = oneshot::channel();
+    node.control
+        .send(Control::Run { command, reply })
+        .await
+        .ok()?;
+    answer.await.ok()?.ok()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Runs `dswarm bench-live`.
+pub fn run(args: &BenchLiveArgs) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    rt.block_on(bench(args))
+}
+
+#[allow(clippy::disallowed_methods)] // a benchmark measures wall time
+fn wall() -> Instant {
+    Instant::now()
+}
+
+async fn bench(args: &BenchLiveArgs) -> ExitCode {
+    println!(
+        "bench-live: {} nodes on 127.0.0.1, bootstrap from the first, {} lookups, seed {}",
+        args.nodes, args.lookups, args.seed
+    );
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let started = wall();
+    let cpu_start = cpu_seconds().unwrap_or(0.0);
+    let mut nodes: Vec<LiveNode> = Vec::with_capacity(args.nodes as usize);
+    let mut bootstrap: Option<SocketAddr> = None;
+    for _ in 0..args.nodes {
+        let mut config = LiveConfig::localhost();
+        config.identity = Identity::from_rng(&mut rng);
+        config.seed = rng.next_u64();
+        config.api = None;
+        config.group = None;
+        config.udp = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        config.node.bootstrap = bootstrap.into_iter().collect();
+        let node = match live::spawn(config).await {
+            Ok(node) => node,
+            Err(error) => {
+                eprintln!("error: cannot start node {}: {error}", nodes.len());
+                return ExitCode::from(2);
+            }
+        };
+        bootstrap.get_or_insert(node.udp);
+        nodes.push(node);
+    }
+    println!(
+        "spawned {} nodes in {:.1} s",
+        nodes.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    // Wait until every node has verified enough peers (the first node's table
+    // fills from the others' bootstraps).
+    let want = args.verified.min(nodes.len() - 1);
+    let deadline = Duration::from_secs(args.timeout_secs);
+    let formed = loop {
+        let mut short = 0;
+        let mut least = usize::MAX;
+        for node in &nodes {
+            let peers = snapshot(node).await.map_or(0, |s| s.peers.len());
+            least = least.min(peers);
+            short += usize::from(peers < want);
+        }
+        if short == 0 {
+            break started.elapsed();
+        }
+        if started.elapsed() > deadline {
+            println!("FAIL: {short} nodes have fewer than {want} verified peers (least {least}) after {deadline:?}");
+            return ExitCode::from(1);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let cpu_formed = cpu_seconds().unwrap_or(0.0) - cpu_start;
+    println!(
+        "formed: every node verified >= {want} peers after {:.2} s wall, {:.2} s CPU",
+        formed.as_secs_f64(),
+        cpu_formed
+    );
+
+    let ids: Vec<_> = nodes.iter().map(|n| n.id).collect();
+    let (mut latencies, mut rpcs, mut exact, mut finished) =
+        (Vec::new(), Vec::new(), 0usize, 0usize);
+    for _ in 0..args.lookups {
+        let from = rng.next_u64() as usize % nodes.len();
+        let target = ids[rng.next_u64() as usize % ids.len()];
+        let Some(result) = run_command(&nodes[from], Command::FindNode(target)).await else {
+            continue;
+        };
+        if let QueryOutcome::Found(found) = result.outcome {
+            finished += 1;
+            latencies.push(result.elapsed.as_secs_f64() * 1000.0);
+            rpcs.push(f64::from(found.contacted));
+            let hit = found.closest.first().map(|c| c.id) == Some(target) || ids[from] == target;
+            exact += usize::from(hit);
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let rpcs_mean = rpcs.iter().sum::<f64>() / rpcs.len().max(1) as f64;
+    let total_wall = started.elapsed().as_secs_f64();
+    let total_cpu = cpu_seconds().unwrap_or(0.0) - cpu_start;
+    println!(
+        "lookups: {finished}/{} finished, p50 {:.2} ms p99 {:.2} ms, {rpcs_mean:.1} RPCs per lookup, exact closest {:.4}",
+        args.lookups,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        exact as f64 / f64::from(args.lookups.max(1)),
+    );
+    println!(
+        "total: {total_wall:.2} s wall, {total_cpu:.2} s CPU, peak memory {:.0} MiB",
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
+    for node in nodes {
+        node.shutdown().await;
+    }
+    ExitCode::SUCCESS
+}
