@@ -171,7 +171,7 @@ impl Discovery {
 }
 
 /// `span` scaled by `r / 2^32`: a uniform draw from `[0, span)`.
-fn fraction(span: Duration, r: u32) -> Duration {
+pub(crate) fn fraction(span: Duration, r: u32) -> Duration {
     let micros = u64::try_from(span.as_micros()).unwrap_or(u64::MAX);
     Duration::from_micros(((u128::from(micros) * u128::from(r)) >> 32) as u64)
 }

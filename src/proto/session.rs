@@ -208,14 +208,15 @@ struct Open {
     window: ReplayWindow,
     expires: Time,
     last_received: Time,
-    /// The server keeps msg3 and its answer, to answer a duplicate msg3 (lost msg4).
-    accept: Option<([u8; 112], Vec<u8>)>,
+    /// The server keeps msg3 and its answer, to answer a duplicate msg3 (lost msg4),
+    /// until the client's first frame shows that msg4 arrived.
+    accept: Option<Box<([u8; 112], Vec<u8>)>>,
 }
 
 #[derive(Debug)]
 enum Slot {
     Client {
-        handshake: ClientHandshake,
+        handshake: Box<ClientHandshake>,
         addr: SocketAddr,
         /// The datagram to retransmit: msg1, then msg3.
         last: Vec<u8>,
@@ -224,7 +225,7 @@ enum Slot {
         deadline: Time,
     },
     Server {
-        handshake: ServerHandshake,
+        handshake: Box<ServerHandshake>,
         addr: SocketAddr,
         client: SessionId,
         /// msg2, to answer a duplicate msg1.
@@ -373,7 +374,7 @@ impl Sessions {
         self.set_slot(
             id,
             Slot::Client {
-                handshake,
+                handshake: Box::new(handshake),
                 addr,
                 last: hello,
                 server: None,
@@ -455,7 +456,7 @@ impl Sessions {
         self.set_slot(
             id,
             Slot::Server {
-                handshake,
+                handshake: Box::new(handshake),
                 addr: from,
                 client,
                 reply,
@@ -546,12 +547,12 @@ impl Sessions {
         match self.slots.get_mut(&server) {
             Some(Slot::Server { addr, .. }) if *addr == from => {}
             Some(Slot::Open(Open {
-                accept: Some((seen, answer)),
+                accept: Some(accept),
                 addr,
                 ..
-            })) if *addr == from && seen == msg3 => {
+            })) if *addr == from && accept.0 == *msg3 => {
                 // msg4 was lost: answer the duplicate with the same bytes.
-                self.transmits.push_back((from, answer.clone()));
+                self.transmits.push_back((from, accept.1.clone()));
                 return;
             }
             _ => {
@@ -580,7 +581,7 @@ impl Sessions {
                     client,
                     addr,
                     &keys,
-                    Some((*msg3, accept)),
+                    Some(Box::new((*msg3, accept))),
                     false,
                 );
             }
@@ -643,7 +644,7 @@ impl Sessions {
         remote: SessionId,
         addr: SocketAddr,
         keys: &SessionKeys,
-        accept: Option<([u8; 112], Vec<u8>)>,
+        accept: Option<Box<([u8; 112], Vec<u8>)>>,
         initiator: bool,
     ) {
         self.stats.handshakes_completed += 1;
@@ -777,6 +778,8 @@ impl Sessions {
             .aead_open(&open.recv_key, counter, &header, ciphertext)
             .ok_or(OpenError::Decrypt)?;
         open.window.record(counter);
+        // A frame from the client: it has msg4, no duplicate msg3 needs answering.
+        open.accept = None;
         // Authenticated: the peer may have moved (a NAT rebinding).
         open.addr = from;
         let peer = open.peer;

@@ -135,6 +135,17 @@ impl RoutingTable {
         }
     }
 
+    /// Postpones each bucket's next refresh by `offset()` (at most one interval), so
+    /// that nodes started together do not all refresh every bucket in the same
+    /// instant one interval later. The node draws the offsets from its RNG.
+    pub fn stagger_refresh(&mut self, mut offset: impl FnMut() -> Duration) {
+        let interval = self.config.refresh_interval;
+        for bucket in &mut self.buckets {
+            bucket.refreshed = bucket.refreshed + offset().min(interval);
+        }
+        self.update_refresh_due();
+    }
+
     /// The id the table is centred on.
     pub fn local(&self) -> NodeId {
         self.local
@@ -600,6 +611,24 @@ mod tests {
             let id = table.random_id_in_bucket(index, &mut rng);
             assert_eq!(table.local().bucket_index(&id), Some(index));
         }
+    }
+
+    #[test]
+    fn staggered_refreshes_come_earlier_by_their_offset() {
+        let mut table = small_table(4);
+        table.insert(Time::ZERO, id_with_prefix(0x80, 1), addr(1));
+        let interval = TableConfig::default().refresh_interval;
+        table.stagger_refresh(|| interval / 4);
+        assert_eq!(
+            table.poll_timeout(),
+            Some(Time::ZERO + interval + interval / 4)
+        );
+        // Never postponed by more than one interval at a time.
+        table.stagger_refresh(|| interval * 10);
+        assert_eq!(
+            table.poll_timeout(),
+            Some(Time::ZERO + interval * 2 + interval / 4)
+        );
     }
 
     #[test]

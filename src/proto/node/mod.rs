@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
+use rand_core::RngCore;
 
 use super::crypto::{Crypto, RealCrypto};
 use super::discovery::{self, BeaconRejected, Discovery};
@@ -168,8 +169,12 @@ impl Node {
         let id = identity.id();
         let network_tag = discovery::network_tag(&config.network_key);
         let discovery = Discovery::new(now, config.discovery.clone(), network_tag, &mut rng);
+        let mut table = RoutingTable::new(now, id, config.table.clone());
+        // First refreshes land between one and one and a half intervals from now.
+        let half = config.table.refresh_interval / 2;
+        table.stagger_refresh(|| discovery::fraction(half, rng.next_u32()));
         Node {
-            table: RoutingTable::new(now, id, config.table.clone()),
+            table,
             rpc: RpcManager::new(config.rpc.clone()),
             sessions: Sessions::new(
                 config.sessions.clone(),
