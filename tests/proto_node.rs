@@ -357,3 +357,30 @@ fn replayed_handshakes_and_frames_open_nothing_new() {
     assert_eq!(after.requests_received, before.requests_received);
     assert_eq!(swarm.nodes()[4].table().len(), table_before);
 }
+
+#[test]
+fn a_node_whose_bootstrap_found_nobody_tries_again_and_joins() {
+    let mut swarm = Swarm::new(SwarmConfig {
+        nodes: 40,
+        seed: 10,
+        bootstrap_nodes: 1,
+        join_window: Duration::from_millis(100),
+        ..SwarmConfig::default()
+    });
+    // The one bootstrap node is down while everybody else starts.
+    swarm.set_down(0, true);
+    swarm.run_until(secs(10));
+    assert!(
+        swarm.nodes()[1..].iter().all(|n| n.table().is_empty()),
+        "nobody to ask yet"
+    );
+    swarm.set_down(0, false);
+    swarm.run_until(secs(120));
+    for (i, node) in swarm.nodes().iter().enumerate() {
+        assert!(
+            node.table().len() >= 20,
+            "node {i} has {} peers",
+            node.table().len()
+        );
+    }
+}

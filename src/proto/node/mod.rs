@@ -138,6 +138,9 @@ pub struct Node {
     queries: BTreeMap<QueryId, QueryState>,
     probing: BTreeSet<NodeId>,
     who: BTreeMap<SocketAddr, WhoProbe>,
+    /// When bootstrap runs again, and the wait after that: set while a bootstrap
+    /// left the table with fewer than k peers.
+    rebootstrap: Option<(Time, Duration)>,
     next_query: u64,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -195,6 +198,7 @@ impl Node {
             queries: BTreeMap::new(),
             probing: BTreeSet::new(),
             who: BTreeMap::new(),
+            rebootstrap: None,
             next_query: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -272,6 +276,7 @@ impl Node {
             self.sessions.poll_timeout(),
             self.table.poll_timeout(),
             self.who.values().map(|w| w.deadline).min(),
+            self.rebootstrap.map(|(at, _)| at),
         ]
         .into_iter()
         .flatten()
@@ -338,6 +343,14 @@ impl Node {
         self.sessions.handle_timeout(now);
         self.rpc.handle_timeout(now);
         self.who_timeouts(now);
+        if let Some((at, _)) = self.rebootstrap {
+            if at <= now {
+                // Reported like any bootstrap; a refusal (nobody to ask) ends the retries.
+                if self.start_command(now, Command::Bootstrap).is_err() {
+                    self.rebootstrap = None;
+                }
+            }
+        }
         while let Some(bucket) = self.table.poll_refresh(now) {
             let target = self.table.random_id_in_bucket(bucket, &mut self.rng);
             let query = self.next_query_id();

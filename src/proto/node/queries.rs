@@ -13,6 +13,11 @@ use crate::proto::table::BUCKETS;
 use crate::proto::time::Time;
 use crate::proto::wire::{Datagram, Request, Response, WireContact};
 
+/// The first wait before bootstrap runs again.
+const REBOOTSTRAP_FIRST: Duration = Duration::from_secs(5);
+/// The longest wait between two bootstraps.
+const REBOOTSTRAP_MAX: Duration = Duration::from_secs(300);
+
 impl Node {
     pub(super) fn start_command(
         &mut self,
@@ -239,7 +244,7 @@ impl Node {
             return;
         }
         if self.table.is_empty() {
-            self.finish_query(now, query, QueryOutcome::Failed(QueryError::NoPeers));
+            self.finish_bootstrap(now, query);
         } else {
             // Same query id and start time: the self-lookup is bootstrap's second half.
             self.start_lookup(now, query, self.id, LookupKind::Bootstrap);
@@ -418,8 +423,20 @@ impl Node {
         }
     }
 
+    /// Ends a bootstrap. One that leaves fewer than k peers (lost datagrams, a busy
+    /// bootstrap node, a swarm still forming) runs again after 5 s, then 10 s, 20 s…
+    /// up to 5 minutes, until the table holds k peers.
     fn finish_bootstrap(&mut self, now: Time, query: QueryId) {
         let peers = self.table.len();
+        self.rebootstrap =
+            if peers < self.config.table.bucket_capacity && !self.config.bootstrap.is_empty() {
+                let wait = self.rebootstrap.map_or(REBOOTSTRAP_FIRST, |(_, wait)| {
+                    (wait * 2).min(REBOOTSTRAP_MAX)
+                });
+                Some((now + wait, wait))
+            } else {
+                None
+            };
         let outcome = if peers == 0 {
             QueryOutcome::Failed(QueryError::NoPeers)
         } else {
