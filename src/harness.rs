@@ -23,6 +23,7 @@ use rand_core::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 
 use crate::proto::node::Transmit;
+use crate::proto::wire::WireContact;
 use crate::proto::{
     Command, CommandError, Config, Event, Identity, Node, NodeId, QueryId, QueryOutcome, Time,
 };
@@ -514,6 +515,27 @@ impl Swarm {
         self.trace.update(dst.port().to_be_bytes());
         self.trace.update((payload.len() as u64).to_be_bytes());
         self.trace.update(payload);
+    }
+
+    /// The global oracle of a lookup by node `asker`: of the `k` ids closest to
+    /// `target` among all nodes but the asker, how many `found` holds, and how many
+    /// the oracle holds (fewer than `k` only in tiny swarms).
+    pub fn recall(
+        &self,
+        asker: usize,
+        target: &NodeId,
+        found: &[WireContact],
+        k: usize,
+    ) -> (usize, usize) {
+        let asker = self.nodes[asker].id();
+        let mut oracle: Vec<NodeId> = self.ids().into_iter().filter(|id| *id != asker).collect();
+        oracle.sort_unstable_by_key(|id| id.distance(target));
+        oracle.truncate(k);
+        let hits = oracle
+            .iter()
+            .filter(|id| found.iter().any(|c| c.id == **id))
+            .count();
+        (hits, oracle.len())
     }
 
     /// The ids of every node, with their indices, for oracles.

@@ -29,41 +29,22 @@ use dswarm::proto::id::ID_LEN;
 use dswarm::proto::table::{Contact, Evicted, InsertOutcome, RoutingTable, TableConfig, BUCKETS};
 use dswarm::proto::{NodeId, Time};
 use proptest::prelude::*;
-use proptest::test_runner::{FileFailurePersistence, RngSeed};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
 /// The seed of every run unless `PROPTEST_RNG_SEED` says otherwise.
 const SEED: u64 = 0x5EED_0003;
 
+#[path = "support/seeded.rs"]
+mod seeded;
+
 fn config(cases: u32) -> ProptestConfig {
-    let default = ProptestConfig::default();
-    let rng_seed = match default.rng_seed {
-        RngSeed::Random => RngSeed::Fixed(SEED),
-        fixed => fixed,
-    };
-    ProptestConfig {
-        // `PROPTEST_CASES=N` asks for a longer (or shorter) run.
-        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
-            default.cases
-        } else {
-            cases
-        },
-        rng_seed,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "proptest-regressions/prop_table.txt",
-        ))),
-        ..default
-    }
+    seeded::config(SEED, cases, "proptest-regressions/prop_table.txt")
 }
 
 /// How to rerun a failure, for assertion messages.
 fn reproduce() -> String {
-    let seed = match ProptestConfig::default().rng_seed {
-        RngSeed::Random => SEED,
-        RngSeed::Fixed(seed) => seed,
-    };
-    format!("reproduce: PROPTEST_RNG_SEED={seed} cargo test --test prop_table")
+    seeded::reproduce(SEED, "prop_table")
 }
 
 // ---------------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ use dswarm::proto::wire::{
 };
 use dswarm::proto::NodeId;
 use proptest::prelude::*;
-use proptest::test_runner::{FileFailurePersistence, RngSeed};
 
 /// The seed of every run unless `PROPTEST_RNG_SEED` says otherwise.
 const SEED: u64 = 0x5EED_0001;
@@ -36,34 +35,16 @@ const KINDS: [u8; 7] = [0x01, 0x02, 0x11, 0x12, 0x13, 0x14, 0x20];
 /// Every message type byte `decode_message` knows.
 const MESSAGE_TYPES: [u8; 5] = [0x01, 0x02, 0x81, 0x82, 0xFF];
 
+#[path = "support/seeded.rs"]
+mod seeded;
+
 fn config(cases: u32) -> ProptestConfig {
-    let default = ProptestConfig::default();
-    let rng_seed = match default.rng_seed {
-        RngSeed::Random => RngSeed::Fixed(SEED),
-        fixed => fixed,
-    };
-    ProptestConfig {
-        // `PROPTEST_CASES=N` asks for a longer (or shorter) run.
-        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
-            default.cases
-        } else {
-            cases
-        },
-        rng_seed,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "proptest-regressions/prop_wire.txt",
-        ))),
-        ..default
-    }
+    seeded::config(SEED, cases, "proptest-regressions/prop_wire.txt")
 }
 
 /// How to rerun a failure, for assertion messages.
 fn reproduce() -> String {
-    let seed = match ProptestConfig::default().rng_seed {
-        RngSeed::Random => SEED,
-        RngSeed::Fixed(seed) => seed,
-    };
-    format!("reproduce: PROPTEST_RNG_SEED={seed} cargo test --test prop_wire")
+    seeded::reproduce(SEED, "prop_wire")
 }
 
 // ---------------------------------------------------------------------------------------

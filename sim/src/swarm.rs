@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use dswarm::harness::{Swarm, SwarmConfig};
-use dswarm::proto::{Command, NodeId, QueryOutcome, Time};
+use dswarm::proto::{Command, QueryOutcome, Time};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -147,14 +147,9 @@ pub fn run(args: &SwarmArgs) -> ExitCode {
         latency.push(finished.elapsed);
         let hit = result.closest.first().map(|c| c.id) == Some(*target) || ids[*from] == *target;
         exact += usize::from(hit);
-        let mut oracle: Vec<NodeId> = ids.iter().copied().filter(|id| *id != ids[*from]).collect();
-        oracle.sort_unstable_by_key(|id| id.distance(target));
-        oracle.truncate(k);
-        recall_total += oracle.len();
-        recall_hits += oracle
-            .iter()
-            .filter(|id| result.closest.iter().any(|c| c.id == **id))
-            .count();
+        let (hits, total) = swarm.recall(*from, target, &result.closest, k);
+        recall_hits += hits;
+        recall_total += total;
     }
     hops.sort_unstable();
     latency.sort_unstable();
