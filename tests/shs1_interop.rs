@@ -2,8 +2,9 @@
 //! 1.1.21 (pinned in `tests/interop/package-lock.json`), driven by
 //! `tests/interop/peer.js` over TCP on 127.0.0.1 with OS-chosen ports.
 //!
-//! Needs `node` on PATH and `npm ci --prefix tests/interop` once. Without the
-//! `node_modules` the tests fail and say so; `DSWARM_SKIP_INTEROP=1` skips them.
+//! Needs `node` and `npm` on PATH. The pinned packages are installed on first use
+//! (`npm ci --prefix tests/interop`, from the lockfile); if that fails the tests fail
+//! and say why. `DSWARM_SKIP_INTEROP=1` skips them on purpose.
 //! Every socket read has a timeout and peer.js exits by itself after 10 s, so nothing
 //! hangs.
 
@@ -32,6 +33,34 @@ fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
 }
 
+/// Installs the pinned npm packages unless they are there; one test at a time.
+fn install_once(test: &str, dir: &Path) {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INSTALL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let module = dir.join("node_modules/secret-handshake/package.json");
+    if module.is_file() {
+        return;
+    }
+    println!("{test}: installing the pinned reference packages (npm ci --prefix tests/interop)");
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+        .arg(dir)
+        .status();
+    match status {
+        Ok(status) if status.success() && module.is_file() => {}
+        Ok(status) => panic!(
+            "{test}: `npm ci --prefix tests/interop` failed ({status}); \
+             set DSWARM_SKIP_INTEROP=1 to skip the interoperability tests"
+        ),
+        Err(e) => panic!(
+            "{test}: cannot run `npm` ({e}): install Node.js and npm \
+             (or set DSWARM_SKIP_INTEROP=1 to skip the interoperability tests)"
+        ),
+    }
+}
+
 /// The path of peer.js, or `None` when `DSWARM_SKIP_INTEROP=1`. Panics with what to
 /// do when node or the npm packages are missing.
 fn peer_script(test: &str) -> Option<PathBuf> {
@@ -40,13 +69,7 @@ fn peer_script(test: &str) -> Option<PathBuf> {
         return None;
     }
     let dir = interop_dir();
-    let module = dir.join("node_modules/secret-handshake/package.json");
-    assert!(
-        module.is_file(),
-        "{test}: {} is missing: run `npm ci --prefix tests/interop` first \
-         (or set DSWARM_SKIP_INTEROP=1 to skip the interoperability tests)",
-        dir.join("node_modules").display()
-    );
+    install_once(test, &dir);
     match Command::new("node").arg("--version").output() {
         Ok(out) if out.status.success() => {}
         Ok(out) => panic!(
