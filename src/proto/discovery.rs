@@ -74,6 +74,9 @@ pub struct Discovery {
     config: DiscoveryConfig,
     network_tag: [u8; NETWORK_TAG_LEN],
     next_beacon: Option<Time>,
+    /// The last beacon signed: answering a flood of `Who`s within one second costs
+    /// one signature, not one each.
+    signed: Option<Beacon>,
 }
 
 impl Discovery {
@@ -92,6 +95,7 @@ impl Discovery {
             config,
             network_tag,
             next_beacon,
+            signed: None,
         }
     }
 
@@ -127,16 +131,23 @@ impl Discovery {
     }
 
     /// A signed beacon for now, outside the schedule: the answer to a `Who`.
-    pub fn beacon(&self, unix_secs: u64, identity: &Identity, port: u16) -> Beacon {
+    pub fn beacon(&mut self, unix_secs: u64, identity: &Identity, port: u16) -> Beacon {
+        if let Some(beacon) = &self.signed {
+            if beacon.unix_secs == unix_secs && beacon.port == port && beacon.id == identity.id() {
+                return beacon.clone();
+            }
+        }
         let id = identity.id();
         let signed = Beacon::signed_bytes(&id, port, unix_secs, &self.network_tag);
-        Beacon {
+        let beacon = Beacon {
             id,
             port,
             unix_secs,
             network_tag: self.network_tag,
             signature: identity.sign(&signed),
-        }
+        };
+        self.signed = Some(beacon.clone());
+        beacon
     }
 
     /// Checks a beacon that arrived from `from`; the peer's id and service address if
@@ -285,6 +296,18 @@ mod tests {
             discovery.handle_beacon(&NodeId([8; 32]), NOW, from, &impostor),
             Err(BeaconRejected::Forged)
         );
+    }
+
+    #[test]
+    fn answers_within_one_second_reuse_one_signature() {
+        let (mut discovery, identity, _) = setup();
+        let a = discovery.beacon(NOW, &identity, 7000);
+        assert_eq!(discovery.beacon(NOW, &identity, 7000), a);
+        let b = discovery.beacon(NOW + 1, &identity, 7000);
+        assert_ne!(a.signature, b.signature, "a new second, a new signature");
+        let local = NodeId([7; 32]);
+        let from: SocketAddr = "10.0.0.9:7000".parse().unwrap();
+        assert!(discovery.handle_beacon(&local, NOW + 1, from, &b).is_ok());
     }
 
     #[test]
