@@ -2,12 +2,14 @@
 //!
 //! This crate is the protocol and its live adapter:
 //!
-//! - [`proto`]: the sans-IO core (discovery, routing table, RPC, lookups) behind one
-//!   type, [`proto::Node`]. No sockets, clocks or OS randomness: the same code runs in
-//!   the simulator and on real sockets, and one seed gives one run.
+//! - [`proto`]: the sans-IO core (discovery, SHS1 handshakes, sealed sessions, routing
+//!   table, RPC, lookups) behind one type, [`proto::Node`]. No sockets, clocks or OS
+//!   randomness: the same code runs in the simulator and on real sockets, and one seed
+//!   gives one run.
 //! - [`harness`]: many nodes in one thread over a seeded network model, with time
 //!   jumping to the next event. Tests, benches and the `dswarm swarm` command use it.
-//! - `live` (feature `live`, on by default): the tokio driver loop over UDP.
+//! - `live` (feature `live`, on by default): the driver loop shared with the
+//!   simulator, loopback multicast sockets, and each node's HTTP API.
 //!
 //! The `dswarm` command and the scenario runner live in the `dswarm-sim` package.
 
