@@ -73,6 +73,14 @@ pub struct NodeArgs {
     common: Common,
 }
 
+/// Prints a line to stdout; a closed stdout (a reader that went away) must not take
+/// the swarm down with it, so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(io::stdout(), $($arg)*);
+    }};
+}
+
 fn network_key(s: &str) -> Result<[u8; 32], String> {
     parse_hex32(s).map_err(|e| format!("network key: {e}"))
 }
@@ -130,7 +138,7 @@ pub fn run_live(args: &LiveArgs) -> ExitCode {
     rt.block_on(async {
         let mut seeds = args.seed.map(ChaCha8Rng::seed_from_u64);
         if let Some(seed) = args.seed {
-            println!("seed {seed}");
+            say!("seed {seed}");
         }
         let mut nodes = Vec::new();
         for _ in 0..args.nodes {
@@ -188,8 +196,8 @@ pub fn run_node(args: &NodeArgs) -> ExitCode {
 async fn serve(mut nodes: Vec<LiveNode>, quiet: bool) -> ExitCode {
     for node in &nodes {
         match node.api {
-            Some(api) => println!("node {} udp {} api http://{api}", node.id, node.udp),
-            None => println!("node {} udp {}", node.id, node.udp),
+            Some(api) => say!("node {} udp {} api http://{api}", node.id, node.udp),
+            None => say!("node {} udp {}", node.id, node.udp),
         }
     }
     let _ = io::stdout().flush();
@@ -212,19 +220,19 @@ async fn serve(mut nodes: Vec<LiveNode>, quiet: bool) -> ExitCode {
                     addr,
                     via,
                 } => {
-                    println!("{:?} discovered {peer:?} at {addr} via {via:?}", id);
+                    say!("{:?} discovered {peer:?} at {addr} via {via:?}", id);
                 }
                 Event::PeerVerified { id: peer, addr } => {
-                    println!("{id:?} verified {peer:?} at {addr}")
+                    say!("{id:?} verified {peer:?} at {addr}")
                 }
                 Event::HandshakeFailed {
                     id: peer,
                     addr,
                     reason,
                 } => {
-                    println!("{id:?} handshake with {peer:?} at {addr} failed: {reason:?}");
+                    say!("{id:?} handshake with {peer:?} at {addr} failed: {reason:?}");
                 }
-                Event::PeerEvicted { id: peer, .. } => println!("{id:?} evicted {peer:?}"),
+                Event::PeerEvicted { id: peer, .. } => say!("{id:?} evicted {peer:?}"),
                 Event::QueryFinished { .. } => {}
             }
         }
@@ -239,7 +247,7 @@ async fn serve(mut nodes: Vec<LiveNode>, quiet: bool) -> ExitCode {
             () = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
     }
-    println!("shutting down {} node(s)", nodes.len());
+    say!("shutting down {} node(s)", nodes.len());
     for node in nodes {
         node.shutdown().await;
     }
@@ -264,7 +272,7 @@ async fn print_summary(node: &LiveNode) {
                 s.id.bucket_index(&c.id).unwrap_or(0)
             )
         });
-        println!(
+        say!(
             "{:?}: peers known {} verified {} sessions {} closest {closest}",
             s.id,
             s.peers.len(),

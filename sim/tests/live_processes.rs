@@ -33,6 +33,12 @@ fn private_group() -> SocketAddr {
 }
 
 fn start(group: SocketAddr) -> Process {
+    start_reading(group, true)
+}
+
+/// Starts a node; with `keep_reading` false its stdout is closed after the first
+/// line, as when its output is piped into `head -1`.
+fn start_reading(group: SocketAddr, keep_reading: bool) -> Process {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dswarm"))
         .args(["node", "--quiet", "--multicast-group", &group.to_string()])
         .stdout(Stdio::piped())
@@ -42,8 +48,11 @@ fn start(group: SocketAddr) -> Process {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        // Keep draining after the first line (the node's stdout stays open), or
+        // close it.
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
+            let _ = tx.send(line);
+            if !keep_reading {
                 break;
             }
         }
@@ -92,7 +101,7 @@ fn get(addr: SocketAddr, path: &str) -> String {
 fn two_processes_find_each_other_by_multicast() {
     let group = private_group();
     let mut a = start(group);
-    let b = start(group);
+    let mut b = start_reading(group, false);
     let mut found = false;
     for _ in 0..100 {
         let status = get(a.api, "/api/status");
@@ -127,4 +136,25 @@ fn two_processes_find_each_other_by_multicast() {
     }
     let status = exited.expect("the node exits within 2 s of SIGTERM");
     assert!(status.success(), "{status:?}");
+
+    // b lost its reader long ago and went on printing discoveries: still a clean exit.
+    let pid = b.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut exited = None;
+    for _ in 0..20 {
+        if let Some(status) = b.child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = exited.expect("b exits within 2 s of SIGTERM");
+    assert!(
+        status.success(),
+        "a closed stdout must not crash a node: {status:?}"
+    );
 }
