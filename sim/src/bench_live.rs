@@ -71,6 +71,17 @@ async fn run_command(node: &LiveNode, command: Command) -> Option<Finished> {
     answer.await.ok()?.ok()
 }
 
+/// Handshakes dialled by all nodes so far.
+async fn dials(nodes: &[LiveNode]) -> u64 {
+    let mut total = 0;
+    for node in nodes {
+        total += snapshot(node)
+            .await
+            .map_or(0, |s| s.stats.sessions.handshakes_started);
+    }
+    total
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -161,6 +172,7 @@ async fn bench(args: &BenchLiveArgs) -> ExitCode {
         cpu_formed
     );
 
+    let dials_before = dials(&nodes).await;
     let ids: Vec<_> = nodes.iter().map(|n| n.id).collect();
     let (mut latencies, mut rpcs, mut exact, mut finished) =
         (Vec::new(), Vec::new(), 0usize, 0usize);
@@ -178,6 +190,7 @@ async fn bench(args: &BenchLiveArgs) -> ExitCode {
             exact += usize::from(hit);
         }
     }
+    let dials_during = dials(&nodes).await - dials_before;
     latencies.sort_by(f64::total_cmp);
     let rpcs_mean = rpcs.iter().sum::<f64>() / rpcs.len().max(1) as f64;
     let total_wall = started.elapsed().as_secs_f64();
@@ -188,6 +201,10 @@ async fn bench(args: &BenchLiveArgs) -> ExitCode {
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99),
         exact as f64 / f64::from(args.lookups.max(1)),
+    );
+    println!(
+        "handshakes: {dials_before} dialled while forming, {:.1} per lookup after",
+        dials_during as f64 / f64::from(args.lookups.max(1))
     );
     println!(
         "total: {total_wall:.2} s wall, {total_cpu:.2} s CPU, peak memory {:.0} MiB",
