@@ -84,19 +84,9 @@ fn peer_script(test: &str) -> Option<PathBuf> {
     Some(dir.join("peer.js"))
 }
 
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn from_hex(text: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "odd-length hex {text:?}");
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&text[i..i + 2], 16).unwrap_or_else(|_| panic!("bad hex {text:?}"))
-        })
-        .collect()
-}
+#[path = "support/hex.rs"]
+mod hex;
+use hex::{from_hex, to_hex};
 
 /// A fixed 32-byte input named by `label` (the tests are deterministic on our side;
 /// the reference draws its own ephemeral key).

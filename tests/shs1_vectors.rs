@@ -62,19 +62,9 @@ impl Vectors {
     }
 }
 
-fn hex(text: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "odd-length hex {text:?}");
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&text[i..i + 2], 16).unwrap_or_else(|_| panic!("bad hex {text:?}"))
-        })
-        .collect()
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+#[path = "support/hex.rs"]
+mod hexes;
+use hexes::{from_hex as hex, to_hex};
 
 /// The bytes of the hex string at `path` (slash-separated keys) in `case`.
 fn field(case: &Value, path: &str) -> Vec<u8> {

@@ -61,35 +61,35 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-async fn snapshot(state: &ApiState) -> Result<Snapshot, ApiError> {
+/// The node's task has ended: nothing can answer.
+fn gone() -> ApiError {
+    ApiError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the node has stopped".into(),
+    )
+}
+
+/// Sends a control message built around a reply channel, and waits for the reply.
+async fn ask<T>(
+    state: &ApiState,
+    message: impl FnOnce(oneshot::Sender<T>) -> Control,
+) -> Result<oneshot::Receiver<T>, ApiError> {
     let (reply, answer) = oneshot::channel();
-    let gone = || {
-        ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the node has stopped".into(),
-        )
-    };
     state
         .control
-        .send(Control::Snapshot { reply })
+        .send(message(reply))
         .await
         .map_err(|_| gone())?;
+    Ok(answer)
+}
+
+async fn snapshot(state: &ApiState) -> Result<Snapshot, ApiError> {
+    let answer = ask(state, |reply| Control::Snapshot { reply }).await?;
     answer.await.map_err(|_| gone())
 }
 
 async fn run(state: &ApiState, command: Command) -> Result<Finished, ApiError> {
-    let (reply, answer) = oneshot::channel();
-    let gone = || {
-        ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the node has stopped".into(),
-        )
-    };
-    state
-        .control
-        .send(Control::Run { command, reply })
-        .await
-        .map_err(|_| gone())?;
+    let answer = ask(state, |reply| Control::Run { command, reply }).await?;
     let finished = tokio::time::timeout(state.query_timeout, answer)
         .await
         .map_err(|_| {
