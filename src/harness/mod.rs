@@ -6,12 +6,18 @@
 //!
 //! Time jumps to the next thing that happens: one queue keyed by `(time, seq)` holds
 //! deliveries, node timers and scheduled commands, so the cost of a run grows with
-//! its events, not with its simulated duration. The network draws latency and loss
-//! from its own RNG stream; each node gets its own stream of the run's seed, so node
-//! `n` draws the same keys whatever the swarm's size. Same config, same trace hash.
+//! its events, not with its simulated duration. A [`Network`] decides each datagram's
+//! fate (the core's [`UniformNetwork`] by default; the simulator's world model in
+//! `dswarm-sim`); each node gets its own stream of the run's seed, so node `n` draws
+//! the same keys whatever the swarm's size. Same config, same [`Trace`] hash.
 //!
-//! This is the core's in-process test harness, and the seed of the simulator's direct
-//! engine.
+//! This is the core's in-process test harness and the simulator's direct engine.
+
+mod network;
+mod trace;
+
+pub use network::{addr_of, index_of, uniform, unit, Network, UniformNetwork, PORT};
+pub use trace::{first_divergence, log_context, set_log_context, Kind, Record, Trace};
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap};
@@ -19,8 +25,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
-use sha2::{Digest, Sha256};
+use rand_core::SeedableRng;
 
 use crate::proto::node::Transmit;
 use crate::proto::wire::WireContact;
@@ -31,13 +36,10 @@ use crate::proto::{
 /// The multicast group of the simulated LAN segments.
 pub const MULTICAST_GROUP: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(239, 255, 77, 77), 17760));
-/// The port every simulated node serves on.
-pub const PORT: u16 = 7000;
 /// The wall clock every simulated node starts with (2027-01-15), in Unix seconds.
 pub const UNIX_START: Duration = Duration::from_secs(1_800_000_000);
 
-/// RNG streams of one run's seed: one per concern, so adding one does not shift another.
-const STREAM_NET: u64 = 1 << 40;
+/// The RNG stream of join times within a run's seed (node `i` uses stream `i`).
 const STREAM_JOIN: u64 = (1 << 40) + 1;
 
 /// The shape of a simulated swarm.
@@ -47,13 +49,14 @@ pub struct SwarmConfig {
     pub nodes: usize,
     /// The run's seed: every key, latency and loss comes from it.
     pub seed: u64,
-    /// Smallest one-way latency.
+    /// Smallest one-way latency ([`UniformNetwork`] only).
     pub latency_min: Duration,
-    /// Largest one-way latency (uniform between the two).
+    /// Largest one-way latency, uniform between the two ([`UniformNetwork`] only).
     pub latency_max: Duration,
-    /// Probability that a datagram is lost.
+    /// Probability that a datagram is lost ([`UniformNetwork`] only).
     pub loss: f64,
-    /// Multicast segments (node `i` is on segment `i % segments`); 0 turns beacons off.
+    /// Multicast segments; 0 turns beacons off. [`UniformNetwork`] puts node `i` on
+    /// segment `i % segments`; another [`Network`] decides for itself.
     pub segments: usize,
     /// The first this many nodes are every node's bootstrap list.
     pub bootstrap_nodes: usize,
@@ -81,6 +84,50 @@ impl Default for SwarmConfig {
             node: Config::default(),
             configure: None,
         }
+    }
+}
+
+impl SwarmConfig {
+    /// Node `index` of this swarm, as every engine builds it: its identity and RNG
+    /// from stream `index` of the seed (so node `n` draws the same keys whatever the
+    /// swarm's size), its configuration from the template.
+    pub fn node(&self, index: usize) -> Node {
+        let addr = addr_of(index);
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        rng.set_stream(index as u64);
+        let identity = Identity::from_rng(&mut rng);
+        let mut config = self.node.clone();
+        config.port = addr.port();
+        config.bootstrap = (0..self.bootstrap_nodes.min(self.nodes))
+            .map(addr_of)
+            .filter(|b| *b != addr)
+            .collect();
+        config.discovery.multicast_group = (self.segments > 0).then_some(MULTICAST_GROUP);
+        if let Some(configure) = self.configure {
+            configure(index, &mut config);
+        }
+        Node::new(Time::ZERO, UNIX_START, config, identity, rng)
+    }
+
+    /// When each node sends its [`Command::Bootstrap`]: a seeded moment of the join
+    /// window, node by node.
+    pub fn join_times(&self) -> Vec<Time> {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        rng.set_stream(STREAM_JOIN);
+        (0..self.nodes)
+            .map(|_| Time::ZERO + uniform(&mut rng, Duration::ZERO, self.join_window))
+            .collect()
+    }
+
+    /// The core's own network for this configuration.
+    pub fn uniform_network(&self) -> UniformNetwork {
+        UniformNetwork::new(
+            self.seed,
+            self.nodes,
+            (self.latency_min, self.latency_max),
+            self.loss,
+            self.segments,
+        )
     }
 }
 
@@ -145,82 +192,61 @@ impl Ord for Entry {
 }
 
 /// Many nodes, one thread, one seeded network; see the module docs.
-pub struct Swarm {
+pub struct Swarm<N: Network = UniformNetwork> {
     config: SwarmConfig,
+    network: N,
     nodes: Vec<Node>,
     addrs: Vec<SocketAddr>,
-    segments: Vec<Vec<usize>>,
     queue: BinaryHeap<Reverse<Entry>>,
     armed: Vec<Option<Time>>,
     seq: u64,
     now: Time,
-    net_rng: ChaCha8Rng,
-    trace: Sha256,
+    trace: Trace,
     net: NetStats,
     finished: BTreeMap<(usize, QueryId), Finished>,
     events: Option<Vec<(Time, usize, Event)>>,
     down: Vec<bool>,
     captured: Option<(usize, Vec<Captured>)>,
+    delays: Vec<Duration>,
 }
 
 /// A datagram as delivered: its source and bytes.
 pub type Captured = (SocketAddr, Vec<u8>);
 
 impl Swarm {
-    /// Builds the swarm and schedules every node's bootstrap within the join window.
+    /// Builds the swarm on the core's [`UniformNetwork`] and schedules every node's
+    /// bootstrap within the join window.
     pub fn new(config: SwarmConfig) -> Swarm {
+        let network = config.uniform_network();
+        Swarm::with_network(config, network)
+    }
+}
+
+impl<N: Network> Swarm<N> {
+    /// Builds the swarm on `network` and schedules every node's bootstrap within the
+    /// join window.
+    pub fn with_network(config: SwarmConfig, network: N) -> Swarm<N> {
         let n = config.nodes;
-        let addrs: Vec<SocketAddr> = (0..n).map(addr_of).collect();
-        let bootstrap: Vec<SocketAddr> =
-            addrs.iter().take(config.bootstrap_nodes).copied().collect();
-        let mut segments = vec![Vec::new(); config.segments];
-        let mut nodes = Vec::with_capacity(n);
-        for (i, addr) in addrs.iter().enumerate() {
-            let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-            rng.set_stream(i as u64);
-            let identity = Identity::from_rng(&mut rng);
-            let mut node_config = config.node.clone();
-            node_config.port = addr.port();
-            node_config.bootstrap = bootstrap.iter().copied().filter(|b| b != addr).collect();
-            node_config.discovery.multicast_group =
-                (config.segments > 0).then_some(MULTICAST_GROUP);
-            if let Some(configure) = config.configure {
-                configure(i, &mut node_config);
-            }
-            if config.segments > 0 {
-                segments[i % config.segments].push(i);
-            }
-            nodes.push(Node::new(
-                Time::ZERO,
-                UNIX_START,
-                node_config,
-                identity,
-                rng,
-            ));
-        }
-        let mut net_rng = ChaCha8Rng::seed_from_u64(config.seed);
-        net_rng.set_stream(STREAM_NET);
-        let mut join_rng = ChaCha8Rng::seed_from_u64(config.seed);
-        join_rng.set_stream(STREAM_JOIN);
+        let nodes: Vec<Node> = (0..n).map(|i| config.node(i)).collect();
+        let joins = config.join_times();
         let mut swarm = Swarm {
+            network,
             nodes,
-            addrs,
-            segments,
+            addrs: (0..n).map(addr_of).collect(),
             queue: BinaryHeap::new(),
             armed: vec![None; n],
             seq: 0,
             now: Time::ZERO,
-            net_rng,
-            trace: Sha256::new(),
+            trace: Trace::new(),
             net: NetStats::default(),
             finished: BTreeMap::new(),
             events: None,
             down: vec![false; n],
             captured: None,
+            delays: Vec::with_capacity(2),
             config,
         };
-        for i in 0..n {
-            let at = Time::ZERO + uniform(&mut join_rng, Duration::ZERO, swarm.config.join_window);
+        for (i, at) in joins.into_iter().enumerate() {
             swarm.push(
                 at,
                 What::Start {
@@ -231,6 +257,26 @@ impl Swarm {
             swarm.arm(i);
         }
         swarm
+    }
+
+    /// The network model.
+    pub fn network(&self) -> &N {
+        &self.network
+    }
+
+    /// The network model, to change it mid-run (partitions, say).
+    pub fn network_mut(&mut self) -> &mut N {
+        &mut self.network
+    }
+
+    /// The trace, to keep records or write it out.
+    pub fn trace_mut(&mut self) -> &mut Trace {
+        &mut self.trace
+    }
+
+    /// The trace so far.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
     }
 
     /// Takes node `index` off the network (or puts it back): while down it receives
@@ -249,14 +295,10 @@ impl Swarm {
         self.down[index]
     }
 
-    /// Delivers `payload` to node `to` as if `from` had sent it, after the usual
+    /// Delivers `payload` to node `to` as if `from` had sent it, after the smallest
     /// latency: how tests inject foreign or malformed datagrams.
     pub fn inject(&mut self, from: SocketAddr, to: usize, payload: Vec<u8>) {
-        let latency = uniform(
-            &mut self.net_rng,
-            self.config.latency_min,
-            self.config.latency_max,
-        );
+        let latency = self.config.latency_min;
         self.push(self.now + latency, What::Deliver { to, from, payload });
     }
 
@@ -309,8 +351,7 @@ impl Swarm {
     /// A digest of every datagram delivered or dropped (time, source, destination,
     /// bytes) and every node event, in order. Same config, same hash.
     pub fn trace_hash(&self) -> String {
-        let digest = self.trace.clone().finalize();
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        self.trace.hash_hex()
     }
 
     /// How query `query` of node `node` ended, once it has.
@@ -370,13 +411,14 @@ impl Swarm {
             if let What::Deliver { to, from, payload } = &entry.what {
                 // Arrived at a node that is down: lost, and the trace says so.
                 self.net.dropped += 1;
-                self.record(b'L', now, *to, *from, payload);
+                self.trace.datagram(Kind::Down, now, *to, *from, payload);
             }
             if let What::Timer { .. } = entry.what {
                 self.armed[target] = None;
             }
             return true;
         }
+        set_log_context(now, Some(target));
         let node = match entry.what {
             What::Deliver { to, from, payload } => {
                 self.net.delivered += 1;
@@ -435,9 +477,7 @@ impl Swarm {
             self.route(index, transmit);
         }
         while let Some(event) = self.nodes[index].poll_event() {
-            self.trace.update(self.now.as_micros().to_be_bytes());
-            self.trace.update((index as u64).to_be_bytes());
-            self.trace.update(format!("{event:?}").as_bytes());
+            self.trace.event(self.now, index, &event);
             if let Event::QueryFinished {
                 query,
                 elapsed,
@@ -459,62 +499,51 @@ impl Swarm {
     }
 
     fn route(&mut self, src: usize, transmit: Transmit) {
-        let from = self.addrs[src];
         if transmit.dst.ip().is_multicast() {
-            if self.segments.is_empty() {
+            let members = self.network.multicast_members(src);
+            if members.is_empty() {
                 self.net.sent += 1;
                 self.drop_datagram(src, transmit.dst, &transmit.payload);
                 return;
             }
-            let segment = src % self.segments.len();
-            for k in 0..self.segments[segment].len() {
-                let to = self.segments[segment][k];
-                if to != src {
-                    self.net.sent += 1;
-                    self.transmit(src, from, to, transmit.payload.clone());
-                }
+            let members = members.to_vec();
+            for to in members.into_iter().filter(|&to| to != src) {
+                self.net.sent += 1;
+                self.transmit(src, to, &transmit.payload);
             }
             return;
         }
         self.net.sent += 1;
         match index_of(transmit.dst, self.nodes.len()) {
-            Some(to) => self.transmit(src, from, to, transmit.payload),
+            Some(to) => self.transmit(src, to, &transmit.payload),
             None => self.drop_datagram(src, transmit.dst, &transmit.payload),
         }
     }
 
-    fn transmit(&mut self, src: usize, from: SocketAddr, to: usize, payload: Vec<u8>) {
-        let lost = self.config.loss > 0.0 && unit(&mut self.net_rng) < self.config.loss;
-        if lost {
-            self.drop_datagram(src, self.addrs[to], &payload);
-            return;
+    fn transmit(&mut self, src: usize, to: usize, payload: &[u8]) {
+        let mut delays = std::mem::take(&mut self.delays);
+        delays.clear();
+        self.network.fate(self.now, src, to, &mut delays);
+        if delays.is_empty() {
+            self.drop_datagram(src, self.addrs[to], payload);
         }
-        let latency = uniform(
-            &mut self.net_rng,
-            self.config.latency_min,
-            self.config.latency_max,
-        );
-        let at = self.now + latency;
-        self.record(b'D', at, src, self.addrs[to], &payload);
-        self.push(at, What::Deliver { to, from, payload });
+        let from = self.addrs[src];
+        for (copy, delay) in delays.iter().enumerate() {
+            if copy > 0 {
+                self.net.sent += 1; // a duplicate is one more datagram on the wire
+            }
+            let at = self.now + *delay;
+            self.trace
+                .datagram(Kind::Deliver, at, src, self.addrs[to], payload);
+            let payload = payload.to_vec();
+            self.push(at, What::Deliver { to, from, payload });
+        }
+        self.delays = delays;
     }
 
     fn drop_datagram(&mut self, src: usize, dst: SocketAddr, payload: &[u8]) {
         self.net.dropped += 1;
-        self.record(b'X', self.now, src, dst, payload);
-    }
-
-    fn record(&mut self, kind: u8, at: Time, src: usize, dst: SocketAddr, payload: &[u8]) {
-        self.trace.update([kind]);
-        self.trace.update(at.as_micros().to_be_bytes());
-        self.trace.update((src as u64).to_be_bytes());
-        match dst {
-            SocketAddr::V4(v4) => self.trace.update(v4.ip().octets()),
-            SocketAddr::V6(v6) => self.trace.update(v6.ip().octets()),
-        }
-        self.trace.update(dst.port().to_be_bytes());
-        self.trace.update((payload.len() as u64).to_be_bytes());
-        self.trace.update(payload);
+        self.trace.datagram(Kind::Drop, self.now, src, dst, payload);
     }
 
     /// The global oracle of a lookup by node `asker`: of the `k` ids closest to
@@ -542,35 +571,4 @@ impl Swarm {
     pub fn ids(&self) -> Vec<NodeId> {
         self.nodes.iter().map(Node::id).collect()
     }
-}
-
-/// Node `index`'s address: 10.0.0.0/8 counted from 10.0.0.1, port [`PORT`].
-pub fn addr_of(index: usize) -> SocketAddr {
-    let ip = 0x0A00_0001u32 + u32::try_from(index).expect("fewer than 2^24 nodes");
-    SocketAddr::from((Ipv4Addr::from(ip), PORT))
-}
-
-fn index_of(addr: SocketAddr, nodes: usize) -> Option<usize> {
-    let SocketAddr::V4(v4) = addr else {
-        return None;
-    };
-    if v4.port() != PORT {
-        return None;
-    }
-    let index = u32::from(*v4.ip()).checked_sub(0x0A00_0001)? as usize;
-    (index < nodes).then_some(index)
-}
-
-/// A uniform draw from `[0, 1)`.
-fn unit(rng: &mut ChaCha8Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// A uniform draw from `[min, max]`, in whole microseconds.
-fn uniform(rng: &mut ChaCha8Rng, min: Duration, max: Duration) -> Duration {
-    let (lo, hi) = (min.as_micros() as u64, max.as_micros() as u64);
-    if hi <= lo {
-        return min;
-    }
-    Duration::from_micros(lo + rng.next_u64() % (hi - lo + 1))
 }

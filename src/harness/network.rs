@@ -1,0 +1,148 @@
+//! The network under a [`Swarm`](super::Swarm): who a multicast reaches and what
+//! becomes of each datagram.
+//!
+//! In: a datagram's source and destination node and the time it is sent. Out: the
+//! delays after which its copies arrive — none when it is lost, two when it is
+//! duplicated. [`UniformNetwork`] is the core's own model (uniform latency, independent
+//! loss, round-robin segments); the simulator brings a richer world through the same
+//! trait.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::proto::Time;
+
+/// The port every simulated node serves on.
+pub const PORT: u16 = 7000;
+
+/// Decides the fate of every datagram of a simulated swarm.
+pub trait Network {
+    /// The nodes a multicast from `src` reaches (its LAN segment; may include `src`,
+    /// which the caller skips). Empty when there is no multicast.
+    fn multicast_members(&self, src: usize) -> &[usize];
+    /// The fate of one datagram from `src` to `dst` sent at `now`: pushes onto `delays`
+    /// the one-way delay of every copy that arrives. Nothing pushed: lost.
+    fn fate(&mut self, now: Time, src: usize, dst: usize, delays: &mut Vec<Duration>);
+}
+
+/// Uniform latency in `[min, max]`, independent loss, and `segments` multicast
+/// segments (node `i` on segment `i % segments`), all drawn from one RNG stream.
+#[derive(Clone, Debug)]
+pub struct UniformNetwork {
+    latency_min: Duration,
+    latency_max: Duration,
+    loss: f64,
+    segments: Vec<Vec<usize>>,
+    rng: ChaCha8Rng,
+}
+
+/// The RNG stream of [`UniformNetwork`] within a run's seed.
+const STREAM_NET: u64 = 1 << 40;
+
+impl UniformNetwork {
+    /// The network of `nodes` nodes for one run's `seed`.
+    pub fn new(
+        seed: u64,
+        nodes: usize,
+        latency: (Duration, Duration),
+        loss: f64,
+        segments: usize,
+    ) -> UniformNetwork {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(STREAM_NET);
+        let mut members = vec![Vec::new(); segments];
+        if segments > 0 {
+            for i in 0..nodes {
+                members[i % segments].push(i);
+            }
+        }
+        UniformNetwork {
+            latency_min: latency.0,
+            latency_max: latency.1,
+            loss,
+            segments: members,
+            rng,
+        }
+    }
+}
+
+impl Network for UniformNetwork {
+    fn multicast_members(&self, src: usize) -> &[usize] {
+        match self.segments.len() {
+            0 => &[],
+            n => &self.segments[src % n],
+        }
+    }
+
+    fn fate(&mut self, _now: Time, _src: usize, _dst: usize, delays: &mut Vec<Duration>) {
+        if self.loss > 0.0 && unit(&mut self.rng) < self.loss {
+            return;
+        }
+        delays.push(uniform(&mut self.rng, self.latency_min, self.latency_max));
+    }
+}
+
+/// Node `index`'s address: counted from 10.0.0.1, port [`PORT`], skipping every
+/// address whose last octet is 0 or 255 (turmoil-net, like many stacks, treats a
+/// `.255` destination as a broadcast).
+pub fn addr_of(index: usize) -> SocketAddr {
+    let index = u32::try_from(index).expect("fewer than 2^24 nodes");
+    let (subnet, host) = (index / 254, index % 254 + 1);
+    let ip = 0x0A00_0000u32 + (subnet << 8) + host;
+    SocketAddr::from((Ipv4Addr::from(ip), PORT))
+}
+
+/// The node index of `addr`, if it is one of the first `nodes` nodes' addresses.
+pub fn index_of(addr: SocketAddr, nodes: usize) -> Option<usize> {
+    let SocketAddr::V4(v4) = addr else {
+        return None;
+    };
+    if v4.port() != PORT {
+        return None;
+    }
+    let offset = u32::from(*v4.ip()).checked_sub(0x0A00_0000)?;
+    let (subnet, host) = (offset >> 8, offset & 0xff);
+    if host == 0 || host == 255 {
+        return None;
+    }
+    let index = (subnet * 254 + host - 1) as usize;
+    (index < nodes).then_some(index)
+}
+
+/// A uniform draw from `[0, 1)`.
+pub fn unit(rng: &mut impl RngCore) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A uniform draw from `[min, max]`, in whole microseconds.
+pub fn uniform(rng: &mut impl RngCore, min: Duration, max: Duration) -> Duration {
+    let (lo, hi) = (min.as_micros() as u64, max.as_micros() as u64);
+    if hi <= lo {
+        return min;
+    }
+    Duration::from_micros(lo + rng.next_u64() % (hi - lo + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_skip_network_and_broadcast_octets_and_map_back() {
+        for index in [0, 1, 253, 254, 255, 507, 508, 100_000] {
+            let addr = addr_of(index);
+            let SocketAddr::V4(v4) = addr else { panic!() };
+            let last = v4.ip().octets()[3];
+            assert!(last != 0 && last != 255, "{addr}");
+            assert_eq!(index_of(addr, 100_001), Some(index));
+        }
+        assert_eq!(addr_of(0).to_string(), "10.0.0.1:7000");
+        assert_eq!(addr_of(254).to_string(), "10.0.1.1:7000");
+        assert_eq!(index_of("10.0.0.255:7000".parse().unwrap(), 1000), None);
+        assert_eq!(index_of("10.0.0.5:7001".parse().unwrap(), 1000), None);
+        assert_eq!(index_of(addr_of(10), 10), None);
+    }
+}

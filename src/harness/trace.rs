@@ -1,0 +1,360 @@
+//! The trace of a simulated run: what happened, in order, folded into one hash.
+//!
+//! In: every datagram delivered or dropped (time, source node, destination, bytes) and
+//! every node event (time, node, event). Out: a SHA-256 [`Trace::hash_hex`] that two
+//! runs of one seed must share; on request, a compact [`Record`] per entry for finding
+//! where two runs part ways, and a JSON-lines copy of the trace for people to read.
+
+use std::cell::Cell;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::net::SocketAddr;
+
+use sha2::{Digest, Sha256};
+
+use crate::proto::{Event, Time};
+
+/// What a trace entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A datagram that will arrive (at the entry's time).
+    Deliver,
+    /// A datagram lost in the network or addressed to nobody.
+    Drop,
+    /// A datagram that arrived at a node that was down.
+    Down,
+    /// A node event.
+    Event,
+}
+
+impl Kind {
+    fn tag(self) -> u8 {
+        match self {
+            Kind::Deliver => b'D',
+            Kind::Drop => b'X',
+            Kind::Down => b'L',
+            Kind::Event => b'E',
+        }
+    }
+
+    /// Its name in the JSON-lines trace.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Deliver => "deliver",
+            Kind::Drop => "drop",
+            Kind::Down => "down",
+            Kind::Event => "event",
+        }
+    }
+}
+
+/// One trace entry, compactly: enough to say where two runs diverge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Its position in the trace, from 0.
+    pub index: u64,
+    /// Simulated time.
+    pub at: Time,
+    /// What it is.
+    pub kind: Kind,
+    /// The sending node (datagrams) or the node (events).
+    pub node: usize,
+    /// The destination (datagrams only).
+    pub dst: Option<SocketAddr>,
+    /// Payload length (datagrams only).
+    pub len: usize,
+    /// The first 8 bytes of the payload's or the event's SHA-256.
+    pub digest: u64,
+    /// The event, as text (events only).
+    pub detail: Option<Box<str>>,
+}
+
+impl std::fmt::Display for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "#{} t={} {} node {}",
+            self.index,
+            self.at,
+            self.kind.name(),
+            self.node
+        )?;
+        if let Some(dst) = self.dst {
+            write!(f, " -> {dst} len {}", self.len)?;
+        }
+        write!(f, " digest {:016x}", self.digest)?;
+        if let Some(detail) = &self.detail {
+            write!(f, " {detail}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The running trace of one run; see the module docs.
+pub struct Trace {
+    hash: Sha256,
+    count: u64,
+    records: Option<Vec<Record>>,
+    jsonl: Option<Box<dyn Write>>,
+    jsonl_error: Option<std::io::Error>,
+}
+
+impl Default for Trace {
+    fn default() -> Self {
+        Trace::new()
+    }
+}
+
+impl std::fmt::Debug for Trace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trace").field("count", &self.count).finish()
+    }
+}
+
+impl Trace {
+    /// An empty trace that only hashes.
+    pub fn new() -> Trace {
+        Trace {
+            hash: Sha256::new(),
+            count: 0,
+            records: None,
+            jsonl: None,
+            jsonl_error: None,
+        }
+    }
+
+    /// Keeps a [`Record`] of every entry from now on (for divergence checks).
+    pub fn keep_records(&mut self) {
+        self.records.get_or_insert_with(Vec::new);
+    }
+
+    /// The records kept since [`Trace::keep_records`].
+    pub fn records(&self) -> &[Record] {
+        self.records.as_deref().unwrap_or(&[])
+    }
+
+    /// Writes every entry from now on as one JSON object per line to `out`.
+    pub fn write_jsonl(&mut self, out: Box<dyn Write>) {
+        self.jsonl = Some(out);
+    }
+
+    /// Flushes the JSON-lines output; the first write error, if any happened.
+    pub fn finish_jsonl(&mut self) -> std::io::Result<()> {
+        if let Some(error) = self.jsonl_error.take() {
+            return Err(error);
+        }
+        match &mut self.jsonl {
+            Some(out) => out.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// Entries so far.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether nothing has been traced.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The hash of everything so far, as 64 hex digits.
+    pub fn hash_hex(&self) -> String {
+        let digest = self.hash.clone().finalize();
+        digest.iter().fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    }
+
+    /// Records a datagram from node `src` to `dst`.
+    pub fn datagram(&mut self, kind: Kind, at: Time, src: usize, dst: SocketAddr, payload: &[u8]) {
+        self.hash.update([kind.tag()]);
+        self.hash.update(at.as_micros().to_be_bytes());
+        self.hash.update((src as u64).to_be_bytes());
+        match dst {
+            SocketAddr::V4(v4) => self.hash.update(v4.ip().octets()),
+            SocketAddr::V6(v6) => self.hash.update(v6.ip().octets()),
+        }
+        self.hash.update(dst.port().to_be_bytes());
+        self.hash.update((payload.len() as u64).to_be_bytes());
+        self.hash.update(payload);
+        if self.records.is_some() || self.jsonl.is_some() {
+            let record = Record {
+                index: self.count,
+                at,
+                kind,
+                node: src,
+                dst: Some(dst),
+                len: payload.len(),
+                digest: digest64(payload),
+                detail: None,
+            };
+            self.keep(record);
+        }
+        self.count += 1;
+    }
+
+    /// Records an event of node `node`.
+    pub fn event(&mut self, at: Time, node: usize, event: &Event) {
+        let text = format!("{event:?}");
+        self.hash.update([Kind::Event.tag()]);
+        self.hash.update(at.as_micros().to_be_bytes());
+        self.hash.update((node as u64).to_be_bytes());
+        self.hash.update(text.as_bytes());
+        if self.records.is_some() || self.jsonl.is_some() {
+            let record = Record {
+                index: self.count,
+                at,
+                kind: Kind::Event,
+                node,
+                dst: None,
+                len: 0,
+                digest: digest64(text.as_bytes()),
+                detail: Some(text.into_boxed_str()),
+            };
+            self.keep(record);
+        }
+        self.count += 1;
+    }
+
+    fn keep(&mut self, record: Record) {
+        if let Some(out) = &mut self.jsonl {
+            if self.jsonl_error.is_none() {
+                if let Err(error) = writeln!(out, "{}", jsonl(&record)) {
+                    self.jsonl_error = Some(error);
+                }
+            }
+        }
+        if let Some(records) = &mut self.records {
+            records.push(record);
+        }
+    }
+}
+
+/// The first entry where two record lists differ, as `(index, left, right)`; `None`
+/// when they are equal. A list that ends early differs at its end.
+pub fn first_divergence<'a>(
+    left: &'a [Record],
+    right: &'a [Record],
+) -> Option<(usize, Option<&'a Record>, Option<&'a Record>)> {
+    let shared = left.len().min(right.len());
+    if let Some(i) = (0..shared).find(|&i| left[i] != right[i]) {
+        return Some((i, Some(&left[i]), Some(&right[i])));
+    }
+    (left.len() != right.len()).then(|| (shared, left.get(shared), right.get(shared)))
+}
+
+fn digest64(bytes: &[u8]) -> u64 {
+    let digest = Sha256::digest(bytes);
+    u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+fn jsonl(record: &Record) -> String {
+    let mut line = format!(
+        "{{\"t_us\":{},\"kind\":\"{}\",\"node\":{}",
+        record.at.as_micros(),
+        record.kind.name(),
+        record.node
+    );
+    if let Some(dst) = record.dst {
+        let _ = write!(
+            line,
+            ",\"dst\":\"{dst}\",\"len\":{},\"digest\":\"{:016x}\"",
+            record.len, record.digest
+        );
+    }
+    if let Some(detail) = &record.detail {
+        line.push_str(",\"event\":\"");
+        for c in detail.chars() {
+            match c {
+                '"' => line.push_str("\\\""),
+                '\\' => line.push_str("\\\\"),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(line, "\\u{:04x}", c as u32);
+                }
+                c => line.push(c),
+            }
+        }
+        line.push('"');
+    }
+    line.push('}');
+    line
+}
+
+thread_local! {
+    static CONTEXT: Cell<(Time, Option<usize>)> = const { Cell::new((Time::ZERO, None)) };
+}
+
+/// Sets the simulated time and node that log lines on this thread belong to; engines
+/// call it before handing a node its input.
+pub fn set_log_context(now: Time, node: Option<usize>) {
+    CONTEXT.with(|c| c.set((now, node)));
+}
+
+/// The simulated time and node of the work this thread is doing, for log lines.
+pub fn log_context() -> (Time, Option<usize>) {
+    CONTEXT.with(Cell::get)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr() -> SocketAddr {
+        "10.0.0.1:7000".parse().unwrap()
+    }
+
+    #[test]
+    fn same_entries_same_hash_and_any_change_shows() {
+        let mut a = Trace::new();
+        let mut b = Trace::new();
+        for trace in [&mut a, &mut b] {
+            trace.datagram(Kind::Deliver, Time::from_micros(5), 1, addr(), b"abc");
+        }
+        assert_eq!(a.hash_hex(), b.hash_hex());
+        assert_eq!(a.hash_hex().len(), 64);
+        b.datagram(Kind::Drop, Time::from_micros(6), 1, addr(), b"abc");
+        a.datagram(Kind::Drop, Time::from_micros(6), 1, addr(), b"abd");
+        assert_ne!(a.hash_hex(), b.hash_hex());
+    }
+
+    #[test]
+    fn divergence_names_the_first_differing_record() {
+        let mut a = Trace::new();
+        let mut b = Trace::new();
+        a.keep_records();
+        b.keep_records();
+        for (trace, last) in [(&mut a, b"x"), (&mut b, b"y")] {
+            trace.datagram(Kind::Deliver, Time::from_micros(1), 0, addr(), b"same");
+            trace.datagram(Kind::Deliver, Time::from_micros(2), 0, addr(), last);
+        }
+        let (index, left, right) = first_divergence(a.records(), b.records()).unwrap();
+        assert_eq!(index, 1);
+        assert_ne!(left.unwrap().digest, right.unwrap().digest);
+        assert!(first_divergence(a.records(), a.records()).is_none());
+        let (index, _, right) = first_divergence(&a.records()[..1], b.records()).unwrap();
+        assert_eq!((index, right.map(|r| r.index)), (1, Some(1)));
+    }
+
+    #[test]
+    fn jsonl_lines_are_json_objects() {
+        let record = Record {
+            index: 0,
+            at: Time::from_micros(7),
+            kind: Kind::Event,
+            node: 3,
+            dst: None,
+            len: 0,
+            digest: 1,
+            detail: Some("Ev { s: \"a\\b\" }\n".into()),
+        };
+        let line = jsonl(&record);
+        assert!(line.starts_with("{\"t_us\":7,\"kind\":\"event\",\"node\":3"));
+        assert!(
+            line.contains(r#"\"a\\b\""#) && line.contains("\\u000a"),
+            "{line}"
+        );
+    }
+}
