@@ -121,6 +121,8 @@ pub async fn spawn(config: LiveConfig) -> io::Result<LiveNode> {
     let mut node_config = config.node.clone();
     node_config.port = udp.port();
     node_config.discovery.multicast_group = config.group;
+    // The fast suite is a simulator's stand-in: never on a real network.
+    node_config.crypto = crate::proto::CryptoSuite::Real;
     let bootstrap = !node_config.bootstrap.is_empty();
     #[allow(clippy::disallowed_methods)] // the live world's wall clock, read once
     let unix_time = std::time::SystemTime::now()

@@ -1,11 +1,36 @@
 //! The crypto seam: every public-key and encryption operation the handshake, the
 //! sessions and discovery use goes through [`Crypto`].
 //!
-//! [`RealCrypto`] is the default and the only one the live world uses: X25519 with
-//! non-contributory results refused, ed25519 with `verify_strict` and weak keys
-//! refused, XSalsa20-Poly1305 secretbox for the handshake, ChaCha20-Poly1305 for
-//! session datagrams. A simulator may plug in a cheaper suite for very large runs; it
-//! must keep message sizes and fail where the real one fails (a wrong key still fails).
+//! A node runs one of two suites, chosen by [`Config::crypto`](super::Config::crypto):
+//!
+//! - [`RealCrypto`] ([`CryptoSuite::Real`], the default and the only one the live
+//!   world uses): X25519 with non-contributory results refused, ed25519 with
+//!   `verify_strict` and weak keys refused, XSalsa20-Poly1305 secretbox for the
+//!   handshake, ChaCha20-Poly1305 for session datagrams.
+//! - [`FastCrypto`] ([`CryptoSuite::Fast`]), for very large simulated runs, where the
+//!   curve operations of handshakes and beacons would be most of a run's cost: SHA-256
+//!   in place of every curve operation. A full handshake costs about a fiftieth of
+//!   the real one (`cargo bench --bench handshake`; most of what is left is the
+//!   HMAC-SHA-512 of the hellos, which both suites share), a sealed datagram about a
+//!   quarter.
+//!
+//! The fast suite keeps what the protocol's behaviour depends on. Every message has
+//! the size it has with the real suite (64/64/112/80-byte handshake messages, 16-byte
+//! tags in the same place, 64-byte signatures), and it fails where the real suite
+//! fails for honest mistakes and for damage in transit: another network key fails
+//! the handshake (that check is HMAC, the same in both suites), dialling a key the
+//! peer does not hold fails, a box or datagram with any byte changed, cut short,
+//! under another key, nonce, counter or header does not open, a signature over
+//! another message or by another key does not verify, and the low-order and
+//! small-order keys the real suite refuses are refused.
+//!
+//! It does not protect against anyone who knows the scheme. Its "Diffie-Hellman" is
+//! a hash of the two public values and its "signature" a hash of the public key and
+//! the message, so such a peer can compute every shared secret, read every session
+//! and forge every signature. Ids that are not valid curve points are not refused
+//! (honest identities never have them). Nothing else changes: timing, retransmissions
+//! and replay windows are the protocol's own. The two suites do not interoperate: a
+//! fast node and a real node fail each other's handshakes and beacons.
 //!
 //! Hashing (SHA-256, HMAC-SHA-512/256) is cheap and stays concrete in the callers.
 
@@ -19,6 +44,10 @@ use ed25519_dalek::VerifyingKey;
 use super::id::NodeId;
 use super::identity::{self, Identity, SIGNATURE_LEN};
 
+mod fast;
+
+pub use fast::FastCrypto;
+
 /// Length of an authentication tag (secretbox and AEAD alike).
 pub const TAG_LEN: usize = 16;
 
@@ -26,7 +55,8 @@ pub const TAG_LEN: usize = 16;
 pub trait Crypto: fmt::Debug + Send + Sync {
     /// The X25519 public key of a secret scalar (clamped at use).
     fn x25519_public(&self, secret: &[u8; 32]) -> [u8; 32];
-    /// X25519; `None` when the result is all zeros (a low-order point).
+    /// X25519; `None` when the result is all zeros, which happens exactly when
+    /// `public` is a low-order point: every suite refuses those points.
     fn x25519(&self, secret: &[u8; 32], public: &[u8; 32]) -> Option<[u8; 32]>;
     /// An ed25519 public key as an X25519 public key; `None` for invalid or weak keys.
     fn ed25519_public_to_x25519(&self, id: &NodeId) -> Option<[u8; 32]>;
@@ -45,6 +75,27 @@ pub trait Crypto: fmt::Debug + Send + Sync {
     /// Opens a session datagram; `None` if it does not authenticate.
     fn aead_open(&self, key: &[u8; 32], counter: u64, aad: &[u8], sealed: &[u8])
         -> Option<Vec<u8>>;
+}
+
+/// Which crypto suite a node runs; see the module docs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CryptoSuite {
+    /// [`RealCrypto`]: what the live world runs.
+    #[default]
+    Real,
+    /// [`FastCrypto`]: keyed hashes in place of curve operations, for very large
+    /// simulated runs. Not secure against anyone who knows the scheme.
+    Fast,
+}
+
+impl CryptoSuite {
+    /// The suite's implementation, as a node holds it.
+    pub fn implementation(self) -> &'static dyn Crypto {
+        match self {
+            CryptoSuite::Real => &RealCrypto,
+            CryptoSuite::Fast => &FastCrypto,
+        }
+    }
 }
 
 /// The real thing: curve25519, ed25519, XSalsa20-Poly1305, ChaCha20-Poly1305.

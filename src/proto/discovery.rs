@@ -17,8 +17,9 @@ use std::time::Duration;
 use rand_core::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::crypto::Crypto;
 use super::id::NodeId;
-use super::identity::{self, Identity};
+use super::identity::Identity;
 use super::time::Time;
 use super::wire::{Beacon, NETWORK_TAG_LEN};
 
@@ -114,6 +115,7 @@ impl Discovery {
     pub fn handle_timeout(
         &mut self,
         now: Time,
+        crypto: &dyn Crypto,
         unix_secs: u64,
         identity: &Identity,
         port: u16,
@@ -127,11 +129,17 @@ impl Discovery {
         let interval = self.config.beacon_interval;
         let jitter = fraction(interval / 5, rng.next_u32());
         self.next_beacon = Some(now + interval - interval / 10 + jitter);
-        Some(self.beacon(unix_secs, identity, port))
+        Some(self.beacon(crypto, unix_secs, identity, port))
     }
 
     /// A signed beacon for now, outside the schedule: the answer to a `Who`.
-    pub fn beacon(&mut self, unix_secs: u64, identity: &Identity, port: u16) -> Beacon {
+    pub fn beacon(
+        &mut self,
+        crypto: &dyn Crypto,
+        unix_secs: u64,
+        identity: &Identity,
+        port: u16,
+    ) -> Beacon {
         if let Some(beacon) = &self.signed {
             if beacon.unix_secs == unix_secs && beacon.port == port && beacon.id == identity.id() {
                 return beacon.clone();
@@ -144,7 +152,7 @@ impl Discovery {
             port,
             unix_secs,
             network_tag: self.network_tag,
-            signature: identity.sign(&signed),
+            signature: crypto.sign(identity, &signed),
         };
         self.signed = Some(beacon.clone());
         beacon
@@ -154,6 +162,7 @@ impl Discovery {
     /// it is accepted.
     pub fn handle_beacon(
         &self,
+        crypto: &dyn Crypto,
         local: &NodeId,
         unix_secs: u64,
         from: SocketAddr,
@@ -174,7 +183,7 @@ impl Discovery {
             beacon.unix_secs,
             &beacon.network_tag,
         );
-        if !identity::verify(&beacon.id, &signed, &beacon.signature) {
+        if !crypto.verify(&beacon.id, &signed, &beacon.signature) {
             return Err(BeaconRejected::Forged);
         }
         Ok((beacon.id, SocketAddr::new(from.ip(), beacon.port)))
@@ -190,6 +199,7 @@ pub(crate) fn fraction(span: Duration, r: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::crypto::RealCrypto;
     use rand_chacha::ChaCha8Rng;
     use rand_core::SeedableRng;
 
@@ -213,7 +223,7 @@ mod tests {
     ) -> Beacon {
         let due = discovery.poll_timeout().unwrap();
         discovery
-            .handle_timeout(due, unix, identity, 7000, rng)
+            .handle_timeout(due, &RealCrypto, unix, identity, 7000, rng)
             .unwrap()
     }
 
@@ -228,13 +238,13 @@ mod tests {
         let early = first - Duration::from_micros(1);
         if early < first {
             assert!(discovery
-                .handle_timeout(early, NOW, &identity, 7000, &mut rng)
+                .handle_timeout(early, &RealCrypto, NOW, &identity, 7000, &mut rng)
                 .is_none());
         }
         let mut at = first;
         for _ in 0..20 {
             discovery
-                .handle_timeout(at, NOW, &identity, 7000, &mut rng)
+                .handle_timeout(at, &RealCrypto, NOW, &identity, 7000, &mut rng)
                 .unwrap();
             let next = discovery.poll_timeout().unwrap();
             let gap = next - at;
@@ -253,7 +263,7 @@ mod tests {
         let from: SocketAddr = "10.0.0.9:40000".parse().unwrap();
         let local = NodeId([7; 32]);
         assert_eq!(
-            discovery.handle_beacon(&local, NOW + 3, from, &beacon),
+            discovery.handle_beacon(&RealCrypto, &local, NOW + 3, from, &beacon),
             Ok((identity.id(), "10.0.0.9:7000".parse().unwrap()))
         );
     }
@@ -265,35 +275,35 @@ mod tests {
         let local = NodeId([7; 32]);
         let beacon = beacon_at(&mut discovery, &identity, &mut rng, NOW);
         assert_eq!(
-            discovery.handle_beacon(&identity.id(), NOW, from, &beacon),
+            discovery.handle_beacon(&RealCrypto, &identity.id(), NOW, from, &beacon),
             Err(BeaconRejected::Own)
         );
         assert_eq!(
-            discovery.handle_beacon(&local, NOW + 61, from, &beacon),
+            discovery.handle_beacon(&RealCrypto, &local, NOW + 61, from, &beacon),
             Err(BeaconRejected::Stale)
         );
         assert_eq!(
-            discovery.handle_beacon(&local, NOW - 61, from, &beacon),
+            discovery.handle_beacon(&RealCrypto, &local, NOW - 61, from, &beacon),
             Err(BeaconRejected::Stale)
         );
 
         let mut foreign = beacon.clone();
         foreign.network_tag = network_tag(&[9; 32]);
         assert_eq!(
-            discovery.handle_beacon(&local, NOW, from, &foreign),
+            discovery.handle_beacon(&RealCrypto, &local, NOW, from, &foreign),
             Err(BeaconRejected::ForeignNetwork)
         );
 
         let mut moved = beacon.clone();
         moved.port = 7001; // the signature covers the port
         assert_eq!(
-            discovery.handle_beacon(&local, NOW, from, &moved),
+            discovery.handle_beacon(&RealCrypto, &local, NOW, from, &moved),
             Err(BeaconRejected::Forged)
         );
         let mut impostor = beacon;
         impostor.id = NodeId([7; 32]);
         assert_eq!(
-            discovery.handle_beacon(&NodeId([8; 32]), NOW, from, &impostor),
+            discovery.handle_beacon(&RealCrypto, &NodeId([8; 32]), NOW, from, &impostor),
             Err(BeaconRejected::Forged)
         );
     }
@@ -301,13 +311,15 @@ mod tests {
     #[test]
     fn answers_within_one_second_reuse_one_signature() {
         let (mut discovery, identity, _) = setup();
-        let a = discovery.beacon(NOW, &identity, 7000);
-        assert_eq!(discovery.beacon(NOW, &identity, 7000), a);
-        let b = discovery.beacon(NOW + 1, &identity, 7000);
+        let a = discovery.beacon(&RealCrypto, NOW, &identity, 7000);
+        assert_eq!(discovery.beacon(&RealCrypto, NOW, &identity, 7000), a);
+        let b = discovery.beacon(&RealCrypto, NOW + 1, &identity, 7000);
         assert_ne!(a.signature, b.signature, "a new second, a new signature");
         let local = NodeId([7; 32]);
         let from: SocketAddr = "10.0.0.9:7000".parse().unwrap();
-        assert!(discovery.handle_beacon(&local, NOW + 1, from, &b).is_ok());
+        assert!(discovery
+            .handle_beacon(&RealCrypto, &local, NOW + 1, from, &b)
+            .is_ok());
     }
 
     #[test]

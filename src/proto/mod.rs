@@ -13,7 +13,7 @@
 //! | [`wire`] | every datagram and its byte encoding |
 //! | [`table`] | k-bucket routing table |
 //! | [`discovery`] | signed multicast beacons |
-//! | [`crypto`] | the crypto seam: [`crypto::Crypto`] and the real suite |
+//! | [`crypto`] | the crypto seam: [`crypto::Crypto`], the real suite and a fast one for simulation |
 //! | [`handshake`] | SHS1 client and server state machines |
 //! | [`session`] | SHS1 over datagrams, sealed sessions, replay windows |
 //! | [`boxstream`] | box-stream framing, for the reference implementation over TCP |
@@ -35,6 +35,7 @@ pub mod table;
 pub mod time;
 pub mod wire;
 
+pub use crypto::CryptoSuite;
 pub use id::{Distance, Key, NodeId};
 pub use identity::Identity;
 pub use node::{

@@ -1,7 +1,7 @@
 //! [`Sessions`]: SHS1 handshakes over datagrams and the sealed sessions they open.
 //!
 //! In: requests to reach a peer ([`Sessions::connect`]), handshake datagrams
-//! ([`Sessions::handle_handshake`]), sealed frames ([`Sessions::open`]), plaintext to
+//! ([`Sessions::handle_handshake`]), sealed frames (`Sessions::open`), plaintext to
 //! seal ([`Sessions::seal`]) and the clock. Out: handshake datagrams to send (first
 //! sends, retransmissions and answers to duplicates), [`SessionEvent`]s (established,
 //! failed with a reason, expired) and opened plaintext with the peer it came from.

@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::proto::crypto::CryptoSuite;
 use crate::proto::discovery::DiscoveryConfig;
 use crate::proto::id::NodeId;
 use crate::proto::lookup::LookupResult;
@@ -41,6 +42,9 @@ pub struct Config {
     pub who_timeout: Duration,
     /// Requests a lookup keeps in flight (Kademlia's α).
     pub lookup_parallelism: usize,
+    /// The crypto suite: [`CryptoSuite::Real`], or [`CryptoSuite::Fast`] for very
+    /// large simulated runs. Nodes of one swarm must agree.
+    pub crypto: CryptoSuite,
 }
 
 impl Default for Config {
@@ -56,6 +60,7 @@ impl Default for Config {
             who_retries_max: 2,
             who_timeout: Duration::from_millis(1000),
             lookup_parallelism: 3,
+            crypto: CryptoSuite::Real,
         }
     }
 }
@@ -158,7 +163,7 @@ pub enum Event {
     },
     /// A command's work is over.
     QueryFinished {
-        /// The id [`Node::start`] returned.
+        /// The id [`Node::start`](crate::proto::Node::start) returned.
         query: QueryId,
         /// Time from the command to this event.
         elapsed: Duration,

@@ -21,7 +21,7 @@ use std::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 
-use super::crypto::{Crypto, RealCrypto};
+use super::crypto::Crypto;
 use super::discovery::{self, BeaconRejected, Discovery};
 use super::id::NodeId;
 use super::identity::Identity;
@@ -38,9 +38,6 @@ mod api;
 mod queries;
 
 pub use api::*;
-
-/// The crypto suite of every node until the simulator brings a cheaper one.
-static REAL_CRYPTO: RealCrypto = RealCrypto;
 
 /// Most requests held for one peer while its handshake runs.
 const WAITING_PER_PEER_MAX: usize = 64;
@@ -184,7 +181,7 @@ impl Node {
                 config.network_key,
                 identity.clone(),
             ),
-            crypto: &REAL_CRYPTO,
+            crypto: config.crypto.implementation(),
             network_tag,
             identity,
             id,
@@ -331,10 +328,14 @@ impl Node {
         self.advance(now);
         let unix_secs = self.unix_secs(now);
         let port = self.config.port;
-        if let Some(beacon) =
-            self.discovery
-                .handle_timeout(now, unix_secs, &self.identity, port, &mut self.rng)
-        {
+        if let Some(beacon) = self.discovery.handle_timeout(
+            now,
+            self.crypto,
+            unix_secs,
+            &self.identity,
+            port,
+            &mut self.rng,
+        ) {
             if let Some(group) = self.discovery.group() {
                 self.stats.beacons_sent += 1;
                 self.send(group, &Datagram::Beacon(beacon));
@@ -482,9 +483,9 @@ impl Node {
             return;
         }
         let unix_secs = self.unix_secs(now);
-        let beacon = self
-            .discovery
-            .beacon(unix_secs, &self.identity, self.config.port);
+        let beacon =
+            self.discovery
+                .beacon(self.crypto, unix_secs, &self.identity, self.config.port);
         self.send(from, &Datagram::Beacon(beacon));
     }
 
@@ -492,7 +493,7 @@ impl Node {
         let unix_secs = self.unix_secs(now);
         match self
             .discovery
-            .handle_beacon(&self.id, unix_secs, from, beacon)
+            .handle_beacon(self.crypto, &self.id, unix_secs, from, beacon)
         {
             Ok((id, addr)) => {
                 self.stats.beacons_accepted += 1;
