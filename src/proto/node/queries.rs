@@ -251,6 +251,28 @@ impl Node {
         }
     }
 
+    /// The seeds of bootstrap's self-lookup: the bootstrap nodes alone, when any is in
+    /// the table. A node that already knows its LAN segment from beacons would
+    /// otherwise look itself up among its segment only, converge on the closest ids of
+    /// that segment and never learn its neighbours elsewhere: the swarm splits into
+    /// islands joined only through the bootstrap nodes. The bootstrap nodes' answers
+    /// come from the whole swarm.
+    fn bootstrap_seeds(&self, kind: LookupKind) -> Option<Vec<WireContact>> {
+        if kind != LookupKind::Bootstrap {
+            return None;
+        }
+        let seeds: Vec<WireContact> = self
+            .table
+            .iter()
+            .filter(|c| self.config.bootstrap.contains(&c.addr))
+            .map(|c| WireContact {
+                id: c.id,
+                addr: c.addr,
+            })
+            .collect();
+        (!seeds.is_empty()).then_some(seeds)
+    }
+
     pub(super) fn start_lookup(
         &mut self,
         now: Time,
@@ -278,6 +300,8 @@ impl Node {
             above.sort_unstable_by_key(|c| c.id.distance(&target));
             above.truncate(k);
             above
+        } else if let Some(seeds) = self.bootstrap_seeds(kind) {
+            seeds
         } else {
             self.table
                 .closest(&target, k)
