@@ -1,0 +1,413 @@
+//! Scenario files: a TOML file's text and its path go in; a validated [`Scenario`] comes
+//! out, or a [`ScenarioError`] naming the file, the line and the dotted key at fault.
+//!
+//! 1. [`load`] reads the file; [`parse`] takes text already in memory.
+//! 2. The text becomes a tree that remembers where every key and value was written.
+//! 3. The checks walk that tree: unknown keys are errors (with "did you mean" when a
+//!    known key is close), each value is type- and range-checked, defaults fill the
+//!    gaps, and the cross-field rules hold (latency min <= max, every event inside the
+//!    run, enough nodes for the bootstrap list and the partitions).
+//!
+//! A returned `Scenario` satisfies everything its fields' docs promise. Nothing here
+//! panics, whatever the text. `scenarios/README.md` is the users' guide to the format.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+mod check;
+mod duration;
+mod fields;
+mod tree;
+
+#[cfg(test)]
+mod tests;
+
+pub use duration::{format_duration, parse_duration};
+
+/// Reads and checks the scenario file at `path`.
+///
+/// An unreadable file is a [`ScenarioError`] too, without a line or key.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ScenarioError {
+        path: path.to_owned(),
+        line: None,
+        key: None,
+        message: format!("cannot read the scenario file: {error}"),
+    })?;
+    parse(path, &text)
+}
+
+/// Checks scenario `text`; `path` is where it came from, for [`Scenario::path`] and
+/// for error messages.
+pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    check::scenario(path, text)
+}
+
+/// One validated scenario file: the swarm, the network it runs on, the events and
+/// workloads on its timeline, and what must hold at the end.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// The file it came from, as given to [`load`] or [`parse`].
+    pub path: PathBuf,
+    /// `name`: required, not blank.
+    pub name: String,
+    /// `seed`: the run's one seed, default 1. `--seed` overrides it.
+    pub seed: u64,
+    /// `nodes`: required, in [`NODES_MIN`]`..=`[`NODES_MAX`]. `--nodes` overrides it
+    /// through [`Scenario::with_nodes`].
+    pub nodes: usize,
+    /// `engine`: default [`EngineKind::Turmoil`]. `--engine` overrides it.
+    pub engine: EngineKind,
+    /// `crypto`: default [`CryptoKind::Auto`], which the runner resolves with
+    /// [`CryptoKind::resolve`].
+    pub crypto: CryptoKind,
+    /// `duration`: required, above zero and at most [`DURATION_MAX`].
+    pub duration: Duration,
+    /// `network_key`: an isolated network's 32-byte pre-shared key, written as 64 hex
+    /// characters. `None`: the default network.
+    pub network_key: Option<[u8; 32]>,
+    /// `[network]`: latency, faults, multicast segments and bootstrap list.
+    pub network: NetworkSpec,
+    /// `[[at]]`: timed events, sorted by time; events at the same time keep file order.
+    /// Every time is before `duration`.
+    pub at: Vec<At>,
+    /// `[[workload]]`: operations issued during the run, in file order.
+    pub workload: Vec<Workload>,
+    /// `[expect]`: what must hold at the end, in file order.
+    pub expect: Vec<Expectation>,
+}
+
+/// The fewest nodes a scenario may have.
+pub const NODES_MIN: usize = 2;
+/// The most nodes a scenario may have.
+pub const NODES_MAX: usize = 1_000_000;
+/// The longest a scenario may run, in simulated time: 100 days.
+pub const DURATION_MAX: Duration = Duration::from_secs(100 * 86_400);
+/// The largest one-way latency, and the largest reorder delay: 60 s.
+pub const LATENCY_MAX: Duration = Duration::from_secs(60);
+/// The most groups one partition may have.
+pub const PARTITION_GROUPS_MAX: usize = 16;
+/// The most lookups, or pings, one workload may issue.
+pub const WORKLOAD_OPS_MAX: usize = 100_000_000;
+
+impl Scenario {
+    /// The scenario with `nodes` nodes instead, as `--nodes` asks; an error if the
+    /// count is out of range or too small for the file's bootstrap list, segments or
+    /// partitions. The error names no line: the number came from the command line.
+    pub fn with_nodes(mut self, nodes: usize) -> Result<Scenario, ScenarioError> {
+        let error = |key: String, message: String| ScenarioError {
+            path: self.path.clone(),
+            line: None,
+            key: Some(key),
+            message: format!("--nodes {nodes}: {message}"),
+        };
+        check::nodes_in_range(nodes).map_err(|message| error("nodes".to_owned(), message))?;
+        check::bootstrap_fits(self.network.bootstrap, nodes)
+            .map_err(|message| error("network.bootstrap".to_owned(), message))?;
+        check::segments_fit(self.network.segments, nodes)
+            .map_err(|message| error("network.segments".to_owned(), message))?;
+        // `at` is sorted by time, so its indices are not the file's: name the event by
+        // its time instead.
+        for at in &self.at {
+            if let Action::Partition { shares, .. } = &at.action {
+                check::partition_fits(shares, nodes).map_err(|message| {
+                    error(
+                        "at".to_owned(),
+                        format!("the partition at {}: {message}", format_duration(at.time)),
+                    )
+                })?;
+            }
+        }
+        self.nodes = nodes;
+        Ok(self)
+    }
+}
+
+/// Which engine drives the nodes. Reads and writes `"direct"` / `"turmoil"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    /// An event queue calling each node's `handle_*` methods; no tokio.
+    Direct,
+    /// Each node runs the live driver loop on a simulated socket under paused tokio time.
+    Turmoil,
+}
+
+impl EngineKind {
+    /// The name a scenario file and `--engine` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Direct => "direct",
+            EngineKind::Turmoil => "turmoil",
+        }
+    }
+}
+
+impl FromStr for EngineKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "direct" => Ok(EngineKind::Direct),
+            "turmoil" => Ok(EngineKind::Turmoil),
+            _ => Err(format!(
+                "unknown engine {text:?}; expected \"turmoil\" or \"direct\""
+            )),
+        }
+    }
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which crypto the nodes use. Reads and writes `"real"` / `"fast"` / `"auto"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CryptoKind {
+    /// Real ed25519 and x25519.
+    Real,
+    /// The core's cheap keyed-hash stand-in: same message sizes, same failures.
+    Fast,
+    /// Real below [`CRYPTO_FAST_FROM_NODES`] nodes, fast at or above.
+    Auto,
+}
+
+/// The node count from which [`CryptoKind::Auto`] means fast crypto.
+pub const CRYPTO_FAST_FROM_NODES: usize = 2_000;
+
+impl CryptoKind {
+    /// `Real` or `Fast`: `Auto` resolved for a swarm of `nodes`.
+    pub fn resolve(self, nodes: usize) -> CryptoKind {
+        match self {
+            CryptoKind::Auto if nodes >= CRYPTO_FAST_FROM_NODES => CryptoKind::Fast,
+            CryptoKind::Auto => CryptoKind::Real,
+            chosen => chosen,
+        }
+    }
+
+    /// The name a scenario file uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CryptoKind::Real => "real",
+            CryptoKind::Fast => "fast",
+            CryptoKind::Auto => "auto",
+        }
+    }
+}
+
+impl FromStr for CryptoKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "real" => Ok(CryptoKind::Real),
+            "fast" => Ok(CryptoKind::Fast),
+            "auto" => Ok(CryptoKind::Auto),
+            _ => Err(format!(
+                "unknown crypto {text:?}; expected \"real\", \"fast\" or \"auto\""
+            )),
+        }
+    }
+}
+
+impl fmt::Display for CryptoKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[network]`: the simulated network's latency, faults, multicast and bootstrap list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkSpec {
+    /// `latency.min`: the shortest one-way latency of a link, default 5 ms.
+    pub latency_min: Duration,
+    /// `latency.max`: the longest, default 50 ms; `latency_min <= latency_max <=`
+    /// [`LATENCY_MAX`].
+    pub latency_max: Duration,
+    /// `loss`: the probability a datagram is lost, `0 <= loss < 1`, default 0.
+    pub loss: f64,
+    /// `duplicate`: the probability a datagram is delivered twice, `0..=1`, default 0.
+    pub duplicate: f64,
+    /// `reorder`: the probability a datagram gets an extra delay, so that it lags
+    /// datagrams sent after it, `0..=1`, default 0.
+    pub reorder: f64,
+    /// `reorder_delay`: the largest extra delay of a reordered datagram, default 20 ms,
+    /// at most [`LATENCY_MAX`].
+    pub reorder_delay: Duration,
+    /// `segments`: multicast LAN segments; multicast reaches only a node's own segment.
+    /// 0 means no multicast (bootstrap only). Default 1; at most `nodes`.
+    pub segments: usize,
+    /// `bootstrap`: how many nodes every other node knows at start. Default 3 (or
+    /// `nodes`, if fewer); at most `nodes`. Never 0 while `segments` is 0.
+    pub bootstrap: usize,
+    /// `join_window`: every node joins at a seeded moment within it, default 2 s;
+    /// shorter than the scenario's `duration`.
+    pub join_window: Duration,
+}
+
+impl Default for NetworkSpec {
+    /// The network of a file without a `[network]` table (and at least 3 nodes).
+    fn default() -> Self {
+        NetworkSpec {
+            latency_min: Duration::from_millis(5),
+            latency_max: Duration::from_millis(50),
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            reorder_delay: Duration::from_millis(20),
+            segments: 1,
+            bootstrap: 3,
+            join_window: Duration::from_secs(2),
+        }
+    }
+}
+
+/// `[[at]]`: something that happens to the network at one moment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct At {
+    /// `time`: since the start of the run; before the scenario's `duration`.
+    pub time: Duration,
+    /// `partition = [...]` (with `one_way`) or `heal = true`.
+    pub action: Action,
+}
+
+/// What an [`At`] event does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Split the nodes into groups of these shares (each > 0, summing to 1 within 1e-6,
+    /// 2..=16 groups, each at least one node). With `one_way`, datagrams from a
+    /// lower-numbered group to a higher one are lost while the other direction still
+    /// flows.
+    Partition {
+        /// Each group's share of the nodes, in group order.
+        shares: Vec<f64>,
+        /// Whether only datagrams from lower- to higher-numbered groups are lost.
+        one_way: bool,
+    },
+    /// Remove every partition.
+    Heal,
+}
+
+/// `[[workload]]`: operations spread over a window of the run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    /// `from`: when the window opens; before the scenario's `duration`.
+    pub from: Duration,
+    /// `over`: how long the window lasts, default 10 s; `from + over <= duration`.
+    pub over: Duration,
+    /// `lookups`: FIND_NODE lookups of random existing node ids, default 0.
+    pub lookups: usize,
+    /// `ping_closest`: PINGs of a random node's 3 closest peers, default 0. A workload
+    /// has `lookups` or `ping_closest` (or both) above 0.
+    pub ping_closest: usize,
+}
+
+/// One `[expect]` entry: `metric = "OP NUMBER"`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expectation {
+    /// The metric, one of [`METRICS`].
+    pub name: String,
+    /// How the measured value compares with `value`.
+    pub op: Op,
+    /// The bound: finite; between 0 and 1 for ratio metrics, at least 0 for the rest.
+    pub value: f64,
+    /// The bound as written, trimmed, e.g. `">= 0.99"`. A bare number gets its implied
+    /// `">= "` in front, so a report shows what was checked.
+    pub text: String,
+}
+
+/// How an [`Expectation`] compares the measured value with its bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `>=`
+    Ge,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `<`
+    Lt,
+    /// `==`: equal within a relative 1e-9, so `0.1 + 0.2 == 0.3` holds.
+    Eq,
+}
+
+impl Op {
+    /// Whether `actual OP expected` holds. A NaN `actual` (a metric with no samples)
+    /// never holds.
+    pub fn holds(self, actual: f64, expected: f64) -> bool {
+        match self {
+            Op::Ge => actual >= expected,
+            Op::Le => actual <= expected,
+            Op::Gt => actual > expected,
+            Op::Lt => actual < expected,
+            Op::Eq => (actual - expected).abs() <= 1e-9 * expected.abs().max(1.0),
+        }
+    }
+
+    /// The operator as written: `">="`, `"<="`, `">"`, `"<"`, `"=="`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Ge => ">=",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Lt => "<",
+            Op::Eq => "==",
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The metric names an `[expect]` key may use; anything else is an error.
+pub const METRICS: &[&str] = &[
+    "lookup_success",
+    "lookup_hops_p50",
+    "lookup_hops_p95",
+    "lookup_latency_ms_p50",
+    "lookup_latency_ms_p99",
+    "ping_success",
+    "delivered_ratio",
+];
+
+/// The metrics in [`METRICS`] that are ratios between 0 and 1; for these alone a bare
+/// number means `>=`.
+pub const RATIO_METRICS: &[&str] = &["lookup_success", "ping_success", "delivered_ratio"];
+
+/// A scenario file that cannot be used, and where it goes wrong.
+///
+/// Displays as `scenarios/x.toml:12: `network.loss`: 1.5 is not a probability (between
+/// 0 and 1)`, leaving out `:12` or the key when unknown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioError {
+    /// The file, as given.
+    pub path: PathBuf,
+    /// The 1-based line, when the error has one.
+    pub line: Option<usize>,
+    /// The dotted key: `network.latency.min`, `at[1].partition`, `workload[0].from`
+    /// (array indices count from 0, in file order).
+    pub key: Option<String>,
+    /// What is wrong, and where it helps, what to write instead.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
