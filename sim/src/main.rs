@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod bench_live;
 mod live;
-mod swarm;
+mod run;
 
 /// A deterministic simulation test-bed for peer-to-peer DHT swarms.
 #[derive(Parser, Debug)]
@@ -21,9 +21,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Commands {
-    /// Simulate a swarm in-process: bootstrap, then FIND_NODE lookups of existing ids,
-    /// checked against a global oracle.
-    Swarm(swarm::SwarmArgs),
+    /// Run a scenario file: a simulated swarm, its faults and workloads, a report and
+    /// a verdict.
+    Run(run::RunArgs),
     /// Start N live nodes in this process on 127.0.0.1, finding each other by
     /// multicast, each with an HTTP API.
     Live(live::LiveArgs),
@@ -33,18 +33,37 @@ enum Commands {
     BenchLive(bench_live::BenchLiveArgs),
 }
 
+/// Log lines of simulated runs carry the simulated time and the node they concern
+/// (`t=12.345678s n17`), set by the engines through `dswarm::harness::set_log_context`;
+/// live commands leave it at zero and print no node.
+struct SimTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for SimTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        let (now, node) = dswarm::harness::log_context();
+        let micros = now.as_micros();
+        write!(w, "t={}.{:06}s", micros / 1_000_000, micros % 1_000_000)?;
+        match node {
+            Some(node) => write!(w, " n{node}"),
+            None => Ok(()),
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .without_time()
-        .init();
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if matches!(cli.command, Commands::Run(_)) {
+        logs.with_timer(SimTime).init();
+    } else {
+        logs.without_time().init();
+    }
     match cli.command {
-        Commands::Swarm(args) => swarm::run(&args),
+        Commands::Run(args) => run::run(&args),
         Commands::Live(args) => live::run_live(&args),
         Commands::Node(args) => live::run_node(&args),
         Commands::BenchLive(args) => bench_live::run(&args),

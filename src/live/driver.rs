@@ -58,6 +58,8 @@ impl DatagramSocket for tokio::net::UdpSocket {
 /// A finished command, as the driver reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finished {
+    /// The node's id for the command.
+    pub query: QueryId,
     /// How long it took.
     pub elapsed: Duration,
     /// What came of it.
@@ -130,6 +132,7 @@ pub async fn run<S: DatagramSocket, M: DatagramSocket>(
             {
                 if let Some(reply) = waiting.remove(query) {
                     let _ = reply.send(Ok(Finished {
+                        query: *query,
                         elapsed: *elapsed,
                         outcome: outcome.clone(),
                     }));

@@ -1,0 +1,110 @@
+//! The direct engine: the core's [`Swarm`] harness on the simulator's [`World`].
+//!
+//! In: a [`SwarmConfig`] and a [`World`]. Out: what [`Engine`] promises. No tokio: one
+//! queue keyed by (time, sequence) holds deliveries, timers and commands and calls the
+//! nodes' `handle_*` methods directly, so time jumps from one event to the next and a
+//! run costs what its events cost.
+
+use dswarm::harness::{NetStats, Swarm, SwarmConfig, Trace};
+use dswarm::proto::{Command, NodeId, QueryId, Time};
+
+use super::{Done, Engine};
+use crate::world::World;
+
+/// The direct engine; see the module docs.
+pub struct Direct {
+    swarm: Swarm<World>,
+    /// Commands started and not yet ended: (tag, node, query).
+    pending: Vec<(u64, usize, QueryId)>,
+    /// Commands that could not start, reported at the next drain.
+    refused: Vec<Done>,
+}
+
+impl Direct {
+    /// Builds every node and schedules its join.
+    pub fn new(config: SwarmConfig, world: World) -> Direct {
+        Direct {
+            swarm: Swarm::with_network(config, world),
+            pending: Vec::new(),
+            refused: Vec::new(),
+        }
+    }
+
+    /// The harness underneath, for oracles and tests.
+    pub fn swarm(&self) -> &Swarm<World> {
+        &self.swarm
+    }
+}
+
+impl Engine for Direct {
+    fn name(&self) -> &'static str {
+        "direct"
+    }
+
+    fn now(&self) -> Time {
+        self.swarm.now()
+    }
+
+    fn run_until(&mut self, until: Time) {
+        self.swarm.run_until(until);
+    }
+
+    fn world_mut(&mut self) -> &mut World {
+        self.swarm.network_mut()
+    }
+
+    fn world(&self) -> &World {
+        self.swarm.network()
+    }
+
+    fn start(&mut self, node: usize, command: Command, tag: u64) {
+        match self.swarm.start(node, command) {
+            Ok(query) => self.pending.push((tag, node, query)),
+            Err(error) => self.refused.push(Done {
+                tag,
+                node,
+                at: self.swarm.now(),
+                result: Err(error),
+            }),
+        }
+    }
+
+    fn drain_finished(&mut self, out: &mut Vec<Done>) {
+        let mut ended = std::mem::take(&mut self.refused);
+        let swarm = &self.swarm;
+        self.pending.retain(|&(tag, node, query)| {
+            let Some(finished) = swarm.finished(node, query) else {
+                return true;
+            };
+            ended.push(Done {
+                tag,
+                node,
+                at: finished.at,
+                result: Ok((finished.elapsed, finished.outcome.clone())),
+            });
+            false
+        });
+        ended.sort_by_key(|done| (done.at, done.tag));
+        out.append(&mut ended);
+    }
+
+    fn ids(&self) -> Vec<NodeId> {
+        self.swarm.ids()
+    }
+
+    fn net_stats(&self) -> NetStats {
+        self.swarm.net_stats()
+    }
+
+    fn trace(&self) -> &Trace {
+        self.swarm.trace()
+    }
+
+    fn trace_mut(&mut self) -> &mut Trace {
+        self.swarm.trace_mut()
+    }
+
+    fn table_sizes(&mut self) -> Vec<usize> {
+        self.swarm.nodes().iter().map(|n| n.table().len()).collect()
+    }
+}

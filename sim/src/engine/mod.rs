@@ -1,0 +1,67 @@
+//! The two engines that drive a swarm of [`Node`](dswarm::proto::Node)s through the
+//! [`World`]: same nodes, same world, same scenario files.
+//!
+//! - [`direct`]: no tokio; one event queue keyed by (time, sequence) calls each node's
+//!   `handle_*` methods — the core's harness on the simulator's world. The engine for
+//!   the largest runs.
+//! - [`turmoil`]: every node runs the live adapter's driver loop
+//!   ([`dswarm::live::driver::run`]) on a `turmoil-net` socket, all in one paused
+//!   current-thread tokio runtime; our scheduler moves packets between hosts through
+//!   the same [`World`] and fans multicast out.
+//!
+//! In: a [`SwarmConfig`] (nodes, seed, node template), the [`World`], and commands for
+//! any node at any time. Out: the commands' ends ([`Done`]), network counters, and the
+//! run's [`Trace`].
+
+pub mod direct;
+pub mod turmoil;
+
+use std::time::Duration;
+
+use dswarm::harness::{NetStats, Trace};
+use dswarm::proto::{Command, CommandError, NodeId, QueryOutcome, Time};
+
+use crate::world::World;
+
+/// The end of a command started with [`Engine::start`].
+#[derive(Clone, Debug)]
+pub struct Done {
+    /// The tag it was started with.
+    pub tag: u64,
+    /// The node that ran it.
+    pub node: usize,
+    /// When it ended (simulated).
+    pub at: Time,
+    /// How long it took and what came of it, or why it could not start.
+    pub result: Result<(Duration, QueryOutcome), CommandError>,
+}
+
+/// What the runner needs of an engine; see the module docs.
+pub trait Engine {
+    /// The engine's name, as scenario files spell it.
+    fn name(&self) -> &'static str;
+    /// The simulated time.
+    fn now(&self) -> Time;
+    /// Runs everything due up to `until`, then sets the clock to it.
+    fn run_until(&mut self, until: Time);
+    /// The world, to change it mid-run (partitions, heals).
+    fn world_mut(&mut self) -> &mut World;
+    /// The world.
+    fn world(&self) -> &World;
+    /// Starts `command` on node `node` now (or at the engine's next step); its end is
+    /// reported by [`Engine::drain_finished`] under `tag`.
+    fn start(&mut self, node: usize, command: Command, tag: u64);
+    /// Appends to `out` every command that ended since the last call, in the order
+    /// they ended.
+    fn drain_finished(&mut self, out: &mut Vec<Done>);
+    /// Every node's id, by index.
+    fn ids(&self) -> Vec<NodeId>;
+    /// The network's counters.
+    fn net_stats(&self) -> NetStats;
+    /// The run's trace.
+    fn trace(&self) -> &Trace;
+    /// The run's trace, to keep records or write it out.
+    fn trace_mut(&mut self) -> &mut Trace;
+    /// Every node's count of verified peers in its routing table, by index.
+    fn table_sizes(&mut self) -> Vec<usize>;
+}

@@ -1,0 +1,497 @@
+//! The turmoil engine: every node runs the live adapter's own driver loop
+//! ([`dswarm::live::driver::run`]) on a `turmoil-net` UDP socket, under simulated tokio
+//! time, and our scheduler moves the datagrams between hosts through the [`World`].
+//!
+//! In: a [`SwarmConfig`] and a [`World`]; commands for any node. Out: what [`Engine`]
+//! promises — command ends, network counters, the trace.
+//!
+//! One host per node (node `i` at [`addr_of`]`(i)`), all node tasks on one `LocalSet`
+//! of one current-thread tokio runtime whose clock is paused: tokio's clock *is* the
+//! simulated clock. The engine moves in fixed 1 ms steps; a step at time `T`:
+//!
+//! 1. sends the joins (`Command::Bootstrap`, at [`SwarmConfig::join_times`]) due by
+//!    `T`, and hands every datagram due at `T` to its host;
+//! 2. drains the `LocalSet` until every task waits (`run_until(sleep(1 ms))`): all node
+//!    work of the step happens at `T`, and the clock stops at `T + 1 ms`;
+//! 3. collects, node by node in index order, the events and command replies of the
+//!    nodes that ran;
+//! 4. drains every host's outbound queue once, fans multicast out to the sender's
+//!    segment (turmoil-net has none of its own), asks the world each copy's fate and
+//!    queues the copies on a timing wheel, each arrival rounded up to a whole step.
+//!
+//! What holds: the trace depends only on the config and the world's seed. Within a
+//! step the order in which tokio polls the nodes does not matter — each node has its
+//! own state, RNG and channels; outbound queues are drained in host order and output
+//! is collected in index order — and nothing on the path draws tokio's RNG (the
+//! driver's `select!` is `biased`).
+//!
+//! Limits: turmoil-net keeps its network in a thread-local, so one thread holds at
+//! most one `Turmoil` at a time, and it must not be built or driven inside another
+//! tokio runtime.
+
+mod host;
+mod wheel;
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use dswarm::harness::{addr_of, index_of, Kind, NetStats, Network, SwarmConfig, Trace, PORT};
+use dswarm::live::driver::{self, Control, Finished};
+use dswarm::proto::{Command, CommandError, Event, NodeId, Time};
+use tokio::runtime::Runtime;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::LocalSet;
+use turmoil_net::shim::tokio::net::UdpSocket;
+use turmoil_net::{EnterGuard, Net, Packet, Transport, UdpDatagram};
+
+use self::host::{Failure, Hosted, Shared, SimSocket};
+use self::wheel::Wheel;
+use super::{Done, Engine};
+use crate::world::World;
+
+/// The fixed step: the resolution of every arrival and of every timer.
+const TICK: Duration = Duration::from_millis(1);
+const TICK_MICROS: u64 = 1000;
+/// Capacity of a node's control channel: far beyond any run, and cheap (tokio
+/// allocates channel blocks on demand), so a full channel is a bug.
+const CONTROL_CAPACITY: usize = 1 << 20;
+
+/// A command's reply still to come.
+struct Pending {
+    /// The engine's tag; `None` for a join.
+    tag: Option<u64>,
+    reply: oneshot::Receiver<Result<Finished, CommandError>>,
+}
+
+/// The turmoil engine; see the module docs.
+pub struct Turmoil {
+    // Drop order: `Drop` drops the task set inside the runtime while the network is
+    // still installed; then the runtime; `guard` (the installed network) goes last.
+    set: Option<LocalSet>,
+    rt: Runtime,
+    shared: Rc<Shared>,
+    world: World,
+    ids: Vec<NodeId>,
+    controls: Vec<mpsc::Sender<Control>>,
+    events: Vec<mpsc::UnboundedReceiver<Event>>,
+    pending: Vec<Vec<Pending>>,
+    /// (time, node) of every join, in order; `joins[next_join..]` are still to send.
+    joins: Vec<(Time, usize)>,
+    next_join: usize,
+    wheel: Wheel<Packet>,
+    /// The current step: the simulated time is `step` milliseconds.
+    step: u64,
+    trace: Trace,
+    net: NetStats,
+    finished: Vec<Done>,
+    // Buffers reused from step to step.
+    egress: Vec<Packet>,
+    due: Vec<Packet>,
+    delays: Vec<Duration>,
+    touched: Vec<usize>,
+    #[cfg(debug_assertions)]
+    epoch: tokio::time::Instant,
+    guard: EnterGuard,
+}
+
+impl Turmoil {
+    /// Builds one host and one driver task per node and schedules every join.
+    ///
+    /// # Panics
+    ///
+    /// If this thread already holds a `Turmoil` (or another installed turmoil-net
+    /// network), or if called inside a tokio runtime.
+    pub fn new(config: SwarmConfig, world: World) -> Turmoil {
+        let n = config.nodes;
+        let mut net = Net::new();
+        let hosts: Vec<_> = (0..n).map(|i| net.add_host(addr_of(i).ip())).collect();
+        let guard = net.enter();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a current-thread runtime builds");
+        // The clock is paused from the start: this reads simulated time zero.
+        #[allow(clippy::disallowed_methods)]
+        let epoch = rt.block_on(async { tokio::time::Instant::now() });
+        let shared = Rc::new(Shared::new(n));
+        let set = LocalSet::new();
+        let mut ids = Vec::with_capacity(n);
+        let mut controls = Vec::with_capacity(n);
+        let mut events = Vec::with_capacity(n);
+        {
+            let _runtime = rt.enter();
+            for (i, &host) in hosts.iter().enumerate() {
+                let node = config.node(i);
+                ids.push(node.id());
+                let (control_tx, control_rx) = mpsc::channel(CONTROL_CAPACITY);
+                let (event_tx, event_rx) = mpsc::unbounded_channel();
+                controls.push(control_tx);
+                events.push(event_rx);
+                let task = async move {
+                    let socket = SimSocket(UdpSocket::bind(addr_of(i)).await?);
+                    // No multicast socket: the scheduler fans multicast out.
+                    driver::run(socket, None::<SimSocket>, node, epoch, control_rx, event_tx).await
+                };
+                set.spawn_local(Hosted::new(host, i, Rc::clone(&shared), task));
+            }
+        }
+        let mut joins: Vec<(Time, usize)> = config
+            .join_times()
+            .into_iter()
+            .enumerate()
+            .map(|(i, at)| (at, i))
+            .collect();
+        joins.sort_unstable();
+        Turmoil {
+            set: Some(set),
+            rt,
+            shared,
+            world,
+            ids,
+            controls,
+            events,
+            pending: (0..n).map(|_| Vec::new()).collect(),
+            joins,
+            next_join: 0,
+            wheel: Wheel::new(),
+            step: 0,
+            trace: Trace::new(),
+            net: NetStats::default(),
+            finished: Vec::new(),
+            egress: Vec::new(),
+            due: Vec::new(),
+            delays: Vec::with_capacity(2),
+            touched: Vec::new(),
+            #[cfg(debug_assertions)]
+            epoch,
+            guard,
+        }
+    }
+
+    /// Datagrams in flight.
+    pub fn in_flight(&self) -> usize {
+        self.wheel.len()
+    }
+
+    fn time_of(step: u64) -> Time {
+        Time::from_micros(step * TICK_MICROS)
+    }
+
+    fn set(&self) -> &LocalSet {
+        self.set
+            .as_ref()
+            .expect("the task set lives as long as the engine")
+    }
+
+    /// Queues `control` for node `node`'s driver; it sees it at the next step.
+    fn send_control(&self, node: usize, control: Control) {
+        self.controls[node]
+            .try_send(control)
+            .unwrap_or_else(|error| panic!("node {node}'s control channel: {error}"));
+    }
+
+    /// One 1 ms step; see the module docs.
+    fn step(&mut self) {
+        let now = Self::time_of(self.step);
+        self.begin_step();
+        self.shared.now.set(now);
+        let set = self.set.as_ref().expect("the task set lives");
+        // The sleep is made inside the runtime, at `now`: the tasks run until every
+        // one waits, then the paused clock jumps to `now + TICK`.
+        self.rt
+            .block_on(set.run_until(async { tokio::time::sleep(TICK).await }));
+        self.check_failure();
+        self.debug_check_clock(now + TICK);
+        self.collect(now);
+        self.route_egress(now);
+        self.step += 1;
+    }
+
+    /// Checks that tokio's clock reads `expected` (debug builds).
+    fn debug_check_clock(&self, expected: Time) {
+        #[cfg(debug_assertions)]
+        {
+            let _runtime = self.rt.enter(); // outside it, tokio reads the OS clock
+            let clock = self.epoch.elapsed();
+            debug_assert_eq!(clock, expected.since_epoch(), "the clock left the step");
+        }
+        #[cfg(not(debug_assertions))]
+        let _ = expected;
+    }
+
+    /// The inputs of the current step, once (`table_sizes` may have given them
+    /// already): the joins due by now, then every datagram due now.
+    fn begin_step(&mut self) {
+        let now = Self::time_of(self.step);
+        while let Some(&(at, node)) = self.joins.get(self.next_join) {
+            if at > now {
+                break;
+            }
+            self.next_join += 1;
+            let (reply, rx) = oneshot::channel();
+            let command = Command::Bootstrap;
+            self.send_control(node, Control::Run { command, reply });
+            self.pending[node].push(Pending {
+                tag: None,
+                reply: rx,
+            });
+        }
+        if self.wheel.now() != self.step {
+            return;
+        }
+        let mut due = std::mem::take(&mut self.due);
+        self.wheel.pop_due(&mut due);
+        self.net.delivered += due.len() as u64;
+        for packet in due.drain(..) {
+            self.guard.deliver(packet);
+        }
+        self.due = due;
+    }
+
+    /// Re-raises a node task's panic, or stops on a driver that ended.
+    fn check_failure(&self) {
+        match self.shared.take_failure() {
+            None => {}
+            Some(Failure::Panic(node, payload)) => {
+                tracing::error!(node, "node task panicked");
+                std::panic::resume_unwind(payload)
+            }
+            Some(Failure::Exit(node, Err(error))) => panic!("node {node}'s driver failed: {error}"),
+            Some(Failure::Exit(node, Ok(()))) => panic!("node {node}'s driver stopped"),
+        }
+    }
+
+    /// Traces the events and command replies of every node that ran this step.
+    fn collect(&mut self, now: Time) {
+        let mut touched = std::mem::take(&mut self.touched);
+        self.shared.take_touched(&mut touched);
+        for &node in &touched {
+            while let Ok(event) = self.events[node].try_recv() {
+                self.trace.event(now, node, &event);
+            }
+            let mut k = 0;
+            while k < self.pending[node].len() {
+                let result = match self.pending[node][k].reply.try_recv() {
+                    Err(oneshot::error::TryRecvError::Empty) => {
+                        k += 1;
+                        continue;
+                    }
+                    Ok(result) => result,
+                    // The driver went away: `check_failure` has already stopped the run.
+                    Err(oneshot::error::TryRecvError::Closed) => unreachable!("node {node} ended"),
+                };
+                let tag = self.pending[node].remove(k).tag;
+                if let Ok(finished) = &result {
+                    let event = Event::QueryFinished {
+                        query: finished.query,
+                        elapsed: finished.elapsed,
+                        outcome: finished.outcome.clone(),
+                    };
+                    self.trace.event(now, node, &event);
+                }
+                if let Some(tag) = tag {
+                    self.finished.push(Done {
+                        tag,
+                        node,
+                        at: now,
+                        result: result.map(|f| (f.elapsed, f.outcome)),
+                    });
+                }
+            }
+        }
+        self.touched = touched;
+    }
+
+    /// Routes everything the hosts sent this step (sent at `now`).
+    fn route_egress(&mut self, now: Time) {
+        let mut egress = std::mem::take(&mut self.egress);
+        self.guard.egress_all(&mut egress);
+        for packet in egress.drain(..) {
+            self.route(now, packet);
+        }
+        self.egress = egress;
+    }
+
+    fn route(&mut self, now: Time, packet: Packet) {
+        let n = self.ids.len();
+        let Transport::Udp(datagram) = &packet.payload else {
+            debug_assert!(false, "the driver speaks UDP only");
+            return;
+        };
+        let Some(src) = index_of(SocketAddr::new(packet.src, datagram.src_port), n) else {
+            debug_assert!(false, "a datagram from {} is from no node", packet.src);
+            return;
+        };
+        let dst = SocketAddr::new(packet.dst, datagram.dst_port);
+        if packet.dst.is_multicast() {
+            let members = self.world.multicast_members(src).len();
+            if members == 0 {
+                self.net.sent += 1;
+                self.drop_datagram(now, src, dst, &datagram.payload);
+                return;
+            }
+            for m in 0..members {
+                let to = self.world.multicast_members(src)[m];
+                if to != src {
+                    self.net.sent += 1;
+                    self.transmit(now, src, to, &packet);
+                }
+            }
+            return;
+        }
+        self.net.sent += 1;
+        match index_of(dst, n) {
+            Some(to) => self.transmit(now, src, to, &packet),
+            None => self.drop_datagram(now, src, dst, &datagram.payload),
+        }
+    }
+
+    /// Asks the world the fate of `packet` from node `src` to node `to` and queues
+    /// every copy that arrives.
+    fn transmit(&mut self, now: Time, src: usize, to: usize, packet: &Packet) {
+        let Transport::Udp(datagram) = &packet.payload else {
+            unreachable!("routed datagrams are UDP");
+        };
+        let dst = addr_of(to);
+        let mut delays = std::mem::take(&mut self.delays);
+        delays.clear();
+        self.world.fate(now, src, to, &mut delays);
+        if delays.is_empty() {
+            self.drop_datagram(now, src, dst, &datagram.payload);
+        }
+        for (copy, delay) in delays.iter().enumerate() {
+            if copy > 0 {
+                self.net.sent += 1; // a duplicate is one more datagram on the wire
+            }
+            let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+            let steps = micros.div_ceil(TICK_MICROS).max(1);
+            let due = self.step.saturating_add(steps);
+            self.trace.datagram(
+                Kind::Deliver,
+                Self::time_of(due),
+                src,
+                dst,
+                &datagram.payload,
+            );
+            let copy = Packet {
+                src: packet.src,
+                dst: dst.ip(),
+                ttl: packet.ttl,
+                payload: Transport::Udp(UdpDatagram {
+                    src_port: datagram.src_port,
+                    dst_port: PORT,
+                    payload: datagram.payload.clone(),
+                }),
+            };
+            self.wheel.push(due, copy);
+        }
+        self.delays = delays;
+    }
+
+    fn drop_datagram(&mut self, now: Time, src: usize, dst: SocketAddr, payload: &[u8]) {
+        self.net.dropped += 1;
+        self.trace.datagram(Kind::Drop, now, src, dst, payload);
+    }
+}
+
+impl Drop for Turmoil {
+    fn drop(&mut self) {
+        // Each task's wrapper makes its host current as it drops (its socket closes
+        // there); the network must still be installed, so this happens before `guard`
+        // drops, and inside the runtime, whose timers the tasks hold.
+        let _runtime = self.rt.enter();
+        drop(self.set.take());
+    }
+}
+
+impl Engine for Turmoil {
+    fn name(&self) -> &'static str {
+        "turmoil"
+    }
+
+    fn now(&self) -> Time {
+        Self::time_of(self.step)
+    }
+
+    /// Runs whole steps until the clock reaches `until` (rounded up to a step).
+    fn run_until(&mut self, until: Time) {
+        while Self::time_of(self.step) < until {
+            self.step();
+        }
+    }
+
+    fn world_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
+
+    fn world(&self) -> &World {
+        &self.world
+    }
+
+    fn start(&mut self, node: usize, command: Command, tag: u64) {
+        let (reply, rx) = oneshot::channel();
+        self.send_control(node, Control::Run { command, reply });
+        self.pending[node].push(Pending {
+            tag: Some(tag),
+            reply: rx,
+        });
+    }
+
+    fn drain_finished(&mut self, out: &mut Vec<Done>) {
+        let start = out.len();
+        out.append(&mut self.finished);
+        out[start..].sort_by_key(|done| (done.at, done.tag));
+    }
+
+    fn ids(&self) -> Vec<NodeId> {
+        self.ids.clone()
+    }
+
+    fn net_stats(&self) -> NetStats {
+        self.net
+    }
+
+    fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    fn trace_mut(&mut self) -> &mut Trace {
+        &mut self.trace
+    }
+
+    /// Asks every driver for a snapshot without moving the clock: the step's inputs
+    /// (joins, datagrams due now) are handed over first and the tasks run at the
+    /// current time, as the next step would run them, so asking does not change the
+    /// run. (One exception: a command started right after this, at the same time,
+    /// reaches its node after that node's datagrams of this step instead of before.)
+    fn table_sizes(&mut self) -> Vec<usize> {
+        self.begin_step();
+        let replies: Vec<_> = (0..self.ids.len())
+            .map(|node| {
+                let (reply, rx) = oneshot::channel();
+                self.send_control(node, Control::Snapshot { reply });
+                rx
+            })
+            .collect();
+        self.shared.now.set(self.now());
+        let snapshots = self.rt.block_on(self.set().run_until(async move {
+            let mut snapshots = Vec::with_capacity(replies.len());
+            for reply in replies {
+                snapshots.push(reply.await);
+            }
+            snapshots
+        }));
+        self.check_failure();
+        self.debug_check_clock(self.now());
+        snapshots
+            .into_iter()
+            .enumerate()
+            .map(|(node, snapshot)| match snapshot {
+                Ok(snapshot) => snapshot.peers.len(),
+                Err(_) => panic!("node {node} ended"),
+            })
+            .collect()
+    }
+}

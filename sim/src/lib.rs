@@ -1,0 +1,18 @@
+//! The dswarm test-bed: scenario files, a seeded world model and the two engines that
+//! drive the protocol core through it.
+//!
+//! - [`scenario`]: scenario files (TOML) in, a validated [`scenario::Scenario`] out, or
+//!   an error naming the file, line and key.
+//! - [`world`]: the seeded network model — latency per link, loss, duplication,
+//!   reordering, multicast segments, partitions — that decides every datagram's fate.
+//! - [`engine`]: the **direct** engine (an event queue calling the node's `handle_*`
+//!   methods) and the **turmoil** engine (every node runs the live driver loop on a
+//!   `turmoil-net` socket under paused tokio time).
+//! - [`runner`]: one scenario run on one engine: timeline, workloads, report.
+//! - [`report`]: the JSON report, expectations checked, and the human summary.
+
+pub mod engine;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod world;

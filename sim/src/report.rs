@@ -1,0 +1,247 @@
+//! The report of one run: the JSON of ../DESIGN.md's contract and the human summary.
+//!
+//! In: what the runner measured. Out: a [`Report`] that serialises to the report keys
+//! other people's scripts rely on (`scenario`, `seed`, `nodes`, `sim_seconds`,
+//! `wall_seconds`, `trace_hash`, `messages`, `lookups`, `expectations`, `pass`, and
+//! more), the verdict of every expectation, and a few lines for people.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::scenario::{Expectation, METRICS};
+
+/// Everything a run reports; see the module docs.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The scenario file.
+    pub file: String,
+    /// The seed that ran.
+    pub seed: u64,
+    /// Nodes simulated.
+    pub nodes: usize,
+    /// `direct` or `turmoil`.
+    pub engine: String,
+    /// `real` or `fast`.
+    pub crypto: String,
+    /// Simulated seconds run.
+    pub sim_seconds: f64,
+    /// Wall-clock seconds the run took.
+    pub wall_seconds: f64,
+    /// Simulated seconds per wall-clock second.
+    pub speed: f64,
+    /// SHA-256 over every datagram delivered or dropped and every node event.
+    pub trace_hash: String,
+    /// Entries in the trace.
+    pub trace_entries: u64,
+    /// Datagram counts.
+    pub messages: Messages,
+    /// What the world did to datagrams, by cause.
+    pub faults: Faults,
+    /// FIND_NODE lookups of the workloads.
+    pub lookups: Lookups,
+    /// PING of the closest peers, from the workloads.
+    pub pings: Pings,
+    /// Verified peers per routing table at the end.
+    pub tables: Tables,
+    /// Every expectation of the scenario, checked.
+    pub expectations: Vec<Verdict>,
+    /// Whether every expectation held.
+    pub pass: bool,
+}
+
+/// Datagram counts.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Messages {
+    /// Sent (a multicast counts once per receiver, a duplicate once more).
+    pub sent: u64,
+    /// Handed to a node.
+    pub delivered: u64,
+    /// Lost, cut, unroutable, or arrived at a node that was down.
+    pub dropped: u64,
+}
+
+/// What the world did to datagrams.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Faults {
+    /// Lost at random.
+    pub lost: u64,
+    /// Cut by a partition.
+    pub partitioned: u64,
+    /// Delivered twice.
+    pub duplicated: u64,
+    /// Delayed out of order.
+    pub reordered: u64,
+}
+
+/// Lookup figures.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Lookups {
+    /// Started.
+    pub issued: u64,
+    /// Found their target as the closest contact.
+    pub succeeded: u64,
+    /// Finished without finding it, or could not start.
+    pub failed: u64,
+    /// Still running when the scenario ended.
+    pub unfinished: u64,
+    /// Median hops of the finished lookups.
+    pub hops_p50: Option<u32>,
+    /// 95th-percentile hops.
+    pub hops_p95: Option<u32>,
+    /// Median latency, milliseconds.
+    pub latency_ms_p50: Option<f64>,
+    /// 99th-percentile latency, milliseconds.
+    pub latency_ms_p99: Option<f64>,
+}
+
+/// Ping figures.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Pings {
+    /// `PingClosest` commands started.
+    pub issued: u64,
+    /// Commands in which every pinged peer answered.
+    pub succeeded: u64,
+    /// Median round-trip time of the answers, milliseconds.
+    pub rtt_ms_p50: Option<f64>,
+}
+
+/// Routing table fill at the end of the run.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Tables {
+    /// Smallest table.
+    pub min: usize,
+    /// Mean table size.
+    pub mean: f64,
+    /// Largest table.
+    pub max: usize,
+}
+
+/// One expectation, checked.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verdict {
+    /// The metric.
+    pub name: String,
+    /// As written in the scenario, e.g. `>= 0.99`.
+    pub expected: String,
+    /// What the run measured (`null` when there was nothing to measure).
+    pub actual: Option<f64>,
+    /// Whether it held.
+    pub pass: bool,
+}
+
+impl Report {
+    /// The value of metric `name` (one of [`METRICS`]), `None` when the run had
+    /// nothing to measure it on.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
+        match name {
+            "lookup_success" => ratio(self.lookups.succeeded, self.lookups.issued),
+            "lookup_hops_p50" => self.lookups.hops_p50.map(f64::from),
+            "lookup_hops_p95" => self.lookups.hops_p95.map(f64::from),
+            "lookup_latency_ms_p50" => self.lookups.latency_ms_p50,
+            "lookup_latency_ms_p99" => self.lookups.latency_ms_p99,
+            "ping_success" => ratio(self.pings.succeeded, self.pings.issued),
+            "delivered_ratio" => ratio(self.messages.delivered, self.messages.sent),
+            _ => None,
+        }
+    }
+
+    /// Checks every expectation and sets [`Report::pass`].
+    pub fn check(&mut self, expect: &[Expectation]) {
+        debug_assert!(expect.iter().all(|e| METRICS.contains(&e.name.as_str())));
+        self.expectations = expect
+            .iter()
+            .map(|e| {
+                let actual = self.metric(&e.name);
+                Verdict {
+                    name: e.name.clone(),
+                    expected: e.text.clone(),
+                    actual,
+                    pass: actual.is_some_and(|a| e.op.holds(a, e.value)),
+                }
+            })
+            .collect();
+        self.pass = self.expectations.iter().all(|v| v.pass);
+    }
+
+    /// A few lines for people: figures, then one line per expectation.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+        let opt_u = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());
+        let _ = writeln!(
+            s,
+            "simulated {:.1} s in {:.2} s wall ({:.1}x), {} engine, {} crypto",
+            self.sim_seconds, self.wall_seconds, self.speed, self.engine, self.crypto
+        );
+        let _ = writeln!(
+            s,
+            "messages: sent {} delivered {} dropped {} (lost {} partitioned {} duplicated {} reordered {})",
+            self.messages.sent,
+            self.messages.delivered,
+            self.messages.dropped,
+            self.faults.lost,
+            self.faults.partitioned,
+            self.faults.duplicated,
+            self.faults.reordered
+        );
+        let _ = writeln!(
+            s,
+            "tables: verified peers min {} mean {:.1} max {}",
+            self.tables.min, self.tables.mean, self.tables.max
+        );
+        if self.lookups.issued > 0 {
+            let _ = writeln!(
+                s,
+                "lookups: {} issued, {} found their target, {} failed, {} unfinished; hops p50 {} p95 {}; latency p50 {} ms p99 {} ms",
+                self.lookups.issued,
+                self.lookups.succeeded,
+                self.lookups.failed,
+                self.lookups.unfinished,
+                opt_u(self.lookups.hops_p50),
+                opt_u(self.lookups.hops_p95),
+                opt(self.lookups.latency_ms_p50),
+                opt(self.lookups.latency_ms_p99),
+            );
+        }
+        if self.pings.issued > 0 {
+            let _ = writeln!(
+                s,
+                "pings: {} issued, {} answered by all 3 closest; rtt p50 {} ms",
+                self.pings.issued,
+                self.pings.succeeded,
+                opt(self.pings.rtt_ms_p50)
+            );
+        }
+        let _ = writeln!(s, "trace {}", self.trace_hash);
+        for v in &self.expectations {
+            let actual = v.actual.map_or("nothing measured".to_string(), |a| {
+                if a.fract() == 0.0 {
+                    format!("{a}")
+                } else {
+                    format!("{a:.4}")
+                }
+            });
+            let _ = writeln!(
+                s,
+                "{} {} {} (measured {actual})",
+                if v.pass { "PASS" } else { "FAIL" },
+                v.name,
+                v.expected
+            );
+        }
+        s
+    }
+}
+
+/// The `p`-quantile of `sorted` by the nearest-rank method.
+pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}

@@ -1,0 +1,319 @@
+//! The simulated world: a seeded network model that decides every datagram's fate.
+//!
+//! In: the run's seed, the node count and the scenario's `[network]` table; then one
+//! question per datagram copy — "node `src` sends to node `dst` now: what happens?" —
+//! and mid-run changes (partitions, heals). Out: the delays after which the copies
+//! arrive (none: lost; two: duplicated), and the multicast segment of every node.
+//!
+//! Each concern draws from its own source so that switching one fault on does not move
+//! another: a link's latency is a pure function of the seed and the two addresses
+//! (uniform in the scenario's range, the same both ways), and loss, duplication and
+//! reordering each have their own RNG stream of the seed, drawn only while that fault
+//! is on. Partition groups come from a fourth stream, shuffled once per partition.
+
+use std::time::Duration;
+
+use dswarm::harness::{uniform, unit, Network};
+use dswarm::proto::Time;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::scenario::NetworkSpec;
+
+/// RNG streams of the world within a run's seed, clear of the nodes' streams (node
+/// `i` uses stream `i`) and the harness's join stream.
+const STREAM_LOSS: u64 = (1 << 41) + 1;
+const STREAM_DUPLICATE: u64 = (1 << 41) + 2;
+const STREAM_REORDER: u64 = (1 << 41) + 3;
+const STREAM_PARTITION: u64 = (1 << 41) + 4;
+/// Salt of the per-link latency hash.
+const LINK_SALT: u64 = 0x6c69_6e6b_6c61_7465;
+
+/// The network model of one run; see the module docs.
+#[derive(Clone, Debug)]
+pub struct World {
+    seed: u64,
+    spec: NetworkSpec,
+    segments: Vec<Vec<usize>>,
+    /// Partition group of every node while a partition holds.
+    groups: Option<Vec<u8>>,
+    one_way: bool,
+    loss: ChaCha8Rng,
+    duplicate: ChaCha8Rng,
+    reorder: ChaCha8Rng,
+    partition: ChaCha8Rng,
+    stats: WorldStats,
+}
+
+/// What the world did to datagrams, by cause.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorldStats {
+    /// Lost to random loss.
+    pub lost: u64,
+    /// Cut by a partition.
+    pub partitioned: u64,
+    /// Delivered twice.
+    pub duplicated: u64,
+    /// Given an extra delay.
+    pub reordered: u64,
+}
+
+fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    rng
+}
+
+/// SplitMix64's finaliser: a cheap, well-mixed 64-bit hash.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl World {
+    /// The world of `nodes` nodes for the run's `seed`. Node `i` is on multicast
+    /// segment `i % segments`, so the first nodes (the bootstrap nodes) sit on
+    /// different segments.
+    pub fn new(seed: u64, nodes: usize, spec: &NetworkSpec) -> World {
+        let mut segments = vec![Vec::new(); spec.segments];
+        if spec.segments > 0 {
+            for i in 0..nodes {
+                segments[i % spec.segments].push(i);
+            }
+        }
+        World {
+            seed,
+            spec: spec.clone(),
+            segments,
+            groups: None,
+            one_way: false,
+            loss: stream(seed, STREAM_LOSS),
+            duplicate: stream(seed, STREAM_DUPLICATE),
+            reorder: stream(seed, STREAM_REORDER),
+            partition: stream(seed, STREAM_PARTITION),
+            stats: WorldStats::default(),
+        }
+    }
+
+    /// The one-way latency of the link between `a` and `b` (the same both ways).
+    pub fn link_latency(&self, a: usize, b: usize) -> Duration {
+        let (lo, hi) = (a.min(b) as u64, a.max(b) as u64);
+        let min = self.spec.latency_min.as_micros() as u64;
+        let max = self.spec.latency_max.as_micros() as u64;
+        if max <= min {
+            return self.spec.latency_min;
+        }
+        let h = mix(mix(self.seed ^ LINK_SALT) ^ (lo << 32 | hi));
+        Duration::from_micros(min + h % (max - min + 1))
+    }
+
+    /// Splits the `nodes` nodes into groups of the given shares, drawn by a seeded
+    /// shuffle; with `one_way`, datagrams from a lower group to a higher one are lost
+    /// and the other direction flows.
+    pub fn partition(&mut self, nodes: usize, shares: &[f64], one_way: bool) {
+        let mut order: Vec<usize> = (0..nodes).collect();
+        for i in (1..order.len()).rev() {
+            let j = (self.partition.next_u64() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        let mut groups = vec![0u8; nodes];
+        let mut start = 0;
+        let mut cumulative = 0.0;
+        for (g, share) in shares.iter().enumerate() {
+            cumulative += share;
+            let end = if g + 1 == shares.len() {
+                nodes
+            } else {
+                ((cumulative * nodes as f64).round() as usize).min(nodes)
+            };
+            for &node in &order[start..end.max(start)] {
+                groups[node] = g as u8;
+            }
+            start = end.max(start);
+        }
+        self.groups = Some(groups);
+        self.one_way = one_way;
+    }
+
+    /// Removes every partition.
+    pub fn heal(&mut self) {
+        self.groups = None;
+        self.one_way = false;
+    }
+
+    /// Node `node`'s partition group, while a partition holds.
+    pub fn group(&self, node: usize) -> Option<u8> {
+        self.groups.as_ref().map(|g| g[node])
+    }
+
+    /// Whether a datagram from `src` to `dst` would cross a partition.
+    pub fn cut(&self, src: usize, dst: usize) -> bool {
+        match &self.groups {
+            None => false,
+            Some(groups) if self.one_way => groups[src] < groups[dst],
+            Some(groups) => groups[src] != groups[dst],
+        }
+    }
+
+    /// What the world did so far.
+    pub fn stats(&self) -> WorldStats {
+        self.stats
+    }
+}
+
+impl Network for World {
+    fn multicast_members(&self, src: usize) -> &[usize] {
+        match self.segments.len() {
+            0 => &[],
+            n => &self.segments[src % n],
+        }
+    }
+
+    fn fate(&mut self, _now: Time, src: usize, dst: usize, delays: &mut Vec<Duration>) {
+        if self.cut(src, dst) {
+            self.stats.partitioned += 1;
+            return;
+        }
+        if self.spec.loss > 0.0 && unit(&mut self.loss) < self.spec.loss {
+            self.stats.lost += 1;
+            return;
+        }
+        let base = self.link_latency(src, dst);
+        let copies = if self.spec.duplicate > 0.0 && unit(&mut self.duplicate) < self.spec.duplicate
+        {
+            self.stats.duplicated += 1;
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let mut delay = base;
+            if self.spec.reorder > 0.0 && unit(&mut self.reorder) < self.spec.reorder {
+                self.stats.reordered += 1;
+                delay += uniform(&mut self.reorder, Duration::ZERO, self.spec.reorder_delay);
+            }
+            delays.push(delay);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> NetworkSpec {
+        NetworkSpec {
+            latency_min: Duration::from_millis(5),
+            latency_max: Duration::from_millis(80),
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            reorder_delay: Duration::from_millis(20),
+            segments: 4,
+            bootstrap: 3,
+            join_window: Duration::from_secs(2),
+        }
+    }
+
+    fn fates(world: &mut World, n: usize) -> Vec<Vec<Duration>> {
+        (0..n)
+            .map(|i| {
+                let mut d = Vec::new();
+                world.fate(Time::ZERO, i % 10, (i * 7 + 1) % 10, &mut d);
+                d
+            })
+            .collect()
+    }
+
+    #[test]
+    fn link_latency_is_symmetric_in_range_and_seeded() {
+        let w = World::new(7, 100, &spec());
+        for (a, b) in [(0, 1), (3, 99), (50, 2)] {
+            let l = w.link_latency(a, b);
+            assert_eq!(l, w.link_latency(b, a));
+            assert!((Duration::from_millis(5)..=Duration::from_millis(80)).contains(&l));
+        }
+        let other = World::new(8, 100, &spec());
+        let differ = (0..50).filter(|&i| w.link_latency(i, i + 1) != other.link_latency(i, i + 1));
+        assert!(differ.count() > 40);
+    }
+
+    #[test]
+    fn turning_on_loss_does_not_move_the_latency_of_delivered_datagrams() {
+        let mut clean = World::new(3, 10, &spec());
+        let mut lossy = World::new(
+            3,
+            10,
+            &NetworkSpec {
+                loss: 0.3,
+                ..spec()
+            },
+        );
+        let (a, b) = (fates(&mut clean, 1000), fates(&mut lossy, 1000));
+        let mut lost = 0;
+        for (x, y) in a.iter().zip(&b) {
+            if y.is_empty() {
+                lost += 1;
+            } else {
+                assert_eq!(x, y);
+            }
+        }
+        assert!((200..400).contains(&lost), "{lost} of 1000 lost at 30 %");
+    }
+
+    #[test]
+    fn duplication_and_reordering_follow_their_rates() {
+        let s = NetworkSpec {
+            duplicate: 0.1,
+            reorder: 0.2,
+            ..spec()
+        };
+        let mut w = World::new(1, 10, &s);
+        let all = fates(&mut w, 10_000);
+        let twice = all.iter().filter(|d| d.len() == 2).count();
+        assert!((800..1200).contains(&twice), "{twice}");
+        let stats = w.stats();
+        assert_eq!(stats.duplicated as usize, twice);
+        assert!(
+            (2000..2800).contains(&(stats.reordered as usize)),
+            "{stats:?}"
+        );
+    }
+
+    #[test]
+    fn partitions_cut_both_ways_or_one_way_and_heal() {
+        let mut w = World::new(5, 100, &spec());
+        w.partition(100, &[0.5, 0.5], false);
+        let in_zero = (0..100).filter(|&i| w.group(i) == Some(0)).count();
+        assert_eq!(in_zero, 50);
+        let a = (0..100).find(|&i| w.group(i) == Some(0)).unwrap();
+        let b = (0..100).find(|&i| w.group(i) == Some(1)).unwrap();
+        assert!(w.cut(a, b) && w.cut(b, a));
+        w.partition(100, &[0.5, 0.5], true);
+        let a = (0..100).find(|&i| w.group(i) == Some(0)).unwrap();
+        let b = (0..100).find(|&i| w.group(i) == Some(1)).unwrap();
+        assert!(w.cut(a, b) && !w.cut(b, a));
+        let mut d = Vec::new();
+        w.fate(Time::ZERO, a, b, &mut d);
+        assert!(d.is_empty());
+        w.heal();
+        w.fate(Time::ZERO, a, b, &mut d);
+        assert_eq!(d.len(), 1);
+    }
+
+    #[test]
+    fn multicast_reaches_the_own_segment() {
+        let w = World::new(1, 10, &spec());
+        assert_eq!(w.multicast_members(1), &[1, 5, 9]);
+        let none = World::new(
+            1,
+            10,
+            &NetworkSpec {
+                segments: 0,
+                ..spec()
+            },
+        );
+        assert!(none.multicast_members(1).is_empty());
+    }
+}

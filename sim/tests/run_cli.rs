@@ -1,0 +1,180 @@
+//! `dswarm run` as a user drives it: exit codes, the report's keys, the trace file,
+//! the `reproduce:` line that replays a failure exactly, and clear errors.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn dswarm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dswarm"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("dswarm runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dswarm-run-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn trace_line(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix("trace "))
+        .expect("a trace line")
+        .to_string()
+}
+
+#[test]
+fn a_passing_run_exits_0_and_writes_the_report_and_trace() {
+    let report = temp("tiny.json");
+    let trace = temp("tiny.jsonl");
+    let out = dswarm(&[
+        "run",
+        "tests/data/tiny.toml",
+        "--report",
+        report.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.starts_with("scenario tiny"),
+        "parameters first: {text}"
+    );
+    assert!(text.contains("seed 4 nodes 12 engine direct"), "{text}");
+    assert_eq!(text.lines().last(), Some("PASS"));
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    for key in [
+        "scenario",
+        "seed",
+        "nodes",
+        "sim_seconds",
+        "wall_seconds",
+        "trace_hash",
+        "messages",
+        "lookups",
+        "expectations",
+        "pass",
+    ] {
+        assert!(json.get(key).is_some(), "report key {key}: {json}");
+    }
+    for key in ["sent", "delivered", "dropped"] {
+        assert!(json["messages"][key].as_u64().unwrap() > 0 || key == "dropped");
+    }
+    for key in [
+        "issued",
+        "succeeded",
+        "hops_p50",
+        "hops_p95",
+        "latency_ms_p50",
+        "latency_ms_p99",
+    ] {
+        assert!(json["lookups"].get(key).is_some(), "lookups.{key}");
+    }
+    assert_eq!(json["seed"], 4);
+    assert_eq!(json["pass"], true);
+    assert_eq!(json["sim_seconds"], 12.0);
+    assert_eq!(json["trace_hash"].as_str().unwrap(), trace_line(&text));
+    let verdict = &json["expectations"][0];
+    assert_eq!(verdict["name"], "lookup_success");
+    assert_eq!(verdict["expected"], ">= 0.9");
+    assert_eq!(verdict["pass"], true);
+
+    let lines = std::fs::read_to_string(&trace).unwrap();
+    let mut count = 0;
+    for line in lines.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).expect("a JSON object per line");
+        assert!(entry["t_us"].is_u64() && entry["kind"].is_string());
+        count += 1;
+    }
+    assert_eq!(Some(count), json["trace_entries"].as_u64());
+}
+
+#[test]
+fn a_failing_expectation_exits_1_and_its_reproduce_line_replays_the_run() {
+    let out = dswarm(&["run", "tests/data/tiny-fails.toml", "--seed", "9"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAIL lookup_hops_p95 < 0"), "{text}");
+    let reproduce = text.lines().last().unwrap();
+    assert_eq!(
+        reproduce,
+        "reproduce: dswarm run tests/data/tiny-fails.toml --seed 9"
+    );
+
+    let args: Vec<&str> = reproduce["reproduce: dswarm ".len()..].split(' ').collect();
+    let again = dswarm(&args);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(trace_line(&text), trace_line(&stdout(&again)));
+}
+
+#[test]
+fn overrides_show_in_the_reproduce_line() {
+    let out = dswarm(&[
+        "run",
+        "tests/data/tiny-fails.toml",
+        "--nodes",
+        "10",
+        "--engine",
+        "direct",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("seed 4 nodes 10 engine direct"), "{text}");
+    assert_eq!(
+        text.lines().last(),
+        Some(
+            "reproduce: dswarm run tests/data/tiny-fails.toml --seed 4 --nodes 10 --engine direct"
+        )
+    );
+}
+
+#[test]
+fn check_determinism_runs_twice_and_agrees() {
+    let out = dswarm(&["run", "tests/data/tiny.toml", "--check-determinism"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("determinism: both runs have trace"), "{text}");
+}
+
+#[test]
+fn bad_input_exits_2_with_a_clear_message() {
+    let out = dswarm(&["run", "tests/data/bad-key.toml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("tests/data/bad-key.toml:7"),
+        "file and line: {err}"
+    );
+    assert!(err.contains("lattency"), "the key: {err}");
+
+    let out = dswarm(&["run", "tests/data/no-such-file.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-file.toml"));
+
+    let out = dswarm(&["run", "tests/data/tiny.toml", "--engine", "warp"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = dswarm(&["run", "tests/data/tiny.toml", "--nodes", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = dswarm(&["run", "tests/data/tiny.toml", "--nodes", "1"]);
+    assert!(out.stdout.is_empty(), "nothing runs on bad arguments");
+    let out = dswarm(&[
+        "run",
+        "tests/data/tiny.toml",
+        "--report",
+        "/nonexistent-dir/report.json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        out.stdout.is_empty(),
+        "nothing runs when the report cannot be written"
+    );
+}
