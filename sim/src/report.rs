@@ -46,6 +46,8 @@ pub struct Report {
     pub pings: Pings,
     /// Verified peers per routing table at the end.
     pub tables: Tables,
+    /// The nodes' own counters, summed over the swarm.
+    pub protocol: Protocol,
     /// Every expectation of the scenario, checked.
     pub expectations: Vec<Verdict>,
     /// Whether every expectation held.
@@ -117,6 +119,47 @@ pub struct Tables {
     pub mean: f64,
     /// Largest table.
     pub max: usize,
+}
+
+/// The nodes' counters, summed: where the traffic went.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Protocol {
+    /// Beacons multicast.
+    pub beacons_sent: u64,
+    /// Beacons accepted (signature and network checked).
+    pub beacons_accepted: u64,
+    /// Handshakes dialled.
+    pub handshakes_started: u64,
+    /// Handshakes that opened a session (either side).
+    pub handshakes_completed: u64,
+    /// Handshakes that gave up waiting.
+    pub handshakes_timed_out: u64,
+    /// Requests sent, retries included.
+    pub requests_sent: u64,
+    /// Resends after a timeout.
+    pub requests_retried: u64,
+    /// Requests never answered.
+    pub requests_timed_out: u64,
+    /// Lookups run (user, bootstrap and refresh).
+    pub lookups_started: u64,
+    /// Datagrams that did not decode.
+    pub datagrams_malformed: u64,
+}
+
+impl Protocol {
+    /// Adds one node's counters.
+    pub fn add(&mut self, s: &dswarm::proto::Stats) {
+        self.beacons_sent += s.beacons_sent;
+        self.beacons_accepted += s.beacons_accepted;
+        self.handshakes_started += s.sessions.handshakes_started;
+        self.handshakes_completed += s.sessions.handshakes_completed;
+        self.handshakes_timed_out += s.sessions.handshakes_timed_out;
+        self.requests_sent += s.requests_sent;
+        self.requests_retried += s.requests_retried;
+        self.requests_timed_out += s.requests_timed_out;
+        self.lookups_started += s.lookups_started;
+        self.datagrams_malformed += s.datagrams_malformed;
+    }
 }
 
 /// One expectation, checked.
@@ -192,6 +235,19 @@ impl Report {
             s,
             "tables: verified peers min {} mean {:.1} max {}",
             self.tables.min, self.tables.mean, self.tables.max
+        );
+        let p = &self.protocol;
+        let _ = writeln!(
+            s,
+            "protocol: {} beacons sent, {} accepted; {} handshakes dialled, {} completed; {} requests ({} retried, {} unanswered); {} lookups",
+            p.beacons_sent,
+            p.beacons_accepted,
+            p.handshakes_started,
+            p.handshakes_completed,
+            p.requests_sent,
+            p.requests_retried,
+            p.requests_timed_out,
+            p.lookups_started,
         );
         if self.lookups.issued > 0 {
             let _ = writeln!(

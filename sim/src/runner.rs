@@ -21,7 +21,7 @@ use rand_core::{RngCore, SeedableRng};
 use crate::engine::direct::Direct;
 use crate::engine::turmoil::Turmoil;
 use crate::engine::{Done, Engine};
-use crate::report::{percentile, Faults, Lookups, Messages, Pings, Report, Tables};
+use crate::report::{percentile, Faults, Lookups, Messages, Pings, Protocol, Report, Tables};
 use crate::scenario::{Action, CryptoKind, EngineKind, Scenario};
 use crate::world::World;
 
@@ -203,7 +203,12 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
     tally.record(&done, &ids);
     engine.trace_mut().finish_jsonl()?;
 
-    let tables = engine.table_sizes();
+    let snapshots = engine.snapshots();
+    let tables: Vec<usize> = snapshots.iter().map(|s| s.peers).collect();
+    let mut protocol = Protocol::default();
+    for snapshot in &snapshots {
+        protocol.add(&snapshot.stats);
+    }
     let net = engine.net_stats();
     let faults = engine.world().stats();
     let sim_seconds = engine.now().since_epoch().as_secs_f64();
@@ -238,6 +243,7 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
             mean: tables.iter().sum::<usize>() as f64 / tables.len().max(1) as f64,
             max: tables.iter().copied().max().unwrap_or(0),
         },
+        protocol,
         expectations: Vec::new(),
         pass: true,
     };

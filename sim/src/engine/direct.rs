@@ -8,7 +8,7 @@
 use dswarm::harness::{NetStats, Swarm, SwarmConfig, Trace};
 use dswarm::proto::{Command, NodeId, QueryId, Time};
 
-use super::{Done, Engine};
+use super::{Done, Engine, NodeSnapshot};
 use crate::world::World;
 
 /// The direct engine; see the module docs.
@@ -104,7 +104,14 @@ impl Engine for Direct {
         self.swarm.trace_mut()
     }
 
-    fn table_sizes(&mut self) -> Vec<usize> {
-        self.swarm.nodes().iter().map(|n| n.table().len()).collect()
+    fn snapshots(&mut self) -> Vec<NodeSnapshot> {
+        self.swarm
+            .nodes()
+            .iter()
+            .map(|n| NodeSnapshot {
+                peers: n.table().len(),
+                stats: n.stats(),
+            })
+            .collect()
     }
 }

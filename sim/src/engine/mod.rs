@@ -19,7 +19,7 @@ pub mod turmoil;
 use std::time::Duration;
 
 use dswarm::harness::{NetStats, Trace};
-use dswarm::proto::{Command, CommandError, NodeId, QueryOutcome, Time};
+use dswarm::proto::{Command, CommandError, NodeId, QueryOutcome, Stats, Time};
 
 use crate::world::World;
 
@@ -62,6 +62,20 @@ pub trait Engine {
     fn trace(&self) -> &Trace;
     /// The run's trace, to keep records or write it out.
     fn trace_mut(&mut self) -> &mut Trace;
+    /// Every node's routing table size and counters, by index.
+    fn snapshots(&mut self) -> Vec<NodeSnapshot>;
+
     /// Every node's count of verified peers in its routing table, by index.
-    fn table_sizes(&mut self) -> Vec<usize>;
+    fn table_sizes(&mut self) -> Vec<usize> {
+        self.snapshots().iter().map(|s| s.peers).collect()
+    }
+}
+
+/// One node at the end of a run (or whenever asked).
+#[derive(Clone, Debug)]
+pub struct NodeSnapshot {
+    /// Verified peers in its routing table.
+    pub peers: usize,
+    /// Its counters.
+    pub stats: Stats,
 }

@@ -47,7 +47,7 @@ use turmoil_net::{EnterGuard, Net, Packet, Transport, UdpDatagram};
 
 use self::host::{Failure, Hosted, Shared, SimSocket};
 use self::wheel::Wheel;
-use super::{Done, Engine};
+use super::{Done, Engine, NodeSnapshot};
 use crate::world::World;
 
 /// The fixed step: the resolution of every arrival and of every timer.
@@ -221,7 +221,7 @@ impl Turmoil {
         let _ = expected;
     }
 
-    /// The inputs of the current step, once (`table_sizes` may have given them
+    /// The inputs of the current step, once (`snapshots` may have given them
     /// already): the joins due by now, then every datagram due now.
     fn begin_step(&mut self) {
         let now = Self::time_of(self.step);
@@ -466,7 +466,7 @@ impl Engine for Turmoil {
     /// current time, as the next step would run them, so asking does not change the
     /// run. (One exception: a command started right after this, at the same time,
     /// reaches its node after that node's datagrams of this step instead of before.)
-    fn table_sizes(&mut self) -> Vec<usize> {
+    fn snapshots(&mut self) -> Vec<NodeSnapshot> {
         self.begin_step();
         let replies: Vec<_> = (0..self.ids.len())
             .map(|node| {
@@ -489,7 +489,10 @@ impl Engine for Turmoil {
             .into_iter()
             .enumerate()
             .map(|(node, snapshot)| match snapshot {
-                Ok(snapshot) => snapshot.peers.len(),
+                Ok(snapshot) => NodeSnapshot {
+                    peers: snapshot.peers.len(),
+                    stats: snapshot.stats,
+                },
                 Err(_) => panic!("node {node} ended"),
             })
             .collect()
