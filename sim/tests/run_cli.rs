@@ -138,6 +138,31 @@ fn overrides_show_in_the_reproduce_line() {
 }
 
 #[test]
+fn log_lines_carry_the_simulated_time_and_the_node() {
+    for engine in ["direct", "turmoil"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_dswarm"))
+            .args(["run", "tests/data/tiny.toml", "--quiet", "--engine", engine])
+            .env("RUST_LOG", "dswarm::trace=debug")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err
+            .lines()
+            .find(|l| l.contains("PeerVerified"))
+            .unwrap_or_else(|| panic!("{engine}: a logged event: {err}"));
+        // `t=0.130000s n1 DEBUG dswarm::trace: PeerVerified { … }`
+        let mut words = line.split_whitespace();
+        let time = words.next().unwrap();
+        let node = words.next().unwrap();
+        assert!(time.starts_with("t=") && time.ends_with('s'), "{line}");
+        assert!(node.starts_with('n') && node[1..].parse::<usize>().is_ok(), "{line}");
+        assert!(!line.contains('\u{1b}'), "no colours into a pipe: {line}");
+    }
+}
+
+#[test]
 fn check_determinism_runs_twice_and_agrees() {
     let out = dswarm(&["run", "tests/data/tiny.toml", "--check-determinism"]);
     let text = stdout(&out);

@@ -4,6 +4,8 @@
 //! every node event (time, node, event). Out: a SHA-256 [`Trace::hash_hex`] that two
 //! runs of one seed must share; on request, a compact [`Record`] per entry for finding
 //! where two runs part ways, and a JSON-lines copy of the trace for people to read.
+//! Every entry is also a `tracing` event of target `dswarm::trace`: node events at
+//! `debug`, datagrams at `trace` (`RUST_LOG=dswarm::trace=debug`).
 
 use std::cell::Cell;
 use std::fmt::Write as _;
@@ -170,6 +172,10 @@ impl Trace {
 
     /// Records a datagram from node `src` to `dst`.
     pub fn datagram(&mut self, kind: Kind, at: Time, src: usize, dst: SocketAddr, payload: &[u8]) {
+        if tracing::enabled!(target: "dswarm::trace", tracing::Level::TRACE) {
+            set_log_context(log_context().0, Some(src));
+            tracing::trace!(target: "dswarm::trace", kind = kind.name(), %dst, len = payload.len(), at = %at);
+        }
         self.hash.update([kind.tag()]);
         self.hash.update(at.as_micros().to_be_bytes());
         self.hash.update((src as u64).to_be_bytes());
@@ -199,6 +205,10 @@ impl Trace {
     /// Records an event of node `node`.
     pub fn event(&mut self, at: Time, node: usize, event: &Event) {
         let text = format!("{event:?}");
+        if tracing::enabled!(target: "dswarm::trace", tracing::Level::DEBUG) {
+            set_log_context(at, Some(node));
+            tracing::debug!(target: "dswarm::trace", "{text}");
+        }
         self.hash.update([Kind::Event.tag()]);
         self.hash.update(at.as_micros().to_be_bytes());
         self.hash.update((node as u64).to_be_bytes());
