@@ -1,5 +1,10 @@
-//! Routing table benches: inserting 10,000 random contacts, and `closest(target, 20)`
-//! on a Kademlia-sized table (k = 20) and on one that holds all 10,000 contacts.
+//! Routing table benches: inserting 10,000 random contacts, asking `has_room_for` of
+//! each of them once they are in, and `closest(target, 20)` on a Kademlia-sized table
+//! (k = 20) and on one that holds all 10,000 contacts.
+//!
+//! The contacts arrive within 10 ms, well inside `good_for`: a full bucket queues
+//! every newcomer without asking for a liveness check, and `has_room_for` answers
+//! `false` for every contact that did not fit.
 //!
 //! Fixed seeds: every run inserts the same ids and asks for the same targets.
 
@@ -77,6 +82,22 @@ fn table(c: &mut Criterion) {
             },
             BatchSize::SmallInput,
         );
+    });
+
+    // The question a node asks on every beacon of a stranger.
+    let asked_at = Time::from_micros(CONTACTS as u64);
+    let room = contacts
+        .iter()
+        .filter(|(id, _)| k20.has_room_for(asked_at, id))
+        .count();
+    assert_eq!(room, k20.len(), "only the held contacts have room");
+    c.bench_function("table/has_room_for_10k_k20", |b| {
+        b.iter(|| {
+            contacts
+                .iter()
+                .filter(|(id, _)| k20.has_room_for(asked_at, black_box(id)))
+                .count()
+        });
     });
 
     let mut next = 0;

@@ -6,8 +6,11 @@
 //! `Vec` of contacts, one `Vec` of replacement candidates and one "checking" slot per
 //! bucket index, with the bucket index found bit by bit. After every step:
 //!
-//! 1. what the call returned equals what the model predicts;
-//! 2. the table holds exactly the model's contacts, in the model's order;
+//! 1. what the call returned equals what the model predicts, and before each insert
+//!    `has_room_for` said whether it would come out `Queued` or not;
+//! 2. the table holds exactly the model's contacts, in the model's order, and for every
+//!    pool id `has_room_for`, now and a little later, agrees with what the model's
+//!    insert would do then;
 //! 3. the table's own invariants hold: never its own id, no bucket over capacity,
 //!    `len()` = `iter().count()`, each id at most once, `get` agrees with `iter`,
 //!    `bucket_len` agrees with `iter`, each bucket lists its contacts least recently
@@ -83,7 +86,8 @@ struct ModelBucket {
 ///   the new one goes to the end. -> `Replaced`
 /// - Otherwise the new id joins the end of the replacement cache (dropping the oldest
 ///   candidate past `replacement_capacity`), and the first contact of the bucket is
-///   checked unless a check is already out. -> `Pending` / `Queued`
+///   checked if no check is out and it was last seen `good_for` ago or longer.
+///   -> `Pending`; otherwise -> `Queued`
 /// - A failed check or a removal takes the contact out; a failed check then promotes
 ///   the newest candidate. `remove` also drops a candidate.
 /// - `on_failure` counts; at `failures_max` with a candidate waiting it is a failed
@@ -129,49 +133,18 @@ impl Model {
         let Some(index) = naive_bucket(&self.local, &id) else {
             return InsertOutcome::IsSelf;
         };
-        let config = self.config.clone();
-        let bucket = &mut self.buckets[index];
-        let fresh = Contact {
-            id,
-            addr,
-            last_seen: now,
-            failures: 0,
+        model_insert(&mut self.buckets[index], &self.config, now, id, addr)
+    }
+
+    /// Whether inserting `id` at `now` would put it in the table (or ask for a check)
+    /// rather than only queue it: what the model's insert does to a copy of its bucket.
+    fn would_enter(&self, now: Time, id: NodeId) -> bool {
+        let Some(index) = naive_bucket(&self.local, &id) else {
+            return false;
         };
-        if bucket.contacts.iter().any(|c| c.id == id) {
-            bucket.contacts.retain(|c| c.id != id);
-            bucket.contacts.push(fresh);
-            if bucket.checking == Some(id) {
-                bucket.checking = None;
-            }
-            return InsertOutcome::Updated;
-        }
-        bucket.replacements.retain(|c| c.id != id);
-        if bucket.contacts.len() < config.bucket_capacity {
-            bucket.contacts.push(fresh);
-            return InsertOutcome::Inserted;
-        }
-        let stale = bucket
-            .contacts
-            .iter()
-            .position(|c| c.failures >= config.failures_max);
-        if let Some(stale) = stale {
-            let evicted = bucket.contacts.remove(stale);
-            if bucket.checking == Some(evicted.id) {
-                bucket.checking = None;
-            }
-            bucket.contacts.push(fresh);
-            return InsertOutcome::Replaced { evicted };
-        }
-        bucket.replacements.push(fresh);
-        while bucket.replacements.len() > config.replacement_capacity {
-            bucket.replacements.remove(0);
-        }
-        if bucket.checking.is_some() {
-            return InsertOutcome::Queued;
-        }
-        let ping = bucket.contacts[0];
-        bucket.checking = Some(ping.id);
-        InsertOutcome::Pending { ping }
+        let mut bucket = self.buckets[index].clone();
+        let addr = addr(0, 0);
+        may_enter(model_insert(&mut bucket, &self.config, now, id, addr))
     }
 
     fn remove(&mut self, id: &NodeId) -> Option<Contact> {
@@ -272,6 +245,67 @@ impl Model {
     }
 }
 
+/// The model's insert into one bucket (the rules are on [`Model`]).
+fn model_insert(
+    bucket: &mut ModelBucket,
+    config: &TableConfig,
+    now: Time,
+    id: NodeId,
+    addr: SocketAddr,
+) -> InsertOutcome {
+    let fresh = Contact {
+        id,
+        addr,
+        last_seen: now,
+        failures: 0,
+    };
+    if bucket.contacts.iter().any(|c| c.id == id) {
+        bucket.contacts.retain(|c| c.id != id);
+        bucket.contacts.push(fresh);
+        if bucket.checking == Some(id) {
+            bucket.checking = None;
+        }
+        return InsertOutcome::Updated;
+    }
+    bucket.replacements.retain(|c| c.id != id);
+    if bucket.contacts.len() < config.bucket_capacity {
+        bucket.contacts.push(fresh);
+        return InsertOutcome::Inserted;
+    }
+    let stale = bucket
+        .contacts
+        .iter()
+        .position(|c| c.failures >= config.failures_max);
+    if let Some(stale) = stale {
+        let evicted = bucket.contacts.remove(stale);
+        if bucket.checking == Some(evicted.id) {
+            bucket.checking = None;
+        }
+        bucket.contacts.push(fresh);
+        return InsertOutcome::Replaced { evicted };
+    }
+    bucket.replacements.push(fresh);
+    while bucket.replacements.len() > config.replacement_capacity {
+        bucket.replacements.remove(0);
+    }
+    if bucket.checking.is_some() {
+        return InsertOutcome::Queued;
+    }
+    let ping = bucket.contacts[0];
+    let silent_for = Duration::from_micros(now.as_micros() - ping.last_seen.as_micros());
+    if silent_for < config.good_for {
+        return InsertOutcome::Queued;
+    }
+    bucket.checking = Some(ping.id);
+    InsertOutcome::Pending { ping }
+}
+
+/// Whether an insert that returned `outcome` may have put its id in the table:
+/// everything but `Queued` (and `IsSelf`), which is what `has_room_for` predicts.
+fn may_enter(outcome: InsertOutcome) -> bool {
+    !matches!(outcome, InsertOutcome::Queued | InsertOutcome::IsSelf)
+}
+
 // ---------------------------------------------------------------------------------------
 // Operations and their strategies
 // ---------------------------------------------------------------------------------------
@@ -345,13 +379,18 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Steps advance the clock by 0..=2 whole seconds, so a `good_for` of up to 10 s
+/// expires within a few steps: both fresh and silent full buckets come up.
 fn table_config() -> impl Strategy<Value = TableConfig> {
-    (1..=4usize, 0..=3usize, 0..=3u8, 2..=20u64).prop_map(
-        |(bucket_capacity, replacement_capacity, failures_max, refresh_secs)| TableConfig {
-            bucket_capacity,
-            replacement_capacity,
-            refresh_interval: Duration::from_secs(refresh_secs),
-            failures_max,
+    (1..=4usize, 0..=3usize, 0..=3u8, 2..=20u64, 0..=10u64).prop_map(
+        |(bucket_capacity, replacement_capacity, failures_max, refresh_secs, good_for_secs)| {
+            TableConfig {
+                bucket_capacity,
+                replacement_capacity,
+                refresh_interval: Duration::from_secs(refresh_secs),
+                failures_max,
+                good_for: Duration::from_secs(good_for_secs),
+            }
         },
     )
 }
@@ -495,6 +534,20 @@ fn check_table(
         "poll_timeout at {:?}",
         now
     );
+    // `has_room_for` of every pool id, now and once a `good_for` of up to 10 s may
+    // have passed, is what the model's insert would do then.
+    for id in pool.iter().chain(Some(&local)) {
+        for later in [0, 3, 11] {
+            let at = now + Duration::from_secs(later);
+            prop_assert_eq!(
+                table.has_room_for(at, id),
+                model.would_enter(at, *id),
+                "has_room_for({:?}) at {:?}",
+                id,
+                at
+            );
+        }
+    }
     // `closest` for a few fixed points; `Op::Closest` asks random ones.
     for target in pool.iter().take(3).chain(Some(&local)) {
         prop_assert_eq!(
@@ -530,11 +583,20 @@ fn run(scenario: &Scenario) -> Result<(), TestCaseError> {
         match op {
             Op::Insert { who, port } => {
                 let (index, id) = pick(*who);
+                let room = table.has_room_for(now, &id);
                 let got = table.insert(now, id, addr(index, *port));
                 let want = model.insert(now, id, addr(index, *port));
                 prop_assert_eq!(got, want, "{}", at);
+                prop_assert_eq!(
+                    room,
+                    may_enter(got),
+                    "has_room_for before {:?}; {}",
+                    got,
+                    at
+                );
             }
             Op::InsertSelf => {
+                prop_assert!(!table.has_room_for(now, local));
                 prop_assert_eq!(
                     table.insert(now, *local, addr(99, 1)),
                     InsertOutcome::IsSelf
@@ -691,8 +753,10 @@ proptest! {
 #[test]
 fn promoted_replacement_keeps_least_recently_seen_first() {
     let local = NodeId([0; ID_LEN]);
+    // Every contact is due for a check as soon as a candidate comes.
     let config = TableConfig {
         bucket_capacity: 2,
+        good_for: Duration::ZERO,
         ..TableConfig::default()
     };
     let mut table = RoutingTable::new(Time::ZERO, local, config);

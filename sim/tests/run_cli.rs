@@ -157,7 +157,10 @@ fn log_lines_carry_the_simulated_time_and_the_node() {
         let time = words.next().unwrap();
         let node = words.next().unwrap();
         assert!(time.starts_with("t=") && time.ends_with('s'), "{line}");
-        assert!(node.starts_with('n') && node[1..].parse::<usize>().is_ok(), "{line}");
+        assert!(
+            node.starts_with('n') && node[1..].parse::<usize>().is_ok(),
+            "{line}"
+        );
         assert!(!line.contains('\u{1b}'), "no colours into a pipe: {line}");
     }
 }

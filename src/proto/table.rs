@@ -6,6 +6,11 @@
 //! the least-recently-seen contact of a full bucket before evicting it, the
 //! [`RoutingTable::closest`] contacts to any target, and refresh deadlines per bucket.
 //!
+//! A contact heard from within [`TableConfig::good_for`] is alive, like BEP 5's "good"
+//! nodes: a full bucket whose least recently seen contact is that fresh keeps every
+//! contact and asks for no check, and [`RoutingTable::has_room_for`] tells the node
+//! beforehand that a newcomer would only wait in the replacement cache.
+//!
 //! What holds: the local id is never in the table, no bucket holds more than
 //! `bucket_capacity` contacts, an id is in at most one place (bucket or replacement
 //! cache), and each bucket lists its contacts least recently seen first.
@@ -46,6 +51,11 @@ pub struct TableConfig {
     /// Failed requests in a row after which a contact is stale: replaced as soon as a
     /// candidate arrives.
     pub failures_max: u8,
+    /// A contact heard from within this long counts as alive (BEP 5's "good" nodes): a
+    /// full bucket keeps it without a liveness check. A candidate for a full bucket
+    /// asks for a check of the least recently seen contact only once that contact has
+    /// been silent this long; `Duration::ZERO` checks on every candidate.
+    pub good_for: Duration,
 }
 
 impl Default for TableConfig {
@@ -55,6 +65,7 @@ impl Default for TableConfig {
             replacement_capacity: 20,
             refresh_interval: Duration::from_secs(600),
             failures_max: 2,
+            good_for: Duration::from_secs(60),
         }
     }
 }
@@ -71,14 +82,16 @@ pub enum InsertOutcome {
         /// The stale contact that left.
         evicted: Contact,
     },
-    /// The bucket is full: the candidate waits in the replacement cache, and the node
-    /// should ping `ping` (the least recently seen contact), then report the result by
+    /// The bucket is full and its least recently seen contact has been silent for at
+    /// least [`TableConfig::good_for`]: the candidate waits in the replacement cache,
+    /// and the node should ping `ping` (that contact), then report the result by
     /// [`RoutingTable::insert`] (it answered) or [`RoutingTable::check_failed`].
     Pending {
         /// The contact to check.
         ping: Contact,
     },
-    /// The bucket is full and already being checked: the candidate waits in the
+    /// The bucket is full, and either already being checked or every contact in it
+    /// was heard from within [`TableConfig::good_for`]: the candidate waits in the
     /// replacement cache.
     Queued,
     /// The local id: never stored.
@@ -182,8 +195,42 @@ impl RoutingTable {
         self.buckets.iter().flat_map(|b| b.contacts.iter())
     }
 
+    /// Whether [`RoutingTable::insert`] of `id` at `now` could put it in the table
+    /// rather than only in the replacement cache: it is already held, its bucket has
+    /// room, a contact of its bucket is stale (`failures >= failures_max`), or the
+    /// least recently seen contact has been silent for [`TableConfig::good_for`] and no
+    /// check is out. In other words: whether that insert would return anything but
+    /// [`InsertOutcome::Queued`] or [`InsertOutcome::IsSelf`].
+    ///
+    /// The node asks before it spends a ping on a stranger (a beacon's sender) whose
+    /// bucket is full of live contacts.
+    pub fn has_room_for(&self, now: Time, id: &NodeId) -> bool {
+        let Some(index) = self.local.bucket_index(id) else {
+            return false;
+        };
+        let bucket = &self.buckets[index];
+        if bucket.contacts.len() < self.config.bucket_capacity {
+            return true;
+        }
+        let failures_max = self.config.failures_max;
+        if bucket
+            .contacts
+            .iter()
+            .any(|c| c.id == *id || c.failures >= failures_max)
+        {
+            return true;
+        }
+        bucket.checking.is_none()
+            && bucket
+                .contacts
+                .first()
+                .is_some_and(|oldest| is_silent(now, oldest, self.config.good_for))
+    }
+
     /// Records that `id` answered or asked something at `addr`: adds it, refreshes it,
-    /// or asks for a liveness check of its bucket (see [`InsertOutcome`]).
+    /// or leaves it in the replacement cache of its full bucket, asking for a liveness
+    /// check of the bucket's least recently seen contact if that one has been silent
+    /// for [`TableConfig::good_for`] (see [`InsertOutcome`]).
     pub fn insert(&mut self, now: Time, id: NodeId, addr: SocketAddr) -> InsertOutcome {
         let Some(index) = self.local.bucket_index(&id) else {
             return InsertOutcome::IsSelf;
@@ -233,10 +280,12 @@ impl RoutingTable {
         if bucket.replacements.len() > self.config.replacement_capacity {
             bucket.replacements.remove(0);
         }
-        if bucket.checking.is_some() {
+        // Least recently seen first: if the first contact was heard from lately, so
+        // was every other one, and nobody needs checking.
+        let oldest = bucket.contacts[0];
+        if bucket.checking.is_some() || !is_silent(now, &oldest, self.config.good_for) {
             return InsertOutcome::Queued;
         }
-        let oldest = bucket.contacts[0];
         bucket.checking = Some(oldest.id);
         InsertOutcome::Pending { ping: oldest }
     }
@@ -404,6 +453,12 @@ impl RoutingTable {
     }
 }
 
+/// Whether `contact` has gone unheard for `good_for`: no longer presumed alive, so
+/// worth a liveness check before a candidate is turned away.
+fn is_silent(now: Time, contact: &Contact, good_for: Duration) -> bool {
+    now.saturating_since(contact.last_seen) >= good_for
+}
+
 /// Bucket indices in order of their distance to a target, given `d` = local ^ target.
 ///
 /// A contact in bucket `i` shares the bits of `d` above `i` and has bit `i` flipped.
@@ -501,12 +556,27 @@ mod tests {
     }
 
     fn small_table(k: usize) -> RoutingTable {
+        small_table_good_for(k, TableConfig::default().good_for)
+    }
+
+    /// A table whose contacts count as alive for `good_for` after they were heard.
+    fn small_table_good_for(k: usize, good_for: Duration) -> RoutingTable {
         let config = TableConfig {
             bucket_capacity: k,
             replacement_capacity: 2,
+            good_for,
             ..TableConfig::default()
         };
         RoutingTable::new(Time::ZERO, NodeId([0; 32]), config)
+    }
+
+    fn t(secs: u64) -> Time {
+        Time::ZERO + Duration::from_secs(secs)
+    }
+
+    /// Whether `insert` may have put the id in the table, as `has_room_for` predicts.
+    fn may_enter(outcome: InsertOutcome) -> bool {
+        !matches!(outcome, InsertOutcome::Queued | InsertOutcome::IsSelf)
     }
 
     #[test]
@@ -521,14 +591,14 @@ mod tests {
 
     #[test]
     fn full_bucket_pings_the_least_recently_seen_before_evicting() {
-        let mut table = small_table(2);
+        // Every contact is due for a check as soon as a candidate comes.
+        let mut table = small_table_good_for(2, Duration::ZERO);
         let (a, b, c, d) = (
             id_with_prefix(0x80, 1),
             id_with_prefix(0x81, 2),
             id_with_prefix(0x82, 3),
             id_with_prefix(0x83, 4),
         );
-        let t = |s| Time::ZERO + Duration::from_secs(s);
         assert_eq!(table.insert(t(1), a, addr(1)), InsertOutcome::Inserted);
         assert_eq!(table.insert(t(2), b, addr(2)), InsertOutcome::Inserted);
         let InsertOutcome::Pending { ping } = table.insert(t(3), c, addr(3)) else {
@@ -550,6 +620,88 @@ mod tests {
         assert_eq!(evicted.replaced_by.map(|c| c.id), Some(c));
         assert_eq!(table.len(), 2);
         assert!(table.get(&a).is_some() && table.get(&c).is_some());
+    }
+
+    #[test]
+    fn full_bucket_of_fresh_contacts_queues_without_a_check() {
+        let mut table = small_table(2);
+        let good_for = table.config().good_for;
+        let (a, b, c, d) = (
+            id_with_prefix(0x80, 1),
+            id_with_prefix(0x81, 2),
+            id_with_prefix(0x82, 3),
+            id_with_prefix(0x83, 4),
+        );
+        assert_eq!(table.insert(t(1), a, addr(1)), InsertOutcome::Inserted);
+        assert_eq!(table.insert(t(2), b, addr(2)), InsertOutcome::Inserted);
+        // `a`, the least recently seen, was heard from just under `good_for` ago.
+        let fresh = t(1) + good_for - Duration::from_micros(1);
+        assert!(!table.has_room_for(fresh, &c));
+        assert_eq!(table.insert(fresh, c, addr(3)), InsertOutcome::Queued);
+        assert_eq!(table.insert(fresh, d, addr(4)), InsertOutcome::Queued);
+        // Nobody left, nobody is being checked: the next candidate may still ask.
+        assert!(table.get(&a).is_some() && table.get(&b).is_some());
+        assert!(table.get(&c).is_none() && table.get(&d).is_none());
+
+        // Once `a` has been silent for `good_for`, a candidate asks for its check.
+        let due = t(1) + good_for;
+        assert!(table.has_room_for(due, &c));
+        let InsertOutcome::Pending { ping } = table.insert(due, c, addr(3)) else {
+            panic!("a silent contact is checked");
+        };
+        assert_eq!(ping.id, a);
+        assert!(!table.has_room_for(due, &d), "one check at a time");
+        assert_eq!(table.insert(due, d, addr(4)), InsertOutcome::Queued);
+
+        // `a` answers and is fresh again; `b` (seen at 2 s) is the next one due.
+        assert_eq!(table.insert(due, a, addr(1)), InsertOutcome::Updated);
+        assert!(!table.has_room_for(t(2) + good_for - Duration::from_micros(1), &c));
+        let InsertOutcome::Pending { ping } = table.insert(t(2) + good_for, c, addr(3)) else {
+            panic!("b is due for a check");
+        };
+        assert_eq!(ping.id, b);
+    }
+
+    #[test]
+    fn has_room_for_agrees_with_insert() {
+        let (a, b, c, d) = (
+            id_with_prefix(0x80, 1),
+            id_with_prefix(0x81, 2),
+            id_with_prefix(0x82, 3),
+            id_with_prefix(0x83, 4),
+        );
+        let mut table = small_table(2);
+        let good_for = table.config().good_for;
+        let insert = |table: &mut RoutingTable, now: Time, id: NodeId| {
+            let room = table.has_room_for(now, &id);
+            let outcome = table.insert(now, id, addr(1));
+            assert_eq!(room, may_enter(outcome), "{outcome:?} at {now:?}");
+            outcome
+        };
+        assert!(!table.has_room_for(t(0), &NodeId([0; 32])), "never itself");
+        assert_eq!(insert(&mut table, t(1), a), InsertOutcome::Inserted);
+        assert_eq!(insert(&mut table, t(2), b), InsertOutcome::Inserted);
+        assert_eq!(insert(&mut table, t(3), c), InsertOutcome::Queued);
+        assert_eq!(insert(&mut table, t(4), b), InsertOutcome::Updated);
+        let due = t(1) + good_for;
+        assert!(matches!(
+            insert(&mut table, due, d),
+            InsertOutcome::Pending { ping } if ping.id == a
+        ));
+        assert_eq!(insert(&mut table, due, c), InsertOutcome::Queued);
+        assert_eq!(insert(&mut table, due, a), InsertOutcome::Updated);
+        // `b`, seen at 4 s, is the oldest now, and fresh.
+        assert_eq!(insert(&mut table, due, d), InsertOutcome::Queued);
+        // With no candidate waiting, two failures leave `b` stale but held; a stale
+        // contact makes room at once, fresh or not.
+        table.remove(&c);
+        table.remove(&d);
+        assert_eq!(table.on_failure(&b), None);
+        assert_eq!(table.on_failure(&b), None);
+        assert!(matches!(
+            insert(&mut table, due, c),
+            InsertOutcome::Replaced { evicted } if evicted.id == b
+        ));
     }
 
     #[test]

@@ -245,6 +245,9 @@ pub struct Stats {
     pub beacons_stale: u64,
     /// Beacons whose signature did not verify.
     pub beacons_forged: u64,
+    /// Beacons of unknown peers not probed because their bucket is full of live
+    /// contacts.
+    pub beacons_not_probed: u64,
     /// Requests received in sessions (and answered).
     pub requests_received: u64,
     /// Requests sent, retries included.

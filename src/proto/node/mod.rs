@@ -513,6 +513,13 @@ impl Node {
                 if known || self.probing.contains(&id) {
                     return;
                 }
+                if !self.table.has_room_for(now, &id) {
+                    // Its bucket is full of peers heard from lately: the answer could
+                    // only queue as a replacement, and pinging every stranger that
+                    // beacons would make multicast chatter cost requests forever.
+                    self.stats.beacons_not_probed += 1;
+                    return;
+                }
                 // A beacon is signed but proves nothing about reachability: a ping,
                 // inside a fresh session, does.
                 let started =
