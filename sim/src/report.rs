@@ -128,6 +128,8 @@ pub struct Protocol {
     pub beacons_sent: u64,
     /// Beacons accepted (signature and network checked).
     pub beacons_accepted: u64,
+    /// Beacons of peers already known: no news, not verified.
+    pub beacons_known: u64,
     /// Beacons of strangers not probed: their bucket is full of live contacts.
     pub beacons_not_probed: u64,
     /// Handshakes dialled.
@@ -153,6 +155,7 @@ impl Protocol {
     pub fn add(&mut self, s: &dswarm::proto::Stats) {
         self.beacons_sent += s.beacons_sent;
         self.beacons_accepted += s.beacons_accepted;
+        self.beacons_known += s.beacons_known;
         self.beacons_not_probed += s.beacons_not_probed;
         self.handshakes_started += s.sessions.handshakes_started;
         self.handshakes_completed += s.sessions.handshakes_completed;
@@ -242,9 +245,10 @@ impl Report {
         let p = &self.protocol;
         let _ = writeln!(
             s,
-            "protocol: {} beacons sent, {} accepted, {} of strangers not probed; {} handshakes dialled, {} completed; {} requests ({} retried, {} unanswered); {} lookups",
+            "protocol: {} beacons sent: {} verified, {} known, {} of strangers not probed; {} handshakes dialled, {} completed; {} requests ({} retried, {} unanswered); {} lookups",
             p.beacons_sent,
             p.beacons_accepted,
+            p.beacons_known,
             p.beacons_not_probed,
             p.handshakes_started,
             p.handshakes_completed,

@@ -193,7 +193,7 @@ async fn lookup(
 async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
     let s = snapshot(&state).await?;
     let st = s.stats;
-    let counters: [(&str, u64); 26] = [
+    let counters: [(&str, u64); 28] = [
         ("datagrams_sent", st.datagrams_sent),
         ("bytes_sent", st.bytes_sent),
         ("datagrams_received", st.datagrams_received),
@@ -204,6 +204,8 @@ async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
         ("beacons_foreign", st.beacons_foreign),
         ("beacons_stale", st.beacons_stale),
         ("beacons_forged", st.beacons_forged),
+        ("beacons_known", st.beacons_known),
+        ("beacons_not_probed", st.beacons_not_probed),
         ("requests_received", st.requests_received),
         ("requests_sent", st.requests_sent),
         ("requests_retried", st.requests_retried),

@@ -248,6 +248,9 @@ pub struct Stats {
     /// Beacons of unknown peers not probed because their bucket is full of live
     /// contacts.
     pub beacons_not_probed: u64,
+    /// Beacons of peers already in the table at that address, or being probed: no
+    /// news, so not even verified.
+    pub beacons_known: u64,
     /// Requests received in sessions (and answered).
     pub requests_received: u64,
     /// Requests sent, retries included.

@@ -490,6 +490,25 @@ impl Node {
     }
 
     fn on_beacon(&mut self, now: Time, from: SocketAddr, beacon: &wire::Beacon) {
+        // A signature check costs tens of microseconds and a LAN segment beacons all
+        // the time: check only beacons that could change something. One that answers
+        // a bootstrap probe always could; otherwise, a sender already in the table at
+        // that address, or being probed, brings no news, and one whose bucket is full
+        // of peers heard from lately could only queue as a replacement (pinging every
+        // stranger that beacons would make multicast chatter cost requests forever).
+        // Neither is acted on, so neither needs verifying.
+        if !self.who.contains_key(&from) && beacon.id != self.id {
+            let addr = SocketAddr::new(from.ip(), beacon.port);
+            let known = self.table.get(&beacon.id).is_some_and(|c| c.addr == addr);
+            if known || self.probing.contains(&beacon.id) {
+                self.stats.beacons_known += 1;
+                return;
+            }
+            if !self.table.has_room_for(now, &beacon.id) {
+                self.stats.beacons_not_probed += 1;
+                return;
+            }
+        }
         let unix_secs = self.unix_secs(now);
         match self
             .discovery
@@ -507,17 +526,6 @@ impl Node {
                     {
                         self.on_query_answer(now, probe.query, id, Err(QueryError::Refused));
                     }
-                    return;
-                }
-                let known = self.table.get(&id).is_some_and(|c| c.addr == addr);
-                if known || self.probing.contains(&id) {
-                    return;
-                }
-                if !self.table.has_room_for(now, &id) {
-                    // Its bucket is full of peers heard from lately: the answer could
-                    // only queue as a replacement, and pinging every stranger that
-                    // beacons would make multicast chatter cost requests forever.
-                    self.stats.beacons_not_probed += 1;
                     return;
                 }
                 // A beacon is signed but proves nothing about reachability: a ping,
