@@ -10,9 +10,12 @@ use dswarm::proto::crypto::{Crypto, FastCrypto, RealCrypto};
 use dswarm::proto::discovery::network_tag;
 use dswarm::proto::session::{SessionConfig, SessionEvent, Sessions};
 use dswarm::proto::wire::{self, Beacon, Datagram};
-use dswarm::proto::{Command, Config, CryptoSuite, Event, Identity, NodeId, QueryOutcome, Time};
+use dswarm::proto::{Command, Config, CryptoSuite, Event, Identity, NodeId, Time};
 use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::SeedableRng;
+
+#[path = "support/swarm.rs"]
+mod swarm;
 
 fn secs(s: u64) -> Time {
     Time::ZERO + Duration::from_secs(s)
@@ -42,7 +45,6 @@ fn fifty_fast_nodes_form_a_swarm_whose_lookups_succeed() {
         node: fast(),
         ..SwarmConfig::default()
     };
-    let k = config.node.table.bucket_capacity;
     let mut swarm = Swarm::new(config);
     swarm.run_until(secs(30));
     assert!(swarm
@@ -50,45 +52,16 @@ fn fifty_fast_nodes_form_a_swarm_whose_lookups_succeed() {
         .iter()
         .all(|n| n.config().crypto == CryptoSuite::Fast));
 
-    let ids = swarm.ids();
-    let mut rng = ChaCha8Rng::seed_from_u64(SEED);
-    let mut queries = Vec::new();
-    for _ in 0..200 {
-        let from = (rng.next_u32() as usize) % ids.len();
-        let target = ids[(rng.next_u32() as usize) % ids.len()];
-        let query = swarm
-            .start(from, Command::FindNode(target))
-            .expect("bootstrapped nodes know peers");
-        queries.push((from, target, query));
-        let next = swarm.now() + Duration::from_millis(10);
-        swarm.run_until(next);
-    }
-    let end = swarm.now() + Duration::from_secs(30);
-    swarm.run_until(end);
-
-    let (mut recall_hits, mut recall_total) = (0, 0);
-    for (from, target, query) in &queries {
-        let finished = swarm.finished(*from, *query).unwrap_or_else(|| {
-            panic!("lookup of {target:?} from node {from} never finished; reproduce: seed {SEED}")
-        });
-        let QueryOutcome::Found(result) = &finished.outcome else {
-            panic!(
-                "lookup failed: {:?}; reproduce: seed {SEED}",
-                finished.outcome
-            );
-        };
-        if ids[*from] != *target {
-            assert_eq!(
-                result.closest.first().map(|c| c.id),
-                Some(*target),
-                "node {from} did not find {target:?}; reproduce: seed {SEED}"
-            );
-        }
-        let (hits, total) = swarm.recall(*from, target, &result.closest, k);
-        recall_hits += hits;
-        recall_total += total;
-    }
-    assert_eq!(recall_hits, recall_total, "reproduce: seed {SEED}");
+    let tally = swarm::run_lookups(&mut swarm, 200, SEED);
+    assert!(
+        tally.misses.is_empty(),
+        "lookups that did not find their target (node, target, found): {:?}; reproduce: seed {SEED}",
+        tally.misses
+    );
+    assert_eq!(
+        tally.recall_hits, tally.recall_total,
+        "reproduce: seed {SEED}"
+    );
     for (i, node) in swarm.nodes().iter().enumerate() {
         let sessions = node.stats().sessions;
         assert!(sessions.handshakes_completed > 0, "node {i}: {sessions:?}");
@@ -204,40 +177,9 @@ fn a_node_with_another_network_key_cannot_open_a_session_with_fast_nodes() {
 
 #[test]
 fn a_beacon_claiming_another_key_at_a_peers_address_never_enters_the_table() {
-    let mut swarm = Swarm::new(SwarmConfig {
-        nodes: 10,
-        seed: 13,
-        segments: 1,
-        bootstrap_nodes: 0,
-        node: fast(),
-        ..SwarmConfig::default()
-    });
-    swarm.record_events();
-    swarm.run_until(secs(8));
-    // A well-signed beacon of an identity no node holds, from node 5's address:
-    // node 2 dials that key at node 5, and node 5 cannot prove it.
-    let ghost = Identity::from_seed([0x99; 32]);
-    let tag = network_tag(&swarm.nodes()[2].config().network_key);
-    let unix_secs = swarm.nodes()[2].unix_secs(swarm.now());
-    let signed = Beacon::signed_bytes(&ghost.id(), 7000, unix_secs, &tag);
-    let beacon = Datagram::Beacon(Beacon {
-        id: ghost.id(),
-        port: 7000,
-        unix_secs,
-        network_tag: tag,
-        signature: FastCrypto.sign(&ghost, &signed),
-    });
-    swarm.inject(swarm.addr(5), 2, beacon.to_bytes());
-    swarm.run_until(secs(30));
-    assert!(swarm.nodes()[2].table().get(&ghost.id()).is_none());
-    assert!(!swarm.nodes()[2].has_session(&ghost.id()));
-    let failed = swarm.events().iter().any(|(_, n, e)| {
-        *n == 2 && matches!(e, Event::HandshakeFailed { id, .. } if *id == ghost.id())
-    });
-    assert!(failed, "the failed dial is reported");
-    assert!(
-        swarm.nodes()[5].stats().sessions.handshakes_rejected >= 1,
-        "node 5 refused msg3"
+    swarm::a_beacon_claiming_another_key_at_a_peers_address_never_enters_the_table(
+        CryptoSuite::Fast,
+        13,
     );
 }
 
