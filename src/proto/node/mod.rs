@@ -135,9 +135,12 @@ pub struct Node {
     queries: BTreeMap<QueryId, QueryState>,
     probing: BTreeSet<NodeId>,
     who: BTreeMap<SocketAddr, WhoProbe>,
-    /// When bootstrap runs again, and the wait after that: set while a bootstrap
-    /// left the table with fewer than k peers.
-    rebootstrap: Option<(Time, Duration)>,
+    /// When bootstrap runs again: set while a bootstrap left the table with fewer
+    /// than k peers, cleared when that retry starts.
+    rebootstrap: Option<Time>,
+    /// The wait before the last retry, kept while it runs so the next one waits
+    /// twice as long.
+    rebootstrap_wait: Option<Duration>,
     next_query: u64,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -196,6 +199,7 @@ impl Node {
             probing: BTreeSet::new(),
             who: BTreeMap::new(),
             rebootstrap: None,
+            rebootstrap_wait: None,
             next_query: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -273,7 +277,7 @@ impl Node {
             self.sessions.poll_timeout(),
             self.table.poll_timeout(),
             self.who.values().map(|w| w.deadline).min(),
-            self.rebootstrap.map(|(at, _)| at),
+            self.rebootstrap,
         ]
         .into_iter()
         .flatten()
@@ -344,12 +348,12 @@ impl Node {
         self.sessions.handle_timeout(now);
         self.rpc.handle_timeout(now);
         self.who_timeouts(now);
-        if let Some((at, _)) = self.rebootstrap {
-            if at <= now {
-                // Reported like any bootstrap; a refusal (nobody to ask) ends the retries.
-                if self.start_command(now, Command::Bootstrap).is_err() {
-                    self.rebootstrap = None;
-                }
+        if self.rebootstrap.is_some_and(|at| at <= now) {
+            // One retry per schedule: the next is set when this one ends. Reported like
+            // any bootstrap; a refusal (nobody to ask) ends the retries.
+            self.rebootstrap = None;
+            if self.start_command(now, Command::Bootstrap).is_err() {
+                self.rebootstrap_wait = None;
             }
         }
         while let Some(bucket) = self.table.poll_refresh(now) {

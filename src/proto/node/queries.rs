@@ -452,15 +452,16 @@ impl Node {
     /// up to 5 minutes, until the table holds k peers.
     fn finish_bootstrap(&mut self, now: Time, query: QueryId) {
         let peers = self.table.len();
-        self.rebootstrap =
-            if peers < self.config.table.bucket_capacity && !self.config.bootstrap.is_empty() {
-                let wait = self.rebootstrap.map_or(REBOOTSTRAP_FIRST, |(_, wait)| {
-                    (wait * 2).min(REBOOTSTRAP_MAX)
-                });
-                Some((now + wait, wait))
-            } else {
-                None
-            };
+        if peers < self.config.table.bucket_capacity && !self.config.bootstrap.is_empty() {
+            let wait = self
+                .rebootstrap_wait
+                .map_or(REBOOTSTRAP_FIRST, |wait| (wait * 2).min(REBOOTSTRAP_MAX));
+            self.rebootstrap = Some(now + wait);
+            self.rebootstrap_wait = Some(wait);
+        } else {
+            self.rebootstrap = None;
+            self.rebootstrap_wait = None;
+        }
         let outcome = if peers == 0 {
             QueryOutcome::Failed(QueryError::NoPeers)
         } else {
