@@ -6,12 +6,6 @@
 //! most α requests in flight; [`Lookup::is_finished`] turns true once each of the k
 //! closest peers seen has answered or failed, and [`Lookup::result`] gives them.
 //!
-//! As in the Kademlia paper, once an answer brings nothing closer than the closest
-//! peer already seen, the lookup has converged: it then asks every one of the k
-//! closest it has not asked yet at once, instead of α at a time. Those must all be
-//! asked before it can end anyway; asking them together saves round trips, not
-//! requests.
-//!
 //! Hops: seeds are at hop 0, and a contact first learned from a peer at hop h is at
 //! hop h + 1. A lookup's hop count is the hop of the closest peer that answered: the
 //! length of the chain of answers that led to it.
@@ -58,8 +52,6 @@ pub struct Lookup {
     local: NodeId,
     k: usize,
     alpha: usize,
-    /// Requests allowed in flight: α until the lookup converges, then k.
-    parallel: usize,
     candidates: BTreeMap<Distance, Candidate>,
     in_flight: usize,
     contacted: u32,
@@ -80,7 +72,6 @@ impl Lookup {
             local,
             k: k.max(1),
             alpha: alpha.max(1),
-            parallel: alpha.max(1),
             candidates: BTreeMap::new(),
             in_flight: 0,
             contacted: 0,
@@ -118,7 +109,7 @@ impl Lookup {
     /// The next peer to ask, marked as asked; `None` when α requests are in flight or
     /// no peer among the k closest is left to ask.
     pub fn next_peer(&mut self) -> Option<WireContact> {
-        if self.in_flight >= self.parallel {
+        if self.in_flight >= self.alpha {
             return None;
         }
         let mut window = 0;
@@ -153,12 +144,8 @@ impl Lookup {
         candidate.state = State::Succeeded;
         let hop = candidate.hop.saturating_add(1);
         self.in_flight -= 1;
-        let closest = self.candidates.keys().next().copied();
         for contact in closer {
             self.add(*contact, hop);
-        }
-        if self.candidates.keys().next().copied() == closest {
-            self.parallel = self.parallel.max(self.k);
         }
     }
 
@@ -246,24 +233,6 @@ mod tests {
         assert_eq!(result.closest, vec![contact(0x01), contact(0x02)]);
         assert_eq!(result.hops, 1);
         assert_eq!((result.contacted, result.failed), (4, 1));
-    }
-
-    #[test]
-    fn once_an_answer_brings_nothing_closer_the_rest_of_the_k_closest_are_asked_at_once() {
-        let seeds = (0x20..0x30).map(contact);
-        let mut lookup = Lookup::new(contact(0).id, contact(0xFF).id, 8, 2, seeds);
-        let first: Vec<_> = std::iter::from_fn(|| lookup.next_peer()).collect();
-        assert_eq!(first, vec![contact(0x20), contact(0x21)], "α = 2 at first");
-        // An answer with a closer contact: still converging, still α.
-        lookup.on_success(&contact(0x20).id, &[contact(0x10)]);
-        assert_eq!(lookup.next_peer(), Some(contact(0x10)));
-        assert_eq!(lookup.next_peer(), None);
-        // An answer with nothing closer than 0x10: converged, ask the rest of the
-        // k = 8 closest together.
-        lookup.on_success(&contact(0x21).id, &[contact(0x2F)]);
-        let rest: Vec<_> = std::iter::from_fn(|| lookup.next_peer()).collect();
-        assert_eq!(rest.len(), 5, "{rest:?}");
-        assert_eq!(lookup.in_flight(), 6);
     }
 
     #[test]
