@@ -13,10 +13,9 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use dswarm::harness::{Record, SwarmConfig};
+use dswarm::harness::{seed_stream, Record, SwarmConfig};
 use dswarm::proto::{Command, Config, CryptoSuite, NodeId, QueryOutcome, Time};
-use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::RngCore;
 
 use crate::engine::direct::Direct;
 use crate::engine::turmoil::Turmoil;
@@ -131,8 +130,7 @@ fn engine_name(kind: EngineKind) -> &'static str {
 
 /// The timeline of a run, in order: world events and workload commands.
 fn timeline(scenario: &Scenario) -> Vec<(Time, Step)> {
-    let mut rng = ChaCha8Rng::seed_from_u64(scenario.seed);
-    rng.set_stream(STREAM_WORKLOAD);
+    let mut rng = seed_stream(scenario.seed, STREAM_WORKLOAD);
     let n = scenario.nodes as u64;
     let mut steps: Vec<(Time, Step)> = scenario
         .at

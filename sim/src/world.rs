@@ -13,10 +13,10 @@
 
 use std::time::Duration;
 
-use dswarm::harness::{uniform, unit, Network};
+use dswarm::harness::{seed_stream, uniform, unit, Network};
 use dswarm::proto::Time;
 use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::RngCore;
 
 use crate::scenario::NetworkSpec;
 
@@ -58,12 +58,6 @@ pub struct WorldStats {
     pub reordered: u64,
 }
 
-fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(stream);
-    rng
-}
-
 /// SplitMix64's finaliser: a cheap, well-mixed 64-bit hash.
 fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -88,10 +82,10 @@ impl World {
             segments,
             groups: None,
             one_way: false,
-            loss: stream(seed, STREAM_LOSS),
-            duplicate: stream(seed, STREAM_DUPLICATE),
-            reorder: stream(seed, STREAM_REORDER),
-            partition: stream(seed, STREAM_PARTITION),
+            loss: seed_stream(seed, STREAM_LOSS),
+            duplicate: seed_stream(seed, STREAM_DUPLICATE),
+            reorder: seed_stream(seed, STREAM_REORDER),
+            partition: seed_stream(seed, STREAM_PARTITION),
             stats: WorldStats::default(),
         }
     }

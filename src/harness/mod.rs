@@ -16,16 +16,13 @@
 mod network;
 mod trace;
 
-pub use network::{addr_of, index_of, uniform, unit, Network, UniformNetwork, PORT};
+pub use network::{addr_of, index_of, seed_stream, uniform, unit, Network, UniformNetwork, PORT};
 pub use trace::{first_divergence, log_context, set_log_context, Kind, Record, Trace};
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
-
-use rand_chacha::ChaCha8Rng;
-use rand_core::SeedableRng;
 
 use crate::proto::node::Transmit;
 use crate::proto::wire::WireContact;
@@ -93,8 +90,7 @@ impl SwarmConfig {
     /// swarm's size), its configuration from the template.
     pub fn node(&self, index: usize) -> Node {
         let addr = addr_of(index);
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        rng.set_stream(index as u64);
+        let mut rng = seed_stream(self.seed, index as u64);
         let identity = Identity::from_rng(&mut rng);
         let mut config = self.node.clone();
         config.port = addr.port();
@@ -112,8 +108,7 @@ impl SwarmConfig {
     /// When each node sends its [`Command::Bootstrap`]: a seeded moment of the join
     /// window, node by node.
     pub fn join_times(&self) -> Vec<Time> {
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        rng.set_stream(STREAM_JOIN);
+        let mut rng = seed_stream(self.seed, STREAM_JOIN);
         (0..self.nodes)
             .map(|_| Time::ZERO + uniform(&mut rng, Duration::ZERO, self.join_window))
             .collect()

@@ -51,8 +51,7 @@ impl UniformNetwork {
         loss: f64,
         segments: usize,
     ) -> UniformNetwork {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(STREAM_NET);
+        let rng = seed_stream(seed, STREAM_NET);
         let mut members = vec![Vec::new(); segments];
         if segments > 0 {
             for i in 0..nodes {
@@ -110,6 +109,13 @@ pub fn index_of(addr: SocketAddr, nodes: usize) -> Option<usize> {
     }
     let index = (subnet * 254 + host - 1) as usize;
     (index < nodes).then_some(index)
+}
+
+/// Stream `stream` of the run's `seed`: every concern of a run draws from its own.
+pub fn seed_stream(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    rng
 }
 
 /// A uniform draw from `[0, 1)`.
