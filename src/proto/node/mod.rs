@@ -78,9 +78,10 @@ enum Query {
         pending: usize,
     },
     /// Bootstrap's last phase: refresh lookups of the buckets beyond the closest
-    /// neighbour are running.
+    /// neighbour. `running` are under way; `queued` buckets start as they end.
     BootstrapRefreshes {
-        pending: usize,
+        running: usize,
+        queued: Vec<usize>,
     },
     Lookup {
         lookup: Lookup,

@@ -13,6 +13,9 @@ use crate::proto::table::BUCKETS;
 use crate::proto::time::Time;
 use crate::proto::wire::{Datagram, Request, Response, WireContact};
 
+/// Bootstrap refresh lookups that run at once.
+const BOOTSTRAP_REFRESHES_IN_FLIGHT: usize = 1;
+
 /// The first wait before bootstrap runs again.
 const REBOOTSTRAP_FIRST: Duration = Duration::from_secs(5);
 /// The longest wait between two bootstraps.
@@ -373,14 +376,12 @@ impl Node {
                     return;
                 };
                 if let Some(QueryState {
-                    query: Query::BootstrapRefreshes { pending },
+                    query: Query::BootstrapRefreshes { running, .. },
                     ..
                 }) = self.queries.get_mut(&parent)
                 {
-                    *pending -= 1;
-                    if *pending == 0 {
-                        self.finish_bootstrap(now, parent);
-                    }
+                    *running -= 1;
+                    self.next_bootstrap_refreshes(now, parent);
                 }
             }
         }
@@ -422,17 +423,40 @@ impl Node {
             .id
             .bucket_index(&closest)
             .expect("the table never holds itself");
-        let buckets = nearest_bucket + 1..BUCKETS;
+        // Nearest first: the neighbourhood matters most to lookups for this node.
+        let mut queued: Vec<usize> = (nearest_bucket + 1..BUCKETS).collect();
+        queued.reverse();
         if let Some(state) = self.queries.get_mut(&query) {
-            state.query = Query::BootstrapRefreshes {
-                pending: buckets.len(),
+            state.query = Query::BootstrapRefreshes { running: 0, queued };
+        }
+        self.next_bootstrap_refreshes(now, query);
+    }
+
+    /// Starts queued bootstrap refreshes up to [`BOOTSTRAP_REFRESHES_IN_FLIGHT`], or
+    /// ends the bootstrap when none is left.
+    ///
+    /// A few at a time, not all at once: each refresh dials about k strangers, and a
+    /// whole swarm joining together would otherwise spend its CPU on the far buckets'
+    /// handshakes while some nodes still wait for their self-lookup's.
+    fn next_bootstrap_refreshes(&mut self, now: Time, query: QueryId) {
+        loop {
+            let Some(QueryState {
+                query: Query::BootstrapRefreshes { running, queued },
+                ..
+            }) = self.queries.get_mut(&query)
+            else {
+                return;
             };
-        }
-        if buckets.is_empty() {
-            self.finish_bootstrap(now, query);
-            return;
-        }
-        for bucket in buckets {
+            if *running >= BOOTSTRAP_REFRESHES_IN_FLIGHT {
+                return;
+            }
+            let Some(bucket) = queued.pop() else {
+                if *running == 0 {
+                    self.finish_bootstrap(now, query);
+                }
+                return;
+            };
+            *running += 1;
             let target = self.table.random_id_in_bucket(bucket, &mut self.rng);
             let child = self.next_query_id();
             self.start_lookup(
