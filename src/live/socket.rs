@@ -17,11 +17,18 @@ use tokio::net::UdpSocket;
 pub const DEFAULT_GROUP: SocketAddr =
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(239, 255, 77, 77)), 17760);
 
+/// The receive buffer asked for (the kernel may cap it: `net.core.rmem_max`). The
+/// default of about 200 KiB holds a few hundred datagrams, and a bootstrap node that
+/// a whole swarm dials at once gets more than that in a burst.
+const RECV_BUFFER: usize = 2 << 20;
+
 /// The node's own socket: bound to `bind` (port 0 asks the OS), sending multicast on
 /// `interface` with `ttl`.
 pub fn unicast(bind: SocketAddr, interface: Ipv4Addr, ttl: u32) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, Some(Protocol::UDP))?;
     socket.bind(&bind.into())?;
+    // Best effort: a smaller buffer only drops more in bursts.
+    let _ = socket.set_recv_buffer_size(RECV_BUFFER);
     if bind.is_ipv4() {
         socket.set_multicast_if_v4(&interface)?;
         socket.set_multicast_ttl_v4(ttl)?;
