@@ -56,12 +56,6 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-async fn snapshot(node: &LiveNode) -> Option<Snapshot> {
-    let (reply, answer) = oneshot::channel();
-    node.control.send(Control::Snapshot { reply }).await.ok()?;
-    answer.await.ok()
-}
-
 async fn run_command(node: &LiveNode, command: Command) -> Option<Finished> {
     let (reply, answer) = oneshot::channel();
     node.control
@@ -71,15 +65,35 @@ async fn run_command(node: &LiveNode, command: Command) -> Option<Finished> {
     answer.await.ok()?.ok()
 }
 
+/// Snapshots of every node, asked all at once: asked one after another, a round
+/// would take as long as a thousand turns of busy tasks.
+async fn snapshots(nodes: &[LiveNode]) -> Vec<Option<Snapshot>> {
+    let mut asks = tokio::task::JoinSet::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let control = node.control.clone();
+        asks.spawn(async move {
+            let (reply, answer) = oneshot::channel();
+            control.send(Control::Snapshot { reply }).await.ok()?;
+            Some((i, answer.await.ok()?))
+        });
+    }
+    let mut all: Vec<Option<Snapshot>> = (0..nodes.len()).map(|_| None).collect();
+    while let Some(done) = asks.join_next().await {
+        if let Ok(Some((i, snapshot))) = done {
+            all[i] = Some(snapshot);
+        }
+    }
+    all
+}
+
 /// Handshakes dialled by all nodes so far.
 async fn dials(nodes: &[LiveNode]) -> u64 {
-    let mut total = 0;
-    for node in nodes {
-        total += snapshot(node)
-            .await
-            .map_or(0, |s| s.stats.sessions.handshakes_started);
-    }
-    total
+    snapshots(nodes)
+        .await
+        .iter()
+        .flatten()
+        .map(|s| s.stats.sessions.handshakes_started)
+        .sum()
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -149,10 +163,9 @@ async fn bench(args: &BenchLiveArgs) -> ExitCode {
     let want = args.verified.min(nodes.len() - 1);
     let deadline = Duration::from_secs(args.timeout_secs);
     let formed = loop {
-        let mut short = 0;
-        let mut least = usize::MAX;
-        for node in &nodes {
-            let peers = snapshot(node).await.map_or(0, |s| s.peers.len());
+        let (mut short, mut least) = (0, usize::MAX);
+        for snapshot in snapshots(&nodes).await {
+            let peers = snapshot.map_or(0, |s| s.peers.len());
             least = least.min(peers);
             short += usize::from(peers < want);
         }
@@ -163,6 +176,12 @@ async fn bench(args: &BenchLiveArgs) -> ExitCode {
             println!("FAIL: {short} nodes have fewer than {want} verified peers (least {least}) after {deadline:?}");
             return ExitCode::from(1);
         }
+        tracing::debug!(
+            elapsed = started.elapsed().as_secs_f64(),
+            short,
+            least,
+            "swarm still forming"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let cpu_formed = cpu_seconds().unwrap_or(0.0) - cpu_start;
@@ -172,7 +191,33 @@ async fn bench(args: &BenchLiveArgs) -> ExitCode {
         cpu_formed
     );
 
+    // Lookups measure a settled swarm, as HyperDHT's testnet is when it returns:
+    // every node's bootstrap (and every lookup it started) has ended.
+    let settled = loop {
+        let busy = snapshots(&nodes)
+            .await
+            .iter()
+            .filter(|s| {
+                s.as_ref()
+                    .is_none_or(|s| s.stats.lookups_started > s.stats.lookups_finished)
+            })
+            .count();
+        if busy == 0 {
+            break started.elapsed();
+        }
+        if started.elapsed() > deadline {
+            println!("FAIL: {busy} nodes still bootstrapping after {deadline:?}");
+            return ExitCode::from(1);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let cpu_settled = cpu_seconds().unwrap_or(0.0) - cpu_start;
     let dials_before = dials(&nodes).await;
+    println!(
+        "settled: every bootstrap ended after {:.2} s wall, {:.2} s CPU, {dials_before} handshakes dialled",
+        settled.as_secs_f64(),
+        cpu_settled
+    );
     let ids: Vec<_> = nodes.iter().map(|n| n.id).collect();
     let (mut latencies, mut rpcs, mut exact, mut finished) =
         (Vec::new(), Vec::new(), 0usize, 0usize);
@@ -203,7 +248,7 @@ async fn bench(args: &BenchLiveArgs) -> ExitCode {
         exact as f64 / f64::from(args.lookups.max(1)),
     );
     println!(
-        "handshakes: {dials_before} dialled while forming, {:.1} per lookup after",
+        "handshakes: {:.1} per lookup",
         dials_during as f64 / f64::from(args.lookups.max(1))
     );
     println!(
