@@ -51,7 +51,10 @@ fn nodes(v6: bool) -> Message {
             }
         })
         .collect();
-    response(Response::Nodes { contacts })
+    response(Response::Nodes {
+        contacts,
+        token: [7; 16],
+    })
 }
 
 fn message_bytes(message: &Message) -> Vec<u8> {

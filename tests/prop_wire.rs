@@ -97,7 +97,10 @@ fn response() -> impl Strategy<Value = Response> {
             2 => prop::collection::vec(wire_contact(), MAX_CONTACTS),
             4 => prop::collection::vec(wire_contact(), 0..=MAX_CONTACTS),
         ]
-        .prop_map(|contacts| Response::Nodes { contacts }),
+        .prop_map(|contacts| Response::Nodes {
+            contacts,
+            token: [0x5A; 16],
+        }),
         error_code().prop_map(|code| Response::Error { code }),
     ]
 }
@@ -439,10 +442,14 @@ fn the_largest_message_is_twenty_ipv6_contacts_and_fits_a_frame() {
     };
     let largest = answer(Response::Nodes {
         contacts: vec![contact; MAX_CONTACTS],
+        token: [0xFF; 16],
     });
     let bytes = message_bytes(&largest);
-    // Type 1, tx 4, count 1, then id 32 + family 1 + ip 16 + port 2 per contact.
-    assert_eq!(bytes.len(), 1 + 4 + 1 + MAX_CONTACTS * (32 + 1 + 16 + 2));
+    // Type 1, tx 4, token 16, count 1, then id 32 + family 1 + ip 16 + port 2 per contact.
+    assert_eq!(
+        bytes.len(),
+        1 + 4 + 16 + 1 + MAX_CONTACTS * (32 + 1 + 16 + 2)
+    );
     assert!(SEALED_HEADER_LEN + bytes.len() + TAG_LEN <= MAX_DATAGRAM);
     assert_eq!(decode_message(&bytes), Ok(largest));
 }

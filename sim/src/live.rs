@@ -233,7 +233,7 @@ async fn serve(mut nodes: Vec<LiveNode>, quiet: bool) -> ExitCode {
                     say!("{id:?} handshake with {peer:?} at {addr} failed: {reason:?}");
                 }
                 Event::PeerEvicted { id: peer, .. } => say!("{id:?} evicted {peer:?}"),
-                Event::QueryFinished { .. } => {}
+                Event::QueryFinished { .. } | Event::TopicPeers { .. } => {}
             }
         }
         tokio::select! {

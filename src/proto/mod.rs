@@ -19,6 +19,7 @@
 //! | [`boxstream`] | box-stream framing, for the reference implementation over TCP |
 //! | [`rpc`] | transaction ids, timeouts, retries, per-peer limits |
 //! | [`lookup`] | one iterative FIND_NODE |
+//! | [`store`] | records held for others: immutable, mutable, announcements; write tokens |
 //! | [`node`] | [`Node`]: all of the above behind one `handle_*`/`poll_*` API |
 
 pub mod boxstream;
@@ -31,6 +32,7 @@ pub mod lookup;
 pub mod node;
 pub mod rpc;
 pub mod session;
+pub mod store;
 pub mod table;
 pub mod time;
 pub mod wire;

@@ -28,8 +28,13 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::crypto::TAG_LEN;
-use super::id::{NodeId, ID_LEN};
+use super::id::{Key, NodeId, ID_LEN};
 use super::identity::SIGNATURE_LEN;
+use super::store::{Announcement, MutableRecord, PeerRecord, Refusal, Token, Unannounce};
+
+mod records;
+
+pub use records::{MAX_MESSAGE, MAX_PEERS};
 
 /// The largest datagram dswarm sends or accepts: fits a 1280-byte IPv6 MTU with room
 /// for headers and tunnels.
@@ -199,6 +204,53 @@ pub enum Request {
         /// The point of the id space asked about.
         target: NodeId,
     },
+    /// Store an immutable value. Answered with [`Response::Stored`] or
+    /// [`Response::Refused`].
+    ImmutablePut {
+        /// The write token the receiver gave in an earlier [`Response::Nodes`].
+        token: Token,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Which value is stored under `key`? Answered with [`Response::Immutable`].
+    ImmutableGet {
+        /// SHA-256 of the value.
+        key: Key,
+    },
+    /// Store a signed mutable record.
+    MutablePut {
+        /// The write token.
+        token: Token,
+        /// The record.
+        record: MutableRecord,
+    },
+    /// Which mutable record is stored under `key`, with at least `seq`? Answered with
+    /// [`Response::Mutable`].
+    MutableGet {
+        /// SHA-256(public key ‖ salt).
+        key: Key,
+        /// The lowest `seq` wanted.
+        seq: u64,
+    },
+    /// Store an announcement.
+    Announce {
+        /// The write token.
+        token: Token,
+        /// The signed announcement.
+        announcement: Announcement,
+    },
+    /// Drop an announcement.
+    Unannounce {
+        /// The write token.
+        token: Token,
+        /// The signed withdrawal.
+        unannounce: Unannounce,
+    },
+    /// Who is announced under `topic`? Answered with [`Response::Peers`].
+    GetPeers {
+        /// The topic.
+        topic: Key,
+    },
 }
 
 /// What a peer answers.
@@ -210,10 +262,33 @@ pub enum Response {
         /// The requester's address as the responder saw it.
         observed: SocketAddr,
     },
-    /// Answers [`Request::FindNode`]: up to [`MAX_CONTACTS`] contacts, closest first.
+    /// Answers [`Request::FindNode`]: up to [`MAX_CONTACTS`] contacts, closest first,
+    /// and a token for writing to the responder.
     Nodes {
         /// The contacts.
         contacts: Vec<WireContact>,
+        /// Good for writes from the requester's id and address for a while.
+        token: Token,
+    },
+    /// A write was accepted.
+    Stored,
+    /// A write was refused.
+    Refused(Refusal),
+    /// Answers [`Request::ImmutableGet`].
+    Immutable {
+        /// The value, if held.
+        value: Option<Vec<u8>>,
+    },
+    /// Answers [`Request::MutableGet`].
+    Mutable {
+        /// The record, if held with the `seq` asked for.
+        record: Option<MutableRecord>,
+    },
+    /// Answers [`Request::GetPeers`]: as many peers as fit one datagram, at most
+    /// [`MAX_PEERS`].
+    Peers {
+        /// The peers.
+        peers: Vec<PeerRecord>,
     },
     /// The request was understood but refused.
     Error {
@@ -285,6 +360,15 @@ pub enum DecodeError {
     TrailingBytes(usize),
     /// Padding that should be zeros is not, from this offset on.
     NonZeroPadding(usize),
+    /// A field over its limit: value, salt, relay or peer list.
+    TooLarge {
+        /// The field.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+    },
+    /// A refusal code this version does not know.
+    UnknownRefusal(u8),
 }
 
 impl fmt::Display for DecodeError {
@@ -306,6 +390,8 @@ impl fmt::Display for DecodeError {
             }
             DecodeError::TrailingBytes(n) => write!(f, "{n} trailing bytes"),
             DecodeError::NonZeroPadding(at) => write!(f, "non-zero padding at offset {at}"),
+            DecodeError::TooLarge { field, len } => write!(f, "{field} of {len} is over its limit"),
+            DecodeError::UnknownRefusal(code) => write!(f, "unknown refusal code {code}"),
         }
     }
 }
@@ -414,6 +500,7 @@ fn read_message(r: &mut Reader<'_>) -> Result<Message, DecodeError> {
             },
         },
         MSG_NODES => {
+            let token = r.array()?;
             let count = usize::from(r.u8()?);
             if count > MAX_CONTACTS {
                 return Err(DecodeError::TooManyContacts(count));
@@ -427,7 +514,7 @@ fn read_message(r: &mut Reader<'_>) -> Result<Message, DecodeError> {
             }
             Message::Response {
                 tx,
-                response: Response::Nodes { contacts },
+                response: Response::Nodes { contacts, token },
             }
         }
         MSG_ERROR => Message::Response {
@@ -436,7 +523,7 @@ fn read_message(r: &mut Reader<'_>) -> Result<Message, DecodeError> {
                 code: ErrorCode::from_byte(r.u8()?),
             },
         },
-        other => return Err(DecodeError::UnknownMessage(other)),
+        other => return records::read(r, other, tx),
     })
 }
 
@@ -520,16 +607,18 @@ impl Message {
                     put_head(out, MSG_FIND_NODE, *tx);
                     out.extend_from_slice(target.as_bytes());
                 }
+                request => records::write_request(out, *tx, request),
             },
             Message::Response { tx, response } => match response {
                 Response::Pong { observed } => {
                     put_head(out, MSG_PONG, *tx);
                     put_addr(out, observed);
                 }
-                Response::Nodes { contacts } => {
+                Response::Nodes { contacts, token } => {
                     debug_assert!(contacts.len() <= MAX_CONTACTS);
                     let contacts = &contacts[..contacts.len().min(MAX_CONTACTS)];
                     put_head(out, MSG_NODES, *tx);
+                    out.extend_from_slice(token);
                     out.push(contacts.len() as u8);
                     for contact in contacts {
                         out.extend_from_slice(contact.id.as_bytes());
@@ -540,6 +629,7 @@ impl Message {
                     put_head(out, MSG_ERROR, *tx);
                     out.push(code.to_byte());
                 }
+                response => records::write_response(out, *tx, response),
             },
         }
     }
@@ -667,6 +757,7 @@ mod tests {
                         addr,
                     })
                     .collect(),
+                token: [0xAB; 16],
             },
         }
     }

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use crate::proto::crypto::CryptoSuite;
 use crate::proto::discovery::DiscoveryConfig;
-use crate::proto::id::NodeId;
+use crate::proto::id::{Key, NodeId};
 use crate::proto::lookup::LookupResult;
 use crate::proto::rpc::RpcConfig;
 use crate::proto::session::{HandshakeFailure, SessionConfig, SessionStats};
+use crate::proto::store::{MutableRecord, PeerRecord, Refusal, StoreConfig, StoreStats};
 use crate::proto::table::TableConfig;
 
 /// The network key of the open swarm. A private swarm picks its own 32 bytes.
@@ -45,6 +46,8 @@ pub struct Config {
     /// The crypto suite: [`CryptoSuite::Real`], or [`CryptoSuite::Fast`] for very
     /// large simulated runs. Nodes of one swarm must agree.
     pub crypto: CryptoSuite,
+    /// Record store tunables: lifetimes, limits, token rotation.
+    pub store: StoreConfig,
 }
 
 impl Default for Config {
@@ -61,6 +64,7 @@ impl Default for Config {
             who_timeout: Duration::from_millis(1000),
             lookup_parallelism: 3,
             crypto: CryptoSuite::Real,
+            store: StoreConfig::default(),
         }
     }
 }
@@ -89,6 +93,54 @@ pub enum Command {
     FindNode(NodeId),
     /// Ask the bootstrap addresses for peers, then look up this node's own id.
     Bootstrap,
+    /// Store a value (at most [`MAX_VALUE`](crate::proto::store::MAX_VALUE) bytes) at the k nodes closest to its key,
+    /// SHA-256(value), and keep it there while this node runs. Ends with
+    /// [`QueryOutcome::Stored`].
+    ImmutablePut(Vec<u8>),
+    /// Fetch the value stored under a key, checking its hash. Ends with
+    /// [`QueryOutcome::Immutable`].
+    ImmutableGet(Key),
+    /// Sign a record with this node's key and store it under
+    /// SHA-256(public key ‖ salt). `seq` defaults to one more than the last this node
+    /// wrote for that salt, and at least the node's clock in Unix seconds, so a
+    /// restarted node still goes up. Ends with [`QueryOutcome::Stored`].
+    MutablePut {
+        /// Up to [`MAX_SALT`](crate::proto::store::MAX_SALT) bytes.
+        salt: Vec<u8>,
+        /// Up to [`MAX_VALUE`](crate::proto::store::MAX_VALUE) bytes.
+        value: Vec<u8>,
+        /// The version; see above for the default.
+        seq: Option<u64>,
+    },
+    /// Fetch the mutable record of `public_key` and `salt` with at least `seq`; with
+    /// `latest`, ask all of the k closest and keep the highest `seq` (HyperDHT's
+    /// `mutableGet` options). Ends with [`QueryOutcome::Mutable`].
+    MutableGet {
+        /// The owner.
+        public_key: NodeId,
+        /// The salt.
+        salt: Vec<u8>,
+        /// Lowest acceptable `seq`.
+        seq: u64,
+        /// Keep asking for a higher `seq` instead of stopping at the first match.
+        latest: bool,
+    },
+    /// Announce this node under a topic, reachable through up to [`MAX_RELAYS`](crate::proto::store::MAX_RELAYS)
+    /// relay addresses, and refresh the announcement while the node runs. Ends with
+    /// [`QueryOutcome::Stored`].
+    Announce {
+        /// The topic.
+        topic: Key,
+        /// Relay addresses.
+        relays: Vec<SocketAddr>,
+    },
+    /// Withdraw this node's announcement under a topic. Ends with
+    /// [`QueryOutcome::Stored`] (how many holders accepted the withdrawal).
+    Unannounce(Key),
+    /// Find the peers announced under a topic. Peers stream out as
+    /// [`Event::TopicPeers`] while the query runs; it ends with
+    /// [`QueryOutcome::Peers`], all of them.
+    TopicLookup(Key),
 }
 
 /// Why a command could not start. Nothing was sent.
@@ -101,6 +153,15 @@ pub enum CommandError {
     NoPeers,
     /// Too many requests already wait for that peer.
     Throttled,
+    /// A value, salt or relay list over its limit.
+    TooLarge {
+        /// What is too large.
+        what: &'static str,
+        /// Its size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl fmt::Display for CommandError {
@@ -109,6 +170,9 @@ impl fmt::Display for CommandError {
             CommandError::UnknownPeer(id) => write!(f, "peer {id} is not in the routing table"),
             CommandError::NoPeers => write!(f, "no peers known and no bootstrap address"),
             CommandError::Throttled => write!(f, "too many requests waiting for that peer"),
+            CommandError::TooLarge { what, len, max } => {
+                write!(f, "{what} of {len} is over the limit of {max}")
+            }
         }
     }
 }
@@ -161,6 +225,13 @@ pub enum Event {
         /// The peer that took its place, if any.
         replaced_by: Option<NodeId>,
     },
+    /// Peers found so far by a [`Command::TopicLookup`] (each reported once).
+    TopicPeers {
+        /// The lookup.
+        query: QueryId,
+        /// The peers this answer brought.
+        peers: Vec<PeerRecord>,
+    },
     /// A command's work is over.
     QueryFinished {
         /// The id [`Node::start`](crate::proto::Node::start) returned.
@@ -191,8 +262,34 @@ pub enum QueryOutcome {
         /// Routing table size afterwards.
         peers: usize,
     },
+    /// A write ([`Command::ImmutablePut`], [`Command::MutablePut`],
+    /// [`Command::Announce`], [`Command::Unannounce`]) has been answered by the k
+    /// closest nodes it found.
+    Stored(StoreResult),
+    /// [`Command::ImmutableGet`]: the value, if a holder had it (hash checked).
+    Immutable(Option<Vec<u8>>),
+    /// [`Command::MutableGet`]: the record, if a holder had one with the `seq` asked
+    /// for (signature checked).
+    Mutable(Option<MutableRecord>),
+    /// [`Command::TopicLookup`]: every peer found, ordered by key.
+    Peers(Vec<PeerRecord>),
     /// The command's work failed.
     Failed(QueryError),
+}
+
+/// How a write went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreResult {
+    /// The record's key (the topic, for announcements).
+    pub key: Key,
+    /// The `seq` written, for mutable records.
+    pub seq: Option<u64>,
+    /// Nodes that accepted it.
+    pub stored: usize,
+    /// Nodes that refused it, and why.
+    pub refused: Vec<(NodeId, Refusal)>,
+    /// Nodes asked that did not answer.
+    pub unanswered: usize,
 }
 
 /// One answer (or silence) of [`Command::PingClosest`].
@@ -277,6 +374,11 @@ pub struct Stats {
     pub who_received: u64,
     /// Sealed frames that opened but held no valid message.
     pub messages_malformed: u64,
+    /// Record answers that failed their check: a value not matching its key, a
+    /// mutable record with a bad signature, another key or a lower `seq`.
+    pub records_rejected: u64,
     /// The handshake and session layer's counters.
     pub sessions: SessionStats,
+    /// The record store's counters.
+    pub store: StoreStats,
 }

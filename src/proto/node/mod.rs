@@ -28,6 +28,7 @@ use super::identity::Identity;
 use super::lookup::Lookup;
 use super::rpc::{RpcFailure, RpcManager};
 use super::session::{SessionEvent, Sessions};
+use super::store::Store;
 use super::table::{Contact, InsertOutcome, RoutingTable};
 use super::time::Time;
 use super::wire::{
@@ -36,6 +37,7 @@ use super::wire::{
 
 mod api;
 mod queries;
+mod records;
 
 pub use api::*;
 
@@ -64,6 +66,8 @@ enum LookupKind {
         parent: Option<QueryId>,
         from_above: bool,
     },
+    /// The first phase of a record command (see `records`).
+    Record,
 }
 
 #[derive(Debug)]
@@ -87,6 +91,8 @@ enum Query {
         lookup: Lookup,
         kind: LookupKind,
     },
+    /// The second phase of a record command.
+    Records(Box<records::Fanout>),
 }
 
 #[derive(Debug)]
@@ -143,6 +149,14 @@ pub struct Node {
     /// twice as long.
     rebootstrap_wait: Option<Duration>,
     next_query: u64,
+    /// Records held for others.
+    store: Store,
+    /// Record commands in their lookup phase.
+    record_ops: BTreeMap<QueryId, records::Pending>,
+    /// What this node wrote and writes again.
+    published: BTreeMap<records::Published, records::Republish>,
+    /// Queries the node started for itself (republishing): their end is not reported.
+    internal: BTreeSet<QueryId>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -177,7 +191,14 @@ impl Node {
         // First refreshes land between one and one and a half intervals from now.
         let half = config.table.refresh_interval / 2;
         table.stagger_refresh(|| discovery::fraction(half, rng.next_u32()));
+        let mut token_secret = [0u8; 32];
+        rng.fill_bytes(&mut token_secret);
+        let store = Store::new(config.store.clone(), token_secret);
         Node {
+            store,
+            record_ops: BTreeMap::new(),
+            published: BTreeMap::new(),
+            internal: BTreeSet::new(),
             table,
             rpc: RpcManager::new(config.rpc.clone()),
             sessions: Sessions::new(
@@ -224,6 +245,7 @@ impl Node {
     pub fn stats(&self) -> Stats {
         Stats {
             sessions: self.sessions.stats(),
+            store: self.store.stats(),
             ..self.stats
         }
     }
@@ -236,6 +258,11 @@ impl Node {
     /// Whether a session with `peer` is open.
     pub fn has_session(&self, peer: &NodeId) -> bool {
         self.sessions.is_open(peer)
+    }
+
+    /// Records held for others, of all kinds.
+    pub fn records_held(&self) -> usize {
+        self.store.len()
     }
 
     /// Open sessions.
@@ -279,6 +306,8 @@ impl Node {
             self.table.poll_timeout(),
             self.who.values().map(|w| w.deadline).min(),
             self.rebootstrap,
+            self.store.poll_timeout(),
+            self.republish_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -357,6 +386,8 @@ impl Node {
                 self.rebootstrap_wait = None;
             }
         }
+        self.store.handle_timeout(now);
+        self.republish_due(now);
         while let Some(bucket) = self.table.poll_refresh(now) {
             let target = self.table.random_id_in_bucket(bucket, &mut self.rng);
             let query = self.next_query_id();
@@ -606,8 +637,10 @@ impl Node {
                         addr: c.addr,
                     })
                     .collect();
-                Response::Nodes { contacts }
+                let token = self.store.token(now, &peer, &from);
+                Response::Nodes { contacts, token }
             }
+            request => self.answer_record_request(now, from, peer, request),
         };
         self.send_sealed(&peer, &Message::Response { tx, response });
     }

@@ -86,6 +86,13 @@ impl Node {
                 self.start_lookup(now, query, target, LookupKind::User);
                 Ok(query)
             }
+            command @ (Command::ImmutablePut(_)
+            | Command::ImmutableGet(_)
+            | Command::MutablePut { .. }
+            | Command::MutableGet { .. }
+            | Command::Announce { .. }
+            | Command::Unannounce(_)
+            | Command::TopicLookup(_)) => self.start_record_command(now, command),
             Command::Bootstrap => {
                 if self.config.bootstrap.is_empty() && self.table.is_empty() {
                     return Err(CommandError::NoPeers);
@@ -175,7 +182,12 @@ impl Node {
         );
     }
 
-    fn finish_query(&mut self, now: Time, query: QueryId, outcome: QueryOutcome) {
+    pub(super) fn finish_query(&mut self, now: Time, query: QueryId, outcome: QueryOutcome) {
+        self.record_ops.remove(&query);
+        if self.internal.remove(&query) {
+            self.queries.remove(&query);
+            return;
+        }
         if let Some(state) = self.queries.remove(&query) {
             self.events.push_back(Event::QueryFinished {
                 query,
@@ -223,9 +235,13 @@ impl Node {
             Query::BootstrapPings { .. } => self.bootstrap_step_done(now, query),
             // Its refresh lookups carry their own query ids.
             Query::BootstrapRefreshes { .. } => {}
+            Query::Records(_) => self.on_fanout_answer(now, query, peer, answer),
             Query::Lookup { lookup, .. } => {
                 match answer {
-                    Ok((_, Response::Nodes { contacts })) => lookup.on_success(&peer, &contacts),
+                    Ok((_, Response::Nodes { contacts, token })) => {
+                        lookup.on_success(&peer, &contacts);
+                        self.note_token(query, peer, token);
+                    }
                     _ => lookup.on_failure(&peer),
                 }
                 self.drive_lookup(now, query);
@@ -360,6 +376,7 @@ impl Node {
         self.table.mark_refreshed(now, &target);
         match kind {
             LookupKind::User => self.finish_query(now, query, QueryOutcome::Found(result)),
+            LookupKind::Record => self.start_fanout(now, query, result),
             LookupKind::Bootstrap => self.refresh_beyond_closest(now, query),
             LookupKind::Refresh { parent, from_above } => {
                 self.queries.remove(&query);

@@ -1,0 +1,474 @@
+//! The record commands of [`Node`]: immutable and mutable put/get, announce,
+//! unannounce and topic lookup, and the answers to other nodes' record requests.
+//!
+//! A record command runs in two phases under one query id:
+//!
+//! 1. an iterative lookup of the record's key (a FIND_NODE walk like any other), whose
+//!    answers also carry each responder's write token;
+//! 2. a fan-out to the k closest nodes that answered: a write goes to all of them at
+//!    once with their tokens; a read asks them closest first, α at a time, and stops at
+//!    the first valid answer (immutable, or mutable without `latest`) or asks them all
+//!    (mutable `latest`, topic lookups, which stream the peers found as they come).
+//!
+//! Answers are checked before they count: an immutable value must hash to its key, a
+//! mutable record must be signed by its key's owner and have the `seq` asked for.
+//!
+//! What this node wrote itself it writes again every [`StoreConfig::republish`]
+//! (`crate::proto::store::StoreConfig`) while it runs, so the records outlive their
+//! holders' churn and their expiry; those repeats report nothing.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::net::SocketAddr;
+
+use super::{
+    Command, CommandError, Event, LookupKind, Node, Purpose, Query, QueryError, QueryId,
+    QueryOutcome, StoreResult,
+};
+use crate::proto::id::{Key, NodeId};
+use crate::proto::lookup::LookupResult;
+use crate::proto::store::{
+    immutable_key, mutable_key, Announcement, MutableRecord, PeerRecord, Refusal, Token,
+    Unannounce, MAX_RELAYS, MAX_SALT, MAX_VALUE,
+};
+use crate::proto::time::Time;
+use crate::proto::wire::{Request, Response, WireContact, MAX_PEERS};
+use std::time::Duration;
+
+/// What a record command does once it knows the k closest nodes.
+#[derive(Clone, Debug)]
+pub(super) enum RecordOp {
+    ImmutablePut(Vec<u8>),
+    ImmutableGet(Key),
+    MutablePut(MutableRecord),
+    MutableGet { key: Key, seq: u64, latest: bool },
+    Announce(Announcement),
+    Unannounce(Unannounce),
+    TopicLookup(Key),
+}
+
+impl RecordOp {
+    /// The point of the id space it is about.
+    fn key(&self) -> Key {
+        match self {
+            RecordOp::ImmutablePut(value) => immutable_key(value),
+            RecordOp::ImmutableGet(key) | RecordOp::TopicLookup(key) => *key,
+            RecordOp::MutablePut(record) => record.key(),
+            RecordOp::MutableGet { key, .. } => *key,
+            RecordOp::Announce(a) => a.topic,
+            RecordOp::Unannounce(u) => u.topic,
+        }
+    }
+
+    fn is_write(&self) -> bool {
+        matches!(
+            self,
+            RecordOp::ImmutablePut(_)
+                | RecordOp::MutablePut(_)
+                | RecordOp::Announce(_)
+                | RecordOp::Unannounce(_)
+        )
+    }
+
+    fn request(&self, token: Token) -> Request {
+        match self {
+            RecordOp::ImmutablePut(value) => Request::ImmutablePut {
+                token,
+                value: value.clone(),
+            },
+            RecordOp::ImmutableGet(key) => Request::ImmutableGet { key: *key },
+            RecordOp::MutablePut(record) => Request::MutablePut {
+                token,
+                record: record.clone(),
+            },
+            RecordOp::MutableGet { key, seq, .. } => Request::MutableGet {
+                key: *key,
+                seq: *seq,
+            },
+            RecordOp::Announce(announcement) => Request::Announce {
+                token,
+                announcement: announcement.clone(),
+            },
+            RecordOp::Unannounce(unannounce) => Request::Unannounce {
+                token,
+                unannounce: unannounce.clone(),
+            },
+            RecordOp::TopicLookup(topic) => Request::GetPeers { topic: *topic },
+        }
+    }
+}
+
+/// A record command in its lookup phase: the tokens seen so far.
+#[derive(Debug)]
+pub(super) struct Pending {
+    op: RecordOp,
+    tokens: std::collections::BTreeMap<NodeId, Token>,
+}
+
+/// A record command in its fan-out phase.
+#[derive(Debug)]
+pub(super) struct Fanout {
+    op: RecordOp,
+    /// Not asked yet, closest first, with their tokens.
+    queue: VecDeque<(WireContact, Token)>,
+    in_flight: usize,
+    stored: usize,
+    refused: Vec<(NodeId, Refusal)>,
+    unanswered: usize,
+    value: Option<Vec<u8>>,
+    record: Option<MutableRecord>,
+    peers: BTreeSet<PeerRecord>,
+    done: bool,
+}
+
+/// What this node wrote and keeps writing again.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Published {
+    Immutable(Key),
+    Mutable(Vec<u8>),
+    Topic(Key),
+}
+
+#[derive(Debug)]
+pub(super) struct Republish {
+    next: Time,
+    op: RecordOp,
+}
+
+fn too_large(what: &'static str, len: usize, max: usize) -> Result<(), CommandError> {
+    if len > max {
+        Err(CommandError::TooLarge { what, len, max })
+    } else {
+        Ok(())
+    }
+}
+
+impl Node {
+    /// Turns a record command into its op (signing what needs signing) and starts it.
+    pub(super) fn start_record_command(
+        &mut self,
+        now: Time,
+        command: Command,
+    ) -> Result<QueryId, CommandError> {
+        let unix_secs = self.unix_secs(now);
+        let (op, publish) = match command {
+            Command::ImmutablePut(value) => {
+                too_large("value", value.len(), MAX_VALUE)?;
+                let key = immutable_key(&value);
+                let op = RecordOp::ImmutablePut(value);
+                (op, Some(Published::Immutable(key)))
+            }
+            Command::ImmutableGet(key) => (RecordOp::ImmutableGet(key), None),
+            Command::MutablePut { salt, value, seq } => {
+                too_large("salt", salt.len(), MAX_SALT)?;
+                too_large("value", value.len(), MAX_VALUE)?;
+                let published = Published::Mutable(salt.clone());
+                let seq = seq.unwrap_or_else(|| {
+                    let last = match self.published.get(&published) {
+                        Some(Republish {
+                            op: RecordOp::MutablePut(record),
+                            ..
+                        }) => record.seq.saturating_add(1),
+                        _ => 0,
+                    };
+                    last.max(unix_secs)
+                });
+                let record = MutableRecord::sign(self.crypto, &self.identity, salt, seq, value);
+                (RecordOp::MutablePut(record), Some(published))
+            }
+            Command::MutableGet {
+                public_key,
+                salt,
+                seq,
+                latest,
+            } => {
+                too_large("salt", salt.len(), MAX_SALT)?;
+                let key = mutable_key(&public_key, &salt);
+                (RecordOp::MutableGet { key, seq, latest }, None)
+            }
+            Command::Announce { topic, relays } => {
+                too_large("relay list", relays.len(), MAX_RELAYS)?;
+                let announcement =
+                    Announcement::sign(self.crypto, &self.identity, topic, unix_secs, relays);
+                (
+                    RecordOp::Announce(announcement),
+                    Some(Published::Topic(topic)),
+                )
+            }
+            Command::Unannounce(topic) => {
+                self.published.remove(&Published::Topic(topic));
+                // Newer than any announcement this node made this second.
+                let unix_secs = unix_secs.saturating_add(1);
+                let unannounce = Unannounce::sign(self.crypto, &self.identity, topic, unix_secs);
+                (RecordOp::Unannounce(unannounce), None)
+            }
+            Command::TopicLookup(topic) => (RecordOp::TopicLookup(topic), None),
+            other => unreachable!("not a record command: {other:?}"),
+        };
+        if self.table.is_empty() {
+            return Err(CommandError::NoPeers);
+        }
+        if let Some(published) = publish {
+            let next = now + self.config.store.republish;
+            let op = op.clone();
+            self.published.insert(published, Republish { next, op });
+        }
+        Ok(self.start_record_op(now, op))
+    }
+
+    fn start_record_op(&mut self, now: Time, op: RecordOp) -> QueryId {
+        let query = self.next_query_id();
+        let target = NodeId::from_key(op.key());
+        self.record_ops.insert(
+            query,
+            Pending {
+                op,
+                tokens: Default::default(),
+            },
+        );
+        self.start_lookup(now, query, target, LookupKind::Record);
+        query
+    }
+
+    /// When the next owned record is due to be written again.
+    pub(super) fn republish_timeout(&self) -> Option<Time> {
+        self.published.values().map(|r| r.next).min()
+    }
+
+    /// Writes again what is due, without reporting it.
+    pub(super) fn republish_due(&mut self, now: Time) {
+        if self.table.is_empty() {
+            return;
+        }
+        let every = self.config.store.republish;
+        let due: Vec<RecordOp> = self
+            .published
+            .values_mut()
+            .filter(|r| r.next <= now)
+            .map(|r| {
+                r.next = now + every;
+                r.op.clone()
+            })
+            .collect();
+        for op in due {
+            let query = self.start_record_op(now, op);
+            self.internal.insert(query);
+        }
+    }
+
+    /// A lookup answer of a record command: keep the responder's token.
+    pub(super) fn note_token(&mut self, query: QueryId, peer: NodeId, token: Token) {
+        if let Some(pending) = self.record_ops.get_mut(&query) {
+            pending.tokens.insert(peer, token);
+        }
+    }
+
+    /// The lookup phase ended: start the fan-out to the k closest that answered.
+    pub(super) fn start_fanout(&mut self, now: Time, query: QueryId, result: LookupResult) {
+        let Some(Pending { op, tokens }) = self.record_ops.remove(&query) else {
+            return;
+        };
+        let queue = result
+            .closest
+            .iter()
+            .filter_map(|c| tokens.get(&c.id).map(|t| (*c, *t)))
+            .collect();
+        let fanout = Fanout {
+            op,
+            queue,
+            in_flight: 0,
+            stored: 0,
+            refused: Vec::new(),
+            unanswered: 0,
+            value: None,
+            record: None,
+            peers: BTreeSet::new(),
+            done: false,
+        };
+        if let Some(state) = self.queries.get_mut(&query) {
+            state.query = Query::Records(Box::new(fanout));
+        }
+        self.drive_fanout(now, query);
+    }
+
+    fn drive_fanout(&mut self, now: Time, query: QueryId) {
+        let Some(state) = self.queries.get_mut(&query) else {
+            return;
+        };
+        let Query::Records(fanout) = &mut state.query else {
+            return;
+        };
+        let width = if fanout.op.is_write() {
+            usize::MAX
+        } else {
+            self.config.lookup_parallelism.max(1)
+        };
+        while !fanout.done && fanout.in_flight < width {
+            let Some((contact, token)) = fanout.queue.pop_front() else {
+                break;
+            };
+            let request = fanout.op.request(token);
+            let purpose = Purpose::Query(query);
+            let started = self.rpc.start(
+                now,
+                contact.addr,
+                contact.id,
+                request,
+                purpose,
+                &mut self.rng,
+            );
+            match started {
+                Ok(_) => fanout.in_flight += 1,
+                Err(_) => {
+                    self.stats.requests_throttled += 1;
+                    fanout.unanswered += 1;
+                }
+            }
+        }
+        // Done early or not, answers still in flight find no query and are dropped.
+        if fanout.in_flight > 0 && !fanout.done {
+            return;
+        }
+        let Some(state) = self.queries.get_mut(&query) else {
+            return;
+        };
+        let Query::Records(fanout) = &mut state.query else {
+            return;
+        };
+        let outcome = match &fanout.op {
+            RecordOp::ImmutableGet(_) => QueryOutcome::Immutable(fanout.value.take()),
+            RecordOp::MutableGet { .. } => QueryOutcome::Mutable(fanout.record.take()),
+            RecordOp::TopicLookup(_) => {
+                QueryOutcome::Peers(std::mem::take(&mut fanout.peers).into_iter().collect())
+            }
+            op => QueryOutcome::Stored(StoreResult {
+                key: op.key(),
+                seq: match op {
+                    RecordOp::MutablePut(record) => Some(record.seq),
+                    _ => None,
+                },
+                stored: fanout.stored,
+                refused: std::mem::take(&mut fanout.refused),
+                unanswered: fanout.unanswered,
+            }),
+        };
+        self.finish_query(now, query, outcome);
+    }
+
+    /// One fan-out answer (or its failure).
+    pub(super) fn on_fanout_answer(
+        &mut self,
+        now: Time,
+        query: QueryId,
+        peer: NodeId,
+        answer: Result<(Duration, Response), QueryError>,
+    ) {
+        let crypto = self.crypto;
+        let internal = self.internal.contains(&query);
+        let Some(state) = self.queries.get_mut(&query) else {
+            return;
+        };
+        let Query::Records(fanout) = &mut state.query else {
+            return;
+        };
+        fanout.in_flight = fanout.in_flight.saturating_sub(1);
+        let mut streamed = Vec::new();
+        let mut rejected = false;
+        match (answer, &fanout.op) {
+            (Err(_), _) => fanout.unanswered += 1,
+            (Ok((_, Response::Stored)), op) if op.is_write() => fanout.stored += 1,
+            (Ok((_, Response::Refused(refusal))), op) if op.is_write() => {
+                fanout.refused.push((peer, refusal));
+            }
+            (Ok((_, Response::Immutable { value })), RecordOp::ImmutableGet(key)) => match value {
+                Some(value) if immutable_key(&value) == *key => {
+                    fanout.value = Some(value);
+                    fanout.done = true;
+                }
+                Some(_) => rejected = true,
+                None => {}
+            },
+            (Ok((_, Response::Mutable { record })), RecordOp::MutableGet { key, seq, latest }) => {
+                match record {
+                    Some(record)
+                        if record.key() == *key && record.seq >= *seq && record.verify(crypto) =>
+                    {
+                        let newer = fanout.record.as_ref().is_none_or(|r| record.seq > r.seq);
+                        if newer {
+                            fanout.record = Some(record);
+                        }
+                        fanout.done = !latest;
+                    }
+                    Some(_) => rejected = true,
+                    None => {}
+                }
+            }
+            (Ok((_, Response::Peers { peers })), RecordOp::TopicLookup(_)) => {
+                for peer in peers.into_iter().take(MAX_PEERS) {
+                    if fanout.peers.insert(peer.clone()) {
+                        streamed.push(peer);
+                    }
+                }
+            }
+            (Ok(_), _) => fanout.unanswered += 1,
+        }
+        if rejected {
+            self.stats.records_rejected += 1;
+        }
+        if !streamed.is_empty() && !internal {
+            self.events.push_back(Event::TopicPeers {
+                query,
+                peers: streamed,
+            });
+        }
+        self.drive_fanout(now, query);
+    }
+
+    /// Answers a record request of `peer`, which sent it from `from`.
+    pub(super) fn answer_record_request(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        peer: NodeId,
+        request: Request,
+    ) -> Response {
+        let crypto = self.crypto;
+        let stored = |result: Result<(), Refusal>| match result {
+            Ok(()) => Response::Stored,
+            Err(refusal) => Response::Refused(refusal),
+        };
+        match request {
+            Request::Ping | Request::FindNode { .. } => {
+                unreachable!("answered by the node")
+            }
+            Request::ImmutablePut { token, value } => {
+                stored(self.store.put_immutable(now, &peer, &from, &token, value))
+            }
+            Request::ImmutableGet { key } => Response::Immutable {
+                value: self.store.get_immutable(&key).map(<[u8]>::to_vec),
+            },
+            Request::MutablePut { token, record } => stored(
+                self.store
+                    .put_mutable(now, crypto, &peer, &from, &token, record),
+            ),
+            Request::MutableGet { key, seq } => Response::Mutable {
+                record: self.store.get_mutable(&key, seq).cloned(),
+            },
+            Request::Announce {
+                token,
+                announcement,
+            } => stored(
+                self.store
+                    .announce(now, crypto, &peer, &from, &token, announcement),
+            ),
+            Request::Unannounce { token, unannounce } => {
+                stored(
+                    self.store
+                        .unannounce(now, crypto, &peer, &from, &token, &unannounce),
+                )
+            }
+            Request::GetPeers { topic } => Response::Peers {
+                peers: self.store.peers(&topic, MAX_PEERS),
+            },
+        }
+    }
+}

@@ -1,0 +1,784 @@
+//! What a node keeps for others: immutable values, signed mutable records and topic
+//! announcements, with the write tokens that guard them and the limits that bound them.
+//!
+//! In: store and fetch requests of proven peers (the node has already opened their
+//! session, so `peer` is a proven key and `from` the address its frame came from), and
+//! the time. Out: a [`Refusal`] or the stored record, and counters ([`StoreStats`]).
+//!
+//! - **Immutable**: key = SHA-256(value); stored as given, answered as stored; the
+//!   reader checks the hash again ([`immutable_key`]).
+//! - **Mutable**: key = SHA-256(public key ‖ salt); the record carries `seq`, the value
+//!   and an ed25519 signature over (salt, seq, value) ([`MutableRecord`]). Stored only
+//!   if the signature verifies and `seq` is not lower than the one held; the same `seq`
+//!   with another value is refused.
+//! - **Announcements** under a 32-byte topic: a signed (public key, relay addresses,
+//!   time) record ([`Announcement`]); a newer signed [`Unannounce`] removes it.
+//!
+//! Every write carries a token the writer got from this node in an earlier answer
+//! ([`Tokens`]): HMAC of the writer's id and address under a secret that rotates, so a
+//! spoofed source cannot store. Every record expires after [`StoreConfig::ttl`] unless
+//! written again; owners refresh what they wrote (see the node's republishing).
+//!
+//! Maps are `BTreeMap`s: what a node answers never depends on hash order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+use super::crypto::Crypto;
+use super::id::{Key, NodeId};
+use super::identity::{Identity, SIGNATURE_LEN};
+use super::time::Time;
+
+/// Largest value of an immutable or mutable record, in bytes.
+pub const MAX_VALUE: usize = 1000;
+/// Longest salt of a mutable record, in bytes.
+pub const MAX_SALT: usize = 32;
+/// Most relay addresses in an announcement.
+pub const MAX_RELAYS: usize = 3;
+/// Length of a write token.
+pub const TOKEN_LEN: usize = 16;
+
+/// A write token: proof that the writer received an answer from this node at the
+/// address it writes from.
+pub type Token = [u8; TOKEN_LEN];
+
+/// The key of an immutable value: SHA-256 of the value.
+pub fn immutable_key(value: &[u8]) -> Key {
+    Key::of(value)
+}
+
+/// The key of a mutable record: SHA-256(public key ‖ salt).
+pub fn mutable_key(public_key: &NodeId, salt: &[u8]) -> Key {
+    let mut hash = Sha256::new();
+    hash.update(public_key.as_bytes());
+    hash.update(salt);
+    Key(hash.finalize().into())
+}
+
+/// A mutable record, signed by its owner.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MutableRecord {
+    /// The owner's key, which signed it.
+    pub public_key: NodeId,
+    /// Up to [`MAX_SALT`] bytes: one key pair owns many records, one per salt.
+    pub salt: Vec<u8>,
+    /// Version: a holder keeps the highest.
+    pub seq: u64,
+    /// Up to [`MAX_VALUE`] bytes.
+    pub value: Vec<u8>,
+    /// ed25519 over [`MutableRecord::signed_bytes`].
+    pub signature: [u8; SIGNATURE_LEN],
+}
+
+impl fmt::Debug for MutableRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MutableRecord")
+            .field("public_key", &self.public_key)
+            .field("salt_len", &self.salt.len())
+            .field("seq", &self.seq)
+            .field("value_len", &self.value.len())
+            .finish()
+    }
+}
+
+impl MutableRecord {
+    /// What the owner signs: a domain tag, then salt (length-prefixed), seq, value.
+    pub fn signed_bytes(salt: &[u8], seq: u64, value: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(24 + salt.len() + value.len());
+        out.extend_from_slice(b"dswarm-mutable-v1");
+        out.push(salt.len() as u8);
+        out.extend_from_slice(salt);
+        out.extend_from_slice(&seq.to_be_bytes());
+        out.extend_from_slice(value);
+        out
+    }
+
+    /// Signs a record with `identity`.
+    pub fn sign(
+        crypto: &dyn Crypto,
+        identity: &Identity,
+        salt: Vec<u8>,
+        seq: u64,
+        value: Vec<u8>,
+    ) -> MutableRecord {
+        let signature = crypto.sign(identity, &Self::signed_bytes(&salt, seq, &value));
+        MutableRecord {
+            public_key: identity.id(),
+            salt,
+            seq,
+            value,
+            signature,
+        }
+    }
+
+    /// Its key.
+    pub fn key(&self) -> Key {
+        mutable_key(&self.public_key, &self.salt)
+    }
+
+    /// Whether sizes are within limits and the signature verifies.
+    pub fn verify(&self, crypto: &dyn Crypto) -> bool {
+        self.salt.len() <= MAX_SALT
+            && self.value.len() <= MAX_VALUE
+            && crypto.verify(
+                &self.public_key,
+                &Self::signed_bytes(&self.salt, self.seq, &self.value),
+                &self.signature,
+            )
+    }
+}
+
+/// A peer's announcement under a topic: "find me here", signed by the peer.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Announcement {
+    /// The topic.
+    pub topic: Key,
+    /// The announcing peer's key, which signed it.
+    pub public_key: NodeId,
+    /// Up to [`MAX_RELAYS`] addresses through which it can be reached.
+    pub relays: Vec<SocketAddr>,
+    /// When it was made (the announcer's clock); a later unannounce must be newer.
+    pub unix_secs: u64,
+    /// ed25519 over [`Announcement::signed_bytes`].
+    pub signature: [u8; SIGNATURE_LEN],
+}
+
+impl fmt::Debug for Announcement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Announcement")
+            .field("topic", &self.topic)
+            .field("public_key", &self.public_key)
+            .field("relays", &self.relays)
+            .field("unix_secs", &self.unix_secs)
+            .finish()
+    }
+}
+
+fn put_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
+    match addr {
+        SocketAddr::V4(a) => {
+            out.push(4);
+            out.extend_from_slice(&a.ip().octets());
+        }
+        SocketAddr::V6(a) => {
+            out.push(6);
+            out.extend_from_slice(&a.ip().octets());
+        }
+    }
+    out.extend_from_slice(&addr.port().to_be_bytes());
+}
+
+impl Announcement {
+    /// What the announcer signs.
+    pub fn signed_bytes(topic: &Key, unix_secs: u64, relays: &[SocketAddr]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + 19 * relays.len());
+        out.extend_from_slice(b"dswarm-announce-v1");
+        out.extend_from_slice(&topic.0);
+        out.extend_from_slice(&unix_secs.to_be_bytes());
+        out.push(relays.len() as u8);
+        for relay in relays {
+            put_addr(&mut out, relay);
+        }
+        out
+    }
+
+    /// Signs an announcement with `identity`.
+    pub fn sign(
+        crypto: &dyn Crypto,
+        identity: &Identity,
+        topic: Key,
+        unix_secs: u64,
+        relays: Vec<SocketAddr>,
+    ) -> Announcement {
+        let signature = crypto.sign(identity, &Self::signed_bytes(&topic, unix_secs, &relays));
+        Announcement {
+            topic,
+            public_key: identity.id(),
+            relays,
+            unix_secs,
+            signature,
+        }
+    }
+
+    /// Whether it is within limits and the signature verifies.
+    pub fn verify(&self, crypto: &dyn Crypto) -> bool {
+        self.relays.len() <= MAX_RELAYS
+            && crypto.verify(
+                &self.public_key,
+                &Self::signed_bytes(&self.topic, self.unix_secs, &self.relays),
+                &self.signature,
+            )
+    }
+
+    /// What a topic lookup returns of it.
+    pub fn peer(&self) -> PeerRecord {
+        PeerRecord {
+            public_key: self.public_key,
+            relays: self.relays.clone(),
+        }
+    }
+}
+
+/// A signed request to drop an announcement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unannounce {
+    /// The topic.
+    pub topic: Key,
+    /// The announcer, which signed this.
+    pub public_key: NodeId,
+    /// Newer than the announcement it removes.
+    pub unix_secs: u64,
+    /// ed25519 over [`Unannounce::signed_bytes`].
+    pub signature: [u8; SIGNATURE_LEN],
+}
+
+impl Unannounce {
+    /// What the announcer signs.
+    pub fn signed_bytes(topic: &Key, unix_secs: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(60);
+        out.extend_from_slice(b"dswarm-unannounce-v1");
+        out.extend_from_slice(&topic.0);
+        out.extend_from_slice(&unix_secs.to_be_bytes());
+        out
+    }
+
+    /// Signs an unannounce with `identity`.
+    pub fn sign(crypto: &dyn Crypto, identity: &Identity, topic: Key, unix_secs: u64) -> Self {
+        let signature = crypto.sign(identity, &Self::signed_bytes(&topic, unix_secs));
+        Unannounce {
+            topic,
+            public_key: identity.id(),
+            unix_secs,
+            signature,
+        }
+    }
+
+    /// Whether the signature verifies.
+    pub fn verify(&self, crypto: &dyn Crypto) -> bool {
+        crypto.verify(
+            &self.public_key,
+            &Self::signed_bytes(&self.topic, self.unix_secs),
+            &self.signature,
+        )
+    }
+}
+
+/// A peer found under a topic: who, and through which relays.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PeerRecord {
+    /// The announcing peer.
+    pub public_key: NodeId,
+    /// Its relay addresses, up to [`MAX_RELAYS`].
+    pub relays: Vec<SocketAddr>,
+}
+
+/// Why a write was refused. Travels as the error code of the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Refusal {
+    /// The token is missing, forged, or from another address or too long ago.
+    BadToken,
+    /// Value, salt or relay list over its limit.
+    TooLarge,
+    /// The signature does not verify.
+    BadSignature,
+    /// `seq` is lower than the one held.
+    SeqTooLow,
+    /// Same `seq` as the one held, another value.
+    SeqConflict,
+    /// The node holds as many records as it will.
+    Full,
+    /// The writer holds as many records here as one peer may.
+    PeerQuota,
+    /// The unannounce is not newer than the announcement.
+    Stale,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Refusal::BadToken => "missing or invalid write token",
+            Refusal::TooLarge => "over the size limit",
+            Refusal::BadSignature => "signature does not verify",
+            Refusal::SeqTooLow => "seq lower than the one held",
+            Refusal::SeqConflict => "same seq with another value",
+            Refusal::Full => "store full",
+            Refusal::PeerQuota => "too many records from this peer",
+            Refusal::Stale => "older than the record held",
+        })
+    }
+}
+
+/// Store tunables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// How long a record lives unless written again (HyperDHT: 20 minutes).
+    pub ttl: Duration,
+    /// How often an owner writes its records again; below `ttl`.
+    pub republish: Duration,
+    /// How long a token secret is current; the previous one is still accepted.
+    pub token_rotation: Duration,
+    /// Most records (of all kinds) held.
+    pub max_records: usize,
+    /// Most records held for one writer.
+    pub max_per_peer: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            ttl: Duration::from_secs(20 * 60),
+            republish: Duration::from_secs(10 * 60),
+            token_rotation: Duration::from_secs(5 * 60),
+            max_records: 65_536,
+            max_per_peer: 1024,
+        }
+    }
+}
+
+/// Counters of the store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Writes accepted (new records and refreshes).
+    pub stored: u64,
+    /// Records dropped at expiry.
+    pub expired: u64,
+    /// Reads answered with a record.
+    pub hits: u64,
+    /// Reads of records not held.
+    pub misses: u64,
+    /// Writes refused for a bad or missing token.
+    pub refused_token: u64,
+    /// Writes refused as too large.
+    pub refused_size: u64,
+    /// Writes refused for a bad signature.
+    pub refused_signature: u64,
+    /// Mutable writes refused for a lower or conflicting `seq`, and stale unannounces.
+    pub refused_seq: u64,
+    /// Writes refused because the store or the writer's quota was full.
+    pub refused_full: u64,
+}
+
+/// Write tokens: HMAC-SHA-256(secret of the period, writer id ‖ address), truncated.
+#[derive(Clone)]
+pub struct Tokens {
+    secret: [u8; 32],
+    rotation: Duration,
+}
+
+impl Tokens {
+    /// Tokens under `secret` (from the node's seeded RNG), rotating every `rotation`.
+    pub fn new(secret: [u8; 32], rotation: Duration) -> Tokens {
+        Tokens {
+            secret,
+            rotation: rotation.max(Duration::from_secs(1)),
+        }
+    }
+
+    fn period(&self, now: Time) -> u64 {
+        now.as_micros() / self.rotation.as_micros().max(1) as u64
+    }
+
+    fn token_in(&self, period: u64, peer: &NodeId, addr: &SocketAddr) -> Token {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
+            .expect("HMAC takes a key of any length");
+        mac.update(&period.to_be_bytes());
+        mac.update(peer.as_bytes());
+        let mut addr_bytes = Vec::with_capacity(19);
+        put_addr(&mut addr_bytes, addr);
+        mac.update(&addr_bytes);
+        let full = mac.finalize().into_bytes();
+        let mut token = [0u8; TOKEN_LEN];
+        token.copy_from_slice(&full[..TOKEN_LEN]);
+        token
+    }
+
+    /// The token to give `peer` at `addr` now.
+    pub fn issue(&self, now: Time, peer: &NodeId, addr: &SocketAddr) -> Token {
+        self.token_in(self.period(now), peer, addr)
+    }
+
+    /// Whether `token` was issued to `peer` at `addr` in this period or the last.
+    pub fn check(&self, now: Time, peer: &NodeId, addr: &SocketAddr, token: &Token) -> bool {
+        let period = self.period(now);
+        let current = self.token_in(period, peer, addr);
+        let previous = period.checked_sub(1).map(|p| self.token_in(p, peer, addr));
+        // Not secret-dependent timing worth guarding: tokens only gate storage.
+        current == *token || previous.as_ref() == Some(token)
+    }
+}
+
+/// Which record an expiry entry or a quota count refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Slot {
+    Immutable(Key),
+    Mutable(Key),
+    Announcement(Key, NodeId),
+}
+
+#[derive(Debug)]
+struct Held<T> {
+    record: T,
+    writer: NodeId,
+    expires: Time,
+}
+
+/// The records a node holds for others.
+pub struct Store {
+    config: StoreConfig,
+    tokens: Tokens,
+    immutable: BTreeMap<Key, Held<Vec<u8>>>,
+    mutable: BTreeMap<Key, Held<MutableRecord>>,
+    topics: BTreeMap<(Key, NodeId), Held<Announcement>>,
+    expiries: BTreeSet<(Time, Slot)>,
+    per_writer: BTreeMap<NodeId, usize>,
+    stats: StoreStats,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("immutable", &self.immutable.len())
+            .field("mutable", &self.mutable.len())
+            .field("announcements", &self.topics.len())
+            .finish()
+    }
+}
+
+impl Store {
+    /// An empty store; `secret` keys its tokens.
+    pub fn new(config: StoreConfig, secret: [u8; 32]) -> Store {
+        let tokens = Tokens::new(secret, config.token_rotation);
+        Store {
+            config,
+            tokens,
+            immutable: BTreeMap::new(),
+            mutable: BTreeMap::new(),
+            topics: BTreeMap::new(),
+            expiries: BTreeSet::new(),
+            per_writer: BTreeMap::new(),
+            stats: StoreStats::default(),
+        }
+    }
+
+    /// Its tunables.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> StoreStats {
+        self.stats
+    }
+
+    /// Records held, of all kinds.
+    pub fn len(&self) -> usize {
+        self.immutable.len() + self.mutable.len() + self.topics.len()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The token to hand `peer`, which asked from `addr`.
+    pub fn token(&self, now: Time, peer: &NodeId, addr: &SocketAddr) -> Token {
+        self.tokens.issue(now, peer, addr)
+    }
+
+    /// When the next record expires.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.expiries.first().map(|(at, _)| *at)
+    }
+
+    /// Drops what has expired by `now`.
+    pub fn handle_timeout(&mut self, now: Time) {
+        while let Some(&(at, slot)) = self.expiries.first() {
+            if at > now {
+                break;
+            }
+            self.expiries.pop_first();
+            let writer = match slot {
+                Slot::Immutable(key) => self.immutable.remove(&key).map(|h| h.writer),
+                Slot::Mutable(key) => self.mutable.remove(&key).map(|h| h.writer),
+                Slot::Announcement(topic, peer) => {
+                    self.topics.remove(&(topic, peer)).map(|h| h.writer)
+                }
+            };
+            if let Some(writer) = writer {
+                self.stats.expired += 1;
+                self.uncount(&writer);
+            }
+        }
+    }
+
+    fn uncount(&mut self, writer: &NodeId) {
+        if let Some(n) = self.per_writer.get_mut(writer) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_writer.remove(writer);
+            }
+        }
+    }
+
+    fn refuse(&mut self, refusal: Refusal) -> Result<(), Refusal> {
+        let counter = match refusal {
+            Refusal::BadToken => &mut self.stats.refused_token,
+            Refusal::TooLarge => &mut self.stats.refused_size,
+            Refusal::BadSignature => &mut self.stats.refused_signature,
+            Refusal::SeqTooLow | Refusal::SeqConflict | Refusal::Stale => {
+                &mut self.stats.refused_seq
+            }
+            Refusal::Full | Refusal::PeerQuota => &mut self.stats.refused_full,
+        };
+        *counter += 1;
+        Err(refusal)
+    }
+
+    /// Checks the token, then room for one more record of `writer` if `new`.
+    fn admit(
+        &mut self,
+        now: Time,
+        writer: &NodeId,
+        from: &SocketAddr,
+        token: &Token,
+        new: bool,
+    ) -> Result<(), Refusal> {
+        if !self.tokens.check(now, writer, from, token) {
+            return self.refuse(Refusal::BadToken);
+        }
+        if new {
+            if self.len() >= self.config.max_records {
+                return self.refuse(Refusal::Full);
+            }
+            if self.per_writer.get(writer).copied().unwrap_or(0) >= self.config.max_per_peer {
+                return self.refuse(Refusal::PeerQuota);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets `slot`'s expiry to `now + ttl`, replacing `old`.
+    fn reschedule(&mut self, slot: Slot, old: Option<Time>, now: Time) -> Time {
+        if let Some(old) = old {
+            self.expiries.remove(&(old, slot));
+        }
+        let expires = now + self.config.ttl;
+        self.expiries.insert((expires, slot));
+        expires
+    }
+
+    /// An immutable write from `writer` at `from`.
+    pub fn put_immutable(
+        &mut self,
+        now: Time,
+        writer: &NodeId,
+        from: &SocketAddr,
+        token: &Token,
+        value: Vec<u8>,
+    ) -> Result<(), Refusal> {
+        if value.len() > MAX_VALUE {
+            return self.refuse(Refusal::TooLarge);
+        }
+        let key = immutable_key(&value);
+        let old = self.immutable.get(&key).map(|h| h.expires);
+        self.admit(now, writer, from, token, old.is_none())?;
+        let expires = self.reschedule(Slot::Immutable(key), old, now);
+        match self.immutable.get_mut(&key) {
+            Some(held) => held.expires = expires,
+            None => {
+                *self.per_writer.entry(*writer).or_default() += 1;
+                self.immutable.insert(
+                    key,
+                    Held {
+                        record: value,
+                        writer: *writer,
+                        expires,
+                    },
+                );
+            }
+        }
+        self.stats.stored += 1;
+        Ok(())
+    }
+
+    /// The immutable value under `key`, if held.
+    pub fn get_immutable(&mut self, key: &Key) -> Option<&[u8]> {
+        match self.immutable.get(key) {
+            Some(held) => {
+                self.stats.hits += 1;
+                Some(&held.record)
+            }
+            None => {
+                self.stats.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// A mutable write from `writer` at `from`.
+    pub fn put_mutable(
+        &mut self,
+        now: Time,
+        crypto: &dyn Crypto,
+        writer: &NodeId,
+        from: &SocketAddr,
+        token: &Token,
+        record: MutableRecord,
+    ) -> Result<(), Refusal> {
+        if record.value.len() > MAX_VALUE || record.salt.len() > MAX_SALT {
+            return self.refuse(Refusal::TooLarge);
+        }
+        let key = record.key();
+        let held = self.mutable.get(&key).map(|h| (h.record.seq, h.expires));
+        if let Some((seq, _)) = held {
+            if record.seq < seq {
+                return self.refuse(Refusal::SeqTooLow);
+            }
+            if record.seq == seq && self.mutable[&key].record != record {
+                return self.refuse(Refusal::SeqConflict);
+            }
+        }
+        self.admit(now, writer, from, token, held.is_none())?;
+        if !record.verify(crypto) {
+            return self.refuse(Refusal::BadSignature);
+        }
+        let expires = self.reschedule(Slot::Mutable(key), held.map(|(_, e)| e), now);
+        match self.mutable.get_mut(&key) {
+            Some(held) => {
+                held.record = record;
+                held.expires = expires;
+            }
+            None => {
+                *self.per_writer.entry(*writer).or_default() += 1;
+                self.mutable.insert(
+                    key,
+                    Held {
+                        record,
+                        writer: *writer,
+                        expires,
+                    },
+                );
+            }
+        }
+        self.stats.stored += 1;
+        Ok(())
+    }
+
+    /// The mutable record under `key` if held with at least `seq`.
+    pub fn get_mutable(&mut self, key: &Key, seq: u64) -> Option<&MutableRecord> {
+        match self.mutable.get(key) {
+            Some(held) if held.record.seq >= seq => {
+                self.stats.hits += 1;
+                Some(&held.record)
+            }
+            _ => {
+                self.stats.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// An announcement from `writer` at `from`.
+    pub fn announce(
+        &mut self,
+        now: Time,
+        crypto: &dyn Crypto,
+        writer: &NodeId,
+        from: &SocketAddr,
+        token: &Token,
+        announcement: Announcement,
+    ) -> Result<(), Refusal> {
+        if announcement.relays.len() > MAX_RELAYS {
+            return self.refuse(Refusal::TooLarge);
+        }
+        let slot_key = (announcement.topic, announcement.public_key);
+        let held = self
+            .topics
+            .get(&slot_key)
+            .map(|h| (h.record.unix_secs, h.expires));
+        if let Some((unix_secs, _)) = held {
+            if announcement.unix_secs < unix_secs {
+                return self.refuse(Refusal::Stale);
+            }
+        }
+        self.admit(now, writer, from, token, held.is_none())?;
+        if !announcement.verify(crypto) {
+            return self.refuse(Refusal::BadSignature);
+        }
+        let slot = Slot::Announcement(slot_key.0, slot_key.1);
+        let expires = self.reschedule(slot, held.map(|(_, e)| e), now);
+        match self.topics.get_mut(&slot_key) {
+            Some(held) => {
+                held.record = announcement;
+                held.expires = expires;
+            }
+            None => {
+                *self.per_writer.entry(*writer).or_default() += 1;
+                self.topics.insert(
+                    slot_key,
+                    Held {
+                        record: announcement,
+                        writer: *writer,
+                        expires,
+                    },
+                );
+            }
+        }
+        self.stats.stored += 1;
+        Ok(())
+    }
+
+    /// Removes an announcement, if the unannounce is signed by its announcer and newer.
+    pub fn unannounce(
+        &mut self,
+        now: Time,
+        crypto: &dyn Crypto,
+        writer: &NodeId,
+        from: &SocketAddr,
+        token: &Token,
+        unannounce: &Unannounce,
+    ) -> Result<(), Refusal> {
+        self.admit(now, writer, from, token, false)?;
+        if !unannounce.verify(crypto) {
+            return self.refuse(Refusal::BadSignature);
+        }
+        let slot_key = (unannounce.topic, unannounce.public_key);
+        if let Some(held) = self.topics.get(&slot_key) {
+            if unannounce.unix_secs < held.record.unix_secs {
+                return self.refuse(Refusal::Stale);
+            }
+            let (expires, writer) = (held.expires, held.writer);
+            self.topics.remove(&slot_key);
+            self.expiries
+                .remove(&(expires, Slot::Announcement(slot_key.0, slot_key.1)));
+            self.uncount(&writer);
+        }
+        Ok(())
+    }
+
+    /// Up to `n` peers announced under `topic`, in key order.
+    pub fn peers(&mut self, topic: &Key, n: usize) -> Vec<PeerRecord> {
+        let lo = (*topic, NodeId([0; 32]));
+        let hi = (*topic, NodeId([0xff; 32]));
+        let peers: Vec<PeerRecord> = self
+            .topics
+            .range(lo..=hi)
+            .take(n)
+            .map(|(_, held)| held.record.peer())
+            .collect();
+        if peers.is_empty() {
+            self.stats.misses += 1;
+        } else {
+            self.stats.hits += 1;
+        }
+        peers
+    }
+}
+
+#[cfg(test)]
+mod tests;
