@@ -260,6 +260,18 @@ impl Node {
         self.sessions.is_open(peer)
     }
 
+    /// The topics this node announces (and keeps announcing), in order: what a clean
+    /// shutdown withdraws with [`Command::Unannounce`].
+    pub fn announced_topics(&self) -> Vec<crate::proto::id::Key> {
+        self.published
+            .keys()
+            .filter_map(|p| match p {
+                records::Published::Topic(topic) => Some(*topic),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Records held for others, of all kinds.
     pub fn records_held(&self) -> usize {
         self.store.len()
