@@ -93,17 +93,31 @@ impl Lookup {
         self.in_flight
     }
 
-    fn add(&mut self, contact: WireContact, hop: u8) {
+    /// Adds `contact` unless it is the local node or already a candidate; returns
+    /// whether it was new.
+    fn add(&mut self, contact: WireContact, hop: u8) -> bool {
         if contact.id == self.local {
-            return;
+            return false;
         }
-        self.candidates
-            .entry(contact.id.distance(&self.target))
-            .or_insert(Candidate {
-                contact,
-                state: State::NotContacted,
-                hop,
-            });
+        let entry = self.candidates.entry(contact.id.distance(&self.target));
+        let new = matches!(entry, std::collections::btree_map::Entry::Vacant(_));
+        entry.or_insert(Candidate {
+            contact,
+            state: State::NotContacted,
+            hop,
+        });
+        new
+    }
+
+    /// More seeds, for a lookup whose candidates ran out before k of them answered
+    /// (its first seeds had gone silent). Returns how many were new.
+    pub fn add_seeds(&mut self, seeds: impl IntoIterator<Item = WireContact>) -> usize {
+        seeds.into_iter().filter(|s| self.add(*s, 0)).count()
+    }
+
+    /// Requests that failed so far.
+    pub fn failed(&self) -> u32 {
+        self.failed
     }
 
     /// The next peer to ask, marked as asked; `None` when α requests are in flight or

@@ -371,6 +371,20 @@ impl Node {
         if !lookup.is_finished() {
             return;
         }
+        let k = self.config.table.bucket_capacity;
+        if lookup.failed() > 0 && lookup.result().closest.len() < k {
+            // The seeds went silent (nodes that left, not evicted yet) before k
+            // answered: the table's next closest may still be there.
+            let more = self.table.closest(&target, k + lookup.failed() as usize);
+            let seeds = more.into_iter().map(|c| WireContact {
+                id: c.id,
+                addr: c.addr,
+            });
+            if lookup.add_seeds(seeds) > 0 {
+                self.drive_lookup(now, query);
+                return;
+            }
+        }
         let (result, kind) = (lookup.result(), *kind);
         self.stats.lookups_finished += 1;
         self.table.mark_refreshed(now, &target);
