@@ -1,0 +1,202 @@
+//! Records end to end on the in-process harness: what one node writes, another reads;
+//! holders refuse what they must; records outlive the nodes that held them and die
+//! with their owner.
+
+use std::time::Duration;
+
+use dswarm::harness::{Swarm, SwarmConfig};
+use dswarm::proto::store::{immutable_key, mutable_key, Refusal, MAX_VALUE};
+use dswarm::proto::{Command, CommandError, Key, QueryOutcome, Time};
+
+fn secs(s: u64) -> Time {
+    Time::ZERO + Duration::from_secs(s)
+}
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn swarm(nodes: usize, seed: u64) -> Swarm {
+    let mut swarm = Swarm::new(SwarmConfig {
+        nodes,
+        seed,
+        ..SwarmConfig::default()
+    });
+    swarm.run_until(secs(20));
+    swarm
+}
+
+fn outcome(swarm: &mut Swarm, node: usize, command: Command) -> QueryOutcome {
+    swarm
+        .run_command(node, command, LIMIT)
+        .expect("finishes within its limit")
+        .outcome
+}
+
+fn stored(outcome: QueryOutcome) -> dswarm::proto::node::StoreResult {
+    match outcome {
+        QueryOutcome::Stored(result) => result,
+        other => panic!("expected a store result, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_immutable_value_put_on_one_node_is_read_on_every_other() {
+    let mut swarm = swarm(60, 3);
+    let value = b"hello, swarm".to_vec();
+    let result = stored(outcome(&mut swarm, 5, Command::ImmutablePut(value.clone())));
+    assert_eq!(result.key, immutable_key(&value));
+    assert_eq!(result.stored, 20, "the k closest accept it: {result:?}");
+    assert!(result.refused.is_empty());
+    let held: usize = swarm.nodes().iter().map(|n| n.records_held()).sum();
+    assert_eq!(held, 20);
+    for reader in [0, 17, 42, 59] {
+        let got = outcome(&mut swarm, reader, Command::ImmutableGet(result.key));
+        assert_eq!(
+            got,
+            QueryOutcome::Immutable(Some(value.clone())),
+            "node {reader}"
+        );
+    }
+    let missing = outcome(&mut swarm, 9, Command::ImmutableGet(Key::of(b"never put")));
+    assert_eq!(missing, QueryOutcome::Immutable(None));
+}
+
+#[test]
+fn a_value_over_the_limit_is_refused_before_anything_is_sent() {
+    let mut swarm = swarm(20, 4);
+    let sent = swarm.nodes()[1].stats().datagrams_sent;
+    let refused = swarm.start(1, Command::ImmutablePut(vec![0; MAX_VALUE + 1]));
+    assert!(
+        matches!(refused, Err(CommandError::TooLarge { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(swarm.nodes()[1].stats().datagrams_sent, sent);
+}
+
+#[test]
+fn mutable_reads_see_the_highest_seq_and_holders_refuse_lower_ones() {
+    let mut swarm = swarm(60, 5);
+    let owner = swarm.nodes()[7].id();
+    let put = |seq, value: &[u8]| Command::MutablePut {
+        salt: b"profile".to_vec(),
+        value: value.to_vec(),
+        seq: Some(seq),
+    };
+    let first = stored(outcome(&mut swarm, 7, put(5, b"five")));
+    assert_eq!((first.stored, first.seq), (20, Some(5)));
+    let second = stored(outcome(&mut swarm, 7, put(6, b"six")));
+    assert_eq!(second.stored, 20);
+    let lower = stored(outcome(&mut swarm, 7, put(4, b"four")));
+    assert_eq!(lower.stored, 0);
+    assert_eq!(lower.refused.len(), 20);
+    assert!(lower.refused.iter().all(|(_, r)| *r == Refusal::SeqTooLow));
+    let conflict = stored(outcome(&mut swarm, 7, put(6, b"another six")));
+    assert!(conflict
+        .refused
+        .iter()
+        .all(|(_, r)| *r == Refusal::SeqConflict));
+
+    let get = |seq, latest| Command::MutableGet {
+        public_key: owner,
+        salt: b"profile".to_vec(),
+        seq,
+        latest,
+    };
+    let QueryOutcome::Mutable(Some(record)) = outcome(&mut swarm, 30, get(0, true)) else {
+        panic!("no record");
+    };
+    assert_eq!((record.seq, record.value.as_slice()), (6, &b"six"[..]));
+    assert_eq!(record.key(), mutable_key(&owner, b"profile"));
+    assert_eq!(
+        outcome(&mut swarm, 31, get(7, false)),
+        QueryOutcome::Mutable(None),
+        "nobody holds seq 7"
+    );
+    // Without a seq, the node picks one above its last.
+    let auto = stored(outcome(
+        &mut swarm,
+        7,
+        Command::MutablePut {
+            salt: b"profile".to_vec(),
+            value: b"next".to_vec(),
+            seq: None,
+        },
+    ));
+    assert!(auto.seq > Some(6) && auto.stored == 20, "{auto:?}");
+}
+
+#[test]
+fn announced_peers_are_found_by_topic_until_they_withdraw() {
+    let mut swarm = swarm(60, 6);
+    let topic = Key::of(b"chat room");
+    let announcers = [3, 11, 25];
+    for &node in &announcers {
+        let relays = vec![swarm.addr(node)];
+        let result = stored(outcome(
+            &mut swarm,
+            node,
+            Command::Announce { topic, relays },
+        ));
+        assert_eq!(result.stored, 20);
+    }
+    let QueryOutcome::Peers(peers) = outcome(&mut swarm, 40, Command::TopicLookup(topic)) else {
+        panic!("not a peer list");
+    };
+    let mut want: Vec<_> = announcers.iter().map(|&n| swarm.nodes()[n].id()).collect();
+    want.sort();
+    let found: Vec<_> = peers.iter().map(|p| p.public_key).collect();
+    assert_eq!(found, want);
+    assert!(peers.iter().all(|p| p.relays.len() == 1));
+
+    let withdrawn = stored(outcome(&mut swarm, 11, Command::Unannounce(topic)));
+    assert_eq!(withdrawn.stored, 20);
+    let QueryOutcome::Peers(peers) = outcome(&mut swarm, 41, Command::TopicLookup(topic)) else {
+        panic!("not a peer list");
+    };
+    assert_eq!(peers.len(), 2);
+    assert!(peers.iter().all(|p| p.public_key != swarm.nodes()[11].id()));
+}
+
+#[test]
+fn owners_republish_so_records_outlive_their_holders_and_die_with_their_owner() {
+    let mut swarm = Swarm::new(SwarmConfig {
+        nodes: 80,
+        seed: 8,
+        ..SwarmConfig::default()
+    });
+    swarm.run_until(secs(20));
+    let value = b"keep me".to_vec();
+    let key = immutable_key(&value);
+    let result = stored(outcome(&mut swarm, 4, Command::ImmutablePut(value.clone())));
+    assert_eq!(result.stored, 20);
+    // Every first holder leaves.
+    let holders: Vec<usize> = (0..80)
+        .filter(|&i| i != 4 && swarm.nodes()[i].records_held() > 0)
+        .collect();
+    assert!(holders.len() >= 19, "{holders:?}");
+    for &i in &holders {
+        swarm.set_down(i, true);
+    }
+    // The owner writes it again within its republish interval, to the k closest of
+    // the nodes still up.
+    let republish = swarm.nodes()[4].config().store.republish;
+    let later = swarm.now() + republish + Duration::from_secs(60);
+    swarm.run_until(later);
+    let new_holders = (0..80)
+        .filter(|&i| !holders.contains(&i) && swarm.nodes()[i].records_held() > 0)
+        .count();
+    assert!(
+        new_holders >= 19,
+        "republished to {new_holders} nodes still up"
+    );
+    let reader = (0..80).find(|i| !holders.contains(i) && *i != 4).unwrap();
+    let got = outcome(&mut swarm, reader, Command::ImmutableGet(key));
+    assert_eq!(got, QueryOutcome::Immutable(Some(value.clone())));
+
+    // The owner leaves too: the records expire with the ttl.
+    swarm.set_down(4, true);
+    let ttl = swarm.nodes()[reader].config().store.ttl;
+    let end = swarm.now() + ttl + Duration::from_secs(60);
+    swarm.run_until(end);
+    let got = outcome(&mut swarm, reader, Command::ImmutableGet(key));
+    assert_eq!(got, QueryOutcome::Immutable(None));
+}
