@@ -10,9 +10,11 @@
 //!   `turmoil-net` socket under paused tokio time).
 //! - [`runner`]: one scenario run on one engine: timeline, workloads, report.
 //! - [`report`]: the JSON report, expectations checked, and the human summary.
+//! - [`sweep`]: many seeds of one scenario on worker threads, shards, swarm testing.
 
 pub mod engine;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod sweep;
 pub mod world;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod bench_live;
 mod live;
 mod run;
+mod sweep_cmd;
 
 /// A deterministic simulation test-bed for peer-to-peer DHT swarms.
 #[derive(Parser, Debug)]
@@ -24,6 +25,9 @@ enum Commands {
     /// Run a scenario file: a simulated swarm, its faults and workloads, a report and
     /// a verdict.
     Run(run::RunArgs),
+    /// Run many seeds of a scenario on worker threads (or one shard of them), then
+    /// list the failing seeds with their reproduce lines; `sweep merge` joins shards.
+    Sweep(sweep_cmd::SweepArgs),
     /// Start N live nodes in this process on 127.0.0.1, finding each other by
     /// multicast, each with an HTTP API.
     Live(live::LiveArgs),
@@ -58,13 +62,14 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    if matches!(cli.command, Commands::Run(_)) {
+    if matches!(cli.command, Commands::Run(_) | Commands::Sweep(_)) {
         logs.with_timer(SimTime).init();
     } else {
         logs.without_time().init();
     }
     match cli.command {
         Commands::Run(args) => run::run(&args),
+        Commands::Sweep(args) => sweep_cmd::run(&args),
         Commands::Live(args) => live::run_live(&args),
         Commands::Node(args) => live::run_node(&args),
         Commands::BenchLive(args) => bench_live::run(&args),
