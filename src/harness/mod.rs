@@ -17,7 +17,10 @@ mod network;
 mod trace;
 
 pub use network::{addr_of, index_of, seed_stream, uniform, unit, Network, UniformNetwork, PORT};
-pub use trace::{first_divergence, log_context, set_log_context, Kind, Record, Trace};
+pub use trace::{
+    first_checkpoint_divergence, first_divergence, log_context, set_log_context, Checkpoint, Kind,
+    Record, Trace, CHECKPOINT_EVERY,
+};
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap};
@@ -529,7 +532,7 @@ impl<N: Network> Swarm<N> {
             }
             let at = self.now + *delay;
             self.trace
-                .datagram(Kind::Deliver, at, src, self.addrs[to], payload);
+                .datagram_sent(Kind::Deliver, self.now, at, src, self.addrs[to], payload);
             let payload = payload.to_vec();
             self.push(at, What::Deliver { to, from, payload });
         }

@@ -55,8 +55,10 @@ impl Kind {
 pub struct Record {
     /// Its position in the trace, from 0.
     pub index: u64,
-    /// Simulated time.
+    /// Simulated time: of the arrival for a delivered datagram, else of the entry.
     pub at: Time,
+    /// When the datagram was sent (for events, the same as `at`).
+    pub sent: Time,
     /// What it is.
     pub kind: Kind,
     /// The sending node (datagrams) or the node (events).
@@ -92,11 +94,36 @@ impl std::fmt::Display for Record {
     }
 }
 
+/// How many entries apart [`Trace::checkpoints`] are taken.
+pub const CHECKPOINT_EVERY: u64 = 10_000;
+
+/// The trace's hash after a number of entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Entries hashed so far.
+    pub entries: u64,
+    /// The first 8 bytes of the hash at that point.
+    pub hash: u64,
+}
+
+/// The first checkpoint at which two runs differ: the runs' first difference lies in
+/// the `CHECKPOINT_EVERY` entries before it. `None` when every shared checkpoint
+/// agrees (a difference, if any, is after the last one).
+pub fn first_checkpoint_divergence(left: &[Checkpoint], right: &[Checkpoint]) -> Option<u64> {
+    left.iter()
+        .zip(right)
+        .find(|(l, r)| l != r)
+        .map(|(l, _)| l.entries)
+}
+
 /// The running trace of one run; see the module docs.
 pub struct Trace {
     hash: Sha256,
     count: u64,
     records: Option<Vec<Record>>,
+    /// Which entries `records` keeps (all, when `None`).
+    window: Option<std::ops::Range<u64>>,
+    checkpoints: Vec<Checkpoint>,
     jsonl: Option<Box<dyn Write>>,
     jsonl_error: Option<std::io::Error>,
 }
@@ -120,6 +147,8 @@ impl Trace {
             hash: Sha256::new(),
             count: 0,
             records: None,
+            window: None,
+            checkpoints: Vec::new(),
             jsonl: None,
             jsonl_error: None,
         }
@@ -128,6 +157,19 @@ impl Trace {
     /// Keeps a [`Record`] of every entry from now on (for divergence checks).
     pub fn keep_records(&mut self) {
         self.records.get_or_insert_with(Vec::new);
+    }
+
+    /// Keeps a [`Record`] of the entries whose index is in `window` only: how a
+    /// divergence search looks closely at one stretch of a long run.
+    pub fn keep_records_in(&mut self, window: std::ops::Range<u64>) {
+        self.records.get_or_insert_with(Vec::new);
+        self.window = Some(window);
+    }
+
+    /// The hash so far after every [`CHECKPOINT_EVERY`] entries: two runs that differ
+    /// differ from the first checkpoint whose hashes differ (or earlier).
+    pub fn checkpoints(&self) -> &[Checkpoint] {
+        &self.checkpoints
     }
 
     /// The records kept since [`Trace::keep_records`].
@@ -170,8 +212,22 @@ impl Trace {
         })
     }
 
-    /// Records a datagram from node `src` to `dst`.
+    /// Records a datagram from node `src` to `dst` at `at`.
     pub fn datagram(&mut self, kind: Kind, at: Time, src: usize, dst: SocketAddr, payload: &[u8]) {
+        self.datagram_sent(kind, at, at, src, dst, payload);
+    }
+
+    /// Records a datagram from node `src` to `dst`, sent at `sent`, arriving (or lost)
+    /// at `at`. Only `at` enters the hash.
+    pub fn datagram_sent(
+        &mut self,
+        kind: Kind,
+        sent: Time,
+        at: Time,
+        src: usize,
+        dst: SocketAddr,
+        payload: &[u8],
+    ) {
         if tracing::enabled!(target: "dswarm::trace", tracing::Level::TRACE) {
             set_log_context(log_context().0, Some(src));
             tracing::trace!(target: "dswarm::trace", kind = kind.name(), %dst, len = payload.len(), at = %at);
@@ -190,6 +246,7 @@ impl Trace {
             let record = Record {
                 index: self.count,
                 at,
+                sent,
                 kind,
                 node: src,
                 dst: Some(dst),
@@ -199,7 +256,7 @@ impl Trace {
             };
             self.keep(record);
         }
-        self.count += 1;
+        self.counted();
     }
 
     /// Records an event of node `node`.
@@ -217,6 +274,7 @@ impl Trace {
             let record = Record {
                 index: self.count,
                 at,
+                sent: at,
                 kind: Kind::Event,
                 node,
                 dst: None,
@@ -226,7 +284,19 @@ impl Trace {
             };
             self.keep(record);
         }
+        self.counted();
+    }
+
+    /// Counts one entry, taking a checkpoint every [`CHECKPOINT_EVERY`].
+    fn counted(&mut self) {
         self.count += 1;
+        if self.count % CHECKPOINT_EVERY == 0 {
+            let digest = self.hash.clone().finalize();
+            self.checkpoints.push(Checkpoint {
+                entries: self.count,
+                hash: u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")),
+            });
+        }
     }
 
     fn keep(&mut self, record: Record) {
@@ -238,7 +308,13 @@ impl Trace {
             }
         }
         if let Some(records) = &mut self.records {
-            records.push(record);
+            if self
+                .window
+                .as_ref()
+                .is_none_or(|w| w.contains(&record.index))
+            {
+                records.push(record);
+            }
         }
     }
 }
@@ -349,10 +425,39 @@ mod tests {
     }
 
     #[test]
+    fn checkpoints_locate_the_stretch_where_two_traces_differ() {
+        let dst: SocketAddr = "10.0.0.1:7000".parse().unwrap();
+        let run = |differ_at: u64, window: Option<std::ops::Range<u64>>| {
+            let mut trace = Trace::new();
+            if let Some(window) = window {
+                trace.keep_records_in(window);
+            }
+            for i in 0..35_000u64 {
+                let byte = u8::from(i == differ_at);
+                trace.datagram(Kind::Deliver, Time::from_micros(i), 1, dst, &[byte]);
+            }
+            trace
+        };
+        let (a, b) = (run(u64::MAX, None), run(23_456, None));
+        assert_eq!(a.checkpoints().len(), 3);
+        let at = first_checkpoint_divergence(a.checkpoints(), b.checkpoints());
+        assert_eq!(at, Some(30_000), "the first checkpoint after the difference");
+        let window = 20_000..30_000;
+        let (a, b) = (
+            run(u64::MAX, Some(window.clone())),
+            run(23_456, Some(window)),
+        );
+        assert_eq!(a.records().len(), 10_000);
+        let (index, _, _) = first_divergence(a.records(), b.records()).expect("they differ");
+        assert_eq!(a.records()[index].index, 23_456);
+    }
+
+    #[test]
     fn jsonl_lines_are_json_objects() {
         let record = Record {
             index: 0,
             at: Time::from_micros(7),
+            sent: Time::from_micros(7),
             kind: Kind::Event,
             node: 3,
             dst: None,

@@ -368,8 +368,9 @@ impl Turmoil {
             let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
             let steps = micros.div_ceil(TICK_MICROS).max(1);
             let due = self.step.saturating_add(steps);
-            self.trace.datagram(
+            self.trace.datagram_sent(
                 Kind::Deliver,
+                now,
                 Self::time_of(due),
                 src,
                 dst,
