@@ -10,8 +10,10 @@
 //!   `turmoil-net` socket under paused tokio time).
 //! - [`runner`]: one scenario run on one engine: timeline, workloads, report.
 //! - [`report`]: the JSON report, expectations checked, and the human summary.
+//! - [`chrome`]: a run's trace as Chrome/Perfetto trace-event JSON.
 //! - [`sweep`]: many seeds of one scenario on worker threads, shards, swarm testing.
 
+pub mod chrome;
 pub mod engine;
 pub mod report;
 pub mod runner;

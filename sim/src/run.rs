@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use dswarm::harness::first_divergence;
+use dswarm::harness::{first_checkpoint_divergence, first_divergence, CHECKPOINT_EVERY};
 use dswarm_sim::runner::{self, Options};
 use dswarm_sim::scenario::{self, EngineKind};
 
@@ -33,9 +33,18 @@ pub struct RunArgs {
     /// Write the JSON report here.
     #[arg(long, value_name = "FILE.json")]
     report: Option<PathBuf>,
-    /// Write every trace entry (datagrams and node events) here, one JSON object per line.
-    #[arg(long, value_name = "FILE.jsonl")]
+    /// Write the trace (datagrams and node events) here: one JSON object per line, or
+    /// with `--trace-format chrome` a Chrome/Perfetto trace-event file.
+    #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// The trace's format: `jsonl` (default) or `chrome` (open it in ui.perfetto.dev:
+    /// one track per node, commands as spans, datagrams as arrows).
+    #[arg(long, value_parser = ["jsonl", "chrome"], default_value = "jsonl")]
+    trace_format: String,
+    /// Trace only what concerns these nodes (comma-separated indices): what they
+    /// sent, what was sent to them, their events.
+    #[arg(long, value_delimiter = ',', value_name = "N,N,…")]
+    trace_nodes: Option<Vec<usize>>,
     /// Run twice and fail at the first point where the two runs differ.
     #[arg(long)]
     check_determinism: bool,
@@ -53,6 +62,73 @@ fn create(path: &PathBuf, what: &str) -> Result<BufWriter<File>, ExitCode> {
         eprintln!("error: cannot write the {what} to {}: {e}", path.display());
         ExitCode::from(2)
     })
+}
+
+/// Runs the scenario again and compares: first the trace hashes, then the
+/// checkpoints (the hash every `CHECKPOINT_EVERY` entries) to find the stretch where
+/// the runs part, then both runs once more recording that stretch only, to name the
+/// first entry that differs with both versions. Memory stays bounded on long runs.
+fn check_determinism(
+    scenario: &scenario::Scenario,
+    first: &runner::Run,
+    quiet: bool,
+) -> Result<bool, ExitCode> {
+    let rerun = |window: Option<std::ops::Range<u64>>| {
+        let options = Options {
+            keep_records: window.is_some(),
+            keep_window: window,
+            progress: !quiet,
+            ..Options::default()
+        };
+        runner::run(scenario, options).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        })
+    };
+    println!("checking determinism: running seed {} again", scenario.seed);
+    let second = rerun(None)?;
+    let (a, b) = (&first.report, &second.report);
+    if a.trace_hash == b.trace_hash && a.trace_entries == b.trace_entries {
+        println!(
+            "determinism: both runs have trace {} ({} entries, {} checkpoints agree)",
+            a.trace_hash,
+            a.trace_entries,
+            first.checkpoints.len()
+        );
+        return Ok(true);
+    }
+    let (start, end) = match first_checkpoint_divergence(&first.checkpoints, &second.checkpoints) {
+        Some(at) => (at - CHECKPOINT_EVERY, at),
+        None => {
+            let shared = first.checkpoints.len().min(second.checkpoints.len()) as u64;
+            (
+                shared * CHECKPOINT_EVERY,
+                a.trace_entries.max(b.trace_entries),
+            )
+        }
+    };
+    println!(
+        "NONDETERMINISTIC: trace {} vs {}; the runs part between entries {start} and {end}: recording that stretch of both",
+        a.trace_hash, b.trace_hash
+    );
+    let (left, right) = (rerun(Some(start..end))?, rerun(Some(start..end))?);
+    match first_divergence(&left.records, &right.records) {
+        Some((index, l, r)) => {
+            let show = |r: Option<&dswarm::harness::Record>| {
+                r.map_or("(the trace ends here)".to_string(), |r| r.to_string())
+            };
+            println!(
+                "NONDETERMINISTIC: the runs diverge at trace entry {}",
+                start + index as u64
+            );
+            println!("  one run:     {}", show(l));
+            println!("  another run: {}", show(r));
+        }
+        None => println!(
+            "NONDETERMINISTIC: the recorded stretches agree this time (the difference moves between runs)"
+        ),
+    }
+    Ok(false)
 }
 
 /// Runs `dswarm run`.
@@ -93,11 +169,29 @@ fn run_inner(args: &RunArgs) -> Result<ExitCode, ExitCode> {
         .as_ref()
         .map(|p| create(p, "trace"))
         .transpose()?;
+    if let Some(nodes) = &args.trace_nodes {
+        if let Some(bad) = nodes.iter().find(|&&n| n >= scenario.nodes) {
+            eprintln!(
+                "error: --trace-nodes: node {bad} is not in a swarm of {} nodes",
+                scenario.nodes
+            );
+            return Err(ExitCode::from(2));
+        }
+    }
+    // A plain JSON-lines trace streams as the run goes; a filtered or Chrome trace is
+    // written from the records afterwards.
+    let streamed = args.trace_format == "jsonl" && args.trace_nodes.is_none();
 
     println!("{}", runner::parameters(&scenario));
+    let mut trace_file = trace_file;
     let options = Options {
-        trace_jsonl: trace_file.map(|f| Box::new(f) as Box<dyn Write>),
-        keep_records: args.check_determinism,
+        trace_jsonl: if streamed {
+            trace_file.take().map(|f| Box::new(f) as Box<dyn Write>)
+        } else {
+            None
+        },
+        keep_records: trace_file.is_some(),
+        keep_window: None,
         progress: !args.quiet,
     };
     let first = runner::run(&scenario, options).map_err(|e| {
@@ -106,41 +200,27 @@ fn run_inner(args: &RunArgs) -> Result<ExitCode, ExitCode> {
     })?;
     let report = &first.report;
     print!("{}", report.summary());
+    if let Some(mut file) = trace_file {
+        let nodes = args.trace_nodes.as_deref();
+        let written = if args.trace_format == "chrome" {
+            dswarm_sim::chrome::write(&mut file, &first.records, nodes, scenario.nodes)
+        } else {
+            first
+                .records
+                .iter()
+                .filter(|r| dswarm_sim::chrome::concerns(r, nodes, scenario.nodes))
+                .try_for_each(|r| writeln!(file, "{}", r.to_jsonl()))
+                .and_then(|()| file.flush())
+        };
+        if let Err(e) = written {
+            eprintln!("error: writing the trace: {e}");
+            return Err(ExitCode::from(2));
+        }
+    }
 
     let mut deterministic = true;
     if args.check_determinism {
-        println!("checking determinism: running seed {} again", scenario.seed);
-        let options = Options {
-            keep_records: true,
-            progress: !args.quiet,
-            ..Options::default()
-        };
-        let second = runner::run(&scenario, options).map_err(|e| {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        })?;
-        match first_divergence(&first.records, &second.records) {
-            None if second.report.trace_hash == report.trace_hash => println!(
-                "determinism: both runs have trace {} ({} entries)",
-                report.trace_hash, report.trace_entries
-            ),
-            None => {
-                deterministic = false;
-                println!(
-                    "NONDETERMINISTIC: same entries but trace {} vs {}",
-                    report.trace_hash, second.report.trace_hash
-                );
-            }
-            Some((index, left, right)) => {
-                deterministic = false;
-                let show = |r: Option<&dswarm::harness::Record>| {
-                    r.map_or("(the trace ends here)".to_string(), |r| r.to_string())
-                };
-                println!("NONDETERMINISTIC: the runs diverge at trace entry {index}");
-                println!("  first run:  {}", show(left));
-                println!("  second run: {}", show(right));
-            }
-        }
+        deterministic = check_determinism(&scenario, &first, args.quiet)?;
     }
 
     if let Some(mut file) = report_file {

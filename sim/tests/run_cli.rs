@@ -206,3 +206,77 @@ fn bad_input_exits_2_with_a_clear_message() {
         "nothing runs when the report cannot be written"
     );
 }
+
+#[test]
+fn a_chrome_trace_has_a_track_per_node_spans_for_commands_and_arrows_for_datagrams() {
+    let trace = temp("tiny-chrome.json");
+    let out = dswarm(&[
+        "run",
+        "tests/data/tiny.toml",
+        "--quiet",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--trace-format",
+        "chrome",
+        "--trace-nodes",
+        "0,3",
+    ]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).expect("valid JSON");
+    let events = doc["traceEvents"].as_array().expect("a trace-event list");
+    let tracks: Vec<&str> = events
+        .iter()
+        .filter(|e| e["name"] == "thread_name")
+        .filter_map(|e| e["args"]["name"].as_str())
+        .collect();
+    assert_eq!(tracks, ["node 0", "node 3"]);
+    let count = |ph: &str| events.iter().filter(|e| e["ph"] == ph).count();
+    assert!(
+        count("s") > 100,
+        "datagram arrows start on the sender's track"
+    );
+    assert!(count("f") > 0 && count("f") <= count("s"));
+    // Every event concerns node 0 or 3: on their tracks, or the ends of arrows to or
+    // from them.
+    let ours = |v: Option<u64>| v == Some(0) || v == Some(3);
+    for e in events.iter().filter(|e| e["ph"] == "X" || e["ph"] == "i") {
+        let (tid, from, to) = (
+            e["tid"].as_u64(),
+            e["args"]["from"].as_u64(),
+            e["args"]["to"].as_u64(),
+        );
+        assert!(ours(tid) || ours(from) || ours(to), "{e}");
+    }
+    let spans = events
+        .iter()
+        .filter(|e| e["cat"] == "query" && e["dur"].as_u64().unwrap_or(0) > 1)
+        .count();
+    assert!(spans >= 1, "a finished command shows as a span");
+
+    let out = dswarm(&["run", "tests/data/tiny.toml", "--trace-nodes", "12"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("node 12 is not in a swarm of 12"));
+}
+
+#[test]
+fn a_filtered_jsonl_trace_holds_only_what_concerns_the_nodes_asked() {
+    let trace = temp("tiny-node2.jsonl");
+    let out = dswarm(&[
+        "run",
+        "tests/data/tiny.toml",
+        "--quiet",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--trace-nodes",
+        "2",
+    ]);
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&trace).unwrap();
+    assert!(text.lines().count() > 10);
+    for line in text.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        let to_node_2 = entry["dst"].as_str() == Some("10.0.0.3:7000");
+        assert!(entry["node"] == 2 || to_node_2, "{line}");
+    }
+}

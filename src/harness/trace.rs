@@ -337,6 +337,13 @@ fn digest64(bytes: &[u8]) -> u64 {
     u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
+impl Record {
+    /// The record as one JSON object (what `--trace FILE.jsonl` writes per line).
+    pub fn to_jsonl(&self) -> String {
+        jsonl(self)
+    }
+}
+
 fn jsonl(record: &Record) -> String {
     let mut line = format!(
         "{{\"t_us\":{},\"kind\":\"{}\",\"node\":{}",
@@ -441,7 +448,11 @@ mod tests {
         let (a, b) = (run(u64::MAX, None), run(23_456, None));
         assert_eq!(a.checkpoints().len(), 3);
         let at = first_checkpoint_divergence(a.checkpoints(), b.checkpoints());
-        assert_eq!(at, Some(30_000), "the first checkpoint after the difference");
+        assert_eq!(
+            at,
+            Some(30_000),
+            "the first checkpoint after the difference"
+        );
         let window = 20_000..30_000;
         let (a, b) = (
             run(u64::MAX, Some(window.clone())),
