@@ -36,6 +36,9 @@ pub struct Options {
     pub trace_jsonl: Option<Box<dyn Write>>,
     /// Keep a record of every trace entry (for determinism checks).
     pub keep_records: bool,
+    /// Keep records of the trace entries with these indices only (with
+    /// `keep_records`): a divergence search's close look at one stretch.
+    pub keep_window: Option<std::ops::Range<u64>>,
     /// Print a progress line to stderr now and then on long runs.
     pub progress: bool,
 }
@@ -46,6 +49,8 @@ pub struct Run {
     pub report: Report,
     /// The trace records, when [`Options::keep_records`] asked for them.
     pub records: Vec<Record>,
+    /// The trace's checkpoints (its hash every `CHECKPOINT_EVERY` entries).
+    pub checkpoints: Vec<dswarm::harness::Checkpoint>,
 }
 
 /// What one timeline step does.
@@ -166,7 +171,9 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
         EngineKind::Direct => Box::new(Direct::new(config, world)),
         EngineKind::Turmoil => Box::new(Turmoil::new(config, world)),
     };
-    if options.keep_records {
+    if let (true, Some(window)) = (options.keep_records, options.keep_window.clone()) {
+        engine.trace_mut().keep_records_in(window);
+    } else if options.keep_records {
         engine.trace_mut().keep_records();
     }
     if let Some(out) = options.trace_jsonl {
@@ -247,7 +254,12 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
     };
     report.check(&scenario.expect);
     let records = engine.trace().records().to_vec();
-    Ok(Run { report, records })
+    let checkpoints = engine.trace().checkpoints().to_vec();
+    Ok(Run {
+        report,
+        records,
+        checkpoints,
+    })
 }
 
 /// Runs the engine up to `until` in slices of simulated time, printing progress.
