@@ -11,6 +11,7 @@
 //! - [`runner`]: one scenario run on one engine: timeline, workloads, report.
 //! - [`report`]: the JSON report, expectations checked, and the human summary.
 //! - [`chrome`]: a run's trace as Chrome/Perfetto trace-event JSON.
+//! - [`shrink`]: a smaller scenario that fails the same way.
 //! - [`sweep`]: many seeds of one scenario on worker threads, shards, swarm testing.
 
 pub mod chrome;
@@ -18,5 +19,6 @@ pub mod engine;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod shrink;
 pub mod sweep;
 pub mod world;

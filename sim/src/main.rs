@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod bench_live;
 mod live;
 mod run;
+mod shrink_cmd;
 mod sweep_cmd;
 
 /// A deterministic simulation test-bed for peer-to-peer DHT swarms.
@@ -28,6 +29,8 @@ enum Commands {
     /// Run many seeds of a scenario on worker threads (or one shard of them), then
     /// list the failing seeds with their reproduce lines; `sweep merge` joins shards.
     Sweep(sweep_cmd::SweepArgs),
+    /// Search for a smaller scenario that still fails the same expectation on a seed.
+    Shrink(shrink_cmd::ShrinkArgs),
     /// Start N live nodes in this process on 127.0.0.1, finding each other by
     /// multicast, each with an HTTP API.
     Live(live::LiveArgs),
@@ -62,7 +65,10 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    if matches!(cli.command, Commands::Run(_) | Commands::Sweep(_)) {
+    if matches!(
+        cli.command,
+        Commands::Run(_) | Commands::Sweep(_) | Commands::Shrink(_)
+    ) {
         logs.with_timer(SimTime).init();
     } else {
         logs.without_time().init();
@@ -70,6 +76,7 @@ fn main() -> ExitCode {
     match cli.command {
         Commands::Run(args) => run::run(&args),
         Commands::Sweep(args) => sweep_cmd::run(&args),
+        Commands::Shrink(args) => shrink_cmd::run(&args),
         Commands::Live(args) => live::run_live(&args),
         Commands::Node(args) => live::run_node(&args),
         Commands::BenchLive(args) => bench_live::run(&args),
