@@ -11,11 +11,13 @@
 //! - [`runner`]: one scenario run on one engine: timeline, workloads, report.
 //! - [`report`]: the JSON report, expectations checked, and the human summary.
 //! - [`chrome`]: a run's trace as Chrome/Perfetto trace-event JSON.
+//! - [`html`]: the one-file HTML report with inline SVG charts.
 //! - [`shrink`]: a smaller scenario that fails the same way.
 //! - [`sweep`]: many seeds of one scenario on worker threads, shards, swarm testing.
 
 pub mod chrome;
 pub mod engine;
+pub mod html;
 pub mod report;
 pub mod runner;
 pub mod scenario;
