@@ -33,6 +33,10 @@ pub struct RunArgs {
     /// Write the JSON report here.
     #[arg(long, value_name = "FILE.json")]
     report: Option<PathBuf>,
+    /// Write the HTML report here: one self-contained file with charts (lookup hops,
+    /// lookup latency, table fill and datagrams over time) and the expectations.
+    #[arg(long, value_name = "FILE.html")]
+    html: Option<PathBuf>,
     /// Write the trace (datagrams and node events) here: one JSON object per line, or
     /// with `--trace-format chrome` a Chrome/Perfetto trace-event file.
     #[arg(long, value_name = "FILE")]
@@ -164,6 +168,11 @@ fn run_inner(args: &RunArgs) -> Result<ExitCode, ExitCode> {
         .as_ref()
         .map(|p| create(p, "report"))
         .transpose()?;
+    let html_file = args
+        .html
+        .as_ref()
+        .map(|p| create(p, "HTML report"))
+        .transpose()?;
     let trace_file = args
         .trace
         .as_ref()
@@ -230,6 +239,13 @@ fn run_inner(args: &RunArgs) -> Result<ExitCode, ExitCode> {
             .and_then(|()| file.flush());
         if let Err(e) = written {
             eprintln!("error: writing the report: {e}");
+            return Err(ExitCode::from(2));
+        }
+    }
+    if let Some(mut file) = html_file {
+        let page = dswarm_sim::html::render(report, &first.series, &reproduce);
+        if let Err(e) = file.write_all(page.as_bytes()).and_then(|()| file.flush()) {
+            eprintln!("error: writing the HTML report: {e}");
             return Err(ExitCode::from(2));
         }
     }

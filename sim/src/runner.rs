@@ -51,6 +51,50 @@ pub struct Run {
     pub records: Vec<Record>,
     /// The trace's checkpoints (its hash every `CHECKPOINT_EVERY` entries).
     pub checkpoints: Vec<dswarm::harness::Checkpoint>,
+    /// What the charts of the HTML report draw.
+    pub series: crate::html::Series,
+}
+
+/// Samples of the run over time, for the HTML report's charts: at most about
+/// [`SAMPLES`] of them, at least a simulated second apart.
+struct Sampler {
+    every: Duration,
+    next: Time,
+    last: (Time, u64),
+    series: crate::html::Series,
+}
+
+/// Samples per run, about.
+const SAMPLES: u32 = 120;
+
+impl Sampler {
+    fn new(duration: Duration) -> Sampler {
+        let every = (duration / SAMPLES).max(Duration::from_secs(1));
+        Sampler {
+            every,
+            next: Time::ZERO + every,
+            last: (Time::ZERO, 0),
+            series: crate::html::Series::default(),
+        }
+    }
+
+    fn tick(&mut self, engine: &mut dyn Engine) {
+        let now = engine.now();
+        if now < self.next {
+            return;
+        }
+        self.next = now + self.every;
+        let t = now.since_epoch().as_secs_f64();
+        let tables = engine.table_sizes();
+        let mean = tables.iter().sum::<usize>() as f64 / tables.len().max(1) as f64;
+        let least = tables.iter().copied().min().unwrap_or(0) as f64;
+        self.series.table_fill.push((t, mean, least));
+        let sent = engine.net_stats().sent;
+        let span = (now - self.last.0).as_secs_f64().max(1e-9);
+        let rate = sent.saturating_sub(self.last.1) as f64 / span;
+        self.series.messages_per_sec.push((t, rate));
+        self.last = (now, sent);
+    }
 }
 
 /// What one timeline step does.
@@ -184,9 +228,10 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
     let steps = timeline(scenario);
     let mut tally = Tally::new(&steps);
     let mut progress = Progress::new(options.progress, wall, end);
+    let mut sampler = Sampler::new(scenario.duration);
     let mut done = Vec::new();
     for (tag, (at, step)) in steps.iter().enumerate() {
-        advance(engine.as_mut(), *at, &mut progress, &tally);
+        advance(engine.as_mut(), *at, &mut progress, &tally, &mut sampler);
         match step {
             Step::World(Action::Partition { shares, one_way }) => {
                 engine
@@ -203,7 +248,7 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
         tally.record(&done, &ids);
         done.clear();
     }
-    advance(engine.as_mut(), end, &mut progress, &tally);
+    advance(engine.as_mut(), end, &mut progress, &tally, &mut sampler);
     engine.drain_finished(&mut done);
     tally.record(&done, &ids);
     engine.trace_mut().finish_jsonl()?;
@@ -255,20 +300,35 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
     report.check(&scenario.expect);
     let records = engine.trace().records().to_vec();
     let checkpoints = engine.trace().checkpoints().to_vec();
+    let mut series = sampler.series;
+    series.hops = tally.hops.clone();
+    series.latencies_ms = tally
+        .latency
+        .iter()
+        .map(|l| l.as_secs_f64() * 1000.0)
+        .collect();
     Ok(Run {
         report,
         records,
         checkpoints,
+        series,
     })
 }
 
 /// Runs the engine up to `until` in slices of simulated time, printing progress.
-fn advance(engine: &mut dyn Engine, until: Time, progress: &mut Progress, tally: &Tally) {
+fn advance(
+    engine: &mut dyn Engine,
+    until: Time,
+    progress: &mut Progress,
+    tally: &Tally,
+    sampler: &mut Sampler,
+) {
     const SLICE: Duration = Duration::from_secs(1);
     while engine.now() < until {
         let next = (engine.now() + SLICE).min(until);
         engine.run_until(next);
         progress.tick(engine.now(), tally);
+        sampler.tick(engine);
     }
 }
 

@@ -76,6 +76,9 @@ pub struct Turmoil {
     controls: Vec<mpsc::Sender<Control>>,
     events: Vec<mpsc::UnboundedReceiver<Event>>,
     pending: Vec<Vec<Pending>>,
+    /// Each node's routing table size, kept from its events: asking the nodes would
+    /// wake their tasks and change the run.
+    tables: Vec<usize>,
     /// (time, node) of every join, in order; `joins[next_join..]` are still to send.
     joins: Vec<(Time, usize)>,
     next_join: usize,
@@ -153,6 +156,7 @@ impl Turmoil {
             controls,
             events,
             pending: (0..n).map(|_| Vec::new()).collect(),
+            tables: vec![0; n],
             joins,
             next_join: 0,
             wheel: Wheel::new(),
@@ -269,6 +273,13 @@ impl Turmoil {
         self.shared.take_touched(&mut touched);
         for &node in &touched {
             while let Ok(event) = self.events[node].try_recv() {
+                match event {
+                    Event::PeerDiscovered { .. } => self.tables[node] += 1,
+                    Event::PeerEvicted { .. } => {
+                        self.tables[node] = self.tables[node].saturating_sub(1);
+                    }
+                    _ => {}
+                }
                 self.trace.event(now, node, &event);
             }
             let mut k = 0;
@@ -467,6 +478,10 @@ impl Engine for Turmoil {
     /// current time, as the next step would run them, so asking does not change the
     /// run. (One exception: a command started right after this, at the same time,
     /// reaches its node after that node's datagrams of this step instead of before.)
+    fn table_sizes(&mut self) -> Vec<usize> {
+        self.tables.clone()
+    }
+
     fn snapshots(&mut self) -> Vec<NodeSnapshot> {
         self.begin_step();
         let replies: Vec<_> = (0..self.ids.len())
