@@ -77,6 +77,8 @@ pub struct Snapshot {
     pub peers: Vec<Contact>,
     /// Open sessions.
     pub sessions: usize,
+    /// Records held for other nodes, of all kinds.
+    pub records_held: usize,
     /// Its counters.
     pub stats: Stats,
 }
@@ -96,14 +98,37 @@ pub enum Control {
         /// Where it goes.
         reply: oneshot::Sender<Snapshot>,
     },
-    /// Stop the loop.
+    /// Stop cleanly: withdraw this node's announcements, for at most
+    /// [`SHUTDOWN_GRACE`], then end the loop (see [`run`]).
     Shutdown,
+}
+
+/// How long a clean stop keeps the node running to withdraw its announcements: after
+/// this the driver returns whether or not every holder has answered.
+/// [`crate::live::LiveNode::shutdown`] waits 2 s for the driver, so this stays well
+/// below that.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// Who waits for a query's end.
+#[derive(Debug)]
+enum Waiter {
+    /// The application, through [`Control::Run`].
+    Reply(oneshot::Sender<Result<Finished, CommandError>>),
+    /// The driver itself: an unannounce started by a clean stop.
+    Withdrawal,
 }
 
 /// Runs `node` on `socket` (and `multicast`, a second socket that only receives,
 /// where beacons arrive) until [`Control::Shutdown`] or until every control sender is
 /// gone. Send errors are counted in the log and do not stop the node: a peer that went
 /// away must not take this node with it.
+///
+/// [`Control::Shutdown`] is a clean stop: commands still running are dropped (their
+/// callers see the reply channel close), the node withdraws every topic it announced
+/// ([`Node::announced_topics`]) and keeps sending and receiving until the holders
+/// have answered or [`SHUTDOWN_GRACE`] has passed, so that peers stop finding it under
+/// those topics at once rather than when the announcements expire. When every sender
+/// is gone there is nobody left to answer to, and the loop ends at once.
 pub async fn run<S: DatagramSocket, M: DatagramSocket>(
     socket: S,
     multicast: Option<M>,
@@ -112,51 +137,20 @@ pub async fn run<S: DatagramSocket, M: DatagramSocket>(
     mut control: mpsc::Receiver<Control>,
     events: mpsc::UnboundedSender<Event>,
 ) -> io::Result<()> {
-    let now = || Time::from_micros(u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX));
+    let now = || clock(epoch);
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
     let mut multicast_buf = vec![0u8; MAX_DATAGRAM + 1];
-    let mut waiting: BTreeMap<QueryId, oneshot::Sender<Result<Finished, CommandError>>> =
-        BTreeMap::new();
+    let mut waiting: BTreeMap<QueryId, Waiter> = BTreeMap::new();
     loop {
-        while let Some(transmit) = node.poll_transmit() {
-            if let Err(error) = socket.send_to(&transmit.payload, transmit.dst).await {
-                tracing::debug!(dst = %transmit.dst, %error, "send failed");
-            }
-        }
-        while let Some(event) = node.poll_event() {
-            if let Event::QueryFinished {
-                query,
-                elapsed,
-                outcome,
-            } = &event
-            {
-                if let Some(reply) = waiting.remove(query) {
-                    let _ = reply.send(Ok(Finished {
-                        query: *query,
-                        elapsed: *elapsed,
-                        outcome: outcome.clone(),
-                    }));
-                    continue;
-                }
-            }
-            let _ = events.send(event); // the application may have gone away
-        }
-        let deadline = node
-            .poll_timeout()
-            .map(|at| epoch + Duration::from_micros(at.as_micros()));
-        let timer = async {
-            match deadline {
-                Some(deadline) => tokio::time::sleep_until(deadline).await,
-                None => std::future::pending().await,
-            }
-        };
+        flush(&mut node, &socket, &mut waiting, &events).await;
         tokio::select! {
             biased;
             message = control.recv() => match message {
-                None | Some(Control::Shutdown) => return Ok(()),
+                None => return Ok(()),
+                Some(Control::Shutdown) => break,
                 Some(Control::Run { command, reply }) => match node.start(now(), command) {
                     Ok(query) => {
-                        waiting.insert(query, reply);
+                        waiting.insert(query, Waiter::Reply(reply));
                     }
                     Err(error) => {
                         let _ = reply.send(Err(error));
@@ -166,17 +160,132 @@ pub async fn run<S: DatagramSocket, M: DatagramSocket>(
                     let _ = reply.send(snapshot(&node, now()));
                 }
             },
-            received = socket.recv_from(&mut buf) => match received {
-                Ok((len, from)) => node.handle_datagram(now(), from, &buf[..len]),
-                // ICMP errors surface here on some systems: nothing to do with the node.
-                Err(error) => tracing::debug!(%error, "receive failed"),
-            },
-            received = recv_optional(multicast.as_ref(), &mut multicast_buf) => match received {
-                Ok((len, from)) => node.handle_datagram(now(), from, &multicast_buf[..len]),
-                Err(error) => tracing::debug!(%error, "multicast receive failed"),
-            },
-            () = timer => node.handle_timeout(now()),
+            () = handle_next(
+                &mut node,
+                epoch,
+                &socket,
+                multicast.as_ref(),
+                &mut buf,
+                &mut multicast_buf,
+            ) => {}
         }
+    }
+
+    // A clean stop. New messages are refused from here on; those already queued are
+    // dropped with the receiver, and so are the replies of commands still running.
+    control.close();
+    waiting.clear();
+    for topic in node.announced_topics() {
+        match node.start(now(), Command::Unannounce(topic)) {
+            Ok(query) => {
+                waiting.insert(query, Waiter::Withdrawal);
+            }
+            Err(error) => tracing::debug!(%topic, %error, "cannot withdraw announcement"),
+        }
+    }
+    let grace = tokio::time::sleep(SHUTDOWN_GRACE);
+    tokio::pin!(grace);
+    loop {
+        flush(&mut node, &socket, &mut waiting, &events).await;
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        tokio::select! {
+            biased;
+            () = &mut grace => {
+                tracing::debug!(left = waiting.len(), "stopping before every withdrawal finished");
+                return Ok(());
+            }
+            () = handle_next(
+                &mut node,
+                epoch,
+                &socket,
+                multicast.as_ref(),
+                &mut buf,
+                &mut multicast_buf,
+            ) => {}
+        }
+    }
+}
+
+/// The node's clock: time since the driver's epoch.
+fn clock(epoch: Instant) -> Time {
+    Time::from_micros(u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Sends every datagram the node has queued and hands out its events: outcomes to
+/// whoever waits for them, the rest to the event channel.
+async fn flush<S: DatagramSocket>(
+    node: &mut Node,
+    socket: &S,
+    waiting: &mut BTreeMap<QueryId, Waiter>,
+    events: &mpsc::UnboundedSender<Event>,
+) {
+    while let Some(transmit) = node.poll_transmit() {
+        if let Err(error) = socket.send_to(&transmit.payload, transmit.dst).await {
+            tracing::debug!(dst = %transmit.dst, %error, "send failed");
+        }
+    }
+    while let Some(event) = node.poll_event() {
+        match &event {
+            Event::QueryFinished {
+                query,
+                elapsed,
+                outcome,
+            } => match waiting.remove(query) {
+                Some(Waiter::Reply(reply)) => {
+                    let _ = reply.send(Ok(Finished {
+                        query: *query,
+                        elapsed: *elapsed,
+                        outcome: outcome.clone(),
+                    }));
+                    continue;
+                }
+                Some(Waiter::Withdrawal) => {
+                    tracing::debug!(?outcome, "announcement withdrawn");
+                    continue;
+                }
+                None => {}
+            },
+            // Whoever waits for the lookup gets every peer in its outcome.
+            Event::TopicPeers { query, .. } if waiting.contains_key(query) => continue,
+            _ => {}
+        }
+        let _ = events.send(event); // the application may have gone away
+    }
+}
+
+/// Waits for one input from the network or the node's next deadline and hands it to
+/// the node. Cancelling it loses nothing: a datagram is handled as soon as it arrives.
+async fn handle_next<S: DatagramSocket, M: DatagramSocket>(
+    node: &mut Node,
+    epoch: Instant,
+    socket: &S,
+    multicast: Option<&M>,
+    buf: &mut [u8],
+    multicast_buf: &mut [u8],
+) {
+    let deadline = node
+        .poll_timeout()
+        .map(|at| epoch + Duration::from_micros(at.as_micros()));
+    let timer = async {
+        match deadline {
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        received = socket.recv_from(buf) => match received {
+            Ok((len, from)) => node.handle_datagram(clock(epoch), from, &buf[..len]),
+            // ICMP errors surface here on some systems: nothing to do with the node.
+            Err(error) => tracing::debug!(%error, "receive failed"),
+        },
+        received = recv_optional(multicast, multicast_buf) => match received {
+            Ok((len, from)) => node.handle_datagram(clock(epoch), from, &multicast_buf[..len]),
+            Err(error) => tracing::debug!(%error, "multicast receive failed"),
+        },
+        () = timer => node.handle_timeout(clock(epoch)),
     }
 }
 
@@ -200,6 +309,7 @@ fn snapshot(node: &Node, now: Time) -> Snapshot {
         uptime: now.since_epoch(),
         peers,
         sessions: node.sessions_open(),
+        records_held: node.records_held(),
         stats: node.stats(),
     }
 }

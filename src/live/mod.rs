@@ -89,13 +89,28 @@ pub struct LiveNode {
 }
 
 impl LiveNode {
-    /// Stops the node: the driver loop ends, the sockets close, the API stops.
+    /// Stops the node: it withdraws its announcements (for at most
+    /// [`driver::SHUTDOWN_GRACE`]), the driver loop ends, the sockets close, the API
+    /// stops. Returns within 2 s whatever the network does.
     pub async fn shutdown(self) {
         let _ = self.control.send(driver::Control::Shutdown).await;
         let _ = tokio::time::timeout(Duration::from_secs(2), self.driver).await;
         if let Some(server) = self.server {
             server.abort();
         }
+    }
+}
+
+/// Stops every node at once: each withdraws its announcements while the others still
+/// answer, and the whole takes no longer than one node's [`LiveNode::shutdown`]. One
+/// by one, a node could wait on holders that have already gone.
+pub async fn shutdown_all(nodes: Vec<LiveNode>) {
+    let stopping: Vec<JoinHandle<()>> = nodes
+        .into_iter()
+        .map(|node| tokio::spawn(node.shutdown()))
+        .collect();
+    for node in stopping {
+        let _ = node.await;
     }
 }
 
