@@ -2,37 +2,64 @@
 //!
 //! | route | does |
 //! |---|---|
-//! | `GET /api/status` | id, UDP address, peers known and verified, sessions, uptime |
+//! | `GET /api/status` | id, UDP address, peers known and verified, sessions, records held, uptime |
 //! | `GET /api/peers` | the routing table, closest first |
 //! | `GET /api/ping` | pings the 3 closest peers: their ids and round-trip times in ms |
 //! | `GET /api/lookup/{id-hex}` | iterative FIND_NODE: the k closest and the hops taken |
+//! | `PUT /api/immutable` | stores the raw body (at most 1000 bytes) under its SHA-256 |
+//! | `GET /api/immutable/{key-hex}` | the value stored under a key |
+//! | `PUT /api/mutable/{salt}[?seq=N]` | stores the body as this node's record for `salt` |
+//! | `GET /api/mutable/{pubkey-hex}/{salt}[?seq=N&latest=true]` | a node's record for `salt` |
+//! | `POST /api/announce/{topic-hex}` | announces this node under a topic; optional body `{"relays": ["ip:port"]}` |
+//! | `DELETE /api/announce/{topic-hex}` | withdraws the announcement |
+//! | `GET /api/topic/{topic-hex}` | the peers announced under a topic |
 //! | `GET /metrics` | the node's counters in the Prometheus text format |
 //!
-//! Errors are `{"error": "…"}` with a 4xx or 5xx status: 400 for bad input, 404 for
-//! unknown routes, 503 while the node knows no peers, 504 when a query does not
-//! finish within the API's timeout. Nothing hangs.
+//! A salt is the path segment's UTF-8 bytes (percent-decoded), at most 32. Values come
+//! back as `value` (the text, or `null` when the bytes are not UTF-8) and `value_hex`.
+//! Writes answer how many of the k closest nodes stored the record, which refused it
+//! and why, and how many did not answer.
+//!
+//! Errors are `{"error": "…"}` with a 4xx or 5xx status: 400 for bad input (hex, JSON,
+//! query strings, salts and relay lists over their limits), 404 for unknown routes and
+//! records not found, 405 for a known route with another method, 413 for a value over
+//! 1000 bytes, 503 while the node knows no peers, 504 when a query does not finish
+//! within the API's timeout. Nothing hangs. Errors axum produces itself (a query string
+//! that does not parse, a body over the read limit) are rewritten into the same JSON.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::driver::{Control, Finished, Snapshot};
-use crate::proto::node::{Command, CommandError, QueryError, QueryOutcome};
+use crate::proto::id::Key;
+use crate::proto::node::{Command, CommandError, QueryError, QueryOutcome, StoreResult};
+use crate::proto::store::{MutableRecord, MAX_RELAYS, MAX_SALT, MAX_VALUE};
 use crate::proto::NodeId;
+
+/// The most of a request body the API reads at all. Values are held to [`MAX_VALUE`]
+/// after reading, so that a slightly oversized one gets a precise message; this bound
+/// only keeps a client from making the node buffer megabytes.
+const BODY_LIMIT: usize = 64 * 1024;
 
 /// What every handler needs: the way to the node and what it is.
 #[derive(Clone, Debug)]
 pub struct ApiState {
     /// The node's control channel.
     pub control: mpsc::Sender<Control>,
+    /// Its id, which is also the public key its mutable records are signed with.
+    pub id: NodeId,
     /// Its UDP address.
     pub udp: SocketAddr,
     /// How long a query may take before the API answers 504.
@@ -56,9 +83,50 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/peers", get(peers))
         .route("/api/ping", get(ping))
         .route("/api/lookup/{id}", get(lookup))
+        .route("/api/immutable", put(immutable_put))
+        .route("/api/immutable/{key}", get(immutable_get))
+        .route("/api/mutable/{salt}", put(mutable_put))
+        .route("/api/mutable/{public_key}/{salt}", get(mutable_get))
+        .route("/api/announce/{topic}", post(announce).delete(unannounce))
+        .route("/api/topic/{topic}", get(topic))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::map_response(json_errors))
         .with_state(state)
+}
+
+/// Rewrites the errors axum answers by itself (extractor rejections in plain text, an
+/// empty 405) into `{"error": …}`, keeping their status and other headers.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, BODY_LIMIT)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_lowercase(),
+        text => text.to_string(),
+    };
+    let body = json!({ "error": message }).to_string();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn bad_request(message: String) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, message)
 }
 
 /// The node's task has ended: nothing can answer.
@@ -101,8 +169,107 @@ async fn run(state: &ApiState, command: Command) -> Result<Finished, ApiError> {
         .map_err(|_| gone())?;
     finished.map_err(|error| match error {
         CommandError::NoPeers => ApiError(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+        // The handlers check sizes first; this is the node's own check agreeing.
+        CommandError::TooLarge { .. } => ApiError(StatusCode::PAYLOAD_TOO_LARGE, error.to_string()),
         other => ApiError(StatusCode::CONFLICT, other.to_string()),
     })
+}
+
+/// The error for an outcome a handler did not expect of its command.
+fn failed(outcome: QueryOutcome) -> ApiError {
+    match outcome {
+        QueryOutcome::Failed(QueryError::Timeout) => {
+            ApiError(StatusCode::GATEWAY_TIMEOUT, "the query timed out".into())
+        }
+        other => ApiError(StatusCode::BAD_GATEWAY, format!("{other:?}")),
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "not found".into())
+}
+
+/// Parses a 64-hex-digit key from a path segment.
+fn parse_key(what: &str, text: &str) -> Result<Key, ApiError> {
+    text.parse()
+        .map_err(|error| bad_request(format!("bad {what} `{text}`: {error}")))
+}
+
+/// A value must fit in one record.
+fn check_value(value: &[u8]) -> Result<(), ApiError> {
+    if value.len() > MAX_VALUE {
+        return Err(ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "value of {} bytes is over the limit of {MAX_VALUE}",
+                value.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A salt is the path segment's bytes, at most [`MAX_SALT`].
+fn check_salt(salt: &str) -> Result<(), ApiError> {
+    if salt.len() > MAX_SALT {
+        return Err(bad_request(format!(
+            "salt of {} bytes is over the limit of {MAX_SALT}",
+            salt.len()
+        )));
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(2 * bytes.len());
+    for byte in bytes {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
+/// A value as text where it is UTF-8 (`null` otherwise), and always as hex.
+fn value_json(value: &[u8]) -> (Value, Value) {
+    let text = std::str::from_utf8(value).map_or(Value::Null, Value::from);
+    (text, Value::from(hex(value)))
+}
+
+/// How a write went: the key, who stored it, who refused it and why, who was silent.
+fn store_json(result: &StoreResult) -> Value {
+    let refused: Vec<Value> = result
+        .refused
+        .iter()
+        .map(|(peer, why)| json!({ "peer": peer.to_string(), "reason": why.to_string() }))
+        .collect();
+    json!({
+        "key": result.key.to_string(),
+        "stored": result.stored,
+        "refused": refused,
+        "unanswered": result.unanswered,
+    })
+}
+
+fn record_json(record: &MutableRecord) -> Value {
+    let (value, value_hex) = value_json(&record.value);
+    let (salt, salt_hex) = value_json(&record.salt);
+    json!({
+        "public_key": record.public_key.to_string(),
+        "salt": salt,
+        "salt_hex": salt_hex,
+        "seq": record.seq,
+        "key": record.key().to_string(),
+        "value": value,
+        "value_hex": value_hex,
+        "signature": hex(&record.signature),
+    })
+}
+
+/// Adds `fields` to a JSON object.
+fn with(mut object: Value, fields: Value) -> Value {
+    if let (Value::Object(object), Value::Object(fields)) = (&mut object, fields) {
+        object.extend(fields);
+    }
+    object
 }
 
 fn ms(d: Duration) -> f64 {
@@ -117,6 +284,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> 
         "peers_known": s.peers.len(),
         "peers_verified": s.peers.len(),
         "sessions": s.sessions,
+        "records_held": s.records_held,
         "uptime_secs": s.uptime.as_secs_f64(),
     })))
 }
@@ -190,10 +358,191 @@ async fn lookup(
     }
 }
 
+async fn immutable_put(
+    State(state): State<ApiState>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    check_value(&body)?;
+    let finished = run(&state, Command::ImmutablePut(body.to_vec())).await?;
+    match finished.outcome {
+        QueryOutcome::Stored(result) => Ok(Json(store_json(&result))),
+        other => Err(failed(other)),
+    }
+}
+
+async fn immutable_get(
+    State(state): State<ApiState>,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let key = parse_key("key", &key)?;
+    let finished = run(&state, Command::ImmutableGet(key)).await?;
+    match finished.outcome {
+        QueryOutcome::Immutable(Some(value)) => {
+            let (text, hex) = value_json(&value);
+            Ok(Json(json!({
+                "key": key.to_string(),
+                "value": text,
+                "value_hex": hex,
+            })))
+        }
+        QueryOutcome::Immutable(None) => Err(not_found()),
+        other => Err(failed(other)),
+    }
+}
+
+/// `PUT /api/mutable/{salt}`'s query string.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MutablePutParams {
+    /// The version to write; the node picks one above its last when absent.
+    seq: Option<u64>,
+}
+
+async fn mutable_put(
+    State(state): State<ApiState>,
+    Path(salt): Path<String>,
+    Query(params): Query<MutablePutParams>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    check_salt(&salt)?;
+    check_value(&body)?;
+    let command = Command::MutablePut {
+        salt: salt.clone().into_bytes(),
+        value: body.to_vec(),
+        seq: params.seq,
+    };
+    let finished = run(&state, command).await?;
+    match finished.outcome {
+        QueryOutcome::Stored(result) => Ok(Json(with(
+            store_json(&result),
+            json!({
+                "public_key": state.id.to_string(),
+                "salt": salt,
+                "seq": result.seq,
+            }),
+        ))),
+        other => Err(failed(other)),
+    }
+}
+
+/// `GET /api/mutable/{pubkey}/{salt}`'s query string.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct MutableGetParams {
+    /// The lowest `seq` acceptable.
+    seq: u64,
+    /// Ask every holder and keep the highest `seq`.
+    latest: bool,
+}
+
+async fn mutable_get(
+    State(state): State<ApiState>,
+    Path((public_key, salt)): Path<(String, String)>,
+    Query(params): Query<MutableGetParams>,
+) -> Result<Json<Value>, ApiError> {
+    let public_key: NodeId = public_key
+        .parse()
+        .map_err(|error| bad_request(format!("bad public key `{public_key}`: {error}")))?;
+    check_salt(&salt)?;
+    let command = Command::MutableGet {
+        public_key,
+        salt: salt.into_bytes(),
+        seq: params.seq,
+        latest: params.latest,
+    };
+    let finished = run(&state, command).await?;
+    match finished.outcome {
+        QueryOutcome::Mutable(Some(record)) => Ok(Json(record_json(&record))),
+        QueryOutcome::Mutable(None) => Err(not_found()),
+        other => Err(failed(other)),
+    }
+}
+
+/// `POST /api/announce/{topic}`'s optional body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct AnnounceBody {
+    /// Addresses through which this node can be reached, as `ip:port`.
+    relays: Vec<String>,
+}
+
+async fn announce(
+    State(state): State<ApiState>,
+    Path(topic): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let topic = parse_key("topic", &topic)?;
+    let body: AnnounceBody = if body.iter().all(u8::is_ascii_whitespace) {
+        AnnounceBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|error| bad_request(format!("bad JSON body: {error}")))?
+    };
+    if body.relays.len() > MAX_RELAYS {
+        return Err(bad_request(format!(
+            "{} relays are over the limit of {MAX_RELAYS}",
+            body.relays.len()
+        )));
+    }
+    let relays = body
+        .relays
+        .iter()
+        .map(|relay| {
+            relay
+                .parse::<SocketAddr>()
+                .map_err(|error| bad_request(format!("bad relay address `{relay}`: {error}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let finished = run(&state, Command::Announce { topic, relays }).await?;
+    match finished.outcome {
+        QueryOutcome::Stored(result) => Ok(Json(with(
+            store_json(&result),
+            json!({ "topic": topic.to_string() }),
+        ))),
+        other => Err(failed(other)),
+    }
+}
+
+async fn unannounce(
+    State(state): State<ApiState>,
+    Path(topic): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let topic = parse_key("topic", &topic)?;
+    let finished = run(&state, Command::Unannounce(topic)).await?;
+    match finished.outcome {
+        QueryOutcome::Stored(result) => Ok(Json(with(
+            store_json(&result),
+            json!({ "topic": topic.to_string() }),
+        ))),
+        other => Err(failed(other)),
+    }
+}
+
+async fn topic(
+    State(state): State<ApiState>,
+    Path(topic): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let topic = parse_key("topic", &topic)?;
+    let finished = run(&state, Command::TopicLookup(topic)).await?;
+    match finished.outcome {
+        QueryOutcome::Peers(peers) => {
+            let peers: Vec<Value> = peers
+                .iter()
+                .map(|peer| {
+                    let relays: Vec<String> = peer.relays.iter().map(ToString::to_string).collect();
+                    json!({ "public_key": peer.public_key.to_string(), "relays": relays })
+                })
+                .collect();
+            Ok(Json(json!({ "topic": topic.to_string(), "peers": peers })))
+        }
+        other => Err(failed(other)),
+    }
+}
+
 async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
     let s = snapshot(&state).await?;
     let st = s.stats;
-    let counters: [(&str, u64); 28] = [
+    let counters: &[(&str, u64)] = &[
         ("datagrams_sent", st.datagrams_sent),
         ("bytes_sent", st.bytes_sent),
         ("datagrams_received", st.datagrams_received),
@@ -222,6 +571,16 @@ async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
         ("frames_replayed", st.sessions.frames_replayed),
         ("frames_undecryptable", st.sessions.frames_undecryptable),
         ("half_open_refused", st.sessions.half_open_refused),
+        ("store_stored", st.store.stored),
+        ("store_expired", st.store.expired),
+        ("store_hits", st.store.hits),
+        ("store_misses", st.store.misses),
+        ("store_refused_token", st.store.refused_token),
+        ("store_refused_size", st.store.refused_size),
+        ("store_refused_signature", st.store.refused_signature),
+        ("store_refused_seq", st.store.refused_seq),
+        ("store_refused_full", st.store.refused_full),
+        ("records_rejected", st.records_rejected),
     ];
     let mut body = String::new();
     for (name, value) in counters {
@@ -239,6 +598,11 @@ async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
         body,
         "# TYPE dswarm_sessions gauge\ndswarm_sessions {}",
         s.sessions
+    );
+    let _ = writeln!(
+        body,
+        "# TYPE dswarm_records_held gauge\ndswarm_records_held {}",
+        s.records_held
     );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
 }

@@ -166,6 +166,7 @@ pub async fn spawn(config: LiveConfig) -> io::Result<LiveNode> {
             let api = listener.local_addr()?;
             let router = api::router(api::ApiState {
                 control: control.clone(),
+                id,
                 udp,
                 query_timeout: config.query_timeout,
             });
