@@ -14,6 +14,7 @@
 //! This is the core's in-process test harness and the simulator's direct engine.
 
 mod network;
+pub mod pair;
 mod trace;
 
 pub use network::{addr_of, index_of, seed_stream, uniform, unit, Network, UniformNetwork, PORT};
