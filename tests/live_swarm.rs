@@ -1,14 +1,73 @@
 //! Ten live nodes on loopback, real sockets, real time: they find each other by
-//! multicast, and their HTTP APIs answer pings, lookups and bad requests.
+//! multicast, and their HTTP APIs answer pings, lookups, record writes and reads,
+//! announcements and bad requests; a node that stops withdraws its announcements.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::Duration;
 
 use dswarm::live::{self, LiveConfig};
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 #[path = "support/http.rs"]
 mod http;
+
+/// Sends `method path` with `body` to `addr`: the status code and the body, bounded in
+/// time like `http::get`.
+async fn request(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr)
+            .await
+            .expect("the API accepts connections");
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.expect("head sent");
+        stream.write_all(body).await.expect("body sent");
+        let mut response = Vec::new();
+        stream
+            .read_to_end(&mut response)
+            .await
+            .expect("response read");
+        String::from_utf8_lossy(&response).into_owned()
+    };
+    let response = tokio::time::timeout(Duration::from_secs(15), exchange)
+        .await
+        .unwrap_or_else(|_| panic!("{method} {path} hung"));
+    let status: u16 = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {response:?}"));
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_string())
+}
+
+/// Sends a request that must succeed, and parses its JSON answer.
+async fn ok(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Value {
+    let (status, text) = request(addr, method, path, body).await;
+    assert_eq!(status, 200, "{method} {path}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text}"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The public keys a topic lookup from `addr` finds.
+async fn announced(addr: SocketAddr, topic: &str) -> Vec<String> {
+    let json = ok(addr, "GET", &format!("/api/topic/{topic}"), b"").await;
+    assert_eq!(json["topic"], topic, "{json}");
+    json["peers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no peers: {json}"))
+        .iter()
+        .map(|p| p["public_key"].as_str().unwrap().to_string())
+        .collect()
+}
 
 /// A multicast group of our own (an OS-chosen port), so that concurrent runs and other
 /// swarms on the host do not mix.
@@ -96,7 +155,239 @@ async fn ten_nodes_find_each_other_and_answer_over_http() {
         "{body}"
     );
 
-    for node in nodes {
-        node.shutdown().await;
+    // An immutable value written on one node reads back, byte for byte, on another.
+    let value = "an immutable value, written once: ünïcödé".as_bytes();
+    let put = ok(nodes[0].api.unwrap(), "PUT", "/api/immutable", value).await;
+    let key = put["key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no key: {put}"))
+        .to_string();
+    assert_eq!(key.len(), 64, "{put}");
+    assert!(put["stored"].as_u64().unwrap() >= 3, "{put}");
+    let got = ok(
+        nodes[6].api.unwrap(),
+        "GET",
+        &format!("/api/immutable/{key}"),
+        b"",
+    )
+    .await;
+    assert_eq!(got["key"], key.as_str());
+    assert_eq!(got["value"].as_str().unwrap().as_bytes(), value, "{got}");
+    assert_eq!(got["value_hex"], hex(value), "{got}");
+    // Bytes that are not UTF-8 come back as hex only.
+    let binary = [0xff, 0x00, 0xfe, 0x80, 0x01];
+    let put = ok(nodes[1].api.unwrap(), "PUT", "/api/immutable", &binary).await;
+    let binary_key = put["key"].as_str().unwrap().to_string();
+    let got = ok(
+        nodes[9].api.unwrap(),
+        "GET",
+        &format!("/api/immutable/{binary_key}"),
+        b"",
+    )
+    .await;
+    assert_eq!(got["value"], Value::Null, "{got}");
+    assert_eq!(got["value_hex"], hex(&binary), "{got}");
+    // A key nobody wrote is a 404.
+    let (status, body) = http::get(
+        nodes[2].api.unwrap(),
+        &format!("/api/immutable/{}", "ab".repeat(32)),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"],
+        "not found"
+    );
+
+    // A mutable record, signed by node 3, read from node 5 by node 3's key and salt;
+    // written again, `latest=true` sees the higher seq.
+    let owner = nodes[3].id.to_string();
+    let first = ok(
+        nodes[3].api.unwrap(),
+        "PUT",
+        "/api/mutable/profile",
+        b"version one",
+    )
+    .await;
+    assert_eq!(first["public_key"], owner.as_str(), "{first}");
+    assert_eq!(first["salt"], "profile", "{first}");
+    assert!(first["stored"].as_u64().unwrap() >= 3, "{first}");
+    let seq_one = first["seq"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no seq: {first}"));
+    let path = format!("/api/mutable/{owner}/profile");
+    let got = ok(nodes[5].api.unwrap(), "GET", &path, b"").await;
+    assert_eq!(got["public_key"], owner.as_str(), "{got}");
+    assert_eq!(got["value"], "version one", "{got}");
+    assert_eq!(got["seq"], seq_one, "{got}");
+    assert_eq!(got["signature"].as_str().unwrap().len(), 128, "{got}");
+    let second = ok(
+        nodes[3].api.unwrap(),
+        "PUT",
+        "/api/mutable/profile",
+        b"version two",
+    )
+    .await;
+    let seq_two = second["seq"].as_u64().unwrap();
+    assert!(seq_two > seq_one, "{first} then {second}");
+    let got = ok(
+        nodes[5].api.unwrap(),
+        "GET",
+        &format!("{path}?latest=true"),
+        b"",
+    )
+    .await;
+    assert_eq!(got["value"], "version two", "{got}");
+    assert_eq!(got["seq"], seq_two, "{got}");
+    // An explicit seq is kept, and a reader can insist on at least some seq.
+    let third = ok(
+        nodes[3].api.unwrap(),
+        "PUT",
+        &format!("/api/mutable/profile?seq={}", seq_two + 10),
+        b"version three",
+    )
+    .await;
+    assert_eq!(third["seq"], seq_two + 10, "{third}");
+    let got = ok(
+        nodes[8].api.unwrap(),
+        "GET",
+        &format!("{path}?seq={}", seq_two + 10),
+        b"",
+    )
+    .await;
+    assert_eq!(got["value"], "version three", "{got}");
+    // Another salt of the same owner holds nothing.
+    let (status, body) = http::get(
+        nodes[8].api.unwrap(),
+        &format!("/api/mutable/{owner}/other"),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+
+    // Node 4 announces itself under a topic; node 8 finds it there, relays and all.
+    let topic = "7e".repeat(32);
+    let announce = ok(
+        nodes[4].api.unwrap(),
+        "POST",
+        &format!("/api/announce/{topic}"),
+        br#"{"relays": ["127.0.0.1:4000"]}"#,
+    )
+    .await;
+    assert_eq!(announce["topic"], topic.as_str(), "{announce}");
+    assert!(announce["stored"].as_u64().unwrap() >= 3, "{announce}");
+    let json = ok(
+        nodes[8].api.unwrap(),
+        "GET",
+        &format!("/api/topic/{topic}"),
+        b"",
+    )
+    .await;
+    let peers = json["peers"].as_array().unwrap();
+    let four = nodes[4].id.to_string();
+    let found = peers
+        .iter()
+        .find(|p| p["public_key"] == four.as_str())
+        .unwrap_or_else(|| panic!("node 4 not under the topic: {json}"));
+    assert_eq!(
+        found["relays"],
+        serde_json::json!(["127.0.0.1:4000"]),
+        "{json}"
+    );
+    // Node 6 announces and withdraws (no body: no relays); it is gone from the topic.
+    let six = nodes[6].id.to_string();
+    ok(
+        nodes[6].api.unwrap(),
+        "POST",
+        &format!("/api/announce/{topic}"),
+        b"",
+    )
+    .await;
+    assert!(announced(nodes[2].api.unwrap(), &topic)
+        .await
+        .contains(&six));
+    ok(
+        nodes[6].api.unwrap(),
+        "DELETE",
+        &format!("/api/announce/{topic}"),
+        b"",
+    )
+    .await;
+    let peers = announced(nodes[2].api.unwrap(), &topic).await;
+    assert!(!peers.contains(&six) && peers.contains(&four), "{peers:?}");
+
+    // Bad record requests get a 4xx with a JSON error.
+    let long_salt = "s".repeat(33);
+    let cases: [(&str, String, Vec<u8>, u16); 11] = [
+        ("GET", "/api/immutable/not-hex".into(), vec![], 400),
+        (
+            "GET",
+            format!("/api/immutable/{}", "g".repeat(64)),
+            vec![],
+            400,
+        ),
+        ("PUT", "/api/immutable".into(), vec![b'x'; 1001], 413),
+        (
+            "PUT",
+            format!("/api/mutable/{long_salt}"),
+            b"v".to_vec(),
+            400,
+        ),
+        ("PUT", "/api/mutable/salt".into(), vec![b'x'; 1001], 413),
+        (
+            "PUT",
+            "/api/mutable/salt?seq=minus-one".into(),
+            b"v".to_vec(),
+            400,
+        ),
+        (
+            "GET",
+            format!("/api/mutable/{owner}/{long_salt}"),
+            vec![],
+            400,
+        ),
+        (
+            "GET",
+            format!("/api/mutable/{}/salt", "0".repeat(63)),
+            vec![],
+            400,
+        ),
+        (
+            "POST",
+            format!("/api/announce/{topic}"),
+            b"{not json".to_vec(),
+            400,
+        ),
+        (
+            "POST",
+            format!("/api/announce/{topic}"),
+            br#"{"relays": ["1.1.1.1:1", "1.1.1.1:2", "1.1.1.1:3", "1.1.1.1:4"]}"#.to_vec(),
+            400,
+        ),
+        ("DELETE", "/api/immutable".into(), vec![], 405),
+    ];
+    for (method, path, body, expected) in cases {
+        let (status, text) = request(nodes[7].api.unwrap(), method, &path, &body).await;
+        assert_eq!(status, expected, "{method} {path}: {text}");
+        let json: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text}"));
+        assert!(json["error"].is_string(), "{method} {path}: {text}");
     }
+
+    // The store's counters are in the metrics: nodes hold what was written.
+    let (_, body) = http::get(nodes[3].api.unwrap(), "/metrics").await;
+    assert!(body.contains("dswarm_store_stored_total "), "{body}");
+    assert!(body.contains("dswarm_records_rejected_total 0"), "{body}");
+
+    // A node that stops cleanly withdraws its announcements, within 2 s.
+    let announcer = nodes.remove(4);
+    tokio::time::timeout(Duration::from_millis(1900), announcer.shutdown())
+        .await
+        .expect("a clean stop takes less than 2 s");
+    let peers = announced(nodes[7].api.unwrap(), &topic).await;
+    assert!(
+        !peers.contains(&four),
+        "still announced after stopping: {peers:?}"
+    );
+
+    live::shutdown_all(nodes).await;
 }
