@@ -88,6 +88,14 @@ impl Engine for Direct {
         out.append(&mut ended);
     }
 
+    fn leave(&mut self, nodes: &[usize]) {
+        // A node that is down keeps its state and never runs again: its datagrams
+        // are dropped on arrival and its timers are skipped.
+        for &node in nodes {
+            self.swarm.set_down(node, true);
+        }
+    }
+
     fn ids(&self) -> Vec<NodeId> {
         self.swarm.ids()
     }

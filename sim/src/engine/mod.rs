@@ -54,6 +54,10 @@ pub trait Engine {
     /// Appends to `out` every command that ended since the last call, in the order
     /// they ended.
     fn drain_finished(&mut self, out: &mut Vec<Done>);
+    /// Takes `nodes` off the network for good, now: silently, like a process killed
+    /// mid-run. They receive nothing and send nothing from now on, their commands
+    /// never end, and [`Engine::snapshots`] shows them as they were when they left.
+    fn leave(&mut self, nodes: &[usize]);
     /// Every node's id, by index.
     fn ids(&self) -> Vec<NodeId>;
     /// The network's counters.

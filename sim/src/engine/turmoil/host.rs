@@ -60,6 +60,8 @@ pub(super) struct Shared {
     /// Nodes polled since the engine last took the list, each once.
     touched: RefCell<Vec<usize>>,
     marked: Vec<Cell<bool>>,
+    /// Nodes that have left: their tasks are never polled again.
+    down: Vec<Cell<bool>>,
     /// The first task that ended on its own.
     failure: RefCell<Option<Failure>>,
 }
@@ -70,6 +72,7 @@ impl Shared {
             now: Cell::new(Time::ZERO),
             touched: RefCell::new(Vec::new()),
             marked: (0..nodes).map(|_| Cell::new(false)).collect(),
+            down: (0..nodes).map(|_| Cell::new(false)).collect(),
             failure: RefCell::new(None),
         }
     }
@@ -78,6 +81,17 @@ impl Shared {
         if !self.marked[index].replace(true) {
             self.touched.borrow_mut().push(index);
         }
+    }
+
+    /// Stops polling node `index`'s task for good: whatever wakes it, it neither
+    /// receives, nor sends, nor fires a timer again.
+    pub(super) fn set_down(&self, index: usize) {
+        self.down[index].set(true);
+    }
+
+    /// Whether node `index` has left.
+    pub(super) fn is_down(&self, index: usize) -> bool {
+        self.down[index].get()
     }
 
     /// Moves the nodes polled since the last call into `out`, by index.
@@ -134,6 +148,11 @@ impl Future for Hosted {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
+        if this.shared.is_down(this.index) {
+            // A node that left: the wake (a timer, a datagram) is ignored, and as the
+            // inner future is not polled it registers no further wakes.
+            return Poll::Pending;
+        }
         turmoil_net::set_current(this.host);
         let now = this.shared.now.get();
         set_log_context(now, Some(this.index));

@@ -93,6 +93,8 @@ pub struct Turmoil {
     due: Vec<Packet>,
     delays: Vec<Duration>,
     touched: Vec<usize>,
+    /// Each node that left, as it was when it left.
+    departed: Vec<Option<NodeSnapshot>>,
     #[cfg(debug_assertions)]
     epoch: tokio::time::Instant,
     guard: EnterGuard,
@@ -168,6 +170,7 @@ impl Turmoil {
             due: Vec::new(),
             delays: Vec::with_capacity(2),
             touched: Vec::new(),
+            departed: vec![None; n],
             #[cfg(debug_assertions)]
             epoch,
             guard,
@@ -247,8 +250,25 @@ impl Turmoil {
         }
         let mut due = std::mem::take(&mut self.due);
         self.wheel.pop_due(&mut due);
-        self.net.delivered += due.len() as u64;
+        let n = self.ids.len();
         for packet in due.drain(..) {
+            let to = match &packet.payload {
+                Transport::Udp(datagram) => {
+                    index_of(SocketAddr::new(packet.dst, datagram.dst_port), n)
+                }
+                _ => None,
+            };
+            if let (Some(to), Transport::Udp(datagram)) = (to, &packet.payload) {
+                if self.shared.is_down(to) {
+                    // Arrived at a node that left: lost, and the trace says so.
+                    self.net.dropped += 1;
+                    let from = SocketAddr::new(packet.src, datagram.src_port);
+                    self.trace
+                        .datagram(Kind::Down, now, to, from, &datagram.payload);
+                    continue;
+                }
+            }
+            self.net.delivered += 1;
             self.guard.deliver(packet);
         }
         self.due = due;
@@ -408,6 +428,47 @@ impl Turmoil {
     }
 }
 
+impl Turmoil {
+    /// Asks the drivers of `nodes` for a snapshot without moving the clock: the
+    /// step's inputs (joins, datagrams due now) are handed over first and the tasks
+    /// run at the current time, as the next step would run them, so asking does not
+    /// change the run. (One exception: a command started right after this, at the
+    /// same time, reaches its node after that node's datagrams of this step instead
+    /// of before.)
+    fn ask_snapshots(&mut self, nodes: &[usize]) -> Vec<NodeSnapshot> {
+        self.begin_step();
+        let replies: Vec<_> = nodes
+            .iter()
+            .map(|&node| {
+                let (reply, rx) = oneshot::channel();
+                self.send_control(node, Control::Snapshot { reply });
+                rx
+            })
+            .collect();
+        self.shared.now.set(self.now());
+        let snapshots = self.rt.block_on(self.set().run_until(async move {
+            let mut snapshots = Vec::with_capacity(replies.len());
+            for reply in replies {
+                snapshots.push(reply.await);
+            }
+            snapshots
+        }));
+        self.check_failure();
+        self.debug_check_clock(self.now());
+        snapshots
+            .into_iter()
+            .zip(nodes)
+            .map(|(snapshot, node)| match snapshot {
+                Ok(snapshot) => NodeSnapshot {
+                    peers: snapshot.peers.len(),
+                    stats: snapshot.stats,
+                },
+                Err(_) => panic!("node {node} ended"),
+            })
+            .collect()
+    }
+}
+
 impl Drop for Turmoil {
     fn drop(&mut self) {
         // Each task's wrapper makes its host current as it drops (its socket closes
@@ -473,44 +534,38 @@ impl Engine for Turmoil {
         &mut self.trace
     }
 
-    /// Asks every driver for a snapshot without moving the clock: the step's inputs
-    /// (joins, datagrams due now) are handed over first and the tasks run at the
-    /// current time, as the next step would run them, so asking does not change the
-    /// run. (One exception: a command started right after this, at the same time,
-    /// reaches its node after that node's datagrams of this step instead of before.)
+    /// Kept from the nodes' events: asking them would wake their tasks.
     fn table_sizes(&mut self) -> Vec<usize> {
         self.tables.clone()
     }
 
+    /// Asks every driver still running ([`Turmoil::ask_snapshots`]); a node that
+    /// left shows as it was when it left.
     fn snapshots(&mut self) -> Vec<NodeSnapshot> {
-        self.begin_step();
-        let replies: Vec<_> = (0..self.ids.len())
-            .map(|node| {
-                let (reply, rx) = oneshot::channel();
-                self.send_control(node, Control::Snapshot { reply });
-                rx
-            })
+        let live: Vec<usize> = (0..self.ids.len())
+            .filter(|&node| self.departed[node].is_none())
             .collect();
-        self.shared.now.set(self.now());
-        let snapshots = self.rt.block_on(self.set().run_until(async move {
-            let mut snapshots = Vec::with_capacity(replies.len());
-            for reply in replies {
-                snapshots.push(reply.await);
-            }
-            snapshots
-        }));
-        self.check_failure();
-        self.debug_check_clock(self.now());
-        snapshots
-            .into_iter()
-            .enumerate()
-            .map(|(node, snapshot)| match snapshot {
-                Ok(snapshot) => NodeSnapshot {
-                    peers: snapshot.peers.len(),
-                    stats: snapshot.stats,
-                },
-                Err(_) => panic!("node {node} ended"),
+        let mut asked = self.ask_snapshots(&live).into_iter();
+        (0..self.ids.len())
+            .map(|node| match &self.departed[node] {
+                Some(snapshot) => snapshot.clone(),
+                None => asked.next().expect("one snapshot per live node"),
             })
             .collect()
+    }
+
+    /// Snapshots the leaving nodes (their counters belong in the report), then stops
+    /// polling their tasks and drops whatever arrives for them.
+    fn leave(&mut self, nodes: &[usize]) {
+        let nodes: Vec<usize> = nodes
+            .iter()
+            .copied()
+            .filter(|&node| self.departed[node].is_none())
+            .collect();
+        let snapshots = self.ask_snapshots(&nodes);
+        for (node, snapshot) in nodes.into_iter().zip(snapshots) {
+            self.departed[node] = Some(snapshot);
+            self.shared.set_down(node);
+        }
     }
 }
