@@ -2,8 +2,9 @@
 //!
 //! In: what the runner measured. Out: a [`Report`] that serialises to the report keys
 //! other people's scripts rely on (`scenario`, `seed`, `nodes`, `sim_seconds`,
-//! `wall_seconds`, `trace_hash`, `messages`, `lookups`, `expectations`, `pass`, and
-//! more), the verdict of every expectation, and a few lines for people.
+//! `wall_seconds`, `trace_hash`, `messages`, `lookups`, `records`, `topics`,
+//! `expectations`, `pass`, and more), the verdict of every expectation, and a few
+//! lines for people.
 
 use std::fmt::Write as _;
 
@@ -40,10 +41,16 @@ pub struct Report {
     pub messages: Messages,
     /// What the world did to datagrams, by cause.
     pub faults: Faults,
+    /// Nodes that left the swarm (`leave` events).
+    pub departed: usize,
     /// FIND_NODE lookups of the workloads.
     pub lookups: Lookups,
     /// PING of the closest peers, from the workloads.
     pub pings: Pings,
+    /// Puts and gets of the workloads, checked against the oracle.
+    pub records: Records,
+    /// Announcements and topic lookups of the workloads, checked against the oracle.
+    pub topics: Topics,
     /// Verified peers per routing table at the end.
     pub tables: Tables,
     /// The nodes' own counters, summed over the swarm.
@@ -110,7 +117,66 @@ pub struct Pings {
     pub rtt_ms_p50: Option<f64>,
 }
 
-/// Routing table fill at the end of the run.
+/// Record figures: every write the workloads issued, and every get checked against
+/// the oracle of acknowledged writes. Gets count immutable and mutable ones alike.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Records {
+    /// Writes (immutable and mutable) acknowledged: stored by at least one node.
+    pub put: u64,
+    /// Writes started.
+    pub put_issued: u64,
+    /// Writes that ended stored by nobody, or could not start.
+    pub put_failed: u64,
+    /// Of `put`, the mutable writes.
+    pub mutable_put: u64,
+    /// Gets started (immutable and mutable).
+    pub get: u64,
+    /// Gets that returned what was written: for a mutable record, a version at least
+    /// as new as the newest acknowledged when the get started.
+    pub get_ok: u64,
+    /// Mutable gets that returned an older version than the newest acknowledged.
+    pub get_stale: u64,
+    /// Gets that found nothing (or failed).
+    pub get_missing: u64,
+    /// Gets that returned something never written: a bug.
+    pub get_wrong: u64,
+    /// Gets still running when the scenario ended.
+    pub get_unfinished: u64,
+    /// Gets not started: nothing had been acknowledged yet to get.
+    pub get_skipped: u64,
+    /// Of `get`, the mutable gets (all ask for the latest version).
+    pub mutable_get: u64,
+    /// Mutable gets that returned the newest acknowledged version (or newer).
+    pub mutable_latest: u64,
+    /// Median get latency, milliseconds.
+    pub get_latency_ms_p50: Option<f64>,
+    /// 99th-percentile get latency, milliseconds.
+    pub get_latency_ms_p99: Option<f64>,
+}
+
+/// Topic figures, checked against the oracle of acknowledged announcements.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Topics {
+    /// Announcements started.
+    pub announce_issued: u64,
+    /// Announcements acknowledged: stored by at least one node.
+    pub announced: u64,
+    /// Announcements that ended stored by nobody, or could not start.
+    pub announce_failed: u64,
+    /// Topic lookups started.
+    pub lookups: u64,
+    /// Topic lookups that ended.
+    pub lookups_done: u64,
+    /// Lookups that found every announcer still in the swarm (recall 1).
+    pub lookup_complete: u64,
+    /// Lookups not started: no topic had an announcer yet.
+    pub lookup_skipped: u64,
+    /// Mean recall: found announcers still in the swarm over all of them, per lookup
+    /// (an unfinished lookup counts 0).
+    pub recall_mean: Option<f64>,
+}
+
+/// Routing table fill at the end of the run, over the nodes still in the swarm.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Tables {
     /// Smallest table.
@@ -148,6 +214,14 @@ pub struct Protocol {
     pub lookups_started: u64,
     /// Datagrams that did not decode.
     pub datagrams_malformed: u64,
+    /// Requests refused locally by the per-peer limit.
+    pub requests_throttled: u64,
+    /// Record answers that failed their check (hash, signature, key or `seq`).
+    pub records_rejected: u64,
+    /// Record reads a holder answered with a record.
+    pub store_hits: u64,
+    /// Record reads of records a node did not hold.
+    pub store_misses: u64,
 }
 
 impl Protocol {
@@ -165,6 +239,10 @@ impl Protocol {
         self.requests_timed_out += s.requests_timed_out;
         self.lookups_started += s.lookups_started;
         self.datagrams_malformed += s.datagrams_malformed;
+        self.requests_throttled += s.requests_throttled;
+        self.records_rejected += s.records_rejected;
+        self.store_hits += s.store.hits;
+        self.store_misses += s.store.misses;
     }
 }
 
@@ -194,6 +272,9 @@ impl Report {
             "lookup_latency_ms_p99" => self.lookups.latency_ms_p99,
             "ping_success" => ratio(self.pings.succeeded, self.pings.issued),
             "delivered_ratio" => ratio(self.messages.delivered, self.messages.sent),
+            "get_success" => ratio(self.records.get_ok, self.records.get),
+            "mutable_latest" => ratio(self.records.mutable_latest, self.records.mutable_get),
+            "topic_recall" => self.topics.recall_mean,
             _ => None,
         }
     }
@@ -245,7 +326,7 @@ impl Report {
         let p = &self.protocol;
         let _ = writeln!(
             s,
-            "protocol: {} beacons sent: {} verified, {} known, {} of strangers not probed; {} handshakes dialled, {} completed; {} requests ({} retried, {} unanswered); {} lookups",
+            "protocol: {} beacons sent: {} verified, {} known, {} of strangers not probed; {} handshakes dialled, {} completed; {} requests ({} retried, {} unanswered, {} throttled); {} lookups",
             p.beacons_sent,
             p.beacons_accepted,
             p.beacons_known,
@@ -255,8 +336,16 @@ impl Report {
             p.requests_sent,
             p.requests_retried,
             p.requests_timed_out,
+            p.requests_throttled,
             p.lookups_started,
         );
+        if p.store_hits + p.store_misses + p.records_rejected > 0 {
+            let _ = writeln!(
+                s,
+                "store: {} reads answered with a record, {} without; {} answers rejected",
+                p.store_hits, p.store_misses, p.records_rejected
+            );
+        }
         if self.lookups.issued > 0 {
             let _ = writeln!(
                 s,
@@ -279,6 +368,47 @@ impl Report {
                 self.pings.succeeded,
                 opt(self.pings.rtt_ms_p50)
             );
+        }
+        let r = &self.records;
+        if r.put_issued > 0 || r.get > 0 || r.get_skipped > 0 {
+            let _ = writeln!(
+                s,
+                "records: put {} of {} ({} mutable, {} failed); get {} ({} mutable): ok {} stale {} missing {} wrong {} unfinished {} (skipped {}); latest {} of {} mutable; latency p50 {} ms p99 {} ms",
+                r.put,
+                r.put_issued,
+                r.mutable_put,
+                r.put_failed,
+                r.get,
+                r.mutable_get,
+                r.get_ok,
+                r.get_stale,
+                r.get_missing,
+                r.get_wrong,
+                r.get_unfinished,
+                r.get_skipped,
+                r.mutable_latest,
+                r.mutable_get,
+                opt(r.get_latency_ms_p50),
+                opt(r.get_latency_ms_p99),
+            );
+        }
+        let t = &self.topics;
+        if t.announce_issued > 0 || t.lookups > 0 || t.lookup_skipped > 0 {
+            let _ = writeln!(
+                s,
+                "topics: announced {} of {} ({} failed); {} lookups, {} done, {} complete (skipped {}); recall mean {}",
+                t.announced,
+                t.announce_issued,
+                t.announce_failed,
+                t.lookups,
+                t.lookups_done,
+                t.lookup_complete,
+                t.lookup_skipped,
+                t.recall_mean.map_or("-".to_string(), |v| format!("{v:.4}")),
+            );
+        }
+        if self.departed > 0 {
+            let _ = writeln!(s, "departed: {} nodes left the swarm", self.departed);
         }
         let _ = writeln!(s, "trace {}", self.trace_hash);
         for v in &self.expectations {

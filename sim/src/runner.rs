@@ -9,23 +9,42 @@
 //! drawn from the run's seed on a stream of their own. The engine runs up to each
 //! moment, the runner applies what is due, and at the end it tallies what the
 //! commands returned against the global truth (every node's id).
+//!
+//! Record workloads need more truth than the ids: which records exist depends on how
+//! earlier writes went. So their draws are fixed up front (origins, values, salts,
+//! topics, picks) and resolved when the command is due, against a global oracle of
+//! what was acknowledged so far: a get asks for a key whose put finished, a mutable
+//! get expects at least the highest `seq` acknowledged for its record, a topic lookup
+//! expects every announcer still in the swarm. Nodes that left (`leave`) issue
+//! nothing more and count as announcers no more.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use dswarm::harness::{seed_stream, Record, SwarmConfig};
-use dswarm::proto::{Command, Config, CryptoSuite, NodeId, QueryOutcome, Time};
-use rand_core::RngCore;
+use dswarm::proto::{Command, Config, CryptoSuite, Key, NodeId, QueryOutcome, Time};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
 
 use crate::engine::direct::Direct;
 use crate::engine::turmoil::Turmoil;
 use crate::engine::{Done, Engine};
-use crate::report::{percentile, Faults, Lookups, Messages, Pings, Protocol, Report, Tables};
-use crate::scenario::{Action, CryptoKind, EngineKind, Scenario};
+use crate::report::{
+    percentile, Faults, Lookups, Messages, Pings, Protocol, Records, Report, Tables, Topics,
+};
+use crate::scenario::{Action, CryptoKind, EngineKind, Scenario, Workload};
 use crate::world::World;
 
 /// The RNG stream of workload askers and targets within a run's seed.
 const STREAM_WORKLOAD: u64 = (1 << 41) + 16;
+/// The RNG stream that orders the nodes for `leave` events.
+const STREAM_LEAVE: u64 = (1 << 41) + 17;
+/// A workload's announces spread over one topic per this many (at least one topic),
+/// so that a topic's announcers fit the 20 peers one holder's answer carries.
+const ANNOUNCES_PER_TOPIC: usize = 8;
+/// One mutable put in this many writes a new version of an earlier (writer, salt).
+const MUTABLE_REPEAT_ONE_IN: u64 = 2;
 /// Progress lines at most this often (wall time).
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
@@ -97,12 +116,83 @@ impl Sampler {
     }
 }
 
-/// What one timeline step does.
+/// What one timeline step does. Node and record choices are raw draws, resolved when
+/// the step is due against the nodes still in the swarm and the oracle: with nobody
+/// gone, `asker % nodes` is the node a draw names.
 #[derive(Clone, Debug)]
 enum Step {
     World(Action),
-    Lookup { asker: usize, target: usize },
-    Ping { node: usize },
+    Lookup {
+        asker: u64,
+        target: u64,
+    },
+    Ping {
+        node: u64,
+    },
+    /// An immutable put of the value [`value_of`] makes of `value`.
+    Put {
+        origin: u64,
+        value: u64,
+    },
+    /// An immutable get of an acknowledged key.
+    Get {
+        origin: u64,
+        pick: u64,
+    },
+    /// A mutable put of [`value_of`]`(value)` under [`salt_of`]`(salt)`, or, with
+    /// `repeat` and an acknowledged record whose writer is still here, a new version
+    /// of that record.
+    MutablePut {
+        origin: u64,
+        repeat: Option<u64>,
+        salt: u64,
+        value: u64,
+    },
+    /// A latest-version get of an acknowledged mutable record.
+    MutableGet {
+        origin: u64,
+        pick: u64,
+    },
+    Announce {
+        origin: u64,
+        topic: Key,
+    },
+    /// A lookup of a topic with acknowledged announcers still here.
+    TopicLookup {
+        origin: u64,
+        pick: u64,
+    },
+}
+
+/// A seeded value of 1 to 1,000 bytes.
+fn value_of(seed: u64) -> Vec<u8> {
+    bytes_of(seed, dswarm::proto::store::MAX_VALUE)
+}
+
+/// A seeded salt of 1 to 32 bytes.
+fn salt_of(seed: u64) -> Vec<u8> {
+    bytes_of(seed, dswarm::proto::store::MAX_SALT)
+}
+
+fn bytes_of(seed: u64, max: usize) -> Vec<u8> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let len = 1 + (rng.next_u64() % max as u64) as usize;
+    let mut bytes = vec![0; len];
+    rng.fill_bytes(&mut bytes);
+    bytes
+}
+
+/// The order in which nodes leave: a seeded shuffle of every index, on a stream of
+/// its own so that adding a `leave` moves no other draw. Each `leave` takes the next
+/// nodes of it.
+fn leave_order(seed: u64, nodes: usize) -> Vec<usize> {
+    let mut rng = seed_stream(seed, STREAM_LEAVE);
+    let mut order: Vec<usize> = (0..nodes).collect();
+    for i in (1..nodes).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
 }
 
 /// The crypto suite a scenario runs with.
@@ -159,13 +249,28 @@ pub fn parameters(scenario: &Scenario) -> String {
         n.join_window,
     );
     for at in &scenario.at {
-        lines.push_str(&format!("\nat {:?}: {:?}", at.time, at.action));
+        match at.action {
+            Action::Leave { share } => lines.push_str(&format!(
+                "\nat {:?}: leave {share} ({} nodes)",
+                at.time,
+                Action::leave_count(share, scenario.nodes)
+            )),
+            _ => lines.push_str(&format!("\nat {:?}: {:?}", at.time, at.action)),
+        }
     }
     for w in &scenario.workload {
         lines.push_str(&format!(
             "\nworkload from {:?} over {:?}: {} lookups, {} ping_closest",
             w.from, w.over, w.lookups, w.ping_closest
         ));
+        for (key, count) in w.counts().into_iter().skip(2) {
+            if count > 0 {
+                lines.push_str(&format!(", {count} {key}"));
+            }
+        }
+        if w.announces > 0 {
+            lines.push_str(&format!(" (over {} topics)", topics_of(w)));
+        }
     }
     lines
 }
@@ -177,10 +282,14 @@ fn engine_name(kind: EngineKind) -> &'static str {
     }
 }
 
+/// How many topics a workload's announces spread over.
+fn topics_of(w: &Workload) -> usize {
+    w.announces.div_ceil(ANNOUNCES_PER_TOPIC).max(1)
+}
+
 /// The timeline of a run, in order: world events and workload commands.
 fn timeline(scenario: &Scenario) -> Vec<(Time, Step)> {
     let mut rng = seed_stream(scenario.seed, STREAM_WORKLOAD);
-    let n = scenario.nodes as u64;
     let mut steps: Vec<(Time, Step)> = scenario
         .at
         .iter()
@@ -190,18 +299,113 @@ fn timeline(scenario: &Scenario) -> Vec<(Time, Step)> {
         let spread = |i: usize, count: usize| {
             Time::ZERO + w.from + w.over.mul_f64(i as f64 / count.max(1) as f64)
         };
+        // Draws in a fixed order, lookups and pings first as they always were, so a
+        // scenario without records runs as it did.
         for i in 0..w.lookups {
-            let asker = (rng.next_u64() % n) as usize;
-            let target = ((asker as u64 + 1 + rng.next_u64() % (n - 1)) % n) as usize;
+            let (asker, target) = (rng.next_u64(), rng.next_u64());
             steps.push((spread(i, w.lookups), Step::Lookup { asker, target }));
         }
         for i in 0..w.ping_closest {
-            let node = (rng.next_u64() % n) as usize;
+            let node = rng.next_u64();
             steps.push((spread(i, w.ping_closest), Step::Ping { node }));
+        }
+        for i in 0..w.puts {
+            let (origin, value) = (rng.next_u64(), rng.next_u64());
+            steps.push((spread(i, w.puts), Step::Put { origin, value }));
+        }
+        for i in 0..w.gets {
+            let (origin, pick) = (rng.next_u64(), rng.next_u64());
+            steps.push((spread(i, w.gets), Step::Get { origin, pick }));
+        }
+        for i in 0..w.mutable_puts {
+            let origin = rng.next_u64();
+            let repeat = rng.next_u64();
+            let repeat = (repeat % MUTABLE_REPEAT_ONE_IN == 0).then_some(repeat);
+            let (salt, value) = (rng.next_u64(), rng.next_u64());
+            let step = Step::MutablePut {
+                origin,
+                repeat,
+                salt,
+                value,
+            };
+            steps.push((spread(i, w.mutable_puts), step));
+        }
+        for i in 0..w.mutable_gets {
+            let (origin, pick) = (rng.next_u64(), rng.next_u64());
+            steps.push((spread(i, w.mutable_gets), Step::MutableGet { origin, pick }));
+        }
+        if w.announces > 0 {
+            let topics: Vec<Key> = (0..topics_of(w))
+                .map(|_| {
+                    let mut topic = [0; 32];
+                    rng.fill_bytes(&mut topic);
+                    Key(topic)
+                })
+                .collect();
+            for i in 0..w.announces {
+                let origin = rng.next_u64();
+                let topic = topics[(rng.next_u64() % topics.len() as u64) as usize];
+                steps.push((spread(i, w.announces), Step::Announce { origin, topic }));
+            }
+        }
+        for i in 0..w.topic_lookups {
+            let (origin, pick) = (rng.next_u64(), rng.next_u64());
+            steps.push((
+                spread(i, w.topic_lookups),
+                Step::TopicLookup { origin, pick },
+            ));
         }
     }
     steps.sort_by_key(|(at, _)| *at); // stable: file order within one moment
     steps
+}
+
+/// The nodes of the run and which of them are still in the swarm.
+struct Members {
+    /// Still here, by index.
+    live: Vec<usize>,
+    departed: Vec<bool>,
+    /// Who leaves next: `order[left..]`.
+    order: Vec<usize>,
+    left: usize,
+}
+
+impl Members {
+    fn new(seed: u64, nodes: usize) -> Members {
+        Members {
+            live: (0..nodes).collect(),
+            departed: vec![false; nodes],
+            order: leave_order(seed, nodes),
+            left: 0,
+        }
+    }
+
+    /// The node still here that draw `raw` names.
+    fn pick(&self, raw: u64) -> usize {
+        self.live[(raw % self.live.len() as u64) as usize]
+    }
+
+    /// An asker and another node as its target, both still here.
+    fn pair(&self, asker: u64, target: u64) -> (usize, usize) {
+        let m = self.live.len() as u64;
+        let a = asker % m;
+        let t = (a + 1 + target % (m - 1)) % m;
+        (self.live[a as usize], self.live[t as usize])
+    }
+
+    /// Takes the next `count` nodes of the leave order away; returns them.
+    fn leave(&mut self, count: usize) -> Vec<usize> {
+        let end = (self.left + count).min(self.order.len());
+        let gone = self.order[self.left..end].to_vec();
+        self.left = end;
+        for &node in &gone {
+            self.departed[node] = true;
+        }
+        let departed = &self.departed;
+        self.live.retain(|&node| !departed[node]);
+        debug_assert!(self.live.len() >= 2, "the scenario check keeps two nodes");
+        gone
+    }
 }
 
 /// Runs `scenario`; see the module docs.
@@ -227,6 +431,7 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
     let end = Time::ZERO + scenario.duration;
     let steps = timeline(scenario);
     let mut tally = Tally::new(&steps);
+    let mut members = Members::new(scenario.seed, scenario.nodes);
     let mut progress = Progress::new(options.progress, wall, end);
     let mut sampler = Sampler::new(scenario.duration);
     let mut done = Vec::new();
@@ -239,22 +444,33 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
                     .partition(scenario.nodes, shares, *one_way);
             }
             Step::World(Action::Heal) => engine.world_mut().heal(),
-            Step::Lookup { asker, target } => {
-                engine.start(*asker, Command::FindNode(ids[*target]), tag as u64);
+            Step::World(Action::Leave { share }) => {
+                let gone = members.leave(Action::leave_count(*share, scenario.nodes));
+                engine.leave(&gone);
             }
-            Step::Ping { node } => engine.start(*node, Command::PingClosest(3), tag as u64),
+            step => {
+                if let Some((node, command)) = tally.issue(tag, step, &members, &ids) {
+                    engine.start(node, command, tag as u64);
+                }
+            }
         }
         engine.drain_finished(&mut done);
-        tally.record(&done, &ids);
+        tally.record(&done, &ids, &members.departed);
         done.clear();
     }
     advance(engine.as_mut(), end, &mut progress, &tally, &mut sampler);
     engine.drain_finished(&mut done);
-    tally.record(&done, &ids);
+    tally.record(&done, &ids, &members.departed);
     engine.trace_mut().finish_jsonl()?;
 
     let snapshots = engine.snapshots();
-    let tables: Vec<usize> = snapshots.iter().map(|s| s.peers).collect();
+    // Tables of the nodes still in the swarm: those that left stopped filling theirs.
+    let tables: Vec<usize> = snapshots
+        .iter()
+        .zip(&members.departed)
+        .filter(|(_, &gone)| !gone)
+        .map(|(s, _)| s.peers)
+        .collect();
     let mut protocol = Protocol::default();
     for snapshot in &snapshots {
         protocol.add(&snapshot.stats);
@@ -286,8 +502,11 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
             duplicated: faults.duplicated,
             reordered: faults.reordered,
         },
+        departed: members.left,
         lookups: tally.lookups(),
         pings: tally.pings(),
+        records: tally.records(),
+        topics: tally.topics(),
         tables: Tables {
             min: tables.iter().copied().min().unwrap_or(0),
             mean: tables.iter().sum::<usize>() as f64 / tables.len().max(1) as f64,
@@ -369,10 +588,72 @@ impl Progress {
     }
 }
 
+/// What a started command was, by tag: what its end is checked against.
+#[derive(Clone, Debug, Default)]
+enum Issued {
+    /// A world event, a step that found nothing to do, or a command not started.
+    #[default]
+    Nothing,
+    Lookup {
+        target: usize,
+    },
+    Ping,
+    Put {
+        value: Vec<u8>,
+    },
+    Get {
+        key: Key,
+    },
+    MutablePut {
+        owner: usize,
+        salt: Vec<u8>,
+        value: Vec<u8>,
+    },
+    /// Expects `seq` at least: the highest acknowledged when the get started.
+    MutableGet {
+        owner: usize,
+        salt: Vec<u8>,
+        seq: u64,
+    },
+    Announce {
+        node: usize,
+        topic: Key,
+    },
+    /// Expects every one of `announcers` still in the swarm when it ends.
+    TopicLookup {
+        announcers: Vec<usize>,
+    },
+}
+
+/// A mutable record as acknowledged: every version written, by `seq`.
+#[derive(Default)]
+struct MutableTruth {
+    versions: BTreeMap<u64, Vec<u8>>,
+}
+
+impl MutableTruth {
+    fn latest(&self) -> u64 {
+        self.versions.keys().next_back().copied().unwrap_or(0)
+    }
+}
+
+/// The global oracle of records: every write some node acknowledged (stored by at
+/// least one holder). Maps are ordered and lists keep acknowledgement order, so the
+/// picks made from them are deterministic.
+#[derive(Default)]
+struct Oracle {
+    immutable: BTreeMap<Key, Vec<u8>>,
+    immutable_keys: Vec<Key>,
+    mutable: BTreeMap<(usize, Vec<u8>), MutableTruth>,
+    mutable_records: Vec<(usize, Vec<u8>)>,
+    /// Acknowledged announcers by topic.
+    topics: BTreeMap<Key, BTreeSet<usize>>,
+}
+
 /// What the workload commands came to.
 struct Tally {
-    /// By tag: the lookup's target, or `None` for a ping or world event.
-    targets: Vec<Option<usize>>,
+    /// What each started command was, by tag.
+    issued: Vec<Issued>,
     lookups_started: u64,
     lookups_done: u64,
     lookups_found: u64,
@@ -381,20 +662,18 @@ struct Tally {
     pings_started: u64,
     pings_ok: u64,
     rtts: Vec<Duration>,
+    oracle: Oracle,
+    records: Records,
+    get_latency: Vec<Duration>,
+    topics: Topics,
+    recall_sum: f64,
 }
 
 impl Tally {
     fn new(steps: &[(Time, Step)]) -> Tally {
-        let targets = steps
-            .iter()
-            .map(|(_, s)| match s {
-                Step::Lookup { target, .. } => Some(*target),
-                _ => None,
-            })
-            .collect();
         let count = |f: fn(&Step) -> bool| steps.iter().filter(|(_, s)| f(s)).count() as u64;
         Tally {
-            targets,
+            issued: vec![Issued::Nothing; steps.len()],
             lookups_started: count(|s| matches!(s, Step::Lookup { .. })),
             lookups_done: 0,
             lookups_found: 0,
@@ -403,30 +682,260 @@ impl Tally {
             pings_started: count(|s| matches!(s, Step::Ping { .. })),
             pings_ok: 0,
             rtts: Vec::new(),
+            oracle: Oracle::default(),
+            records: Records::default(),
+            get_latency: Vec::new(),
+            topics: Topics::default(),
+            recall_sum: 0.0,
         }
     }
 
-    fn record(&mut self, done: &[Done], ids: &[NodeId]) {
+    /// The command workload step `step` (tag `tag`) issues now, and on which node;
+    /// `None` when it finds nothing to do (a get before any put was acknowledged).
+    fn issue(
+        &mut self,
+        tag: usize,
+        step: &Step,
+        members: &Members,
+        ids: &[NodeId],
+    ) -> Option<(usize, Command)> {
+        let oracle = &self.oracle;
+        let (node, command, issued) = match step {
+            Step::World(_) => return None,
+            Step::Lookup { asker, target } => {
+                let (asker, target) = members.pair(*asker, *target);
+                let command = Command::FindNode(ids[target]);
+                (asker, command, Issued::Lookup { target })
+            }
+            Step::Ping { node } => (members.pick(*node), Command::PingClosest(3), Issued::Ping),
+            Step::Put { origin, value } => {
+                let value = value_of(*value);
+                self.records.put_issued += 1;
+                let command = Command::ImmutablePut(value.clone());
+                (members.pick(*origin), command, Issued::Put { value })
+            }
+            Step::Get { origin, pick } => {
+                let keys = &oracle.immutable_keys;
+                if keys.is_empty() {
+                    self.records.get_skipped += 1;
+                    return None;
+                }
+                let key = keys[(pick % keys.len() as u64) as usize];
+                self.records.get += 1;
+                let command = Command::ImmutableGet(key);
+                (members.pick(*origin), command, Issued::Get { key })
+            }
+            Step::MutablePut {
+                origin,
+                repeat,
+                salt,
+                value,
+            } => {
+                // A new version of a record whose writer is still here, or a new record.
+                let writers: Vec<&(usize, Vec<u8>)> = match repeat {
+                    Some(_) => oracle
+                        .mutable_records
+                        .iter()
+                        .filter(|(owner, _)| !members.departed[*owner])
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let (owner, salt) = match (repeat, writers.is_empty()) {
+                    (Some(pick), false) => writers[(pick % writers.len() as u64) as usize].clone(),
+                    _ => (members.pick(*origin), salt_of(*salt)),
+                };
+                let value = value_of(*value);
+                self.records.put_issued += 1;
+                let command = Command::MutablePut {
+                    salt: salt.clone(),
+                    value: value.clone(),
+                    seq: None,
+                };
+                let issued = Issued::MutablePut { owner, salt, value };
+                (owner, command, issued)
+            }
+            Step::MutableGet { origin, pick } => {
+                let records = &oracle.mutable_records;
+                if records.is_empty() {
+                    self.records.get_skipped += 1;
+                    return None;
+                }
+                let (owner, salt) = records[(pick % records.len() as u64) as usize].clone();
+                let seq = oracle.mutable[&(owner, salt.clone())].latest();
+                self.records.get += 1;
+                self.records.mutable_get += 1;
+                let command = Command::MutableGet {
+                    public_key: ids[owner],
+                    salt: salt.clone(),
+                    seq: 0,
+                    latest: true,
+                };
+                let issued = Issued::MutableGet { owner, salt, seq };
+                (members.pick(*origin), command, issued)
+            }
+            Step::Announce { origin, topic } => {
+                let node = members.pick(*origin);
+                self.topics.announce_issued += 1;
+                let command = Command::Announce {
+                    topic: *topic,
+                    relays: Vec::new(),
+                };
+                let issued = Issued::Announce {
+                    node,
+                    topic: *topic,
+                };
+                (node, command, issued)
+            }
+            Step::TopicLookup { origin, pick } => {
+                let live = |announcers: &BTreeSet<usize>| -> Vec<usize> {
+                    announcers
+                        .iter()
+                        .copied()
+                        .filter(|&node| !members.departed[node])
+                        .collect()
+                };
+                let topics: Vec<(&Key, Vec<usize>)> = oracle
+                    .topics
+                    .iter()
+                    .map(|(topic, announcers)| (topic, live(announcers)))
+                    .filter(|(_, announcers)| !announcers.is_empty())
+                    .collect();
+                if topics.is_empty() {
+                    self.topics.lookup_skipped += 1;
+                    return None;
+                }
+                let (topic, announcers) = &topics[(pick % topics.len() as u64) as usize];
+                self.topics.lookups += 1;
+                let command = Command::TopicLookup(**topic);
+                let issued = Issued::TopicLookup {
+                    announcers: announcers.clone(),
+                };
+                (members.pick(*origin), command, issued)
+            }
+        };
+        self.issued[tag] = issued;
+        Some((node, command))
+    }
+
+    fn record(&mut self, done: &[Done], ids: &[NodeId], departed: &[bool]) {
         for d in done {
-            let target = self.targets.get(d.tag as usize).copied().flatten();
-            match (&d.result, target) {
-                (Ok((elapsed, QueryOutcome::Found(result))), Some(target)) => {
+            let issued = std::mem::take(&mut self.issued[d.tag as usize]);
+            let outcome = d.result.as_ref().ok().map(|(_, outcome)| outcome);
+            let elapsed = d.result.as_ref().ok().map(|(elapsed, _)| *elapsed);
+            match issued {
+                Issued::Nothing => {}
+                Issued::Lookup { target } => {
                     self.lookups_done += 1;
-                    self.hops.push(u32::from(result.hops));
-                    self.latency.push(*elapsed);
-                    if result.closest.first().map(|c| c.id) == Some(ids[target]) {
-                        self.lookups_found += 1;
+                    if let (Some(QueryOutcome::Found(result)), Some(elapsed)) = (outcome, elapsed) {
+                        self.hops.push(u32::from(result.hops));
+                        self.latency.push(elapsed);
+                        if result.closest.first().map(|c| c.id) == Some(ids[target]) {
+                            self.lookups_found += 1;
+                        }
                     }
                 }
-                (_, Some(_)) => self.lookups_done += 1,
-                (Ok((_, QueryOutcome::PingedClosest(results))), None) => {
-                    let answered: Vec<Duration> = results.iter().filter_map(|r| r.rtt).collect();
-                    if !results.is_empty() && answered.len() == results.len() {
-                        self.pings_ok += 1;
+                Issued::Ping => {
+                    if let Some(QueryOutcome::PingedClosest(results)) = outcome {
+                        let answered: Vec<Duration> =
+                            results.iter().filter_map(|r| r.rtt).collect();
+                        if !results.is_empty() && answered.len() == results.len() {
+                            self.pings_ok += 1;
+                        }
+                        self.rtts.extend(answered);
                     }
-                    self.rtts.extend(answered);
                 }
-                (_, None) => {}
+                Issued::Put { value } => match outcome {
+                    Some(QueryOutcome::Stored(stored)) if stored.stored > 0 => {
+                        self.records.put += 1;
+                        if self.oracle.immutable.insert(stored.key, value).is_none() {
+                            self.oracle.immutable_keys.push(stored.key);
+                        }
+                    }
+                    _ => self.records.put_failed += 1,
+                },
+                Issued::MutablePut { owner, salt, value } => match outcome {
+                    Some(QueryOutcome::Stored(stored)) if stored.stored > 0 => {
+                        self.records.put += 1;
+                        self.records.mutable_put += 1;
+                        let seq = stored.seq.expect("a mutable write reports its seq");
+                        let record = (owner, salt);
+                        if !self.oracle.mutable.contains_key(&record) {
+                            self.oracle.mutable_records.push(record.clone());
+                        }
+                        let truth = self.oracle.mutable.entry(record).or_default();
+                        truth.versions.insert(seq, value);
+                    }
+                    // Stored by nobody: refused everywhere (a newer version got there
+                    // first: `SeqTooLow`), unanswered, or not started.
+                    _ => self.records.put_failed += 1,
+                },
+                Issued::Get { key } => {
+                    self.get_latency.extend(elapsed);
+                    match outcome {
+                        Some(QueryOutcome::Immutable(Some(value))) => {
+                            if self.oracle.immutable.get(&key) == Some(value) {
+                                self.records.get_ok += 1;
+                            } else {
+                                self.records.get_wrong += 1;
+                            }
+                        }
+                        _ => self.records.get_missing += 1,
+                    }
+                }
+                Issued::MutableGet { owner, salt, seq } => {
+                    self.get_latency.extend(elapsed);
+                    match outcome {
+                        Some(QueryOutcome::Mutable(Some(record))) => {
+                            let truth = self.oracle.mutable.get(&(owner, salt));
+                            // A version still being written (not acknowledged yet)
+                            // may be newer than the oracle knows: only a known one
+                            // is checked byte for byte.
+                            let known = truth.and_then(|t| t.versions.get(&record.seq));
+                            let genuine = record.public_key == ids[owner]
+                                && known.is_none_or(|value| *value == record.value);
+                            if !genuine {
+                                self.records.get_wrong += 1;
+                            } else if record.seq < seq {
+                                self.records.get_stale += 1;
+                            } else {
+                                self.records.get_ok += 1;
+                                self.records.mutable_latest += 1;
+                            }
+                        }
+                        _ => self.records.get_missing += 1,
+                    }
+                }
+                Issued::Announce { node, topic } => match outcome {
+                    Some(QueryOutcome::Stored(stored)) if stored.stored > 0 => {
+                        self.topics.announced += 1;
+                        self.oracle.topics.entry(topic).or_default().insert(node);
+                    }
+                    _ => self.topics.announce_failed += 1,
+                },
+                Issued::TopicLookup { announcers } => {
+                    let found: BTreeSet<NodeId> = match outcome {
+                        Some(QueryOutcome::Peers(peers)) => {
+                            peers.iter().map(|p| p.public_key).collect()
+                        }
+                        _ => BTreeSet::new(),
+                    };
+                    let live: Vec<usize> = announcers
+                        .into_iter()
+                        .filter(|&node| !departed[node])
+                        .collect();
+                    let hits = live.iter().filter(|&&n| found.contains(&ids[n])).count();
+                    // Everyone it expected left meanwhile: nothing was missed.
+                    let recall = if live.is_empty() {
+                        1.0
+                    } else {
+                        hits as f64 / live.len() as f64
+                    };
+                    self.recall_sum += recall;
+                    self.topics.lookups_done += 1;
+                    if hits == live.len() {
+                        self.topics.lookup_complete += 1;
+                    }
+                }
             }
         }
     }
@@ -454,5 +963,22 @@ impl Tally {
             succeeded: self.pings_ok,
             rtt_ms_p50: percentile(&self.rtts, 0.5).map(|d| d.as_secs_f64() * 1000.0),
         }
+    }
+
+    fn records(&mut self) -> Records {
+        self.get_latency.sort_unstable();
+        let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+        let r = &mut self.records;
+        r.get_unfinished = r.get - r.get_ok - r.get_stale - r.get_missing - r.get_wrong;
+        r.get_latency_ms_p50 = ms(percentile(&self.get_latency, 0.5));
+        r.get_latency_ms_p99 = ms(percentile(&self.get_latency, 0.99));
+        r.clone()
+    }
+
+    fn topics(&mut self) -> Topics {
+        let t = &mut self.topics;
+        // Unfinished lookups count as recall 0.
+        t.recall_mean = (t.lookups > 0).then(|| self.recall_sum / t.lookups as f64);
+        t.clone()
     }
 }

@@ -120,6 +120,23 @@ impl Scenario {
                 })?;
             }
         }
+        let leaves: Vec<(Duration, f64)> = self
+            .at
+            .iter()
+            .filter_map(|at| match at.action {
+                Action::Leave { share } => Some((at.time, share)),
+                _ => None,
+            })
+            .collect();
+        let mut left = 0;
+        for (time, share) in leaves {
+            left = check::leave_fits(share, left, nodes).map_err(|message| {
+                error(
+                    "at".to_owned(),
+                    format!("the leave at {}: {message}", format_duration(time)),
+                )
+            })?;
+        }
         self.nodes = nodes;
         Ok(self)
     }
@@ -289,10 +306,26 @@ pub enum Action {
     },
     /// Remove every partition.
     Heal,
+    /// Take this share of the scenario's nodes (rounded to the nearest node, at least
+    /// one) off the network for good, silently: no goodbye, their state kept but never
+    /// run again. Which nodes leave is a seeded shuffle on a stream of its own; nodes
+    /// already gone are not chosen again. At least 2 nodes always stay.
+    Leave {
+        /// The share of `nodes` that leaves, above 0 and below 1.
+        share: f64,
+    },
 }
 
-/// `[[workload]]`: operations spread over a window of the run.
-#[derive(Clone, Debug, PartialEq)]
+impl Action {
+    /// How many of `nodes` a [`Action::Leave`] of `share` takes away.
+    pub fn leave_count(share: f64, nodes: usize) -> usize {
+        (share * nodes as f64).round() as usize
+    }
+}
+
+/// `[[workload]]`: operations spread over a window of the run, each from a random
+/// node still in the swarm.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Workload {
     /// `from`: when the window opens; before the scenario's `duration`.
     pub from: Duration,
@@ -300,9 +333,39 @@ pub struct Workload {
     pub over: Duration,
     /// `lookups`: FIND_NODE lookups of random existing node ids, default 0.
     pub lookups: usize,
-    /// `ping_closest`: PINGs of a random node's 3 closest peers, default 0. A workload
-    /// has `lookups` or `ping_closest` (or both) above 0.
+    /// `ping_closest`: PINGs of a random node's 3 closest peers, default 0.
     pub ping_closest: usize,
+    /// `puts`: immutable puts of seeded random values of 1 to 1,000 bytes, default 0.
+    pub puts: usize,
+    /// `gets`: immutable gets of keys whose put was acknowledged before, default 0.
+    pub gets: usize,
+    /// `mutable_puts`: signed writes of seeded values under seeded salts, about a
+    /// third of them a new version of an earlier (writer, salt), default 0.
+    pub mutable_puts: usize,
+    /// `mutable_gets`: gets of the latest version of an acknowledged mutable record,
+    /// default 0.
+    pub mutable_gets: usize,
+    /// `announces`: announcements under one of a few seeded topics, default 0.
+    pub announces: usize,
+    /// `topic_lookups`: lookups of a topic that has acknowledged announcements,
+    /// default 0. A workload has at least one count above 0.
+    pub topic_lookups: usize,
+}
+
+impl Workload {
+    /// Every count with its key, in file-format order.
+    pub fn counts(&self) -> [(&'static str, usize); 8] {
+        [
+            ("lookups", self.lookups),
+            ("ping_closest", self.ping_closest),
+            ("puts", self.puts),
+            ("gets", self.gets),
+            ("mutable_puts", self.mutable_puts),
+            ("mutable_gets", self.mutable_gets),
+            ("announces", self.announces),
+            ("topic_lookups", self.topic_lookups),
+        ]
+    }
 }
 
 /// One `[expect]` entry: `metric = "OP NUMBER"`.
@@ -374,11 +437,21 @@ pub const METRICS: &[&str] = &[
     "lookup_latency_ms_p99",
     "ping_success",
     "delivered_ratio",
+    "get_success",
+    "mutable_latest",
+    "topic_recall",
 ];
 
 /// The metrics in [`METRICS`] that are ratios between 0 and 1; for these alone a bare
 /// number means `>=`.
-pub const RATIO_METRICS: &[&str] = &["lookup_success", "ping_success", "delivered_ratio"];
+pub const RATIO_METRICS: &[&str] = &[
+    "lookup_success",
+    "ping_success",
+    "delivered_ratio",
+    "get_success",
+    "mutable_latest",
+    "topic_recall",
+];
 
 /// A scenario file that cannot be used, and where it goes wrong.
 ///

@@ -41,8 +41,19 @@ pub(super) const NETWORK_KEYS: &[&str] = &[
     "join_window",
 ];
 pub(super) const LATENCY_KEYS: &[&str] = &["min", "max"];
-pub(super) const AT_KEYS: &[&str] = &["time", "partition", "one_way", "heal"];
-pub(super) const WORKLOAD_KEYS: &[&str] = &["from", "over", "lookups", "ping_closest"];
+pub(super) const AT_KEYS: &[&str] = &["time", "partition", "one_way", "heal", "leave"];
+pub(super) const WORKLOAD_KEYS: &[&str] = &[
+    "from",
+    "over",
+    "lookups",
+    "ping_closest",
+    "puts",
+    "gets",
+    "mutable_puts",
+    "mutable_gets",
+    "announces",
+    "topic_lookups",
+];
 
 /// How far apart two shares' sum and 1 may be.
 const SHARES_TOLERANCE: f64 = 1e-6;
@@ -208,6 +219,28 @@ pub(super) fn segments_fit(segments: usize, nodes: usize) -> Result<(), String> 
             "{segments} segments, but the swarm has only {nodes} nodes to put in them"
         ))
     }
+}
+
+/// Whether a leave of `share` of `nodes`, after `left` nodes have left, takes at
+/// least one node and leaves at least two; the count that has left afterwards.
+pub(super) fn leave_fits(share: f64, left: usize, nodes: usize) -> Result<usize, String> {
+    let count = Action::leave_count(share, nodes);
+    if count == 0 {
+        return Err(format!(
+            "a share of {share} of {nodes} nodes is less than one node; nobody would leave"
+        ));
+    }
+    if left + count + 2 > nodes {
+        return Err(format!(
+            "{count} nodes leave{}, but at least 2 of the {nodes} nodes must stay",
+            if left > 0 {
+                format!(" after {left} left before")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    Ok(left + count)
 }
 
 /// Whether a partition with these (already valid) shares gives every group a node.
@@ -435,6 +468,8 @@ fn latency_value(
 fn at_value(field: &Field<'_>, run: &Run<'_>) -> Result<Vec<At>, ScenarioError> {
     let items = field.array_of_tables("[[at]]")?;
     let mut events = Vec::with_capacity(items.len());
+    // Nodes gone by the earlier leaves; the order does not matter, only the sum.
+    let mut left = 0;
     for (index, item) in items.iter().enumerate() {
         let table = field.element(index, item).table(AT_KEYS)?;
         let time_field = table.required("time", "the moment it happens, like `time = \"30s\"`")?;
@@ -448,14 +483,16 @@ fn at_value(field: &Field<'_>, run: &Run<'_>) -> Result<Vec<At>, ScenarioError> 
         }
         let partition = table.get("partition");
         let heal = table.get("heal");
+        let leave = table.get("leave");
         let one_way = table.get("one_way");
-        let action = match (&partition, &heal) {
-            (Some(_), Some(heal)) => {
-                return Err(heal.key_error(
-                    "an [[at]] entry does one thing; give partition and heal an [[at]] entry each",
-                ))
-            }
-            (Some(partition), None) => {
+        let mut actions = [&partition, &heal, &leave].into_iter().flatten();
+        if let (Some(_), Some(second)) = (actions.next(), actions.next()) {
+            return Err(second.key_error(
+                "an [[at]] entry does one thing; give partition, heal and leave an [[at]] entry each",
+            ));
+        }
+        let action = match (&partition, &heal, &leave) {
+            (Some(partition), _, _) => {
                 let shares = shares_value(partition)?;
                 partition_fits(&shares, run.nodes).map_err(|message| partition.error(message))?;
                 let one_way = match &one_way {
@@ -464,7 +501,7 @@ fn at_value(field: &Field<'_>, run: &Run<'_>) -> Result<Vec<At>, ScenarioError> 
                 };
                 Action::Partition { shares, one_way }
             }
-            (None, Some(heal)) => {
+            (None, Some(heal), _) => {
                 if let Some(one_way) = &one_way {
                     return Err(one_way.key_error("goes with partition, not heal"));
                 }
@@ -475,12 +512,33 @@ fn at_value(field: &Field<'_>, run: &Run<'_>) -> Result<Vec<At>, ScenarioError> 
                 }
                 Action::Heal
             }
-            (None, None) => {
+            (None, None, Some(leave)) => {
+                if let Some(one_way) = &one_way {
+                    return Err(one_way.key_error("goes with partition, not leave"));
+                }
+                let share = match &leave.value.kind {
+                    Kind::Integer(_) | Kind::Float(_) => leave.number()?,
+                    _ => {
+                        return Err(leave.type_error(
+                            "a number: the share of the nodes that leaves, like `leave = 0.2`",
+                        ))
+                    }
+                };
+                if !(share > 0.0 && share < 1.0) {
+                    return Err(leave.error(format!(
+                        "share {share} is not above 0 and below 1; `leave = 0.2` takes a fifth of the nodes away"
+                    )));
+                }
+                left =
+                    leave_fits(share, left, run.nodes).map_err(|message| leave.error(message))?;
+                Action::Leave { share }
+            }
+            (None, None, None) => {
                 if let Some(one_way) = &one_way {
                     return Err(one_way.key_error("goes with partition = [...], which is missing"));
                 }
                 return Err(table.error(
-                    "does nothing; add an action: `partition = [0.5, 0.5]` or `heal = true`",
+                    "does nothing; add an action: `partition = [0.5, 0.5]`, `heal = true` or `leave = 0.2`",
                 ));
             }
         };
@@ -567,19 +625,25 @@ fn workload_value(field: &Field<'_>, run: &Run<'_>) -> Result<Vec<Workload>, Sce
             }
             None => Ok(0),
         };
-        let lookups = count("lookups")?;
-        let ping_closest = count("ping_closest")?;
-        if lookups == 0 && ping_closest == 0 {
-            return Err(
-                table.error("does nothing; set `lookups` or `ping_closest` (or both) above 0")
-            );
-        }
-        workloads.push(Workload {
+        let workload = Workload {
             from,
             over,
-            lookups,
-            ping_closest,
-        });
+            lookups: count("lookups")?,
+            ping_closest: count("ping_closest")?,
+            puts: count("puts")?,
+            gets: count("gets")?,
+            mutable_puts: count("mutable_puts")?,
+            mutable_gets: count("mutable_gets")?,
+            announces: count("announces")?,
+            topic_lookups: count("topic_lookups")?,
+        };
+        if workload.counts().iter().all(|&(_, count)| count == 0) {
+            return Err(table.error(
+                "does nothing; set at least one of `lookups`, `ping_closest`, `puts`, `gets`, \
+                 `mutable_puts`, `mutable_gets`, `announces` or `topic_lookups` above 0",
+            ));
+        }
+        workloads.push(workload);
     }
     Ok(workloads)
 }

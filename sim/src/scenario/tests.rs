@@ -114,6 +114,7 @@ fn design_example_parses_as_written() {
             over: secs(10),
             lookups: 1000,
             ping_closest: 0,
+            ..Workload::default()
         }],
         expect: vec![
             Expectation {
@@ -159,7 +160,8 @@ fn a_minimal_file_gets_the_documented_defaults() {
             from: secs(5),
             over: secs(10),
             lookups: 0,
-            ping_closest: 20
+            ping_closest: 20,
+            ..Workload::default()
         }]
     );
 }
@@ -249,7 +251,8 @@ lookup_latency_ms_p50 = ">1"
             from: secs(3600),
             over: secs(1800),
             lookups: 10,
-            ping_closest: 5
+            ping_closest: 5,
+            ..Workload::default()
         }
     );
     let expect: Vec<(&str, Op, f64, &str)> = scenario
@@ -1069,4 +1072,81 @@ fn the_shipped_scenarios_parse() {
             panic!("{error}");
         }
     }
+}
+
+#[test]
+fn record_workloads_leaves_and_record_metrics_parse() {
+    let scenario = ok(&format!(
+        "{MINIMAL}[[at]]\ntime = \"20s\"\nleave = 0.2\n\n[[workload]]\nfrom = \"5s\"\nputs = 10\ngets = 9\n\
+         mutable_puts = 8\nmutable_gets = 7\nannounces = 6\ntopic_lookups = 5\n\n\
+         [expect]\nget_success = 0.99\nmutable_latest = \">= 0.9\"\ntopic_recall = \"== 1\"\n"
+    ));
+    assert_eq!(scenario.at[0].action, Action::Leave { share: 0.2 });
+    assert_eq!(Action::leave_count(0.2, scenario.nodes), 10);
+    assert_eq!(
+        scenario.workload[0],
+        Workload {
+            from: secs(5),
+            over: secs(10),
+            puts: 10,
+            gets: 9,
+            mutable_puts: 8,
+            mutable_gets: 7,
+            announces: 6,
+            topic_lookups: 5,
+            ..Workload::default()
+        }
+    );
+    let names: Vec<&str> = scenario.expect.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["get_success", "mutable_latest", "topic_recall"]);
+    assert_eq!(scenario.expect[0].text, ">= 0.99");
+
+    let leave = |share: &str| format!("{MINIMAL}[[at]]\ntime = \"20s\"\nleave = {share}\n");
+    fails(
+        &leave("0"),
+        Some(6),
+        Some("at[0].leave"),
+        "not above 0 and below 1",
+    );
+    fails(
+        &leave("1"),
+        Some(6),
+        Some("at[0].leave"),
+        "not above 0 and below 1",
+    );
+    fails(
+        &leave("0.001"),
+        Some(6),
+        Some("at[0].leave"),
+        "less than one node",
+    );
+    fails(
+        &leave("0.97"),
+        Some(6),
+        Some("at[0].leave"),
+        "at least 2 of the 50 nodes must stay",
+    );
+    fails(
+        &leave("true"),
+        Some(6),
+        Some("at[0].leave"),
+        "expected a number",
+    );
+    fails(
+        &format!("{}one_way = true\n", leave("0.2")),
+        Some(7),
+        Some("at[0].one_way"),
+        "goes with partition, not leave",
+    );
+    fails(
+        &format!("{MINIMAL}[[workload]]\nfrom = \"5s\"\nputs = -1\n"),
+        Some(6),
+        Some("workload[0].puts"),
+        "negative",
+    );
+    // --nodes rechecks the leaves: 0.2 of 4 nodes is 1 node, of 2 nodes none.
+    let small = ok(&format!("{}[network]\nbootstrap = 2\n", leave("0.2")));
+    assert!(small.clone().with_nodes(5).is_ok());
+    let error = small.with_nodes(2).unwrap_err();
+    assert!(error.message.contains("the leave at 20s"), "{error}");
 }
