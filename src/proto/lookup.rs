@@ -56,6 +56,7 @@ pub struct Lookup {
     in_flight: usize,
     contacted: u32,
     failed: u32,
+    refilled: bool,
 }
 
 impl Lookup {
@@ -76,6 +77,7 @@ impl Lookup {
             in_flight: 0,
             contacted: 0,
             failed: 0,
+            refilled: false,
         };
         for seed in seeds {
             lookup.add(seed, 0);
@@ -109,9 +111,14 @@ impl Lookup {
         new
     }
 
-    /// More seeds, for a lookup whose candidates ran out before k of them answered
-    /// (its first seeds had gone silent). Returns how many were new.
+    /// More seeds, once per lookup, for a lookup whose candidates ran out before k of
+    /// them answered (its first seeds had gone silent). Returns how many were new; 0
+    /// on a second call, so that a lookup cut off by a partition does not walk the
+    /// whole table one timeout at a time.
     pub fn add_seeds(&mut self, seeds: impl IntoIterator<Item = WireContact>) -> usize {
+        if std::mem::replace(&mut self.refilled, true) {
+            return 0;
+        }
         seeds.into_iter().filter(|s| self.add(*s, 0)).count()
     }
 
