@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::Behaviour;
 use crate::proto::crypto::CryptoSuite;
 use crate::proto::discovery::DiscoveryConfig;
 use crate::proto::id::{Key, NodeId};
@@ -48,6 +49,9 @@ pub struct Config {
     pub crypto: CryptoSuite,
     /// Record store tunables: lifetimes, limits, token rotation.
     pub store: StoreConfig,
+    /// For test-beds: makes this node misbehave the way hostile peers do.
+    /// [`Behaviour::Honest`] (the default) follows the protocol.
+    pub behaviour: Behaviour,
 }
 
 impl Default for Config {
@@ -65,6 +69,7 @@ impl Default for Config {
             lookup_parallelism: 3,
             crypto: CryptoSuite::Real,
             store: StoreConfig::default(),
+            behaviour: Behaviour::Honest,
         }
     }
 }

@@ -36,10 +36,12 @@ use super::wire::{
 };
 
 mod api;
+mod behaviour;
 mod queries;
 mod records;
 
 pub use api::*;
+pub use behaviour::Behaviour;
 
 /// Most requests held for one peer while its handshake runs.
 const WAITING_PER_PEER_MAX: usize = 64;
@@ -277,6 +279,12 @@ impl Node {
         self.store.len()
     }
 
+    /// Every record held for others (see [`Store::records`]): read-only, for oracles
+    /// that check what a node accepted.
+    pub fn stored_records(&self) -> impl Iterator<Item = super::store::StoredRecord<'_>> + '_ {
+        self.store.records()
+    }
+
     /// Open sessions.
     pub fn sessions_open(&self) -> usize {
         self.sessions.open_count()
@@ -384,6 +392,7 @@ impl Node {
         ) {
             if let Some(group) = self.discovery.group() {
                 self.stats.beacons_sent += 1;
+                let beacon = self.config.behaviour.beacon(beacon);
                 self.send(group, &Datagram::Beacon(beacon));
             }
         }
@@ -534,6 +543,7 @@ impl Node {
         let beacon =
             self.discovery
                 .beacon(self.crypto, unix_secs, &self.identity, self.config.port);
+        let beacon = self.config.behaviour.beacon(beacon);
         self.send(from, &Datagram::Beacon(beacon));
     }
 
@@ -634,27 +644,44 @@ impl Node {
     ) {
         self.stats.requests_received += 1;
         self.observe(now, peer, from, Via::Rpc);
-        let response = match request {
-            Request::Ping => Response::Pong { observed: from },
-            Request::FindNode { target } => {
-                let n = self.config.table.bucket_capacity.min(MAX_CONTACTS);
-                let contacts = self
-                    .table
-                    .closest(&target, n + 1)
-                    .into_iter()
-                    .filter(|c| c.id != peer)
-                    .take(n)
-                    .map(|c| WireContact {
-                        id: c.id,
-                        addr: c.addr,
-                    })
-                    .collect();
-                let token = self.store.token(now, &peer, &from);
-                Response::Nodes { contacts, token }
+        let response = if self.config.behaviour.is_honest() {
+            match request {
+                Request::Ping => Response::Pong { observed: from },
+                Request::FindNode { target } => self.nodes_answer(now, from, peer, target),
+                request => self.answer_record_request(now, from, peer, request),
             }
-            request => self.answer_record_request(now, from, peer, request),
+        } else {
+            match self.hostile_answer(now, from, peer, request) {
+                Some(response) => response,
+                None => return,
+            }
         };
         self.send_sealed(&peer, &Message::Response { tx, response });
+    }
+
+    /// The honest answer to FIND_NODE: the k closest to `target` but the asker, and a
+    /// write token for the asker at `from`.
+    fn nodes_answer(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        peer: NodeId,
+        target: NodeId,
+    ) -> Response {
+        let n = self.config.table.bucket_capacity.min(MAX_CONTACTS);
+        let contacts = self
+            .table
+            .closest(&target, n + 1)
+            .into_iter()
+            .filter(|c| c.id != peer)
+            .take(n)
+            .map(|c| WireContact {
+                id: c.id,
+                addr: c.addr,
+            })
+            .collect();
+        let token = self.store.token(now, &peer, &from);
+        Response::Nodes { contacts, token }
     }
 
     fn on_response(

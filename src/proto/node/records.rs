@@ -297,6 +297,7 @@ impl Node {
         let Query::Records(fanout) = &mut state.query else {
             return;
         };
+        let behaviour = self.config.behaviour;
         let width = if fanout.op.is_write() {
             usize::MAX
         } else {
@@ -306,7 +307,7 @@ impl Node {
             let Some((contact, token)) = fanout.queue.pop_front() else {
                 break;
             };
-            let request = fanout.op.request(token);
+            let request = behaviour.write(fanout.op.request(token));
             let purpose = Purpose::Query(query);
             let started = self.rpc.start(
                 now,
