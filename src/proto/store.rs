@@ -427,6 +427,34 @@ struct Held<T> {
     expires: Time,
 }
 
+/// One record a [`Store`] holds, as [`Store::records`] shows it.
+#[derive(Clone, Copy, Debug)]
+pub enum StoredRecord<'a> {
+    /// An immutable value under its key.
+    Immutable {
+        /// The key it is held under.
+        key: &'a Key,
+        /// The value.
+        value: &'a [u8],
+        /// The proven peer that wrote it.
+        writer: &'a NodeId,
+    },
+    /// A mutable record (its key is [`MutableRecord::key`]).
+    Mutable {
+        /// The record.
+        record: &'a MutableRecord,
+        /// The proven peer that wrote it (not necessarily its owner).
+        writer: &'a NodeId,
+    },
+    /// An announcement under its topic.
+    Announcement {
+        /// The announcement.
+        announcement: &'a Announcement,
+        /// The proven peer that wrote it.
+        writer: &'a NodeId,
+    },
+}
+
 /// The records a node holds for others.
 pub struct Store {
     config: StoreConfig,
@@ -483,6 +511,29 @@ impl Store {
     /// Whether it holds nothing.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Every record held, immutable values first, then mutable records, then
+    /// announcements, each in key order. Read-only: for oracles that check what a node
+    /// accepted (a test-bed's "no forged record is ever stored").
+    pub fn records(&self) -> impl Iterator<Item = StoredRecord<'_>> + '_ {
+        let immutable = self
+            .immutable
+            .iter()
+            .map(|(key, held)| StoredRecord::Immutable {
+                key,
+                value: &held.record,
+                writer: &held.writer,
+            });
+        let mutable = self.mutable.values().map(|held| StoredRecord::Mutable {
+            record: &held.record,
+            writer: &held.writer,
+        });
+        let topics = self.topics.values().map(|held| StoredRecord::Announcement {
+            announcement: &held.record,
+            writer: &held.writer,
+        });
+        immutable.chain(mutable).chain(topics)
     }
 
     /// The token to hand `peer`, which asked from `addr`.
