@@ -25,7 +25,9 @@ pub use trace::{
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap};
+use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::proto::node::Transmit;
@@ -69,6 +71,22 @@ pub struct SwarmConfig {
     /// Adjusts node `i`'s configuration after the template is filled in (another
     /// network key for some nodes, say).
     pub configure: Option<fn(usize, &mut Config)>,
+    /// Like `configure`, after it, but a closure that may carry data of its own
+    /// (which nodes of this run misbehave, say).
+    pub per_node: Option<PerNode>,
+}
+
+/// Adjusts node `i`'s configuration: [`SwarmConfig::per_node`].
+#[derive(Clone)]
+pub struct PerNode(pub Arc<ConfigureFn>);
+
+/// What [`PerNode`] calls: node index, its configuration.
+pub type ConfigureFn = dyn Fn(usize, &mut Config) + Send + Sync;
+
+impl fmt::Debug for PerNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PerNode(..)")
+    }
 }
 
 impl Default for SwarmConfig {
@@ -84,6 +102,7 @@ impl Default for SwarmConfig {
             join_window: Duration::from_secs(2),
             node: Config::default(),
             configure: None,
+            per_node: None,
         }
     }
 }
@@ -93,7 +112,16 @@ impl SwarmConfig {
     /// from stream `index` of the seed (so node `n` draws the same keys whatever the
     /// swarm's size), its configuration from the template.
     pub fn node(&self, index: usize) -> Node {
-        let addr = addr_of(index);
+        self.build(index, addr_of(index), addr_of)
+    }
+
+    /// Node `index` as [`SwarmConfig::node`] builds it, but at `addrs[index]`, with
+    /// the bootstrap nodes at their places in `addrs` (every node's address, by index).
+    pub fn node_at(&self, index: usize, addrs: &[SocketAddr]) -> Node {
+        self.build(index, addrs[index], |b| addrs[b])
+    }
+
+    fn build(&self, index: usize, addr: SocketAddr, addr_of: impl Fn(usize) -> SocketAddr) -> Node {
         let mut rng = seed_stream(self.seed, index as u64);
         let identity = Identity::from_rng(&mut rng);
         let mut config = self.node.clone();
@@ -105,6 +133,9 @@ impl SwarmConfig {
         config.discovery.multicast_group = (self.segments > 0).then_some(MULTICAST_GROUP);
         if let Some(configure) = self.configure {
             configure(index, &mut config);
+        }
+        if let Some(PerNode(per_node)) = &self.per_node {
+            per_node(index, &mut config);
         }
         Node::new(Time::ZERO, UNIX_START, config, identity, rng)
     }
@@ -206,11 +237,31 @@ pub struct Swarm<N: Network = UniformNetwork> {
     events: Option<Vec<(Time, usize, Event)>>,
     down: Vec<bool>,
     captured: Option<(usize, Vec<Captured>)>,
+    /// Nodes whose datagrams are tapped (empty: none), and what was tapped.
+    tapped: Vec<bool>,
+    taps: Vec<Tapped>,
     delays: Vec<Duration>,
 }
 
 /// A datagram as delivered: its source and bytes.
 pub type Captured = (SocketAddr, Vec<u8>);
+
+/// A datagram a tapped node received or sent ([`Swarm::tap`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tapped {
+    /// The tapped node.
+    pub node: usize,
+    /// Whether the node sent it (else it received it).
+    pub sent: bool,
+    /// When it was delivered or sent.
+    pub at: Time,
+    /// Its source address.
+    pub src: SocketAddr,
+    /// Its destination address.
+    pub dst: SocketAddr,
+    /// Its bytes.
+    pub payload: Vec<u8>,
+}
 
 impl Swarm {
     /// Builds the swarm on the core's [`UniformNetwork`] and schedules every node's
@@ -226,12 +277,13 @@ impl<N: Network> Swarm<N> {
     /// join window.
     pub fn with_network(config: SwarmConfig, network: N) -> Swarm<N> {
         let n = config.nodes;
-        let nodes: Vec<Node> = (0..n).map(|i| config.node(i)).collect();
+        let addrs: Vec<SocketAddr> = (0..n).map(|i| network.addr_of(i)).collect();
+        let nodes: Vec<Node> = (0..n).map(|i| config.node_at(i, &addrs)).collect();
         let joins = config.join_times();
         let mut swarm = Swarm {
             network,
             nodes,
-            addrs: (0..n).map(addr_of).collect(),
+            addrs,
             queue: BinaryHeap::new(),
             armed: vec![None; n],
             seq: 0,
@@ -242,6 +294,8 @@ impl<N: Network> Swarm<N> {
             events: None,
             down: vec![false; n],
             captured: None,
+            tapped: Vec::new(),
+            taps: Vec::new(),
             delays: Vec::with_capacity(2),
             config,
         };
@@ -310,6 +364,40 @@ impl<N: Network> Swarm<N> {
     /// The datagrams captured since [`Swarm::capture`]: (source, bytes).
     pub fn captured(&self) -> &[Captured] {
         self.captured.as_ref().map_or(&[], |(_, c)| c.as_slice())
+    }
+
+    /// Keeps a copy of every unicast datagram node `index` receives or sends from now
+    /// on (not those [`Swarm::send_from`] sends for it), for [`Swarm::take_tapped`]:
+    /// what a test-bed's replaying node has seen.
+    pub fn tap(&mut self, index: usize) {
+        if self.tapped.is_empty() {
+            self.tapped = vec![false; self.nodes.len()];
+        }
+        self.tapped[index] = true;
+    }
+
+    /// Moves everything tapped since the last call to `out`, in the order it happened.
+    pub fn take_tapped(&mut self, out: &mut Vec<Tapped>) {
+        out.append(&mut self.taps);
+    }
+
+    /// Sends `payload` from node `src` to `dst` now, as if the node had sent it:
+    /// through the network, counted and traced like any datagram. How a test-bed makes
+    /// a node send what its protocol never would (floods, replays). A node that is down
+    /// sends nothing.
+    pub fn send_from(&mut self, src: usize, dst: SocketAddr, payload: Vec<u8>) {
+        if self.down[src] {
+            return;
+        }
+        self.route(src, Transmit { dst, payload });
+    }
+
+    /// Moves the events recorded since [`Swarm::record_events`] (or the last call) to
+    /// `out`: how a long run watches events without keeping them all.
+    pub fn drain_events(&mut self, out: &mut Vec<(Time, usize, Event)>) {
+        if let Some(events) = &mut self.events {
+            out.append(events);
+        }
     }
 
     /// Keeps every node event from now on, for [`Swarm::events`].
@@ -426,6 +514,16 @@ impl<N: Network> Swarm<N> {
                         captured.push((from, payload.clone()));
                     }
                 }
+                if self.tapped.get(to).copied().unwrap_or(false) {
+                    self.taps.push(Tapped {
+                        node: to,
+                        sent: false,
+                        at: now,
+                        src: from,
+                        dst: self.addrs[to],
+                        payload: payload.clone(),
+                    });
+                }
                 self.nodes[to].handle_datagram(now, from, &payload);
                 to
             }
@@ -473,6 +571,17 @@ impl<N: Network> Swarm<N> {
     /// Collects what node `index` produced after an input.
     fn after(&mut self, index: usize) {
         while let Some(transmit) = self.nodes[index].poll_transmit() {
+            if self.tapped.get(index).copied().unwrap_or(false) && !transmit.dst.ip().is_multicast()
+            {
+                self.taps.push(Tapped {
+                    node: index,
+                    sent: true,
+                    at: self.now,
+                    src: self.addrs[index],
+                    dst: transmit.dst,
+                    payload: transmit.payload.clone(),
+                });
+            }
             self.route(index, transmit);
         }
         while let Some(event) = self.nodes[index].poll_event() {
@@ -513,7 +622,7 @@ impl<N: Network> Swarm<N> {
             return;
         }
         self.net.sent += 1;
-        match index_of(transmit.dst, self.nodes.len()) {
+        match self.network.index_of(transmit.dst, self.nodes.len()) {
             Some(to) => self.transmit(src, to, &transmit.payload),
             None => self.drop_datagram(src, transmit.dst, &transmit.payload),
         }

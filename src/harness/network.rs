@@ -26,6 +26,16 @@ pub trait Network {
     /// The fate of one datagram from `src` to `dst` sent at `now`: pushes onto `delays`
     /// the one-way delay of every copy that arrives. Nothing pushed: lost.
     fn fate(&mut self, now: Time, src: usize, dst: usize, delays: &mut Vec<Duration>);
+    /// Node `index`'s address: [`addr_of`] unless the network puts nodes elsewhere
+    /// (several behind one IP, say). Asked once per node when the swarm is built.
+    fn addr_of(&self, index: usize) -> SocketAddr {
+        addr_of(index)
+    }
+    /// The node at `addr` among the first `nodes`, if any: the inverse of
+    /// [`Network::addr_of`]. Asked for every unicast datagram.
+    fn index_of(&self, addr: SocketAddr, nodes: usize) -> Option<usize> {
+        index_of(addr, nodes)
+    }
 }
 
 /// Uniform latency in `[min, max]`, independent loss, and `segments` multicast
