@@ -20,6 +20,10 @@
 //!   replay window: replays and frames too old for the window are refused.
 //! - Sessions expire after `lifetime` or after `idle_timeout` without a frame, and are
 //!   established again on the next send.
+//! - A peer has at most two open sessions: the newest, which carries what is sent, and
+//!   the one before it, for frames still in flight. A third handshake closes the
+//!   oldest, so a peer that handshakes again and again holds two slots, not one per
+//!   handshake until they idle out.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -142,6 +146,9 @@ pub struct SessionStats {
     pub frames_unknown_session: u64,
     /// Sessions closed by lifetime, idleness or the session limit.
     pub sessions_closed: u64,
+    /// Sessions closed because their peer opened two newer ones (counted in
+    /// `sessions_closed` too).
+    pub sessions_superseded: u64,
 }
 
 /// A 1,024-frame sliding window over the counters received (RFC 6479's idea with a
@@ -211,6 +218,8 @@ struct Open {
     /// The server keeps msg3 and its answer, to answer a duplicate msg3 (lost msg4),
     /// until the client's first frame shows that msg4 arrived.
     accept: Option<Box<([u8; 112], Vec<u8>)>>,
+    /// The session with the same peer that this one superseded, if still open.
+    previous: Option<SessionId>,
 }
 
 // Nearly every slot is `Open`: boxing it would add a pointer chase to every frame
@@ -655,6 +664,18 @@ impl Sessions {
         if self.by_peer.len() >= self.config.sessions_max && !self.by_peer.contains_key(&peer) {
             self.close_least_recent();
         }
+        // The current session stays for frames in flight; the one it superseded goes.
+        let previous = self.by_peer.get(&peer).copied();
+        let stale = previous.and_then(|current| match self.slots.get_mut(&current) {
+            Some(Slot::Open(open)) => open.previous.take(),
+            _ => None,
+        });
+        if let Some(stale) = stale {
+            if matches!(self.slots.get(&stale), Some(Slot::Open(o)) if o.peer == peer) {
+                self.stats.sessions_superseded += 1;
+                self.close(stale);
+            }
+        }
         let open = Open {
             peer,
             addr,
@@ -666,6 +687,7 @@ impl Sessions {
             expires: now + self.config.lifetime,
             last_received: now,
             accept,
+            previous,
         };
         self.set_slot(local, Slot::Open(open));
         // The newest session carries what is sent from now on; an older one stays
