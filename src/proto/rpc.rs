@@ -10,7 +10,10 @@
 //! which peer it checks); the manager hands it back with the outcome. A response counts
 //! only if it carries a pending transaction id *and* comes from the address the request
 //! went to. At most `in_flight_per_peer_max` requests per peer address are on the wire;
-//! more wait in a bounded per-peer queue, and beyond that a request is refused.
+//! more wait in a bounded per-peer queue, and beyond that a request is refused. At most
+//! `pending_max` requests are tracked in all: beacons and answers from the network
+//! make the node send requests (probes, liveness checks, lookup steps), and this keeps
+//! that bounded whatever arrives.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -35,6 +38,10 @@ pub struct RpcConfig {
     pub in_flight_per_peer_max: usize,
     /// Requests waiting for a slot to one peer address; beyond this they are refused.
     pub queued_per_peer_max: usize,
+    /// Requests tracked at once, to all peers, queued ones included; beyond this they
+    /// are refused. 4,096 by default: a node with every bucket refreshing and its
+    /// probes and checks out uses a few hundred.
+    pub pending_max: usize,
 }
 
 impl Default for RpcConfig {
@@ -45,6 +52,7 @@ impl Default for RpcConfig {
             backoff: 2,
             in_flight_per_peer_max: 8,
             queued_per_peer_max: 32,
+            pending_max: 4096,
         }
     }
 }
@@ -119,6 +127,8 @@ pub struct RpcManager<C> {
     queued: BTreeMap<SocketAddr, VecDeque<TxId>>,
     sends: VecDeque<Send>,
     failures: VecDeque<Failed<C>>,
+    /// Requests refused because `pending_max` were tracked.
+    refused_full: u64,
 }
 
 impl<C> RpcManager<C> {
@@ -132,7 +142,13 @@ impl<C> RpcManager<C> {
             queued: BTreeMap::new(),
             sends: VecDeque::new(),
             failures: VecDeque::new(),
+            refused_full: 0,
         }
+    }
+
+    /// Requests refused because `pending_max` requests were tracked already.
+    pub fn refused_full(&self) -> u64 {
+        self.refused_full
     }
 
     /// Requests not yet answered or failed (queued ones included).
@@ -142,7 +158,7 @@ impl<C> RpcManager<C> {
 
     /// Starts a request to `dst`. It goes on the wire at once if the peer has a free
     /// slot, or waits for one. `Err` gives the context back when the peer's queue is
-    /// full (nothing was sent).
+    /// full or `pending_max` requests are tracked (nothing was sent).
     pub fn start(
         &mut self,
         now: Time,
@@ -152,6 +168,10 @@ impl<C> RpcManager<C> {
         context: C,
         rng: &mut impl RngCore,
     ) -> Result<TxId, C> {
+        if self.pending.len() >= self.config.pending_max {
+            self.refused_full += 1;
+            return Err(context);
+        }
         let busy =
             self.in_flight.get(&dst).copied().unwrap_or(0) >= self.config.in_flight_per_peer_max;
         if busy {
@@ -391,6 +411,29 @@ mod tests {
         let failed = rpc.poll_failure().unwrap();
         assert_eq!((failed.context, failed.reason), (7, RpcFailure::Timeout));
         assert_eq!(rpc.pending_len(), 0);
+    }
+
+    #[test]
+    fn requests_beyond_pending_max_are_refused_and_counted() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let config = RpcConfig {
+            pending_max: 3,
+            ..RpcConfig::default()
+        };
+        let mut rpc = RpcManager::new(config);
+        for i in 0..3 {
+            rpc.start(ms(0), peer(i), NodeId([1; 32]), Request::Ping, i, &mut rng)
+                .unwrap();
+        }
+        let refused = rpc.start(ms(0), peer(9), NodeId([1; 32]), Request::Ping, 9, &mut rng);
+        assert_eq!(refused, Err(9));
+        assert_eq!(rpc.refused_full(), 1);
+        // A finished request makes room.
+        let sent = rpc.poll_send().unwrap();
+        assert!(rpc.handle_response(ms(5), sent.dst, sent.tx).is_some());
+        assert!(rpc
+            .start(ms(5), peer(9), NodeId([1; 32]), Request::Ping, 9, &mut rng)
+            .is_ok());
     }
 
     #[test]
