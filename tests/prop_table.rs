@@ -390,6 +390,7 @@ fn table_config() -> impl Strategy<Value = TableConfig> {
                 refresh_interval: Duration::from_secs(refresh_secs),
                 failures_max,
                 good_for: Duration::from_secs(good_for_secs),
+                ..TableConfig::default()
             }
         },
     )

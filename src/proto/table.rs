@@ -11,6 +11,12 @@
 //! contact and asks for no check, and [`RoutingTable::has_room_for`] tells the node
 //! beforehand that a newcomer would only wait in the replacement cache.
 //!
+//! Contacts are spread over address blocks ([`IpBlock`]): a newcomer whose block
+//! already has [`TableConfig::contacts_per_block_per_bucket_max`] contacts in its
+//! bucket, or [`TableConfig::contacts_per_block_max`] in the table, is refused
+//! ([`InsertOutcome::Refused`]), so that one host's many identities cannot fill a
+//! bucket or the table.
+//!
 //! What holds: the local id is never in the table, no bucket holds more than
 //! `bucket_capacity` contacts, an id is in at most one place (bucket or replacement
 //! cache), and each bucket lists its contacts least recently seen first.
@@ -22,6 +28,11 @@ use rand_core::RngCore;
 
 use super::id::{Distance, NodeId, ID_LEN};
 use super::time::Time;
+
+mod blocks;
+
+use blocks::BlockCounts;
+pub use blocks::IpBlock;
 
 /// Number of buckets: one per bit of the id space.
 pub const BUCKETS: usize = ID_LEN * 8;
@@ -56,6 +67,20 @@ pub struct TableConfig {
     /// asks for a check of the least recently seen contact only once that contact has
     /// been silent this long; `Duration::ZERO` checks on every candidate.
     pub good_for: Duration,
+    /// Prefix length of an IPv4 address block (see [`IpBlock`]). 32 (the default):
+    /// one block per IP address. A /24 would be the classic choice on the internet,
+    /// but the simulator numbers its nodes 10.0.x.1–254, 254 nodes to a /24, so a /24
+    /// limit would thin out every honest simulated swarm; one block per IP still
+    /// stops the Sybil nodes that share one address.
+    pub block_prefix_v4: u8,
+    /// Prefix length of an IPv6 address block. 64 (the default): one block per
+    /// subnet, what one host is usually given.
+    pub block_prefix_v6: u8,
+    /// Contacts of one address block in one bucket; 2 by default, as in BEP 42's
+    /// spirit: a host can have two identities near any point, not a whole bucket.
+    pub contacts_per_block_per_bucket_max: usize,
+    /// Contacts of one address block in the whole table; 10 by default.
+    pub contacts_per_block_max: usize,
 }
 
 impl Default for TableConfig {
@@ -66,6 +91,10 @@ impl Default for TableConfig {
             refresh_interval: Duration::from_secs(600),
             failures_max: 2,
             good_for: Duration::from_secs(60),
+            block_prefix_v4: 32,
+            block_prefix_v6: 64,
+            contacts_per_block_per_bucket_max: 2,
+            contacts_per_block_max: 10,
         }
     }
 }
@@ -96,6 +125,9 @@ pub enum InsertOutcome {
     Queued,
     /// The local id: never stored.
     IsSelf,
+    /// The contact's address block already holds as many contacts of its bucket or of
+    /// the table as allowed: not stored, not even as a replacement.
+    Refused,
 }
 
 /// A contact that left the table, and who took its place.
@@ -129,6 +161,8 @@ pub struct RoutingTable {
     /// The earliest refresh deadline of a non-empty bucket, kept up to date so that
     /// `poll_timeout` (asked after every input) does not scan 256 buckets.
     refresh_due: Option<Time>,
+    /// Contacts (not replacements) per address block.
+    blocks: BlockCounts,
 }
 
 impl RoutingTable {
@@ -145,6 +179,7 @@ impl RoutingTable {
             buckets: vec![bucket; BUCKETS],
             len: 0,
             refresh_due: None,
+            blocks: BlockCounts::default(),
         }
     }
 
@@ -195,6 +230,39 @@ impl RoutingTable {
         self.buckets.iter().flat_map(|b| b.contacts.iter())
     }
 
+    fn block_of(&self, addr: &SocketAddr) -> Option<IpBlock> {
+        IpBlock::of(
+            addr,
+            self.config.block_prefix_v4,
+            self.config.block_prefix_v6,
+        )
+    }
+
+    /// Whether a newcomer at `addr` may join bucket `index` under the address block
+    /// limits.
+    fn block_admits(&self, index: usize, addr: &SocketAddr) -> bool {
+        let Some(block) = self.block_of(addr) else {
+            return true;
+        };
+        let in_bucket = self.buckets[index]
+            .contacts
+            .iter()
+            .filter(|c| self.block_of(&c.addr) == Some(block))
+            .count();
+        in_bucket < self.config.contacts_per_block_per_bucket_max
+            && self.blocks.get(&block) < self.config.contacts_per_block_max
+    }
+
+    /// Whether `id` at `addr` is held already or its address block has room for it
+    /// (see [`InsertOutcome::Refused`]). The node asks before it probes a beacon's
+    /// sender.
+    pub fn block_has_room_for(&self, id: &NodeId, addr: &SocketAddr) -> bool {
+        let Some(index) = self.local.bucket_index(id) else {
+            return false;
+        };
+        self.buckets[index].contacts.iter().any(|c| c.id == *id) || self.block_admits(index, addr)
+    }
+
     /// Whether [`RoutingTable::insert`] of `id` at `now` could put it in the table
     /// rather than only in the replacement cache: it is already held, its bucket has
     /// room, a contact of its bucket is stale (`failures >= failures_max`), or the
@@ -237,9 +305,24 @@ impl RoutingTable {
         };
         let capacity = self.config.bucket_capacity;
         let failures_max = self.config.failures_max;
+        let known = self.buckets[index].contacts.iter().any(|c| c.id == id);
+        if !known && !self.block_admits(index, &addr) {
+            return InsertOutcome::Refused;
+        }
+        let block = self.block_of(&addr);
         let bucket = &mut self.buckets[index];
         if let Some(pos) = bucket.contacts.iter().position(|c| c.id == id) {
             let mut contact = bucket.contacts.remove(pos);
+            if contact.addr != addr {
+                // A proven key that moved (a NAT rebinding): it keeps its place.
+                let old = IpBlock::of(
+                    &contact.addr,
+                    self.config.block_prefix_v4,
+                    self.config.block_prefix_v6,
+                );
+                self.blocks.sub(old);
+                self.blocks.add(block);
+            }
             contact.addr = addr;
             contact.last_seen = now;
             contact.failures = 0;
@@ -259,6 +342,7 @@ impl RoutingTable {
         if bucket.contacts.len() < capacity {
             bucket.contacts.push(contact);
             self.len += 1;
+            self.blocks.add(block);
             if bucket.contacts.len() == 1 {
                 self.update_refresh_due();
             }
@@ -274,6 +358,13 @@ impl RoutingTable {
                 bucket.checking = None;
             }
             bucket.contacts.push(contact);
+            let old = IpBlock::of(
+                &evicted.addr,
+                self.config.block_prefix_v4,
+                self.config.block_prefix_v6,
+            );
+            self.blocks.sub(old);
+            self.blocks.add(block);
             return InsertOutcome::Replaced { evicted };
         }
         bucket.replacements.push(contact);
@@ -340,18 +431,28 @@ impl RoutingTable {
         }
         self.len -= 1;
         let contact = bucket.contacts.remove(pos);
-        if bucket.contacts.is_empty() {
+        let emptied = bucket.contacts.is_empty();
+        self.blocks.sub(self.block_of(&contact.addr));
+        if emptied {
             self.update_refresh_due();
         }
         Some(contact)
     }
 
     fn promote(&mut self, index: usize) -> Option<Contact> {
-        let bucket = &mut self.buckets[index];
-        if bucket.contacts.len() >= self.config.bucket_capacity {
+        if self.buckets[index].contacts.len() >= self.config.bucket_capacity {
             return None;
         }
-        let replacement = bucket.replacements.pop()?;
+        // The most recently seen replacement whose block still has room; those
+        // passed over would be refused anyway.
+        let replacement = loop {
+            let candidate = self.buckets[index].replacements.pop()?;
+            if self.block_admits(index, &candidate.addr) {
+                break candidate;
+            }
+        };
+        self.blocks.add(self.block_of(&replacement.addr));
+        let bucket = &mut self.buckets[index];
         // Keep least recently seen first: the replacement may be older than some.
         let at = bucket
             .contacts
@@ -545,8 +646,10 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
     use rand_core::SeedableRng;
 
+    /// Contact `i`'s address: one IP per contact, as the address block limits expect.
     fn addr(i: u16) -> SocketAddr {
-        SocketAddr::from(([10, 0, 0, 1], i))
+        let [hi, lo] = i.to_be_bytes();
+        SocketAddr::from(([10, 0, hi, lo], 7000))
     }
 
     fn id_with_prefix(first: u8, rest: u8) -> NodeId {
@@ -674,7 +777,7 @@ mod tests {
         let good_for = table.config().good_for;
         let insert = |table: &mut RoutingTable, now: Time, id: NodeId| {
             let room = table.has_room_for(now, &id);
-            let outcome = table.insert(now, id, addr(1));
+            let outcome = table.insert(now, id, addr(u16::from(id.0[31])));
             assert_eq!(room, may_enter(outcome), "{outcome:?} at {now:?}");
             outcome
         };

@@ -363,6 +363,9 @@ pub struct Stats {
     pub requests_timed_out: u64,
     /// Requests refused locally by the per-peer limit.
     pub requests_throttled: u64,
+    /// Contacts refused by the routing table's address block limits
+    /// ([`TableConfig::contacts_per_block_max`](crate::proto::table::TableConfig::contacts_per_block_max)).
+    pub contacts_refused_block: u64,
     /// Responses that matched a request of ours.
     pub responses_received: u64,
     /// Responses that matched nothing (late, duplicated, or from another address).

@@ -778,6 +778,7 @@ impl Node {
                     self.table.abandon_check(&ping.id);
                 }
             }
+            InsertOutcome::Refused => self.stats.contacts_refused_block += 1,
             InsertOutcome::Updated | InsertOutcome::Queued | InsertOutcome::IsSelf => {}
         }
     }
