@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::Behaviour;
+use super::{Behaviour, Limits};
 use crate::proto::crypto::CryptoSuite;
 use crate::proto::discovery::DiscoveryConfig;
 use crate::proto::id::{Key, NodeId};
@@ -52,6 +52,9 @@ pub struct Config {
     /// For test-beds: makes this node misbehave the way hostile peers do.
     /// [`Behaviour::Honest`] (the default) follows the protocol.
     pub behaviour: Behaviour,
+    /// Bounds on what remote peers can make the node spend (the others are in the
+    /// sub-configurations; [`Limits`] lists them all).
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -70,6 +73,7 @@ impl Default for Config {
             crypto: CryptoSuite::Real,
             store: StoreConfig::default(),
             behaviour: Behaviour::Honest,
+            limits: Limits::default(),
         }
     }
 }
@@ -363,8 +367,20 @@ pub struct Stats {
     pub requests_timed_out: u64,
     /// Requests refused locally by the per-peer limit.
     pub requests_throttled: u64,
+    /// Requests refused locally because [`RpcConfig::pending_max`] requests were
+    /// tracked already.
+    pub requests_refused_full: u64,
+    /// Requests of a peer over its rate ([`Limits::requests_per_peer_rate`]): not
+    /// answered, not counted in `requests_received`.
+    pub requests_rate_limited: u64,
+    /// Requests not held while their peer's handshake ran, over
+    /// [`Limits::waiting_per_peer_max`] or [`Limits::waiting_bytes_max`].
+    pub requests_not_buffered: u64,
+    /// Beacon senders not probed because [`Limits::probes_max`] probes were out.
+    pub probes_refused: u64,
     /// Contacts refused by the routing table's address block limits
-    /// ([`TableConfig::contacts_per_block_max`](crate::proto::table::TableConfig::contacts_per_block_max)).
+    /// ([`TableConfig::contacts_per_block_max`](crate::proto::table::TableConfig::contacts_per_block_max)),
+    /// and beacon senders not probed for that reason.
     pub contacts_refused_block: u64,
     /// Responses that matched a request of ours.
     pub responses_received: u64,

@@ -37,14 +37,13 @@ use super::wire::{
 
 mod api;
 mod behaviour;
+mod limits;
 mod queries;
 mod records;
 
 pub use api::*;
 pub use behaviour::Behaviour;
-
-/// Most requests held for one peer while its handshake runs.
-const WAITING_PER_PEER_MAX: usize = 64;
+pub use limits::Limits;
 
 /// Why an RPC was sent: what its answer or failure feeds.
 #[derive(Clone, Copy, Debug)]
@@ -140,7 +139,9 @@ pub struct Node {
     sessions: Sessions,
     rpc: RpcManager<Purpose>,
     /// Requests for peers whose handshake is running.
-    waiting: BTreeMap<NodeId, Vec<Message>>,
+    waiting: limits::Waiting,
+    /// How many requests each session peer may still ask.
+    rates: limits::RequestRates,
     queries: BTreeMap<QueryId, QueryState>,
     probing: BTreeSet<NodeId>,
     who: BTreeMap<SocketAddr, WhoProbe>,
@@ -218,7 +219,8 @@ impl Node {
             unix_start: unix_time,
             now,
             discovery,
-            waiting: BTreeMap::new(),
+            waiting: limits::Waiting::default(),
+            rates: limits::RequestRates::default(),
             queries: BTreeMap::new(),
             probing: BTreeSet::new(),
             who: BTreeMap::new(),
@@ -248,6 +250,7 @@ impl Node {
         Stats {
             sessions: self.sessions.stats(),
             store: self.store.stats(),
+            requests_refused_full: self.rpc.refused_full(),
             ..self.stats
         }
     }
@@ -485,12 +488,11 @@ impl Node {
                     request: send.request,
                 };
                 if !self.send_sealed(&send.peer, &message) {
-                    let waiting = self.waiting.entry(send.peer).or_default();
-                    // A retry of a request still waiting adds nothing.
-                    if waiting.len() < WAITING_PER_PEER_MAX
-                        && !waiting.iter().any(|m| m.tx() == send.tx)
-                    {
-                        waiting.push(message);
+                    let mut encoded = Vec::with_capacity(64);
+                    message.encode(&mut encoded);
+                    let limits = &self.config.limits;
+                    if !self.waiting.push(send.peer, message, encoded.len(), limits) {
+                        self.stats.requests_not_buffered += 1;
                     }
                     self.sessions
                         .connect(now, self.crypto, send.peer, send.dst, &mut self.rng);
@@ -515,12 +517,12 @@ impl Node {
             SessionEvent::Established { peer, addr, .. } => {
                 self.events
                     .push_back(Event::PeerVerified { id: peer, addr });
-                for message in self.waiting.remove(&peer).unwrap_or_default() {
+                for message in self.waiting.take(&peer) {
                     self.send_sealed(&peer, &message);
                 }
             }
             SessionEvent::Failed { peer, addr, reason } => {
-                self.waiting.remove(&peer);
+                self.waiting.take(&peer);
                 self.events.push_back(Event::HandshakeFailed {
                     id: peer,
                     addr,
@@ -528,7 +530,7 @@ impl Node {
                 });
                 self.rpc.fail_peer(now, &peer, RpcFailure::Unreachable);
             }
-            SessionEvent::Closed { .. } => {}
+            SessionEvent::Closed { peer } => self.rates.forget(&peer),
         }
     }
 
@@ -564,6 +566,9 @@ impl Node {
             }
             if !self.table.has_room_for(now, &beacon.id) {
                 self.stats.beacons_not_probed += 1;
+                return;
+            }
+            if !self.may_probe(&beacon.id, &addr) {
                 return;
             }
         }
@@ -642,6 +647,9 @@ impl Node {
         tx: TxId,
         request: Request,
     ) {
+        if !self.admit_request(now, peer) {
+            return;
+        }
         self.stats.requests_received += 1;
         self.observe(now, peer, from, Via::Rpc);
         let response = if self.config.behaviour.is_honest() {

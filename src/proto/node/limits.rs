@@ -1,0 +1,290 @@
+//! [`Limits`]: what a remote peer can make a [`Node`](super::Node) spend, bounded.
+//!
+//! The node-level bounds live here: the rate of requests one peer may ask of the node
+//! ([`RequestRates`], a token bucket per session peer on the node's own clock), the
+//! requests buffered while handshakes run ([`Waiting`]), and the beacon senders probed
+//! at once. Each breach is refused and counted in [`Stats`](super::Stats).
+//!
+//! The other bounds belong to the sub-machine they bound:
+//!
+//! | bound | where | default |
+//! |---|---|---|
+//! | half-open handshakes, in all and per source address | [`SessionConfig::half_open_max`](crate::proto::session::SessionConfig::half_open_max), [`half_open_per_source_max`](crate::proto::session::SessionConfig::half_open_per_source_max) | 1,024; 16 |
+//! | open sessions (least recently used closed beyond) | [`SessionConfig::sessions_max`](crate::proto::session::SessionConfig::sessions_max) | 4,096 |
+//! | sessions per peer | fixed | 2 |
+//! | requests tracked, per peer address and in all | [`RpcConfig`](crate::proto::rpc::RpcConfig) | 8 in flight + 32 queued; 4,096 |
+//! | contacts per bucket, replacements per bucket | [`TableConfig`](crate::proto::table::TableConfig) | 20; 20 |
+//! | contacts per address block, per bucket and per table | [`TableConfig`](crate::proto::table::TableConfig) | 2; 10 |
+//! | records held, in all and per writer | [`StoreConfig`](crate::proto::store::StoreConfig) | 65,536; 1,024 |
+//!
+//! What the node keeps for its own commands (queries, records it publishes) grows with
+//! what its application asks, not with what the network sends.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use super::Node;
+use crate::proto::id::NodeId;
+use crate::proto::time::Time;
+use crate::proto::wire::Message;
+
+/// The node-level bounds on what remote peers can make a node spend. Every default
+/// leaves an honest swarm alone: an honest peer asks a few requests at a time (α = 3
+/// per lookup, at most 8 in flight per address).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Requests per second one session peer may ask, on average. 50 by default: an
+    /// honest peer's lookups, refreshes and record fan-outs ask one node a handful.
+    /// Requests over the rate get no answer and count as `requests_rate_limited`.
+    pub requests_per_peer_rate: u32,
+    /// Requests one session peer may ask in a burst above the rate. 100 by default:
+    /// a bootstrap's refresh walk asks a bootstrap node a few dozen in a second.
+    pub requests_per_peer_burst: u32,
+    /// Requests held for one peer while its handshake runs; beyond this they are not
+    /// held (`requests_not_buffered`) and time out or go out with a retry. 64 by
+    /// default, at most about 75 KiB of the largest requests.
+    pub waiting_per_peer_max: usize,
+    /// Bytes of requests held while handshakes run, for all peers. 1 MiB by default.
+    pub waiting_bytes_max: usize,
+    /// Beacon senders probed at once (a ping in a fresh session each). 256 by
+    /// default: a new node on a busy segment probes a few dozen at a time. Beacons of
+    /// strangers beyond it are not probed (`probes_refused`); their next beacon, 5 s
+    /// later, may be.
+    pub probes_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            requests_per_peer_rate: 50,
+            requests_per_peer_burst: 100,
+            waiting_per_peer_max: 64,
+            waiting_bytes_max: 1 << 20,
+            probes_max: 256,
+        }
+    }
+}
+
+/// One peer's token bucket, in millionths of a request.
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    level: u64,
+    at: Time,
+}
+
+/// A token bucket per session peer: how many requests each may still ask.
+///
+/// Entries exist only for peers with an open session: the node forgets a peer when
+/// its session closes, and drops the entries of closed sessions when the map reaches
+/// `sessions_max`.
+#[derive(Debug, Default)]
+pub(super) struct RequestRates {
+    buckets: BTreeMap<NodeId, Bucket>,
+}
+
+const MICRO: u64 = 1_000_000;
+
+impl RequestRates {
+    /// Whether `peer` may ask one more request at `now`; takes its token if so.
+    /// `is_open` tells which peers still have a session, `max` how many entries the
+    /// map may hold.
+    pub(super) fn admit(
+        &mut self,
+        now: Time,
+        peer: NodeId,
+        limits: &Limits,
+        max: usize,
+        is_open: impl Fn(&NodeId) -> bool,
+    ) -> bool {
+        let capacity = u64::from(limits.requests_per_peer_burst.max(1)) * MICRO;
+        if !self.buckets.contains_key(&peer) && self.buckets.len() >= max.max(1) {
+            self.buckets.retain(|p, _| is_open(p));
+            if self.buckets.len() >= max.max(1) {
+                // Every entry has a session: the oldest refilled goes.
+                if let Some(oldest) = self.buckets.iter().min_by_key(|(_, b)| b.at) {
+                    let oldest = *oldest.0;
+                    self.buckets.remove(&oldest);
+                }
+            }
+        }
+        let bucket = self.buckets.entry(peer).or_insert(Bucket {
+            level: capacity,
+            at: now,
+        });
+        let elapsed = now.saturating_since(bucket.at).as_micros();
+        let refill = elapsed.saturating_mul(u128::from(limits.requests_per_peer_rate));
+        let refill = u64::try_from(refill).unwrap_or(u64::MAX);
+        bucket.level = bucket.level.saturating_add(refill).min(capacity);
+        bucket.at = now;
+        if bucket.level < MICRO {
+            return false;
+        }
+        bucket.level -= MICRO;
+        true
+    }
+
+    /// `peer`'s session closed.
+    pub(super) fn forget(&mut self, peer: &NodeId) {
+        self.buckets.remove(peer);
+    }
+
+    /// Peers tracked.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.buckets.len()
+    }
+}
+
+/// Requests held for peers whose handshake runs, with their encoded sizes.
+#[derive(Debug, Default)]
+pub(super) struct Waiting {
+    by_peer: BTreeMap<NodeId, Vec<(Message, usize)>>,
+    bytes: usize,
+}
+
+impl Waiting {
+    /// Holds `message` (of `len` encoded bytes) for `peer` unless the limits say no;
+    /// a retry of a request already held is fine and adds nothing.
+    pub(super) fn push(
+        &mut self,
+        peer: NodeId,
+        message: Message,
+        len: usize,
+        limits: &Limits,
+    ) -> bool {
+        let held = self.by_peer.get(&peer);
+        if held.is_some_and(|w| w.iter().any(|(m, _)| m.tx() == message.tx())) {
+            return true;
+        }
+        if held.is_some_and(|w| w.len() >= limits.waiting_per_peer_max)
+            || self.bytes.saturating_add(len) > limits.waiting_bytes_max
+        {
+            return false;
+        }
+        self.bytes += len;
+        self.by_peer.entry(peer).or_default().push((message, len));
+        true
+    }
+
+    /// Everything held for `peer`, in order; it is no longer held.
+    pub(super) fn take(&mut self, peer: &NodeId) -> Vec<Message> {
+        let held = self.by_peer.remove(peer).unwrap_or_default();
+        self.bytes -= held.iter().map(|(_, len)| len).sum::<usize>();
+        held.into_iter().map(|(m, _)| m).collect()
+    }
+
+    /// Bytes held, for all peers.
+    #[cfg(test)]
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl Node {
+    /// Whether `peer` may ask one more request now (see [`Limits::requests_per_peer_rate`]);
+    /// counts the refusal if not.
+    pub(super) fn admit_request(&mut self, now: Time, peer: NodeId) -> bool {
+        let sessions = &self.sessions;
+        let admitted = self.rates.admit(
+            now,
+            peer,
+            &self.config.limits,
+            self.config.sessions.sessions_max,
+            |p| sessions.is_open(p),
+        );
+        if !admitted {
+            self.stats.requests_rate_limited += 1;
+            tracing::debug!(%peer, "request over the peer's rate");
+        }
+        admitted
+    }
+
+    /// Whether a beacon's sender `id` at `addr` may be probed: fewer than
+    /// [`Limits::probes_max`] probes are out and its address block has room in the
+    /// table. Counts the refusal if not.
+    pub(super) fn may_probe(&mut self, id: &NodeId, addr: &SocketAddr) -> bool {
+        if self.probing.len() >= self.config.limits.probes_max {
+            self.stats.probes_refused += 1;
+            return false;
+        }
+        if !self.table.block_has_room_for(id, addr) {
+            self.stats.contacts_refused_block += 1;
+            return false;
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::wire::{Request, TxId};
+    use std::time::Duration;
+
+    fn at(ms: u64) -> Time {
+        Time::ZERO + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn a_peer_gets_its_burst_then_the_rate() {
+        let limits = Limits::default();
+        let mut rates = RequestRates::default();
+        let peer = NodeId([1; 32]);
+        let admitted = (0..150)
+            .filter(|_| rates.admit(at(0), peer, &limits, 10, |_| true))
+            .count();
+        assert_eq!(admitted, 100, "the burst");
+        // 50 per second: one every 20 ms.
+        assert!(!rates.admit(at(19), peer, &limits, 10, |_| true));
+        assert!(rates.admit(at(20), peer, &limits, 10, |_| true));
+        let admitted = (0..100)
+            .filter(|_| rates.admit(at(1020), peer, &limits, 10, |_| true))
+            .count();
+        assert_eq!(admitted, 50, "a second later, a second's worth");
+        // Another peer has a bucket of its own.
+        assert!(rates.admit(at(1020), NodeId([2; 32]), &limits, 10, |_| true));
+    }
+
+    #[test]
+    fn the_map_holds_at_most_max_peers() {
+        let limits = Limits::default();
+        let mut rates = RequestRates::default();
+        for i in 0..50u8 {
+            rates.admit(at(u64::from(i)), NodeId([i; 32]), &limits, 8, |p| {
+                p.0[0] % 2 == 0
+            });
+            assert!(rates.len() <= 8);
+        }
+    }
+
+    #[test]
+    fn waiting_is_bounded_per_peer_and_in_bytes() {
+        let limits = Limits {
+            waiting_per_peer_max: 2,
+            waiting_bytes_max: 250,
+            ..Limits::default()
+        };
+        let mut waiting = Waiting::default();
+        let message = |tx| Message::Request {
+            tx: TxId(tx),
+            request: Request::Ping,
+        };
+        let (a, b) = (NodeId([1; 32]), NodeId([2; 32]));
+        assert!(waiting.push(a, message(1), 100, &limits));
+        assert!(
+            waiting.push(a, message(1), 100, &limits),
+            "a retry adds nothing"
+        );
+        assert!(waiting.push(a, message(2), 100, &limits));
+        assert!(!waiting.push(a, message(3), 10, &limits), "two per peer");
+        assert!(
+            !waiting.push(b, message(4), 100, &limits),
+            "250 bytes in all"
+        );
+        assert!(waiting.push(b, message(5), 50, &limits));
+        assert_eq!(waiting.bytes(), 250);
+        assert_eq!(waiting.take(&a).len(), 2);
+        assert_eq!(waiting.bytes(), 50);
+        assert!(waiting.take(&a).is_empty());
+    }
+}
