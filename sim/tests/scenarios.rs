@@ -29,3 +29,76 @@ fn multicast_segments_do_not_become_islands() {
     );
     assert!(report.pass);
 }
+
+/// Regression: a node whose segment's beacons had filled the bucket of a bootstrap
+/// node could not keep that bootstrap node in its table, so its self-lookup started
+/// from its segment alone. With 8 segments at 2,000 nodes, 85 nodes of one segment
+/// ended up knowing only each other (some held none of their 20 true closest), and
+/// lookups of random keys ended at 20 nodes none of which was among the true closest:
+/// 2 % of record gets missed. Bootstrap now seeds its self-lookup with every
+/// bootstrap node that answered, whether or not the table had room for it.
+#[test]
+fn lookups_of_random_keys_converge_across_segments() {
+    use std::time::Duration;
+
+    use dswarm::proto::{Command, NodeId, QueryOutcome, Time};
+    use dswarm_sim::engine::{direct::Direct, Engine};
+    use dswarm_sim::world::World;
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::{RngCore, SeedableRng};
+
+    let mut scenario = scenario::load(Path::new("../scenarios/bootstrap-multicast.toml")).unwrap();
+    scenario.seed = 1;
+    scenario.crypto = CryptoKind::Fast;
+    let world = World::new(scenario.seed, scenario.nodes, &scenario.network);
+    let mut engine = Direct::new(runner::swarm_config(&scenario), world);
+    engine.run_until(Time::ZERO + Duration::from_secs(30));
+
+    let ids = engine.swarm().ids();
+    let mut worst = (20, 0);
+    for (i, node) in engine.swarm().nodes().iter().enumerate() {
+        let mut others: Vec<NodeId> = ids.iter().copied().filter(|id| *id != ids[i]).collect();
+        others.sort_unstable_by_key(|id| id.distance(&ids[i]));
+        let held = others[..20]
+            .iter()
+            .filter(|id| node.table().get(id).is_some())
+            .count();
+        worst = worst.min((held, i));
+    }
+    assert!(
+        worst.0 >= 18,
+        "node {} holds only {} of its 20 closest",
+        worst.1,
+        worst.0
+    );
+
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut targets = Vec::new();
+    for tag in 0..500 {
+        let mut target = [0u8; 32];
+        rng.fill_bytes(&mut target);
+        let node = (rng.next_u64() % ids.len() as u64) as usize;
+        engine.start(node, Command::FindNode(NodeId(target)), tag);
+        targets.push((node, NodeId(target)));
+    }
+    let until = engine.now() + Duration::from_secs(10);
+    engine.run_until(until);
+    let mut done = Vec::new();
+    engine.drain_finished(&mut done);
+    assert_eq!(done.len(), 500);
+    let (mut hits, mut of, mut disjoint) = (0, 0, 0);
+    for d in &done {
+        let (node, target) = targets[d.tag as usize];
+        let Ok((_, QueryOutcome::Found(result))) = &d.result else {
+            panic!("lookup {} failed: {:?}", d.tag, d.result);
+        };
+        let (h, o) = engine.swarm().recall(node, &target, &result.closest, 20);
+        hits += h;
+        of += o;
+        disjoint += usize::from(h == 0);
+    }
+    let recall = hits as f64 / of as f64;
+    println!("recall of the 20 closest over 500 random keys: {recall:.4}, disjoint {disjoint}");
+    assert_eq!(disjoint, 0, "a lookup ended among none of the true closest");
+    assert!(recall >= 0.99, "recall {recall:.4}");
+}

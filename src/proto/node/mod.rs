@@ -79,8 +79,13 @@ enum Query {
         pending: usize,
     },
     /// Bootstrap's first phase: `Who` probes and pings of the bootstrap addresses.
+    /// `dialed` are the bootstrap nodes whose beacon answered, `answered` those that
+    /// also answered the ping: the self-lookup's seeds, whether or not the table had
+    /// room for them.
     BootstrapPings {
         pending: usize,
+        dialed: Vec<WireContact>,
+        answered: Vec<WireContact>,
     },
     /// Bootstrap's last phase: refresh lookups of the buckets beyond the closest
     /// neighbour. `running` are under way; `queued` buckets start as they end.
@@ -588,6 +593,8 @@ impl Node {
                         .is_err()
                     {
                         self.on_query_answer(now, probe.query, id, Err(QueryError::Refused));
+                    } else {
+                        self.bootstrap_dialed(probe.query, WireContact { id, addr });
                     }
                     return;
                 }

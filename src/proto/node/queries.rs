@@ -114,7 +114,12 @@ impl Node {
                     self.start_lookup(now, query, self.id, LookupKind::Bootstrap);
                 } else {
                     let pending = addrs.len();
-                    self.insert_query(now, query, Query::BootstrapPings { pending });
+                    let state = Query::BootstrapPings {
+                        pending,
+                        dialed: Vec::new(),
+                        answered: Vec::new(),
+                    };
+                    self.insert_query(now, query, state);
                 }
                 Ok(query)
             }
@@ -232,7 +237,16 @@ impl Node {
                     self.finish_query(now, query, QueryOutcome::PingedClosest(results));
                 }
             }
-            Query::BootstrapPings { .. } => self.bootstrap_step_done(now, query),
+            Query::BootstrapPings {
+                dialed, answered, ..
+            } => {
+                if let Ok((_, Response::Pong { .. })) = answer {
+                    if let Some(at) = dialed.iter().position(|c| c.id == peer) {
+                        answered.push(dialed.swap_remove(at));
+                    }
+                }
+                self.bootstrap_step_done(now, query)
+            }
             // Its refresh lookups carry their own query ids.
             Query::BootstrapRefreshes { .. } => {}
             Query::Records(_) => self.on_fanout_answer(now, query, peer, answer),
@@ -249,10 +263,23 @@ impl Node {
         }
     }
 
+    /// The bootstrap node at `contact` answered `query`'s `Who`, and is being pinged.
+    pub(super) fn bootstrap_dialed(&mut self, query: QueryId, contact: WireContact) {
+        if let Some(QueryState {
+            query: Query::BootstrapPings { dialed, .. },
+            ..
+        }) = self.queries.get_mut(&query)
+        {
+            dialed.push(contact);
+        }
+    }
+
     /// One bootstrap address answered its ping, or was given up.
     fn bootstrap_step_done(&mut self, now: Time, query: QueryId) {
         let Some(QueryState {
-            query: Query::BootstrapPings { pending },
+            query: Query::BootstrapPings {
+                pending, answered, ..
+            },
             ..
         }) = self.queries.get_mut(&query)
         else {
@@ -262,34 +289,44 @@ impl Node {
         if *pending > 0 {
             return;
         }
-        if self.table.is_empty() {
+        let answered = std::mem::take(answered);
+        if self.table.is_empty() && answered.is_empty() {
             self.finish_bootstrap(now, query);
         } else {
             // Same query id and start time: the self-lookup is bootstrap's second half.
-            self.start_lookup(now, query, self.id, LookupKind::Bootstrap);
+            self.start_lookup_from(now, query, self.id, LookupKind::Bootstrap, answered);
         }
     }
 
-    /// The seeds of bootstrap's self-lookup: the bootstrap nodes alone, when any is in
-    /// the table. A node that already knows its LAN segment from beacons would
+    /// The seeds of bootstrap's self-lookup: the bootstrap nodes alone, those that
+    /// answered this bootstrap's pings (a full bucket may have had no room for them)
+    /// and those in the table. A node that already knows its LAN segment from beacons would
     /// otherwise look itself up among its segment only, converge on the closest ids of
     /// that segment and never learn its neighbours elsewhere: the swarm splits into
     /// islands joined only through the bootstrap nodes. The bootstrap nodes' answers
     /// come from the whole swarm.
-    fn bootstrap_seeds(&self, kind: LookupKind) -> Option<Vec<WireContact>> {
+    fn bootstrap_seeds(
+        &self,
+        kind: LookupKind,
+        mut answered: Vec<WireContact>,
+    ) -> Option<Vec<WireContact>> {
         if kind != LookupKind::Bootstrap {
             return None;
         }
-        let seeds: Vec<WireContact> = self
+        let in_table = self
             .table
             .iter()
             .filter(|c| self.config.bootstrap.contains(&c.addr))
             .map(|c| WireContact {
                 id: c.id,
                 addr: c.addr,
-            })
-            .collect();
-        (!seeds.is_empty()).then_some(seeds)
+            });
+        for contact in in_table {
+            if !answered.iter().any(|a| a.id == contact.id) {
+                answered.push(contact);
+            }
+        }
+        (!answered.is_empty()).then_some(answered)
     }
 
     pub(super) fn start_lookup(
@@ -298,6 +335,19 @@ impl Node {
         query: QueryId,
         target: NodeId,
         kind: LookupKind,
+    ) {
+        self.start_lookup_from(now, query, target, kind, Vec::new());
+    }
+
+    /// [`Node::start_lookup`], with the bootstrap nodes that answered this bootstrap
+    /// as extra seeds for a [`LookupKind::Bootstrap`].
+    fn start_lookup_from(
+        &mut self,
+        now: Time,
+        query: QueryId,
+        target: NodeId,
+        kind: LookupKind,
+        answered: Vec<WireContact>,
     ) {
         let k = self.config.table.bucket_capacity;
         let seeds: Vec<WireContact> = if let LookupKind::Refresh {
@@ -319,7 +369,7 @@ impl Node {
             above.sort_unstable_by_key(|c| c.id.distance(&target));
             above.truncate(k);
             above
-        } else if let Some(seeds) = self.bootstrap_seeds(kind) {
+        } else if let Some(seeds) = self.bootstrap_seeds(kind, answered) {
             seeds
         } else {
             self.table
