@@ -19,12 +19,14 @@ use std::time::Duration;
 mod check;
 mod duration;
 mod fields;
+mod hostile;
 mod tree;
 
 #[cfg(test)]
 mod tests;
 
 pub use duration::{format_duration, parse_duration};
+pub use hostile::{HostileKind, HostileSpec, RATE_MAX, SYBIL_IDENTITIES_MAX};
 
 /// Reads and checks the scenario file at `path`.
 ///
@@ -75,6 +77,8 @@ pub struct Scenario {
     pub at: Vec<At>,
     /// `[[workload]]`: operations issued during the run, in file order.
     pub workload: Vec<Workload>,
+    /// `[hostile]`: the nodes that attack the swarm; none by default.
+    pub hostile: HostileSpec,
     /// `[expect]`: what must hold at the end, in file order.
     pub expect: Vec<Expectation>,
 }
@@ -137,7 +141,32 @@ impl Scenario {
                 )
             })?;
         }
+        hostile::fits(&self.hostile, nodes, self.network.bootstrap, left).map_err(
+            |(kind, message)| {
+                let key = kind.map_or("hostile".to_owned(), |k| format!("hostile.{}", k.key()));
+                error(key, message)
+            },
+        )?;
         self.nodes = nodes;
+        Ok(self)
+    }
+
+    /// The scenario on `engine` instead, as `--engine` asks; an error if the file has
+    /// hostile nodes that engine does not run. The error names no line: the engine
+    /// came from the command line.
+    pub fn with_engine(mut self, engine: EngineKind) -> Result<Scenario, ScenarioError> {
+        if let (EngineKind::Turmoil, Some((kind, why))) = (engine, self.hostile.turmoil_refusal()) {
+            return Err(ScenarioError {
+                path: self.path.clone(),
+                line: None,
+                key: Some(format!("hostile.{}", kind.key())),
+                message: format!(
+                    "--engine turmoil: the turmoil engine does not run {}: {why}",
+                    kind.key()
+                ),
+            });
+        }
+        self.engine = engine;
         Ok(self)
     }
 }
@@ -440,12 +469,16 @@ pub const METRICS: &[&str] = &[
     "get_success",
     "mutable_latest",
     "topic_recall",
+    "honest_lookup_success",
+    "forged_stored",
+    "unexpected_sessions",
 ];
 
 /// The metrics in [`METRICS`] that are ratios between 0 and 1; for these alone a bare
 /// number means `>=`.
 pub const RATIO_METRICS: &[&str] = &[
     "lookup_success",
+    "honest_lookup_success",
     "ping_success",
     "delivered_ratio",
     "get_success",

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::duration::format_duration;
 use super::fields::{Ctx, Field, Lookup, Section};
+use super::hostile::{self, HOSTILE_KEYS};
 use super::tree::{self, Kind};
 use super::{
     Action, At, CryptoKind, EngineKind, Expectation, NetworkSpec, Op, Scenario, ScenarioError,
@@ -28,6 +29,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "network",
     "at",
     "workload",
+    "hostile",
     "expect",
 ];
 pub(super) const NETWORK_KEYS: &[&str] = &[
@@ -125,6 +127,19 @@ pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioErro
         Some(field) => workload_value(&field, &run)?,
         None => Vec::new(),
     };
+    let hostile = match top.get("hostile") {
+        Some(field) => {
+            let left = at
+                .iter()
+                .filter_map(|event| match event.action {
+                    Action::Leave { share } => Some(Action::leave_count(share, nodes)),
+                    _ => None,
+                })
+                .sum();
+            hostile::hostile_value(&field, nodes, network.bootstrap, left, engine)?
+        }
+        None => Default::default(),
+    };
     let expect = match top.get("expect") {
         Some(field) => expect_value(&field)?,
         None => Vec::new(),
@@ -141,6 +156,7 @@ pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioErro
         network,
         at,
         workload,
+        hostile,
         expect,
     })
 }
@@ -172,6 +188,7 @@ fn check_keys(top: &Section<'_>) -> Result<(), ScenarioError> {
     for (name, known) in [
         ("at", AT_KEYS),
         ("workload", WORKLOAD_KEYS),
+        ("hostile", HOSTILE_KEYS),
         ("expect", METRICS),
     ] {
         for field in tables(name).iter().filter(|field| is_table(field)) {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::check::{AT_KEYS, LATENCY_KEYS, NETWORK_KEYS, TOP_KEYS, WORKLOAD_KEYS};
 use super::duration::parse_duration;
+use super::hostile::HOSTILE_KEYS;
 use super::tree::{Entry, Kind, Value};
 use super::{ScenarioError, METRICS};
 
@@ -233,7 +234,7 @@ impl<'a> Section<'a> {
 
 /// Where a key that is unknown in one table belongs, when it is known in another.
 fn misplaced(table: &str, name: &str) -> Option<String> {
-    let homes: [(&[&str], &str); 6] = [
+    let homes: [(&[&str], &str); 7] = [
         (TOP_KEYS, ""),
         (NETWORK_KEYS, "the [network] table"),
         (
@@ -242,6 +243,7 @@ fn misplaced(table: &str, name: &str) -> Option<String> {
         ),
         (AT_KEYS, "an [[at]] entry"),
         (WORKLOAD_KEYS, "a [[workload]] entry"),
+        (HOSTILE_KEYS, "the [hostile] table"),
         (METRICS, "the [expect] table"),
     ];
     let (_, home) = homes.iter().find(|(keys, _)| keys.contains(&name))?;

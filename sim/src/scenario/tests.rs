@@ -116,6 +116,7 @@ fn design_example_parses_as_written() {
             ping_closest: 0,
             ..Workload::default()
         }],
+        hostile: HostileSpec::default(),
         expect: vec![
             Expectation {
                 name: "lookup_success".to_owned(),
