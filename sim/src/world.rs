@@ -10,10 +10,16 @@
 //! (uniform in the scenario's range, the same both ways), and loss, duplication and
 //! reordering each have their own RNG stream of the seed, drawn only while that fault
 //! is on. Partition groups come from a fourth stream, shuffled once per partition.
+//!
+//! Addresses: node `i` lives at [`addr_of`]`(i)`, except that [`World::share_hosts`]
+//! can put groups of nodes behind one IP (sybils), each on a port of its own; such a
+//! group shares its host's latency and multicast segment too.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use dswarm::harness::{seed_stream, uniform, unit, Network};
+use dswarm::harness::{addr_of, index_of, seed_stream, uniform, unit, Network, PORT};
 use dswarm::proto::Time;
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
@@ -43,6 +49,10 @@ pub struct World {
     reorder: ChaCha8Rng,
     partition: ChaCha8Rng,
     stats: WorldStats,
+    /// The node whose IP each node uses (itself, unless it shares one).
+    hosts: Vec<usize>,
+    /// Addresses of nodes that share an IP, and which node each is.
+    shared: BTreeMap<SocketAddr, usize>,
 }
 
 /// What the world did to datagrams, by cause.
@@ -70,16 +80,13 @@ impl World {
     /// segment `i % segments`, so the first nodes (the bootstrap nodes) sit on
     /// different segments.
     pub fn new(seed: u64, nodes: usize, spec: &NetworkSpec) -> World {
-        let mut segments = vec![Vec::new(); spec.segments];
-        if spec.segments > 0 {
-            for i in 0..nodes {
-                segments[i % spec.segments].push(i);
-            }
-        }
+        let hosts: Vec<usize> = (0..nodes).collect();
         World {
             seed,
             spec: spec.clone(),
-            segments,
+            segments: Self::segments_of(&hosts, spec.segments),
+            hosts,
+            shared: BTreeMap::new(),
             groups: None,
             one_way: false,
             loss: seed_stream(seed, STREAM_LOSS),
@@ -90,8 +97,45 @@ impl World {
         }
     }
 
-    /// The one-way latency of the link between `a` and `b` (the same both ways).
+    /// Node `i` on segment `hosts[i] % segments`.
+    fn segments_of(hosts: &[usize], segments: usize) -> Vec<Vec<usize>> {
+        let mut members = vec![Vec::new(); segments];
+        if segments > 0 {
+            for (i, host) in hosts.iter().enumerate() {
+                members[host % segments].push(i);
+            }
+        }
+        members
+    }
+
+    /// Puts each group of nodes behind one IP address, its first node's: the group's
+    /// `k`-th node serves on port [`PORT`]` + k`. The nodes of a group share the first
+    /// node's latency to everyone and its multicast segment. Groups must not overlap,
+    /// and no bootstrap node may move (a group's first node keeps its address).
+    pub fn share_hosts(&mut self, groups: &[Vec<usize>]) {
+        for group in groups {
+            let Some(&host) = group.first() else {
+                continue;
+            };
+            let ip = addr_of(host).ip();
+            for (k, &node) in group.iter().enumerate() {
+                let port = PORT + u16::try_from(k).expect("fewer than 2^16 identities per host");
+                self.hosts[node] = host;
+                self.shared.insert(SocketAddr::new(ip, port), node);
+            }
+        }
+        self.segments = Self::segments_of(&self.hosts, self.spec.segments);
+    }
+
+    /// The node whose IP node `node` uses: itself unless it shares one.
+    pub fn host(&self, node: usize) -> usize {
+        self.hosts[node]
+    }
+
+    /// The one-way latency of the link between `a` and `b` (the same both ways); nodes
+    /// behind one IP have their host's latency.
     pub fn link_latency(&self, a: usize, b: usize) -> Duration {
+        let (a, b) = (self.hosts[a], self.hosts[b]);
         let (lo, hi) = (a.min(b) as u64, a.max(b) as u64);
         let min = self.spec.latency_min.as_micros() as u64;
         let max = self.spec.latency_max.as_micros() as u64;
@@ -160,8 +204,30 @@ impl Network for World {
     fn multicast_members(&self, src: usize) -> &[usize] {
         match self.segments.len() {
             0 => &[],
-            n => &self.segments[src % n],
+            n => &self.segments[self.hosts[src] % n],
         }
+    }
+
+    fn addr_of(&self, index: usize) -> SocketAddr {
+        let host = self.hosts[index];
+        if host == index {
+            return addr_of(index);
+        }
+        // A node behind another's IP: find its port (groups are small).
+        let ip = addr_of(host).ip();
+        self.shared
+            .range(SocketAddr::new(ip, PORT)..=SocketAddr::new(ip, u16::MAX))
+            .find(|(_, &node)| node == index)
+            .map(|(addr, _)| *addr)
+            .expect("a node that shares an IP has an address there")
+    }
+
+    fn index_of(&self, addr: SocketAddr, nodes: usize) -> Option<usize> {
+        if let Some(&node) = self.shared.get(&addr) {
+            return (node < nodes).then_some(node);
+        }
+        // Nobody lives any longer at the address of a node that moved behind another IP.
+        index_of(addr, nodes).filter(|&node| self.hosts[node] == node)
     }
 
     fn fate(&mut self, _now: Time, src: usize, dst: usize, delays: &mut Vec<Duration>) {
