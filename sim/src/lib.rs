@@ -9,6 +9,9 @@
 //!   methods) and the **turmoil** engine (every node runs the live driver loop on a
 //!   `turmoil-net` socket under paused tokio time).
 //! - [`runner`]: one scenario run on one engine: timeline, workloads, report.
+//! - [`hostile`]: hostile nodes — who they are, and the traffic they add.
+//! - [`safety`]: the oracles every run checks: no forged record stored, no session
+//!   with an unexpected key.
 //! - [`report`]: the JSON report, expectations checked, and the human summary.
 //! - [`chrome`]: a run's trace as Chrome/Perfetto trace-event JSON.
 //! - [`html`]: the one-file HTML report with inline SVG charts.
@@ -17,9 +20,11 @@
 
 pub mod chrome;
 pub mod engine;
+pub mod hostile;
 pub mod html;
 pub mod report;
 pub mod runner;
+pub mod safety;
 pub mod scenario;
 pub mod shrink;
 pub mod sweep;

@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::hostile::{Activity, HostileCounts};
+use crate::safety::SafetyReport;
 use crate::scenario::{Expectation, METRICS};
 
 /// Everything a run reports; see the module docs.
@@ -55,6 +57,15 @@ pub struct Report {
     pub tables: Tables,
     /// The nodes' own counters, summed over the swarm.
     pub protocol: Protocol,
+    /// Hostile nodes, by kind (all 0 in an honest swarm).
+    pub hostile: HostileCounts,
+    /// What the hostile nodes sent beyond the protocol.
+    pub hostile_activity: Activity,
+    /// What the honest nodes refused, summed over them alone.
+    pub hostile_refused: HostileRefused,
+    /// The safety oracles: what they checked and every violation. A violation fails
+    /// the run.
+    pub safety: SafetyReport,
     /// Every expectation of the scenario, checked.
     pub expectations: Vec<Verdict>,
     /// Whether every expectation held.
@@ -246,6 +257,76 @@ impl Protocol {
     }
 }
 
+/// What the honest nodes refused or suffered, summed over the honest nodes only: the
+/// hostile nodes' effect, each counter the honest node's own.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct HostileRefused {
+    /// Beacons whose signature did not verify (forgers).
+    pub beacons_forged: u64,
+    /// Record answers that failed their check: a value not matching its key, a bad
+    /// signature (forgers).
+    pub records_rejected: u64,
+    /// Writes refused for a bad signature (forgers).
+    pub store_refused_signature: u64,
+    /// Writes refused for a bad or missing token.
+    pub store_refused_token: u64,
+    /// Writes refused because the store or the writer's quota was full.
+    pub store_refused_full: u64,
+    /// Handshake messages that failed a check.
+    pub handshakes_rejected: u64,
+    /// Hellos dropped because too many handshakes were half open, in all or from
+    /// that source (flooders).
+    pub half_open_refused: u64,
+    /// Handshake messages that matched no handshake (replays of others' handshakes).
+    pub handshake_unmatched: u64,
+    /// Frames refused as replays: counter already seen (replayers).
+    pub frames_replayed: u64,
+    /// Frames for no open session (frames replayed to nodes they were not for).
+    pub frames_unknown_session: u64,
+    /// Frames that did not authenticate.
+    pub frames_undecryptable: u64,
+    /// Sessions closed because their peer opened two newer ones.
+    pub sessions_superseded: u64,
+    /// Requests of a peer over its rate: not answered (flooders).
+    pub requests_rate_limited: u64,
+    /// Contacts refused by the routing table's address block limits (sybils).
+    pub contacts_refused_block: u64,
+    /// Datagrams that did not decode.
+    pub datagrams_malformed: u64,
+    /// Responses that matched no request of theirs.
+    pub responses_unexpected: u64,
+    /// Their requests that got no answer after every retry (droppers' silence, and
+    /// liars' invented contacts).
+    pub requests_timed_out: u64,
+    /// Handshakes they dialled that got no answer (liars' invented contacts: a real
+    /// node at that address cannot prove the invented key, and stays silent).
+    pub handshakes_timed_out: u64,
+}
+
+impl HostileRefused {
+    /// Adds one honest node's counters.
+    pub fn add(&mut self, s: &dswarm::proto::Stats) {
+        self.beacons_forged += s.beacons_forged;
+        self.records_rejected += s.records_rejected;
+        self.store_refused_signature += s.store.refused_signature;
+        self.store_refused_token += s.store.refused_token;
+        self.store_refused_full += s.store.refused_full;
+        self.handshakes_rejected += s.sessions.handshakes_rejected;
+        self.half_open_refused += s.sessions.half_open_refused;
+        self.handshake_unmatched += s.sessions.handshake_unmatched;
+        self.frames_replayed += s.sessions.frames_replayed;
+        self.frames_unknown_session += s.sessions.frames_unknown_session;
+        self.frames_undecryptable += s.sessions.frames_undecryptable;
+        self.sessions_superseded += s.sessions.sessions_superseded;
+        self.requests_rate_limited += s.requests_rate_limited;
+        self.contacts_refused_block += s.contacts_refused_block;
+        self.datagrams_malformed += s.datagrams_malformed;
+        self.responses_unexpected += s.responses_unexpected;
+        self.requests_timed_out += s.requests_timed_out;
+        self.handshakes_timed_out += s.sessions.handshakes_timed_out;
+    }
+}
+
 /// One expectation, checked.
 #[derive(Clone, Debug, Serialize)]
 pub struct Verdict {
@@ -275,11 +356,19 @@ impl Report {
             "get_success" => ratio(self.records.get_ok, self.records.get),
             "mutable_latest" => ratio(self.records.mutable_latest, self.records.mutable_get),
             "topic_recall" => self.topics.recall_mean,
+            // Workload commands run on honest nodes only.
+            "honest_lookup_success" => ratio(self.lookups.succeeded, self.lookups.issued),
+            "forged_stored" => self
+                .safety
+                .records_checked
+                .then_some(self.safety.forged_stored as f64),
+            "unexpected_sessions" => Some(self.safety.unexpected_sessions as f64),
             _ => None,
         }
     }
 
-    /// Checks every expectation and sets [`Report::pass`].
+    /// Checks every expectation and sets [`Report::pass`]: every expectation holds
+    /// and no safety oracle found a violation.
     pub fn check(&mut self, expect: &[Expectation]) {
         debug_assert!(expect.iter().all(|e| METRICS.contains(&e.name.as_str())));
         self.expectations = expect
@@ -294,7 +383,7 @@ impl Report {
                 }
             })
             .collect();
-        self.pass = self.expectations.iter().all(|v| v.pass);
+        self.pass = self.expectations.iter().all(|v| v.pass) && self.safety.holds();
     }
 
     /// A few lines for people: figures, then one line per expectation.
@@ -410,6 +499,7 @@ impl Report {
         if self.departed > 0 {
             let _ = writeln!(s, "departed: {} nodes left the swarm", self.departed);
         }
+        self.hostile_summary(&mut s);
         let _ = writeln!(s, "trace {}", self.trace_hash);
         for v in &self.expectations {
             let actual = v.actual.map_or("nothing measured".to_string(), |a| {
@@ -428,6 +518,55 @@ impl Report {
             );
         }
         s
+    }
+}
+
+impl Report {
+    /// The hostile lines of the summary: who, what they sent, what the honest nodes
+    /// refused; then the safety oracles, and every violation they found.
+    fn hostile_summary(&self, s: &mut String) {
+        let h = &self.hostile;
+        if h.total() > 0 {
+            let a = &self.hostile_activity;
+            let r = &self.hostile_refused;
+            let _ = writeln!(
+                s,
+                "hostile: {} liars, {} droppers, {} forgers, {} replayers, {} flooders, {} sybils; sent {} flood hellos, {} flood requests, {} replays, {} forged writes",
+                h.liars, h.droppers, h.forgers, h.replayers, h.flooders, h.sybils,
+                a.flood_hellos, a.flood_requests, a.replays, a.forged_writes,
+            );
+            let _ = writeln!(
+                s,
+                "honest nodes refused: {} forged beacons, {} bad record answers, {} badly signed writes; handshakes {} rejected, {} half-open refused, {} unmatched; frames {} replayed, {} of no session, {} undecryptable; {} sessions superseded; {} requests over rate; {} contacts over their address block; {} malformed; {} unexpected responses",
+                r.beacons_forged, r.records_rejected, r.store_refused_signature,
+                r.handshakes_rejected, r.half_open_refused, r.handshake_unmatched,
+                r.frames_replayed, r.frames_unknown_session, r.frames_undecryptable,
+                r.sessions_superseded, r.requests_rate_limited, r.contacts_refused_block,
+                r.datagrams_malformed, r.responses_unexpected,
+            );
+            let _ = writeln!(
+                s,
+                "honest nodes waited in vain: {} requests unanswered, {} handshakes dialled unanswered",
+                r.requests_timed_out, r.handshakes_timed_out,
+            );
+        }
+        let safety = &self.safety;
+        let records = if safety.records_checked {
+            format!(
+                "{} forged records stored ({} looked at in {} scans)",
+                safety.forged_stored, safety.records_scanned, safety.scans
+            )
+        } else {
+            "stores not checked (this engine keeps them to its nodes)".to_owned()
+        };
+        let _ = writeln!(
+            s,
+            "safety: {records}; {} unexpected sessions of {} opened",
+            safety.unexpected_sessions, safety.sessions_checked
+        );
+        for violation in &safety.violations {
+            let _ = writeln!(s, "SAFETY VIOLATED: {violation}");
+        }
     }
 }
 

@@ -160,7 +160,10 @@ fn run_inner(args: &RunArgs) -> Result<ExitCode, ExitCode> {
         reproduce.push_str(&format!(" --nodes {nodes}"));
     }
     if let Some(engine) = args.engine {
-        scenario.engine = engine;
+        scenario = scenario.with_engine(engine).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        })?;
         reproduce.push_str(&format!(" --engine {engine}"));
     }
     let report_file = args

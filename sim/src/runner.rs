@@ -17,12 +17,19 @@
 //! get expects at least the highest `seq` acknowledged for its record, a topic lookup
 //! expects every announcer still in the swarm. Nodes that left (`leave`) issue
 //! nothing more and count as announcers no more.
+//!
+//! Hostile nodes ([`crate::hostile`]) neither issue workload commands nor are their
+//! targets: every figure of the workloads is the honest nodes'. Their traffic is
+//! sent every [`hostile::TICK`] between the timeline's moments, and the safety
+//! oracles ([`crate::safety`]) watch every run, hostile or not.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dswarm::harness::{seed_stream, Record, SwarmConfig};
+use dswarm::harness::{seed_stream, PerNode, Record, SwarmConfig};
+use dswarm::proto::node::DEFAULT_NETWORK_KEY;
 use dswarm::proto::{Command, Config, CryptoSuite, Key, NodeId, QueryOutcome, Time};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -30,9 +37,12 @@ use rand_core::{RngCore, SeedableRng};
 use crate::engine::direct::Direct;
 use crate::engine::turmoil::Turmoil;
 use crate::engine::{Done, Engine};
+use crate::hostile::{self, Driver, Roster};
 use crate::report::{
-    percentile, Faults, Lookups, Messages, Pings, Protocol, Records, Report, Tables, Topics,
+    percentile, Faults, HostileRefused, Lookups, Messages, Pings, Protocol, Records, Report,
+    Tables, Topics,
 };
+use crate::safety::Safety;
 use crate::scenario::{Action, CryptoKind, EngineKind, Scenario, Workload};
 use crate::world::World;
 
@@ -203,13 +213,30 @@ pub fn crypto_of(scenario: &Scenario) -> CryptoSuite {
     }
 }
 
-/// The swarm a scenario describes, as both engines build it.
+/// The hostile nodes of a scenario.
+pub fn roster(scenario: &Scenario) -> Roster {
+    let bootstrap = scenario.network.bootstrap.min(scenario.nodes);
+    Roster::new(scenario.seed, scenario.nodes, bootstrap, &scenario.hostile)
+}
+
+/// The swarm a scenario describes, as both engines build it, hostile nodes included.
 pub fn swarm_config(scenario: &Scenario) -> SwarmConfig {
+    swarm_config_with(scenario, &roster(scenario))
+}
+
+/// [`swarm_config`] for the hostile nodes of `roster` (drawn by [`roster`]).
+pub fn swarm_config_with(scenario: &Scenario, roster: &Roster) -> SwarmConfig {
     let mut node = Config::default();
     if let Some(key) = scenario.network_key {
         node.network_key = key;
     }
     node.crypto = crypto_of(scenario);
+    let per_node = (!roster.is_empty()).then(|| {
+        let behaviours: Vec<_> = (0..scenario.nodes).map(|i| roster.behaviour(i)).collect();
+        PerNode(Arc::new(move |i: usize, config: &mut Config| {
+            config.behaviour = behaviours[i];
+        }))
+    });
     SwarmConfig {
         nodes: scenario.nodes,
         seed: scenario.seed,
@@ -221,6 +248,7 @@ pub fn swarm_config(scenario: &Scenario) -> SwarmConfig {
         join_window: scenario.network.join_window,
         node,
         configure: None,
+        per_node,
     }
 }
 
@@ -257,6 +285,36 @@ pub fn parameters(scenario: &Scenario) -> String {
             )),
             _ => lines.push_str(&format!("\nat {:?}: {:?}", at.time, at.action)),
         }
+    }
+    let hostile = &scenario.hostile;
+    if !hostile.is_empty() {
+        lines.push_str("\nhostile:");
+        for kind in crate::scenario::HostileKind::ALL {
+            let count = hostile.count(kind, scenario.nodes);
+            if count > 0 {
+                lines.push_str(&format!(" {count} {}", kind.key()));
+            }
+        }
+        let rate = |share: f64, text: String| if share > 0.0 { text } else { String::new() };
+        lines.push_str(&rate(
+            hostile.flooders,
+            format!(", flood {}/s", hostile.flood_rate),
+        ));
+        lines.push_str(&rate(
+            hostile.replayers,
+            format!(", replay {}/s", hostile.replay_rate),
+        ));
+        lines.push_str(&rate(
+            hostile.forgers,
+            format!(", forge {}/s", hostile.forge_rate),
+        ));
+        lines.push_str(&rate(
+            hostile.sybils,
+            format!(
+                ", {} identities per sybil address",
+                hostile.sybil_identities
+            ),
+        ));
     }
     for w in &scenario.workload {
         lines.push_str(&format!(
@@ -371,9 +429,10 @@ struct Members {
 }
 
 impl Members {
-    fn new(seed: u64, nodes: usize) -> Members {
+    /// The members of a swarm of `nodes`; only those `honest` issue or are asked for.
+    fn new(seed: u64, nodes: usize, honest: &[bool]) -> Members {
         Members {
-            live: (0..nodes).collect(),
+            live: (0..nodes).filter(|&node| honest[node]).collect(),
             departed: vec![false; nodes],
             order: leave_order(seed, nodes),
             left: 0,
@@ -413,8 +472,10 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
     // Wall time is measured for the report only; nothing simulated reads it.
     #[allow(clippy::disallowed_methods)]
     let wall = Instant::now();
-    let config = swarm_config(scenario);
-    let world = World::new(scenario.seed, scenario.nodes, &scenario.network);
+    let roster = roster(scenario);
+    let config = swarm_config_with(scenario, &roster);
+    let mut world = World::new(scenario.seed, scenario.nodes, &scenario.network);
+    world.share_hosts(roster.sybil_groups());
     let mut engine: Box<dyn Engine> = match scenario.engine {
         EngineKind::Direct => Box::new(Direct::new(config, world)),
         EngineKind::Turmoil => Box::new(Turmoil::new(config, world)),
@@ -431,12 +492,28 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
     let end = Time::ZERO + scenario.duration;
     let steps = timeline(scenario);
     let mut tally = Tally::new(&steps);
-    let mut members = Members::new(scenario.seed, scenario.nodes);
+    let honest = roster.honest();
+    let mut members = Members::new(scenario.seed, scenario.nodes, &honest);
     let mut progress = Progress::new(options.progress, wall, end);
     let mut sampler = Sampler::new(scenario.duration);
+    let network_key = scenario.network_key.unwrap_or(DEFAULT_NETWORK_KEY);
+    let crypto = crypto_of(scenario);
+    let mut watch = Watch {
+        driver: Driver::new(
+            scenario.seed,
+            &scenario.hostile,
+            &roster,
+            network_key,
+            crypto,
+        ),
+        safety: Safety::new(ids.clone(), honest.clone(), crypto.implementation()),
+    };
+    watch.driver.begin(engine.as_mut());
+    watch.safety.begin(engine.as_mut());
     let mut done = Vec::new();
     for (tag, (at, step)) in steps.iter().enumerate() {
-        advance(engine.as_mut(), *at, &mut progress, &tally, &mut sampler);
+        let parts = (&mut progress, &tally, &mut sampler, &mut watch);
+        advance(engine.as_mut(), *at, parts);
         match step {
             Step::World(Action::Partition { shares, one_way }) => {
                 engine
@@ -450,6 +527,7 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
             }
             step => {
                 if let Some((node, command)) = tally.issue(tag, step, &members, &ids) {
+                    watch.safety.note_command(node, &command);
                     engine.start(node, command, tag as u64);
                 }
             }
@@ -458,22 +536,32 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
         tally.record(&done, &ids, &members.departed);
         done.clear();
     }
-    advance(engine.as_mut(), end, &mut progress, &tally, &mut sampler);
+    advance(
+        engine.as_mut(),
+        end,
+        (&mut progress, &tally, &mut sampler, &mut watch),
+    );
     engine.drain_finished(&mut done);
     tally.record(&done, &ids, &members.departed);
+    let safety = watch.safety.finish(engine.as_mut());
     engine.trace_mut().finish_jsonl()?;
 
     let snapshots = engine.snapshots();
-    // Tables of the nodes still in the swarm: those that left stopped filling theirs.
+    // Tables of the honest nodes still in the swarm: those that left stopped filling
+    // theirs, and a hostile node's table is its own business.
     let tables: Vec<usize> = snapshots
         .iter()
-        .zip(&members.departed)
-        .filter(|(_, &gone)| !gone)
-        .map(|(s, _)| s.peers)
+        .enumerate()
+        .filter(|&(node, _)| !members.departed[node] && honest[node])
+        .map(|(_, s)| s.peers)
         .collect();
     let mut protocol = Protocol::default();
-    for snapshot in &snapshots {
+    let mut refused = HostileRefused::default();
+    for (node, snapshot) in snapshots.iter().enumerate() {
         protocol.add(&snapshot.stats);
+        if honest[node] {
+            refused.add(&snapshot.stats);
+        }
     }
     let net = engine.net_stats();
     let faults = engine.world().stats();
@@ -513,6 +601,10 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
             max: tables.iter().copied().max().unwrap_or(0),
         },
         protocol,
+        hostile: roster.counts(),
+        hostile_activity: watch.driver.activity(),
+        hostile_refused: refused,
+        safety,
         expectations: Vec::new(),
         pass: true,
     };
@@ -534,18 +626,31 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
     })
 }
 
-/// Runs the engine up to `until` in slices of simulated time, printing progress.
+/// The hostile nodes' driver and the safety oracles, ticked as the run goes.
+struct Watch {
+    driver: Driver,
+    safety: Safety,
+}
+
+/// Runs the engine up to `until` in slices of simulated time, printing progress;
+/// while hostile nodes act, in ticks of [`hostile::TICK`] within each slice.
 fn advance(
     engine: &mut dyn Engine,
     until: Time,
-    progress: &mut Progress,
-    tally: &Tally,
-    sampler: &mut Sampler,
+    (progress, tally, sampler, watch): (&mut Progress, &Tally, &mut Sampler, &mut Watch),
 ) {
     const SLICE: Duration = Duration::from_secs(1);
     while engine.now() < until {
         let next = (engine.now() + SLICE).min(until);
-        engine.run_until(next);
+        if watch.driver.is_active() {
+            while engine.now() < next {
+                engine.run_until((engine.now() + hostile::TICK).min(next));
+                watch.driver.tick(engine);
+            }
+        } else {
+            engine.run_until(next);
+        }
+        watch.safety.tick(engine);
         progress.tick(engine.now(), tally);
         sampler.tick(engine);
     }

@@ -191,7 +191,9 @@ pub fn swarm_draw(scenario: &mut Scenario, seed: u64) -> String {
         scenario.at.sort_by_key(|a| a.time);
         drawn.push(format!("partition={share} {start:.1}s..{heal:.1}s"));
     }
-    if unit() < 0.5 {
+    // Hostile kinds the turmoil engine does not run keep a scenario on its engine
+    // (the draw is made all the same, so no other draw moves).
+    if unit() < 0.5 && scenario.hostile.turmoil_refusal().is_none() {
         scenario.engine = match scenario.engine {
             EngineKind::Direct => EngineKind::Turmoil,
             EngineKind::Turmoil => EngineKind::Direct,
@@ -230,7 +232,7 @@ pub fn run_seed(base: &Scenario, seed: u64, swarm: bool) -> Result<SeedResult, S
     };
     let run = runner::run(&scenario, options).map_err(|e| format!("seed {seed}: {e}"))?;
     let report = run.report;
-    let failed = report
+    let mut failed: Vec<String> = report
         .expectations
         .iter()
         .filter(|v| !v.pass)
@@ -239,6 +241,13 @@ pub fn run_seed(base: &Scenario, seed: u64, swarm: bool) -> Result<SeedResult, S
             format!("{} {} (measured {actual})", v.name, v.expected)
         })
         .collect();
+    failed.extend(
+        report
+            .safety
+            .violations
+            .iter()
+            .map(|v| format!("safety: {v}")),
+    );
     Ok(SeedResult {
         seed,
         pass: report.pass,

@@ -5,10 +5,13 @@
 //! nodes' `handle_*` methods directly, so time jumps from one event to the next and a
 //! run costs what its events cost.
 
-use dswarm::harness::{NetStats, Swarm, SwarmConfig, Trace};
-use dswarm::proto::{Command, NodeId, QueryId, Time};
+use std::net::SocketAddr;
 
-use super::{Done, Engine, NodeSnapshot};
+use dswarm::harness::{NetStats, Swarm, SwarmConfig, Tapped, Trace};
+use dswarm::proto::store::StoredRecord;
+use dswarm::proto::{Command, Event, NodeId, QueryId, Time};
+
+use super::{Done, Engine, NodeSnapshot, Verified};
 use crate::world::World;
 
 /// The direct engine; see the module docs.
@@ -18,6 +21,8 @@ pub struct Direct {
     pending: Vec<(u64, usize, QueryId)>,
     /// Commands that could not start, reported at the next drain.
     refused: Vec<Done>,
+    /// Events drained from the swarm, reused.
+    events: Vec<(Time, usize, Event)>,
 }
 
 impl Direct {
@@ -27,6 +32,7 @@ impl Direct {
             swarm: Swarm::with_network(config, world),
             pending: Vec::new(),
             refused: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -110,6 +116,53 @@ impl Engine for Direct {
 
     fn trace_mut(&mut self) -> &mut Trace {
         self.swarm.trace_mut()
+    }
+
+    fn watch_sessions(&mut self) {
+        self.swarm.record_events();
+    }
+
+    fn drain_verified(&mut self, out: &mut Vec<Verified>) {
+        self.swarm.drain_events(&mut self.events);
+        for (at, node, event) in self.events.drain(..) {
+            if let Event::PeerVerified { id, addr } = event {
+                out.push(Verified {
+                    at,
+                    node,
+                    peer: id,
+                    addr,
+                });
+            }
+        }
+    }
+
+    fn scan_stores(&mut self, f: &mut dyn FnMut(usize, StoredRecord<'_>)) -> bool {
+        for (index, node) in self.swarm.nodes().iter().enumerate() {
+            if self.swarm.is_down(index) {
+                continue;
+            }
+            for record in node.stored_records() {
+                f(index, record);
+            }
+        }
+        true
+    }
+
+    fn tap(&mut self, node: usize) {
+        self.swarm.tap(node);
+    }
+
+    fn take_tapped(&mut self, out: &mut Vec<Tapped>) {
+        self.swarm.take_tapped(out);
+    }
+
+    fn send_from(&mut self, src: usize, dst: SocketAddr, payload: Vec<u8>) {
+        self.swarm.send_from(src, dst, payload);
+    }
+
+    fn start_detached(&mut self, node: usize, command: Command) {
+        // A hostile node's refusal (no peers yet, too many waiting) is its own business.
+        let _ = self.swarm.start(node, command);
     }
 
     fn snapshots(&mut self) -> Vec<NodeSnapshot> {

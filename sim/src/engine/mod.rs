@@ -12,13 +12,20 @@
 //! In: a [`SwarmConfig`] (nodes, seed, node template), the [`World`], and commands for
 //! any node at any time. Out: the commands' ends ([`Done`]), network counters, and the
 //! run's [`Trace`].
+//!
+//! Hostile nodes and the safety oracles need more: tapping and injecting datagrams,
+//! commands nobody waits for, the sessions nodes open and the records they hold. The
+//! direct engine has all of it; the turmoil engine has the sessions only, and the
+//! scenario check refuses the hostile kinds that would need the rest there.
 
 pub mod direct;
 pub mod turmoil;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use dswarm::harness::{NetStats, Trace};
+use dswarm::harness::{NetStats, Tapped, Trace};
+use dswarm::proto::store::StoredRecord;
 use dswarm::proto::{Command, CommandError, NodeId, QueryOutcome, Stats, Time};
 
 use crate::world::World;
@@ -73,6 +80,58 @@ pub trait Engine {
     fn table_sizes(&mut self) -> Vec<usize> {
         self.snapshots().iter().map(|s| s.peers).collect()
     }
+
+    /// Starts keeping the sessions nodes open, for [`Engine::drain_verified`].
+    fn watch_sessions(&mut self);
+
+    /// Moves every session opened since the last call (or since
+    /// [`Engine::watch_sessions`]) to `out`, in the order they opened.
+    fn drain_verified(&mut self, out: &mut Vec<Verified>);
+
+    /// Calls `f` with every record each node still in the swarm holds for others;
+    /// `false` (and no call) when the engine cannot look into its nodes.
+    fn scan_stores(&mut self, _f: &mut dyn FnMut(usize, StoredRecord<'_>)) -> bool {
+        false
+    }
+
+    /// Starts keeping a copy of every unicast datagram node `node` receives or sends,
+    /// for [`Engine::take_tapped`].
+    fn tap(&mut self, _node: usize) {
+        unsupported(self.name(), "tapping datagrams")
+    }
+
+    /// Moves everything tapped since the last call to `out`, in order.
+    fn take_tapped(&mut self, _out: &mut Vec<Tapped>) {}
+
+    /// Sends `payload` from node `src` to `dst` now, through the world, as if the node
+    /// had sent it; nothing if the node left.
+    fn send_from(&mut self, _src: usize, _dst: SocketAddr, _payload: Vec<u8>) {
+        unsupported(self.name(), "injecting datagrams")
+    }
+
+    /// Starts `command` on node `node` now; its end is not reported.
+    fn start_detached(&mut self, _node: usize, _command: Command) {
+        unsupported(self.name(), "commands of hostile nodes")
+    }
+}
+
+/// An engine asked for what it does not do: the scenario check should have refused the
+/// scenario.
+fn unsupported(engine: &str, what: &str) -> ! {
+    panic!("the {engine} engine does not support {what}; the scenario check refuses such runs")
+}
+
+/// A session a node opened: the peer whose key the handshake proved, at an address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// When it opened.
+    pub at: Time,
+    /// The node that opened it.
+    pub node: usize,
+    /// The proven peer.
+    pub peer: NodeId,
+    /// The address the handshake ran with.
+    pub addr: SocketAddr,
 }
 
 /// One node at the end of a run (or whenever asked).

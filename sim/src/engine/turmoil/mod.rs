@@ -47,7 +47,7 @@ use turmoil_net::{EnterGuard, Net, Packet, Transport, UdpDatagram};
 
 use self::host::{Failure, Hosted, Shared, SimSocket};
 use self::wheel::Wheel;
-use super::{Done, Engine, NodeSnapshot};
+use super::{Done, Engine, NodeSnapshot, Verified};
 use crate::world::World;
 
 /// The fixed step: the resolution of every arrival and of every timer.
@@ -95,6 +95,8 @@ pub struct Turmoil {
     touched: Vec<usize>,
     /// Each node that left, as it was when it left.
     departed: Vec<Option<NodeSnapshot>>,
+    /// Sessions opened since the last drain, once [`Engine::watch_sessions`] asked.
+    verified: Option<Vec<Verified>>,
     #[cfg(debug_assertions)]
     epoch: tokio::time::Instant,
     guard: EnterGuard,
@@ -171,6 +173,7 @@ impl Turmoil {
             delays: Vec::with_capacity(2),
             touched: Vec::new(),
             departed: vec![None; n],
+            verified: None,
             #[cfg(debug_assertions)]
             epoch,
             guard,
@@ -297,6 +300,16 @@ impl Turmoil {
                     Event::PeerDiscovered { .. } => self.tables[node] += 1,
                     Event::PeerEvicted { .. } => {
                         self.tables[node] = self.tables[node].saturating_sub(1);
+                    }
+                    Event::PeerVerified { id, addr } => {
+                        if let Some(verified) = &mut self.verified {
+                            verified.push(Verified {
+                                at: now,
+                                node,
+                                peer: id,
+                                addr,
+                            });
+                        }
                     }
                     _ => {}
                 }
@@ -532,6 +545,16 @@ impl Engine for Turmoil {
 
     fn trace_mut(&mut self) -> &mut Trace {
         &mut self.trace
+    }
+
+    fn watch_sessions(&mut self) {
+        self.verified.get_or_insert_with(Vec::new);
+    }
+
+    fn drain_verified(&mut self, out: &mut Vec<Verified>) {
+        if let Some(verified) = &mut self.verified {
+            out.append(verified);
+        }
     }
 
     /// Kept from the nodes' events: asking them would wake their tasks.
