@@ -2,9 +2,17 @@
 //!
 //! In: the clock ([`Discovery::handle_timeout`]) and beacons that arrived
 //! ([`Discovery::handle_beacon`]). Out: a signed [`Beacon`] for the segment's multicast
-//! group every `beacon_interval` (±10 %, from a seeded phase so that a thousand nodes
-//! started together do not beacon in the same instant), and for each beacon received
-//! either the peer it announces or the reason it was dropped.
+//! group, and for each beacon received either the peer it announces or the reason it
+//! was dropped.
+//!
+//! Beacons follow Trickle (RFC 6206): the first comes at a seeded moment of the first
+//! `beacon_interval` (so that a thousand nodes started together do not beacon in the
+//! same instant), and each interval after a beacon is twice the last, ±10 %, up to
+//! `beacon_interval_max`. A segment that knows itself costs little: every beacon
+//! reaches every member, so at a fixed interval a segment of n nodes would cost n²
+//! deliveries per interval forever. A newcomer still beacons fast at first, and the
+//! members that hear it dial it; [`Discovery::reset`] starts over at the short
+//! interval when the node has lost its peers.
 //!
 //! A beacon is accepted only if it carries this swarm's network tag, is its sender's
 //! valid signature, is not the node's own, and its timestamp is within
@@ -28,8 +36,11 @@ use super::wire::{Beacon, NETWORK_TAG_LEN};
 pub struct DiscoveryConfig {
     /// Where beacons go; `None` turns beaconing off (bootstrap lists only).
     pub multicast_group: Option<SocketAddr>,
-    /// Mean time between two beacons of one node.
+    /// Mean time to the first beacon, and between the first two (Trickle's Imin).
     pub beacon_interval: Duration,
+    /// The longest mean time between two beacons (Trickle's Imax): intervals double
+    /// from `beacon_interval` up to this.
+    pub beacon_interval_max: Duration,
     /// Beacons whose timestamp is further than this from the local wall clock are
     /// stale (replays, or clocks too far apart).
     pub beacon_max_age: Duration,
@@ -40,6 +51,7 @@ impl Default for DiscoveryConfig {
         DiscoveryConfig {
             multicast_group: None,
             beacon_interval: Duration::from_secs(5),
+            beacon_interval_max: Duration::from_secs(80),
             beacon_max_age: Duration::from_secs(60),
         }
     }
@@ -75,6 +87,8 @@ pub struct Discovery {
     config: DiscoveryConfig,
     network_tag: [u8; NETWORK_TAG_LEN],
     next_beacon: Option<Time>,
+    /// The interval after the next beacon, before jitter.
+    interval: Duration,
     /// The last beacon signed: answering a flood of `Who`s within one second costs
     /// one signature, not one each.
     signed: Option<Beacon>,
@@ -93,11 +107,24 @@ impl Discovery {
             .multicast_group
             .map(|_| now + fraction(config.beacon_interval, rng.next_u32()));
         Discovery {
+            interval: config.beacon_interval,
             config,
             network_tag,
             next_beacon,
             signed: None,
         }
+    }
+
+    /// Back to the short interval: the next beacon within `beacon_interval` (at a
+    /// seeded moment of it), unless one is due sooner. For a node that has lost every
+    /// peer and must be heard again.
+    pub fn reset(&mut self, now: Time, rng: &mut impl RngCore) {
+        let Some(due) = self.next_beacon else {
+            return;
+        };
+        self.interval = self.config.beacon_interval;
+        let soon = now + fraction(self.config.beacon_interval, rng.next_u32());
+        self.next_beacon = Some(due.min(soon));
     }
 
     /// The multicast group beacons go to.
@@ -125,10 +152,13 @@ impl Discovery {
         if now < due {
             return None;
         }
-        // 90 %..110 % of the interval.
-        let interval = self.config.beacon_interval;
+        // 90 %..110 % of the interval, which then doubles up to the maximum.
+        let interval = self.interval;
         let jitter = fraction(interval / 5, rng.next_u32());
         self.next_beacon = Some(now + interval - interval / 10 + jitter);
+        self.interval = (interval * 2)
+            .min(self.config.beacon_interval_max)
+            .max(self.config.beacon_interval);
         Some(self.beacon(crypto, unix_secs, identity, port))
     }
 
@@ -228,7 +258,7 @@ mod tests {
     }
 
     #[test]
-    fn beacons_come_every_interval_with_jitter() {
+    fn beacon_intervals_double_up_to_the_maximum() {
         let (mut discovery, identity, mut rng) = setup();
         let first = discovery.poll_timeout().unwrap();
         assert!(
@@ -242,18 +272,40 @@ mod tests {
                 .is_none());
         }
         let mut at = first;
-        for _ in 0..20 {
+        let mut gaps = Vec::new();
+        for _ in 0..8 {
             discovery
                 .handle_timeout(at, &RealCrypto, NOW, &identity, 7000, &mut rng)
                 .unwrap();
             let next = discovery.poll_timeout().unwrap();
-            let gap = next - at;
-            assert!(
-                gap >= Duration::from_millis(4500) && gap < Duration::from_millis(5500),
-                "{gap:?}"
-            );
+            gaps.push(next - at);
             at = next;
         }
+        // 5, 10, 20, 40, then 80 s for good, each within ±10 %.
+        for (gap, mean) in gaps.iter().zip([5, 10, 20, 40, 80, 80, 80, 80]) {
+            let mean = Duration::from_secs(mean);
+            assert!(
+                *gap >= mean * 9 / 10 && *gap < mean * 11 / 10,
+                "{gap:?} for {mean:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn reset_brings_the_next_beacon_within_the_short_interval() {
+        let (mut discovery, identity, mut rng) = setup();
+        let mut at = discovery.poll_timeout().unwrap();
+        for _ in 0..6 {
+            discovery.handle_timeout(at, &RealCrypto, NOW, &identity, 7000, &mut rng);
+            at = discovery.poll_timeout().unwrap();
+        }
+        let now = at - Duration::from_secs(60);
+        discovery.reset(now, &mut rng);
+        let next = discovery.poll_timeout().unwrap();
+        assert!(next < now + Duration::from_secs(5), "{:?}", next - now);
+        discovery.handle_timeout(next, &RealCrypto, NOW, &identity, 7000, &mut rng);
+        let gap = discovery.poll_timeout().unwrap() - next;
+        assert!(gap < Duration::from_millis(5500), "then 5 s again: {gap:?}");
     }
 
     #[test]

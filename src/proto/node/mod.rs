@@ -734,7 +734,7 @@ impl Node {
 
     fn on_rpc_failed(&mut self, now: Time, purpose: Purpose, peer: NodeId, reason: QueryError) {
         if let Some(evicted) = self.table.on_failure(&peer) {
-            self.on_evicted(evicted.evicted.id, evicted.replaced_by);
+            self.on_evicted(now, evicted.evicted.id, evicted.replaced_by);
         }
         match purpose {
             Purpose::Probe => {
@@ -742,14 +742,18 @@ impl Node {
             }
             Purpose::Check => {
                 if let Some(evicted) = self.table.check_failed(&peer) {
-                    self.on_evicted(evicted.evicted.id, evicted.replaced_by);
+                    self.on_evicted(now, evicted.evicted.id, evicted.replaced_by);
                 }
             }
             Purpose::Query(query) => self.on_query_answer(now, query, peer, Err(reason)),
         }
     }
 
-    fn on_evicted(&mut self, id: NodeId, replaced_by: Option<Contact>) {
+    fn on_evicted(&mut self, now: Time, id: NodeId, replaced_by: Option<Contact>) {
+        if self.table.is_empty() {
+            // Alone again: be heard soon, not at the end of a long beacon interval.
+            self.discovery.reset(now, &mut self.rng);
+        }
         self.events.push_back(Event::PeerEvicted {
             id,
             replaced_by: replaced_by.map(|c| c.id),
