@@ -161,8 +161,11 @@ impl Engine for Direct {
     }
 
     fn start_detached(&mut self, node: usize, command: Command) {
-        // A hostile node's refusal (no peers yet, too many waiting) is its own business.
-        let _ = self.swarm.start(node, command);
+        // A node that left runs nothing; a hostile node's refusal (no peers yet, too
+        // many waiting) is its own business.
+        if !self.swarm.is_down(node) {
+            let _ = self.swarm.start(node, command);
+        }
     }
 
     fn snapshots(&mut self) -> Vec<NodeSnapshot> {

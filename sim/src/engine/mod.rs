@@ -109,7 +109,7 @@ pub trait Engine {
         unsupported(self.name(), "injecting datagrams")
     }
 
-    /// Starts `command` on node `node` now; its end is not reported.
+    /// Starts `command` on node `node` now, unless it left; its end is not reported.
     fn start_detached(&mut self, _node: usize, _command: Command) {
         unsupported(self.name(), "commands of hostile nodes")
     }
