@@ -581,6 +581,7 @@ async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
         ("frames_replayed", st.sessions.frames_replayed),
         ("frames_undecryptable", st.sessions.frames_undecryptable),
         ("half_open_refused", st.sessions.half_open_refused),
+        ("half_open_evicted", st.sessions.half_open_evicted),
         ("handshake_unmatched", st.sessions.handshake_unmatched),
         ("frames_unknown_session", st.sessions.frames_unknown_session),
         ("sessions_closed", st.sessions.sessions_closed),

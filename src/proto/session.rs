@@ -12,9 +12,12 @@
 //! - Handshake messages are retransmitted on timeout (doubling each time) and
 //!   duplicates are answered idempotently with the same bytes, so lost, duplicated
 //!   and reordered datagrams are fine.
-//! - Half-open server handshakes are bounded in total and per source address; beyond
-//!   the bounds a hello is dropped and counted. (Per address, not per IP: a thousand
-//!   nodes on 127.0.0.1 are a thousand sources.)
+//! - Half-open server handshakes are bounded in total and per source address. Beyond
+//!   the per-source bound a hello is dropped and counted; at the total bound the oldest
+//!   half-open handshake makes room for it (also counted), so that a flood of hellos
+//!   from many ports cannot lock honest newcomers out until its handshakes time out:
+//!   it would have to send `half_open_max` hellos within one honest round trip. (Per
+//!   address, not per IP: a thousand nodes on 127.0.0.1 are a thousand sources.)
 //! - Every frame is sealed with ChaCha20-Poly1305 under per-direction keys derived from
 //!   the handshake, with an explicit 64-bit counter as nonce and a 1,024-frame sliding
 //!   replay window: replays and frames too old for the window are refused.
@@ -132,8 +135,11 @@ pub struct SessionStats {
     /// Handshake messages that failed a check (wrong network key, wrong server key,
     /// tampering, weak keys, bad signatures).
     pub handshakes_rejected: u64,
-    /// Hellos dropped because too many handshakes were half open.
+    /// Hellos dropped because too many handshakes from their source were half open.
     pub half_open_refused: u64,
+    /// Half-open handshakes dropped, oldest first, to make room for a new hello when
+    /// `half_open_max` were held.
+    pub half_open_evicted: u64,
     /// Handshake datagrams that matched no handshake (late duplicates, strangers).
     pub handshake_unmatched: u64,
     /// Frames opened.
@@ -434,9 +440,11 @@ impl Sessions {
             return;
         }
         let per_source = self.half_open_by_source.get(&from).copied().unwrap_or(0);
-        if self.half_open.len() >= self.config.half_open_max
-            || per_source >= self.config.half_open_per_source_max
-        {
+        if per_source >= self.config.half_open_per_source_max {
+            self.stats.half_open_refused += 1;
+            return;
+        }
+        if self.half_open.len() >= self.config.half_open_max && !self.evict_oldest_half_open() {
             self.stats.half_open_refused += 1;
             return;
         }
@@ -475,6 +483,24 @@ impl Sessions {
                 deadline: now + patience,
             },
         );
+    }
+
+    /// Drops the half-open server handshake that started first (every one waits the
+    /// same patience, so its deadline is the earliest); `false` if none is held.
+    fn evict_oldest_half_open(&mut self) -> bool {
+        let oldest = self
+            .deadlines
+            .iter()
+            .map(|&(_, id)| id)
+            .find(|id| matches!(self.slots.get(id), Some(Slot::Server { .. })));
+        let Some(id) = oldest else {
+            return false;
+        };
+        if let Some(Slot::Server { addr, client, .. }) = self.take_slot(id) {
+            self.forget_half_open(addr, client);
+            self.stats.half_open_evicted += 1;
+        }
+        true
     }
 
     fn forget_half_open(&mut self, addr: SocketAddr, client: SessionId) {

@@ -9,7 +9,7 @@
 //!
 //! | bound | where | default |
 //! |---|---|---|
-//! | half-open handshakes, in all and per source address | [`SessionConfig::half_open_max`](crate::proto::session::SessionConfig::half_open_max), [`half_open_per_source_max`](crate::proto::session::SessionConfig::half_open_per_source_max) | 1,024; 16 |
+//! | half-open handshakes, in all and per source address | [`SessionConfig::half_open_max`](crate::proto::session::SessionConfig::half_open_max), [`half_open_per_source_max`](crate::proto::session::SessionConfig::half_open_per_source_max) | 1,024 (the oldest gives way to a new hello); 16 |
 //! | open sessions (least recently used closed beyond) | [`SessionConfig::sessions_max`](crate::proto::session::SessionConfig::sessions_max) | 4,096 |
 //! | sessions per peer | fixed | 2 |
 //! | requests tracked, per peer address and in all | [`RpcConfig`](crate::proto::rpc::RpcConfig) | 8 in flight + 32 queued; 4,096 |

@@ -332,6 +332,54 @@ fn half_open_handshakes_are_bounded_per_source() {
 }
 
 #[test]
+fn at_the_half_open_limit_the_oldest_makes_room_for_a_new_hello() {
+    let config = SessionConfig {
+        half_open_max: 3,
+        ..SessionConfig::default()
+    };
+    let server_identity = Identity::from_seed([2; 32]);
+    let mut server = Sessions::new(config, [5; 32], server_identity.clone());
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut clients: Vec<Sessions> = (0..5)
+        .map(|i| {
+            Sessions::new(
+                SessionConfig::default(),
+                [5; 32],
+                Identity::from_seed([10 + i; 32]),
+            )
+        })
+        .collect();
+    let source = |i: usize| addr(&format!("10.0.1.{}:7000", i + 1));
+    for (i, client) in clients.iter_mut().enumerate() {
+        client.connect(
+            Time::ZERO,
+            &RealCrypto,
+            server_identity.id(),
+            addr(B),
+            &mut rng,
+        );
+        let (_, hello) = client.poll_transmit().unwrap();
+        let at = Time::ZERO + Duration::from_millis(i as u64);
+        deliver(&mut server, at, source(i), &hello, &mut rng);
+    }
+    assert_eq!(server.handshaking(), 3);
+    assert_eq!(server.stats().half_open_evicted, 2);
+    assert_eq!(server.stats().half_open_refused, 0);
+    // The newest client finishes its handshake; the evicted first one cannot.
+    let now = Time::ZERO + Duration::from_millis(10);
+    while let Some((_, reply)) = server.poll_transmit() {
+        for (i, client) in clients.iter_mut().enumerate() {
+            deliver(client, now, addr(B), &reply, &mut rng);
+            while let Some((_, auth)) = client.poll_transmit() {
+                deliver(&mut server, now, source(i), &auth, &mut rng);
+            }
+        }
+    }
+    assert!(server.is_open(&Identity::from_seed([14; 32]).id()));
+    assert!(!server.is_open(&Identity::from_seed([10; 32]).id()));
+}
+
+#[test]
 fn idle_sessions_close_and_can_be_dialled_again() {
     let mut p = pair([5; 32], [5; 32]);
     p.connect();
