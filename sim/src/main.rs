@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench_flood;
 mod bench_live;
 mod live;
 mod run;
@@ -38,6 +39,9 @@ enum Commands {
     Node(live::NodeArgs),
     /// Measure a live swarm on 127.0.0.1: formation time, CPU, memory, lookups.
     BenchLive(bench_live::BenchLiveArgs),
+    /// Flood a live node with garbage and bogus handshakes; measure its memory and
+    /// whether an honest node still gets through it.
+    BenchFlood(bench_flood::BenchFloodArgs),
 }
 
 /// Log lines of simulated runs carry the simulated time and the node they concern
@@ -80,5 +84,6 @@ fn main() -> ExitCode {
         Commands::Live(args) => live::run_live(&args),
         Commands::Node(args) => live::run_node(&args),
         Commands::BenchLive(args) => bench_live::run(&args),
+        Commands::BenchFlood(args) => bench_flood::run(&args),
     }
 }
