@@ -1,0 +1,410 @@
+//! What the workload commands came to: each command as issued, checked when it ends
+//! against the global oracle of acknowledged writes and the true ids.
+//!
+//! In: the timeline's steps as they fall due (resolved against the nodes still in the
+//! swarm and the oracle), then the commands' ends. Out: the report's `lookups`,
+//! `pings`, `records` and `topics`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use dswarm::proto::{Command, Key, NodeId, QueryOutcome, Time};
+
+use super::{salt_of, value_of, Members, Step};
+use crate::engine::Done;
+use crate::report::{percentile, Lookups, Pings, Records, Topics};
+
+/// What a started command was, by tag: what its end is checked against.
+#[derive(Clone, Debug, Default)]
+enum Issued {
+    /// A world event, a step that found nothing to do, or a command not started.
+    #[default]
+    Nothing,
+    Lookup {
+        target: usize,
+    },
+    Ping,
+    Put {
+        value: Vec<u8>,
+    },
+    Get {
+        key: Key,
+    },
+    MutablePut {
+        owner: usize,
+        salt: Vec<u8>,
+        value: Vec<u8>,
+    },
+    /// Expects `seq` at least: the highest acknowledged when the get started.
+    MutableGet {
+        owner: usize,
+        salt: Vec<u8>,
+        seq: u64,
+    },
+    Announce {
+        node: usize,
+        topic: Key,
+    },
+    /// Expects every one of `announcers` still in the swarm when it ends.
+    TopicLookup {
+        announcers: Vec<usize>,
+    },
+}
+
+/// A mutable record as acknowledged: every version written, by `seq`.
+#[derive(Default)]
+struct MutableTruth {
+    versions: BTreeMap<u64, Vec<u8>>,
+}
+
+impl MutableTruth {
+    fn latest(&self) -> u64 {
+        self.versions.keys().next_back().copied().unwrap_or(0)
+    }
+}
+
+/// The global oracle of records: every write some node acknowledged (stored by at
+/// least one holder). Maps are ordered and lists keep acknowledgement order, so the
+/// picks made from them are deterministic.
+#[derive(Default)]
+struct Oracle {
+    immutable: BTreeMap<Key, Vec<u8>>,
+    immutable_keys: Vec<Key>,
+    mutable: BTreeMap<(usize, Vec<u8>), MutableTruth>,
+    mutable_records: Vec<(usize, Vec<u8>)>,
+    /// Acknowledged announcers by topic.
+    topics: BTreeMap<Key, BTreeSet<usize>>,
+}
+
+/// What the workload commands came to.
+pub(super) struct Tally {
+    /// What each started command was, by tag.
+    issued: Vec<Issued>,
+    pub(super) lookups_started: u64,
+    pub(super) lookups_done: u64,
+    lookups_found: u64,
+    pub(super) hops: Vec<u32>,
+    pub(super) latency: Vec<Duration>,
+    pings_started: u64,
+    pings_ok: u64,
+    rtts: Vec<Duration>,
+    oracle: Oracle,
+    records: Records,
+    get_latency: Vec<Duration>,
+    topics: Topics,
+    recall_sum: f64,
+}
+
+impl Tally {
+    pub(super) fn new(steps: &[(Time, Step)]) -> Tally {
+        let count = |f: fn(&Step) -> bool| steps.iter().filter(|(_, s)| f(s)).count() as u64;
+        Tally {
+            issued: vec![Issued::Nothing; steps.len()],
+            lookups_started: count(|s| matches!(s, Step::Lookup { .. })),
+            lookups_done: 0,
+            lookups_found: 0,
+            hops: Vec::new(),
+            latency: Vec::new(),
+            pings_started: count(|s| matches!(s, Step::Ping { .. })),
+            pings_ok: 0,
+            rtts: Vec::new(),
+            oracle: Oracle::default(),
+            records: Records::default(),
+            get_latency: Vec::new(),
+            topics: Topics::default(),
+            recall_sum: 0.0,
+        }
+    }
+
+    /// The command workload step `step` (tag `tag`) issues now, and on which node;
+    /// `None` when it finds nothing to do (a get before any put was acknowledged).
+    pub(super) fn issue(
+        &mut self,
+        tag: usize,
+        step: &Step,
+        members: &Members,
+        ids: &[NodeId],
+    ) -> Option<(usize, Command)> {
+        let oracle = &self.oracle;
+        let (node, command, issued) = match step {
+            Step::World(_) => return None,
+            Step::Lookup { asker, target } => {
+                let (asker, target) = members.pair(*asker, *target);
+                let command = Command::FindNode(ids[target]);
+                (asker, command, Issued::Lookup { target })
+            }
+            Step::Ping { node } => (members.pick(*node), Command::PingClosest(3), Issued::Ping),
+            Step::Put { origin, value } => {
+                let value = value_of(*value);
+                self.records.put_issued += 1;
+                let command = Command::ImmutablePut(value.clone());
+                (members.pick(*origin), command, Issued::Put { value })
+            }
+            Step::Get { origin, pick } => {
+                let keys = &oracle.immutable_keys;
+                if keys.is_empty() {
+                    self.records.get_skipped += 1;
+                    return None;
+                }
+                let key = keys[(pick % keys.len() as u64) as usize];
+                self.records.get += 1;
+                let command = Command::ImmutableGet(key);
+                (members.pick(*origin), command, Issued::Get { key })
+            }
+            Step::MutablePut {
+                origin,
+                repeat,
+                salt,
+                value,
+            } => {
+                // A new version of a record whose writer is still here, or a new record.
+                let writers: Vec<&(usize, Vec<u8>)> = match repeat {
+                    Some(_) => oracle
+                        .mutable_records
+                        .iter()
+                        .filter(|(owner, _)| !members.departed[*owner])
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let (owner, salt) = match (repeat, writers.is_empty()) {
+                    (Some(pick), false) => writers[(pick % writers.len() as u64) as usize].clone(),
+                    _ => (members.pick(*origin), salt_of(*salt)),
+                };
+                let value = value_of(*value);
+                self.records.put_issued += 1;
+                let command = Command::MutablePut {
+                    salt: salt.clone(),
+                    value: value.clone(),
+                    seq: None,
+                };
+                let issued = Issued::MutablePut { owner, salt, value };
+                (owner, command, issued)
+            }
+            Step::MutableGet { origin, pick } => {
+                let records = &oracle.mutable_records;
+                if records.is_empty() {
+                    self.records.get_skipped += 1;
+                    return None;
+                }
+                let (owner, salt) = records[(pick % records.len() as u64) as usize].clone();
+                let seq = oracle.mutable[&(owner, salt.clone())].latest();
+                self.records.get += 1;
+                self.records.mutable_get += 1;
+                let command = Command::MutableGet {
+                    public_key: ids[owner],
+                    salt: salt.clone(),
+                    seq: 0,
+                    latest: true,
+                };
+                let issued = Issued::MutableGet { owner, salt, seq };
+                (members.pick(*origin), command, issued)
+            }
+            Step::Announce { origin, topic } => {
+                let node = members.pick(*origin);
+                self.topics.announce_issued += 1;
+                let command = Command::Announce {
+                    topic: *topic,
+                    relays: Vec::new(),
+                };
+                let issued = Issued::Announce {
+                    node,
+                    topic: *topic,
+                };
+                (node, command, issued)
+            }
+            Step::TopicLookup { origin, pick } => {
+                let live = |announcers: &BTreeSet<usize>| -> Vec<usize> {
+                    announcers
+                        .iter()
+                        .copied()
+                        .filter(|&node| !members.departed[node])
+                        .collect()
+                };
+                let topics: Vec<(&Key, Vec<usize>)> = oracle
+                    .topics
+                    .iter()
+                    .map(|(topic, announcers)| (topic, live(announcers)))
+                    .filter(|(_, announcers)| !announcers.is_empty())
+                    .collect();
+                if topics.is_empty() {
+                    self.topics.lookup_skipped += 1;
+                    return None;
+                }
+                let (topic, announcers) = &topics[(pick % topics.len() as u64) as usize];
+                self.topics.lookups += 1;
+                let command = Command::TopicLookup(**topic);
+                let issued = Issued::TopicLookup {
+                    announcers: announcers.clone(),
+                };
+                (members.pick(*origin), command, issued)
+            }
+        };
+        self.issued[tag] = issued;
+        Some((node, command))
+    }
+
+    pub(super) fn record(&mut self, done: &[Done], ids: &[NodeId], departed: &[bool]) {
+        for d in done {
+            let issued = std::mem::take(&mut self.issued[d.tag as usize]);
+            let outcome = d.result.as_ref().ok().map(|(_, outcome)| outcome);
+            let elapsed = d.result.as_ref().ok().map(|(elapsed, _)| *elapsed);
+            match issued {
+                Issued::Nothing => {}
+                Issued::Lookup { target } => {
+                    self.lookups_done += 1;
+                    if let (Some(QueryOutcome::Found(result)), Some(elapsed)) = (outcome, elapsed) {
+                        self.hops.push(u32::from(result.hops));
+                        self.latency.push(elapsed);
+                        if result.closest.first().map(|c| c.id) == Some(ids[target]) {
+                            self.lookups_found += 1;
+                        }
+                    }
+                }
+                Issued::Ping => {
+                    if let Some(QueryOutcome::PingedClosest(results)) = outcome {
+                        let answered: Vec<Duration> =
+                            results.iter().filter_map(|r| r.rtt).collect();
+                        if !results.is_empty() && answered.len() == results.len() {
+                            self.pings_ok += 1;
+                        }
+                        self.rtts.extend(answered);
+                    }
+                }
+                Issued::Put { value } => match outcome {
+                    Some(QueryOutcome::Stored(stored)) if stored.stored > 0 => {
+                        self.records.put += 1;
+                        if self.oracle.immutable.insert(stored.key, value).is_none() {
+                            self.oracle.immutable_keys.push(stored.key);
+                        }
+                    }
+                    _ => self.records.put_failed += 1,
+                },
+                Issued::MutablePut { owner, salt, value } => match outcome {
+                    Some(QueryOutcome::Stored(stored)) if stored.stored > 0 => {
+                        self.records.put += 1;
+                        self.records.mutable_put += 1;
+                        let seq = stored.seq.expect("a mutable write reports its seq");
+                        let record = (owner, salt);
+                        if !self.oracle.mutable.contains_key(&record) {
+                            self.oracle.mutable_records.push(record.clone());
+                        }
+                        let truth = self.oracle.mutable.entry(record).or_default();
+                        truth.versions.insert(seq, value);
+                    }
+                    // Stored by nobody: refused everywhere (a newer version got there
+                    // first: `SeqTooLow`), unanswered, or not started.
+                    _ => self.records.put_failed += 1,
+                },
+                Issued::Get { key } => {
+                    self.get_latency.extend(elapsed);
+                    match outcome {
+                        Some(QueryOutcome::Immutable(Some(value))) => {
+                            if self.oracle.immutable.get(&key) == Some(value) {
+                                self.records.get_ok += 1;
+                            } else {
+                                self.records.get_wrong += 1;
+                            }
+                        }
+                        _ => self.records.get_missing += 1,
+                    }
+                }
+                Issued::MutableGet { owner, salt, seq } => {
+                    self.get_latency.extend(elapsed);
+                    match outcome {
+                        Some(QueryOutcome::Mutable(Some(record))) => {
+                            let truth = self.oracle.mutable.get(&(owner, salt));
+                            // A version still being written (not acknowledged yet)
+                            // may be newer than the oracle knows: only a known one
+                            // is checked byte for byte.
+                            let known = truth.and_then(|t| t.versions.get(&record.seq));
+                            let genuine = record.public_key == ids[owner]
+                                && known.is_none_or(|value| *value == record.value);
+                            if !genuine {
+                                self.records.get_wrong += 1;
+                            } else if record.seq < seq {
+                                self.records.get_stale += 1;
+                            } else {
+                                self.records.get_ok += 1;
+                                self.records.mutable_latest += 1;
+                            }
+                        }
+                        _ => self.records.get_missing += 1,
+                    }
+                }
+                Issued::Announce { node, topic } => match outcome {
+                    Some(QueryOutcome::Stored(stored)) if stored.stored > 0 => {
+                        self.topics.announced += 1;
+                        self.oracle.topics.entry(topic).or_default().insert(node);
+                    }
+                    _ => self.topics.announce_failed += 1,
+                },
+                Issued::TopicLookup { announcers } => {
+                    let found: BTreeSet<NodeId> = match outcome {
+                        Some(QueryOutcome::Peers(peers)) => {
+                            peers.iter().map(|p| p.public_key).collect()
+                        }
+                        _ => BTreeSet::new(),
+                    };
+                    let live: Vec<usize> = announcers
+                        .into_iter()
+                        .filter(|&node| !departed[node])
+                        .collect();
+                    let hits = live.iter().filter(|&&n| found.contains(&ids[n])).count();
+                    // Everyone it expected left meanwhile: nothing was missed.
+                    let recall = if live.is_empty() {
+                        1.0
+                    } else {
+                        hits as f64 / live.len() as f64
+                    };
+                    self.recall_sum += recall;
+                    self.topics.lookups_done += 1;
+                    if hits == live.len() {
+                        self.topics.lookup_complete += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn lookups(&mut self) -> Lookups {
+        self.hops.sort_unstable();
+        self.latency.sort_unstable();
+        let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+        Lookups {
+            issued: self.lookups_started,
+            succeeded: self.lookups_found,
+            failed: self.lookups_done - self.lookups_found,
+            unfinished: self.lookups_started - self.lookups_done,
+            hops_p50: percentile(&self.hops, 0.5),
+            hops_p95: percentile(&self.hops, 0.95),
+            latency_ms_p50: ms(percentile(&self.latency, 0.5)),
+            latency_ms_p99: ms(percentile(&self.latency, 0.99)),
+        }
+    }
+
+    pub(super) fn pings(&mut self) -> Pings {
+        self.rtts.sort_unstable();
+        Pings {
+            issued: self.pings_started,
+            succeeded: self.pings_ok,
+            rtt_ms_p50: percentile(&self.rtts, 0.5).map(|d| d.as_secs_f64() * 1000.0),
+        }
+    }
+
+    pub(super) fn records(&mut self) -> Records {
+        self.get_latency.sort_unstable();
+        let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+        let r = &mut self.records;
+        r.get_unfinished = r.get - r.get_ok - r.get_stale - r.get_missing - r.get_wrong;
+        r.get_latency_ms_p50 = ms(percentile(&self.get_latency, 0.5));
+        r.get_latency_ms_p99 = ms(percentile(&self.get_latency, 0.99));
+        r.clone()
+    }
+
+    pub(super) fn topics(&mut self) -> Topics {
+        let t = &mut self.topics;
+        // Unfinished lookups count as recall 0.
+        t.recall_mean = (t.lookups > 0).then(|| self.recall_sum / t.lookups as f64);
+        t.clone()
+    }
+}
