@@ -277,6 +277,9 @@ pub struct HostileRefused {
     /// Hellos dropped because too many handshakes were half open, in all or from
     /// that source (flooders).
     pub half_open_refused: u64,
+    /// Half-open handshakes dropped, oldest first, for a new hello at the limit of
+    /// half-open handshakes in all.
+    pub half_open_evicted: u64,
     /// Handshake messages that matched no handshake (replays of others' handshakes).
     pub handshake_unmatched: u64,
     /// Frames refused as replays: counter already seen (replayers).
@@ -313,6 +316,7 @@ impl HostileRefused {
         self.store_refused_full += s.store.refused_full;
         self.handshakes_rejected += s.sessions.handshakes_rejected;
         self.half_open_refused += s.sessions.half_open_refused;
+        self.half_open_evicted += s.sessions.half_open_evicted;
         self.handshake_unmatched += s.sessions.handshake_unmatched;
         self.frames_replayed += s.sessions.frames_replayed;
         self.frames_unknown_session += s.sessions.frames_unknown_session;
@@ -537,9 +541,10 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "honest nodes refused: {} forged beacons, {} bad record answers, {} badly signed writes; handshakes {} rejected, {} half-open refused, {} unmatched; frames {} replayed, {} of no session, {} undecryptable; {} sessions superseded; {} requests over rate; {} contacts over their address block; {} malformed; {} unexpected responses",
+                "honest nodes refused: {} forged beacons, {} bad record answers, {} badly signed writes; handshakes {} rejected, {} half-open refused, {} half-open evicted, {} unmatched; frames {} replayed, {} of no session, {} undecryptable; {} sessions superseded; {} requests over rate; {} contacts over their address block; {} malformed; {} unexpected responses",
                 r.beacons_forged, r.records_rejected, r.store_refused_signature,
-                r.handshakes_rejected, r.half_open_refused, r.handshake_unmatched,
+                r.handshakes_rejected, r.half_open_refused, r.half_open_evicted,
+                r.handshake_unmatched,
                 r.frames_replayed, r.frames_unknown_session, r.frames_undecryptable,
                 r.sessions_superseded, r.requests_rate_limited, r.contacts_refused_block,
                 r.datagrams_malformed, r.responses_unexpected,
