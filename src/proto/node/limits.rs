@@ -48,8 +48,8 @@ pub struct Limits {
     pub waiting_bytes_max: usize,
     /// Beacon senders probed at once (a ping in a fresh session each). 256 by
     /// default: a new node on a busy segment probes a few dozen at a time. Beacons of
-    /// strangers beyond it are not probed (`probes_refused`); their next beacon, 5 s
-    /// later, may be.
+    /// strangers beyond it are not probed (`probes_refused`); their next beacon (5 s
+    /// to 80 s later, as the sender's Trickle interval grows) may be.
     pub probes_max: usize,
 }
 
