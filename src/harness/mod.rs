@@ -446,6 +446,13 @@ impl<N: Network> Swarm<N> {
         self.finished.get(&(node, query))
     }
 
+    /// How query `query` of node `node` ended, once it has, handed over and forgotten:
+    /// a driver that reads each ending once keeps the map small over millions of
+    /// lookups.
+    pub fn take_finished(&mut self, node: usize, query: QueryId) -> Option<Finished> {
+        self.finished.remove(&(node, query))
+    }
+
     /// Starts a command on node `node` now.
     pub fn start(&mut self, node: usize, command: Command) -> Result<QueryId, CommandError> {
         let result = self.nodes[node].start(self.now, command);

@@ -77,16 +77,16 @@ impl Engine for Direct {
 
     fn drain_finished(&mut self, out: &mut Vec<Done>) {
         let mut ended = std::mem::take(&mut self.refused);
-        let swarm = &self.swarm;
+        let swarm = &mut self.swarm;
         self.pending.retain(|&(tag, node, query)| {
-            let Some(finished) = swarm.finished(node, query) else {
+            let Some(finished) = swarm.take_finished(node, query) else {
                 return true;
             };
             ended.push(Done {
                 tag,
                 node,
                 at: finished.at,
-                result: Ok((finished.elapsed, finished.outcome.clone())),
+                result: Ok((finished.elapsed, finished.outcome)),
             });
             false
         });
