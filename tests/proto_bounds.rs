@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use dswarm::harness::pair::Pair;
+use dswarm::harness::pair::{self, Pair};
 use dswarm::harness::UNIX_START;
 use dswarm::proto::discovery::network_tag;
 use dswarm::proto::node::{Limits, Stats};
@@ -94,37 +94,17 @@ impl Remote {
 
     /// Sends `request` in the session; the node's answer, if it sent one.
     fn ask(&mut self, node: &mut Node, now: Time, request: Request) -> Option<Response> {
-        let crypto = node.config().crypto.implementation();
         self.next_tx += 1;
         let tx = TxId(self.next_tx);
-        let mut plaintext = Vec::new();
-        Message::Request { tx, request }.encode(&mut plaintext);
-        let (_, frame) = self.sessions.seal(crypto, &node.id(), &plaintext)?;
-        node.handle_datagram(now, self.addr, &frame);
-        let mut answer = None;
-        while let Some(transmit) = node.poll_transmit() {
-            if transmit.dst != self.addr {
-                continue;
-            }
-            let Ok(Datagram::Sealed {
-                receiver,
-                counter,
-                ciphertext,
-            }) = wire::decode(&transmit.payload)
-            else {
-                continue;
-            };
-            let opened =
-                self.sessions
-                    .open_frame(now, crypto, NODE_ADDR, receiver, counter, &ciphertext);
-            if let Ok((_, plain)) = opened {
-                if let Ok(Message::Response { tx: got, response }) = wire::decode_message(&plain) {
-                    if got == tx {
-                        answer = Some(response);
-                    }
-                }
-            }
-        }
+        let answer = pair::ask(
+            node,
+            &mut self.sessions,
+            now,
+            self.addr,
+            NODE_ADDR,
+            tx,
+            request,
+        );
         while node.poll_event().is_some() {}
         answer
     }

@@ -15,10 +15,55 @@ use rand_core::SeedableRng;
 use crate::proto::crypto::Crypto;
 use crate::proto::node::{Config, Node};
 use crate::proto::session::{SessionConfig, Sessions};
-use crate::proto::wire::{self, Datagram, Message, Request, TxId};
+use crate::proto::wire::{self, Datagram, Message, Request, Response, TxId};
 use crate::proto::{Command, Identity, NodeId, Time};
 
 use super::UNIX_START;
+
+/// Sends `request` (transaction `tx`) from a peer at `from` that holds a session with
+/// `node` (at `node_addr`) in its bare session layer `peer`, and returns the node's
+/// answer to it, if the node sent one. Everything else the node sends at once is
+/// dropped; its events are left to the caller.
+pub fn ask(
+    node: &mut Node,
+    peer: &mut Sessions,
+    now: Time,
+    from: SocketAddr,
+    node_addr: SocketAddr,
+    tx: TxId,
+    request: Request,
+) -> Option<Response> {
+    let crypto = node.config().crypto.implementation();
+    let mut plaintext = Vec::new();
+    Message::Request { tx, request }.encode(&mut plaintext);
+    let (_, frame) = peer.seal(crypto, &node.id(), &plaintext)?;
+    node.handle_datagram(now, from, &frame);
+    let mut answer = None;
+    while let Some(transmit) = node.poll_transmit() {
+        if transmit.dst != from {
+            continue;
+        }
+        let Ok(Datagram::Sealed {
+            receiver,
+            counter,
+            ciphertext,
+        }) = wire::decode(&transmit.payload)
+        else {
+            continue;
+        };
+        let Ok((_, plain)) =
+            peer.open_frame(now, crypto, node_addr, receiver, counter, &ciphertext)
+        else {
+            continue;
+        };
+        if let Ok(Message::Response { tx: got, response }) = wire::decode_message(&plain) {
+            if got == tx {
+                answer = Some(response);
+            }
+        }
+    }
+    answer
+}
 
 /// The node under test and a peer with a session open to it.
 pub struct Pair {
@@ -176,44 +221,17 @@ impl Pair {
             }
         }
         self.next_tx = self.next_tx.wrapping_add(1);
-        let tx = TxId(self.next_tx);
-        let mut plaintext = Vec::new();
-        Message::Request {
-            tx,
-            request: Request::Ping,
-        }
-        .encode(&mut plaintext);
-        let Some((_, frame)) = self.peer.seal(self.crypto, &node_id, &plaintext) else {
-            return false;
-        };
-        self.node.handle_datagram(self.now, Self::PEER_ADDR, &frame);
-        while let Some(transmit) = self.node.poll_transmit() {
-            let Ok(Datagram::Sealed {
-                receiver,
-                counter,
-                ciphertext,
-            }) = wire::decode(&transmit.payload)
-            else {
-                continue;
-            };
-            let opened = self.peer.open_frame(
-                self.now,
-                self.crypto,
-                Self::NODE_ADDR,
-                receiver,
-                counter,
-                &ciphertext,
-            );
-            if let Ok((_, plain)) = opened {
-                if let Ok(Message::Response { tx: got, .. }) = wire::decode_message(&plain) {
-                    if got == tx {
-                        self.drain();
-                        return true;
-                    }
-                }
-            }
-        }
-        false
+        let answer = ask(
+            &mut self.node,
+            &mut self.peer,
+            self.now,
+            Self::PEER_ADDR,
+            Self::NODE_ADDR,
+            TxId(self.next_tx),
+            Request::Ping,
+        );
+        self.drain();
+        answer.is_some()
     }
 
     /// Starts a command on the node and drops what it sends: puts the node in the
