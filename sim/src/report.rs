@@ -203,6 +203,8 @@ pub struct Tables {
 pub struct Protocol {
     /// Beacons multicast.
     pub beacons_sent: u64,
+    /// Beacons skipped: the segment was heard enough (Trickle suppression).
+    pub beacons_suppressed: u64,
     /// Beacons accepted (signature and network checked).
     pub beacons_accepted: u64,
     /// Beacons of peers already known: no news, not verified.
@@ -239,6 +241,7 @@ impl Protocol {
     /// Adds one node's counters.
     pub fn add(&mut self, s: &dswarm::proto::Stats) {
         self.beacons_sent += s.beacons_sent;
+        self.beacons_suppressed += s.beacons_suppressed;
         self.beacons_accepted += s.beacons_accepted;
         self.beacons_known += s.beacons_known;
         self.beacons_not_probed += s.beacons_not_probed;
@@ -419,8 +422,9 @@ impl Report {
         let p = &self.protocol;
         let _ = writeln!(
             s,
-            "protocol: {} beacons sent: {} verified, {} known, {} of strangers not probed; {} handshakes dialled, {} completed; {} requests ({} retried, {} unanswered, {} throttled); {} lookups",
+            "protocol: {} beacons sent ({} skipped): {} verified, {} known, {} of strangers not probed; {} handshakes dialled, {} completed; {} requests ({} retried, {} unanswered, {} throttled); {} lookups",
             p.beacons_sent,
+            p.beacons_suppressed,
             p.beacons_accepted,
             p.beacons_known,
             p.beacons_not_probed,

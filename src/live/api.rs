@@ -552,6 +552,7 @@ async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
         ("who_received", st.who_received),
         ("beacons_own", st.beacons_own),
         ("beacons_sent", st.beacons_sent),
+        ("beacons_suppressed", st.beacons_suppressed),
         ("beacons_accepted", st.beacons_accepted),
         ("beacons_foreign", st.beacons_foreign),
         ("beacons_stale", st.beacons_stale),

@@ -14,6 +14,15 @@
 //! members that hear it dial it; [`Discovery::reset`] starts over at the short
 //! interval when the node has lost its peers.
 //!
+//! Doubling alone still leaves every member beaconing to every other: n² deliveries
+//! per long interval, 1.5 M per 80 s on a segment of 1,250. So beacons are also
+//! suppressed as in Trickle: a node that has peers and has heard `beacon_redundancy`
+//! beacons of its swarm ([`Discovery::heard`]) since its last beacon time skips its
+//! own, and the segment carries about `beacon_redundancy` beacons per interval
+//! whatever its size. The first beacon after a start or a [`Discovery::reset`] is
+//! never skipped, nor any beacon of a node without peers: a newcomer is always heard,
+//! and every member that has room for it dials it.
+//!
 //! A beacon is accepted only if it carries this swarm's network tag, is its sender's
 //! valid signature, is not the node's own, and its timestamp is within
 //! `beacon_max_age` of the receiver's wall clock (either way, to tolerate skew).
@@ -44,6 +53,9 @@ pub struct DiscoveryConfig {
     /// Beacons whose timestamp is further than this from the local wall clock are
     /// stale (replays, or clocks too far apart).
     pub beacon_max_age: Duration,
+    /// Trickle's redundancy constant k: a node with peers skips a beacon once it has
+    /// heard this many since its last beacon time. 0 never skips.
+    pub beacon_redundancy: u32,
 }
 
 impl Default for DiscoveryConfig {
@@ -53,6 +65,7 @@ impl Default for DiscoveryConfig {
             beacon_interval: Duration::from_secs(5),
             beacon_interval_max: Duration::from_secs(80),
             beacon_max_age: Duration::from_secs(60),
+            beacon_redundancy: 3,
         }
     }
 }
@@ -92,6 +105,20 @@ pub struct Discovery {
     /// The last beacon signed: answering a flood of `Who`s within one second costs
     /// one signature, not one each.
     signed: Option<Beacon>,
+    /// Beacons of this swarm heard since the last beacon time (Trickle's counter c).
+    heard: u32,
+    /// Whether a beacon went out since the start or the last reset.
+    announced: bool,
+}
+
+/// What a due beacon time brings: a beacon to send, or a beacon skipped because the
+/// segment is already heard enough.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BeaconDue {
+    /// Send this to the group.
+    Send(Beacon),
+    /// Skipped: `beacon_redundancy` beacons were heard since the last beacon time.
+    Suppressed,
 }
 
 impl Discovery {
@@ -112,6 +139,8 @@ impl Discovery {
             network_tag,
             next_beacon,
             signed: None,
+            heard: 0,
+            announced: false,
         }
     }
 
@@ -123,6 +152,8 @@ impl Discovery {
             return;
         };
         self.interval = self.config.beacon_interval;
+        self.heard = 0;
+        self.announced = false;
         let soon = now + fraction(self.config.beacon_interval, rng.next_u32());
         self.next_beacon = Some(due.min(soon));
     }
@@ -137,8 +168,18 @@ impl Discovery {
         self.next_beacon
     }
 
-    /// The beacon to send if one is due at `now`, signed by `identity` with the wall
-    /// clock `unix_secs`; schedules the next one.
+    /// Counts a beacon of this swarm from another node: one whose sender is known at
+    /// its address, or whose signature was checked. (Unchecked strangers do not count,
+    /// or anyone could silence a segment by spraying beacons.)
+    pub fn heard(&mut self) {
+        self.heard = self.heard.saturating_add(1);
+    }
+
+    /// What is due at `now`: a beacon signed by `identity` with the wall clock
+    /// `unix_secs`, or its suppression when `has_peers`, this node has announced
+    /// itself and the segment was heard enough; schedules the next beacon time either
+    /// way.
+    #[allow(clippy::too_many_arguments)]
     pub fn handle_timeout(
         &mut self,
         now: Time,
@@ -146,8 +187,9 @@ impl Discovery {
         unix_secs: u64,
         identity: &Identity,
         port: u16,
+        has_peers: bool,
         rng: &mut impl RngCore,
-    ) -> Option<Beacon> {
+    ) -> Option<BeaconDue> {
         let due = self.next_beacon?;
         if now < due {
             return None;
@@ -159,7 +201,15 @@ impl Discovery {
         self.interval = (interval * 2)
             .min(self.config.beacon_interval_max)
             .max(self.config.beacon_interval);
-        Some(self.beacon(crypto, unix_secs, identity, port))
+        let heard = std::mem::take(&mut self.heard);
+        let redundancy = self.config.beacon_redundancy;
+        if self.announced && has_peers && redundancy > 0 && heard >= redundancy {
+            return Some(BeaconDue::Suppressed);
+        }
+        self.announced = true;
+        Some(BeaconDue::Send(
+            self.beacon(crypto, unix_secs, identity, port),
+        ))
     }
 
     /// A signed beacon for now, outside the schedule: the answer to a `Who`.
@@ -252,9 +302,10 @@ mod tests {
         unix: u64,
     ) -> Beacon {
         let due = discovery.poll_timeout().unwrap();
-        discovery
-            .handle_timeout(due, &RealCrypto, unix, identity, 7000, rng)
-            .unwrap()
+        match discovery.handle_timeout(due, &RealCrypto, unix, identity, 7000, false, rng) {
+            Some(BeaconDue::Send(beacon)) => beacon,
+            other => panic!("expected a beacon, got {other:?}"),
+        }
     }
 
     #[test]
@@ -268,14 +319,14 @@ mod tests {
         let early = first - Duration::from_micros(1);
         if early < first {
             assert!(discovery
-                .handle_timeout(early, &RealCrypto, NOW, &identity, 7000, &mut rng)
+                .handle_timeout(early, &RealCrypto, NOW, &identity, 7000, false, &mut rng)
                 .is_none());
         }
         let mut at = first;
         let mut gaps = Vec::new();
         for _ in 0..8 {
             discovery
-                .handle_timeout(at, &RealCrypto, NOW, &identity, 7000, &mut rng)
+                .handle_timeout(at, &RealCrypto, NOW, &identity, 7000, false, &mut rng)
                 .unwrap();
             let next = discovery.poll_timeout().unwrap();
             gaps.push(next - at);
@@ -296,16 +347,78 @@ mod tests {
         let (mut discovery, identity, mut rng) = setup();
         let mut at = discovery.poll_timeout().unwrap();
         for _ in 0..6 {
-            discovery.handle_timeout(at, &RealCrypto, NOW, &identity, 7000, &mut rng);
+            discovery.handle_timeout(at, &RealCrypto, NOW, &identity, 7000, false, &mut rng);
             at = discovery.poll_timeout().unwrap();
         }
         let now = at - Duration::from_secs(60);
         discovery.reset(now, &mut rng);
         let next = discovery.poll_timeout().unwrap();
         assert!(next < now + Duration::from_secs(5), "{:?}", next - now);
-        discovery.handle_timeout(next, &RealCrypto, NOW, &identity, 7000, &mut rng);
+        discovery.handle_timeout(next, &RealCrypto, NOW, &identity, 7000, false, &mut rng);
         let gap = discovery.poll_timeout().unwrap() - next;
         assert!(gap < Duration::from_millis(5500), "then 5 s again: {gap:?}");
+    }
+
+    /// Counts `heard` beacons, then runs the beacon time due.
+    fn next_due(
+        discovery: &mut Discovery,
+        identity: &Identity,
+        rng: &mut ChaCha8Rng,
+        heard: u32,
+        has_peers: bool,
+    ) -> BeaconDue {
+        for _ in 0..heard {
+            discovery.heard();
+        }
+        let at = discovery.poll_timeout().unwrap();
+        discovery
+            .handle_timeout(at, &RealCrypto, NOW, identity, 7000, has_peers, rng)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_node_with_peers_skips_its_beacon_once_the_segment_was_heard_enough() {
+        let (mut discovery, identity, mut rng) = setup();
+        let due = |d: &mut Discovery, rng: &mut ChaCha8Rng, heard, has_peers| {
+            next_due(d, &identity, rng, heard, has_peers)
+        };
+        // The first beacon announces the node, however busy the segment.
+        assert!(matches!(
+            due(&mut discovery, &mut rng, 9, true),
+            BeaconDue::Send(_)
+        ));
+        assert!(matches!(
+            due(&mut discovery, &mut rng, 2, true),
+            BeaconDue::Send(_)
+        ));
+        assert_eq!(
+            due(&mut discovery, &mut rng, 3, true),
+            BeaconDue::Suppressed
+        );
+        // The count starts over at every beacon time.
+        assert!(matches!(
+            due(&mut discovery, &mut rng, 0, true),
+            BeaconDue::Send(_)
+        ));
+        // A node without peers is always heard.
+        assert!(matches!(
+            due(&mut discovery, &mut rng, 50, false),
+            BeaconDue::Send(_)
+        ));
+        // Skipped or sent, the interval still doubles: 5, 10, 20, 40, 80, 80 s.
+        let before = discovery.poll_timeout().unwrap();
+        assert_eq!(
+            due(&mut discovery, &mut rng, 9, true),
+            BeaconDue::Suppressed
+        );
+        let gap = discovery.poll_timeout().unwrap() - before;
+        assert!(gap >= Duration::from_secs(72), "{gap:?}");
+        // After a reset (all peers lost) the node announces itself again first.
+        discovery.reset(before, &mut rng);
+        assert!(matches!(
+            due(&mut discovery, &mut rng, 9, true),
+            BeaconDue::Send(_)
+        ));
     }
 
     #[test]

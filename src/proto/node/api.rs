@@ -341,6 +341,8 @@ pub struct Stats {
     pub datagrams_malformed: u64,
     /// Beacons sent.
     pub beacons_sent: u64,
+    /// Beacons skipped because the segment was heard enough (Trickle suppression).
+    pub beacons_suppressed: u64,
     /// Beacons accepted.
     pub beacons_accepted: u64,
     /// Our own beacons, looped back.

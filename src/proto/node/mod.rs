@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 
 use super::crypto::Crypto;
-use super::discovery::{self, BeaconRejected, Discovery};
+use super::discovery::{self, BeaconDue, BeaconRejected, Discovery};
 use super::id::NodeId;
 use super::identity::Identity;
 use super::lookup::Lookup;
@@ -390,19 +390,25 @@ impl Node {
         self.advance(now);
         let unix_secs = self.unix_secs(now);
         let port = self.config.port;
-        if let Some(beacon) = self.discovery.handle_timeout(
+        let has_peers = !self.table.is_empty();
+        match self.discovery.handle_timeout(
             now,
             self.crypto,
             unix_secs,
             &self.identity,
             port,
+            has_peers,
             &mut self.rng,
         ) {
-            if let Some(group) = self.discovery.group() {
-                self.stats.beacons_sent += 1;
-                let beacon = self.config.behaviour.beacon(beacon);
-                self.send(group, &Datagram::Beacon(beacon));
+            Some(BeaconDue::Send(beacon)) => {
+                if let Some(group) = self.discovery.group() {
+                    self.stats.beacons_sent += 1;
+                    let beacon = self.config.behaviour.beacon(beacon);
+                    self.send(group, &Datagram::Beacon(beacon));
+                }
             }
+            Some(BeaconDue::Suppressed) => self.stats.beacons_suppressed += 1,
+            None => {}
         }
         self.sessions.handle_timeout(now);
         self.rpc.handle_timeout(now);
@@ -565,6 +571,9 @@ impl Node {
         if !self.who.contains_key(&from) && beacon.id != self.id {
             let addr = SocketAddr::new(from.ip(), beacon.port);
             let known = self.table.get(&beacon.id).is_some_and(|c| c.addr == addr);
+            if known {
+                self.discovery.heard();
+            }
             if known || self.probing.contains(&beacon.id) {
                 self.stats.beacons_known += 1;
                 return;
@@ -584,6 +593,7 @@ impl Node {
         {
             Ok((id, addr)) => {
                 self.stats.beacons_accepted += 1;
+                self.discovery.heard();
                 if let Some(probe) = self.who.remove(&from) {
                     // The answer to a bootstrap probe: ping it, as part of bootstrap.
                     let purpose = Purpose::Query(probe.query);
