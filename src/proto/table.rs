@@ -17,6 +17,12 @@
 //! ([`InsertOutcome::Refused`]), so that one host's many identities cannot fill a
 //! bucket or the table.
 //!
+//! A bucket is refreshed (the node looks up a random id in its range) once
+//! `refresh_interval` has passed with no lookup into its range and no contact of it
+//! heard from, as BEP 5 refreshes buckets that have not changed: a bucket whose
+//! contacts keep talking needs no lookup to stay fresh, and a swarm at rest does not
+//! pay a lookup per bucket per interval.
+//!
 //! What holds: the local id is never in the table, no bucket holds more than
 //! `bucket_capacity` contacts, an id is in at most one place (bucket or replacement
 //! cache), and each bucket lists its contacts least recently seen first.
@@ -57,7 +63,8 @@ pub struct TableConfig {
     pub bucket_capacity: usize,
     /// Candidates kept per full bucket, to replace contacts that go away.
     pub replacement_capacity: usize,
-    /// A bucket with no lookup into its range for this long is refreshed.
+    /// A bucket with no lookup into its range and no contact heard from for this long
+    /// is refreshed.
     pub refresh_interval: Duration,
     /// Failed requests in a row after which a contact is stale: replaced as soon as a
     /// candidate arrives.
@@ -147,8 +154,17 @@ struct Bucket {
     replacements: Vec<Contact>,
     /// The contact a liveness check is running for.
     checking: Option<NodeId>,
-    /// When a lookup last went into this bucket's range.
+    /// When a lookup last went into this bucket's range or one of its contacts was
+    /// last heard from (or later: the stagger of [`RoutingTable::stagger_refresh`]).
     refreshed: Time,
+}
+
+impl Bucket {
+    /// A contact of this bucket was heard from at `now`: it needs no refresh lookup
+    /// for another interval.
+    fn touch(&mut self, now: Time) {
+        self.refreshed = self.refreshed.max(now);
+    }
 }
 
 /// The k-bucket routing table of one node.
@@ -163,6 +179,9 @@ pub struct RoutingTable {
     refresh_due: Option<Time>,
     /// Contacts (not replacements) per address block.
     blocks: BlockCounts,
+    /// Bit `i` set when bucket `i` holds contacts: most of the 256 buckets are empty,
+    /// and [`RoutingTable::closest`] skips them without touching their memory.
+    occupied: [u64; BUCKETS / 64],
 }
 
 impl RoutingTable {
@@ -180,6 +199,7 @@ impl RoutingTable {
             len: 0,
             refresh_due: None,
             blocks: BlockCounts::default(),
+            occupied: [0; BUCKETS / 64],
         }
     }
 
@@ -327,6 +347,7 @@ impl RoutingTable {
             contact.last_seen = now;
             contact.failures = 0;
             bucket.contacts.push(contact);
+            bucket.touch(now);
             if bucket.checking == Some(id) {
                 bucket.checking = None;
             }
@@ -341,9 +362,11 @@ impl RoutingTable {
         };
         if bucket.contacts.len() < capacity {
             bucket.contacts.push(contact);
+            bucket.touch(now);
             self.len += 1;
             self.blocks.add(block);
             if bucket.contacts.len() == 1 {
+                self.set_occupied(index, true);
                 self.update_refresh_due();
             }
             return InsertOutcome::Inserted;
@@ -358,6 +381,7 @@ impl RoutingTable {
                 bucket.checking = None;
             }
             bucket.contacts.push(contact);
+            bucket.touch(now);
             let old = IpBlock::of(
                 &evicted.addr,
                 self.config.block_prefix_v4,
@@ -434,6 +458,9 @@ impl RoutingTable {
         let emptied = bucket.contacts.is_empty();
         self.blocks.sub(self.block_of(&contact.addr));
         if emptied {
+            if let Some(index) = self.local.bucket_index(id) {
+                self.set_occupied(index, false);
+            }
             self.update_refresh_due();
         }
         Some(contact)
@@ -462,6 +489,7 @@ impl RoutingTable {
         bucket.contacts.insert(at, replacement);
         self.len += 1;
         if bucket.contacts.len() == 1 {
+            self.set_occupied(index, true);
             self.update_refresh_due();
         }
         Some(replacement)
@@ -477,23 +505,42 @@ impl RoutingTable {
         if n == 0 {
             return out;
         }
-        for index in BucketOrder::new(self.local.distance(target)) {
+        // Within a bucket, contacts are ordered by a 256-bit key computed once each
+        // (two u128 compare cheaper than 32-byte slices), and only the ones returned
+        // are copied.
+        let mut keyed: Vec<(u128, u128, usize)> = Vec::new();
+        for index in BucketOrder::new(self.local.distance(target), self.occupied) {
             let contacts = &self.buckets[index].contacts;
-            if contacts.is_empty() {
-                continue;
+            keyed.clear();
+            keyed.extend(contacts.iter().enumerate().map(|(i, c)| {
+                let [hi, lo] = distance_key(&c.id.distance(target));
+                (hi, lo, i)
+            }));
+            let wanted = n - out.len();
+            if keyed.len() > wanted {
+                keyed.select_nth_unstable(wanted - 1);
+                keyed.truncate(wanted);
             }
-            let start = out.len();
-            out.extend_from_slice(contacts);
-            out[start..].sort_unstable_by_key(|c| c.id.distance(target));
+            keyed.sort_unstable();
+            out.extend(keyed.iter().map(|&(_, _, i)| contacts[i]));
             if out.len() >= n {
-                out.truncate(n);
                 break;
             }
         }
         out
     }
 
-    /// The earliest time a non-empty bucket is due for refresh.
+    fn set_occupied(&mut self, index: usize, occupied: bool) {
+        let bit = 1u64 << (index % 64);
+        if occupied {
+            self.occupied[index / 64] |= bit;
+        } else {
+            self.occupied[index / 64] &= !bit;
+        }
+    }
+
+    /// The earliest time a non-empty bucket may be due for refresh (never later than
+    /// the true deadline; hearing a contact moves the deadline without updating this).
     ///
     /// Changes when contacts arrive in an empty bucket, after
     /// [`RoutingTable::poll_refresh`] and after [`RoutingTable::mark_refreshed`].
@@ -517,10 +564,16 @@ impl RoutingTable {
             return None;
         }
         let interval = self.config.refresh_interval;
-        let index = self
+        let Some(index) = self
             .buckets
             .iter()
-            .position(|b| !b.contacts.is_empty() && b.refreshed + interval <= now)?;
+            .position(|b| !b.contacts.is_empty() && b.refreshed + interval <= now)
+        else {
+            // Contacts heard from since moved every deadline on (lazily: hearing a
+            // contact does not scan the buckets).
+            self.update_refresh_due();
+            return None;
+        };
         self.buckets[index].refreshed = now;
         self.update_refresh_due();
         Some(index)
@@ -554,89 +607,97 @@ impl RoutingTable {
     }
 }
 
+/// A distance as two big-endian halves: ordered as the distance is.
+fn distance_key(distance: &Distance) -> [u128; 2] {
+    let (hi, lo) = distance.0.split_at(16);
+    [
+        u128::from_be_bytes(hi.try_into().expect("16 bytes")),
+        u128::from_be_bytes(lo.try_into().expect("16 bytes")),
+    ]
+}
+
 /// Whether `contact` has gone unheard for `good_for`: no longer presumed alive, so
 /// worth a liveness check before a candidate is turned away.
 fn is_silent(now: Time, contact: &Contact, good_for: Duration) -> bool {
     now.saturating_since(contact.last_seen) >= good_for
 }
 
-/// Bucket indices in order of their distance to a target, given `d` = local ^ target.
+/// Bucket indices in order of their distance to a target, given `d` = local ^ target,
+/// among the buckets set in a 256-bit occupancy mask (bit `i` of word `i / 64`).
 ///
 /// A contact in bucket `i` shares the bits of `d` above `i` and has bit `i` flipped.
 /// So: the target's own bucket first, then lower buckets where `d` has a one (they
 /// match `d` down to that bit), then lower buckets where `d` has a zero in reverse,
-/// then the buckets above the target's, nearest first.
+/// then the buckets above the target's, nearest first. Each phase is a mask walked
+/// with bit scans, so empty buckets cost nothing.
 struct BucketOrder {
-    d: Distance,
-    top: Option<usize>,
-    phase: u8,
-    next: usize,
+    /// The buckets left in each phase: the target's, lower with a one (walked
+    /// downwards), lower with a zero, above.
+    phases: [[u64; 4]; 4],
+    phase: usize,
 }
 
 impl BucketOrder {
-    fn new(d: Distance) -> Self {
-        let top = d.bucket_index();
-        BucketOrder {
-            d,
-            top,
-            phase: 0,
-            next: 0,
-        }
+    fn new(d: Distance, occupied: [u64; 4]) -> Self {
+        let ones: [u64; 4] = std::array::from_fn(|w| {
+            let start = ID_LEN - 8 * (w + 1);
+            u64::from_be_bytes(d.0[start..start + 8].try_into().expect("8 bytes"))
+        });
+        let and = |a: [u64; 4], b: [u64; 4]| -> [u64; 4] { std::array::from_fn(|w| a[w] & b[w]) };
+        let not = |a: [u64; 4]| -> [u64; 4] { a.map(|x| !x) };
+        let phases = match d.bucket_index() {
+            // The target is the local id: every bucket is "above" it.
+            None => [[0; 4], [0; 4], [0; 4], occupied],
+            Some(top) => {
+                let below = low_bits(top);
+                let own = and(low_bits(top + 1), not(below));
+                [
+                    and(own, occupied),
+                    and(and(ones, below), occupied),
+                    and(and(not(ones), below), occupied),
+                    and(not(low_bits(top + 1)), occupied),
+                ]
+            }
+        };
+        BucketOrder { phases, phase: 0 }
     }
+}
+
+/// The 256-bit mask of the bits below `n` (`n` ≤ 256).
+fn low_bits(n: usize) -> [u64; 4] {
+    std::array::from_fn(|w| match n.saturating_sub(w * 64) {
+        0 => 0,
+        k if k >= 64 => u64::MAX,
+        k => (1u64 << k) - 1,
+    })
 }
 
 impl Iterator for BucketOrder {
     type Item = usize;
 
     fn next(&mut self) -> Option<usize> {
-        loop {
-            match (self.phase, self.top) {
-                // The target is the local id: every bucket is "above" it.
-                (0, None) => {
-                    self.phase = 3;
-                    self.next = 0;
-                }
-                (0, Some(top)) => {
-                    self.phase = 1;
-                    self.next = top;
-                    return Some(top);
-                }
-                // Lower buckets where d has a one, descending.
-                (1, _) => {
-                    if self.next == 0 {
-                        self.phase = 2;
-                        self.next = 0;
-                        continue;
-                    }
-                    self.next -= 1;
-                    if self.d.bit(self.next) {
-                        return Some(self.next);
-                    }
-                }
-                // Lower buckets where d has a zero, ascending.
-                (2, top) => {
-                    let top = top.expect("phase 2 follows a target bucket");
-                    if self.next >= top {
-                        self.phase = 3;
-                        self.next = top + 1;
-                        continue;
-                    }
-                    let i = self.next;
-                    self.next += 1;
-                    if !self.d.bit(i) {
-                        return Some(i);
-                    }
-                }
-                // Buckets above the target's, ascending.
-                _ => {
-                    if self.next >= BUCKETS {
-                        return None;
-                    }
-                    self.next += 1;
-                    return Some(self.next - 1);
-                }
+        while self.phase < 4 {
+            let mask = &mut self.phases[self.phase];
+            let found = if self.phase == 1 {
+                // Descending: the highest bit left.
+                (0..4).rev().find(|&w| mask[w] != 0).map(|w| {
+                    let bit = 63 - mask[w].leading_zeros() as usize;
+                    mask[w] &= !(1u64 << bit);
+                    w * 64 + bit
+                })
+            } else {
+                (0..4).find(|&w| mask[w] != 0).map(|w| {
+                    let bit = mask[w].trailing_zeros() as usize;
+                    mask[w] &= mask[w] - 1;
+                    w * 64 + bit
+                })
+            };
+            if found.is_some() {
+                return found;
             }
+            self.phase += 1;
         }
+        None
     }
 }
 

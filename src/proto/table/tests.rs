@@ -207,11 +207,22 @@ fn bucket_order_visits_every_bucket_once() {
     for _ in 0..20 {
         let mut d = [0u8; 32];
         rng.fill_bytes(&mut d);
-        let mut seen: Vec<usize> = BucketOrder::new(Distance(d)).collect();
+        let mut seen: Vec<usize> = BucketOrder::new(Distance(d), [u64::MAX; 4]).collect();
         seen.sort_unstable();
         assert_eq!(seen, (0..BUCKETS).collect::<Vec<_>>());
+        // Only occupied buckets, and in an order where every bucket's ids are
+        // nearer to the target than any later bucket's.
+        let occupied = [rng.next_u64(), 0, rng.next_u64(), 1 << 63];
+        let order: Vec<usize> = BucketOrder::new(Distance(d), occupied).collect();
+        let full: Vec<usize> = BucketOrder::new(Distance(d), [u64::MAX; 4])
+            .filter(|&i| occupied[i / 64] >> (i % 64) & 1 == 1)
+            .collect();
+        assert_eq!(order, full);
     }
-    assert_eq!(BucketOrder::new(Distance::ZERO).count(), BUCKETS);
+    assert_eq!(
+        BucketOrder::new(Distance::ZERO, [u64::MAX; 4]).count(),
+        BUCKETS
+    );
 }
 
 #[test]
@@ -257,5 +268,33 @@ fn refresh_is_due_only_for_idle_nonempty_buckets() {
     assert_eq!(
         table.poll_timeout(),
         Some(due + Duration::from_secs(5) + TableConfig::default().refresh_interval)
+    );
+}
+
+#[test]
+fn a_bucket_whose_contacts_keep_talking_is_not_refreshed() {
+    let mut table = small_table(4);
+    let interval = TableConfig::default().refresh_interval;
+    let a = id_with_prefix(0x80, 1);
+    let b = id_with_prefix(0x40, 1);
+    table.insert(Time::ZERO, a, addr(1));
+    table.insert(Time::ZERO, b, addr(2));
+    // `a` is heard from half-way through the interval; `b`'s bucket stays silent.
+    table.insert(Time::ZERO + interval / 2, a, addr(1));
+    let due = Time::ZERO + interval;
+    assert_eq!(table.poll_refresh(due), Some(254), "b's silent bucket");
+    assert_eq!(
+        table.poll_refresh(due),
+        None,
+        "a's bucket heard from lately"
+    );
+    // Nothing due: the deadline moved on to a's bucket's, it does not stay in the past.
+    assert_eq!(
+        table.poll_timeout(),
+        Some(Time::ZERO + interval / 2 + interval)
+    );
+    assert_eq!(
+        table.poll_refresh(Time::ZERO + interval / 2 + interval),
+        Some(255)
     );
 }
