@@ -221,6 +221,11 @@ struct Open {
     window: ReplayWindow,
     expires: Time,
     last_received: Time,
+    /// Where this session sits in `Sessions::deadlines`: its expiry as of the last
+    /// time it was scheduled. Frames move the true expiry (`last_received` +
+    /// `idle_timeout`) later without touching the set; the entry, when it comes due,
+    /// is put back at the true expiry if that is still ahead.
+    scheduled: Time,
     /// The server keeps msg3 and its answer, to answer a duplicate msg3 (lost msg4),
     /// until the client's first frame shows that msg4 arrived.
     accept: Option<Box<([u8; 112], Vec<u8>)>>,
@@ -254,10 +259,10 @@ enum Slot {
 }
 
 impl Slot {
-    fn deadline(&self, config: &SessionConfig) -> Time {
+    fn deadline(&self) -> Time {
         match self {
             Slot::Client { deadline, .. } | Slot::Server { deadline, .. } => *deadline,
-            Slot::Open(open) => open.expires.min(open.last_received + config.idle_timeout),
+            Slot::Open(open) => open.scheduled,
         }
     }
 }
@@ -343,15 +348,15 @@ impl Sessions {
 
     fn set_slot(&mut self, id: SessionId, slot: Slot) {
         if let Some(old) = self.slots.get(&id) {
-            self.deadlines.remove(&(old.deadline(&self.config), id));
+            self.deadlines.remove(&(old.deadline(), id));
         }
-        self.deadlines.insert((slot.deadline(&self.config), id));
+        self.deadlines.insert((slot.deadline(), id));
         self.slots.insert(id, slot);
     }
 
     fn take_slot(&mut self, id: SessionId) -> Option<Slot> {
         let slot = self.slots.remove(&id)?;
-        self.deadlines.remove(&(slot.deadline(&self.config), id));
+        self.deadlines.remove(&(slot.deadline(), id));
         Some(slot)
     }
 
@@ -712,6 +717,7 @@ impl Sessions {
             window: ReplayWindow::default(),
             expires: now + self.config.lifetime,
             last_received: now,
+            scheduled: now + self.config.lifetime.min(self.config.idle_timeout),
             accept,
             previous,
         };
@@ -833,17 +839,8 @@ impl Sessions {
         open.accept = None;
         // Authenticated: the peer may have moved (a NAT rebinding).
         open.addr = from;
-        let peer = open.peer;
-        let before = open
-            .expires
-            .min(open.last_received + self.config.idle_timeout);
         open.last_received = now;
-        let after = open
-            .expires
-            .min(open.last_received + self.config.idle_timeout);
-        self.deadlines.remove(&(before, receiver));
-        self.deadlines.insert((after, receiver));
-        Ok((peer, plaintext))
+        Ok((open.peer, plaintext))
     }
 
     /// Retransmits handshake messages, fails dials out of retries, drops stale
@@ -876,7 +873,18 @@ impl Sessions {
                     self.slots.remove(&id);
                     self.forget_half_open(addr, client);
                 }
-                Some(Slot::Open(_)) => self.close(id),
+                Some(Slot::Open(open)) => {
+                    let expiry = open
+                        .expires
+                        .min(open.last_received + self.config.idle_timeout);
+                    if expiry > now {
+                        // Heard from since it was scheduled: not idle after all.
+                        open.scheduled = expiry;
+                        self.deadlines.insert((expiry, id));
+                    } else {
+                        self.close(id);
+                    }
+                }
                 None => {}
             }
         }
