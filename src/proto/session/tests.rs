@@ -288,12 +288,21 @@ fn reordered_frames_within_the_window_are_accepted_once() {
     }
     assert!(w.check(2));
     w.record(2000);
-    assert!(!w.check(2000 - 1024), "too old for the window");
-    assert!(w.check(2000 - 1023));
+    assert!(!w.check(2000 - 128), "too old for the window");
+    assert!(w.check(2000 - 127));
     assert!(!w.check(9));
+    w.record(2000 - 127);
+    assert!(
+        !w.check(2000 - 127),
+        "the oldest place in the window is kept"
+    );
     w.record(2000 + 70);
     assert!(!w.check(2000), "kept across a shift of more than one word");
     assert!(w.check(2001));
+    assert!(!w.check(2000 - 127), "shifted out: too old now");
+    w.record(2000 + 70 + 500);
+    assert!(!w.check(2000 + 70), "a jump past the window clears it");
+    assert!(w.check(2000 + 70 + 499));
 }
 
 #[test]
