@@ -166,10 +166,25 @@ impl Scenario {
                 ),
             });
         }
+        if engine == EngineKind::Turmoil {
+            if let Some(index) = self.workload.iter().position(|w| w.pings > 0) {
+                return Err(ScenarioError {
+                    path: self.path.clone(),
+                    line: None,
+                    key: Some(format!("workload[{index}].pings")),
+                    message: format!("--engine turmoil: {PINGS_TURMOIL_REFUSAL}"),
+                });
+            }
+        }
         self.engine = engine;
         Ok(self)
     }
 }
+
+/// Why the turmoil engine refuses the `pings` workload.
+pub const PINGS_TURMOIL_REFUSAL: &str =
+    "the turmoil engine does not run `pings`: each ping goes to a contact of the asker's \
+     routing table, which the turmoil engine's driver tasks keep to themselves";
 
 /// Which engine drives the nodes. Reads and writes `"direct"` / `"turmoil"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -364,6 +379,10 @@ pub struct Workload {
     pub lookups: usize,
     /// `ping_closest`: PINGs of a random node's 3 closest peers, default 0.
     pub ping_closest: usize,
+    /// `pings`: single PINGs, each from a random node to a random contact of its
+    /// routing table, default 0. The direct engine only: the turmoil engine keeps
+    /// routing tables inside its driver tasks.
+    pub pings: usize,
     /// `puts`: immutable puts of seeded random values of 1 to 1,000 bytes, default 0.
     pub puts: usize,
     /// `gets`: immutable gets of keys whose put was acknowledged before, default 0.
@@ -383,10 +402,11 @@ pub struct Workload {
 
 impl Workload {
     /// Every count with its key, in file-format order.
-    pub fn counts(&self) -> [(&'static str, usize); 8] {
+    pub fn counts(&self) -> [(&'static str, usize); 9] {
         [
             ("lookups", self.lookups),
             ("ping_closest", self.ping_closest),
+            ("pings", self.pings),
             ("puts", self.puts),
             ("gets", self.gets),
             ("mutable_puts", self.mutable_puts),
@@ -465,6 +485,7 @@ pub const METRICS: &[&str] = &[
     "lookup_latency_ms_p50",
     "lookup_latency_ms_p99",
     "ping_success",
+    "contact_ping_success",
     "delivered_ratio",
     "get_success",
     "mutable_latest",
@@ -480,6 +501,7 @@ pub const RATIO_METRICS: &[&str] = &[
     "lookup_success",
     "honest_lookup_success",
     "ping_success",
+    "contact_ping_success",
     "delivered_ratio",
     "get_success",
     "mutable_latest",

@@ -15,7 +15,7 @@ use super::tree::{self, Kind};
 use super::{
     Action, At, CryptoKind, EngineKind, Expectation, NetworkSpec, Op, Scenario, ScenarioError,
     Workload, DURATION_MAX, LATENCY_MAX, METRICS, NODES_MAX, NODES_MIN, PARTITION_GROUPS_MAX,
-    RATIO_METRICS, WORKLOAD_OPS_MAX,
+    PINGS_TURMOIL_REFUSAL, RATIO_METRICS, WORKLOAD_OPS_MAX,
 };
 
 pub(super) const TOP_KEYS: &[&str] = &[
@@ -49,6 +49,7 @@ pub(super) const WORKLOAD_KEYS: &[&str] = &[
     "over",
     "lookups",
     "ping_closest",
+    "pings",
     "puts",
     "gets",
     "mutable_puts",
@@ -113,6 +114,7 @@ pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioErro
     };
     let run = Run {
         nodes,
+        engine,
         duration,
         duration_field,
     };
@@ -201,6 +203,7 @@ fn check_keys(top: &Section<'_>) -> Result<(), ScenarioError> {
 /// What the nested tables are checked against.
 struct Run<'a> {
     nodes: usize,
+    engine: EngineKind,
     duration: Duration,
     duration_field: Field<'a>,
 }
@@ -647,6 +650,7 @@ fn workload_value(field: &Field<'_>, run: &Run<'_>) -> Result<Vec<Workload>, Sce
             over,
             lookups: count("lookups")?,
             ping_closest: count("ping_closest")?,
+            pings: count("pings")?,
             puts: count("puts")?,
             gets: count("gets")?,
             mutable_puts: count("mutable_puts")?,
@@ -654,10 +658,15 @@ fn workload_value(field: &Field<'_>, run: &Run<'_>) -> Result<Vec<Workload>, Sce
             announces: count("announces")?,
             topic_lookups: count("topic_lookups")?,
         };
+        if let (EngineKind::Turmoil, true, Some(field)) =
+            (run.engine, workload.pings > 0, table.get("pings"))
+        {
+            return Err(field.error(format!("{PINGS_TURMOIL_REFUSAL}; set engine = \"direct\"")));
+        }
         if workload.counts().iter().all(|&(_, count)| count == 0) {
             return Err(table.error(
-                "does nothing; set at least one of `lookups`, `ping_closest`, `puts`, `gets`, \
-                 `mutable_puts`, `mutable_gets`, `announces` or `topic_lookups` above 0",
+                "does nothing; set at least one of `lookups`, `ping_closest`, `pings`, `puts`, \
+                 `gets`, `mutable_puts`, `mutable_gets`, `announces` or `topic_lookups` above 0",
             ));
         }
         workloads.push(workload);
