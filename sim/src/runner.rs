@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use dswarm::harness::{seed_stream, PerNode, Record, SwarmConfig};
 use dswarm::proto::node::DEFAULT_NETWORK_KEY;
-use dswarm::proto::{Config, CryptoSuite, Key, Time};
+use dswarm::proto::{Config, CryptoSuite, Key, NodeId, Time};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -39,7 +39,6 @@ use crate::engine::Engine;
 use crate::hostile::{self, Driver, Roster};
 use crate::report::{Faults, HostileRefused, Messages, Protocol, Report, Tables};
 use crate::safety::Safety;
-use dswarm::proto::NodeId;
 
 mod tally;
 
