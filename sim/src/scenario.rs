@@ -166,25 +166,10 @@ impl Scenario {
                 ),
             });
         }
-        if engine == EngineKind::Turmoil {
-            if let Some(index) = self.workload.iter().position(|w| w.pings > 0) {
-                return Err(ScenarioError {
-                    path: self.path.clone(),
-                    line: None,
-                    key: Some(format!("workload[{index}].pings")),
-                    message: format!("--engine turmoil: {PINGS_TURMOIL_REFUSAL}"),
-                });
-            }
-        }
         self.engine = engine;
         Ok(self)
     }
 }
-
-/// Why the turmoil engine refuses the `pings` workload.
-pub const PINGS_TURMOIL_REFUSAL: &str =
-    "the turmoil engine does not run `pings`: each ping goes to a contact of the asker's \
-     routing table, which the turmoil engine's driver tasks keep to themselves";
 
 /// Which engine drives the nodes. Reads and writes `"direct"` / `"turmoil"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -380,8 +365,7 @@ pub struct Workload {
     /// `ping_closest`: PINGs of a random node's 3 closest peers, default 0.
     pub ping_closest: usize,
     /// `pings`: single PINGs, each from a random node to a random contact of its
-    /// routing table, default 0. The direct engine only: the turmoil engine keeps
-    /// routing tables inside its driver tasks.
+    /// routing table, default 0.
     pub pings: usize,
     /// `puts`: immutable puts of seeded random values of 1 to 1,000 bytes, default 0.
     pub puts: usize,

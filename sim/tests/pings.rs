@@ -1,6 +1,6 @@
-//! The `pings` workload end to end on the direct engine: single PINGs from random
-//! nodes to random contacts of their routing tables are sent, answered, and counted
-//! in the report; and a run replays bit for bit.
+//! The `pings` workload end to end on both engines: single PINGs from random nodes
+//! to random contacts of their routing tables are sent, answered, and counted in the
+//! report; and a run replays bit for bit.
 //!
 //! A failure prints its reproduce line: the scenario is the TOML below, the seed is
 //! in the message.
@@ -9,7 +9,7 @@ use std::path::Path;
 
 use dswarm_sim::report::Report;
 use dswarm_sim::runner::{self, Options};
-use dswarm_sim::scenario;
+use dswarm_sim::scenario::{self, EngineKind};
 
 const SEED: u64 = 11;
 
@@ -35,10 +35,17 @@ pings = 200
 contact_ping_success = 1
 "#;
 
-fn run() -> Report {
-    let scenario = scenario::parse(Path::new("tests/pings-small.toml"), SCENARIO).unwrap();
+fn run_on(engine: EngineKind) -> Report {
+    let scenario = scenario::parse(Path::new("tests/pings-small.toml"), SCENARIO)
+        .unwrap()
+        .with_engine(engine)
+        .unwrap();
     assert_eq!(scenario.seed, SEED);
     runner::run(&scenario, Options::default()).unwrap().report
+}
+
+fn run() -> Report {
+    run_on(EngineKind::Direct)
 }
 
 #[test]
@@ -77,4 +84,16 @@ fn contact_pings_are_sent_and_answered() {
 
     let again = run();
     assert_eq!(report.trace_hash, again.trace_hash, "{context}");
+}
+
+#[test]
+fn the_turmoil_engine_runs_contact_pings_too() {
+    let report = run_on(EngineKind::Turmoil);
+    let context = format!(
+        "seed {SEED} (pings-small in sim/tests/pings.rs, --engine turmoil)\n{}",
+        report.summary()
+    );
+    let p = &report.contact_pings;
+    assert_eq!((p.issued, p.answered), (200, 200), "{context}");
+    assert!(report.pass, "{context}");
 }

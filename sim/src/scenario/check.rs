@@ -15,7 +15,7 @@ use super::tree::{self, Kind};
 use super::{
     Action, At, CryptoKind, EngineKind, Expectation, NetworkSpec, Op, Scenario, ScenarioError,
     Workload, DURATION_MAX, LATENCY_MAX, METRICS, NODES_MAX, NODES_MIN, PARTITION_GROUPS_MAX,
-    PINGS_TURMOIL_REFUSAL, RATIO_METRICS, WORKLOAD_OPS_MAX,
+    RATIO_METRICS, WORKLOAD_OPS_MAX,
 };
 
 pub(super) const TOP_KEYS: &[&str] = &[
@@ -114,7 +114,6 @@ pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioErro
     };
     let run = Run {
         nodes,
-        engine,
         duration,
         duration_field,
     };
@@ -203,7 +202,6 @@ fn check_keys(top: &Section<'_>) -> Result<(), ScenarioError> {
 /// What the nested tables are checked against.
 struct Run<'a> {
     nodes: usize,
-    engine: EngineKind,
     duration: Duration,
     duration_field: Field<'a>,
 }
@@ -658,11 +656,6 @@ fn workload_value(field: &Field<'_>, run: &Run<'_>) -> Result<Vec<Workload>, Sce
             announces: count("announces")?,
             topic_lookups: count("topic_lookups")?,
         };
-        if let (EngineKind::Turmoil, true, Some(field)) =
-            (run.engine, workload.pings > 0, table.get("pings"))
-        {
-            return Err(field.error(format!("{PINGS_TURMOIL_REFUSAL}; set engine = \"direct\"")));
-        }
         if workload.counts().iter().all(|&(_, count)| count == 0) {
             return Err(table.error(
                 "does nothing; set at least one of `lookups`, `ping_closest`, `pings`, `puts`, \

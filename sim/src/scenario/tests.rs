@@ -1153,7 +1153,7 @@ fn record_workloads_leaves_and_record_metrics_parse() {
 }
 
 #[test]
-fn the_pings_workload_parses_and_is_refused_on_the_turmoil_engine() {
+fn the_pings_workload_parses() {
     let direct = format!("{MINIMAL}engine = \"direct\"\n");
     let scenario = ok(&format!(
         "{direct}[[workload]]\nfrom = \"5s\"\nover = \"20s\"\npings = 500\n\n\
@@ -1211,15 +1211,10 @@ fn the_pings_workload_parses_and_is_refused_on_the_turmoil_engine() {
         "ratio between 0 and 1",
     );
 
-    // The turmoil engine (the default) cannot read a node's routing table from outside.
-    let error = fails(
-        &format!("{MINIMAL}[[workload]]\nfrom = \"5s\"\npings = 10\n"),
-        Some(6),
-        Some("workload[0].pings"),
-        "the turmoil engine does not run `pings`",
-    );
-    assert!(error.message.contains("engine = \"direct\""), "{error}");
-    let error = scenario.with_engine(EngineKind::Turmoil).unwrap_err();
-    assert_eq!(error.key.as_deref(), Some("workload[0].pings"));
-    assert!(error.message.starts_with("--engine turmoil: "), "{error}");
+    // Both engines run it.
+    let turmoil = ok(&format!(
+        "{MINIMAL}[[workload]]\nfrom = \"5s\"\npings = 10\n"
+    ));
+    assert_eq!(turmoil.engine, EngineKind::Turmoil);
+    assert!(scenario.with_engine(EngineKind::Turmoil).is_ok());
 }
