@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod bench_flood;
 mod bench_live;
+mod bench_sim;
 mod live;
 mod run;
 mod shrink_cmd;
@@ -42,6 +43,9 @@ enum Commands {
     /// Flood a live node with garbage and bogus handshakes; measure its memory and
     /// whether an honest node still gets through it.
     BenchFlood(bench_flood::BenchFloodArgs),
+    /// Measure an engine: simulated seconds per wall second, events per second and
+    /// memory of a swarm that joins, then pings random contacts once a second per node.
+    BenchSim(bench_sim::BenchSimArgs),
 }
 
 /// Log lines of simulated runs carry the simulated time and the node they concern
@@ -85,5 +89,6 @@ fn main() -> ExitCode {
         Commands::Node(args) => live::run_node(&args),
         Commands::BenchLive(args) => bench_live::run(&args),
         Commands::BenchFlood(args) => bench_flood::run(&args),
+        Commands::BenchSim(args) => bench_sim::run(&args),
     }
 }

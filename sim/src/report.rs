@@ -2,7 +2,8 @@
 //!
 //! In: what the runner measured. Out: a [`Report`] that serialises to the report keys
 //! other people's scripts rely on (`scenario`, `seed`, `nodes`, `sim_seconds`,
-//! `wall_seconds`, `trace_hash`, `messages`, `lookups`, `records`, `topics`,
+//! `wall_seconds`, `trace_hash`, `messages`, `lookups`, `pings`, `contact_pings`,
+//! `records`, `topics`,
 //! `expectations`, `pass`, and more), the verdict of every expectation, and a few
 //! lines for people.
 
@@ -49,6 +50,8 @@ pub struct Report {
     pub lookups: Lookups,
     /// PING of the closest peers, from the workloads.
     pub pings: Pings,
+    /// Single PINGs of a random routing-table contact (`pings`), from the workloads.
+    pub contact_pings: ContactPings,
     /// Puts and gets of the workloads, checked against the oracle.
     pub records: Records,
     /// Announcements and topic lookups of the workloads, checked against the oracle.
@@ -126,6 +129,27 @@ pub struct Pings {
     pub succeeded: u64,
     /// Median round-trip time of the answers, milliseconds.
     pub rtt_ms_p50: Option<f64>,
+}
+
+/// Figures of the `pings` workload: single PINGs, each to a random contact of the
+/// asker's routing table.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct ContactPings {
+    /// Pings the workloads asked for.
+    pub issued: u64,
+    /// Answered by the contact (a PONG).
+    pub answered: u64,
+    /// Ended without an answer: every retry timed out, or the peer refused.
+    pub failed: u64,
+    /// Never sent: the asker's table was empty, or the node refused the command
+    /// (the contact left its table meanwhile, too many requests waiting).
+    pub not_started: u64,
+    /// Still waiting for an answer when the scenario ended.
+    pub unfinished: u64,
+    /// Median round-trip time of the answers, milliseconds.
+    pub rtt_ms_p50: Option<f64>,
+    /// 99th-percentile round-trip time, milliseconds.
+    pub rtt_ms_p99: Option<f64>,
 }
 
 /// Record figures: every write the workloads issued, and every get checked against
@@ -359,6 +383,7 @@ impl Report {
             "lookup_latency_ms_p50" => self.lookups.latency_ms_p50,
             "lookup_latency_ms_p99" => self.lookups.latency_ms_p99,
             "ping_success" => ratio(self.pings.succeeded, self.pings.issued),
+            "contact_ping_success" => ratio(self.contact_pings.answered, self.contact_pings.issued),
             "delivered_ratio" => ratio(self.messages.delivered, self.messages.sent),
             "get_success" => ratio(self.records.get_ok, self.records.get),
             "mutable_latest" => ratio(self.records.mutable_latest, self.records.mutable_get),
@@ -464,6 +489,20 @@ impl Report {
                 self.pings.issued,
                 self.pings.succeeded,
                 opt(self.pings.rtt_ms_p50)
+            );
+        }
+        let c = &self.contact_pings;
+        if c.issued > 0 {
+            let _ = writeln!(
+                s,
+                "contact pings: {} issued, {} answered, {} failed, {} not started, {} unfinished; rtt p50 {} ms p99 {} ms",
+                c.issued,
+                c.answered,
+                c.failed,
+                c.not_started,
+                c.unfinished,
+                opt(c.rtt_ms_p50),
+                opt(c.rtt_ms_p99)
             );
         }
         let r = &self.records;

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use dswarm::harness::{seed_stream, PerNode, Record, SwarmConfig};
 use dswarm::proto::node::DEFAULT_NETWORK_KEY;
-use dswarm::proto::{Config, CryptoSuite, Key, Time};
+use dswarm::proto::{Config, CryptoSuite, Key, NodeId, Time};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -138,6 +138,12 @@ enum Step {
     },
     Ping {
         node: u64,
+    },
+    /// A single PING from the node draw `node` names to the `pick`th contact (modulo
+    /// its size) of that node's routing table as it is when the step is due.
+    ContactPing {
+        node: u64,
+        pick: u64,
     },
     /// An immutable put of the value [`value_of`] makes of `value`.
     Put {
@@ -413,6 +419,11 @@ fn timeline(scenario: &Scenario) -> Vec<(Time, Step)> {
                 Step::TopicLookup { origin, pick },
             ));
         }
+        // Last, so that a scenario without them draws as it did before they existed.
+        for i in 0..w.pings {
+            let (node, pick) = (rng.next_u64(), rng.next_u64());
+            steps.push((spread(i, w.pings), Step::ContactPing { node, pick }));
+        }
     }
     steps.sort_by_key(|(at, _)| *at); // stable: file order within one moment
     steps
@@ -476,19 +487,19 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
     let config = swarm_config_with(scenario, &roster);
     let mut world = World::new(scenario.seed, scenario.nodes, &scenario.network);
     world.share_hosts(roster.sybil_groups());
-    let mut engine: Box<dyn Engine> = match scenario.engine {
-        EngineKind::Direct => Box::new(Direct::new(config, world)),
-        EngineKind::Turmoil => Box::new(Turmoil::new(config, world)),
+    let mut built = match scenario.engine {
+        EngineKind::Direct => Built::Direct(Box::new(Direct::new(config, world))),
+        EngineKind::Turmoil => Built::Turmoil(Box::new(Turmoil::new(config, world))),
     };
     if let (true, Some(window)) = (options.keep_records, options.keep_window.clone()) {
-        engine.trace_mut().keep_records_in(window);
+        built.engine().trace_mut().keep_records_in(window);
     } else if options.keep_records {
-        engine.trace_mut().keep_records();
+        built.engine().trace_mut().keep_records();
     }
     if let Some(out) = options.trace_jsonl {
-        engine.trace_mut().write_jsonl(out);
+        built.engine().trace_mut().write_jsonl(out);
     }
-    let ids = engine.ids();
+    let ids = built.engine().ids();
     let end = Time::ZERO + scenario.duration;
     let steps = timeline(scenario);
     let mut tally = Tally::new(&steps);
@@ -508,42 +519,45 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
         ),
         safety: Safety::new(ids.clone(), honest.clone(), crypto.implementation()),
     };
-    watch.driver.begin(engine.as_mut());
-    watch.safety.begin(engine.as_mut());
+    watch.driver.begin(built.engine());
+    watch.safety.begin(built.engine());
     let mut done = Vec::new();
     for (tag, (at, step)) in steps.iter().enumerate() {
         let parts = (&mut progress, &tally, &mut sampler, &mut watch);
-        advance(engine.as_mut(), *at, parts);
+        advance(built.engine(), *at, parts);
         match step {
             Step::World(Action::Partition { shares, one_way }) => {
-                engine
+                built
+                    .engine()
                     .world_mut()
                     .partition(scenario.nodes, shares, *one_way);
             }
-            Step::World(Action::Heal) => engine.world_mut().heal(),
+            Step::World(Action::Heal) => built.engine().world_mut().heal(),
             Step::World(Action::Leave { share }) => {
                 let gone = members.leave(Action::leave_count(*share, scenario.nodes));
-                engine.leave(&gone);
+                built.engine().leave(&gone);
             }
             step => {
-                if let Some((node, command)) = tally.issue(tag, step, &members, &ids) {
+                let contact = |node: usize, pick: u64| built.contact(node, pick);
+                if let Some((node, command)) = tally.issue(tag, step, &members, &ids, &contact) {
                     watch.safety.note_command(node, &command);
-                    engine.start(node, command, tag as u64);
+                    built.engine().start(node, command, tag as u64);
                 }
             }
         }
-        engine.drain_finished(&mut done);
+        built.engine().drain_finished(&mut done);
         tally.record(&done, &ids, &members.departed);
         done.clear();
     }
+    let engine = built.engine();
     advance(
-        engine.as_mut(),
+        engine,
         end,
         (&mut progress, &tally, &mut sampler, &mut watch),
     );
     engine.drain_finished(&mut done);
     tally.record(&done, &ids, &members.departed);
-    let safety = watch.safety.finish(engine.as_mut());
+    let safety = watch.safety.finish(engine);
     engine.trace_mut().finish_jsonl()?;
 
     let snapshots = engine.snapshots();
@@ -593,6 +607,7 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
         departed: members.left,
         lookups: tally.lookups(),
         pings: tally.pings(),
+        contact_pings: tally.contact_pings(),
         records: tally.records(),
         topics: tally.topics(),
         tables: Tables {
@@ -624,6 +639,47 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
         checkpoints,
         series,
     })
+}
+
+/// The engine of a run, kept as its own type and not only as `dyn Engine`: the `pings`
+/// workload reads the asker's routing table, through the node's own API on the direct
+/// engine and through the table the turmoil engine keeps from the nodes' events.
+enum Built {
+    Direct(Box<Direct>),
+    Turmoil(Box<Turmoil>),
+}
+
+impl Built {
+    fn engine(&mut self) -> &mut dyn Engine {
+        match self {
+            Built::Direct(direct) => direct.as_mut(),
+            Built::Turmoil(turmoil) => turmoil.as_mut(),
+        }
+    }
+
+    /// The `pick`th contact (modulo their number) of node `node`'s routing table now,
+    /// in the table's own order; `None` when the table is empty.
+    fn contact(&self, node: usize, pick: u64) -> Option<NodeId> {
+        match self {
+            Built::Direct(direct) => {
+                let table = direct.swarm().nodes()[node].table();
+                let len = table.len() as u64;
+                (len > 0).then(|| {
+                    let at = (pick % len) as usize;
+                    table
+                        .iter()
+                        .nth(at)
+                        .expect("`at` is below the table's length")
+                        .id
+                })
+            }
+            Built::Turmoil(turmoil) => {
+                let table = turmoil.contacts(node);
+                let len = table.len() as u64;
+                (len > 0).then(|| table[(pick % len) as usize])
+            }
+        }
+    }
 }
 
 /// The hostile nodes' driver and the safety oracles, ticked as the run goes.

@@ -364,6 +364,9 @@ pub struct Workload {
     pub lookups: usize,
     /// `ping_closest`: PINGs of a random node's 3 closest peers, default 0.
     pub ping_closest: usize,
+    /// `pings`: single PINGs, each from a random node to a random contact of its
+    /// routing table, default 0.
+    pub pings: usize,
     /// `puts`: immutable puts of seeded random values of 1 to 1,000 bytes, default 0.
     pub puts: usize,
     /// `gets`: immutable gets of keys whose put was acknowledged before, default 0.
@@ -383,10 +386,11 @@ pub struct Workload {
 
 impl Workload {
     /// Every count with its key, in file-format order.
-    pub fn counts(&self) -> [(&'static str, usize); 8] {
+    pub fn counts(&self) -> [(&'static str, usize); 9] {
         [
             ("lookups", self.lookups),
             ("ping_closest", self.ping_closest),
+            ("pings", self.pings),
             ("puts", self.puts),
             ("gets", self.gets),
             ("mutable_puts", self.mutable_puts),
@@ -465,6 +469,7 @@ pub const METRICS: &[&str] = &[
     "lookup_latency_ms_p50",
     "lookup_latency_ms_p99",
     "ping_success",
+    "contact_ping_success",
     "delivered_ratio",
     "get_success",
     "mutable_latest",
@@ -480,6 +485,7 @@ pub const RATIO_METRICS: &[&str] = &[
     "lookup_success",
     "honest_lookup_success",
     "ping_success",
+    "contact_ping_success",
     "delivered_ratio",
     "get_success",
     "mutable_latest",

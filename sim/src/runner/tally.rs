@@ -2,8 +2,9 @@
 //! against the global oracle of acknowledged writes and the true ids.
 //!
 //! In: the timeline's steps as they fall due (resolved against the nodes still in the
-//! swarm and the oracle), then the commands' ends. Out: the report's `lookups`,
-//! `pings`, `records` and `topics`.
+//! swarm, the oracle and, for contact pings, the asker's routing table), then the
+//! commands' ends. Out: the report's `lookups`, `pings`, `contact_pings`, `records`
+//! and `topics`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -12,7 +13,7 @@ use dswarm::proto::{Command, Key, NodeId, QueryOutcome, Time};
 
 use super::{salt_of, value_of, Members, Step};
 use crate::engine::Done;
-use crate::report::{percentile, Lookups, Pings, Records, Topics};
+use crate::report::{percentile, ContactPings, Lookups, Pings, Records, Topics};
 
 /// What a started command was, by tag: what its end is checked against.
 #[derive(Clone, Debug, Default)]
@@ -24,6 +25,7 @@ enum Issued {
         target: usize,
     },
     Ping,
+    ContactPing,
     Put {
         value: Vec<u8>,
     },
@@ -88,6 +90,8 @@ pub(super) struct Tally {
     pings_started: u64,
     pings_ok: u64,
     rtts: Vec<Duration>,
+    contact_pings: ContactPings,
+    contact_rtts: Vec<Duration>,
     oracle: Oracle,
     records: Records,
     get_latency: Vec<Duration>,
@@ -108,6 +112,11 @@ impl Tally {
             pings_started: count(|s| matches!(s, Step::Ping { .. })),
             pings_ok: 0,
             rtts: Vec::new(),
+            contact_pings: ContactPings {
+                issued: count(|s| matches!(s, Step::ContactPing { .. })),
+                ..ContactPings::default()
+            },
+            contact_rtts: Vec::new(),
             oracle: Oracle::default(),
             records: Records::default(),
             get_latency: Vec::new(),
@@ -117,13 +126,16 @@ impl Tally {
     }
 
     /// The command workload step `step` (tag `tag`) issues now, and on which node;
-    /// `None` when it finds nothing to do (a get before any put was acknowledged).
+    /// `None` when it finds nothing to do (a get before any put was acknowledged, a
+    /// contact ping from a node whose table is empty). `contact(node, pick)` is the
+    /// `pick`th contact of `node`'s routing table now, modulo its size.
     pub(super) fn issue(
         &mut self,
         tag: usize,
         step: &Step,
         members: &Members,
         ids: &[NodeId],
+        contact: &dyn Fn(usize, u64) -> Option<NodeId>,
     ) -> Option<(usize, Command)> {
         let oracle = &self.oracle;
         let (node, command, issued) = match step {
@@ -134,6 +146,14 @@ impl Tally {
                 (asker, command, Issued::Lookup { target })
             }
             Step::Ping { node } => (members.pick(*node), Command::PingClosest(3), Issued::Ping),
+            Step::ContactPing { node, pick } => {
+                let node = members.pick(*node);
+                let Some(peer) = contact(node, *pick) else {
+                    self.contact_pings.not_started += 1;
+                    return None;
+                };
+                (node, Command::Ping(peer), Issued::ContactPing)
+            }
             Step::Put { origin, value } => {
                 let value = value_of(*value);
                 self.records.put_issued += 1;
@@ -270,6 +290,16 @@ impl Tally {
                         self.rtts.extend(answered);
                     }
                 }
+                Issued::ContactPing => match (outcome, &d.result) {
+                    (Some(QueryOutcome::Pong { rtt, .. }), _) => {
+                        self.contact_pings.answered += 1;
+                        self.contact_rtts.push(*rtt);
+                    }
+                    // Refused before anything was sent: the contact left the table
+                    // between the draw and the start, or too many requests wait.
+                    (_, Err(_)) => self.contact_pings.not_started += 1,
+                    _ => self.contact_pings.failed += 1,
+                },
                 Issued::Put { value } => match outcome {
                     Some(QueryOutcome::Stored(stored)) if stored.stored > 0 => {
                         self.records.put += 1;
@@ -389,6 +419,16 @@ impl Tally {
             succeeded: self.pings_ok,
             rtt_ms_p50: percentile(&self.rtts, 0.5).map(|d| d.as_secs_f64() * 1000.0),
         }
+    }
+
+    pub(super) fn contact_pings(&mut self) -> ContactPings {
+        self.contact_rtts.sort_unstable();
+        let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+        let p = &mut self.contact_pings;
+        p.unfinished = p.issued - p.answered - p.failed - p.not_started;
+        p.rtt_ms_p50 = ms(percentile(&self.contact_rtts, 0.5));
+        p.rtt_ms_p99 = ms(percentile(&self.contact_rtts, 0.99));
+        *p
     }
 
     pub(super) fn records(&mut self) -> Records {

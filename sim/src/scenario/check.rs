@@ -49,6 +49,7 @@ pub(super) const WORKLOAD_KEYS: &[&str] = &[
     "over",
     "lookups",
     "ping_closest",
+    "pings",
     "puts",
     "gets",
     "mutable_puts",
@@ -647,6 +648,7 @@ fn workload_value(field: &Field<'_>, run: &Run<'_>) -> Result<Vec<Workload>, Sce
             over,
             lookups: count("lookups")?,
             ping_closest: count("ping_closest")?,
+            pings: count("pings")?,
             puts: count("puts")?,
             gets: count("gets")?,
             mutable_puts: count("mutable_puts")?,
@@ -656,8 +658,8 @@ fn workload_value(field: &Field<'_>, run: &Run<'_>) -> Result<Vec<Workload>, Sce
         };
         if workload.counts().iter().all(|&(_, count)| count == 0) {
             return Err(table.error(
-                "does nothing; set at least one of `lookups`, `ping_closest`, `puts`, `gets`, \
-                 `mutable_puts`, `mutable_gets`, `announces` or `topic_lookups` above 0",
+                "does nothing; set at least one of `lookups`, `ping_closest`, `pings`, `puts`, \
+                 `gets`, `mutable_puts`, `mutable_gets`, `announces` or `topic_lookups` above 0",
             ));
         }
         workloads.push(workload);

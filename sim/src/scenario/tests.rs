@@ -1151,3 +1151,70 @@ fn record_workloads_leaves_and_record_metrics_parse() {
     let error = small.with_nodes(2).unwrap_err();
     assert!(error.message.contains("the leave at 20s"), "{error}");
 }
+
+#[test]
+fn the_pings_workload_parses() {
+    let direct = format!("{MINIMAL}engine = \"direct\"\n");
+    let scenario = ok(&format!(
+        "{direct}[[workload]]\nfrom = \"5s\"\nover = \"20s\"\npings = 500\n\n\
+         [expect]\ncontact_ping_success = 0.99\n"
+    ));
+    assert_eq!(
+        scenario.workload[0],
+        Workload {
+            from: secs(5),
+            over: secs(20),
+            pings: 500,
+            ..Workload::default()
+        }
+    );
+    assert_eq!(scenario.expect[0].name, "contact_ping_success");
+    assert_eq!(scenario.expect[0].text, ">= 0.99");
+
+    // Alone, `pings` is work enough for a workload.
+    let workload = |value: &str| format!("{direct}[[workload]]\nfrom = \"5s\"\npings = {value}\n");
+    assert_eq!(ok(&workload("1")).workload[0].pings, 1);
+    fails(
+        &workload("-3"),
+        Some(7),
+        Some("workload[0].pings"),
+        "negative",
+    );
+    fails(
+        &workload("\"10\""),
+        Some(7),
+        Some("workload[0].pings"),
+        "leave out the quotes",
+    );
+    fails(
+        &workload("100_000_001"),
+        Some(7),
+        Some("workload[0].pings"),
+        "more than one workload may issue",
+    );
+    fails(
+        &format!("{direct}[[workload]]\nfrom = \"5s\"\npings = 0\n"),
+        Some(5),
+        Some("workload[0]"),
+        "`pings`",
+    );
+    fails(
+        &format!("{direct}[[workload]]\nfrom = \"5s\"\nping = 10\n"),
+        Some(7),
+        Some("workload[0].ping"),
+        "did you mean `pings`?",
+    );
+    fails(
+        &format!("{direct}[expect]\ncontact_ping_success = 1.5\n"),
+        Some(6),
+        Some("expect.contact_ping_success"),
+        "ratio between 0 and 1",
+    );
+
+    // Both engines run it.
+    let turmoil = ok(&format!(
+        "{MINIMAL}[[workload]]\nfrom = \"5s\"\npings = 10\n"
+    ));
+    assert_eq!(turmoil.engine, EngineKind::Turmoil);
+    assert!(scenario.with_engine(EngineKind::Turmoil).is_ok());
+}

@@ -76,9 +76,9 @@ pub struct Turmoil {
     controls: Vec<mpsc::Sender<Control>>,
     events: Vec<mpsc::UnboundedReceiver<Event>>,
     pending: Vec<Vec<Pending>>,
-    /// Each node's routing table size, kept from its events: asking the nodes would
-    /// wake their tasks and change the run.
-    tables: Vec<usize>,
+    /// Each node's routing table (the contacts' ids, in the order they entered), kept
+    /// from its events: asking the nodes would wake their tasks and change the run.
+    tables: Vec<Vec<NodeId>>,
     /// (time, node) of every join, in order; `joins[next_join..]` are still to send.
     joins: Vec<(Time, usize)>,
     next_join: usize,
@@ -160,7 +160,7 @@ impl Turmoil {
             controls,
             events,
             pending: (0..n).map(|_| Vec::new()).collect(),
-            tables: vec![0; n],
+            tables: vec![Vec::new(); n],
             joins,
             next_join: 0,
             wheel: Wheel::new(),
@@ -178,6 +178,12 @@ impl Turmoil {
             epoch,
             guard,
         }
+    }
+
+    /// Node `node`'s routing table as its events told it up to the last step: the
+    /// contacts' ids in the order they entered. Reading it wakes no task.
+    pub fn contacts(&self, node: usize) -> &[NodeId] {
+        &self.tables[node]
     }
 
     /// Datagrams in flight.
@@ -297,9 +303,12 @@ impl Turmoil {
         for &node in &touched {
             while let Ok(event) = self.events[node].try_recv() {
                 match event {
-                    Event::PeerDiscovered { .. } => self.tables[node] += 1,
-                    Event::PeerEvicted { .. } => {
-                        self.tables[node] = self.tables[node].saturating_sub(1);
+                    Event::PeerDiscovered { id, .. } => self.tables[node].push(id),
+                    Event::PeerEvicted { id, .. } => {
+                        let table = &mut self.tables[node];
+                        if let Some(at) = table.iter().position(|&known| known == id) {
+                            table.remove(at);
+                        }
                     }
                     Event::PeerVerified { id, addr } => {
                         if let Some(verified) = &mut self.verified {
@@ -559,7 +568,7 @@ impl Engine for Turmoil {
 
     /// Kept from the nodes' events: asking them would wake their tasks.
     fn table_sizes(&mut self) -> Vec<usize> {
-        self.tables.clone()
+        self.tables.iter().map(Vec::len).collect()
     }
 
     /// Asks every driver still running ([`Turmoil::ask_snapshots`]); a node that
