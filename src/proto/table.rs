@@ -21,7 +21,9 @@
 //! `refresh_interval` has passed with no lookup into its range and no contact of it
 //! heard from, as BEP 5 refreshes buckets that have not changed: a bucket whose
 //! contacts keep talking needs no lookup to stay fresh, and a swarm at rest does not
-//! pay a lookup per bucket per interval.
+//! pay a lookup per bucket per interval. The buckets of the neighbourhood (up to the
+//! one that holds the k-th closest contact, [`RoutingTable::neighbourhood`]) are
+//! refreshed together, by one lookup of the local id.
 //!
 //! What holds: the local id is never in the table, no bucket holds more than
 //! `bucket_capacity` contacts, an id is in at most one place (bucket or replacement
@@ -577,6 +579,33 @@ impl RoutingTable {
         self.buckets[index].refreshed = now;
         self.update_refresh_due();
         Some(index)
+    }
+
+    /// The neighbourhood: the index of the farthest bucket among the
+    /// `bucket_capacity` contacts closest to the local id. A lookup of the local id
+    /// asks about every bucket up to it at once (every id in those ranges is nearer
+    /// than the contacts it ends with), so the node refreshes them together.
+    pub fn neighbourhood(&self) -> Option<usize> {
+        let k = self.config.bucket_capacity;
+        let mut counted = 0;
+        for index in 0..BUCKETS {
+            if self.occupied[index / 64] >> (index % 64) & 1 == 1 {
+                counted += self.buckets[index].contacts.len();
+                if counted >= k {
+                    return Some(index);
+                }
+            }
+        }
+        None
+    }
+
+    /// A lookup of the local id ran at `now`: every bucket up to `last` needs no
+    /// refresh for a while.
+    pub fn mark_neighbourhood_refreshed(&mut self, now: Time, last: usize) {
+        for bucket in &mut self.buckets[..=last.min(BUCKETS - 1)] {
+            bucket.refreshed = bucket.refreshed.max(now);
+        }
+        self.update_refresh_due();
     }
 
     /// A lookup for `target` ran at `now`: its bucket needs no refresh for a while.

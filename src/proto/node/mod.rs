@@ -424,7 +424,15 @@ impl Node {
         self.store.handle_timeout(now);
         self.republish_due(now);
         while let Some(bucket) = self.table.poll_refresh(now) {
-            let target = self.table.random_id_in_bucket(bucket, &mut self.rng);
+            // A bucket of the neighbourhood: one lookup of the own id refreshes them
+            // all, instead of one lookup each.
+            let target = match self.table.neighbourhood() {
+                Some(last) if bucket <= last => {
+                    self.table.mark_neighbourhood_refreshed(now, last);
+                    self.id
+                }
+                _ => self.table.random_id_in_bucket(bucket, &mut self.rng),
+            };
             let query = self.next_query_id();
             self.start_lookup(
                 now,

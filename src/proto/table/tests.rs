@@ -298,3 +298,27 @@ fn a_bucket_whose_contacts_keep_talking_is_not_refreshed() {
         Some(255)
     );
 }
+
+#[test]
+fn the_neighbourhood_ends_at_the_bucket_of_the_kth_closest() {
+    let mut table = small_table(2);
+    assert_eq!(table.neighbourhood(), None);
+    // Buckets 255 (first bit differs) with two contacts, 254 with one, 1 with one.
+    table.insert(Time::ZERO, id_with_prefix(0x80, 1), addr(1));
+    table.insert(Time::ZERO, id_with_prefix(0x80, 2), addr(2));
+    table.insert(Time::ZERO, id_with_prefix(0x40, 1), addr(3));
+    assert_eq!(
+        table.neighbourhood(),
+        Some(255),
+        "k = 2: 254 holds one, 255 more"
+    );
+    let mut near = [0u8; 32];
+    near[31] = 2;
+    table.insert(Time::ZERO, NodeId(near), addr(4));
+    assert_eq!(table.neighbourhood(), Some(254));
+    // One lookup of the own id refreshes buckets 0..=254 but not 255.
+    let interval = TableConfig::default().refresh_interval;
+    table.mark_neighbourhood_refreshed(Time::ZERO + interval / 2, 254);
+    assert_eq!(table.poll_refresh(Time::ZERO + interval), Some(255));
+    assert_eq!(table.poll_refresh(Time::ZERO + interval), None);
+}
