@@ -39,7 +39,8 @@ pub struct BenchLiveArgs {
     seed: u64,
 }
 
-fn cpu_seconds() -> Option<f64> {
+/// User and system CPU seconds of this process so far (Linux only).
+pub(crate) fn cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name (which is in parentheses and may hold spaces).
     let rest = stat.rsplit_once(')')?.1;
@@ -49,7 +50,8 @@ fn cpu_seconds() -> Option<f64> {
     Some((utime + stime) / 100.0) // USER_HZ is 100 on Linux
 }
 
-fn peak_rss_mib() -> Option<f64> {
+/// This process's peak resident memory (VmHWM) in MiB (Linux only).
+pub(crate) fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;

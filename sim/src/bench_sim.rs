@@ -29,6 +29,7 @@
 // A benchmark measures wall time and waits on its children.
 #![allow(clippy::disallowed_methods)]
 
+use crate::bench_live::{cpu_seconds, peak_rss_mib};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
@@ -452,7 +453,7 @@ fn child(args: &BenchSimArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let cpu = cpu_seconds();
+        let cpu = cpu_seconds().unwrap_or(0.0);
         let report = match runner::run(&scenario, Options::default()) {
             Ok(run) => run.report,
             Err(e) => {
@@ -460,7 +461,7 @@ fn child(args: &BenchSimArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        let phase = Phase::of(&report, cpu_seconds() - cpu);
+        let phase = Phase::of(&report, cpu_seconds().unwrap_or(0.0) - cpu);
         let line = if full {
             ChildLine::Full(phase)
         } else {
@@ -480,28 +481,6 @@ fn child(args: &BenchSimArgs) -> ExitCode {
         serde_json::to_string(&line).expect("memory serialises")
     );
     ExitCode::SUCCESS
-}
-
-/// User and system CPU seconds of this process so far (Linux; 0 elsewhere).
-fn cpu_seconds() -> f64 {
-    let read = || -> Option<f64> {
-        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-        // Fields after the command name, which is in parentheses and may hold spaces.
-        let rest = stat.rsplit_once(')')?.1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let utime: f64 = fields.get(11)?.parse().ok()?;
-        let stime: f64 = fields.get(12)?.parse().ok()?;
-        Some((utime + stime) / 100.0) // USER_HZ is 100 on Linux
-    };
-    read().unwrap_or(0.0)
-}
-
-/// This process's peak resident memory (VmHWM), MiB (Linux).
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 fn nproc() -> usize {
