@@ -382,29 +382,22 @@ mod tests {
         let due = |d: &mut Discovery, rng: &mut ChaCha8Rng, heard, has_peers| {
             next_due(d, &identity, rng, heard, has_peers)
         };
-        // The first beacon announces the node, however busy the segment.
-        assert!(matches!(
-            due(&mut discovery, &mut rng, 9, true),
-            BeaconDue::Send(_)
-        ));
-        assert!(matches!(
-            due(&mut discovery, &mut rng, 2, true),
-            BeaconDue::Send(_)
-        ));
-        assert_eq!(
-            due(&mut discovery, &mut rng, 3, true),
-            BeaconDue::Suppressed
-        );
-        // The count starts over at every beacon time.
-        assert!(matches!(
-            due(&mut discovery, &mut rng, 0, true),
-            BeaconDue::Send(_)
-        ));
-        // A node without peers is always heard.
-        assert!(matches!(
-            due(&mut discovery, &mut rng, 50, false),
-            BeaconDue::Send(_)
-        ));
+        // (beacons heard before the beacon time, has peers, sent?):
+        let steps = [
+            (9, true, true),   // the first beacon announces the node, however busy
+            (2, true, true),   // fewer than k heard
+            (3, true, false),  // k heard: skipped
+            (0, true, true),   // the count starts over at every beacon time
+            (50, false, true), // a node without peers is always heard
+        ];
+        for (heard, has_peers, sent) in steps {
+            let got = due(&mut discovery, &mut rng, heard, has_peers);
+            assert_eq!(
+                matches!(got, BeaconDue::Send(_)),
+                sent,
+                "{heard} heard, peers {has_peers}: {got:?}"
+            );
+        }
         // Skipped or sent, the interval still doubles: 5, 10, 20, 40, 80, 80 s.
         let before = discovery.poll_timeout().unwrap();
         assert_eq!(
