@@ -13,28 +13,34 @@
 //!
 //! This is the core's in-process test harness and the simulator's direct engine.
 
+mod clock;
+mod config;
 mod network;
 pub mod pair;
+mod queue;
 mod trace;
 
-pub use network::{addr_of, index_of, seed_stream, uniform, unit, Network, UniformNetwork, PORT};
+pub use clock::{ClockSkew, NodeClock};
+pub use config::{ConfigureFn, PerNode, SwarmConfig};
+pub use network::{
+    addr_of, index_of, seed_stream, uniform, unit, Network, Route, UniformNetwork, PORT,
+};
 pub use trace::{
     first_checkpoint_divergence, first_divergence, log_context, set_log_context, Checkpoint, Kind,
     Record, Trace, CHECKPOINT_EVERY,
 };
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
-use std::fmt;
+use std::collections::BTreeMap;
+
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::Arc;
+
 use std::time::Duration;
 
 use crate::proto::node::Transmit;
 use crate::proto::wire::WireContact;
-use crate::proto::{
-    Command, CommandError, Config, Event, Identity, Node, NodeId, QueryId, QueryOutcome, Time,
-};
+use crate::proto::{Command, CommandError, Event, Node, NodeId, QueryId, QueryOutcome, Time};
+
+use self::queue::Queue;
 
 /// The multicast group of the simulated LAN segments.
 pub const MULTICAST_GROUP: SocketAddr =
@@ -43,123 +49,10 @@ pub const MULTICAST_GROUP: SocketAddr =
 pub const UNIX_START: Duration = Duration::from_secs(1_800_000_000);
 
 /// The RNG stream of join times within a run's seed (node `i` uses stream `i`).
-const STREAM_JOIN: u64 = (1 << 40) + 1;
-
-/// The shape of a simulated swarm.
-#[derive(Clone, Debug)]
-pub struct SwarmConfig {
-    /// Nodes in the swarm.
-    pub nodes: usize,
-    /// The run's seed: every key, latency and loss comes from it.
-    pub seed: u64,
-    /// Smallest one-way latency ([`UniformNetwork`] only).
-    pub latency_min: Duration,
-    /// Largest one-way latency, uniform between the two ([`UniformNetwork`] only).
-    pub latency_max: Duration,
-    /// Probability that a datagram is lost ([`UniformNetwork`] only).
-    pub loss: f64,
-    /// Multicast segments; 0 turns beacons off. [`UniformNetwork`] puts node `i` on
-    /// segment `i % segments`; another [`Network`] decides for itself.
-    pub segments: usize,
-    /// The first this many nodes are every node's bootstrap list.
-    pub bootstrap_nodes: usize,
-    /// Each node sends [`Command::Bootstrap`] at a random moment of this window.
-    pub join_window: Duration,
-    /// The template of every node's configuration (port, bootstrap list and multicast
-    /// group are filled in per node).
-    pub node: Config,
-    /// Adjusts node `i`'s configuration after the template is filled in (another
-    /// network key for some nodes, say).
-    pub configure: Option<fn(usize, &mut Config)>,
-    /// Like `configure`, after it, but a closure that may carry data of its own
-    /// (which nodes of this run misbehave, say).
-    pub per_node: Option<PerNode>,
-}
-
-/// Adjusts node `i`'s configuration: [`SwarmConfig::per_node`].
-#[derive(Clone)]
-pub struct PerNode(pub Arc<ConfigureFn>);
-
-/// What [`PerNode`] calls: node index, its configuration.
-pub type ConfigureFn = dyn Fn(usize, &mut Config) + Send + Sync;
-
-impl fmt::Debug for PerNode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PerNode(..)")
-    }
-}
-
-impl Default for SwarmConfig {
-    fn default() -> Self {
-        SwarmConfig {
-            nodes: 100,
-            seed: 0,
-            latency_min: Duration::from_millis(5),
-            latency_max: Duration::from_millis(50),
-            loss: 0.0,
-            segments: 0,
-            bootstrap_nodes: 3,
-            join_window: Duration::from_secs(2),
-            node: Config::default(),
-            configure: None,
-            per_node: None,
-        }
-    }
-}
-
-impl SwarmConfig {
-    /// Node `index` of this swarm, as every engine builds it: its identity and RNG
-    /// from stream `index` of the seed (so node `n` draws the same keys whatever the
-    /// swarm's size), its configuration from the template.
-    pub fn node(&self, index: usize) -> Node {
-        self.build(index, addr_of(index), addr_of)
-    }
-
-    /// Node `index` as [`SwarmConfig::node`] builds it, but at `addrs[index]`, with
-    /// the bootstrap nodes at their places in `addrs` (every node's address, by index).
-    pub fn node_at(&self, index: usize, addrs: &[SocketAddr]) -> Node {
-        self.build(index, addrs[index], |b| addrs[b])
-    }
-
-    fn build(&self, index: usize, addr: SocketAddr, addr_of: impl Fn(usize) -> SocketAddr) -> Node {
-        let mut rng = seed_stream(self.seed, index as u64);
-        let identity = Identity::from_rng(&mut rng);
-        let mut config = self.node.clone();
-        config.port = addr.port();
-        config.bootstrap = (0..self.bootstrap_nodes.min(self.nodes))
-            .map(addr_of)
-            .filter(|b| *b != addr)
-            .collect();
-        config.discovery.multicast_group = (self.segments > 0).then_some(MULTICAST_GROUP);
-        if let Some(configure) = self.configure {
-            configure(index, &mut config);
-        }
-        if let Some(PerNode(per_node)) = &self.per_node {
-            per_node(index, &mut config);
-        }
-        Node::new(Time::ZERO, UNIX_START, config, identity, rng)
-    }
-
-    /// When each node sends its [`Command::Bootstrap`]: a seeded moment of the join
-    /// window, node by node.
-    pub fn join_times(&self) -> Vec<Time> {
-        let mut rng = seed_stream(self.seed, STREAM_JOIN);
-        (0..self.nodes)
-            .map(|_| Time::ZERO + uniform(&mut rng, Duration::ZERO, self.join_window))
-            .collect()
-    }
-
-    /// The core's own network for this configuration.
-    pub fn uniform_network(&self) -> UniformNetwork {
-        UniformNetwork::new(
-            self.seed,
-            self.nodes,
-            (self.latency_min, self.latency_max),
-            self.loss,
-            self.segments,
-        )
-    }
-}
+pub(crate) const STREAM_JOIN: u64 = (1 << 40) + 1;
+/// The first RNG stream of restarted nodes: node `i`'s `k`-th life (k ≥ 1) draws from
+/// stream `STREAM_LIVES + (k << 24) + i`, clear of every other stream of the run.
+pub(crate) const STREAM_LIVES: u64 = 1 << 42;
 
 /// A query's end, as the harness saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,57 +91,6 @@ enum What {
     },
 }
 
-/// The event queue: a min-heap of 16-byte keys over a slab of what happens. Keys are
-/// (time, sequence number and slab slot): small keys keep the heap's sift, which
-/// touches log2(pending) of them per pop, in cache at 100,000 nodes.
-#[derive(Default)]
-struct Queue {
-    heap: BinaryHeap<Reverse<(Time, u64)>>,
-    slab: Vec<Option<What>>,
-    free: Vec<u32>,
-    seq: u64,
-}
-
-impl Queue {
-    /// Bits of a key's second half that hold the slab slot; the rest is the sequence
-    /// number, so keys order by (time, sequence).
-    const SLOT_BITS: u32 = 24;
-
-    fn push(&mut self, at: Time, what: What) {
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slab[slot as usize] = Some(what);
-                slot
-            }
-            None => {
-                self.slab.push(Some(what));
-                u32::try_from(self.slab.len() - 1).expect("fewer than 2^24 pending events")
-            }
-        };
-        assert!(
-            slot < 1 << Self::SLOT_BITS,
-            "fewer than 2^24 pending events"
-        );
-        self.seq += 1;
-        self.heap
-            .push(Reverse((at, self.seq << Self::SLOT_BITS | u64::from(slot))));
-    }
-
-    fn peek_at(&self) -> Option<Time> {
-        self.heap.peek().map(|Reverse((at, _))| *at)
-    }
-
-    fn pop(&mut self) -> Option<(Time, What)> {
-        let Reverse((at, key)) = self.heap.pop()?;
-        let slot = (key & ((1 << Self::SLOT_BITS) - 1)) as u32;
-        let what = self.slab[slot as usize]
-            .take()
-            .expect("a queued slot holds its event");
-        self.free.push(slot);
-        Some((at, what))
-    }
-}
-
 /// Many nodes, one thread, one seeded network; see the module docs.
 pub struct Swarm<N: Network = UniformNetwork> {
     config: SwarmConfig,
@@ -268,6 +110,10 @@ pub struct Swarm<N: Network = UniformNetwork> {
     tapped: Vec<bool>,
     taps: Vec<Tapped>,
     delays: Vec<Duration>,
+    /// Each node's clocks.
+    clocks: Vec<NodeClock>,
+    /// Each node's current life: 0 until it restarts; `None` while dormant.
+    lives: Vec<Option<u64>>,
 }
 
 /// A datagram as delivered: its source and bytes.
@@ -307,6 +153,8 @@ impl<N: Network> Swarm<N> {
         let addrs: Vec<SocketAddr> = (0..n).map(|i| network.addr_of(i)).collect();
         let nodes: Vec<Node> = (0..n).map(|i| config.node_at(i, &addrs)).collect();
         let joins = config.join_times();
+        let clocks = (0..n).map(|i| config.clock(i)).collect();
+        let awake = n - config.dormant.min(n);
         let mut swarm = Swarm {
             network,
             nodes,
@@ -323,9 +171,15 @@ impl<N: Network> Swarm<N> {
             tapped: Vec::new(),
             taps: Vec::new(),
             delays: Vec::with_capacity(2),
+            clocks,
+            lives: vec![Some(0); n],
             config,
         };
-        for (i, at) in joins.into_iter().enumerate() {
+        for node in awake..n {
+            swarm.down[node] = true;
+            swarm.lives[node] = None;
+        }
+        for (i, at) in joins.into_iter().enumerate().take(awake) {
             swarm.push(
                 at,
                 What::Start {
@@ -372,6 +226,49 @@ impl<N: Network> Swarm<N> {
     /// Whether node `index` is down.
     pub fn is_down(&self, index: usize) -> bool {
         self.down[index]
+    }
+
+    /// Brings node `index` (down: crashed, or dormant) back as a new process: a new
+    /// [`Node`] with the same identity, an empty routing table, no sessions and no
+    /// queries, knowing `bootstrap` (`None`: the swarm's bootstrap nodes), which runs
+    /// [`Command::Bootstrap`] now. Its clocks run on from where they were; what its
+    /// former self started never ends.
+    pub fn revive(&mut self, index: usize, bootstrap: Option<Vec<SocketAddr>>) {
+        debug_assert!(self.down[index], "only a node that is down comes back");
+        let addr = self.addrs[index];
+        let bootstrap = bootstrap.unwrap_or_else(|| {
+            (0..self.config.bootstrap_nodes.min(self.nodes.len()))
+                .map(|b| self.addrs[b])
+                .filter(|b| *b != addr)
+                .collect()
+        });
+        // A dormant node's first life starts now; a crashed node begins its next one.
+        let life = self.lives[index].map_or(0, |life| life + 1);
+        self.lives[index] = Some(life);
+        self.nodes[index] = self
+            .config
+            .build_life(index, addr, bootstrap, life, self.now);
+        // Query ids start again with the new node: forget the old one's endings.
+        self.finished.retain(|&(node, _), _| node != index);
+        self.down[index] = false;
+        self.armed[index] = None;
+        let _ = self.start(index, Command::Bootstrap);
+    }
+
+    /// The addresses of node `index`'s routing table contacts, closest buckets last:
+    /// what a process that saved its peers would bootstrap from.
+    pub fn table_addrs(&self, index: usize) -> Vec<SocketAddr> {
+        self.nodes[index].table().iter().map(|c| c.addr).collect()
+    }
+
+    /// Node `index`'s clocks.
+    pub fn clock(&self, index: usize) -> NodeClock {
+        self.clocks[index]
+    }
+
+    /// Node `index`'s monotonic time now.
+    fn local(&self, index: usize) -> Time {
+        self.clocks[index].local(self.now)
     }
 
     /// Delivers `payload` to node `to` as if `from` had sent it, after the smallest
@@ -481,7 +378,8 @@ impl<N: Network> Swarm<N> {
 
     /// Starts a command on node `node` now.
     pub fn start(&mut self, node: usize, command: Command) -> Result<QueryId, CommandError> {
-        let result = self.nodes[node].start(self.now, command);
+        let local = self.local(node);
+        let result = self.nodes[node].start(local, command);
         self.after(node);
         result
     }
@@ -557,7 +455,8 @@ impl<N: Network> Swarm<N> {
                         payload: payload.clone(),
                     });
                 }
-                self.nodes[to].handle_datagram(now, from, &payload);
+                let local = self.local(to);
+                self.nodes[to].handle_datagram(local, from, &payload);
                 to
             }
             What::Timer { node } => {
@@ -565,12 +464,14 @@ impl<N: Network> Swarm<N> {
                     return true; // superseded by an earlier deadline
                 }
                 self.armed[node] = None;
-                self.nodes[node].handle_timeout(now);
+                let local = self.local(node);
+                self.nodes[node].handle_timeout(local);
                 node
             }
             What::Start { node, command } => {
                 // Scheduled commands report through events; a refusal is dropped here.
-                let _ = self.nodes[node].start(now, command);
+                let local = self.local(node);
+                let _ = self.nodes[node].start(local, command);
                 node
             }
         };
@@ -590,6 +491,8 @@ impl<N: Network> Swarm<N> {
         let Some(at) = self.nodes[node].poll_timeout() else {
             return;
         };
+        // The node's deadline is on its own clock; the queue runs on the simulation's.
+        let at = self.clocks[node].global(at);
         if self.armed[node].is_none_or(|armed| at < armed) {
             self.armed[node] = Some(at);
             self.push(at, What::Timer { node });
@@ -643,29 +546,43 @@ impl<N: Network> Swarm<N> {
                 return;
             }
             let members = members.to_vec();
+            let from = self.addrs[src];
             for to in members.into_iter().filter(|&to| to != src) {
                 self.net.sent += 1;
-                self.transmit(src, to, transmit.payload.as_slice());
+                self.transmit(src, from, to, transmit.payload.as_slice());
             }
             return;
         }
         self.net.sent += 1;
-        match self.network.index_of(transmit.dst, self.nodes.len()) {
-            Some(to) => self.transmit(src, to, transmit.payload),
-            None => self.drop_datagram(src, transmit.dst, &transmit.payload),
+        let nodes = self.nodes.len();
+        let src_addr = self.addrs[src];
+        match self
+            .network
+            .route(self.now, src, src_addr, transmit.dst, nodes)
+        {
+            Route::Deliver { to, from } => self.transmit(src, from, to, transmit.payload),
+            Route::Unroutable | Route::Filtered => {
+                self.drop_datagram(src, transmit.dst, &transmit.payload)
+            }
         }
     }
 
     /// Sends one copy (or none, or duplicates, as the network decides) of `payload`
-    /// from `src` to `to`; the last copy takes the buffer itself.
-    fn transmit(&mut self, src: usize, to: usize, payload: impl Into<Vec<u8>> + AsRef<[u8]>) {
+    /// from `src`, seen as coming from `from`, to `to`; the last copy takes the buffer
+    /// itself.
+    fn transmit(
+        &mut self,
+        src: usize,
+        from: SocketAddr,
+        to: usize,
+        payload: impl Into<Vec<u8>> + AsRef<[u8]>,
+    ) {
         let mut delays = std::mem::take(&mut self.delays);
         delays.clear();
         self.network.fate(self.now, src, to, &mut delays);
         if delays.is_empty() {
             self.drop_datagram(src, self.addrs[to], payload.as_ref());
         }
-        let from = self.addrs[src];
         let mut payload = Some(payload);
         for (copy, delay) in delays.iter().enumerate() {
             if copy > 0 {

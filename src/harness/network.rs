@@ -1,9 +1,10 @@
 //! The network under a [`Swarm`](super::Swarm): who a multicast reaches and what
 //! becomes of each datagram.
 //!
-//! In: a datagram's source and destination node and the time it is sent. Out: the
-//! delays after which its copies arrive — none when it is lost, two when it is
-//! duplicated. [`UniformNetwork`] is the core's own model (uniform latency, independent
+//! In: a datagram's source node, destination address and the time it is sent. Out:
+//! which node receives it and from which address it seems to come (or that nobody
+//! does), then the delays after which its copies arrive — none when it is lost, two
+//! when it is duplicated. [`UniformNetwork`] is the core's own model (uniform latency, independent
 //! loss, round-robin segments); the simulator brings a richer world through the same
 //! trait.
 
@@ -32,10 +33,45 @@ pub trait Network {
         addr_of(index)
     }
     /// The node at `addr` among the first `nodes`, if any: the inverse of
-    /// [`Network::addr_of`]. Asked for every unicast datagram.
+    /// [`Network::addr_of`].
     fn index_of(&self, addr: SocketAddr, nodes: usize) -> Option<usize> {
         index_of(addr, nodes)
     }
+    /// Where a unicast datagram node `src` (bound to `src_addr`) sends to `dst` at
+    /// `now` goes, and the source address its receiver sees: asked for every unicast
+    /// datagram, before [`Network::fate`]. By default the node at `dst`
+    /// ([`Network::index_of`]) sees `src_addr`; a network with NAT rewrites the source
+    /// and filters what arrives.
+    fn route(
+        &mut self,
+        now: Time,
+        src: usize,
+        src_addr: SocketAddr,
+        dst: SocketAddr,
+        nodes: usize,
+    ) -> Route {
+        let _ = (now, src);
+        match self.index_of(dst, nodes) {
+            Some(to) => Route::Deliver { to, from: src_addr },
+            None => Route::Unroutable,
+        }
+    }
+}
+
+/// Where [`Network::route`] sends a unicast datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// To node `to`, which sees it come from `from`.
+    Deliver {
+        /// The receiving node.
+        to: usize,
+        /// The source address the receiver sees.
+        from: SocketAddr,
+    },
+    /// Nobody lives at the destination address.
+    Unroutable,
+    /// A NAT on the way dropped it (no mapping, or its filter refused the sender).
+    Filtered,
 }
 
 /// Uniform latency in `[min, max]`, independent loss, and `segments` multicast

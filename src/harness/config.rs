@@ -1,0 +1,167 @@
+//! [`SwarmConfig`]: the shape of a simulated swarm, and how each of its nodes is built.
+//!
+//! In: the swarm's size, seed, network figures, node template and per-node tweaks.
+//! Out: node `i` as every engine builds it — its identity and RNG from stream `i` of
+//! the seed, its configuration from the template, its clocks from the clock skew —
+//! and the moments at which the nodes join.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::clock::{ClockSkew, NodeClock};
+use super::network::{addr_of, seed_stream, uniform, UniformNetwork};
+use super::{MULTICAST_GROUP, STREAM_JOIN, STREAM_LIVES};
+use crate::proto::{Config, Identity, Node, Time};
+
+/// The shape of a simulated swarm.
+#[derive(Clone, Debug)]
+pub struct SwarmConfig {
+    /// Nodes in the swarm.
+    pub nodes: usize,
+    /// The run's seed: every key, latency and loss comes from it.
+    pub seed: u64,
+    /// Smallest one-way latency ([`UniformNetwork`] only).
+    pub latency_min: Duration,
+    /// Largest one-way latency, uniform between the two ([`UniformNetwork`] only).
+    pub latency_max: Duration,
+    /// Probability that a datagram is lost ([`UniformNetwork`] only).
+    pub loss: f64,
+    /// Multicast segments; 0 turns beacons off. [`UniformNetwork`] puts node `i` on
+    /// segment `i % segments`; another [`Network`] decides for itself.
+    pub segments: usize,
+    /// The first this many nodes are every node's bootstrap list.
+    pub bootstrap_nodes: usize,
+    /// Each node sends [`Command::Bootstrap`] at a random moment of this window.
+    pub join_window: Duration,
+    /// The template of every node's configuration (port, bootstrap list and multicast
+    /// group are filled in per node).
+    pub node: Config,
+    /// Adjusts node `i`'s configuration after the template is filled in (another
+    /// network key for some nodes, say).
+    pub configure: Option<fn(usize, &mut Config)>,
+    /// Like `configure`, after it, but a closure that may carry data of its own
+    /// (which nodes of this run misbehave, say).
+    pub per_node: Option<PerNode>,
+    /// How far the nodes' clocks stray from the simulation's; none by default.
+    pub clock_skew: ClockSkew,
+    /// The last this many of `nodes` are dormant: built (their ids are known) but off
+    /// the network, not joining until [`Swarm::revive`] brings them in. Nodes that join
+    /// mid-run. They are never bootstrap nodes.
+    pub dormant: usize,
+}
+
+/// Adjusts node `i`'s configuration: [`SwarmConfig::per_node`].
+#[derive(Clone)]
+pub struct PerNode(pub Arc<ConfigureFn>);
+
+/// What [`PerNode`] calls: node index, its configuration.
+pub type ConfigureFn = dyn Fn(usize, &mut Config) + Send + Sync;
+
+impl fmt::Debug for PerNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PerNode(..)")
+    }
+}
+
+impl Default for SwarmConfig {
+    fn default() -> Self {
+        SwarmConfig {
+            nodes: 100,
+            seed: 0,
+            latency_min: Duration::from_millis(5),
+            latency_max: Duration::from_millis(50),
+            loss: 0.0,
+            segments: 0,
+            bootstrap_nodes: 3,
+            join_window: Duration::from_secs(2),
+            node: Config::default(),
+            configure: None,
+            per_node: None,
+            clock_skew: ClockSkew::default(),
+            dormant: 0,
+        }
+    }
+}
+
+impl SwarmConfig {
+    /// Node `index` of this swarm, as every engine builds it: its identity and RNG
+    /// from stream `index` of the seed (so node `n` draws the same keys whatever the
+    /// swarm's size), its configuration from the template.
+    pub fn node(&self, index: usize) -> Node {
+        self.build(index, addr_of(index), addr_of)
+    }
+
+    /// Node `index` as [`SwarmConfig::node`] builds it, but at `addrs[index]`, with
+    /// the bootstrap nodes at their places in `addrs` (every node's address, by index).
+    pub fn node_at(&self, index: usize, addrs: &[SocketAddr]) -> Node {
+        self.build(index, addrs[index], |b| addrs[b])
+    }
+
+    fn build(&self, index: usize, addr: SocketAddr, addr_of: impl Fn(usize) -> SocketAddr) -> Node {
+        let bootstrap = (0..self.bootstrap_nodes.min(self.nodes))
+            .map(addr_of)
+            .filter(|b| *b != addr)
+            .collect();
+        self.build_life(index, addr, bootstrap, 0, Time::ZERO)
+    }
+
+    /// Node `index`'s clocks.
+    pub fn clock(&self, index: usize) -> NodeClock {
+        self.clock_skew.clock(self.seed, index)
+    }
+
+    /// Node `index` as it starts its `life`-th life (0: the first) at simulated time
+    /// `now`, at `addr`, knowing `bootstrap`: the same identity in every life (from
+    /// stream `index`), but each later life draws from an RNG stream of its own, so a
+    /// restarted node does not replay its first life's ephemeral keys.
+    pub fn build_life(
+        &self,
+        index: usize,
+        addr: SocketAddr,
+        bootstrap: Vec<SocketAddr>,
+        life: u64,
+        now: Time,
+    ) -> Node {
+        let mut rng = seed_stream(self.seed, index as u64);
+        let identity = Identity::from_rng(&mut rng);
+        if life > 0 {
+            assert!(life < 1 << 16, "fewer than 2^16 lives per node");
+            rng = seed_stream(self.seed, STREAM_LIVES + (life << 24) + index as u64);
+        }
+        let mut config = self.node.clone();
+        config.port = addr.port();
+        config.bootstrap = bootstrap;
+        config.discovery.multicast_group = (self.segments > 0).then_some(MULTICAST_GROUP);
+        if let Some(configure) = self.configure {
+            configure(index, &mut config);
+        }
+        if let Some(PerNode(per_node)) = &self.per_node {
+            per_node(index, &mut config);
+        }
+        let clock = self.clock(index);
+        let local = clock.local(now);
+        Node::new(local, clock.unix_at(local), config, identity, rng)
+    }
+
+    /// When each node sends its [`Command::Bootstrap`]: a seeded moment of the join
+    /// window, node by node.
+    pub fn join_times(&self) -> Vec<Time> {
+        let mut rng = seed_stream(self.seed, STREAM_JOIN);
+        (0..self.nodes)
+            .map(|_| Time::ZERO + uniform(&mut rng, Duration::ZERO, self.join_window))
+            .collect()
+    }
+
+    /// The core's own network for this configuration.
+    pub fn uniform_network(&self) -> UniformNetwork {
+        UniformNetwork::new(
+            self.seed,
+            self.nodes,
+            (self.latency_min, self.latency_max),
+            self.loss,
+            self.segments,
+        )
+    }
+}
