@@ -44,10 +44,14 @@ pub struct Report {
     pub messages: Messages,
     /// What the world did to datagrams, by cause.
     pub faults: Faults,
-    /// Nodes that left the swarm (`leave` events).
+    /// Nodes that left the swarm for good (`leave` events and churn).
     pub departed: usize,
+    /// Nodes that churn took and brought, and that crashed and restarted.
+    pub churn: Churn,
     /// FIND_NODE lookups of the workloads.
     pub lookups: Lookups,
+    /// The lookups started once faults had stopped and settled: the liveness check.
+    pub lookups_after_faults: AfterFaults,
     /// PING of the closest peers, from the workloads.
     pub pings: Pings,
     /// Single PINGs of a random routing-table contact (`pings`), from the workloads.
@@ -97,6 +101,34 @@ pub struct Faults {
     pub duplicated: u64,
     /// Delayed out of order.
     pub reordered: u64,
+    /// Dropped by a NAT: its filter refused the sender, the mapping had expired or
+    /// never was, or the destination was a NATed node's private address.
+    pub nat_dropped: u64,
+}
+
+/// Who came and went: churn's departures and arrivals, crashes and restarts.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Churn {
+    /// Nodes churn took away for good (silently).
+    pub left: usize,
+    /// New nodes churn brought in.
+    pub joined: usize,
+    /// Nodes that crashed (`crash` events).
+    pub crashed: usize,
+    /// Crashed nodes that came back (`restart` events).
+    pub restarted: usize,
+}
+
+/// Lookups started once faults had stopped: at least 60 s after the last `[[at]]`
+/// event or the end of the churn (from 60 s on in a run without either).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct AfterFaults {
+    /// From when lookups count, in simulated seconds.
+    pub from_seconds: f64,
+    /// Lookups started from then on.
+    pub issued: u64,
+    /// Of those, lookups that found their target.
+    pub succeeded: u64,
 }
 
 /// Lookup figures.
@@ -378,6 +410,10 @@ impl Report {
         let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
         match name {
             "lookup_success" => ratio(self.lookups.succeeded, self.lookups.issued),
+            "lookup_success_after_faults" => ratio(
+                self.lookups_after_faults.succeeded,
+                self.lookups_after_faults.issued,
+            ),
             "lookup_hops_p50" => self.lookups.hops_p50.map(f64::from),
             "lookup_hops_p95" => self.lookups.hops_p95.map(f64::from),
             "lookup_latency_ms_p50" => self.lookups.latency_ms_p50,
@@ -430,14 +466,15 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "messages: sent {} delivered {} dropped {} (lost {} partitioned {} duplicated {} reordered {})",
+            "messages: sent {} delivered {} dropped {} (lost {} partitioned {} duplicated {} reordered {} nat {})",
             self.messages.sent,
             self.messages.delivered,
             self.messages.dropped,
             self.faults.lost,
             self.faults.partitioned,
             self.faults.duplicated,
-            self.faults.reordered
+            self.faults.reordered,
+            self.faults.nat_dropped
         );
         let _ = writeln!(
             s,
@@ -545,6 +582,22 @@ impl Report {
         }
         if self.departed > 0 {
             let _ = writeln!(s, "departed: {} nodes left the swarm", self.departed);
+        }
+        let c = &self.churn;
+        if c.left + c.joined + c.crashed + c.restarted > 0 {
+            let _ = writeln!(
+                s,
+                "churn: {} left, {} joined, {} crashed, {} restarted",
+                c.left, c.joined, c.crashed, c.restarted
+            );
+        }
+        let a = &self.lookups_after_faults;
+        if a.issued > 0 && a.from_seconds > crate::runner::SETTLE.as_secs_f64() {
+            let _ = writeln!(
+                s,
+                "after faults (lookups from {:.0} s): {} issued, {} found their target",
+                a.from_seconds, a.issued, a.succeeded
+            );
         }
         self.hostile_summary(&mut s);
         let _ = writeln!(s, "trace {}", self.trace_hash);

@@ -40,16 +40,20 @@ use crate::hostile::{self, Driver, Roster};
 use crate::report::{Faults, HostileRefused, Messages, Protocol, Report, Tables};
 use crate::safety::Safety;
 
+mod faults;
+mod members;
 mod tally;
 
+pub use self::faults::SETTLE;
+
+use self::faults::Faults as FaultState;
+use self::members::Members;
 use self::tally::Tally;
 use crate::scenario::{Action, CryptoKind, EngineKind, Scenario, Workload};
 use crate::world::World;
 
 /// The RNG stream of workload askers and targets within a run's seed.
 const STREAM_WORKLOAD: u64 = (1 << 41) + 16;
-/// The RNG stream that orders the nodes for `leave` events.
-const STREAM_LEAVE: u64 = (1 << 41) + 17;
 /// A workload's announces spread over one topic per this many (at least one topic),
 /// so that a topic's announcers fit the 20 peers one holder's answer carries.
 const ANNOUNCES_PER_TOPIC: usize = 8;
@@ -132,6 +136,14 @@ impl Sampler {
 #[derive(Clone, Debug)]
 enum Step {
     World(Action),
+    /// A churn departure of the live node draw `pick` names (bootstrap nodes aside).
+    ChurnLeave {
+        pick: u64,
+    },
+    /// A churn arrival: dormant node `node` joins.
+    ChurnJoin {
+        node: usize,
+    },
     Lookup {
         asker: u64,
         target: u64,
@@ -198,19 +210,6 @@ fn bytes_of(seed: u64, max: usize) -> Vec<u8> {
     bytes
 }
 
-/// The order in which nodes leave: a seeded shuffle of every index, on a stream of
-/// its own so that adding a `leave` moves no other draw. Each `leave` takes the next
-/// nodes of it.
-fn leave_order(seed: u64, nodes: usize) -> Vec<usize> {
-    let mut rng = seed_stream(seed, STREAM_LEAVE);
-    let mut order: Vec<usize> = (0..nodes).collect();
-    for i in (1..nodes).rev() {
-        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-        order.swap(i, j);
-    }
-    order
-}
-
 /// The crypto suite a scenario runs with.
 pub fn crypto_of(scenario: &Scenario) -> CryptoSuite {
     match scenario.crypto.resolve(scenario.nodes) {
@@ -240,11 +239,15 @@ pub fn swarm_config_with(scenario: &Scenario, roster: &Roster) -> SwarmConfig {
     let per_node = (!roster.is_empty()).then(|| {
         let behaviours: Vec<_> = (0..scenario.nodes).map(|i| roster.behaviour(i)).collect();
         PerNode(Arc::new(move |i: usize, config: &mut Config| {
-            config.behaviour = behaviours[i];
+            // Nodes that join mid-run are honest.
+            if let Some(&behaviour) = behaviours.get(i) {
+                config.behaviour = behaviour;
+            }
         }))
     });
+    let joiners = joiners(scenario);
     SwarmConfig {
-        nodes: scenario.nodes,
+        nodes: scenario.nodes + joiners,
         seed: scenario.seed,
         latency_min: scenario.network.latency_min,
         latency_max: scenario.network.latency_max,
@@ -255,7 +258,17 @@ pub fn swarm_config_with(scenario: &Scenario, roster: &Roster) -> SwarmConfig {
         node,
         configure: None,
         per_node,
+        clock_skew: scenario.network.clock_skew,
+        dormant: joiners,
     }
+}
+
+/// How many new nodes join mid-run (churn): built dormant, after the scenario's nodes.
+pub fn joiners(scenario: &Scenario) -> usize {
+    scenario
+        .churn
+        .as_ref()
+        .map_or(0, |churn| churn.joins(scenario.nodes))
 }
 
 /// The lines printed before a run: the seed and every parameter it drew or defaulted.
@@ -425,57 +438,9 @@ fn timeline(scenario: &Scenario) -> Vec<(Time, Step)> {
             steps.push((spread(i, w.pings), Step::ContactPing { node, pick }));
         }
     }
+    steps.extend(faults::churn_steps(scenario, scenario.nodes));
     steps.sort_by_key(|(at, _)| *at); // stable: file order within one moment
     steps
-}
-
-/// The nodes of the run and which of them are still in the swarm.
-struct Members {
-    /// Still here, by index.
-    live: Vec<usize>,
-    departed: Vec<bool>,
-    /// Who leaves next: `order[left..]`.
-    order: Vec<usize>,
-    left: usize,
-}
-
-impl Members {
-    /// The members of a swarm of `nodes`; only those `honest` issue or are asked for.
-    fn new(seed: u64, nodes: usize, honest: &[bool]) -> Members {
-        Members {
-            live: (0..nodes).filter(|&node| honest[node]).collect(),
-            departed: vec![false; nodes],
-            order: leave_order(seed, nodes),
-            left: 0,
-        }
-    }
-
-    /// The node still here that draw `raw` names.
-    fn pick(&self, raw: u64) -> usize {
-        self.live[(raw % self.live.len() as u64) as usize]
-    }
-
-    /// An asker and another node as its target, both still here.
-    fn pair(&self, asker: u64, target: u64) -> (usize, usize) {
-        let m = self.live.len() as u64;
-        let a = asker % m;
-        let t = (a + 1 + target % (m - 1)) % m;
-        (self.live[a as usize], self.live[t as usize])
-    }
-
-    /// Takes the next `count` nodes of the leave order away; returns them.
-    fn leave(&mut self, count: usize) -> Vec<usize> {
-        let end = (self.left + count).min(self.order.len());
-        let gone = self.order[self.left..end].to_vec();
-        self.left = end;
-        for &node in &gone {
-            self.departed[node] = true;
-        }
-        let departed = &self.departed;
-        self.live.retain(|&node| !departed[node]);
-        debug_assert!(self.live.len() >= 2, "the scenario check keeps two nodes");
-        gone
-    }
 }
 
 /// Runs `scenario`; see the module docs.
@@ -485,7 +450,8 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
     let wall = Instant::now();
     let roster = roster(scenario);
     let config = swarm_config_with(scenario, &roster);
-    let mut world = World::new(scenario.seed, scenario.nodes, &scenario.network);
+    let total = config.nodes;
+    let mut world = World::new(scenario.seed, total, &scenario.network);
     world.share_hosts(roster.sybil_groups());
     let mut built = match scenario.engine {
         EngineKind::Direct => Built::Direct(Box::new(Direct::new(config, world))),
@@ -502,9 +468,13 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
     let ids = built.engine().ids();
     let end = Time::ZERO + scenario.duration;
     let steps = timeline(scenario);
-    let mut tally = Tally::new(&steps);
-    let honest = roster.honest();
-    let mut members = Members::new(scenario.seed, scenario.nodes, &honest);
+    let settled =
+        faults::faults_end(scenario).map_or(Time::ZERO, |end| Time::ZERO + end) + faults::SETTLE;
+    let mut tally = Tally::new(&steps, settled);
+    let mut honest = roster.honest();
+    honest.resize(total, true); // nodes that join mid-run are honest
+    let mut members = Members::new(scenario.seed, total, &honest, total - scenario.nodes);
+    let mut faults = FaultState::new(scenario);
     let mut progress = Progress::new(options.progress, wall, end);
     let mut sampler = Sampler::new(scenario.duration);
     let network_key = scenario.network_key.unwrap_or(DEFAULT_NETWORK_KEY);
@@ -537,9 +507,18 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
                 let gone = members.leave(Action::leave_count(*share, scenario.nodes));
                 built.engine().leave(&gone);
             }
+            Step::World(Action::Crash { share }) => {
+                faults.crash(*share, &mut members, built.engine());
+            }
+            Step::World(Action::Restart { keep_table }) => {
+                faults.restart(*keep_table, &mut members, built.engine());
+            }
+            Step::ChurnLeave { pick } => faults.leave(*pick, &mut members, built.engine()),
+            Step::ChurnJoin { node } => faults.join(*node, &mut members, built.engine()),
             step => {
                 let contact = |node: usize, pick: u64| built.contact(node, pick);
-                if let Some((node, command)) = tally.issue(tag, step, &members, &ids, &contact) {
+                if let Some((node, command)) = tally.issue(tag, *at, step, &members, &ids, &contact)
+                {
                     watch.safety.note_command(node, &command);
                     built.engine().start(node, command, tag as u64);
                 }
@@ -578,7 +557,7 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
         }
     }
     let net = engine.net_stats();
-    let faults = engine.world().stats();
+    let world_stats = engine.world().stats();
     let sim_seconds = engine.now().since_epoch().as_secs_f64();
     let wall_seconds = wall.elapsed().as_secs_f64();
     let mut report = Report {
@@ -599,13 +578,16 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
             dropped: net.dropped,
         },
         faults: Faults {
-            lost: faults.lost,
-            partitioned: faults.partitioned,
-            duplicated: faults.duplicated,
-            reordered: faults.reordered,
+            lost: world_stats.lost,
+            partitioned: world_stats.partitioned,
+            duplicated: world_stats.duplicated,
+            reordered: world_stats.reordered,
+            nat_dropped: world_stats.nat_dropped,
         },
-        departed: members.left,
+        departed: members.left + faults.counts.left,
+        churn: faults.counts,
         lookups: tally.lookups(),
+        lookups_after_faults: tally.after_faults(),
         pings: tally.pings(),
         contact_pings: tally.contact_pings(),
         records: tally.records(),

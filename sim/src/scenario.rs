@@ -18,6 +18,7 @@ use std::time::Duration;
 
 mod check;
 mod duration;
+mod faults;
 mod fields;
 mod hostile;
 mod tree;
@@ -26,7 +27,12 @@ mod tree;
 mod tests;
 
 pub use duration::{format_duration, parse_duration};
+pub use faults::{ChurnSpec, CLOCK_DRIFT_MAX, CLOCK_OFFSET_MAX};
 pub use hostile::{HostileKind, HostileSpec, RATE_MAX, SYBIL_IDENTITIES_MAX};
+
+use dswarm::harness::ClockSkew;
+
+use crate::world::nat::NatSpec;
 
 /// Reads and checks the scenario file at `path`.
 ///
@@ -79,6 +85,8 @@ pub struct Scenario {
     pub workload: Vec<Workload>,
     /// `[hostile]`: the nodes that attack the swarm; none by default.
     pub hostile: HostileSpec,
+    /// `churn`: nodes leaving and joining at steady rates; none by default.
+    pub churn: Option<ChurnSpec>,
     /// `[expect]`: what must hold at the end, in file order.
     pub expect: Vec<Expectation>,
 }
@@ -141,6 +149,10 @@ impl Scenario {
                 )
             })?;
         }
+        if let Some(churn) = &self.churn {
+            check::churn_fits(churn, nodes, self.network.bootstrap)
+                .map_err(|message| error("churn".to_owned(), message))?;
+        }
         hostile::fits(&self.hostile, nodes, self.network.bootstrap, left).map_err(
             |(kind, message)| {
                 let key = kind.map_or("hostile".to_owned(), |k| format!("hostile.{}", k.key()));
@@ -166,8 +178,48 @@ impl Scenario {
                 ),
             });
         }
+        if engine == EngineKind::Turmoil {
+            if let Some((key, why)) = self.turmoil_refusal() {
+                return Err(ScenarioError {
+                    path: self.path.clone(),
+                    line: None,
+                    key: Some(key.to_owned()),
+                    message: format!("--engine turmoil: {why}"),
+                });
+            }
+        }
         self.engine = engine;
         Ok(self)
+    }
+
+    /// The first fault of this scenario the turmoil engine cannot run: its key, and why.
+    fn turmoil_refusal(&self) -> Option<(&'static str, String)> {
+        if self.network.clock_skew.drift_max > 0.0 {
+            return Some((
+                "network.clock_skew.drift",
+                "the turmoil engine cannot drift clocks: its nodes share tokio's one                  simulated clock"
+                    .to_owned(),
+            ));
+        }
+        if let Some(why) = self
+            .churn
+            .as_ref()
+            .and_then(|c| c.refusal(EngineKind::Turmoil))
+        {
+            return Some(("churn", why.to_owned()));
+        }
+        self.at
+            .iter()
+            .any(|at| matches!(at.action, Action::Restart { .. }))
+            .then(|| {
+                (
+                    "at",
+                    format!(
+                        "the turmoil engine does not run restart events: {}",
+                        faults::TURMOIL_RESTART_REFUSAL
+                    ),
+                )
+            })
     }
 }
 
@@ -292,6 +344,10 @@ pub struct NetworkSpec {
     /// `join_window`: every node joins at a seeded moment within it, default 2 s;
     /// shorter than the scenario's `duration`.
     pub join_window: Duration,
+    /// `clock_skew`: how far each node's clocks stray; none by default.
+    pub clock_skew: ClockSkew,
+    /// `nat`: the shares of the nodes behind each kind of NAT; all open by default.
+    pub nat: NatSpec,
 }
 
 impl Default for NetworkSpec {
@@ -307,6 +363,8 @@ impl Default for NetworkSpec {
             segments: 1,
             bootstrap: 3,
             join_window: Duration::from_secs(2),
+            clock_skew: ClockSkew::default(),
+            nat: NatSpec::default(),
         }
     }
 }
@@ -342,6 +400,20 @@ pub enum Action {
     Leave {
         /// The share of `nodes` that leaves, above 0 and below 1.
         share: f64,
+    },
+    /// This share of the nodes still in the swarm (bootstrap nodes aside) crash: silent,
+    /// their state lost. They stay down until a [`Action::Restart`].
+    Crash {
+        /// The share of the live nodes that crash, above 0 and below 1.
+        share: f64,
+    },
+    /// Every crashed node comes back: the same identity, a new process (no sessions,
+    /// no queries), bootstrapping again.
+    Restart {
+        /// With `true`, it bootstraps from the contacts its routing table held when it
+        /// crashed (a process that saved its peers); else from the bootstrap nodes,
+        /// with an empty table.
+        keep_table: bool,
     },
 }
 
@@ -464,6 +536,7 @@ impl fmt::Display for Op {
 /// The metric names an `[expect]` key may use; anything else is an error.
 pub const METRICS: &[&str] = &[
     "lookup_success",
+    "lookup_success_after_faults",
     "lookup_hops_p50",
     "lookup_hops_p95",
     "lookup_latency_ms_p50",
@@ -483,6 +556,7 @@ pub const METRICS: &[&str] = &[
 /// number means `>=`.
 pub const RATIO_METRICS: &[&str] = &[
     "lookup_success",
+    "lookup_success_after_faults",
     "honest_lookup_success",
     "ping_success",
     "contact_ping_success",

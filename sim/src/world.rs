@@ -14,16 +14,23 @@
 //! Addresses: node `i` lives at [`addr_of`]`(i)`, except that [`World::share_hosts`]
 //! can put groups of nodes behind one IP (sybils), each on a port of its own; such a
 //! group shares its host's latency and multicast segment too.
+//!
+//! NAT ([`nat`]): nodes behind a NAT are seen at public addresses of their mappings
+//! and reached only through them; [`World`]'s [`Network::route`] asks it for every
+//! unicast datagram. Multicast within a segment does not cross a NAT and is unchanged.
+
+pub mod nat;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use dswarm::harness::{addr_of, index_of, seed_stream, uniform, unit, Network, PORT};
+use dswarm::harness::{addr_of, index_of, seed_stream, uniform, unit, Network, Route, PORT};
 use dswarm::proto::Time;
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 
+use self::nat::{Nat, NatKind};
 use crate::scenario::NetworkSpec;
 
 /// RNG streams of the world within a run's seed, clear of the nodes' streams (node
@@ -53,6 +60,8 @@ pub struct World {
     hosts: Vec<usize>,
     /// Addresses of nodes that share an IP, and which node each is.
     shared: BTreeMap<SocketAddr, usize>,
+    /// The nodes' NATs and their mappings.
+    nat: Nat,
 }
 
 /// What the world did to datagrams, by cause.
@@ -66,6 +75,9 @@ pub struct WorldStats {
     pub duplicated: u64,
     /// Given an extra delay.
     pub reordered: u64,
+    /// Dropped by a NAT: refused by its filter, sent to a mapping that expired or
+    /// never was, or to a NATed node's private address.
+    pub nat_dropped: u64,
 }
 
 /// SplitMix64's finaliser: a cheap, well-mixed 64-bit hash.
@@ -94,7 +106,13 @@ impl World {
             reorder: seed_stream(seed, STREAM_REORDER),
             partition: seed_stream(seed, STREAM_PARTITION),
             stats: WorldStats::default(),
+            nat: Nat::new(seed, nodes, spec.bootstrap, &spec.nat),
         }
+    }
+
+    /// Node `node`'s NAT.
+    pub fn nat_kind(&self, node: usize) -> NatKind {
+        self.nat.kind(node)
     }
 
     /// Node `i` on segment `hosts[i] % segments`.
@@ -196,7 +214,10 @@ impl World {
 
     /// What the world did so far.
     pub fn stats(&self) -> WorldStats {
-        self.stats
+        WorldStats {
+            nat_dropped: self.nat.dropped,
+            ..self.stats
+        }
     }
 }
 
@@ -222,12 +243,39 @@ impl Network for World {
             .expect("a node that shares an IP has an address there")
     }
 
+    /// Also the node behind a public NAT address, on any port: who really lives there.
     fn index_of(&self, addr: SocketAddr, nodes: usize) -> Option<usize> {
+        if let Some(node) = nat::node_of_public(addr.ip()) {
+            return (node < nodes && self.nat.kind(node) != NatKind::Open).then_some(node);
+        }
         if let Some(&node) = self.shared.get(&addr) {
             return (node < nodes).then_some(node);
         }
         // Nobody lives any longer at the address of a node that moved behind another IP.
         index_of(addr, nodes).filter(|&node| self.hosts[node] == node)
+    }
+
+    fn route(
+        &mut self,
+        now: Time,
+        src: usize,
+        src_addr: SocketAddr,
+        dst: SocketAddr,
+        nodes: usize,
+    ) -> Route {
+        if !self.nat.is_on() {
+            return match Network::index_of(self, dst, nodes) {
+                Some(to) => Route::Deliver { to, from: src_addr },
+                None => Route::Unroutable,
+            };
+        }
+        let hosts = &self.hosts;
+        let shared = &self.shared;
+        let index_of = |addr: SocketAddr| match shared.get(&addr) {
+            Some(&node) => (node < nodes).then_some(node),
+            None => index_of(addr, nodes).filter(|&node| hosts[node] == node),
+        };
+        self.nat.route(now, src, src_addr, dst, index_of)
     }
 
     fn fate(&mut self, _now: Time, src: usize, dst: usize, delays: &mut Vec<Duration>) {
@@ -273,6 +321,7 @@ mod tests {
             segments: 4,
             bootstrap: 3,
             join_window: Duration::from_secs(2),
+            ..NetworkSpec::default()
         }
     }
 

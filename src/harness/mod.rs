@@ -236,12 +236,7 @@ impl<N: Network> Swarm<N> {
     pub fn revive(&mut self, index: usize, bootstrap: Option<Vec<SocketAddr>>) {
         debug_assert!(self.down[index], "only a node that is down comes back");
         let addr = self.addrs[index];
-        let bootstrap = bootstrap.unwrap_or_else(|| {
-            (0..self.config.bootstrap_nodes.min(self.nodes.len()))
-                .map(|b| self.addrs[b])
-                .filter(|b| *b != addr)
-                .collect()
-        });
+        let bootstrap = bootstrap.unwrap_or_else(|| self.bootstrap_addrs(index));
         // A dormant node's first life starts now; a crashed node begins its next one.
         let life = self.lives[index].map_or(0, |life| life + 1);
         self.lives[index] = Some(life);
@@ -253,6 +248,16 @@ impl<N: Network> Swarm<N> {
         self.down[index] = false;
         self.armed[index] = None;
         let _ = self.start(index, Command::Bootstrap);
+    }
+
+    /// The swarm's bootstrap nodes' addresses, but node `index`'s own: its bootstrap
+    /// list.
+    pub fn bootstrap_addrs(&self, index: usize) -> Vec<SocketAddr> {
+        let addr = self.addrs[index];
+        (0..self.config.bootstrap_nodes.min(self.nodes.len()))
+            .map(|b| self.addrs[b])
+            .filter(|b| *b != addr)
+            .collect()
     }
 
     /// The addresses of node `index`'s routing table contacts, closest buckets last:

@@ -102,6 +102,39 @@ impl Engine for Direct {
         }
     }
 
+    fn crash(&mut self, nodes: &[usize]) {
+        // The node object stays, down, until a restart replaces it: its table is what
+        // a process that saved its peers would find on disk.
+        for &node in nodes {
+            self.swarm.set_down(node, true);
+        }
+        // Its queries die with it: they never end.
+        self.pending.retain(|&(_, node, _)| !nodes.contains(&node));
+    }
+
+    fn restart(&mut self, nodes: &[usize], keep_table: bool) {
+        for &node in nodes {
+            // A process that saved its peers knows them and its configured bootstrap
+            // nodes both.
+            let bootstrap = keep_table.then(|| {
+                let mut addrs = self.swarm.table_addrs(node);
+                for b in self.swarm.bootstrap_addrs(node) {
+                    if !addrs.contains(&b) {
+                        addrs.push(b);
+                    }
+                }
+                addrs
+            });
+            self.swarm.revive(node, bootstrap);
+        }
+    }
+
+    fn join(&mut self, nodes: &[usize]) {
+        for &node in nodes {
+            self.swarm.revive(node, None);
+        }
+    }
+
     fn ids(&self) -> Vec<NodeId> {
         self.swarm.ids()
     }

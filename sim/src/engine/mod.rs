@@ -65,6 +65,24 @@ pub trait Engine {
     /// mid-run. They receive nothing and send nothing from now on, their commands
     /// never end, and [`Engine::snapshots`] shows them as they were when they left.
     fn leave(&mut self, nodes: &[usize]);
+    /// Crashes `nodes` now: silently, like [`Engine::leave`], and their state is lost
+    /// — a [`Engine::restart`] brings each back as a new process. By default a crash
+    /// is a leave (an engine that cannot restart loses nothing more by it).
+    fn crash(&mut self, nodes: &[usize]) {
+        self.leave(nodes);
+    }
+    /// Brings crashed `nodes` back now: the same identity, a new process with no
+    /// sessions and no queries (what the crashed one started never ends), which
+    /// bootstraps again: from the swarm's bootstrap nodes with an empty routing table,
+    /// or, with `keep_table`, from the contacts its table held when it crashed.
+    fn restart(&mut self, _nodes: &[usize], _keep_table: bool) {
+        unsupported(self.name(), "restarting crashed nodes")
+    }
+    /// Brings dormant `nodes` (built to join mid-run) into the swarm now: each starts
+    /// and bootstraps from the swarm's bootstrap nodes.
+    fn join(&mut self, _nodes: &[usize]) {
+        unsupported(self.name(), "nodes joining mid-run")
+    }
     /// Every node's id, by index.
     fn ids(&self) -> Vec<NodeId>;
     /// The network's counters.

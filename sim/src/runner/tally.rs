@@ -13,7 +13,7 @@ use dswarm::proto::{Command, Key, NodeId, QueryOutcome, Time};
 
 use super::{salt_of, value_of, Members, Step};
 use crate::engine::Done;
-use crate::report::{percentile, ContactPings, Lookups, Pings, Records, Topics};
+use crate::report::{percentile, AfterFaults, ContactPings, Lookups, Pings, Records, Topics};
 
 /// What a started command was, by tag: what its end is checked against.
 #[derive(Clone, Debug, Default)]
@@ -23,6 +23,8 @@ enum Issued {
     Nothing,
     Lookup {
         target: usize,
+        /// Started once faults had stopped and settled: counted for the liveness check.
+        settled: bool,
     },
     Ping,
     ContactPing,
@@ -97,10 +99,14 @@ pub(super) struct Tally {
     get_latency: Vec<Duration>,
     topics: Topics,
     recall_sum: f64,
+    /// Lookups started from this moment on count for the liveness check.
+    settled: Time,
+    after_faults: AfterFaults,
 }
 
 impl Tally {
-    pub(super) fn new(steps: &[(Time, Step)]) -> Tally {
+    /// The tally of a timeline whose faults have stopped and settled by `settled`.
+    pub(super) fn new(steps: &[(Time, Step)], settled: Time) -> Tally {
         let count = |f: fn(&Step) -> bool| steps.iter().filter(|(_, s)| f(s)).count() as u64;
         Tally {
             issued: vec![Issued::Nothing; steps.len()],
@@ -122,16 +128,22 @@ impl Tally {
             get_latency: Vec::new(),
             topics: Topics::default(),
             recall_sum: 0.0,
+            settled,
+            after_faults: AfterFaults {
+                from_seconds: settled.since_epoch().as_secs_f64(),
+                ..AfterFaults::default()
+            },
         }
     }
 
-    /// The command workload step `step` (tag `tag`) issues now, and on which node;
+    /// The command workload step `step` (tag `tag`) issues now (`now`), and on which node;
     /// `None` when it finds nothing to do (a get before any put was acknowledged, a
     /// contact ping from a node whose table is empty). `contact(node, pick)` is the
     /// `pick`th contact of `node`'s routing table now, modulo its size.
     pub(super) fn issue(
         &mut self,
         tag: usize,
+        now: Time,
         step: &Step,
         members: &Members,
         ids: &[NodeId],
@@ -139,11 +151,13 @@ impl Tally {
     ) -> Option<(usize, Command)> {
         let oracle = &self.oracle;
         let (node, command, issued) = match step {
-            Step::World(_) => return None,
+            Step::World(_) | Step::ChurnLeave { .. } | Step::ChurnJoin { .. } => return None,
             Step::Lookup { asker, target } => {
                 let (asker, target) = members.pair(*asker, *target);
                 let command = Command::FindNode(ids[target]);
-                (asker, command, Issued::Lookup { target })
+                let settled = now >= self.settled;
+                self.after_faults.issued += u64::from(settled);
+                (asker, command, Issued::Lookup { target, settled })
             }
             Step::Ping { node } => (members.pick(*node), Command::PingClosest(3), Issued::Ping),
             Step::ContactPing { node, pick } => {
@@ -270,13 +284,14 @@ impl Tally {
             let elapsed = d.result.as_ref().ok().map(|(elapsed, _)| *elapsed);
             match issued {
                 Issued::Nothing => {}
-                Issued::Lookup { target } => {
+                Issued::Lookup { target, settled } => {
                     self.lookups_done += 1;
                     if let (Some(QueryOutcome::Found(result)), Some(elapsed)) = (outcome, elapsed) {
                         self.hops.push(u32::from(result.hops));
                         self.latency.push(elapsed);
                         if result.closest.first().map(|c| c.id) == Some(ids[target]) {
                             self.lookups_found += 1;
+                            self.after_faults.succeeded += u64::from(settled);
                         }
                     }
                 }
@@ -410,6 +425,11 @@ impl Tally {
             latency_ms_p50: ms(percentile(&self.latency, 0.5)),
             latency_ms_p99: ms(percentile(&self.latency, 0.99)),
         }
+    }
+
+    /// The lookups of the liveness check: those started once faults had settled.
+    pub(super) fn after_faults(&self) -> AfterFaults {
+        self.after_faults
     }
 
     pub(super) fn pings(&mut self) -> Pings {

@@ -9,13 +9,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::duration::format_duration;
+use super::faults::{self, ChurnRun, CHURN_KEYS, CLOCK_SKEW_KEYS, NAT_KEYS};
 use super::fields::{Ctx, Field, Lookup, Section};
 use super::hostile::{self, HOSTILE_KEYS};
 use super::tree::{self, Kind};
 use super::{
-    Action, At, CryptoKind, EngineKind, Expectation, NetworkSpec, Op, Scenario, ScenarioError,
-    Workload, DURATION_MAX, LATENCY_MAX, METRICS, NODES_MAX, NODES_MIN, PARTITION_GROUPS_MAX,
-    RATIO_METRICS, WORKLOAD_OPS_MAX,
+    Action, At, ChurnSpec, CryptoKind, EngineKind, Expectation, NetworkSpec, Op, Scenario,
+    ScenarioError, Workload, DURATION_MAX, LATENCY_MAX, METRICS, NODES_MAX, NODES_MIN,
+    PARTITION_GROUPS_MAX, RATIO_METRICS, WORKLOAD_OPS_MAX,
 };
 
 pub(super) const TOP_KEYS: &[&str] = &[
@@ -30,6 +31,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "at",
     "workload",
     "hostile",
+    "churn",
     "expect",
 ];
 pub(super) const NETWORK_KEYS: &[&str] = &[
@@ -41,9 +43,20 @@ pub(super) const NETWORK_KEYS: &[&str] = &[
     "segments",
     "bootstrap",
     "join_window",
+    "clock_skew",
+    "nat",
 ];
 pub(super) const LATENCY_KEYS: &[&str] = &["min", "max"];
-pub(super) const AT_KEYS: &[&str] = &["time", "partition", "one_way", "heal", "leave"];
+pub(super) const AT_KEYS: &[&str] = &[
+    "time",
+    "partition",
+    "one_way",
+    "heal",
+    "leave",
+    "crash",
+    "restart",
+    "keep_table",
+];
 pub(super) const WORKLOAD_KEYS: &[&str] = &[
     "from",
     "over",
@@ -116,6 +129,7 @@ pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioErro
         nodes,
         duration,
         duration_field,
+        engine,
     };
     let network = network_value(top.get("network").as_ref(), &run)?;
     let mut at = match top.get("at") {
@@ -127,6 +141,19 @@ pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioErro
     let workload = match top.get("workload") {
         Some(field) => workload_value(&field, &run)?,
         None => Vec::new(),
+    };
+    let churn = match top.get("churn") {
+        Some(field) => {
+            let churn_run = ChurnRun {
+                nodes,
+                duration,
+                join_window: network.join_window,
+                bootstrap: network.bootstrap,
+                engine,
+            };
+            Some(faults::churn_value(&field, &churn_run)?)
+        }
+        None => None,
     };
     let hostile = match top.get("hostile") {
         Some(field) => {
@@ -158,6 +185,7 @@ pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioErro
         at,
         workload,
         hostile,
+        churn,
         expect,
     })
 }
@@ -182,14 +210,21 @@ fn check_keys(top: &Section<'_>) -> Result<(), ScenarioError> {
     let is_table = |field: &Field<'_>| matches!(field.value.kind, Kind::Table(_));
     for network in tables("network").iter().filter(|field| is_table(field)) {
         let network = network.table(NETWORK_KEYS)?;
-        if let Some(latency) = network.get("latency").filter(is_table) {
-            latency.table(LATENCY_KEYS)?;
+        for (name, known) in [
+            ("latency", LATENCY_KEYS),
+            ("clock_skew", CLOCK_SKEW_KEYS),
+            ("nat", NAT_KEYS),
+        ] {
+            if let Some(table) = network.get(name).filter(is_table) {
+                table.table(known)?;
+            }
         }
     }
     for (name, known) in [
         ("at", AT_KEYS),
         ("workload", WORKLOAD_KEYS),
         ("hostile", HOSTILE_KEYS),
+        ("churn", CHURN_KEYS),
         ("expect", METRICS),
     ] {
         for field in tables(name).iter().filter(|field| is_table(field)) {
@@ -204,6 +239,22 @@ struct Run<'a> {
     nodes: usize,
     duration: Duration,
     duration_field: Field<'a>,
+    engine: EngineKind,
+}
+
+/// Whether churn at these rates fits a swarm of `nodes` with `bootstrap` bootstrap
+/// nodes: bootstrap nodes never leave, and two nodes always stay.
+pub(super) fn churn_fits(churn: &ChurnSpec, nodes: usize, bootstrap: usize) -> Result<(), String> {
+    let (leaves, joins) = (churn.leaves(nodes), churn.joins(nodes));
+    let leavable = nodes.saturating_sub(bootstrap.max(2)) + joins;
+    if leaves > leavable {
+        return Err(format!(
+            "{leaves} nodes would leave over {}, but only {leavable} may (the {nodes} nodes \
+             that are not bootstrap nodes, less 2 that stay, plus {joins} joining)",
+            format_duration(churn.until - churn.from),
+        ));
+    }
+    Ok(())
 }
 
 /// The fewest and most nodes a scenario may have, as a message.
@@ -404,6 +455,14 @@ fn network_value(field: Option<&Field<'_>>, run: &Run<'_>) -> Result<NetworkSpec
         }
         None => default.join_window,
     };
+    let clock_skew = match table.get("clock_skew") {
+        Some(field) => faults::clock_skew_value(&field, run.engine)?,
+        None => Default::default(),
+    };
+    let nat = match table.get("nat") {
+        Some(field) => faults::nat_value(&field)?,
+        None => Default::default(),
+    };
     Ok(NetworkSpec {
         latency_min,
         latency_max,
@@ -414,6 +473,8 @@ fn network_value(field: Option<&Field<'_>>, run: &Run<'_>) -> Result<NetworkSpec
         segments,
         bootstrap,
         join_window,
+        clock_skew,
+        nat,
     })
 }
 
@@ -488,6 +549,8 @@ fn at_value(field: &Field<'_>, run: &Run<'_>) -> Result<Vec<At>, ScenarioError> 
     let mut events = Vec::with_capacity(items.len());
     // Nodes gone by the earlier leaves; the order does not matter, only the sum.
     let mut left = 0;
+    // When crashes happen, for the restarts that bring their nodes back.
+    let mut crashes: Vec<Duration> = Vec::new();
     for (index, item) in items.iter().enumerate() {
         let table = field.element(index, item).table(AT_KEYS)?;
         let time_field = table.required("time", "the moment it happens, like `time = \"30s\"`")?;
@@ -503,11 +566,61 @@ fn at_value(field: &Field<'_>, run: &Run<'_>) -> Result<Vec<At>, ScenarioError> 
         let heal = table.get("heal");
         let leave = table.get("leave");
         let one_way = table.get("one_way");
-        let mut actions = [&partition, &heal, &leave].into_iter().flatten();
+        let crash = table.get("crash");
+        let restart = table.get("restart");
+        let keep_table = table.get("keep_table");
+        let mut actions = [&partition, &heal, &leave, &crash, &restart]
+            .into_iter()
+            .flatten();
         if let (Some(_), Some(second)) = (actions.next(), actions.next()) {
             return Err(second.key_error(
-                "an [[at]] entry does one thing; give partition, heal and leave an [[at]] entry each",
+                "an [[at]] entry does one thing; give partition, heal, leave, crash and restart an [[at]] entry each",
             ));
+        }
+        if let (Some(keep_table), None) = (&keep_table, &restart) {
+            return Err(keep_table.key_error("goes with restart = true, which is missing"));
+        }
+        if let (Some(one_way), None) = (&one_way, &partition) {
+            if crash.is_some() || restart.is_some() {
+                return Err(one_way.key_error("goes with partition, not crash or restart"));
+            }
+        }
+        if let Some(crash) = &crash {
+            let share = crash_share(crash, run.nodes)?;
+            crashes.push(time);
+            events.push(At {
+                time,
+                action: Action::Crash { share },
+            });
+            continue;
+        }
+        if let Some(restart) = &restart {
+            if !restart.boolean()? {
+                return Err(restart.error(
+                    "restart = false does nothing; write restart = true, or remove the [[at]] entry",
+                ));
+            }
+            if !crashes.iter().any(|&crashed| crashed <= time) {
+                return Err(restart.key_error(format!(
+                    "nothing has crashed by {}; a restart brings back the nodes of an earlier `crash`",
+                    format_duration(time)
+                )));
+            }
+            if run.engine == EngineKind::Turmoil {
+                return Err(restart.key_error(format!(
+                    "the turmoil engine does not run restarts: {}; set engine = \"direct\"",
+                    faults::TURMOIL_RESTART_REFUSAL
+                )));
+            }
+            let keep_table = match &keep_table {
+                Some(field) => field.boolean()?,
+                None => false,
+            };
+            events.push(At {
+                time,
+                action: Action::Restart { keep_table },
+            });
+            continue;
         }
         let action = match (&partition, &heal, &leave) {
             (Some(partition), _, _) => {
@@ -556,13 +669,37 @@ fn at_value(field: &Field<'_>, run: &Run<'_>) -> Result<Vec<At>, ScenarioError> 
                     return Err(one_way.key_error("goes with partition = [...], which is missing"));
                 }
                 return Err(table.error(
-                    "does nothing; add an action: `partition = [0.5, 0.5]`, `heal = true` or `leave = 0.2`",
+                    "does nothing; add an action: `partition = [0.5, 0.5]`, `heal = true`, \
+                     `leave = 0.2`, `crash = 0.1` or `restart = true`",
                 ));
             }
         };
         events.push(At { time, action });
     }
     Ok(events)
+}
+
+/// `crash = 0.1`: a share above 0 and below 1 that makes at least one node of `nodes`.
+fn crash_share(field: &Field<'_>, nodes: usize) -> Result<f64, ScenarioError> {
+    let share = match &field.value.kind {
+        Kind::Integer(_) | Kind::Float(_) => field.number()?,
+        _ => {
+            return Err(field.type_error(
+                "a number: the share of the live nodes that crash, like `crash = 0.1`",
+            ))
+        }
+    };
+    if !(share > 0.0 && share < 1.0) {
+        return Err(field.error(format!(
+            "share {share} is not above 0 and below 1; `crash = 0.1` crashes a tenth of the live nodes"
+        )));
+    }
+    if Action::leave_count(share, nodes) == 0 {
+        return Err(field.error(format!(
+            "a share of {share} of {nodes} nodes is less than one node; nobody would crash"
+        )));
+    }
+    Ok(share)
 }
 
 fn shares_value(field: &Field<'_>) -> Result<Vec<f64>, ScenarioError> {

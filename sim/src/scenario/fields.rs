@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::check::{AT_KEYS, LATENCY_KEYS, NETWORK_KEYS, TOP_KEYS, WORKLOAD_KEYS};
 use super::duration::parse_duration;
+use super::faults::{CHURN_KEYS, CLOCK_SKEW_KEYS, NAT_KEYS};
 use super::hostile::HOSTILE_KEYS;
 use super::tree::{Entry, Kind, Value};
 use super::{ScenarioError, METRICS};
@@ -234,7 +235,7 @@ impl<'a> Section<'a> {
 
 /// Where a key that is unknown in one table belongs, when it is known in another.
 fn misplaced(table: &str, name: &str) -> Option<String> {
-    let homes: [(&[&str], &str); 7] = [
+    let homes: [(&[&str], &str); 10] = [
         (TOP_KEYS, ""),
         (NETWORK_KEYS, "the [network] table"),
         (
@@ -245,6 +246,18 @@ fn misplaced(table: &str, name: &str) -> Option<String> {
         (WORKLOAD_KEYS, "a [[workload]] entry"),
         (HOSTILE_KEYS, "the [hostile] table"),
         (METRICS, "the [expect] table"),
+        (
+            CHURN_KEYS,
+            "the `churn` table, like `churn = { leave = \"2%/min\" }`",
+        ),
+        (
+            CLOCK_SKEW_KEYS,
+            "`network.clock_skew`, like `clock_skew = { offset = \"30s\", drift = 0.001 }`",
+        ),
+        (
+            NAT_KEYS,
+            "`network.nat`, like `nat = { open = 0.4, consistent = 0.4, random = 0.2 }`",
+        ),
     ];
     let (_, home) = homes.iter().find(|(keys, _)| keys.contains(&name))?;
     if home.is_empty() {

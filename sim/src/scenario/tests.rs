@@ -77,6 +77,7 @@ fn secs(seconds: u64) -> Duration {
 fn design_example_parses_as_written() {
     let scenario = ok(DESIGN_EXAMPLE);
     let expected = Scenario {
+        churn: None,
         path: path().to_owned(),
         name: "bootstrap-2000".to_owned(),
         seed: 7,
@@ -86,6 +87,8 @@ fn design_example_parses_as_written() {
         duration: secs(120),
         network_key: None,
         network: NetworkSpec {
+            clock_skew: Default::default(),
+            nat: Default::default(),
             latency_min: ms(5),
             latency_max: ms(80),
             loss: 0.01,
