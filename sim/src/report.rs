@@ -117,6 +117,11 @@ pub struct Churn {
     pub crashed: usize,
     /// Crashed nodes that came back (`restart` events).
     pub restarted: usize,
+    /// Of the nodes that restarted (each counted once), those still in the swarm at the
+    /// end that some other node in the swarm holds in its routing table.
+    pub restarted_known: usize,
+    /// Nodes that restarted, each counted once, still in the swarm at the end.
+    pub restarted_here: usize,
 }
 
 /// Lookups started once faults had stopped: at least 60 s after the last `[[at]]`
@@ -410,6 +415,10 @@ impl Report {
         let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
         match name {
             "lookup_success" => ratio(self.lookups.succeeded, self.lookups.issued),
+            "restarted_known" => ratio(
+                self.churn.restarted_known as u64,
+                self.churn.restarted_here as u64,
+            ),
             "lookup_success_after_faults" => ratio(
                 self.lookups_after_faults.succeeded,
                 self.lookups_after_faults.issued,
@@ -587,8 +596,8 @@ impl Report {
         if c.left + c.joined + c.crashed + c.restarted > 0 {
             let _ = writeln!(
                 s,
-                "churn: {} left, {} joined, {} crashed, {} restarted",
-                c.left, c.joined, c.crashed, c.restarted
+                "churn: {} left, {} joined, {} crashed, {} restarted ({} of {} back in others' tables)",
+                c.left, c.joined, c.crashed, c.restarted, c.restarted_known, c.restarted_here
             );
         }
         let a = &self.lookups_after_faults;

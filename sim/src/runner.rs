@@ -539,6 +539,10 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
     let safety = watch.safety.finish(engine);
     engine.trace_mut().finish_jsonl()?;
 
+    let (known, here) = built.restarted_known(&faults.restarted, &members.departed, &ids);
+    faults.counts.restarted_known = known;
+    faults.counts.restarted_here = here;
+    let engine = built.engine();
     let snapshots = engine.snapshots();
     // Tables of the honest nodes still in the swarm: those that left stopped filling
     // theirs, and a hostile node's table is its own business.
@@ -632,6 +636,36 @@ enum Built {
 }
 
 impl Built {
+    /// Of the `restarted` nodes still in the swarm (not `departed`), how many some
+    /// other node in the swarm holds in its routing table; and how many there are.
+    fn restarted_known(
+        &self,
+        restarted: &std::collections::BTreeSet<usize>,
+        departed: &[bool],
+        ids: &[NodeId],
+    ) -> (usize, usize) {
+        let here: Vec<usize> = restarted.iter().copied().filter(|&n| !departed[n]).collect();
+        if here.is_empty() {
+            return (0, 0);
+        }
+        let wanted: std::collections::BTreeSet<NodeId> = here.iter().map(|&n| ids[n]).collect();
+        let mut known = std::collections::BTreeSet::new();
+        for holder in (0..ids.len()).filter(|&n| !departed[n]) {
+            let mut note = |id: NodeId| {
+                if id != ids[holder] && wanted.contains(&id) {
+                    known.insert(id);
+                }
+            };
+            match self {
+                Built::Direct(direct) => {
+                    direct.swarm().nodes()[holder].table().iter().for_each(|c| note(c.id))
+                }
+                Built::Turmoil(turmoil) => turmoil.contacts(holder).iter().for_each(|&id| note(id)),
+            }
+        }
+        (known.len(), here.len())
+    }
+
     fn engine(&mut self) -> &mut dyn Engine {
         match self {
             Built::Direct(direct) => direct.as_mut(),

@@ -537,6 +537,7 @@ impl fmt::Display for Op {
 pub const METRICS: &[&str] = &[
     "lookup_success",
     "lookup_success_after_faults",
+    "restarted_known",
     "lookup_hops_p50",
     "lookup_hops_p95",
     "lookup_latency_ms_p50",
@@ -557,6 +558,7 @@ pub const METRICS: &[&str] = &[
 pub const RATIO_METRICS: &[&str] = &[
     "lookup_success",
     "lookup_success_after_faults",
+    "restarted_known",
     "honest_lookup_success",
     "ping_success",
     "contact_ping_success",

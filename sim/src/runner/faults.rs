@@ -10,6 +10,7 @@
 //! fault on moves no other draw. Bootstrap nodes, the swarm's well-known entry points,
 //! never crash or churn away, and neither do hostile nodes.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use dswarm::harness::seed_stream;
@@ -36,6 +37,8 @@ pub(super) struct Faults {
     /// Crashed nodes waiting for a restart, in the order they crashed.
     crashed: Vec<usize>,
     bootstrap: usize,
+    /// Every node that restarted at least once.
+    pub(super) restarted: BTreeSet<usize>,
     /// The report's `churn` counts.
     pub(super) counts: Churn,
 }
@@ -46,6 +49,7 @@ impl Faults {
             crash: seed_stream(scenario.seed, STREAM_CRASH),
             crashed: Vec::new(),
             bootstrap: scenario.network.bootstrap.min(scenario.nodes),
+            restarted: BTreeSet::new(),
             counts: Churn::default(),
         }
     }
@@ -87,6 +91,7 @@ impl Faults {
         for &node in &back {
             members.add(node);
         }
+        self.restarted.extend(back.iter().copied());
         self.counts.restarted += back.len();
     }
 

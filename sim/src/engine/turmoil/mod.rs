@@ -36,7 +36,9 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use dswarm::harness::{addr_of, index_of, Kind, NetStats, Network, SwarmConfig, Trace, PORT};
+use dswarm::harness::{
+    addr_of, index_of, Kind, NetStats, Network, Route, SwarmConfig, Trace, PORT,
+};
 use dswarm::live::driver::{self, Control, Finished};
 use dswarm::proto::{Command, CommandError, Event, NodeId, Time};
 use tokio::runtime::Runtime;
@@ -385,25 +387,29 @@ impl Turmoil {
                 self.drop_datagram(now, src, dst, &datagram.payload);
                 return;
             }
+            let from = SocketAddr::new(packet.src, datagram.src_port);
             for m in 0..members {
                 let to = self.world.multicast_members(src)[m];
                 if to != src {
                     self.net.sent += 1;
-                    self.transmit(now, src, to, &packet);
+                    self.transmit(now, src, from, to, &packet);
                 }
             }
             return;
         }
         self.net.sent += 1;
-        match index_of(dst, n) {
-            Some(to) => self.transmit(now, src, to, &packet),
-            None => self.drop_datagram(now, src, dst, &datagram.payload),
+        let src_addr = SocketAddr::new(packet.src, datagram.src_port);
+        match self.world.route(now, src, src_addr, dst, n) {
+            Route::Deliver { to, from } => self.transmit(now, src, from, to, &packet),
+            Route::Unroutable | Route::Filtered => {
+                self.drop_datagram(now, src, dst, &datagram.payload)
+            }
         }
     }
 
-    /// Asks the world the fate of `packet` from node `src` to node `to` and queues
-    /// every copy that arrives.
-    fn transmit(&mut self, now: Time, src: usize, to: usize, packet: &Packet) {
+    /// Asks the world the fate of `packet` from node `src` to node `to`, which sees it
+    /// come from `from`, and queues every copy that arrives.
+    fn transmit(&mut self, now: Time, src: usize, from: SocketAddr, to: usize, packet: &Packet) {
         let Transport::Udp(datagram) = &packet.payload else {
             unreachable!("routed datagrams are UDP");
         };
@@ -430,11 +436,11 @@ impl Turmoil {
                 &datagram.payload,
             );
             let copy = Packet {
-                src: packet.src,
+                src: from.ip(),
                 dst: dst.ip(),
                 ttl: packet.ttl,
                 payload: Transport::Udp(UdpDatagram {
-                    src_port: datagram.src_port,
+                    src_port: from.port(),
                     dst_port: PORT,
                     payload: datagram.payload.clone(),
                 }),
