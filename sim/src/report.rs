@@ -270,6 +270,8 @@ pub struct Protocol {
     pub beacons_accepted: u64,
     /// Beacons of peers already known: no news, not verified.
     pub beacons_known: u64,
+    /// Beacons refused for a timestamp too far from the receiver's wall clock.
+    pub beacons_stale: u64,
     /// Beacons of strangers not probed: their bucket is full of live contacts.
     pub beacons_not_probed: u64,
     /// Handshakes dialled.
@@ -305,6 +307,7 @@ impl Protocol {
         self.beacons_suppressed += s.beacons_suppressed;
         self.beacons_accepted += s.beacons_accepted;
         self.beacons_known += s.beacons_known;
+        self.beacons_stale += s.beacons_stale;
         self.beacons_not_probed += s.beacons_not_probed;
         self.handshakes_started += s.sessions.handshakes_started;
         self.handshakes_completed += s.sessions.handshakes_completed;

@@ -42,12 +42,14 @@ use crate::safety::Safety;
 
 mod faults;
 mod members;
+mod progress;
 mod tally;
 
 pub use self::faults::SETTLE;
 
 use self::faults::Faults as FaultState;
 use self::members::Members;
+use self::progress::{Progress, Sampler};
 use self::tally::Tally;
 use crate::scenario::{Action, CryptoKind, EngineKind, Scenario, Workload};
 use crate::world::World;
@@ -86,48 +88,6 @@ pub struct Run {
     pub checkpoints: Vec<dswarm::harness::Checkpoint>,
     /// What the charts of the HTML report draw.
     pub series: crate::html::Series,
-}
-
-/// Samples of the run over time, for the HTML report's charts: at most about
-/// [`SAMPLES`] of them, at least a simulated second apart.
-struct Sampler {
-    every: Duration,
-    next: Time,
-    last: (Time, u64),
-    series: crate::html::Series,
-}
-
-/// Samples per run, about.
-const SAMPLES: u32 = 120;
-
-impl Sampler {
-    fn new(duration: Duration) -> Sampler {
-        let every = (duration / SAMPLES).max(Duration::from_secs(1));
-        Sampler {
-            every,
-            next: Time::ZERO + every,
-            last: (Time::ZERO, 0),
-            series: crate::html::Series::default(),
-        }
-    }
-
-    fn tick(&mut self, engine: &mut dyn Engine) {
-        let now = engine.now();
-        if now < self.next {
-            return;
-        }
-        self.next = now + self.every;
-        let t = now.since_epoch().as_secs_f64();
-        let tables = engine.table_sizes();
-        let mean = tables.iter().sum::<usize>() as f64 / tables.len().max(1) as f64;
-        let least = tables.iter().copied().min().unwrap_or(0) as f64;
-        self.series.table_fill.push((t, mean, least));
-        let sent = engine.net_stats().sent;
-        let span = (now - self.last.0).as_secs_f64().max(1e-9);
-        let rate = sent.saturating_sub(self.last.1) as f64 / span;
-        self.series.messages_per_sec.push((t, rate));
-        self.last = (now, sent);
-    }
 }
 
 /// What one timeline step does. Node and record choices are raw draws, resolved when
@@ -295,6 +255,31 @@ pub fn parameters(scenario: &Scenario) -> String {
         n.bootstrap,
         n.join_window,
     );
+    let skew = &n.clock_skew;
+    if !skew.is_none() {
+        lines.push_str(&format!(
+            "\nclock skew: offset up to ±{:?}, drift up to ±{}",
+            skew.offset_max, skew.drift_max
+        ));
+    }
+    if !n.nat.is_none() {
+        let total = scenario.nodes + joiners(scenario);
+        lines.push_str(&format!(
+            "\nnat: {} open, {} consistent, {} random (bootstrap nodes open)",
+            n.nat.count(crate::world::nat::NatKind::Open, total),
+            n.nat.count(crate::world::nat::NatKind::Consistent, total),
+            n.nat.count(crate::world::nat::NatKind::Random, total),
+        ));
+    }
+    if let Some(churn) = &scenario.churn {
+        lines.push_str(&format!(
+            "\nchurn from {:?} until {:?}: {} leave, {} join",
+            churn.from,
+            churn.until,
+            churn.leaves(scenario.nodes),
+            churn.joins(scenario.nodes),
+        ));
+    }
     for at in &scenario.at {
         match at.action {
             Action::Leave { share } => lines.push_str(&format!(
@@ -644,7 +629,11 @@ impl Built {
         departed: &[bool],
         ids: &[NodeId],
     ) -> (usize, usize) {
-        let here: Vec<usize> = restarted.iter().copied().filter(|&n| !departed[n]).collect();
+        let here: Vec<usize> = restarted
+            .iter()
+            .copied()
+            .filter(|&n| !departed[n])
+            .collect();
         if here.is_empty() {
             return (0, 0);
         }
@@ -657,9 +646,10 @@ impl Built {
                 }
             };
             match self {
-                Built::Direct(direct) => {
-                    direct.swarm().nodes()[holder].table().iter().for_each(|c| note(c.id))
-                }
+                Built::Direct(direct) => direct.swarm().nodes()[holder]
+                    .table()
+                    .iter()
+                    .for_each(|c| note(c.id)),
                 Built::Turmoil(turmoil) => turmoil.contacts(holder).iter().for_each(|&id| note(id)),
             }
         }
@@ -725,42 +715,5 @@ fn advance(
         watch.safety.tick(engine);
         progress.tick(engine.now(), tally);
         sampler.tick(engine);
-    }
-}
-
-struct Progress {
-    on: bool,
-    wall: Instant,
-    last: Duration,
-    end: Time,
-}
-
-impl Progress {
-    fn new(on: bool, wall: Instant, end: Time) -> Progress {
-        Progress {
-            on,
-            wall,
-            last: Duration::ZERO,
-            end,
-        }
-    }
-
-    fn tick(&mut self, now: Time, tally: &Tally) {
-        if !self.on {
-            return;
-        }
-        let elapsed = self.wall.elapsed();
-        if elapsed < self.last + PROGRESS_EVERY {
-            return;
-        }
-        self.last = elapsed;
-        eprintln!(
-            "  simulated {:.1} / {:.1} s, {:.1} s wall, lookups {} done of {} started",
-            now.since_epoch().as_secs_f64(),
-            self.end.since_epoch().as_secs_f64(),
-            elapsed.as_secs_f64(),
-            tally.lookups_done,
-            tally.lookups_started,
-        );
     }
 }

@@ -335,3 +335,6 @@ fn churn_rate(field: &Field<'_>) -> Result<f64, ScenarioError> {
     }
     Ok(rate)
 }
+
+#[cfg(test)]
+mod tests;

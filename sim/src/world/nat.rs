@@ -152,6 +152,8 @@ struct Owner {
 #[derive(Clone, Debug)]
 pub struct Nat {
     kinds: Vec<NatKind>,
+    /// Whether any node is behind a NAT (asked for every datagram).
+    on: bool,
     consistent: BTreeMap<usize, Mapping>,
     random: BTreeMap<(usize, SocketAddr), Mapping>,
     owners: BTreeMap<SocketAddr, Owner>,
@@ -188,6 +190,7 @@ impl Nat {
             }
         }
         Nat {
+            on: kinds.iter().any(|&kind| kind != NatKind::Open),
             kinds,
             consistent: BTreeMap::new(),
             random: BTreeMap::new(),
@@ -205,7 +208,7 @@ impl Nat {
 
     /// Whether any node is behind a NAT.
     pub fn is_on(&self) -> bool {
-        self.kinds.iter().any(|&k| k != NatKind::Open)
+        self.on
     }
 
     /// The routing of one unicast datagram; `index_of` finds the node at a private

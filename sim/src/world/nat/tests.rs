@@ -19,6 +19,7 @@ fn world() -> Nat {
         NatKind::Random,
         NatKind::Random,
     ];
+    nat.on = true;
     nat
 }
 
