@@ -1,0 +1,339 @@
+//! Hard networks, end to end and small: clock skew, crashes and restarts, churn and NAT
+//! as a user sees them in a run's report, and what the engines do underneath.
+//!
+//! Every scenario here is a string with its seed; a failure prints the report and the
+//! scenario, which replays with `dswarm run FILE --seed N`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use dswarm::harness::{Network, UNIX_START};
+use dswarm::proto::Time;
+use dswarm_sim::engine::direct::Direct;
+use dswarm_sim::engine::{Engine, Verified};
+use dswarm_sim::report::Report;
+use dswarm_sim::runner::{self, Options};
+use dswarm_sim::scenario::{self, EngineKind, Scenario};
+use dswarm_sim::world::nat::{node_of_public, NatKind};
+use dswarm_sim::world::World;
+
+fn parse(text: &str) -> Scenario {
+    scenario::parse(Path::new("faults.toml"), text).unwrap()
+}
+
+fn run(scenario: &Scenario) -> Report {
+    runner::run(scenario, Options::default()).unwrap().report
+}
+
+fn context(report: &Report, text: &str) -> String {
+    format!(
+        "reproduce: dswarm run faults.toml --seed {} --engine {}\n{}\n---\n{text}",
+        report.seed,
+        report.engine,
+        report.summary()
+    )
+}
+
+fn at(seconds: u64) -> Time {
+    Time::ZERO + Duration::from_secs(seconds)
+}
+
+const CRASH: &str = r#"
+name = "crash-small"
+seed = 4
+nodes = 150
+engine = "direct"
+crypto = "fast"
+duration = "150s"
+
+[network]
+segments = 2
+join_window = "5s"
+
+[[at]]
+time = "30s"
+crash = 0.2
+
+[[at]]
+time = "50s"
+restart = true
+
+[[workload]]
+from = "20s"
+over = "120s"
+lookups = 600
+"#;
+
+#[test]
+fn crashed_nodes_come_back_and_rejoin_the_tables() {
+    let scenario = parse(CRASH);
+    let report = run(&scenario);
+    let why = context(&report, CRASH);
+    let churn = report.churn;
+    // 20 % of the 150 nodes in the swarm; bootstrap nodes never crash.
+    assert_eq!((churn.crashed, churn.restarted), (30, 30), "{why}");
+    assert_eq!((churn.left, churn.joined), (0, 0), "{why}");
+    assert_eq!(churn.restarted_here, 30, "{why}");
+    assert_eq!(
+        churn.restarted_known, 30,
+        "every restarted node is back in a table: {why}"
+    );
+    assert_eq!(report.departed, 0, "a crash is no departure: {why}");
+    // Lookups from 110 s (60 s after the restart) count for the liveness check.
+    assert_eq!(report.lookups_after_faults.from_seconds, 110.0, "{why}");
+    assert_eq!(report.lookups_after_faults.issued, 150, "{why}");
+    assert!(report.lookups_after_faults.succeeded > 0, "{why}");
+    assert!(report.lookups.succeeded > 0, "{why}");
+    // Same seed, same run.
+    assert_eq!(run(&scenario).trace_hash, report.trace_hash, "{why}");
+}
+
+/// The engine underneath: a crashed node is off the network with its old state; a
+/// restart builds a new process with the same key that bootstraps again, from the
+/// bootstrap nodes or, with `keep_table`, from the contacts it had.
+#[test]
+fn a_restart_is_a_new_process_with_the_same_key() {
+    let scenario = parse(CRASH);
+    let world = World::new(scenario.seed, scenario.nodes, &scenario.network);
+    let mut engine = Direct::new(runner::swarm_config(&scenario), world);
+    engine.run_until(at(20));
+    let (a, b) = (100, 101);
+    let ids = engine.ids();
+    let old_table = engine.swarm().nodes()[a].table().len();
+    assert!(
+        old_table > 10,
+        "node {a} knows {old_table} peers before the crash"
+    );
+    engine.crash(&[a, b]);
+    engine.run_until(at(25));
+    assert!(engine.swarm().is_down(a) && engine.swarm().is_down(b));
+    let received = engine.swarm().nodes()[a].stats().datagrams_received;
+    engine.run_until(at(30));
+    assert_eq!(
+        engine.swarm().nodes()[a].stats().datagrams_received,
+        received,
+        "a crashed node receives nothing"
+    );
+
+    engine.restart(&[a], false);
+    engine.restart(&[b], true);
+    for node in [a, b] {
+        assert!(!engine.swarm().is_down(node));
+        assert_eq!(engine.swarm().nodes()[node].id(), ids[node], "same key");
+        assert_eq!(
+            engine.swarm().nodes()[node].table().len(),
+            0,
+            "an empty table"
+        );
+        assert_eq!(engine.swarm().nodes()[node].stats().datagrams_received, 0);
+    }
+    let bootstrap = |node: usize| engine.swarm().nodes()[node].config().bootstrap.len();
+    assert_eq!(bootstrap(a), 3, "the bootstrap nodes");
+    assert!(
+        bootstrap(b) >= old_table,
+        "its old contacts: {}",
+        bootstrap(b)
+    );
+    engine.run_until(at(45));
+    for node in [a, b] {
+        let peers = engine.swarm().nodes()[node].table().len();
+        assert!(peers > 10, "node {node} bootstrapped again: {peers} peers");
+    }
+}
+
+const CHURN: &str = r#"
+name = "churn-small"
+seed = 2
+nodes = 200
+engine = "direct"
+crypto = "fast"
+duration = "400s"
+churn = { leave = "3%/min", join = "3%/min", from = "30s", until = "300s" }
+
+[network]
+segments = 0
+join_window = "10s"
+
+[[workload]]
+from = "20s"
+over = "370s"
+lookups = 1000
+
+[expect]
+lookup_success = ">= 0.99"
+lookup_success_after_faults = ">= 0.999"
+"#;
+
+#[test]
+fn churn_swaps_nodes_and_lookups_follow_the_live_swarm() {
+    let scenario = parse(CHURN);
+    let report = run(&scenario);
+    let why = context(&report, CHURN);
+    // 3 % of 200 nodes a minute for 270 s: 27 each way.
+    assert_eq!((report.churn.left, report.churn.joined), (27, 27), "{why}");
+    assert_eq!(report.departed, 27, "{why}");
+    assert_eq!(report.lookups.issued, 1000, "{why}");
+    assert_eq!(report.lookups_after_faults.from_seconds, 360.0, "{why}");
+    assert!(report.pass, "{why}");
+    // The joiners are in the swarm at the end, with tables of their own: the
+    // smallest table of the nodes still here is a joined node's or an old one's.
+    assert!(report.tables.min > 20, "{why}");
+}
+
+#[test]
+fn joiners_have_keys_of_their_own() {
+    let scenario = parse(CHURN);
+    let config = runner::swarm_config(&scenario);
+    assert_eq!(config.nodes, 227);
+    assert_eq!(config.dormant, 27);
+    let world = World::new(scenario.seed, config.nodes, &scenario.network);
+    let mut engine = Direct::new(config, world);
+    let mut ids = engine.ids();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 227, "every node, joiners too, has its own key");
+    engine.run_until(at(20));
+    assert!(engine.swarm().is_down(210), "a joiner waits for its moment");
+    assert_eq!(engine.swarm().nodes()[210].table().len(), 0);
+    engine.join(&[210]);
+    engine.run_until(at(30));
+    assert!(engine.swarm().nodes()[210].table().len() > 20);
+}
+
+const SKEW: &str = r#"
+name = "skew-small"
+seed = 5
+nodes = 80
+engine = "direct"
+crypto = "real"
+duration = "100s"
+
+[network]
+segments = 2
+clock_skew = { offset = "30s", drift = 0.01 }
+
+[[workload]]
+from = "20s"
+over = "20s"
+puts = 40
+announces = 16
+
+[[workload]]
+from = "45s"
+over = "40s"
+lookups = 200
+gets = 100
+topic_lookups = 20
+
+[expect]
+lookup_success = ">= 0.99"
+get_success = ">= 0.99"
+topic_recall = ">= 0.99"
+"#;
+
+#[test]
+fn skewed_clocks_still_find_and_fetch() {
+    let scenario = parse(SKEW);
+    let report = run(&scenario);
+    let why = context(&report, SKEW);
+    assert!(report.pass, "{why}");
+    assert_eq!(run(&scenario).trace_hash, report.trace_hash, "{why}");
+}
+
+/// Each node reads its own clocks: its wall clock is off by its drawn offset and runs
+/// at its drawn rate.
+#[test]
+fn each_node_keeps_its_own_time() {
+    let scenario = parse(SKEW);
+    let config = runner::swarm_config(&scenario);
+    let world = World::new(scenario.seed, scenario.nodes, &scenario.network);
+    let mut engine = Direct::new(config.clone(), world);
+    engine.run_until(at(50));
+    let mut offsets = Vec::new();
+    for node in 0..scenario.nodes {
+        let clock = config.clock(node);
+        assert!(clock.offset_micros.abs() <= 30_000_000 && clock.drift.abs() <= 0.01);
+        let local = clock.local(at(50));
+        let wall = engine.swarm().nodes()[node].unix_secs(local);
+        let expected = UNIX_START.as_secs() as f64
+            + clock.offset_micros as f64 / 1e6
+            + 50.0 * (1.0 + clock.drift);
+        assert!(
+            (wall as f64 - expected).abs() <= 1.0,
+            "node {node}: {wall} vs {expected}"
+        );
+        offsets.push(clock.offset_micros);
+    }
+    let spread = offsets.iter().max().unwrap() - offsets.iter().min().unwrap();
+    assert!(
+        spread > 40_000_000,
+        "offsets spread over the range: {spread} µs"
+    );
+}
+
+const NAT: &str = r#"
+name = "nat-small"
+seed = 3
+nodes = 60
+crypto = "fast"
+duration = "40s"
+
+[network]
+segments = 0
+nat = { open = 0.4, consistent = 0.4, random = 0.2 }
+
+[[workload]]
+from = "20s"
+over = "10s"
+lookups = 100
+"#;
+
+/// On both engines, sessions with NATed nodes run at their public addresses, the
+/// safety oracle finds the right node behind each, and NATs drop what their filters
+/// refuse.
+#[test]
+fn natted_nodes_are_seen_at_public_addresses_on_both_engines() {
+    for engine in [EngineKind::Direct, EngineKind::Turmoil] {
+        let scenario = parse(NAT).with_engine(engine).unwrap();
+        let world = World::new(scenario.seed, scenario.nodes, &scenario.network);
+        let kinds: Vec<NatKind> = (0..scenario.nodes).map(|n| world.nat_kind(n)).collect();
+        assert_eq!(
+            kinds.iter().filter(|&&k| k == NatKind::Consistent).count(),
+            24
+        );
+        assert_eq!(kinds.iter().filter(|&&k| k == NatKind::Random).count(), 12);
+        let config = runner::swarm_config(&scenario);
+        let mut built: Box<dyn Engine> = match engine {
+            EngineKind::Direct => Box::new(Direct::new(config, world)),
+            EngineKind::Turmoil => {
+                Box::new(dswarm_sim::engine::turmoil::Turmoil::new(config, world))
+            }
+        };
+        built.watch_sessions();
+        built.run_until(at(15));
+        let mut sessions: Vec<Verified> = Vec::new();
+        built.drain_verified(&mut sessions);
+        let ids = built.ids();
+        let mut public = 0;
+        for v in &sessions {
+            let peer = ids.iter().position(|id| *id == v.peer).unwrap();
+            match kinds[peer] {
+                NatKind::Open => assert_eq!(v.addr, dswarm::harness::addr_of(peer)),
+                _ => {
+                    assert_eq!(node_of_public(v.addr.ip()), Some(peer), "{engine}: {v:?}");
+                    public += 1;
+                }
+            }
+            assert_eq!(built.world().index_of(v.addr, ids.len()), Some(peer));
+        }
+        assert!(
+            public > 50,
+            "{engine}: {public} sessions at public addresses"
+        );
+        assert!(built.world().stats().nat_dropped > 0, "{engine}");
+        drop(built);
+        let report = run(&scenario);
+        assert_eq!(report.safety.unexpected_sessions, 0, "{}", report.summary());
+        assert!(report.faults.nat_dropped > 0, "{}", report.summary());
+    }
+}
