@@ -58,6 +58,8 @@ enum Purpose {
     Check,
     /// Holds a relay's session and this node's NAT mapping to it open.
     Keepalive,
+    /// Asks what address the peer sees, to classify the NAT.
+    Reflexive,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -215,7 +217,7 @@ impl Node {
             record_ops: BTreeMap::new(),
             published: BTreeMap::new(),
             internal: BTreeSet::new(),
-            traversal: traversal::Traversal::new(config.address),
+            traversal: traversal::Traversal::new(now, config.address),
             table,
             rpc: RpcManager::new(config.rpc.clone()),
             sessions: Sessions::new(
@@ -674,6 +676,8 @@ impl Node {
         let unlisted = frame.0;
         if unlisted && self.table.remove(&peer).is_some() {
             self.stats.contacts_unlisted += 1;
+            // A relay must be reachable by anybody.
+            self.relay_failed(now, peer);
         }
         let listed = !unlisted && !crate::proto::relay_path::is_relay_path(from);
         match wire::decode_message(&plaintext) {
@@ -801,6 +805,7 @@ impl Node {
                 }
             }
             Purpose::Keepalive => self.relay_failed(now, peer),
+            Purpose::Reflexive => {}
             Purpose::Query(query) => self.on_query_answer(now, query, peer, Err(reason)),
         }
     }

@@ -72,6 +72,11 @@ impl Default for TraversalConfig {
     }
 }
 
+/// When a node with a known own address first asks peers what they see.
+const CLASSIFY_FIRST: Duration = Duration::from_secs(2);
+/// How often it asks again while its NAT stays unknown.
+const CLASSIFY_EVERY: Duration = Duration::from_secs(10);
+
 /// A [`Command::Connect`] under way.
 #[derive(Debug)]
 pub(super) struct Connect {
@@ -119,14 +124,18 @@ pub(super) struct Traversal {
     /// The relays this node (behind a NAT) keeps, and when it next pings them.
     relays: Vec<WireContact>,
     keepalive_at: Option<Time>,
+    /// When the node next asks peers for its reflexive address, while its NAT is
+    /// unknown and its own address known.
+    classify_at: Option<Time>,
     punches: BTreeMap<NodeId, Punch>,
     /// FIND_PEER queries by the connect waiting for them.
     finding: BTreeMap<QueryId, QueryId>,
 }
 
 impl Traversal {
-    pub(super) fn new(local: Option<SocketAddr>) -> Traversal {
+    pub(super) fn new(now: Time, local: Option<SocketAddr>) -> Traversal {
         Traversal {
+            classify_at: local.map(|_| now + CLASSIFY_FIRST),
             nat: NatObserver::new(local),
             paths: RelayPaths::default(),
             relay_addrs: BTreeMap::new(),
@@ -139,7 +148,10 @@ impl Traversal {
 
     pub(super) fn poll_timeout(&self) -> Option<Time> {
         let punches = self.punches.values().map(|p| p.next.min(p.deadline)).min();
-        [self.keepalive_at, punches].into_iter().flatten().min()
+        [self.keepalive_at, self.classify_at, punches]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
@@ -228,10 +240,29 @@ impl Node {
         }
     }
 
-    /// Pings the relays when due, and runs punch probes.
+    /// Pings the relays when due, asks peers for the reflexive address while the NAT
+    /// is unknown, and runs punch probes.
     pub(super) fn traversal_timeout(&mut self, now: Time) {
+        if self.traversal.classify_at.is_some_and(|at| at <= now) {
+            self.traversal.classify_at =
+                (self.nat() == NatKind::Unknown).then(|| now + CLASSIFY_EVERY);
+            if self.traversal.classify_at.is_some() {
+                self.ask_reflexive(now);
+            }
+        }
         if self.traversal.keepalive_at.is_some_and(|at| at <= now) {
             self.traversal.keepalive_at = Some(now + self.config.traversal.keepalive);
+            // Relays that left the table (unlisted, evicted) are replaced first.
+            let gone: Vec<NodeId> = self
+                .traversal
+                .relays
+                .iter()
+                .filter(|r| self.table.get(&r.id).is_none())
+                .map(|r| r.id)
+                .collect();
+            for relay in gone {
+                self.relay_failed(now, relay);
+            }
             for relay in self.traversal.relays.clone() {
                 let _ = self.rpc.start(
                     now,
@@ -273,6 +304,31 @@ impl Node {
                 &peer,
                 target,
                 &Message::Notice(Notice::PunchProbe { nonce }),
+            );
+        }
+    }
+
+    /// Pings contacts of as many distinct IPs as classification needs.
+    fn ask_reflexive(&mut self, now: Time) {
+        let mut ips = Vec::new();
+        let contacts: Vec<_> = self
+            .table
+            .closest(&self.id, 4 * crate::proto::nat::REPORTS_NEEDED);
+        for contact in contacts {
+            if ips.len() >= crate::proto::nat::REPORTS_NEEDED {
+                break;
+            }
+            if ips.contains(&contact.addr.ip()) {
+                continue;
+            }
+            ips.push(contact.addr.ip());
+            let _ = self.rpc.start(
+                now,
+                contact.addr,
+                contact.id,
+                Request::Ping,
+                Purpose::Reflexive,
+                &mut self.rng,
             );
         }
     }
@@ -486,13 +542,10 @@ impl Node {
             found: false,
         };
         self.insert_query(now, query, Query::Connect(Box::new(connect)));
+        // An open session may have outlived the NAT mapping under it: a ping in it
+        // shows whether it still carries.
         if let Some(addr) = self.sessions.addr_of(&peer) {
-            let path = if relay_path::is_relay_path(addr) {
-                ConnectPath::Relayed
-            } else {
-                ConnectPath::Direct
-            };
-            self.finish_connect(now, query, path);
+            self.connect_ping(now, query, addr);
         } else if let Some(contact) = self.table.get(&peer).copied() {
             self.connect_ping(now, query, contact.addr);
         } else {
@@ -635,8 +688,22 @@ impl Node {
             (Step::Direct, Ok(Response::Pong { .. })) => {
                 self.finish_connect(now, query, ConnectPath::Direct)
             }
-            (Step::Direct, _) if !found => self.find_peer(now, query),
-            (Step::Direct, _) => self.try_next_relay(now, query),
+            (Step::Direct, _) => {
+                // The session under the ping is dead (its NAT mapping expired, say):
+                // close it, so that the next try dials on the path it is given.
+                if self
+                    .sessions
+                    .addr_of(&peer)
+                    .is_some_and(|addr| !relay_path::is_relay_path(addr))
+                {
+                    self.sessions.close_peer(&peer);
+                }
+                if found {
+                    self.try_next_relay(now, query);
+                } else {
+                    self.find_peer(now, query);
+                }
+            }
             (Step::Relaying, Ok(Response::Pong { .. })) => {
                 let Some(reflexive) = self.reflexive_addr() else {
                     self.events.push_back(Event::PunchFailed {
@@ -668,7 +735,15 @@ impl Node {
             }
             (Step::Relaying, _) => self.try_next_relay(now, query),
             (Step::Punching, Ok(Response::Punch { nat, reflexive })) => {
-                if punchable(self.nat(), nat) {
+                let direct = self
+                    .sessions
+                    .addr_of(&peer)
+                    .is_some_and(|addr| !relay_path::is_relay_path(addr));
+                if direct {
+                    // The peer's probes, sent as it answered, beat the answer here.
+                    self.stats.punches_succeeded += 1;
+                    self.finish_connect(now, query, ConnectPath::Punched);
+                } else if punchable(self.nat(), nat) {
                     self.start_punch(now, peer, reflexive, Some(query));
                 } else {
                     self.events.push_back(Event::PunchFailed {
