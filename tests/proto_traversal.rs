@@ -24,6 +24,7 @@ use rand_core::SeedableRng;
 const LINK: Duration = Duration::from_millis(10);
 const FILTER_TIMEOUT: Duration = Duration::from_secs(30);
 const PORT: u16 = 7000;
+const GROUP: &str = "239.255.77.77:17760";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Nat {
@@ -50,7 +51,10 @@ struct Host {
 
 struct World {
     hosts: Vec<Host>,
-    queue: BTreeMap<(Time, u64), (usize, SocketAddr, Vec<u8>)>,
+    /// (source host, destination address, bytes, the host a multicast copy is for).
+    queue: BTreeMap<(Time, u64), (usize, SocketAddr, Vec<u8>, Option<usize>)>,
+    /// Multicast to the beacon group is dropped: only mailboxes introduce nodes.
+    beacons_off: bool,
     seq: u64,
     now: Time,
     finished: BTreeMap<(usize, QueryId), QueryOutcome>,
@@ -60,6 +64,22 @@ struct World {
 impl World {
     /// `nats[i]` is node i's NAT; node 0 is every node's bootstrap address.
     fn new(nats: &[Nat]) -> World {
+        World::build(nats, |_, _| {})
+    }
+
+    /// `n` open nodes on one LAN, each listening at the beacon group and at its own
+    /// mailbox, with no bootstrap list and beacons switched off: they know nobody.
+    fn lan(n: usize) -> World {
+        let mut world = World::build(&vec![Nat::Open; n], |_, config| {
+            config.bootstrap.clear();
+            config.discovery.multicast_group = Some(GROUP.parse().unwrap());
+            config.mailbox = true;
+        });
+        world.beacons_off = true;
+        world
+    }
+
+    fn build(nats: &[Nat], configure: impl Fn(usize, &mut Config)) -> World {
         let hosts = nats
             .iter()
             .enumerate()
@@ -71,7 +91,7 @@ impl World {
                 };
                 let mut rng = ChaCha8Rng::seed_from_u64(i as u64 + 1);
                 let identity = Identity::from_rng(&mut rng);
-                let config = Config {
+                let mut config = Config {
                     port: PORT,
                     address: Some(local),
                     crypto: CryptoSuite::Fast,
@@ -85,6 +105,7 @@ impl World {
                     },
                     ..Config::default()
                 };
+                configure(i, &mut config);
                 Host {
                     node: Node::new(
                         Time::ZERO,
@@ -107,12 +128,19 @@ impl World {
         let mut world = World {
             hosts,
             queue: BTreeMap::new(),
+            beacons_off: false,
             seq: 0,
             now: Time::ZERO,
             finished: BTreeMap::new(),
             events: Vec::new(),
         };
+        for host in &mut world.hosts {
+            host.timer = host.node.poll_timeout();
+        }
         for i in 1..world.hosts.len() {
+            if world.hosts[i].node.config().bootstrap.is_empty() {
+                continue;
+            }
             let at = Time::ZERO + Duration::from_millis(50 * i as u64);
             world.now = at;
             world.start(i, Command::Bootstrap);
@@ -171,12 +199,23 @@ impl World {
     fn after(&mut self, i: usize) {
         while let Some(t) = self.hosts[i].node.poll_transmit() {
             if t.dst.ip().is_multicast() {
+                // One LAN: every other node listening at the group hears it.
+                if self.beacons_off && t.dst == GROUP.parse().unwrap() {
+                    continue;
+                }
+                for j in 0..self.hosts.len() {
+                    if j != i && self.hosts[j].node.multicast_groups().contains(&t.dst) {
+                        self.seq += 1;
+                        let copy = (i, t.dst, t.payload.clone(), Some(j));
+                        self.queue.insert((self.now + LINK, self.seq), copy);
+                    }
+                }
                 continue;
             }
             self.translate(i, t.dst);
             self.seq += 1;
             self.queue
-                .insert((self.now + LINK, self.seq), (i, t.dst, t.payload));
+                .insert((self.now + LINK, self.seq), (i, t.dst, t.payload, None));
         }
         while let Some(event) = self.hosts[i].node.poll_event() {
             if let Event::QueryFinished { query, outcome, .. } = &event {
@@ -208,8 +247,17 @@ impl World {
             }
             self.now = next;
             if next_delivery == Some(next) {
-                let (_, (src, dst, payload)) = self.queue.pop_first().unwrap();
-                // Translated when it leaves: the NAT state at send time decides the
+                let (_, (src, dst, payload, to)) = self.queue.pop_first().unwrap();
+                if let Some(j) = to {
+                    // Multicast stays on the LAN: no NAT in the way.
+                    let from = self.hosts[src].local;
+                    if self.hosts[j].up {
+                        self.hosts[j].node.handle_datagram(self.now, from, &payload);
+                        self.after(j);
+                    }
+                    continue;
+                }
+                // Mapped when it leaves: the NAT state at send time decides the
                 // source; the filter at arrival time decides entry.
                 let from = self.seen_from(src, dst);
                 if let Some(j) = self.admit(from, dst) {
@@ -415,6 +463,34 @@ fn a_leaving_node_is_dropped_by_its_peers_at_once() {
         assert!(
             node.table().get(&leaver).is_none(),
             "node {i} still lists the leaver"
+        );
+    }
+}
+
+#[test]
+fn a_node_that_knows_only_a_key_reaches_its_mailbox() {
+    let mut world = World::lan(5);
+    world.run_for(Duration::from_secs(5));
+    assert!(world.hosts.iter().all(|h| h.node.table().is_empty()));
+    let mailbox = world.hosts[3].node.mailbox().expect("a mailbox");
+    assert!(mailbox.ip().is_multicast());
+    assert_ne!(world.hosts[2].node.mailbox(), Some(mailbox));
+    let outcome = world.connect(1, 3);
+    let peer = world.id(3);
+    assert_eq!(
+        outcome,
+        QueryOutcome::Connected {
+            peer,
+            path: ConnectPath::Mailbox
+        }
+    );
+    assert!(world.hosts[3].node.has_session(&world.id(1)));
+    // Only the mailbox's owner answered: nobody else even started a handshake.
+    for i in [0, 2, 4] {
+        assert_eq!(
+            world.hosts[i].node.stats().sessions.handshakes_completed,
+            0,
+            "node {i}"
         );
     }
 }

@@ -545,8 +545,13 @@ impl Sessions {
             return;
         };
         if *addr != from {
-            self.stats.handshake_unmatched += 1;
-            return;
+            if !(addr.ip().is_multicast() && known.is_none()) {
+                self.stats.handshake_unmatched += 1;
+                return;
+            }
+            // A dial to a multicast mailbox: whoever listens there answers from its
+            // own address, and msg4 proves whether it holds the key dialled.
+            *addr = from;
         }
         if let Some(known) = known {
             // msg3 went out already: a duplicate msg2 means msg3 may have been lost.
@@ -759,6 +764,14 @@ impl Sessions {
                 self.events
                     .push_back(SessionEvent::Closed { peer: open.peer });
             }
+        }
+    }
+
+    /// Gives up the dial of `peer` under way, if any, without a failure event: the
+    /// caller dials it again on another path.
+    pub fn abandon_dial(&mut self, peer: &NodeId) {
+        if let Some(id) = self.dialling.remove(peer) {
+            self.take_slot(id);
         }
     }
 

@@ -63,6 +63,13 @@ pub struct Config {
     pub limits: Limits,
     /// NAT traversal tunables: relays, keepalives, hole punching.
     pub traversal: TraversalConfig,
+    /// Listen at this node's multicast mailbox ([`mailbox_group`]) and declare it,
+    /// signed, under the node's own id; and try a peer's mailbox first on
+    /// [`Command::Connect`]. Needs a beacon group (the mailbox uses its port). Off by
+    /// default.
+    ///
+    /// [`mailbox_group`]: crate::proto::discovery::mailbox_group
+    pub mailbox: bool,
 }
 
 impl Default for Config {
@@ -84,6 +91,7 @@ impl Default for Config {
             behaviour: Behaviour::Honest,
             limits: Limits::default(),
             traversal: TraversalConfig::default(),
+            mailbox: false,
         }
     }
 }
@@ -372,6 +380,8 @@ pub enum ConnectPath {
     Punched,
     /// Through a relay both have sessions with.
     Relayed,
+    /// Straight, after a handshake sent to the peer's multicast mailbox.
+    Mailbox,
 }
 
 impl ConnectPath {
@@ -381,6 +391,7 @@ impl ConnectPath {
             ConnectPath::Direct => "direct",
             ConnectPath::Punched => "punched",
             ConnectPath::Relayed => "relayed",
+            ConnectPath::Mailbox => "mailbox",
         }
     }
 }
@@ -497,6 +508,8 @@ pub struct Stats {
     pub connects_punched: u64,
     /// See `connects_direct`.
     pub connects_relayed: u64,
+    /// Connects whose handshake went to the peer's multicast mailbox.
+    pub connects_mailbox: u64,
     /// The handshake and session layer's counters.
     pub sessions: SessionStats,
     /// The record store's counters.

@@ -37,6 +37,7 @@ use super::wire::{
 
 mod api;
 mod behaviour;
+mod connect;
 mod limits;
 mod queries;
 mod records;
@@ -106,7 +107,7 @@ enum Query {
     /// The second phase of a record command.
     Records(Box<records::Fanout>),
     /// A [`Command::Connect`].
-    Connect(Box<traversal::Connect>),
+    Connect(Box<connect::Connect>),
 }
 
 #[derive(Debug)]

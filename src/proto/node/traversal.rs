@@ -25,6 +25,12 @@
 //!   [`TraversalConfig::punch_window`]. The first probe or ack that arrives straight
 //!   moves the session onto the direct path (sessions follow authenticated frames).
 //!   Two `random` NATs cannot punch, so they do not try.
+//! - **Mailbox** (mp2p): a node with [`Config::mailbox`](super::Config::mailbox)
+//!   listens at a multicast group derived from its key
+//!   ([`mailbox_group`]) and lists it first in its signed declaration; a connect
+//!   sends its handshake there (straight from the key when the asker uses mailboxes
+//!   too, or when the declaration lists one) and the owner answers from its own
+//!   address.
 //! - **Leave**: [`Node::leave`] sends a [`Notice::Bye`] in every session; a peer that
 //!   gets one drops the sender from its table and closes the session.
 
@@ -32,15 +38,11 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{
-    Command, CommandError, ConnectPath, Event, Node, PunchFailure, Purpose, Query, QueryError,
-    QueryId, QueryOutcome,
-};
+use super::{Command, ConnectPath, Event, Node, PunchFailure, Purpose, QueryId};
+use crate::proto::discovery::mailbox_group;
 use crate::proto::id::{Key, NodeId};
-use crate::proto::lookup::LookupResult;
 use crate::proto::nat::NatObserver;
 use crate::proto::relay_path::{self, RelayPaths};
-use crate::proto::store::PeerRecord;
 use crate::proto::time::Time;
 use crate::proto::wire::{
     self, Datagram, Message, NatKind, Notice, Request, Response, WireContact, MAX_RELAYED,
@@ -77,32 +79,6 @@ const CLASSIFY_FIRST: Duration = Duration::from_secs(2);
 /// How often it asks again while its NAT stays unknown.
 const CLASSIFY_EVERY: Duration = Duration::from_secs(10);
 
-/// A [`Command::Connect`] under way.
-#[derive(Debug)]
-pub(super) struct Connect {
-    peer: NodeId,
-    step: Step,
-    /// The relay addresses the peer announced, and the next one to try.
-    relays: Vec<SocketAddr>,
-    next_relay: usize,
-    /// The closest nodes FIND_PEER's walk found: where relay ids come from.
-    closest: Vec<WireContact>,
-    /// Whether FIND_PEER ran already.
-    found: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
-    /// A ping straight to the peer.
-    Direct,
-    /// FIND_PEER runs as an internal query.
-    Finding,
-    /// A ping to the peer through a relay (which opens the relayed session).
-    Relaying,
-    /// The punch request is out, or probes are.
-    Punching,
-}
-
 /// A hole punch: probes to `target` until `deadline`.
 #[derive(Debug)]
 struct Punch {
@@ -118,9 +94,9 @@ struct Punch {
 #[derive(Debug)]
 pub(super) struct Traversal {
     nat: NatObserver,
-    paths: RelayPaths,
+    pub(super) paths: RelayPaths,
     /// Each relay path's relay address.
-    relay_addrs: BTreeMap<NodeId, SocketAddr>,
+    pub(super) relay_addrs: BTreeMap<NodeId, SocketAddr>,
     /// The relays this node (behind a NAT) keeps, and when it next pings them.
     relays: Vec<WireContact>,
     keepalive_at: Option<Time>,
@@ -129,7 +105,9 @@ pub(super) struct Traversal {
     classify_at: Option<Time>,
     punches: BTreeMap<NodeId, Punch>,
     /// FIND_PEER queries by the connect waiting for them.
-    finding: BTreeMap<QueryId, QueryId>,
+    pub(super) finding: BTreeMap<QueryId, QueryId>,
+    /// The addresses last declared under the own id (relays, mailbox).
+    declared: Vec<SocketAddr>,
 }
 
 impl Traversal {
@@ -143,6 +121,7 @@ impl Traversal {
             keepalive_at: None,
             punches: BTreeMap::new(),
             finding: BTreeMap::new(),
+            declared: Vec::new(),
         }
     }
 
@@ -164,6 +143,24 @@ impl Node {
     /// The address peers see this node at, once one reported it.
     pub fn reflexive_addr(&self) -> Option<SocketAddr> {
         self.traversal.nat.reflexive()
+    }
+
+    /// This node's multicast mailbox, if it keeps one.
+    pub fn mailbox(&self) -> Option<SocketAddr> {
+        let group = self.discovery.group()?;
+        self.config
+            .mailbox
+            .then(|| mailbox_group(&self.id, group.port()))
+    }
+
+    /// The multicast groups the driver must deliver to this node: the beacon group
+    /// and the mailbox, where configured.
+    pub fn multicast_groups(&self) -> Vec<SocketAddr> {
+        self.discovery
+            .group()
+            .into_iter()
+            .chain(self.mailbox())
+            .collect()
     }
 
     /// The relays this node keeps (behind a NAT only).
@@ -231,9 +228,25 @@ impl Node {
         }
         self.traversal.relays = relays;
         self.traversal.keepalive_at = Some(now + self.config.traversal.keepalive);
+        self.declare(now);
+    }
+
+    /// Announces, signed under the own id, how to reach this node: its mailbox first,
+    /// then its relays. Nothing to declare, or nothing new: nothing sent.
+    fn declare(&mut self, now: Time) {
+        let addrs: Vec<SocketAddr> = self
+            .mailbox()
+            .into_iter()
+            .chain(self.traversal.relays.iter().map(|r| r.addr))
+            .take(crate::proto::store::MAX_RELAYS)
+            .collect();
+        if addrs.is_empty() || addrs == self.traversal.declared || self.table.is_empty() {
+            return;
+        }
+        self.traversal.declared = addrs.clone();
         let announce = Command::Announce {
             topic: Key(*self.id.as_bytes()),
-            relays: self.traversal.relays.iter().map(|r| r.addr).collect(),
+            relays: addrs,
         };
         if let Ok(query) = self.start_record_command(now, announce) {
             self.internal.insert(query);
@@ -243,6 +256,9 @@ impl Node {
     /// Pings the relays when due, asks peers for the reflexive address while the NAT
     /// is unknown, and runs punch probes.
     pub(super) fn traversal_timeout(&mut self, now: Time) {
+        if self.traversal.declared.is_empty() && self.mailbox().is_some() {
+            self.declare(now);
+        }
         if self.traversal.classify_at.is_some_and(|at| at <= now) {
             self.traversal.classify_at =
                 (self.nat() == NatKind::Unknown).then(|| now + CLASSIFY_EVERY);
@@ -504,7 +520,13 @@ impl Node {
         answer
     }
 
-    fn start_punch(&mut self, now: Time, peer: NodeId, target: SocketAddr, query: Option<QueryId>) {
+    pub(super) fn start_punch(
+        &mut self,
+        now: Time,
+        peer: NodeId,
+        target: SocketAddr,
+        query: Option<QueryId>,
+    ) {
         let nonce = rand_core::RngCore::next_u64(&mut self.rng);
         self.traversal.punches.insert(
             peer,
@@ -518,267 +540,9 @@ impl Node {
         );
         self.traversal_timeout(now);
     }
-
-    // ---- Connect ----
-
-    pub(super) fn start_connect(
-        &mut self,
-        now: Time,
-        peer: NodeId,
-    ) -> Result<QueryId, CommandError> {
-        if peer == self.id {
-            return Err(CommandError::UnknownPeer(peer));
-        }
-        if self.table.is_empty() && self.table.get(&peer).is_none() {
-            return Err(CommandError::NoPeers);
-        }
-        let query = self.next_query_id();
-        let connect = Connect {
-            peer,
-            step: Step::Direct,
-            relays: Vec::new(),
-            next_relay: 0,
-            closest: Vec::new(),
-            found: false,
-        };
-        self.insert_query(now, query, Query::Connect(Box::new(connect)));
-        // An open session may have outlived the NAT mapping under it: a ping in it
-        // shows whether it still carries.
-        if let Some(addr) = self.sessions.addr_of(&peer) {
-            self.connect_ping(now, query, addr);
-        } else if let Some(contact) = self.table.get(&peer).copied() {
-            self.connect_ping(now, query, contact.addr);
-        } else {
-            self.find_peer(now, query);
-        }
-        Ok(query)
-    }
-
-    fn connect_state(&mut self, query: QueryId) -> Option<&mut Connect> {
-        match &mut self.queries.get_mut(&query)?.query {
-            Query::Connect(connect) => Some(connect),
-            _ => None,
-        }
-    }
-
-    fn connect_ping(&mut self, now: Time, query: QueryId, addr: SocketAddr) {
-        let Some(connect) = self.connect_state(query) else {
-            return;
-        };
-        connect.step = if relay_path::is_relay_path(addr) {
-            Step::Relaying
-        } else {
-            Step::Direct
-        };
-        let peer = connect.peer;
-        let purpose = Purpose::Query(query);
-        if self
-            .rpc
-            .start(now, addr, peer, Request::Ping, purpose, &mut self.rng)
-            .is_err()
-        {
-            self.finish_query(now, query, QueryOutcome::Failed(QueryError::Refused));
-        }
-    }
-
-    fn find_peer(&mut self, now: Time, query: QueryId) {
-        let Some(connect) = self.connect_state(query) else {
-            return;
-        };
-        connect.step = Step::Finding;
-        connect.found = true;
-        let topic = Key(*connect.peer.as_bytes());
-        match self.start_record_command(now, Command::TopicLookup(topic)) {
-            Ok(child) => {
-                self.internal.insert(child);
-                self.traversal.finding.insert(child, query);
-            }
-            Err(_) => self.finish_query(now, query, QueryOutcome::Failed(QueryError::NoPeers)),
-        }
-    }
-
-    /// FIND_PEER's walk ended: keep the closest it found (relay ids come from there).
-    pub(super) fn find_peer_walked(&mut self, child: QueryId, result: &LookupResult) {
-        if let Some(&parent) = self.traversal.finding.get(&child) {
-            if let Some(connect) = self.connect_state(parent) {
-                connect.closest = result.closest.clone();
-            }
-        }
-    }
-
-    /// An internal query ended; `true` if it was a FIND_PEER, now handled.
-    pub(super) fn find_peer_done(
-        &mut self,
-        now: Time,
-        child: QueryId,
-        outcome: &QueryOutcome,
-    ) -> bool {
-        let Some(parent) = self.traversal.finding.remove(&child) else {
-            return false;
-        };
-        let Some(connect) = self.connect_state(parent) else {
-            return true;
-        };
-        let peer = connect.peer;
-        if let QueryOutcome::Peers(peers) = outcome {
-            if let Some(PeerRecord { relays, .. }) = peers.iter().find(|p| p.public_key == peer) {
-                connect.relays = relays.clone();
-            }
-        }
-        if let Some(listed) = connect.closest.iter().find(|c| c.id == peer).copied() {
-            self.connect_ping(now, parent, listed.addr);
-        } else {
-            self.try_next_relay(now, parent);
-        }
-        true
-    }
-
-    fn try_next_relay(&mut self, now: Time, query: QueryId) {
-        loop {
-            let Some(connect) = self.connect_state(query) else {
-                return;
-            };
-            let Some(&relay_addr) = connect.relays.get(connect.next_relay) else {
-                let reason = if connect.relays.is_empty() {
-                    QueryError::NotFound
-                } else {
-                    QueryError::Unreachable
-                };
-                self.finish_query(now, query, QueryOutcome::Failed(reason));
-                return;
-            };
-            connect.next_relay += 1;
-            let peer = connect.peer;
-            let relay = connect
-                .closest
-                .iter()
-                .find(|c| c.addr == relay_addr)
-                .map(|c| c.id)
-                .or_else(|| {
-                    self.table
-                        .iter()
-                        .find(|c| c.addr == relay_addr)
-                        .map(|c| c.id)
-                });
-            let Some(relay) = relay else {
-                continue;
-            };
-            if relay == self.id || relay == peer {
-                continue;
-            }
-            let path = self.traversal.paths.addr(relay, peer);
-            self.traversal.relay_addrs.insert(relay, relay_addr);
-            self.connect_ping(now, query, path);
-            return;
-        }
-    }
-
-    /// An answer (or failure) of a connect's RPC.
-    pub(super) fn on_connect_answer(
-        &mut self,
-        now: Time,
-        query: QueryId,
-        answer: Result<Response, QueryError>,
-    ) {
-        let Some(connect) = self.connect_state(query) else {
-            return;
-        };
-        let (step, found, peer) = (connect.step, connect.found, connect.peer);
-        match (step, answer) {
-            (Step::Direct, Ok(Response::Pong { .. })) => {
-                self.finish_connect(now, query, ConnectPath::Direct)
-            }
-            (Step::Direct, _) => {
-                // The session under the ping is dead (its NAT mapping expired, say):
-                // close it, so that the next try dials on the path it is given.
-                if self
-                    .sessions
-                    .addr_of(&peer)
-                    .is_some_and(|addr| !relay_path::is_relay_path(addr))
-                {
-                    self.sessions.close_peer(&peer);
-                }
-                if found {
-                    self.try_next_relay(now, query);
-                } else {
-                    self.find_peer(now, query);
-                }
-            }
-            (Step::Relaying, Ok(Response::Pong { .. })) => {
-                let Some(reflexive) = self.reflexive_addr() else {
-                    self.events.push_back(Event::PunchFailed {
-                        peer,
-                        reason: PunchFailure::NoReflexiveAddress,
-                    });
-                    self.finish_connect(now, query, ConnectPath::Relayed);
-                    return;
-                };
-                let Some(path) = self.sessions.addr_of(&peer) else {
-                    self.try_next_relay(now, query);
-                    return;
-                };
-                if let Some(connect) = self.connect_state(query) {
-                    connect.step = Step::Punching;
-                }
-                let request = Request::Punch {
-                    nat: self.nat(),
-                    reflexive,
-                };
-                let purpose = Purpose::Query(query);
-                if self
-                    .rpc
-                    .start(now, path, peer, request, purpose, &mut self.rng)
-                    .is_err()
-                {
-                    self.finish_connect(now, query, ConnectPath::Relayed);
-                }
-            }
-            (Step::Relaying, _) => self.try_next_relay(now, query),
-            (Step::Punching, Ok(Response::Punch { nat, reflexive })) => {
-                let direct = self
-                    .sessions
-                    .addr_of(&peer)
-                    .is_some_and(|addr| !relay_path::is_relay_path(addr));
-                if direct {
-                    // The peer's probes, sent as it answered, beat the answer here.
-                    self.stats.punches_succeeded += 1;
-                    self.finish_connect(now, query, ConnectPath::Punched);
-                } else if punchable(self.nat(), nat) {
-                    self.start_punch(now, peer, reflexive, Some(query));
-                } else {
-                    self.events.push_back(Event::PunchFailed {
-                        peer,
-                        reason: PunchFailure::BothRandom,
-                    });
-                    self.finish_connect(now, query, ConnectPath::Relayed);
-                }
-            }
-            (Step::Punching, _) => {
-                self.events.push_back(Event::PunchFailed {
-                    peer,
-                    reason: PunchFailure::NoAnswer,
-                });
-                self.finish_connect(now, query, ConnectPath::Relayed);
-            }
-            (Step::Finding, _) => {}
-        }
-    }
-
-    fn finish_connect(&mut self, now: Time, query: QueryId, path: ConnectPath) {
-        let Some(connect) = self.connect_state(query) else {
-            return;
-        };
-        let peer = connect.peer;
-        match path {
-            ConnectPath::Direct => self.stats.connects_direct += 1,
-            ConnectPath::Punched => self.stats.connects_punched += 1,
-            ConnectPath::Relayed => self.stats.connects_relayed += 1,
-        }
-        self.finish_query(now, query, QueryOutcome::Connected { peer, path });
-    }
 }
 
 /// Whether two NATs can punch: anything but two that map every destination anew.
-fn punchable(a: NatKind, b: NatKind) -> bool {
+pub(super) fn punchable(a: NatKind, b: NatKind) -> bool {
     !(a == NatKind::Random && b == NatKind::Random)
 }
