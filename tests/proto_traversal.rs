@@ -49,10 +49,13 @@ struct Host {
     up: bool,
 }
 
+/// A datagram on its way: source host, destination address, bytes, and the host a
+/// multicast copy is for.
+type InFlight = (usize, SocketAddr, Vec<u8>, Option<usize>);
+
 struct World {
     hosts: Vec<Host>,
-    /// (source host, destination address, bytes, the host a multicast copy is for).
-    queue: BTreeMap<(Time, u64), (usize, SocketAddr, Vec<u8>, Option<usize>)>,
+    queue: BTreeMap<(Time, u64), InFlight>,
     /// Multicast to the beacon group is dropped: only mailboxes introduce nodes.
     beacons_off: bool,
     seq: u64,
