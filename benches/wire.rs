@@ -123,6 +123,7 @@ fn datagrams() -> Vec<(&'static str, Datagram)> {
         (
             "sealed_nodes20_v4",
             Datagram::Sealed {
+                unlisted: false,
                 receiver: SessionId(6),
                 counter: 1 << 40,
                 ciphertext,

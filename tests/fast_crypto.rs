@@ -287,6 +287,7 @@ fn relay(
 /// Decodes a sealed datagram and offers it to `to`.
 fn open(to: &mut Sessions, crypto: &dyn Crypto, bytes: &[u8]) -> Option<(NodeId, Vec<u8>)> {
     let Ok(Datagram::Sealed {
+        unlisted,
         receiver,
         counter,
         ciphertext,
@@ -294,8 +295,14 @@ fn open(to: &mut Sessions, crypto: &dyn Crypto, bytes: &[u8]) -> Option<(NodeId,
     else {
         return None;
     };
-    to.open_frame(Time::ZERO, crypto, addr(A), receiver, counter, &ciphertext)
-        .ok()
+    to.open_frame(
+        Time::ZERO,
+        crypto,
+        addr(A),
+        (unlisted, receiver, counter),
+        &ciphertext,
+    )
+    .ok()
 }
 
 #[test]
@@ -308,8 +315,8 @@ fn handshake_and_sealed_datagrams_have_the_real_sizes() {
     let b_id = Identity::from_seed([2; 32]).id();
     for len in [0, 1, 200, 1000] {
         let text = vec![0x33; len];
-        let (_, fast) = fa.seal(&FastCrypto, &b_id, &text).unwrap();
-        let (_, real) = ra.seal(&RealCrypto, &b_id, &text).unwrap();
+        let (_, fast) = fa.seal(&FastCrypto, &b_id, &text, false).unwrap();
+        let (_, real) = ra.seal(&RealCrypto, &b_id, &text, false).unwrap();
         assert_eq!(fast.len(), real.len(), "{len}-byte payload");
     }
 }
@@ -326,7 +333,7 @@ fn a_sealed_datagram_with_any_byte_changed_does_not_open() {
         }]
     );
     let b_id = Identity::from_seed([2; 32]).id();
-    let (_, datagram) = a.seal(&FastCrypto, &b_id, b"find node 42").unwrap();
+    let (_, datagram) = a.seal(&FastCrypto, &b_id, b"find node 42", false).unwrap();
     for i in 0..datagram.len() {
         for flip in [0x01, 0x80] {
             let mut bad = datagram.clone();

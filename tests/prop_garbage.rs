@@ -56,6 +56,7 @@ fn corpus(pair: &Pair) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
             msg: [6; 80],
         }),
         Datagram::Sealed {
+            unlisted: false,
             receiver: SessionId(9),
             counter: 1,
             ciphertext: vec![7; 48],

@@ -21,8 +21,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use dswarm::proto::crypto::TAG_LEN;
 use dswarm::proto::wire::{
     decode, decode_message, sealed_header, Beacon, Datagram, DecodeError, ErrorCode, Handshake,
-    Message, Request, Response, SessionId, TxId, WireContact, BEACON_LEN, MAGIC, MAX_CONTACTS,
-    MAX_DATAGRAM, NETWORK_TAG_LEN, SEALED_HEADER_LEN, VERSION,
+    Message, NatKind, Notice, Request, Response, SessionId, TxId, WireContact, BEACON_LEN, MAGIC,
+    MAX_CONTACTS, MAX_DATAGRAM, MAX_RELAYED, NETWORK_TAG_LEN, SEALED_HEADER_LEN, VERSION,
 };
 use dswarm::proto::NodeId;
 use proptest::prelude::*;
@@ -81,10 +81,35 @@ fn wire_contact() -> impl Strategy<Value = WireContact> {
     (node_id(), socket_addr()).prop_map(|(id, addr)| WireContact { id, addr })
 }
 
+fn nat_kind() -> impl Strategy<Value = NatKind> {
+    prop_oneof![
+        Just(NatKind::Unknown),
+        Just(NatKind::Open),
+        Just(NatKind::Consistent),
+        Just(NatKind::Random),
+    ]
+}
+
 fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
         Just(Request::Ping),
         node_id().prop_map(|target| Request::FindNode { target }),
+        (nat_kind(), socket_addr()).prop_map(|(nat, reflexive)| Request::Punch { nat, reflexive }),
+    ]
+}
+
+fn notice() -> impl Strategy<Value = Notice> {
+    let datagram = prop_oneof![
+        Just(Vec::new()),
+        Just(vec![0xD5; MAX_RELAYED]),
+        prop::collection::vec(any::<u8>(), 0..=MAX_RELAYED),
+    ];
+    prop_oneof![
+        Just(Notice::Bye),
+        (node_id(), datagram.clone()).prop_map(|(to, datagram)| Notice::Relay { to, datagram }),
+        (node_id(), datagram).prop_map(|(from, datagram)| Notice::Relayed { from, datagram }),
+        any::<u64>().prop_map(|nonce| Notice::PunchProbe { nonce }),
+        any::<u64>().prop_map(|nonce| Notice::PunchAck { nonce }),
     ]
 }
 
@@ -102,6 +127,7 @@ fn response() -> impl Strategy<Value = Response> {
             token: [0x5A; 16],
         }),
         error_code().prop_map(|code| Response::Error { code }),
+        (nat_kind(), socket_addr()).prop_map(|(nat, reflexive)| Response::Punch { nat, reflexive }),
     ]
 }
 
@@ -110,6 +136,7 @@ fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         (tx.clone(), request()).prop_map(|(tx, request)| Message::Request { tx, request }),
         (tx, response()).prop_map(|(tx, response)| Message::Response { tx, response }),
+        notice().prop_map(Message::Notice),
     ]
 }
 
@@ -171,13 +198,14 @@ fn sealed() -> impl Strategy<Value = Datagram> {
             bytes
         }),
     ];
-    (any::<u32>(), any::<u64>(), ciphertext).prop_map(|(receiver, counter, ciphertext)| {
-        Datagram::Sealed {
+    (any::<bool>(), any::<u32>(), any::<u64>(), ciphertext).prop_map(
+        |(unlisted, receiver, counter, ciphertext)| Datagram::Sealed {
+            unlisted,
             receiver: SessionId(receiver),
             counter,
             ciphertext,
-        }
-    })
+        },
+    )
 }
 
 fn datagram() -> impl Strategy<Value = Datagram> {
@@ -314,8 +342,8 @@ proptest! {
         prop_assert_eq!(decode(&bytes), Ok(datagram.clone()), "{}", reproduce());
         match &datagram {
             Datagram::Beacon(_) | Datagram::Who { .. } => prop_assert_eq!(bytes.len(), BEACON_LEN),
-            Datagram::Sealed { receiver, counter, ciphertext } => {
-                prop_assert_eq!(&bytes[..SEALED_HEADER_LEN], &sealed_header(*receiver, *counter)[..]);
+            Datagram::Sealed { unlisted, receiver, counter, ciphertext } => {
+                prop_assert_eq!(&bytes[..SEALED_HEADER_LEN], &sealed_header(*unlisted, *receiver, *counter)[..]);
                 prop_assert_eq!(&bytes[SEALED_HEADER_LEN..], &ciphertext[..]);
             }
             Datagram::Handshake(_) => {}
@@ -337,7 +365,8 @@ proptest! {
         );
         prop_assert_eq!(decode_message(&bytes), Ok(message.clone()), "{}", reproduce());
         prop_assert_eq!(message.tx(), match &message {
-            Message::Request { tx, .. } | Message::Response { tx, .. } => *tx,
+            Message::Request { tx, .. } | Message::Response { tx, .. } => Some(*tx),
+            Message::Notice(_) => None,
         });
     }
 
@@ -456,7 +485,7 @@ fn the_largest_message_is_twenty_ipv6_contacts_and_fits_a_frame() {
 
 #[test]
 fn a_sealed_frame_needs_at_least_a_tag() {
-    let header = sealed_header(SessionId(7), 9);
+    let header = sealed_header(false, SessionId(7), 9);
     for len in 0..TAG_LEN {
         let mut bytes = header.to_vec();
         bytes.extend(std::iter::repeat_n(0, len));

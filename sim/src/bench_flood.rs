@@ -347,6 +347,7 @@ fn corpus(rng: &mut ChaCha8Rng) -> Vec<Vec<u8>> {
     );
     out.push(
         Datagram::Sealed {
+            unlisted: false,
             receiver: SessionId(5),
             counter: 1,
             ciphertext,

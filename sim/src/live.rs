@@ -233,6 +233,12 @@ async fn serve(mut nodes: Vec<LiveNode>, quiet: bool) -> ExitCode {
                     say!("{id:?} handshake with {peer:?} at {addr} failed: {reason:?}");
                 }
                 Event::PeerEvicted { id: peer, .. } => say!("{id:?} evicted {peer:?}"),
+                Event::NatClassified { kind, reflexive } => {
+                    say!("{id:?} NAT {} (seen at {reflexive:?})", kind.name())
+                }
+                Event::PunchFailed { peer, reason } => {
+                    say!("{id:?} punch to {peer:?} failed: {reason:?}")
+                }
                 Event::QueryFinished { .. } | Event::TopicPeers { .. } => {}
             }
         }

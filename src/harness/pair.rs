@@ -36,7 +36,7 @@ pub fn ask(
     let crypto = node.config().crypto.implementation();
     let mut plaintext = Vec::new();
     Message::Request { tx, request }.encode(&mut plaintext);
-    let (_, frame) = peer.seal(crypto, &node.id(), &plaintext)?;
+    let (_, frame) = peer.seal(crypto, &node.id(), &plaintext, false)?;
     node.handle_datagram(now, from, &frame);
     let mut answer = None;
     while let Some(transmit) = node.poll_transmit() {
@@ -44,6 +44,7 @@ pub fn ask(
             continue;
         }
         let Ok(Datagram::Sealed {
+            unlisted,
             receiver,
             counter,
             ciphertext,
@@ -51,9 +52,13 @@ pub fn ask(
         else {
             continue;
         };
-        let Ok((_, plain)) =
-            peer.open_frame(now, crypto, node_addr, receiver, counter, &ciphertext)
-        else {
+        let Ok((_, plain)) = peer.open_frame(
+            now,
+            crypto,
+            node_addr,
+            (unlisted, receiver, counter),
+            &ciphertext,
+        ) else {
             continue;
         };
         if let Ok(Message::Response { tx: got, response }) = wire::decode_message(&plain) {
@@ -184,7 +189,7 @@ impl Pair {
     pub fn sealed(&mut self, plaintext: &[u8]) {
         let plaintext = &plaintext[..plaintext.len().min(wire::MAX_MESSAGE)];
         let node_id = self.node.id();
-        if let Some((_, frame)) = self.peer.seal(self.crypto, &node_id, plaintext) {
+        if let Some((_, frame)) = self.peer.seal(self.crypto, &node_id, plaintext, false) {
             self.node.handle_datagram(self.now, Self::PEER_ADDR, &frame);
         }
         self.drain();

@@ -162,7 +162,22 @@ impl Discovery {
     pub fn group(&self) -> Option<SocketAddr> {
         self.config.multicast_group
     }
+}
 
+/// The multicast mailbox of the node with key `id` (mp2p's self-chosen address): a
+/// group in the organisation-local scope 239.193.0.0/16 derived from the key, on the
+/// beacon group's port. Anyone who knows the key can send a handshake there; two keys
+/// may share a group, and the handshake tells their owners apart.
+pub fn mailbox_group(id: &NodeId, port: u16) -> SocketAddr {
+    let digest = Sha256::new()
+        .chain_update(b"dswarm-mailbox-v1")
+        .chain_update(id.as_bytes())
+        .finalize();
+    let ip = std::net::Ipv4Addr::new(239, 193, digest[0], digest[1]);
+    SocketAddr::new(ip.into(), port)
+}
+
+impl Discovery {
     /// When the next beacon is due. Changes after `handle_timeout`.
     pub fn poll_timeout(&self) -> Option<Time> {
         self.next_beacon

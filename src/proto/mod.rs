@@ -20,6 +20,8 @@
 //! | [`rpc`] | transaction ids, timeouts, retries, per-peer limits |
 //! | [`lookup`] | one iterative FIND_NODE |
 //! | [`store`] | records held for others: immutable, mutable, announcements; write tokens |
+//! | [`nat`] | NAT classification from the addresses peers report |
+//! | [`relay_path`] | stand-in addresses for sessions through a relay |
 //! | [`node`] | [`Node`]: all of the above behind one `handle_*`/`poll_*` API |
 
 pub mod boxstream;
@@ -29,7 +31,9 @@ pub mod handshake;
 pub mod id;
 pub mod identity;
 pub mod lookup;
+pub mod nat;
 pub mod node;
+pub mod relay_path;
 pub mod rpc;
 pub mod session;
 pub mod store;

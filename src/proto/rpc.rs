@@ -238,7 +238,9 @@ impl<C> RpcManager<C> {
         tx: TxId,
     ) -> Option<Completed<C>> {
         let p = self.pending.get(&tx)?;
-        if p.dst != from || p.sent_at.is_none() {
+        // A request to a multicast mailbox is answered from the owner's own address.
+        let from_dst = p.dst == from || p.dst.ip().is_multicast();
+        if !from_dst || p.sent_at.is_none() {
             return None;
         }
         let p = self.finish(now, tx)?;

@@ -39,6 +39,7 @@ use super::crypto::Crypto;
 use super::handshake::{ClientHandshake, HandshakeError, ServerHandshake, SessionKeys};
 use super::id::NodeId;
 use super::identity::Identity;
+use super::relay_path;
 use super::time::Time;
 use super::wire::{self, Datagram, Handshake, SessionId, MAX_DATAGRAM, SEALED_HEADER_LEN};
 
@@ -316,6 +317,26 @@ impl Sessions {
         self.by_peer.len()
     }
 
+    /// The peers with an open session, in id order.
+    pub fn open_peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.by_peer.keys().copied()
+    }
+
+    /// Where `peer`'s open session sends to, if one is open.
+    pub fn addr_of(&self, peer: &NodeId) -> Option<SocketAddr> {
+        match self.slots.get(self.by_peer.get(peer)?) {
+            Some(Slot::Open(open)) => Some(open.addr),
+            _ => None,
+        }
+    }
+
+    /// Closes `peer`'s open session (it said goodbye).
+    pub fn close_peer(&mut self, peer: &NodeId) {
+        if let Some(&id) = self.by_peer.get(peer) {
+            self.close(id);
+        }
+    }
+
     /// Handshakes in progress (dialled and half-open).
     pub fn handshaking(&self) -> usize {
         self.dialling.len() + self.half_open.len()
@@ -524,8 +545,13 @@ impl Sessions {
             return;
         };
         if *addr != from {
-            self.stats.handshake_unmatched += 1;
-            return;
+            if !(addr.ip().is_multicast() && known.is_none()) {
+                self.stats.handshake_unmatched += 1;
+                return;
+            }
+            // A dial to a multicast mailbox: whoever listens there answers from its
+            // own address, and msg4 proves whether it holds the key dialled.
+            *addr = from;
         }
         if let Some(known) = known {
             // msg3 went out already: a duplicate msg2 means msg3 may have been lost.
@@ -741,6 +767,14 @@ impl Sessions {
         }
     }
 
+    /// Gives up the dial of `peer` under way, if any, without a failure event: the
+    /// caller dials it again on another path.
+    pub fn abandon_dial(&mut self, peer: &NodeId) {
+        if let Some(id) = self.dialling.remove(peer) {
+            self.take_slot(id);
+        }
+    }
+
     fn fail_dial(&mut self, id: SessionId, reason: HandshakeFailure) {
         if let Some(Slot::Client {
             handshake, addr, ..
@@ -759,18 +793,22 @@ impl Sessions {
 
     /// Seals `plaintext` for `peer`: the datagram and where to send it, or `None` if no
     /// session is open (the caller connects and sends later).
+    ///
+    /// `unlisted` marks the frame as from a node that should not be put in routing
+    /// tables (see [`wire::Datagram::Sealed`]).
     pub fn seal(
         &mut self,
         crypto: &dyn Crypto,
         peer: &NodeId,
         plaintext: &[u8],
+        unlisted: bool,
     ) -> Option<(SocketAddr, Vec<u8>)> {
         let id = *self.by_peer.get(peer)?;
         let Some(Slot::Open(open)) = self.slots.get_mut(&id) else {
             return None;
         };
         open.sent += 1;
-        let header = wire::sealed_header(open.remote, open.sent);
+        let header = wire::sealed_header(unlisted, open.remote, open.sent);
         let sealed = crypto.aead_seal(&open.send_key, open.sent, &header, plaintext);
         let mut datagram = Vec::with_capacity(SEALED_HEADER_LEN + sealed.len());
         datagram.extend_from_slice(&header);
@@ -780,16 +818,16 @@ impl Sessions {
     }
 
     /// Opens a sealed frame from `from`: the peer it proves and the plaintext.
+    /// `frame` is the frame's header as it arrived: (unlisted, receiver, counter).
     pub fn open_frame(
         &mut self,
         now: Time,
         crypto: &dyn Crypto,
         from: SocketAddr,
-        receiver: SessionId,
-        counter: u64,
+        frame: (bool, SessionId, u64),
         ciphertext: &[u8],
     ) -> Result<(NodeId, Vec<u8>), OpenError> {
-        let result = self.open_inner(now, crypto, from, receiver, counter, ciphertext);
+        let result = self.open_inner(now, crypto, from, frame, ciphertext);
         match result {
             Ok(_) => self.stats.frames_opened += 1,
             Err(OpenError::UnknownSession) => self.stats.frames_unknown_session += 1,
@@ -804,8 +842,7 @@ impl Sessions {
         now: Time,
         crypto: &dyn Crypto,
         from: SocketAddr,
-        receiver: SessionId,
-        counter: u64,
+        (unlisted, receiver, counter): (bool, SessionId, u64),
         ciphertext: &[u8],
     ) -> Result<(NodeId, Vec<u8>), OpenError> {
         let Some(Slot::Open(open)) = self.slots.get_mut(&receiver) else {
@@ -814,15 +851,19 @@ impl Sessions {
         if !open.window.check(counter) {
             return Err(OpenError::Replay);
         }
-        let header = wire::sealed_header(receiver, counter);
+        let header = wire::sealed_header(unlisted, receiver, counter);
         let plaintext = crypto
             .aead_open(&open.recv_key, counter, &header, ciphertext)
             .ok_or(OpenError::Decrypt)?;
         open.window.record(counter);
         // A frame from the client: it has msg4, no duplicate msg3 needs answering.
         open.accept = None;
-        // Authenticated: the peer may have moved (a NAT rebinding).
-        open.addr = from;
+        // Authenticated: the peer may have moved (a NAT rebinding, or a hole punched
+        // next to a relayed path). A relayed copy arriving late does not move a
+        // session off a direct path.
+        if !relay_path::is_relay_path(from) || relay_path::is_relay_path(open.addr) {
+            open.addr = from;
+        }
         open.last_received = now;
         Ok((open.peer, plaintext))
     }

@@ -15,12 +15,14 @@
 //! | `0x13` | [`Handshake::Auth`] (msg3) | server session u32, msg3 112 |
 //! | `0x14` | [`Handshake::Accept`] (msg4) | client session u32, msg4 80 |
 //! | `0x20` | [`Datagram::Sealed`]: a session frame | receiver session u32, counter u64, AEAD ciphertext of a [`Message`] |
+//! | `0x21` | the same, from a sender that asks not to be listed (it sits behind a NAT) | as `0x20` |
 //!
 //! Only beacons, `Who` and the handshake travel in the clear; every RPC [`Message`]
 //! travels sealed, authenticated together with the frame's header. A `Who` is padded
 //! to the size of the beacon it asks for, so it cannot amplify traffic.
 //!
-//! A [`Message`] is a type byte, a 32-bit transaction id, then its fields. Integers are
+//! A [`Message`] is a type byte, a 32-bit transaction id, then its fields; a one-way
+//! [`Notice`] has no transaction id (see the `traversal` module). Integers are
 //! big-endian; addresses are a family byte (4 or 6), the IP and a port. Trailing bytes
 //! are an error, so every datagram has exactly one encoding.
 
@@ -33,8 +35,10 @@ use super::identity::SIGNATURE_LEN;
 use super::store::{Announcement, MutableRecord, PeerRecord, Refusal, Token, Unannounce};
 
 mod records;
+mod traversal;
 
 pub use records::{MAX_MESSAGE, MAX_PEERS};
+pub use traversal::{NatKind, Notice, MAX_RELAYED};
 
 /// The largest datagram dswarm sends or accepts: fits a 1280-byte IPv6 MTU with room
 /// for headers and tunnels.
@@ -55,6 +59,7 @@ const KIND_HELLO_REPLY: u8 = 0x12;
 const KIND_AUTH: u8 = 0x13;
 const KIND_ACCEPT: u8 = 0x14;
 const KIND_SEALED: u8 = 0x20;
+const KIND_SEALED_UNLISTED: u8 = 0x21;
 
 /// Length of an encoded beacon (and of a padded `Who`).
 pub const BEACON_LEN: usize = 3 + ID_LEN + 2 + 8 + NETWORK_TAG_LEN + SIGNATURE_LEN;
@@ -91,6 +96,10 @@ pub enum Datagram {
     Handshake(Handshake),
     /// A session frame: a [`Message`] sealed under the session's keys.
     Sealed {
+        /// The sender asks not to be put in routing tables: it sits behind a NAT, so
+        /// nobody else could reach it at the address it sends from. Authenticated
+        /// with the frame.
+        unlisted: bool,
         /// The receiver's session number.
         receiver: SessionId,
         /// The sender's frame counter: the AEAD nonce and the replay window's index.
@@ -192,6 +201,8 @@ pub enum Message {
         /// The answer.
         response: Response,
     },
+    /// One-way: nothing answers it.
+    Notice(Notice),
 }
 
 /// What a node can ask a peer.
@@ -251,6 +262,14 @@ pub enum Request {
         /// The topic.
         topic: Key,
     },
+    /// Let us punch a hole: I send probes to your reflexive address now, you send
+    /// yours to mine. Asked over a relayed session; answered with [`Response::Punch`].
+    Punch {
+        /// The requester's NAT, as it classified it.
+        nat: NatKind,
+        /// The requester's reflexive address, as peers report it.
+        reflexive: SocketAddr,
+    },
 }
 
 /// What a peer answers.
@@ -289,6 +308,13 @@ pub enum Response {
     Peers {
         /// The peers.
         peers: Vec<PeerRecord>,
+    },
+    /// Answers [`Request::Punch`]: the responder's side, and it starts probing.
+    Punch {
+        /// The responder's NAT.
+        nat: NatKind,
+        /// The responder's reflexive address.
+        reflexive: SocketAddr,
     },
     /// The request was understood but refused.
     Error {
@@ -369,6 +395,8 @@ pub enum DecodeError {
     },
     /// A refusal code this version does not know.
     UnknownRefusal(u8),
+    /// A NAT kind byte this version does not know.
+    UnknownNatKind(u8),
 }
 
 impl fmt::Display for DecodeError {
@@ -392,6 +420,7 @@ impl fmt::Display for DecodeError {
             DecodeError::NonZeroPadding(at) => write!(f, "non-zero padding at offset {at}"),
             DecodeError::TooLarge { field, len } => write!(f, "{field} of {len} is over its limit"),
             DecodeError::UnknownRefusal(code) => write!(f, "unknown refusal code {code}"),
+            DecodeError::UnknownNatKind(byte) => write!(f, "unknown NAT kind {byte}"),
         }
     }
 }
@@ -412,7 +441,8 @@ pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
     if version != VERSION {
         return Err(DecodeError::UnsupportedVersion(version));
     }
-    let datagram = match r.u8()? {
+    let kind = r.u8()?;
+    let datagram = match kind {
         KIND_BEACON => Datagram::Beacon(Beacon {
             id: NodeId(r.array()?),
             port: r.u16()?,
@@ -448,7 +478,7 @@ pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
             client: SessionId(r.u32()?),
             msg: r.array()?,
         }),
-        KIND_SEALED => {
+        KIND_SEALED | KIND_SEALED_UNLISTED => {
             let receiver = SessionId(r.u32()?);
             let counter = r.u64()?;
             let rest = r.rest();
@@ -459,6 +489,7 @@ pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
                 });
             }
             Datagram::Sealed {
+                unlisted: kind == KIND_SEALED_UNLISTED,
                 receiver,
                 counter,
                 ciphertext: rest.to_vec(),
@@ -481,6 +512,9 @@ pub fn decode_message(bytes: &[u8]) -> Result<Message, DecodeError> {
 
 fn read_message(r: &mut Reader<'_>) -> Result<Message, DecodeError> {
     let kind = r.u8()?;
+    if traversal::is_notice(kind) {
+        return traversal::read_notice(r, kind);
+    }
     let tx = TxId(r.u32()?);
     Ok(match kind {
         MSG_PING => Message::Request {
@@ -523,6 +557,9 @@ fn read_message(r: &mut Reader<'_>) -> Result<Message, DecodeError> {
                 code: ErrorCode::from_byte(r.u8()?),
             },
         },
+        traversal::MSG_PUNCH | traversal::MSG_PUNCH_REPLY => {
+            return traversal::read_punch(r, kind, tx)
+        }
         other => return records::read(r, other, tx),
     })
 }
@@ -578,11 +615,12 @@ impl Datagram {
                 }
             },
             Datagram::Sealed {
+                unlisted,
                 receiver,
                 counter,
                 ciphertext,
             } => {
-                out.extend_from_slice(&sealed_header(*receiver, *counter)[2..]);
+                out.extend_from_slice(&sealed_header(*unlisted, *receiver, *counter)[2..]);
                 out.extend_from_slice(ciphertext);
             }
         }
@@ -607,6 +645,9 @@ impl Message {
                     put_head(out, MSG_FIND_NODE, *tx);
                     out.extend_from_slice(target.as_bytes());
                 }
+                Request::Punch { nat, reflexive } => {
+                    traversal::write_punch(out, traversal::MSG_PUNCH, *tx, *nat, reflexive)
+                }
                 request => records::write_request(out, *tx, request),
             },
             Message::Response { tx, response } => match response {
@@ -629,23 +670,33 @@ impl Message {
                     put_head(out, MSG_ERROR, *tx);
                     out.push(code.to_byte());
                 }
+                Response::Punch { nat, reflexive } => {
+                    traversal::write_punch(out, traversal::MSG_PUNCH_REPLY, *tx, *nat, reflexive)
+                }
                 response => records::write_response(out, *tx, response),
             },
+            Message::Notice(notice) => traversal::write_notice(out, notice),
         }
     }
 
-    /// The transaction id.
-    pub fn tx(&self) -> TxId {
+    /// The transaction id; `None` for a notice.
+    pub fn tx(&self) -> Option<TxId> {
         match self {
-            Message::Request { tx, .. } | Message::Response { tx, .. } => *tx,
+            Message::Request { tx, .. } | Message::Response { tx, .. } => Some(*tx),
+            Message::Notice(_) => None,
         }
     }
 }
 
 /// The header of a sealed frame: what its AEAD authenticates in the clear.
-pub fn sealed_header(receiver: SessionId, counter: u64) -> [u8; SEALED_HEADER_LEN] {
+pub fn sealed_header(unlisted: bool, receiver: SessionId, counter: u64) -> [u8; SEALED_HEADER_LEN] {
+    let kind = if unlisted {
+        KIND_SEALED_UNLISTED
+    } else {
+        KIND_SEALED
+    };
     let mut header = [0u8; SEALED_HEADER_LEN];
-    header[..3].copy_from_slice(&[MAGIC, VERSION, KIND_SEALED]);
+    header[..3].copy_from_slice(&[MAGIC, VERSION, kind]);
     header[3..7].copy_from_slice(&receiver.0.to_be_bytes());
     header[7..].copy_from_slice(&counter.to_be_bytes());
     header

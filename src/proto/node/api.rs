@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{Behaviour, Limits};
+use super::{Behaviour, Limits, TraversalConfig};
 use crate::proto::crypto::CryptoSuite;
 use crate::proto::discovery::DiscoveryConfig;
 use crate::proto::id::{Key, NodeId};
@@ -14,6 +14,7 @@ use crate::proto::rpc::RpcConfig;
 use crate::proto::session::{HandshakeFailure, SessionConfig, SessionStats};
 use crate::proto::store::{MutableRecord, PeerRecord, Refusal, StoreConfig, StoreStats};
 use crate::proto::table::TableConfig;
+use crate::proto::wire::NatKind;
 
 /// The network key of the open swarm. A private swarm picks its own 32 bytes.
 pub const DEFAULT_NETWORK_KEY: [u8; 32] = *b"dswarm-open-swarm-network-key-v1";
@@ -26,6 +27,11 @@ pub struct Config {
     pub network_key: [u8; 32],
     /// The UDP port this node serves on, announced in beacons.
     pub port: u16,
+    /// The address the node's socket is bound to, when the driver knows it: what
+    /// tells "no NAT" from "a NAT that keeps one mapping" when peers report the
+    /// address they see. `None`: the node never classifies itself as open or behind a
+    /// NAT, and stays listed.
+    pub address: Option<SocketAddr>,
     /// Addresses to ask for peers on [`Command::Bootstrap`], for networks without
     /// multicast.
     pub bootstrap: Vec<SocketAddr>,
@@ -55,6 +61,15 @@ pub struct Config {
     /// Bounds on what remote peers can make the node spend (the others are in the
     /// sub-configurations; [`Limits`] lists them all).
     pub limits: Limits,
+    /// NAT traversal tunables: relays, keepalives, hole punching.
+    pub traversal: TraversalConfig,
+    /// Listen at this node's multicast mailbox ([`mailbox_group`]) and declare it,
+    /// signed, under the node's own id; and try a peer's mailbox first on
+    /// [`Command::Connect`]. Needs a beacon group (the mailbox uses its port). Off by
+    /// default.
+    ///
+    /// [`mailbox_group`]: crate::proto::discovery::mailbox_group
+    pub mailbox: bool,
 }
 
 impl Default for Config {
@@ -62,6 +77,7 @@ impl Default for Config {
         Config {
             network_key: DEFAULT_NETWORK_KEY,
             port: 17761,
+            address: None,
             bootstrap: Vec::new(),
             table: TableConfig::default(),
             rpc: RpcConfig::default(),
@@ -74,6 +90,8 @@ impl Default for Config {
             store: StoreConfig::default(),
             behaviour: Behaviour::Honest,
             limits: Limits::default(),
+            traversal: TraversalConfig::default(),
+            mailbox: false,
         }
     }
 }
@@ -150,6 +168,10 @@ pub enum Command {
     /// [`Event::TopicPeers`] while the query runs; it ends with
     /// [`QueryOutcome::Peers`], all of them.
     TopicLookup(Key),
+    /// Find a peer by its key (FIND_PEER) and open a session with it: straight if it
+    /// is listed, else through one of the relays it announced, then by a hole punch
+    /// if both NATs allow. Ends with [`QueryOutcome::Connected`] and the path taken.
+    Connect(NodeId),
 }
 
 /// Why a command could not start. Nothing was sent.
@@ -241,6 +263,20 @@ pub enum Event {
         /// The peers this answer brought.
         peers: Vec<PeerRecord>,
     },
+    /// The node classified its NAT anew from what peers report.
+    NatClassified {
+        /// The class.
+        kind: NatKind,
+        /// The address peers see.
+        reflexive: Option<SocketAddr>,
+    },
+    /// A hole punch failed; the connection stays relayed.
+    PunchFailed {
+        /// The peer.
+        peer: NodeId,
+        /// Why.
+        reason: PunchFailure,
+    },
     /// A command's work is over.
     QueryFinished {
         /// The id [`Node::start`](crate::proto::Node::start) returned.
@@ -282,6 +318,13 @@ pub enum QueryOutcome {
     Mutable(Option<MutableRecord>),
     /// [`Command::TopicLookup`]: every peer found, ordered by key.
     Peers(Vec<PeerRecord>),
+    /// [`Command::Connect`]: a session with the peer is open, by this path.
+    Connected {
+        /// The peer.
+        peer: NodeId,
+        /// How its datagrams travel now.
+        path: ConnectPath,
+    },
     /// The command's work failed.
     Failed(QueryError),
 }
@@ -324,6 +367,46 @@ pub enum QueryError {
     Unreachable,
     /// The peer answered with an error or with the wrong kind of message.
     Refused,
+    /// [`Command::Connect`]: the peer is neither listed nor announced.
+    NotFound,
+}
+
+/// How a [`Command::Connect`] reached its peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConnectPath {
+    /// Straight to its address.
+    Direct,
+    /// Straight, through a hole punched in both NATs.
+    Punched,
+    /// Through a relay both have sessions with.
+    Relayed,
+    /// Straight, after a handshake sent to the peer's multicast mailbox.
+    Mailbox,
+}
+
+impl ConnectPath {
+    /// The lower-case name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnectPath::Direct => "direct",
+            ConnectPath::Punched => "punched",
+            ConnectPath::Relayed => "relayed",
+            ConnectPath::Mailbox => "mailbox",
+        }
+    }
+}
+
+/// Why a hole punch did not open a direct path (the connection stays relayed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PunchFailure {
+    /// Both NATs map every destination anew: no address to aim at.
+    BothRandom,
+    /// This node knows no reflexive address of its own to give.
+    NoReflexiveAddress,
+    /// The peer did not answer the punch request.
+    NoAnswer,
+    /// Probes went out for the whole punch window and none arrived.
+    Timeout,
 }
 
 /// Counters of everything a node did.
@@ -403,6 +486,30 @@ pub struct Stats {
     /// Record answers that failed their check: a value not matching its key, a
     /// mutable record with a bad signature, another key or a lower `seq`.
     pub records_rejected: u64,
+    /// Contacts dropped from the table because their frames asked not to be listed.
+    pub contacts_unlisted: u64,
+    /// Goodbyes sent ([`Node::leave`](crate::proto::Node::leave), once per call).
+    pub byes_sent: u64,
+    /// Goodbyes received.
+    pub byes_received: u64,
+    /// Datagrams this node forwarded as a relay.
+    pub relay_forwarded: u64,
+    /// Relay requests refused: unknown target, over the sender's rate, or nested.
+    pub relay_refused: u64,
+    /// Datagrams too large to send through a relay.
+    pub relay_too_large: u64,
+    /// Hole punches that opened a direct path.
+    pub punches_succeeded: u64,
+    /// Hole punches that ran out of time.
+    pub punches_failed: u64,
+    /// Connects that ended direct, punched and relayed.
+    pub connects_direct: u64,
+    /// See `connects_direct`.
+    pub connects_punched: u64,
+    /// See `connects_direct`.
+    pub connects_relayed: u64,
+    /// Connects whose handshake went to the peer's multicast mailbox.
+    pub connects_mailbox: u64,
     /// The handshake and session layer's counters.
     pub sessions: SessionStats,
     /// The record store's counters.

@@ -153,7 +153,8 @@ impl Waiting {
         limits: &Limits,
     ) -> bool {
         let held = self.by_peer.get(&peer);
-        if held.is_some_and(|w| w.iter().any(|(m, _)| m.tx() == message.tx())) {
+        let retry = |m: &Message| m.tx().is_some() && m.tx() == message.tx();
+        if held.is_some_and(|w| w.iter().any(|(m, _)| retry(m))) {
             return true;
         }
         if held.is_some_and(|w| w.len() >= limits.waiting_per_peer_max)

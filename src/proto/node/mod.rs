@@ -37,13 +37,16 @@ use super::wire::{
 
 mod api;
 mod behaviour;
+mod connect;
 mod limits;
 mod queries;
 mod records;
+mod traversal;
 
 pub use api::*;
 pub use behaviour::Behaviour;
 pub use limits::Limits;
+pub use traversal::TraversalConfig;
 
 /// Why an RPC was sent: what its answer or failure feeds.
 #[derive(Clone, Copy, Debug)]
@@ -54,6 +57,10 @@ enum Purpose {
     Probe,
     /// Ping-before-evict of a full bucket's least recently seen contact.
     Check,
+    /// Holds a relay's session and this node's NAT mapping to it open.
+    Keepalive,
+    /// Asks what address the peer sees, to classify the NAT.
+    Reflexive,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +106,8 @@ enum Query {
     },
     /// The second phase of a record command.
     Records(Box<records::Fanout>),
+    /// A [`Command::Connect`].
+    Connect(Box<connect::Connect>),
 }
 
 #[derive(Debug)]
@@ -165,6 +174,8 @@ pub struct Node {
     published: BTreeMap<records::Published, records::Republish>,
     /// Queries the node started for itself (republishing): their end is not reported.
     internal: BTreeSet<QueryId>,
+    /// NAT class, relays, hole punches.
+    traversal: traversal::Traversal,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -207,6 +218,7 @@ impl Node {
             record_ops: BTreeMap::new(),
             published: BTreeMap::new(),
             internal: BTreeSet::new(),
+            traversal: traversal::Traversal::new(now, config.address),
             table,
             rpc: RpcManager::new(config.rpc.clone()),
             sessions: Sessions::new(
@@ -336,6 +348,7 @@ impl Node {
             self.rebootstrap,
             self.store.poll_timeout(),
             self.republish_timeout(),
+            self.traversal.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -376,10 +389,11 @@ impl Node {
                     .handle_handshake(now, self.crypto, from, handshake, &mut self.rng);
             }
             Datagram::Sealed {
+                unlisted,
                 receiver,
                 counter,
                 ciphertext,
-            } => self.on_sealed(now, from, receiver, counter, &ciphertext),
+            } => self.on_sealed(now, from, (unlisted, receiver, counter), &ciphertext),
         }
         self.flush(now);
     }
@@ -423,6 +437,7 @@ impl Node {
         }
         self.store.handle_timeout(now);
         self.republish_due(now);
+        self.traversal_timeout(now);
         while let Some(bucket) = self.table.poll_refresh(now) {
             // A bucket of the neighbourhood: one lookup of the own id refreshes them
             // all, instead of one lookup each.
@@ -463,6 +478,10 @@ impl Node {
     }
 
     fn send_bytes(&mut self, dst: SocketAddr, payload: Vec<u8>) {
+        if crate::proto::relay_path::is_relay_path(dst) {
+            self.send_via_relay(dst, payload);
+            return;
+        }
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += payload.len() as u64;
         self.transmits.push_back(Transmit { dst, payload });
@@ -472,7 +491,8 @@ impl Node {
     fn send_sealed(&mut self, peer: &NodeId, message: &Message) -> bool {
         let mut plaintext = Vec::with_capacity(64);
         message.encode(&mut plaintext);
-        match self.sessions.seal(self.crypto, peer, &plaintext) {
+        let unlisted = self.unlisted();
+        match self.sessions.seal(self.crypto, peer, &plaintext, unlisted) {
             Some((dst, datagram)) => {
                 self.send_bytes(dst, datagram);
                 true
@@ -638,25 +658,37 @@ impl Node {
         }
     }
 
+    /// A sealed frame; `frame` is its header: (unlisted, receiver, counter).
     fn on_sealed(
         &mut self,
         now: Time,
         from: SocketAddr,
-        receiver: wire::SessionId,
-        counter: u64,
+        frame: (bool, wire::SessionId, u64),
         ciphertext: &[u8],
     ) {
         let Ok((peer, plaintext)) =
             self.sessions
-                .open_frame(now, self.crypto, from, receiver, counter, ciphertext)
+                .open_frame(now, self.crypto, from, frame, ciphertext)
         else {
             return; // counted by the session layer
         };
+        // A peer behind a NAT, or one only reached through a relay, is not a contact
+        // anybody else could use.
+        let unlisted = frame.0;
+        if unlisted && self.table.remove(&peer).is_some() {
+            self.stats.contacts_unlisted += 1;
+            // A relay must be reachable by anybody.
+            self.relay_failed(now, peer);
+        }
+        let listed = !unlisted && !crate::proto::relay_path::is_relay_path(from);
         match wire::decode_message(&plaintext) {
-            Ok(Message::Request { tx, request }) => self.on_request(now, from, peer, tx, request),
-            Ok(Message::Response { tx, response }) => {
-                self.on_response(now, from, peer, tx, response)
+            Ok(Message::Request { tx, request }) => {
+                self.on_request(now, from, peer, listed, tx, request)
             }
+            Ok(Message::Response { tx, response }) => {
+                self.on_response(now, from, peer, listed, tx, response)
+            }
+            Ok(Message::Notice(notice)) => self.on_notice(now, from, peer, notice),
             Err(error) => {
                 self.stats.messages_malformed += 1;
                 tracing::debug!(%from, %error, "dropping malformed message");
@@ -669,6 +701,7 @@ impl Node {
         now: Time,
         from: SocketAddr,
         peer: NodeId,
+        listed: bool,
         tx: TxId,
         request: Request,
     ) {
@@ -676,10 +709,13 @@ impl Node {
             return;
         }
         self.stats.requests_received += 1;
-        self.observe(now, peer, from, Via::Rpc);
+        if listed {
+            self.observe(now, peer, from, Via::Rpc);
+        }
         let response = if self.config.behaviour.is_honest() {
             match request {
                 Request::Ping => Response::Pong { observed: from },
+                Request::Punch { nat, reflexive } => self.punch_answer(now, peer, nat, reflexive),
                 Request::FindNode { target } => self.nodes_answer(now, from, peer, target),
                 request => self.answer_record_request(now, from, peer, request),
             }
@@ -722,6 +758,7 @@ impl Node {
         now: Time,
         from: SocketAddr,
         peer: NodeId,
+        listed: bool,
         tx: TxId,
         response: Response,
     ) {
@@ -744,7 +781,12 @@ impl Node {
             Purpose::Query(q) if self.is_bootstrap_ping(q) => Via::Bootstrap,
             _ => Via::Rpc,
         };
-        self.observe(now, peer, from, via);
+        if listed {
+            self.observe(now, peer, from, via);
+        }
+        if let Response::Pong { observed } = response {
+            self.on_reflexive(now, from, observed);
+        }
         if let Purpose::Query(query) = done.context {
             self.on_query_answer(now, query, peer, Ok((done.rtt, response)));
         }
@@ -763,6 +805,8 @@ impl Node {
                     self.on_evicted(now, evicted.evicted.id, evicted.replaced_by);
                 }
             }
+            Purpose::Keepalive => self.relay_failed(now, peer),
+            Purpose::Reflexive => {}
             Purpose::Query(query) => self.on_query_answer(now, query, peer, Err(reason)),
         }
     }

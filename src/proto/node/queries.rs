@@ -93,6 +93,7 @@ impl Node {
             | Command::Announce { .. }
             | Command::Unannounce(_)
             | Command::TopicLookup(_)) => self.start_record_command(now, command),
+            Command::Connect(peer) => self.start_connect(now, peer),
             Command::Bootstrap => {
                 if self.config.bootstrap.is_empty() && self.table.is_empty() {
                     return Err(CommandError::NoPeers);
@@ -177,7 +178,7 @@ impl Node {
         QueryId(self.next_query)
     }
 
-    fn insert_query(&mut self, now: Time, query: QueryId, kind: Query) {
+    pub(super) fn insert_query(&mut self, now: Time, query: QueryId, kind: Query) {
         self.queries.insert(
             query,
             QueryState {
@@ -191,6 +192,7 @@ impl Node {
         self.record_ops.remove(&query);
         if self.internal.remove(&query) {
             self.queries.remove(&query);
+            self.find_peer_done(now, query, &outcome);
             return;
         }
         if let Some(state) = self.queries.remove(&query) {
@@ -250,6 +252,9 @@ impl Node {
             // Its refresh lookups carry their own query ids.
             Query::BootstrapRefreshes { .. } => {}
             Query::Records(_) => self.on_fanout_answer(now, query, peer, answer),
+            Query::Connect(_) => {
+                self.on_connect_answer(now, query, answer.map(|(_, response)| response))
+            }
             Query::Lookup { lookup, .. } => {
                 match answer {
                     Ok((_, Response::Nodes { contacts, token })) => {

@@ -264,6 +264,7 @@ impl Node {
 
     /// The lookup phase ended: start the fan-out to the k closest that answered.
     pub(super) fn start_fanout(&mut self, now: Time, query: QueryId, result: LookupResult) {
+        self.find_peer_walked(query, &result);
         let Some(Pending { op, tokens }) = self.record_ops.remove(&query) else {
             return;
         };
@@ -438,7 +439,7 @@ impl Node {
             Err(refusal) => Response::Refused(refusal),
         };
         match request {
-            Request::Ping | Request::FindNode { .. } => {
+            Request::Ping | Request::FindNode { .. } | Request::Punch { .. } => {
                 unreachable!("answered by the node")
             }
             Request::ImmutablePut { token, value } => {

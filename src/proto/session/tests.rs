@@ -95,8 +95,11 @@ fn seal_open(
     src: &str,
     text: &[u8],
 ) -> Result<Vec<u8>, OpenError> {
-    let (_, datagram) = from.seal(&RealCrypto, peer, text).expect("session open");
+    let (_, datagram) = from
+        .seal(&RealCrypto, peer, text, false)
+        .expect("session open");
     let Datagram::Sealed {
+        unlisted,
         receiver,
         counter,
         ciphertext,
@@ -108,8 +111,7 @@ fn seal_open(
         Time::ZERO,
         &RealCrypto,
         addr(src),
-        receiver,
-        counter,
+        (unlisted, receiver, counter),
         &ciphertext,
     )
     .map(|(_, plain)| plain)
@@ -233,8 +235,9 @@ fn replayed_tampered_and_stray_frames_are_refused() {
     p.connect();
     p.pump(|_| false);
     let b_id = Identity::from_seed([2; 32]).id();
-    let (_, datagram) = p.a.seal(&RealCrypto, &b_id, b"once").unwrap();
+    let (_, datagram) = p.a.seal(&RealCrypto, &b_id, b"once", false).unwrap();
     let Datagram::Sealed {
+        unlisted,
         receiver,
         counter,
         ciphertext,
@@ -243,7 +246,7 @@ fn replayed_tampered_and_stray_frames_are_refused() {
         panic!()
     };
     let open = |s: &mut Sessions, r, c, ct: &[u8]| {
-        s.open_frame(Time::ZERO, &RealCrypto, addr(A), r, c, ct)
+        s.open_frame(Time::ZERO, &RealCrypto, addr(A), (unlisted, r, c), ct)
     };
     assert!(open(&mut p.b, receiver, counter, &ciphertext).is_ok());
     assert_eq!(

@@ -149,7 +149,9 @@ pub fn peers_that_fit(peers: &[PeerRecord]) -> usize {
 /// Encodes a record request (not `Ping` or `FindNode`).
 pub(super) fn write_request(out: &mut Vec<u8>, tx: TxId, request: &Request) {
     match request {
-        Request::Ping | Request::FindNode { .. } => unreachable!("encoded by the parent"),
+        Request::Ping | Request::FindNode { .. } | Request::Punch { .. } => {
+            unreachable!("encoded by the parent")
+        }
         Request::ImmutablePut { token, value } => {
             put_head(out, MSG_IMMUTABLE_PUT, tx);
             out.extend_from_slice(token);
@@ -200,7 +202,10 @@ pub(super) fn write_request(out: &mut Vec<u8>, tx: TxId, request: &Request) {
 /// what fits ([`peers_that_fit`]).
 pub(super) fn write_response(out: &mut Vec<u8>, tx: TxId, response: &Response) {
     match response {
-        Response::Pong { .. } | Response::Nodes { .. } | Response::Error { .. } => {
+        Response::Pong { .. }
+        | Response::Nodes { .. }
+        | Response::Error { .. }
+        | Response::Punch { .. } => {
             unreachable!("encoded by the parent")
         }
         Response::Stored => put_head(out, MSG_STORED, tx),

@@ -25,6 +25,7 @@ fn sealed(message: &Message) -> Datagram {
     message.encode(&mut plaintext);
     plaintext.extend_from_slice(&[0; TAG_LEN]);
     Datagram::Sealed {
+        unlisted: false,
         receiver: SessionId(7),
         counter: 9,
         ciphertext: plaintext,
@@ -128,7 +129,11 @@ fn every_truncation_and_extension_is_an_error() {
         assert!(decode(&hello[..len]).is_err(), "prefix of {len} bytes");
     }
     // A sealed frame too short to hold a tag.
-    let short = [&sealed_header(SessionId(1), 1)[..], &[0; TAG_LEN - 1]].concat();
+    let short = [
+        &sealed_header(false, SessionId(1), 1)[..],
+        &[0; TAG_LEN - 1],
+    ]
+    .concat();
     assert!(matches!(decode(&short), Err(DecodeError::Truncated { .. })));
 }
 
@@ -139,7 +144,7 @@ fn foreign_and_unknown_headers_are_named() {
         decode(&[MAGIC, 9, 1]),
         Err(DecodeError::UnsupportedVersion(9))
     );
-    for kind in [0x00, 0x03, 0x15, 0x21, 0x30] {
+    for kind in [0x00, 0x03, 0x15, 0x22, 0x30] {
         assert_eq!(
             decode(&[MAGIC, VERSION, kind]),
             Err(DecodeError::UnknownKind(kind))

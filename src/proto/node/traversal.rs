@@ -1,0 +1,548 @@
+//! Reaching peers behind NATs, and leaving politely.
+//!
+//! In: the reflexive addresses peers report in their pongs, relay and punch notices,
+//! [`Command::Connect`], the clock. Out: the node's NAT class ([`Event::NatClassified`]),
+//! relayed datagrams, punch probes, and each connect's path
+//! ([`QueryOutcome::Connected`]).
+//!
+//! - **Classification** ([`crate::proto::nat`]): from three or more peers' reports. A
+//!   node behind a NAT (`consistent` or `random`) marks its frames *unlisted*, so
+//!   nobody puts an address into a routing table that nobody else could reach; it
+//!   picks up to [`TraversalConfig::relays`] of its closest contacts as relays, pings
+//!   them every [`TraversalConfig::keepalive`] to hold its NAT mapping and their
+//!   session open, and announces them under its own id (the topic `Key(id)`), signed.
+//! - **FIND_PEER** is that topic lookup: a walk to the peer's id that also shows
+//!   whether the peer itself is listed (then its address is in the closest set) and
+//!   fetches its signed relay announcement otherwise.
+//! - **Relay**: a node forwards a [`Notice::Relay`] only to a peer it has a session
+//!   with, as a [`Notice::Relayed`] naming the sender; both count against the
+//!   sender's request rate ([`Limits`](super::Limits)). What it forwards is the two
+//!   ends' own handshake and session frames: the relay sees ciphertext and two ids.
+//!   Each end runs that session on a stand-in address ([`crate::proto::relay_path`]).
+//! - **Hole punch**: over the relayed session, [`Request::Punch`] swaps NAT classes
+//!   and reflexive addresses; then both ends send [`Notice::PunchProbe`]s sealed in
+//!   that session straight to each other's reflexive address for
+//!   [`TraversalConfig::punch_window`]. The first probe or ack that arrives straight
+//!   moves the session onto the direct path (sessions follow authenticated frames).
+//!   Two `random` NATs cannot punch, so they do not try.
+//! - **Mailbox** (mp2p): a node with [`Config::mailbox`](super::Config::mailbox)
+//!   listens at a multicast group derived from its key
+//!   ([`mailbox_group`]) and lists it first in its signed declaration; a connect
+//!   sends its handshake there (straight from the key when the asker uses mailboxes
+//!   too, or when the declaration lists one) and the owner answers from its own
+//!   address.
+//! - **Leave**: [`Node::leave`] sends a [`Notice::Bye`] in every session; a peer that
+//!   gets one drops the sender from its table and closes the session.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{Command, ConnectPath, Event, Node, PunchFailure, Purpose, QueryId};
+use crate::proto::discovery::mailbox_group;
+use crate::proto::id::{Key, NodeId};
+use crate::proto::nat::NatObserver;
+use crate::proto::relay_path::{self, RelayPaths};
+use crate::proto::time::Time;
+use crate::proto::wire::{
+    self, Datagram, Message, NatKind, Notice, Request, Response, WireContact, MAX_RELAYED,
+};
+
+/// Tunables of NAT traversal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraversalConfig {
+    /// Relays a node behind a NAT keeps and announces (at most 3). 2 by default.
+    pub relays: usize,
+    /// How often a node behind a NAT pings its relays: shorter than the NATs' mapping
+    /// timeouts. 15 s by default.
+    pub keepalive: Duration,
+    /// How long a hole punch sends probes before the connection stays relayed.
+    /// 2 s by default.
+    pub punch_window: Duration,
+    /// The gap between two punch probes. 100 ms by default.
+    pub punch_interval: Duration,
+}
+
+impl Default for TraversalConfig {
+    fn default() -> Self {
+        TraversalConfig {
+            relays: 2,
+            keepalive: Duration::from_secs(15),
+            punch_window: Duration::from_secs(2),
+            punch_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+/// When a node with a known own address first asks peers what they see.
+const CLASSIFY_FIRST: Duration = Duration::from_secs(2);
+/// How often it asks again while its NAT stays unknown.
+const CLASSIFY_EVERY: Duration = Duration::from_secs(10);
+
+/// A hole punch: probes to `target` until `deadline`.
+#[derive(Debug)]
+struct Punch {
+    target: SocketAddr,
+    nonce: u64,
+    next: Time,
+    deadline: Time,
+    /// The connect waiting on it (the side that asked).
+    query: Option<QueryId>,
+}
+
+/// The traversal state of one node; see the module docs.
+#[derive(Debug)]
+pub(super) struct Traversal {
+    nat: NatObserver,
+    pub(super) paths: RelayPaths,
+    /// Each relay path's relay address.
+    pub(super) relay_addrs: BTreeMap<NodeId, SocketAddr>,
+    /// The relays this node (behind a NAT) keeps, and when it next pings them.
+    relays: Vec<WireContact>,
+    keepalive_at: Option<Time>,
+    /// When the node next asks peers for its reflexive address, while its NAT is
+    /// unknown and its own address known.
+    classify_at: Option<Time>,
+    punches: BTreeMap<NodeId, Punch>,
+    /// FIND_PEER queries by the connect waiting for them.
+    pub(super) finding: BTreeMap<QueryId, QueryId>,
+    /// The addresses last declared under the own id (relays, mailbox).
+    declared: Vec<SocketAddr>,
+}
+
+impl Traversal {
+    pub(super) fn new(now: Time, local: Option<SocketAddr>) -> Traversal {
+        Traversal {
+            classify_at: local.map(|_| now + CLASSIFY_FIRST),
+            nat: NatObserver::new(local),
+            paths: RelayPaths::default(),
+            relay_addrs: BTreeMap::new(),
+            relays: Vec::new(),
+            keepalive_at: None,
+            punches: BTreeMap::new(),
+            finding: BTreeMap::new(),
+            declared: Vec::new(),
+        }
+    }
+
+    pub(super) fn poll_timeout(&self) -> Option<Time> {
+        let punches = self.punches.values().map(|p| p.next.min(p.deadline)).min();
+        [self.keepalive_at, self.classify_at, punches]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+impl Node {
+    /// This node's NAT, as classified from what peers report.
+    pub fn nat(&self) -> NatKind {
+        self.traversal.nat.kind()
+    }
+
+    /// The address peers see this node at, once one reported it.
+    pub fn reflexive_addr(&self) -> Option<SocketAddr> {
+        self.traversal.nat.reflexive()
+    }
+
+    /// This node's multicast mailbox, if it keeps one.
+    pub fn mailbox(&self) -> Option<SocketAddr> {
+        let group = self.discovery.group()?;
+        self.config
+            .mailbox
+            .then(|| mailbox_group(&self.id, group.port()))
+    }
+
+    /// The multicast groups the driver must deliver to this node: the beacon group
+    /// and the mailbox, where configured.
+    pub fn multicast_groups(&self) -> Vec<SocketAddr> {
+        self.discovery
+            .group()
+            .into_iter()
+            .chain(self.mailbox())
+            .collect()
+    }
+
+    /// The relays this node keeps (behind a NAT only).
+    pub fn relays(&self) -> Vec<WireContact> {
+        self.traversal.relays.clone()
+    }
+
+    /// Says goodbye to every peer with an open session: they drop this node from
+    /// their tables now rather than after timeouts. Drain [`Node::poll_transmit`]
+    /// after it, then stop driving the node.
+    pub fn leave(&mut self, now: Time) {
+        self.advance(now);
+        let peers: Vec<NodeId> = self.sessions.open_peers().collect();
+        for peer in peers {
+            self.send_sealed(&peer, &Message::Notice(Notice::Bye));
+        }
+        self.stats.byes_sent += 1;
+    }
+
+    /// Whether this node's frames ask not to be listed: it sits behind a NAT.
+    pub(super) fn unlisted(&self) -> bool {
+        matches!(self.nat(), NatKind::Consistent | NatKind::Random)
+    }
+
+    // ---- Classification and relays ----
+
+    /// A peer at `from` saw this node at `observed`.
+    pub(super) fn on_reflexive(&mut self, now: Time, from: SocketAddr, observed: SocketAddr) {
+        if relay_path::is_relay_path(from) {
+            return;
+        }
+        let Some(kind) = self.traversal.nat.report(from, observed) else {
+            return;
+        };
+        self.events.push_back(Event::NatClassified {
+            kind,
+            reflexive: self.traversal.nat.reflexive(),
+        });
+        if self.unlisted() {
+            self.choose_relays(now);
+        } else {
+            self.traversal.relays.clear();
+            self.traversal.keepalive_at = None;
+        }
+    }
+
+    /// Picks the closest contacts as relays and announces them under the own id.
+    fn choose_relays(&mut self, now: Time) {
+        let n = self
+            .config
+            .traversal
+            .relays
+            .min(crate::proto::store::MAX_RELAYS);
+        let relays: Vec<WireContact> = self
+            .table
+            .closest(&self.id, n)
+            .into_iter()
+            .map(|c| WireContact {
+                id: c.id,
+                addr: c.addr,
+            })
+            .collect();
+        if relays.is_empty() || relays == self.traversal.relays {
+            return;
+        }
+        self.traversal.relays = relays;
+        self.traversal.keepalive_at = Some(now + self.config.traversal.keepalive);
+        self.declare(now);
+    }
+
+    /// Announces, signed under the own id, how to reach this node: its mailbox first,
+    /// then its relays. Nothing to declare, or nothing new: nothing sent.
+    fn declare(&mut self, now: Time) {
+        let addrs: Vec<SocketAddr> = self
+            .mailbox()
+            .into_iter()
+            .chain(self.traversal.relays.iter().map(|r| r.addr))
+            .take(crate::proto::store::MAX_RELAYS)
+            .collect();
+        if addrs.is_empty() || addrs == self.traversal.declared || self.table.is_empty() {
+            return;
+        }
+        self.traversal.declared = addrs.clone();
+        let announce = Command::Announce {
+            topic: Key(*self.id.as_bytes()),
+            relays: addrs,
+        };
+        if let Ok(query) = self.start_record_command(now, announce) {
+            self.internal.insert(query);
+        }
+    }
+
+    /// Pings the relays when due, asks peers for the reflexive address while the NAT
+    /// is unknown, and runs punch probes.
+    pub(super) fn traversal_timeout(&mut self, now: Time) {
+        if self.traversal.declared.is_empty() && self.mailbox().is_some() {
+            self.declare(now);
+        }
+        if self.traversal.classify_at.is_some_and(|at| at <= now) {
+            self.traversal.classify_at =
+                (self.nat() == NatKind::Unknown).then(|| now + CLASSIFY_EVERY);
+            if self.traversal.classify_at.is_some() {
+                self.ask_reflexive(now);
+            }
+        }
+        if self.traversal.keepalive_at.is_some_and(|at| at <= now) {
+            self.traversal.keepalive_at = Some(now + self.config.traversal.keepalive);
+            // Relays that left the table (unlisted, evicted) are replaced first.
+            let gone: Vec<NodeId> = self
+                .traversal
+                .relays
+                .iter()
+                .filter(|r| self.table.get(&r.id).is_none())
+                .map(|r| r.id)
+                .collect();
+            for relay in gone {
+                self.relay_failed(now, relay);
+            }
+            for relay in self.traversal.relays.clone() {
+                let _ = self.rpc.start(
+                    now,
+                    relay.addr,
+                    relay.id,
+                    Request::Ping,
+                    Purpose::Keepalive,
+                    &mut self.rng,
+                );
+            }
+        }
+        let due: Vec<NodeId> = self
+            .traversal
+            .punches
+            .iter()
+            .filter(|(_, p)| p.next <= now || p.deadline <= now)
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in due {
+            let Some(punch) = self.traversal.punches.get_mut(&peer) else {
+                continue;
+            };
+            if punch.deadline <= now {
+                let query = punch.query;
+                self.traversal.punches.remove(&peer);
+                self.stats.punches_failed += 1;
+                self.events.push_back(Event::PunchFailed {
+                    peer,
+                    reason: PunchFailure::Timeout,
+                });
+                if let Some(query) = query {
+                    self.finish_connect(now, query, ConnectPath::Relayed);
+                }
+                continue;
+            }
+            punch.next = now + self.config.traversal.punch_interval;
+            let (target, nonce) = (punch.target, punch.nonce);
+            self.seal_to(
+                &peer,
+                target,
+                &Message::Notice(Notice::PunchProbe { nonce }),
+            );
+        }
+    }
+
+    /// Pings contacts of as many distinct IPs as classification needs.
+    fn ask_reflexive(&mut self, now: Time) {
+        let mut ips = Vec::new();
+        let contacts: Vec<_> = self
+            .table
+            .closest(&self.id, 4 * crate::proto::nat::REPORTS_NEEDED);
+        for contact in contacts {
+            if ips.len() >= crate::proto::nat::REPORTS_NEEDED {
+                break;
+            }
+            if ips.contains(&contact.addr.ip()) {
+                continue;
+            }
+            ips.push(contact.addr.ip());
+            let _ = self.rpc.start(
+                now,
+                contact.addr,
+                contact.id,
+                Request::Ping,
+                Purpose::Reflexive,
+                &mut self.rng,
+            );
+        }
+    }
+
+    /// A keepalive to a relay went unanswered: choose again.
+    pub(super) fn relay_failed(&mut self, now: Time, relay: NodeId) {
+        if self.traversal.relays.iter().any(|r| r.id == relay) {
+            self.traversal.relays.retain(|r| r.id != relay);
+            let kept = std::mem::take(&mut self.traversal.relays);
+            self.choose_relays(now);
+            if self.traversal.relays.is_empty() {
+                self.traversal.relays = kept;
+            }
+        }
+    }
+
+    // ---- Sending through relays and straight ----
+
+    /// Seals `message` in `peer`'s session but sends it to `dst`, not to the
+    /// session's address: how punch probes go straight while the session is relayed.
+    fn seal_to(&mut self, peer: &NodeId, dst: SocketAddr, message: &Message) {
+        let mut plaintext = Vec::with_capacity(16);
+        message.encode(&mut plaintext);
+        let unlisted = self.unlisted();
+        if let Some((_, datagram)) = self.sessions.seal(self.crypto, peer, &plaintext, unlisted) {
+            self.send_bytes(dst, datagram);
+        }
+    }
+
+    /// Sends `message` to `peer` in its session, or dials `addr` and holds it.
+    fn send_or_dial(&mut self, now: Time, peer: NodeId, addr: SocketAddr, message: Message) {
+        if self.send_sealed(&peer, &message) {
+            return;
+        }
+        let mut encoded = Vec::with_capacity(64);
+        message.encode(&mut encoded);
+        if !self
+            .waiting
+            .push(peer, message, encoded.len(), &self.config.limits)
+        {
+            self.stats.requests_not_buffered += 1;
+            return;
+        }
+        self.sessions
+            .connect(now, self.crypto, peer, addr, &mut self.rng);
+    }
+
+    /// A datagram for a relay path: wrapped in a relay notice to the path's relay.
+    pub(super) fn send_via_relay(&mut self, path: SocketAddr, datagram: Vec<u8>) {
+        let Some((relay, peer)) = self.traversal.paths.pair(path) else {
+            return;
+        };
+        let Some(&relay_addr) = self.traversal.relay_addrs.get(&relay) else {
+            return;
+        };
+        if datagram.len() > MAX_RELAYED {
+            self.stats.relay_too_large += 1;
+            return;
+        }
+        let notice = Message::Notice(Notice::Relay { to: peer, datagram });
+        let now = self.now;
+        self.send_or_dial(now, relay, relay_addr, notice);
+    }
+
+    // ---- Receiving notices ----
+
+    pub(super) fn on_notice(&mut self, now: Time, from: SocketAddr, peer: NodeId, notice: Notice) {
+        let relayed = relay_path::is_relay_path(from);
+        match notice {
+            Notice::Bye => {
+                self.stats.byes_received += 1;
+                if self.table.remove(&peer).is_some() {
+                    self.events.push_back(Event::PeerEvicted {
+                        id: peer,
+                        replaced_by: None,
+                    });
+                }
+                self.sessions.close_peer(&peer);
+                self.rpc
+                    .fail_peer(now, &peer, crate::proto::rpc::RpcFailure::Unreachable);
+            }
+            Notice::Relay { to, datagram } if !relayed => {
+                if to == self.id || to == peer || !self.admit_request(now, peer) {
+                    self.stats.relay_refused += 1;
+                    return;
+                }
+                let relayed = Message::Notice(Notice::Relayed {
+                    from: peer,
+                    datagram,
+                });
+                if self.send_sealed(&to, &relayed) {
+                    self.stats.relay_forwarded += 1;
+                } else {
+                    self.stats.relay_refused += 1;
+                }
+            }
+            Notice::Relayed {
+                from: sender,
+                datagram,
+            } if !relayed => {
+                if !self.admit_request(now, peer) {
+                    return;
+                }
+                let path = self.traversal.paths.addr(peer, sender);
+                self.traversal.relay_addrs.insert(peer, from);
+                self.on_relayed_datagram(now, path, &datagram);
+            }
+            Notice::PunchProbe { nonce } => {
+                if relayed {
+                    return;
+                }
+                self.seal_to(&peer, from, &Message::Notice(Notice::PunchAck { nonce }));
+                self.punched(now, peer);
+            }
+            Notice::PunchAck { .. } => {
+                if !relayed {
+                    self.punched(now, peer);
+                }
+            }
+            Notice::Relay { .. } | Notice::Relayed { .. } => {
+                // Relays of relays: refused, so that nesting cannot multiply traffic.
+                self.stats.relay_refused += 1;
+            }
+        }
+    }
+
+    /// An end-to-end datagram that came through a relay, as if from `path`.
+    fn on_relayed_datagram(&mut self, now: Time, path: SocketAddr, bytes: &[u8]) {
+        match wire::decode(bytes) {
+            Ok(Datagram::Handshake(handshake)) => {
+                self.sessions
+                    .handle_handshake(now, self.crypto, path, handshake, &mut self.rng);
+            }
+            Ok(Datagram::Sealed {
+                unlisted,
+                receiver,
+                counter,
+                ciphertext,
+            }) => self.on_sealed(now, path, (unlisted, receiver, counter), &ciphertext),
+            Ok(_) | Err(_) => self.stats.datagrams_malformed += 1,
+        }
+    }
+
+    /// A probe or ack arrived straight from `peer`: the session moved onto the
+    /// direct path.
+    fn punched(&mut self, now: Time, peer: NodeId) {
+        let Some(punch) = self.traversal.punches.remove(&peer) else {
+            return;
+        };
+        self.stats.punches_succeeded += 1;
+        if let Some(query) = punch.query {
+            self.finish_connect(now, query, ConnectPath::Punched);
+        }
+    }
+
+    /// The answer to a punch request: swap addresses and start probing, unless two
+    /// `random` NATs meet.
+    pub(super) fn punch_answer(
+        &mut self,
+        now: Time,
+        peer: NodeId,
+        nat: NatKind,
+        reflexive: SocketAddr,
+    ) -> Response {
+        let own = self.nat();
+        let answer = Response::Punch {
+            nat: own,
+            reflexive: self.reflexive_addr().unwrap_or(reflexive),
+        };
+        if punchable(own, nat) && self.reflexive_addr().is_some() {
+            self.start_punch(now, peer, reflexive, None);
+        }
+        answer
+    }
+
+    pub(super) fn start_punch(
+        &mut self,
+        now: Time,
+        peer: NodeId,
+        target: SocketAddr,
+        query: Option<QueryId>,
+    ) {
+        let nonce = rand_core::RngCore::next_u64(&mut self.rng);
+        self.traversal.punches.insert(
+            peer,
+            Punch {
+                target,
+                nonce,
+                next: now,
+                deadline: now + self.config.traversal.punch_window,
+                query,
+            },
+        );
+        self.traversal_timeout(now);
+    }
+}
+
+/// Whether two NATs can punch: anything but two that map every destination anew.
+pub(super) fn punchable(a: NatKind, b: NatKind) -> bool {
+    !(a == NatKind::Random && b == NatKind::Random)
+}

@@ -1,0 +1,278 @@
+//! The byte encoding of the messages that reach peers behind NATs and say goodbye:
+//! one-way [`Notice`]s (leave, relay, relayed, punch probes) and the punch
+//! coordination request and answer. Their shapes live here; the parent module's
+//! decoder hands their type bytes over.
+//!
+//! | type | message | body |
+//! |---|---|---|
+//! | `0x0A` | [`Request::Punch`] | tx u32, NAT kind u8, reflexive address |
+//! | `0x88` | [`Response::Punch`] | tx u32, NAT kind u8, reflexive address |
+//! | `0x40` | [`Notice::Bye`] | nothing |
+//! | `0x41` | [`Notice::Relay`] | target id 32, datagram length u16, datagram |
+//! | `0x42` | [`Notice::Relayed`] | source id 32, datagram length u16, datagram |
+//! | `0x43` | [`Notice::PunchProbe`] | nonce u64 |
+//! | `0x44` | [`Notice::PunchAck`] | nonce u64 |
+//!
+//! Notices carry no transaction id and get no answer. A relayed datagram is another
+//! session's handshake message or sealed frame, opaque to the relay; it is at most
+//! [`MAX_RELAYED`] bytes so that the wrapping frame still fits [`MAX_DATAGRAM`].
+
+use std::net::SocketAddr;
+
+use super::{
+    put_addr, put_head, DecodeError, Message, NodeId, Reader, Request, Response, TxId,
+    MAX_DATAGRAM, SEALED_HEADER_LEN, TAG_LEN,
+};
+use crate::proto::id::ID_LEN;
+
+/// The largest datagram a [`Notice::Relay`] or [`Notice::Relayed`] carries: what is
+/// left of a datagram after the wrapping frame's header, tag, type, id and length.
+pub const MAX_RELAYED: usize = MAX_DATAGRAM - SEALED_HEADER_LEN - TAG_LEN - 1 - ID_LEN - 2;
+
+pub(super) const MSG_PUNCH: u8 = 0x0A;
+pub(super) const MSG_PUNCH_REPLY: u8 = 0x88;
+const NOTICE_BYE: u8 = 0x40;
+const NOTICE_RELAY: u8 = 0x41;
+const NOTICE_RELAYED: u8 = 0x42;
+const NOTICE_PUNCH_PROBE: u8 = 0x43;
+const NOTICE_PUNCH_ACK: u8 = 0x44;
+
+/// A one-way message inside a session: nothing answers it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// The sender is leaving the swarm: drop it from the routing table now instead of
+    /// finding out by timeouts.
+    Bye,
+    /// Please forward `datagram` to `to`, a peer you have a session with.
+    Relay {
+        /// Whom to forward to.
+        to: NodeId,
+        /// The end-to-end datagram (handshake message or sealed frame).
+        datagram: Vec<u8>,
+    },
+    /// A datagram `from` asked the relay to forward to you.
+    Relayed {
+        /// Who sent it (proved to the relay by their session).
+        from: NodeId,
+        /// The end-to-end datagram.
+        datagram: Vec<u8>,
+    },
+    /// Sent straight to a peer's reflexive address during a hole punch.
+    PunchProbe {
+        /// Echoed by the answer.
+        nonce: u64,
+    },
+    /// Answers a [`Notice::PunchProbe`] that arrived straight, to where it came from.
+    PunchAck {
+        /// The probe's nonce.
+        nonce: u64,
+    },
+}
+
+/// A node's idea of the NAT in front of it, as HyperDHT classifies it from the
+/// reflexive addresses peers report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NatKind {
+    /// Not enough reports yet.
+    #[default]
+    Unknown,
+    /// Peers see the node at its own address: reachable by anyone.
+    Open,
+    /// Peers see one address that is not the node's own: a NAT that keeps one mapping
+    /// for every destination. Reachable only after it sent first; punchable.
+    Consistent,
+    /// Peers see different ports: a NAT that maps every destination anew
+    /// (symmetric). Only a relay reaches it from another NAT like it.
+    Random,
+}
+
+impl NatKind {
+    /// The wire byte.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            NatKind::Unknown => 0,
+            NatKind::Open => 1,
+            NatKind::Consistent => 2,
+            NatKind::Random => 3,
+        }
+    }
+
+    /// From the wire byte, if it is one.
+    pub fn from_byte(byte: u8) -> Option<NatKind> {
+        Some(match byte {
+            0 => NatKind::Unknown,
+            1 => NatKind::Open,
+            2 => NatKind::Consistent,
+            3 => NatKind::Random,
+            _ => return None,
+        })
+    }
+
+    /// The lower-case name used in reports and events.
+    pub fn name(self) -> &'static str {
+        match self {
+            NatKind::Unknown => "unknown",
+            NatKind::Open => "open",
+            NatKind::Consistent => "consistent",
+            NatKind::Random => "random",
+        }
+    }
+}
+
+/// Whether `kind` is a notice's type byte.
+pub(super) fn is_notice(kind: u8) -> bool {
+    (NOTICE_BYE..=NOTICE_PUNCH_ACK).contains(&kind)
+}
+
+pub(super) fn write_notice(out: &mut Vec<u8>, notice: &Notice) {
+    match notice {
+        Notice::Bye => out.push(NOTICE_BYE),
+        Notice::Relay { to: id, datagram } | Notice::Relayed { from: id, datagram } => {
+            let kind = match notice {
+                Notice::Relay { .. } => NOTICE_RELAY,
+                _ => NOTICE_RELAYED,
+            };
+            debug_assert!(datagram.len() <= MAX_RELAYED);
+            let datagram = &datagram[..datagram.len().min(MAX_RELAYED)];
+            out.push(kind);
+            out.extend_from_slice(id.as_bytes());
+            out.extend_from_slice(&(datagram.len() as u16).to_be_bytes());
+            out.extend_from_slice(datagram);
+        }
+        Notice::PunchProbe { nonce } => {
+            out.push(NOTICE_PUNCH_PROBE);
+            out.extend_from_slice(&nonce.to_be_bytes());
+        }
+        Notice::PunchAck { nonce } => {
+            out.push(NOTICE_PUNCH_ACK);
+            out.extend_from_slice(&nonce.to_be_bytes());
+        }
+    }
+}
+
+pub(super) fn read_notice(r: &mut Reader<'_>, kind: u8) -> Result<Message, DecodeError> {
+    let notice = match kind {
+        NOTICE_BYE => Notice::Bye,
+        NOTICE_RELAY | NOTICE_RELAYED => {
+            let id = NodeId(r.array()?);
+            let len = usize::from(r.u16()?);
+            if len > MAX_RELAYED {
+                return Err(DecodeError::TooLarge {
+                    field: "relayed datagram",
+                    len,
+                });
+            }
+            let datagram = r.take(len)?.to_vec();
+            if kind == NOTICE_RELAY {
+                Notice::Relay { to: id, datagram }
+            } else {
+                Notice::Relayed { from: id, datagram }
+            }
+        }
+        NOTICE_PUNCH_PROBE => Notice::PunchProbe { nonce: r.u64()? },
+        NOTICE_PUNCH_ACK => Notice::PunchAck { nonce: r.u64()? },
+        other => return Err(DecodeError::UnknownMessage(other)),
+    };
+    Ok(Message::Notice(notice))
+}
+
+pub(super) fn write_punch(out: &mut Vec<u8>, kind: u8, tx: TxId, nat: NatKind, addr: &SocketAddr) {
+    put_head(out, kind, tx);
+    out.push(nat.to_byte());
+    put_addr(out, addr);
+}
+
+pub(super) fn read_punch(r: &mut Reader<'_>, kind: u8, tx: TxId) -> Result<Message, DecodeError> {
+    let byte = r.u8()?;
+    let nat = NatKind::from_byte(byte).ok_or(DecodeError::UnknownNatKind(byte))?;
+    let reflexive = r.addr()?;
+    Ok(if kind == MSG_PUNCH {
+        Message::Request {
+            tx,
+            request: Request::Punch { nat, reflexive },
+        }
+    } else {
+        Message::Response {
+            tx,
+            response: Response::Punch { nat, reflexive },
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::decode_message;
+    use super::*;
+
+    fn round_trip(message: Message) {
+        let mut bytes = Vec::new();
+        message.encode(&mut bytes);
+        assert_eq!(decode_message(&bytes), Ok(message));
+    }
+
+    #[test]
+    fn every_traversal_message_round_trips() {
+        let addr: SocketAddr = "100.64.0.7:40001".parse().unwrap();
+        round_trip(Message::Notice(Notice::Bye));
+        round_trip(Message::Notice(Notice::Relay {
+            to: NodeId([7; 32]),
+            datagram: vec![0xD5; MAX_RELAYED],
+        }));
+        round_trip(Message::Notice(Notice::Relayed {
+            from: NodeId([9; 32]),
+            datagram: vec![1, 2, 3],
+        }));
+        round_trip(Message::Notice(Notice::PunchProbe { nonce: u64::MAX }));
+        round_trip(Message::Notice(Notice::PunchAck { nonce: 3 }));
+        for nat in [NatKind::Open, NatKind::Consistent, NatKind::Random] {
+            round_trip(Message::Request {
+                tx: TxId(5),
+                request: Request::Punch {
+                    nat,
+                    reflexive: addr,
+                },
+            });
+            round_trip(Message::Response {
+                tx: TxId(6),
+                response: Response::Punch {
+                    nat,
+                    reflexive: addr,
+                },
+            });
+        }
+    }
+
+    #[test]
+    fn a_largest_relay_fits_a_sealed_datagram() {
+        let mut bytes = Vec::new();
+        Message::Notice(Notice::Relay {
+            to: NodeId([7; 32]),
+            datagram: vec![0; MAX_RELAYED],
+        })
+        .encode(&mut bytes);
+        assert_eq!(SEALED_HEADER_LEN + bytes.len() + TAG_LEN, MAX_DATAGRAM);
+    }
+
+    #[test]
+    fn oversized_or_truncated_relays_are_errors() {
+        let mut bytes = vec![NOTICE_RELAY];
+        bytes.extend_from_slice(&[0; 32]);
+        bytes.extend_from_slice(&((MAX_RELAYED + 1) as u16).to_be_bytes());
+        assert!(matches!(
+            decode_message(&bytes),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        let mut bytes = vec![NOTICE_RELAYED];
+        bytes.extend_from_slice(&[0; 32]);
+        bytes.extend_from_slice(&10u16.to_be_bytes());
+        bytes.extend_from_slice(&[0; 9]);
+        assert!(matches!(
+            decode_message(&bytes),
+            Err(DecodeError::Truncated { .. })
+        ));
+        assert!(matches!(
+            decode_message(&[NOTICE_BYE, 0]),
+            Err(DecodeError::TrailingBytes(1))
+        ));
+    }
+}
