@@ -7,6 +7,7 @@
 //! `expectations`, `pass`, and more), the verdict of every expectation, and a few
 //! lines for people.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -60,6 +61,9 @@ pub struct Report {
     pub records: Records,
     /// Announcements and topic lookups of the workloads, checked against the oracle.
     pub topics: Topics,
+    /// `Command::Connect`s of the workloads: the path each took, overall and by the
+    /// NATs of the two ends.
+    pub connect: Connects,
     /// Verified peers per routing table at the end.
     pub tables: Tables,
     /// The nodes' own counters, summed over the swarm.
@@ -109,8 +113,10 @@ pub struct Faults {
 /// Who came and went: churn's departures and arrivals, crashes and restarts.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Churn {
-    /// Nodes churn took away for good (silently).
+    /// Nodes churn took away for good.
     pub left: usize,
+    /// Of those, the ones that said goodbye first (`graceful`).
+    pub left_gracefully: usize,
     /// New nodes churn brought in.
     pub joined: usize,
     /// Nodes that crashed (`crash` events).
@@ -246,6 +252,45 @@ pub struct Topics {
     /// Mean recall: found announcers still in the swarm over all of them, per lookup
     /// (an unfinished lookup counts 0).
     pub recall_mean: Option<f64>,
+}
+
+/// Connect figures: how many attempts ended on each path, or failed.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct ConnectCounts {
+    /// Connects started (or refused at the start).
+    pub attempts: u64,
+    /// Ended with a session straight to the peer's address.
+    pub direct: u64,
+    /// Ended with a session through a hole punched in both NATs.
+    pub punched: u64,
+    /// Ended with a session through a relay.
+    pub relayed: u64,
+    /// Ended with a session opened through the peer's multicast mailbox.
+    pub mailbox: u64,
+    /// Ended without a session, or refused at the start.
+    pub failed: u64,
+    /// Still running when the scenario ended.
+    pub unfinished: u64,
+}
+
+impl ConnectCounts {
+    /// Attempts that ended with a session, by any path.
+    pub fn connected(&self) -> u64 {
+        self.direct + self.punched + self.relayed + self.mailbox
+    }
+}
+
+/// The `connects` workload's figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Connects {
+    /// Every attempt.
+    #[serde(flatten)]
+    pub total: ConnectCounts,
+    /// Attempts by the NATs of asker and target: `"consistent->random"`, …
+    pub by_nat: BTreeMap<String, ConnectCounts>,
+    /// Failures by reason: `timeout`, `unreachable`, `not_found`, … and `not_started`
+    /// (the node refused the command).
+    pub failed_by: BTreeMap<String, u64>,
 }
 
 /// Routing table fill at the end of the run, over the nodes still in the swarm.
@@ -418,6 +463,7 @@ impl Report {
         let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
         match name {
             "lookup_success" => ratio(self.lookups.succeeded, self.lookups.issued),
+            "connect_success" => ratio(self.connect.total.connected(), self.connect.total.attempts),
             "restarted_known" => ratio(
                 self.churn.restarted_known as u64,
                 self.churn.restarted_here as u64,
@@ -592,6 +638,26 @@ impl Report {
                 t.recall_mean.map_or("-".to_string(), |v| format!("{v:.4}")),
             );
         }
+        let k = &self.connect.total;
+        if k.attempts > 0 {
+            let _ = writeln!(
+                s,
+                "connects: {} attempts: {} direct, {} punched, {} relayed, {} mailbox, {} failed, {} unfinished",
+                k.attempts, k.direct, k.punched, k.relayed, k.mailbox, k.failed, k.unfinished
+            );
+            for (pair, k) in &self.connect.by_nat {
+                let _ = writeln!(
+                    s,
+                    "  {pair}: {} of {} connected ({} direct, {} punched, {} relayed, {} mailbox)",
+                    k.connected(),
+                    k.attempts,
+                    k.direct,
+                    k.punched,
+                    k.relayed,
+                    k.mailbox
+                );
+            }
+        }
         if self.departed > 0 {
             let _ = writeln!(s, "departed: {} nodes left the swarm", self.departed);
         }
@@ -599,8 +665,8 @@ impl Report {
         if c.left + c.joined + c.crashed + c.restarted > 0 {
             let _ = writeln!(
                 s,
-                "churn: {} left, {} joined, {} crashed, {} restarted ({} of {} back in others' tables)",
-                c.left, c.joined, c.crashed, c.restarted, c.restarted_known, c.restarted_here
+                "churn: {} left ({} saying goodbye), {} joined, {} crashed, {} restarted ({} of {} back in others' tables)",
+                c.left, c.left_gracefully, c.joined, c.crashed, c.restarted, c.restarted_known, c.restarted_here
             );
         }
         let a = &self.lookups_after_faults;

@@ -96,9 +96,16 @@ pub struct Run {
 #[derive(Clone, Debug)]
 enum Step {
     World(Action),
-    /// A churn departure of the live node draw `pick` names (bootstrap nodes aside).
+    /// A `Command::Connect` from the node draw `asker` names to another live node.
+    Connect {
+        asker: u64,
+        target: u64,
+    },
+    /// A churn departure of the live node draw `pick` names (bootstrap nodes aside),
+    /// saying goodbye first when `graceful`.
     ChurnLeave {
         pick: u64,
+        graceful: bool,
     },
     /// A churn arrival: dormant node `node` joins.
     ChurnJoin {
@@ -422,6 +429,10 @@ fn timeline(scenario: &Scenario) -> Vec<(Time, Step)> {
             let (node, pick) = (rng.next_u64(), rng.next_u64());
             steps.push((spread(i, w.pings), Step::ContactPing { node, pick }));
         }
+        for i in 0..w.connects {
+            let (asker, target) = (rng.next_u64(), rng.next_u64());
+            steps.push((spread(i, w.connects), Step::Connect { asker, target }));
+        }
     }
     steps.extend(faults::churn_steps(scenario, scenario.nodes));
     steps.sort_by_key(|(at, _)| *at); // stable: file order within one moment
@@ -455,7 +466,10 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
     let steps = timeline(scenario);
     let settled =
         faults::faults_end(scenario).map_or(Time::ZERO, |end| Time::ZERO + end) + faults::SETTLE;
-    let mut tally = Tally::new(&steps, settled);
+    let nat = (0..total)
+        .map(|node| built.engine().world().nat_kind(node))
+        .collect();
+    let mut tally = Tally::new(&steps, settled, nat);
     let mut honest = roster.honest();
     honest.resize(total, true); // nodes that join mid-run are honest
     let mut members = Members::new(scenario.seed, total, &honest, total - scenario.nodes);
@@ -498,7 +512,9 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
             Step::World(Action::Restart { keep_table }) => {
                 faults.restart(*keep_table, &mut members, built.engine());
             }
-            Step::ChurnLeave { pick } => faults.leave(*pick, &mut members, built.engine()),
+            Step::ChurnLeave { pick, graceful } => {
+                faults.leave(*pick, *graceful, &mut members, built.engine())
+            }
             Step::ChurnJoin { node } => faults.join(*node, &mut members, built.engine()),
             step => {
                 let contact = |node: usize, pick: u64| built.contact(node, pick);
@@ -581,6 +597,7 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
         contact_pings: tally.contact_pings(),
         records: tally.records(),
         topics: tally.topics(),
+        connect: tally.connects(),
         tables: Tables {
             min: tables.iter().copied().min().unwrap_or(0),
             mean: tables.iter().sum::<usize>() as f64 / tables.len().max(1) as f64,

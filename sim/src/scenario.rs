@@ -452,13 +452,16 @@ pub struct Workload {
     /// `announces`: announcements under one of a few seeded topics, default 0.
     pub announces: usize,
     /// `topic_lookups`: lookups of a topic that has acknowledged announcements,
-    /// default 0. A workload has at least one count above 0.
+    /// default 0.
     pub topic_lookups: usize,
+    /// `connects`: `Command::Connect`s from a random node to another, default 0. A
+    /// workload has at least one count above 0.
+    pub connects: usize,
 }
 
 impl Workload {
     /// Every count with its key, in file-format order.
-    pub fn counts(&self) -> [(&'static str, usize); 9] {
+    pub fn counts(&self) -> [(&'static str, usize); 10] {
         [
             ("lookups", self.lookups),
             ("ping_closest", self.ping_closest),
@@ -469,6 +472,7 @@ impl Workload {
             ("mutable_gets", self.mutable_gets),
             ("announces", self.announces),
             ("topic_lookups", self.topic_lookups),
+            ("connects", self.connects),
         ]
     }
 }
@@ -538,6 +542,7 @@ pub const METRICS: &[&str] = &[
     "lookup_success",
     "lookup_success_after_faults",
     "restarted_known",
+    "connect_success",
     "lookup_hops_p50",
     "lookup_hops_p95",
     "lookup_latency_ms_p50",
@@ -559,6 +564,7 @@ pub const RATIO_METRICS: &[&str] = &[
     "lookup_success",
     "lookup_success_after_faults",
     "restarted_known",
+    "connect_success",
     "honest_lookup_success",
     "ping_success",
     "contact_ping_success",

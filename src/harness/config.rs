@@ -132,6 +132,7 @@ impl SwarmConfig {
         }
         let mut config = self.node.clone();
         config.port = addr.port();
+        config.address = Some(addr);
         config.bootstrap = bootstrap;
         config.discovery.multicast_group = (self.segments > 0).then_some(MULTICAST_GROUP);
         if let Some(configure) = self.configure {

@@ -228,6 +228,18 @@ impl<N: Network> Swarm<N> {
         self.down[index]
     }
 
+    /// Node `index` says goodbye to every peer it has a session with
+    /// ([`Node::leave`]), its goodbyes go out, and it goes down for good.
+    pub fn leave_gracefully(&mut self, index: usize) {
+        if self.down[index] {
+            return;
+        }
+        let local = self.local(index);
+        self.nodes[index].leave(local);
+        self.after(index);
+        self.down[index] = true;
+    }
+
     /// Brings node `index` (down: crashed, or dormant) back as a new process: a new
     /// [`Node`] with the same identity, an empty routing table, no sessions and no
     /// queries, knowing `bootstrap` (`None`: the swarm's bootstrap nodes), which runs

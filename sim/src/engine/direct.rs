@@ -102,6 +102,12 @@ impl Engine for Direct {
         }
     }
 
+    fn leave_gracefully(&mut self, nodes: &[usize]) {
+        for &node in nodes {
+            self.swarm.leave_gracefully(node);
+        }
+    }
+
     fn crash(&mut self, nodes: &[usize]) {
         // The node object stays, down, until a restart replaces it: its table is what
         // a process that saved its peers would find on disk.

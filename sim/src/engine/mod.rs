@@ -65,6 +65,12 @@ pub trait Engine {
     /// mid-run. They receive nothing and send nothing from now on, their commands
     /// never end, and [`Engine::snapshots`] shows them as they were when they left.
     fn leave(&mut self, nodes: &[usize]);
+    /// Takes `nodes` off the network for good, now, each saying goodbye first: the
+    /// core's goodbye goes to every peer it has a session with, then it is gone as
+    /// with [`Engine::leave`].
+    fn leave_gracefully(&mut self, _nodes: &[usize]) {
+        unsupported(self.name(), "graceful leaves")
+    }
     /// Crashes `nodes` now: silently, like [`Engine::leave`], and their state is lost
     /// — a [`Engine::restart`] brings each back as a new process. By default a crash
     /// is a leave (an engine that cannot restart loses nothing more by it).

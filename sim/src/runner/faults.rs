@@ -95,16 +95,27 @@ impl Faults {
         self.counts.restarted += back.len();
     }
 
-    /// One churn departure: the live node draw `pick` names leaves, silently.
-    /// Nothing when no node may leave.
-    pub(super) fn leave(&mut self, pick: u64, members: &mut Members, engine: &mut dyn Engine) {
+    /// One churn departure: the live node draw `pick` names leaves, silently or, with
+    /// `graceful`, saying goodbye. Nothing when no node may leave.
+    pub(super) fn leave(
+        &mut self,
+        pick: u64,
+        graceful: bool,
+        members: &mut Members,
+        engine: &mut dyn Engine,
+    ) {
         let pool = members.takeable(self.bootstrap);
         if pool.is_empty() || members.spare() == 0 {
             return;
         }
         let node = pool[(pick % pool.len() as u64) as usize];
         members.remove(node, true);
-        engine.leave(&[node]);
+        if graceful {
+            engine.leave_gracefully(&[node]);
+            self.counts.left_gracefully += 1;
+        } else {
+            engine.leave(&[node]);
+        }
         self.counts.left += 1;
     }
 
@@ -128,12 +139,10 @@ pub(super) fn churn_steps(scenario: &Scenario, first_joiner: usize) -> Vec<(Time
     let mut steps = Vec::with_capacity(leaves + joins);
     for k in 0..leaves {
         let pick = rng.next_u64();
-        // Drawn already for graceful departures (the core's goodbye is still to come),
-        // so that they will move no pick.
-        let _graceful = rng.next_u64();
+        let graceful = dswarm::harness::unit(&mut rng) < churn.graceful;
         steps.push((
             Time::ZERO + churn.moment(k, leaves),
-            Step::ChurnLeave { pick },
+            Step::ChurnLeave { pick, graceful },
         ));
     }
     for k in 0..joins {

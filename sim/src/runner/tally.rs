@@ -9,11 +9,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use dswarm::proto::node::{ConnectPath, QueryError};
 use dswarm::proto::{Command, Key, NodeId, QueryOutcome, Time};
 
 use super::{salt_of, value_of, Members, Step};
 use crate::engine::Done;
-use crate::report::{percentile, AfterFaults, ContactPings, Lookups, Pings, Records, Topics};
+use crate::report::{
+    percentile, AfterFaults, ConnectCounts, Connects, ContactPings, Lookups, Pings, Records, Topics,
+};
+use crate::world::nat::NatKind;
 
 /// What a started command was, by tag: what its end is checked against.
 #[derive(Clone, Debug, Default)]
@@ -52,6 +56,10 @@ enum Issued {
     /// Expects every one of `announcers` still in the swarm when it ends.
     TopicLookup {
         announcers: Vec<usize>,
+    },
+    /// A connect between nodes behind these NATs: `"asker->target"`.
+    Connect {
+        pair: String,
     },
 }
 
@@ -102,11 +110,15 @@ pub(super) struct Tally {
     /// Lookups started from this moment on count for the liveness check.
     settled: Time,
     after_faults: AfterFaults,
+    /// Each node's NAT, for the connects' pairs.
+    nat: Vec<NatKind>,
+    connects: Connects,
 }
 
 impl Tally {
-    /// The tally of a timeline whose faults have stopped and settled by `settled`.
-    pub(super) fn new(steps: &[(Time, Step)], settled: Time) -> Tally {
+    /// The tally of a timeline whose faults have stopped and settled by `settled`, in
+    /// a world whose nodes sit behind `nat`.
+    pub(super) fn new(steps: &[(Time, Step)], settled: Time, nat: Vec<NatKind>) -> Tally {
         let count = |f: fn(&Step) -> bool| steps.iter().filter(|(_, s)| f(s)).count() as u64;
         Tally {
             issued: vec![Issued::Nothing; steps.len()],
@@ -133,6 +145,8 @@ impl Tally {
                 from_seconds: settled.since_epoch().as_secs_f64(),
                 ..AfterFaults::default()
             },
+            nat,
+            connects: Connects::default(),
         }
     }
 
@@ -160,6 +174,20 @@ impl Tally {
                 (asker, command, Issued::Lookup { target, settled })
             }
             Step::Ping { node } => (members.pick(*node), Command::PingClosest(3), Issued::Ping),
+            Step::Connect { asker, target } => {
+                let (asker, target) = members.pair(*asker, *target);
+                let pair = format!(
+                    "{}->{}",
+                    self.nat[asker].as_str(),
+                    self.nat[target].as_str()
+                );
+                self.connect_counts(&pair, |k| k.attempts += 1);
+                (
+                    asker,
+                    Command::Connect(ids[target]),
+                    Issued::Connect { pair },
+                )
+            }
             Step::ContactPing { node, pick } => {
                 let node = members.pick(*node);
                 let Some(peer) = contact(node, *pick) else {
@@ -376,6 +404,26 @@ impl Tally {
                         _ => self.records.get_missing += 1,
                     }
                 }
+                Issued::Connect { pair } => {
+                    let ended = match &d.result {
+                        Ok((_, QueryOutcome::Connected { path, .. })) => Ok(*path),
+                        Ok((_, QueryOutcome::Failed(error))) => Err(reason(*error)),
+                        Ok(_) => Err("unexpected_outcome"),
+                        Err(_) => Err("not_started"),
+                    };
+                    match ended {
+                        Ok(path) => self.connect_counts(&pair, |k| match path {
+                            ConnectPath::Direct => k.direct += 1,
+                            ConnectPath::Punched => k.punched += 1,
+                            ConnectPath::Relayed => k.relayed += 1,
+                            ConnectPath::Mailbox => k.mailbox += 1,
+                        }),
+                        Err(why) => {
+                            self.connect_counts(&pair, |k| k.failed += 1);
+                            *self.connects.failed_by.entry(why.to_owned()).or_default() += 1;
+                        }
+                    }
+                }
                 Issued::Announce { node, topic } => match outcome {
                     Some(QueryOutcome::Stored(stored)) if stored.stored > 0 => {
                         self.topics.announced += 1;
@@ -427,6 +475,22 @@ impl Tally {
         }
     }
 
+    /// Applies `f` to the overall connect counts and to those of NAT pair `pair`.
+    fn connect_counts(&mut self, pair: &str, f: impl Fn(&mut ConnectCounts)) {
+        f(&mut self.connects.total);
+        f(self.connects.by_nat.entry(pair.to_owned()).or_default());
+    }
+
+    /// The connects' figures; those still running are unfinished.
+    pub(super) fn connects(&mut self) -> Connects {
+        let unfinished = |k: &mut ConnectCounts| {
+            k.unfinished = k.attempts - k.connected() - k.failed;
+        };
+        unfinished(&mut self.connects.total);
+        self.connects.by_nat.values_mut().for_each(unfinished);
+        self.connects.clone()
+    }
+
     /// The lookups of the liveness check: those started once faults had settled.
     pub(super) fn after_faults(&self) -> AfterFaults {
         self.after_faults
@@ -466,5 +530,18 @@ impl Tally {
         // Unfinished lookups count as recall 0.
         t.recall_mean = (t.lookups > 0).then(|| self.recall_sum / t.lookups as f64);
         t.clone()
+    }
+}
+
+/// A failed query's reason, as the report names it.
+fn reason(error: QueryError) -> &'static str {
+    match error {
+        QueryError::Timeout => "timeout",
+        QueryError::WrongPeer => "wrong_peer",
+        QueryError::NoPeers => "no_peers",
+        QueryError::Unreachable => "unreachable",
+        QueryError::Refused => "refused",
+        QueryError::NotFound => "not_found",
+        _ => "other",
     }
 }

@@ -69,6 +69,7 @@ pub(super) const WORKLOAD_KEYS: &[&str] = &[
     "mutable_gets",
     "announces",
     "topic_lookups",
+    "connects",
 ];
 
 /// How far apart two shares' sum and 1 may be.
@@ -792,11 +793,13 @@ fn workload_value(field: &Field<'_>, run: &Run<'_>) -> Result<Vec<Workload>, Sce
             mutable_gets: count("mutable_gets")?,
             announces: count("announces")?,
             topic_lookups: count("topic_lookups")?,
+            connects: count("connects")?,
         };
         if workload.counts().iter().all(|&(_, count)| count == 0) {
             return Err(table.error(
                 "does nothing; set at least one of `lookups`, `ping_closest`, `pings`, `puts`, \
-                 `gets`, `mutable_puts`, `mutable_gets`, `announces` or `topic_lookups` above 0",
+                 `gets`, `mutable_puts`, `mutable_gets`, `announces`, `topic_lookups` or \
+                 `connects` above 0",
             ));
         }
         workloads.push(workload);

@@ -190,12 +190,6 @@ pub(super) fn churn_value(field: &Field<'_>, run: &ChurnRun) -> Result<ChurnSpec
             if leave.is_none() {
                 return Err(field.key_error("goes with leave, which is missing"));
             }
-            if share > 0.0 {
-                return Err(field.error(
-                    "graceful leaves need the core's goodbye (`Node::leave`), which this \
-                     build does not have yet; leave it at 0 (every departure is silent)",
-                ));
-            }
             share
         }
         None => 0.0,

@@ -234,10 +234,10 @@ fn churn_mistakes_are_errors_at_their_key() {
         "after the end of the run",
     );
     fails(
-        "churn = { leave = \"2%/min\", graceful = 0.5 }\n",
+        "churn = { leave = \"2%/min\", graceful = 1.5 }\n",
         5,
         "churn.graceful",
-        "Node::leave",
+        "not a probability",
     );
     fails(
         "churn = { join = \"2%/min\", graceful = 0 }\n",
