@@ -337,3 +337,87 @@ fn natted_nodes_are_seen_at_public_addresses_on_both_engines() {
         assert!(report.faults.nat_dropped > 0, "{}", report.summary());
     }
 }
+
+/// A graceful departure tells the node's peers at once: they drop it from their
+/// tables, where a silent one lingers until timeouts find it out.
+#[test]
+fn a_goodbye_empties_the_peers_tables_at_once() {
+    let scenario = parse(CRASH);
+    let world = World::new(scenario.seed, scenario.nodes, &scenario.network);
+    let mut engine = Direct::new(runner::swarm_config(&scenario), world);
+    engine.run_until(at(20));
+    let ids = engine.ids();
+    let holders = |engine: &Direct, node: usize| {
+        (0..ids.len())
+            .filter(|&n| !engine.swarm().is_down(n))
+            .filter(|&n| engine.swarm().nodes()[n].table().get(&ids[node]).is_some())
+            .count()
+    };
+    let (polite, silent) = (90, 91);
+    let before = (holders(&engine, polite), holders(&engine, silent));
+    assert!(before.0 > 10 && before.1 > 10, "{before:?}");
+    engine.leave_gracefully(&[polite]);
+    engine.leave(&[silent]);
+    engine.run_until(at(21));
+    assert!(engine.swarm().is_down(polite));
+    assert_eq!(
+        holders(&engine, polite),
+        0,
+        "every peer dropped the node that said goodbye"
+    );
+    assert!(
+        holders(&engine, silent) > before.1 / 2,
+        "a silent leave lingers"
+    );
+}
+
+const CONNECT: &str = r#"
+name = "connect-small"
+seed = 6
+nodes = 100
+crypto = "fast"
+duration = "90s"
+
+[network]
+segments = 0
+nat = { open = 0.4, consistent = 0.4, random = 0.2 }
+
+[[workload]]
+from = "40s"
+over = "20s"
+connects = 150
+
+[expect]
+connect_success = ">= 0.99"
+"#;
+
+/// Random pairs connect by every path the NATs allow, on both engines, and the report
+/// splits them by the NATs of the two ends.
+#[test]
+fn connects_find_a_path_between_every_kind_of_nat() {
+    for engine in [EngineKind::Direct, EngineKind::Turmoil] {
+        let scenario = parse(CONNECT).with_engine(engine).unwrap();
+        let report = run(&scenario);
+        let why = context(&report, CONNECT);
+        let connect = &report.connect;
+        assert_eq!(connect.total.attempts, 150, "{why}");
+        let by_pair: u64 = connect.by_nat.values().map(|k| k.attempts).sum();
+        assert_eq!(by_pair, 150, "{why}");
+        assert_eq!(
+            connect.by_nat.len(),
+            9,
+            "every pair of NATs is drawn: {why}"
+        );
+        let open = &connect.by_nat["open->open"];
+        assert_eq!(
+            open.direct, open.attempts,
+            "open nodes connect directly: {why}"
+        );
+        assert_eq!(connect.by_nat["random->random"].punched, 0, "{why}");
+        assert!(
+            connect.total.punched > 0 && connect.total.relayed > 0,
+            "{why}"
+        );
+        assert!(report.pass, "{why}");
+    }
+}

@@ -403,3 +403,29 @@ fn liveness_and_restart_metrics_are_ratios() {
         "is a ratio",
     );
 }
+
+#[test]
+fn the_connects_workload_and_its_metric_parse() {
+    let s = ok("[[workload]]\nfrom = \"60s\"\nconnects = 200\n[expect]\nconnect_success = 0.99\n");
+    assert_eq!(s.workload[0].connects, 200);
+    assert_eq!(s.expect[0].name, "connect_success");
+    assert_eq!(s.expect[0].text, ">= 0.99");
+    fails(
+        "[[workload]]\nfrom = \"60s\"\nconnects = -1\n",
+        7,
+        "workload[0].connects",
+        "negative",
+    );
+    fails(
+        "[[workload]]\nfrom = \"60s\"\nconect = 5\n",
+        7,
+        "workload[0].conect",
+        "did you mean `connects`?",
+    );
+    fails(
+        "[[workload]]\nfrom = \"60s\"\nconnects = 0\n",
+        5,
+        "workload[0]",
+        "`connects` above 0",
+    );
+}
