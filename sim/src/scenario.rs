@@ -201,25 +201,10 @@ impl Scenario {
                     .to_owned(),
             ));
         }
-        if let Some(why) = self
-            .churn
+        self.churn
             .as_ref()
             .and_then(|c| c.refusal(EngineKind::Turmoil))
-        {
-            return Some(("churn", why.to_owned()));
-        }
-        self.at
-            .iter()
-            .any(|at| matches!(at.action, Action::Restart { .. }))
-            .then(|| {
-                (
-                    "at",
-                    format!(
-                        "the turmoil engine does not run restart events: {}",
-                        faults::TURMOIL_RESTART_REFUSAL
-                    ),
-                )
-            })
+            .map(|why| ("churn.graceful", why.to_owned()))
     }
 }
 

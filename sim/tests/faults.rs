@@ -66,26 +66,28 @@ lookups = 600
 
 #[test]
 fn crashed_nodes_come_back_and_rejoin_the_tables() {
-    let scenario = parse(CRASH);
-    let report = run(&scenario);
-    let why = context(&report, CRASH);
-    let churn = report.churn;
-    // 20 % of the 150 nodes in the swarm; bootstrap nodes never crash.
-    assert_eq!((churn.crashed, churn.restarted), (30, 30), "{why}");
-    assert_eq!((churn.left, churn.joined), (0, 0), "{why}");
-    assert_eq!(churn.restarted_here, 30, "{why}");
-    assert_eq!(
-        churn.restarted_known, 30,
-        "every restarted node is back in a table: {why}"
-    );
-    assert_eq!(report.departed, 0, "a crash is no departure: {why}");
-    // Lookups from 110 s (60 s after the restart) count for the liveness check.
-    assert_eq!(report.lookups_after_faults.from_seconds, 110.0, "{why}");
-    assert_eq!(report.lookups_after_faults.issued, 150, "{why}");
-    assert!(report.lookups_after_faults.succeeded > 0, "{why}");
-    assert!(report.lookups.succeeded > 0, "{why}");
-    // Same seed, same run.
-    assert_eq!(run(&scenario).trace_hash, report.trace_hash, "{why}");
+    for engine in [EngineKind::Direct, EngineKind::Turmoil] {
+        let scenario = parse(CRASH).with_engine(engine).unwrap();
+        let report = run(&scenario);
+        let why = context(&report, CRASH);
+        let churn = report.churn;
+        // 20 % of the 150 nodes in the swarm; bootstrap nodes never crash.
+        assert_eq!((churn.crashed, churn.restarted), (30, 30), "{why}");
+        assert_eq!((churn.left, churn.joined), (0, 0), "{why}");
+        assert_eq!(churn.restarted_here, 30, "{why}");
+        assert_eq!(
+            churn.restarted_known, 30,
+            "every restarted node is back in a table: {why}"
+        );
+        assert_eq!(report.departed, 0, "a crash is no departure: {why}");
+        // Lookups from 110 s (60 s after the restart) count for the liveness check.
+        assert_eq!(report.lookups_after_faults.from_seconds, 110.0, "{why}");
+        assert_eq!(report.lookups_after_faults.issued, 150, "{why}");
+        assert!(report.lookups_after_faults.succeeded > 0, "{why}");
+        assert!(report.lookups.succeeded > 0, "{why}");
+        // Same seed, same run.
+        assert_eq!(run(&scenario).trace_hash, report.trace_hash, "{why}");
+    }
 }
 
 /// The engine underneath: a crashed node is off the network with its old state; a
@@ -166,19 +168,21 @@ lookup_success_after_faults = ">= 0.999"
 
 #[test]
 fn churn_swaps_nodes_and_lookups_follow_the_live_swarm() {
-    let scenario = parse(CHURN);
-    let report = run(&scenario);
-    let why = context(&report, CHURN);
-    // 3 % of 200 nodes a minute for 270 s: 27 each way.
-    assert_eq!((report.churn.left, report.churn.joined), (27, 27), "{why}");
-    assert_eq!(report.departed, 27, "{why}");
-    assert_eq!(report.lookups.issued, 1000, "{why}");
-    assert_eq!(report.lookups_after_faults.from_seconds, 360.0, "{why}");
-    assert!(report.pass, "{why}");
-    // The joiners are in the swarm at the end, with tables of their own: the
-    // smallest table of the nodes still here is a joined node's or an old one's.
-    assert!(report.tables.min > 20, "{why}");
-    assert_eq!(run(&scenario).trace_hash, report.trace_hash, "{why}");
+    for engine in [EngineKind::Direct, EngineKind::Turmoil] {
+        let scenario = parse(CHURN).with_engine(engine).unwrap();
+        let report = run(&scenario);
+        let why = context(&report, CHURN);
+        // 3 % of 200 nodes a minute for 270 s: 27 each way.
+        assert_eq!((report.churn.left, report.churn.joined), (27, 27), "{why}");
+        assert_eq!(report.departed, 27, "{why}");
+        assert_eq!(report.lookups.issued, 1000, "{why}");
+        assert_eq!(report.lookups_after_faults.from_seconds, 360.0, "{why}");
+        assert!(report.pass, "{why}");
+        // The joiners are in the swarm at the end, with tables of their own: the
+        // smallest table of the nodes still here is a joined node's or an old one's.
+        assert!(report.tables.min > 20, "{why}");
+        assert_eq!(run(&scenario).trace_hash, report.trace_hash, "{why}");
+    }
 }
 
 #[test]

@@ -607,12 +607,6 @@ fn at_value(field: &Field<'_>, run: &Run<'_>) -> Result<Vec<At>, ScenarioError> 
                     format_duration(time)
                 )));
             }
-            if run.engine == EngineKind::Turmoil {
-                return Err(restart.key_error(format!(
-                    "the turmoil engine does not run restarts: {}; set engine = \"direct\"",
-                    faults::TURMOIL_RESTART_REFUSAL
-                )));
-            }
             let keep_table = match &keep_table {
                 Some(field) => field.boolean()?,
                 None => false,

@@ -66,17 +66,12 @@ impl ChurnSpec {
 
     /// Why the engine cannot run this churn, if it cannot.
     pub fn refusal(&self, engine: EngineKind) -> Option<&'static str> {
-        (engine == EngineKind::Turmoil).then_some(
-            "the turmoil engine runs one driver task per host for the whole run: it cannot \
-             add nodes or take a node's socket away mid-run",
+        (engine == EngineKind::Turmoil && self.graceful > 0.0).then_some(
+            "the turmoil engine cannot make a node say goodbye: its driver loop has no \
+             command for it",
         )
     }
 }
-
-/// Why the turmoil engine cannot run crash and restart events.
-pub const TURMOIL_RESTART_REFUSAL: &str =
-    "a turmoil-net host keeps its node's socket bound for the whole run, so a restarted \
-     process could not bind its port again";
 
 /// `network.clock_skew = { offset = "30s", drift = 0.001 }` on `engine`.
 pub(super) fn clock_skew_value(
@@ -242,8 +237,10 @@ pub(super) fn churn_value(field: &Field<'_>, run: &ChurnRun) -> Result<ChurnSpec
         from,
         until,
     };
-    if let Some(why) = spec.refusal(run.engine) {
-        return Err(field.key_error(format!("{why}; set engine = \"direct\" for churn")));
+    if let (Some(why), Some(graceful)) = (spec.refusal(run.engine), table.get("graceful")) {
+        return Err(graceful.error(format!(
+            "{why}; set engine = \"direct\" for graceful departures"
+        )));
     }
     // Bootstrap nodes never leave; everybody else may, while two stay.
     let (leaves, joins) = (spec.leaves(run.nodes), spec.joins(run.nodes));

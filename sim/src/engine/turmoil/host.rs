@@ -89,6 +89,11 @@ impl Shared {
         self.down[index].set(true);
     }
 
+    /// Lets node `index`'s (new) task be polled again.
+    pub(super) fn set_up(&self, index: usize) {
+        self.down[index].set(false);
+    }
+
     /// Whether node `index` has left.
     pub(super) fn is_down(&self, index: usize) -> bool {
         self.down[index].get()

@@ -40,12 +40,12 @@ use dswarm::harness::{
     addr_of, index_of, Kind, NetStats, Network, Route, SwarmConfig, Trace, PORT,
 };
 use dswarm::live::driver::{self, Control, Finished};
-use dswarm::proto::{Command, CommandError, Event, NodeId, Time};
+use dswarm::proto::{Command, CommandError, Event, Node, NodeId, Time};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::LocalSet;
+use tokio::task::{JoinHandle, LocalSet};
 use turmoil_net::shim::tokio::net::UdpSocket;
-use turmoil_net::{EnterGuard, Net, Packet, Transport, UdpDatagram};
+use turmoil_net::{EnterGuard, HostId, Net, Packet, Transport, UdpDatagram};
 
 use self::host::{Failure, Hosted, Shared, SimSocket};
 use self::wheel::Wheel;
@@ -99,8 +99,16 @@ pub struct Turmoil {
     departed: Vec<Option<NodeSnapshot>>,
     /// Sessions opened since the last drain, once [`Engine::watch_sessions`] asked.
     verified: Option<Vec<Verified>>,
-    #[cfg(debug_assertions)]
+    /// Simulated time zero on tokio's clock: every driver's epoch.
     epoch: tokio::time::Instant,
+    /// Each node's host, and its driver task while it runs.
+    hosts: Vec<HostId>,
+    tasks: Vec<Option<JoinHandle<()>>>,
+    /// Each node's current life: `None` while dormant, then 0, then one more per restart.
+    lives: Vec<Option<u64>>,
+    /// The addresses in a crashed node's routing table when it crashed.
+    saved: Vec<Vec<SocketAddr>>,
+    config: SwarmConfig,
     guard: EnterGuard,
 }
 
@@ -126,34 +134,25 @@ impl Turmoil {
         let epoch = rt.block_on(async { tokio::time::Instant::now() });
         let shared = Rc::new(Shared::new(n));
         let set = LocalSet::new();
-        let mut ids = Vec::with_capacity(n);
-        let mut controls = Vec::with_capacity(n);
-        let mut events = Vec::with_capacity(n);
-        {
-            let _runtime = rt.enter();
-            for (i, &host) in hosts.iter().enumerate() {
-                let node = config.node(i);
-                ids.push(node.id());
-                let (control_tx, control_rx) = mpsc::channel(CONTROL_CAPACITY);
-                let (event_tx, event_rx) = mpsc::unbounded_channel();
-                controls.push(control_tx);
-                events.push(event_rx);
-                let task = async move {
-                    let socket = SimSocket(UdpSocket::bind(addr_of(i)).await?);
-                    // No multicast socket: the scheduler fans multicast out.
-                    driver::run(socket, None::<SimSocket>, node, epoch, control_rx, event_tx).await
-                };
-                set.spawn_local(Hosted::new(host, i, Rc::clone(&shared), task));
-            }
-        }
+        let ids: Vec<NodeId> = (0..n).map(|i| config.node(i).id()).collect();
+        let (controls, events): (Vec<_>, Vec<_>) = (0..n)
+            .map(|_| {
+                // Placeholders until each node's task starts.
+                let (control_tx, _) = mpsc::channel(1);
+                let (_, event_rx) = mpsc::unbounded_channel();
+                (control_tx, event_rx)
+            })
+            .unzip();
+        let awake = n - config.dormant.min(n);
         let mut joins: Vec<(Time, usize)> = config
             .join_times()
             .into_iter()
             .enumerate()
+            .take(awake)
             .map(|(i, at)| (at, i))
             .collect();
         joins.sort_unstable();
-        Turmoil {
+        let mut turmoil = Turmoil {
             set: Some(set),
             rt,
             shared,
@@ -176,10 +175,95 @@ impl Turmoil {
             touched: Vec::new(),
             departed: vec![None; n],
             verified: None,
-            #[cfg(debug_assertions)]
             epoch,
+            tasks: (0..n).map(|_| None).collect(),
+            lives: vec![None; n],
+            saved: vec![Vec::new(); n],
+            hosts,
+            config,
             guard,
+        };
+        for i in 0..awake {
+            let node = turmoil.config.node(i);
+            turmoil.spawn(i, node, 0);
         }
+        for i in awake..n {
+            // A dormant node: off the network until it joins.
+            turmoil.shared.set_down(i);
+            turmoil.departed[i] = Some(NodeSnapshot {
+                peers: 0,
+                stats: Default::default(),
+            });
+        }
+        turmoil
+    }
+
+    /// Starts node `index`'s driver task, for its `life`-th life, with `node` on its
+    /// host. A socket of its former life may still be bound until the aborted task is
+    /// dropped: the new task yields until the port is free.
+    fn spawn(&mut self, index: usize, node: Node, life: u64) {
+        let (control_tx, control_rx) = mpsc::channel(CONTROL_CAPACITY);
+        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        self.controls[index] = control_tx;
+        self.events[index] = event_rx;
+        self.lives[index] = Some(life);
+        let epoch = self.epoch;
+        let addr = addr_of(index);
+        let task = async move {
+            let socket = loop {
+                match UdpSocket::bind(addr).await {
+                    Ok(socket) => break SimSocket(socket),
+                    Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+                        tokio::task::yield_now().await
+                    }
+                    Err(error) => return Err(error),
+                }
+            };
+            // No multicast socket: the scheduler fans multicast out.
+            driver::run(socket, None::<SimSocket>, node, epoch, control_rx, event_tx).await
+        };
+        let hosted = Hosted::new(self.hosts[index], index, Rc::clone(&self.shared), task);
+        let _runtime = self.rt.enter();
+        let set = self.set.as_ref().expect("the task set lives");
+        self.tasks[index] = Some(set.spawn_local(hosted));
+    }
+
+    /// Node `index` runs again from now as a new process ([`SwarmConfig::build_life`])
+    /// knowing `bootstrap`, and bootstraps.
+    fn revive(&mut self, index: usize, bootstrap: Vec<SocketAddr>) {
+        let life = self.lives[index].map_or(0, |life| life + 1);
+        let now = self.now();
+        let node = self
+            .config
+            .build_life(index, addr_of(index), bootstrap, life, now);
+        if let Some(old) = self.tasks[index].take() {
+            old.abort();
+        }
+        self.departed[index] = None;
+        self.tables[index].clear();
+        self.pending[index].clear();
+        self.shared.set_up(index);
+        self.spawn(index, node, life);
+        let (reply, rx) = oneshot::channel();
+        self.send_control(
+            index,
+            Control::Run {
+                command: Command::Bootstrap,
+                reply,
+            },
+        );
+        self.pending[index].push(Pending {
+            tag: None,
+            reply: rx,
+        });
+    }
+
+    /// The swarm's bootstrap nodes' addresses, but node `index`'s own.
+    fn bootstrap_addrs(&self, index: usize) -> Vec<SocketAddr> {
+        (0..self.config.bootstrap_nodes.min(self.ids.len()))
+            .filter(|&b| b != index)
+            .map(addr_of)
+            .collect()
     }
 
     /// Node `node`'s routing table as its events told it up to the last step: the
@@ -464,6 +548,17 @@ impl Turmoil {
     /// same time, reaches its node after that node's datagrams of this step instead
     /// of before.)
     fn ask_snapshots(&mut self, nodes: &[usize]) -> Vec<NodeSnapshot> {
+        self.ask(nodes)
+            .into_iter()
+            .map(|snapshot| NodeSnapshot {
+                peers: snapshot.peers.len(),
+                stats: snapshot.stats,
+            })
+            .collect()
+    }
+
+    /// The drivers' own snapshots of `nodes`, as [`Turmoil::ask_snapshots`] asks.
+    fn ask(&mut self, nodes: &[usize]) -> Vec<driver::Snapshot> {
         self.begin_step();
         let replies: Vec<_> = nodes
             .iter()
@@ -486,13 +581,7 @@ impl Turmoil {
         snapshots
             .into_iter()
             .zip(nodes)
-            .map(|(snapshot, node)| match snapshot {
-                Ok(snapshot) => NodeSnapshot {
-                    peers: snapshot.peers.len(),
-                    stats: snapshot.stats,
-                },
-                Err(_) => panic!("node {node} ended"),
-            })
+            .map(|(snapshot, node)| snapshot.unwrap_or_else(|_| panic!("node {node} ended")))
             .collect()
     }
 }
@@ -590,6 +679,49 @@ impl Engine for Turmoil {
                 None => asked.next().expect("one snapshot per live node"),
             })
             .collect()
+    }
+
+    /// Like a leave, keeping the addresses of each node's routing table for a restart
+    /// with `keep_table`.
+    fn crash(&mut self, nodes: &[usize]) {
+        let nodes: Vec<usize> = nodes
+            .iter()
+            .copied()
+            .filter(|&node| self.departed[node].is_none())
+            .collect();
+        let snapshots = self.ask(&nodes);
+        for (node, snapshot) in nodes.into_iter().zip(snapshots) {
+            self.saved[node] = snapshot.peers.iter().map(|c| c.addr).collect();
+            self.departed[node] = Some(NodeSnapshot {
+                peers: snapshot.peers.len(),
+                stats: snapshot.stats,
+            });
+            self.shared.set_down(node);
+        }
+    }
+
+    /// Aborts each crashed node's task (its socket closes when the task drops) and
+    /// starts a new one with a new node on the same host.
+    fn restart(&mut self, nodes: &[usize], keep_table: bool) {
+        for &node in nodes {
+            let mut bootstrap = Vec::new();
+            if keep_table {
+                bootstrap = std::mem::take(&mut self.saved[node]);
+            }
+            for b in self.bootstrap_addrs(node) {
+                if !bootstrap.contains(&b) {
+                    bootstrap.push(b);
+                }
+            }
+            self.revive(node, bootstrap);
+        }
+    }
+
+    fn join(&mut self, nodes: &[usize]) {
+        for &node in nodes {
+            let bootstrap = self.bootstrap_addrs(node);
+            self.revive(node, bootstrap);
+        }
     }
 
     /// Snapshots the leaving nodes (their counters belong in the report), then stops

@@ -269,10 +269,21 @@ fn churn_mistakes_are_errors_at_their_key() {
         "network.churn",
         "is a top-level key",
     );
+    // The turmoil engine churns, but makes no node say goodbye.
     let text = "name = \"t\"\nnodes = 100\nduration = \"600s\"\nchurn = { leave = \"2%/min\" }\n";
+    assert!(parse(path(), text).is_ok());
+    let text = "name = \"t\"\nnodes = 100\nduration = \"600s\"\n[churn]\nleave = \"2%/min\"\ngraceful = 0.5\n";
     let error = parse(path(), text).unwrap_err();
-    assert_eq!((error.line, error.key.as_deref()), (Some(4), Some("churn")));
-    assert!(error.message.contains("turmoil engine"), "{error}");
+    assert_eq!(
+        (error.line, error.key.as_deref()),
+        (Some(6), Some("churn.graceful"))
+    );
+    assert!(
+        error
+            .message
+            .contains("turmoil engine cannot make a node say goodbye"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -347,14 +358,8 @@ fn crash_and_restart_mistakes_are_errors_at_their_key() {
         "goes with partition",
     );
     let text = "name = \"t\"\nnodes = 100\nduration = \"600s\"\n[[at]]\ntime = \"60s\"\ncrash = 0.1\n[[at]]\ntime = \"90s\"\nrestart = true\n";
-    let error = parse(path(), text).unwrap_err();
-    assert_eq!(error.key.as_deref(), Some("at[1].restart"));
-    assert!(
-        error
-            .message
-            .contains("turmoil engine does not run restarts"),
-        "{error}"
-    );
+    // Both engines restart.
+    assert!(parse(path(), text).is_ok());
 }
 
 #[test]
@@ -368,14 +373,14 @@ fn engine_override_refuses_what_turmoil_cannot_run() {
         "[network]\nclock_skew = { drift = 0.001 }\n",
         "network.clock_skew.drift",
     );
-    refuses("churn = { leave = \"2%/min\" }\n", "churn");
     refuses(
-        "[[at]]\ntime = \"60s\"\ncrash = 0.1\n[[at]]\ntime = \"90s\"\nrestart = true\n",
-        "at",
+        "churn = { leave = \"2%/min\", graceful = 0.1 }\n",
+        "churn.graceful",
     );
     for fine in [
         "[network]\nclock_skew = { offset = \"30s\" }\n",
-        "[[at]]\ntime = \"60s\"\ncrash = 0.1\n",
+        "[[at]]\ntime = \"60s\"\ncrash = 0.1\n[[at]]\ntime = \"90s\"\nrestart = true\n",
+        "churn = { leave = \"2%/min\", join = \"2%/min\" }\n",
         "[network]\nnat = { random = 0.2 }\n",
     ] {
         assert!(ok(fine).with_engine(EngineKind::Turmoil).is_ok(), "{fine}");
