@@ -233,6 +233,68 @@ fn over_time(
     out.push_str("</svg></figure>");
 }
 
+/// The faults' figures, when the run had any: churn, crashes and restarts, the
+/// liveness check, NAT drops and connects by pair of NATs.
+fn faults_table(out: &mut String, report: &Report) {
+    let c = &report.churn;
+    let a = &report.lookups_after_faults;
+    let k = &report.connect;
+    let rows: Vec<(String, String)> = [
+        ("nodes that left (churn)", c.left, c.left + c.joined > 0),
+        ("of them, saying goodbye", c.left_gracefully, c.left > 0),
+        ("nodes that joined (churn)", c.joined, c.left + c.joined > 0),
+        ("nodes that crashed", c.crashed, c.crashed > 0),
+        ("nodes that restarted", c.restarted, c.crashed > 0),
+        (
+            "restarted nodes in others' tables",
+            c.restarted_known,
+            c.crashed > 0,
+        ),
+        (
+            "datagrams NATs dropped",
+            report.faults.nat_dropped as usize,
+            report.faults.nat_dropped > 0,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, _, shown)| *shown)
+    .map(|(name, value, _)| (name.to_owned(), value.to_string()))
+    .chain((c.left + c.joined + c.crashed > 0).then(|| {
+        (
+            format!("lookups from {:.0} s on (after faults)", a.from_seconds),
+            format!("{} of {} found", a.succeeded, a.issued),
+        )
+    }))
+    .chain(k.by_nat.iter().map(|(pair, n)| {
+        (
+            format!("connects {pair}"),
+            format!(
+                "{} of {}: {} direct, {} punched, {} relayed, {} mailbox",
+                n.connected(),
+                n.attempts,
+                n.direct,
+                n.punched,
+                n.relayed,
+                n.mailbox
+            ),
+        )
+    }))
+    .collect();
+    if rows.is_empty() {
+        return;
+    }
+    out.push_str("<h2>Faults</h2><table id=\"faults\"><tr><th>what</th><th>figure</th></tr>");
+    for (name, value) in rows {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            escape(&name),
+            escape(&value)
+        );
+    }
+    out.push_str("</table>");
+}
+
 /// The whole page.
 pub fn render(report: &Report, series: &Series, reproduce: &str) -> String {
     let mut out = String::with_capacity(64 * 1024);
@@ -277,7 +339,9 @@ pub fn render(report: &Report, series: &Series, reproduce: &str) -> String {
             escape(&v.expected)
         );
     }
-    out.push_str("</table><h2>Charts</h2>");
+    out.push_str("</table>");
+    faults_table(&mut out, report);
+    out.push_str("<h2>Charts</h2>");
     hops_histogram(&mut out, &series.hops);
     latency_cdf(&mut out, &series.latencies_ms);
     let mean: Vec<(f64, f64)> = series.table_fill.iter().map(|(t, m, _)| (*t, *m)).collect();

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 mod check;
 mod duration;
+mod events;
 mod faults;
 mod fields;
 mod hostile;

@@ -90,6 +90,17 @@ fn crashed_nodes_come_back_and_rejoin_the_tables() {
     }
 }
 
+/// The HTML report shows the faults beside the expectations.
+#[test]
+fn the_html_report_has_a_faults_table() {
+    let scenario = parse(CRASH);
+    let run = runner::run(&scenario, Options::default()).unwrap();
+    let page = dswarm_sim::html::render(&run.report, &run.series, "dswarm run faults.toml");
+    assert!(page.contains("<table id=\"faults\">"), "{page}");
+    assert!(page.contains("<tr><td>nodes that crashed</td><td>30</td></tr>"));
+    assert!(page.contains("lookups from 110 s on (after faults)"));
+}
+
 /// The engine underneath: a crashed node is off the network with its old state; a
 /// restart builds a new process with the same key that bootstraps again, from the
 /// bootstrap nodes or, with `keep_table`, from the contacts it had.

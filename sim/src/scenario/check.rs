@@ -9,14 +9,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::duration::format_duration;
+use super::events;
+pub(super) use super::events::{leave_fits, partition_fits};
 use super::faults::{self, ChurnRun, CHURN_KEYS, CLOCK_SKEW_KEYS, NAT_KEYS};
 use super::fields::{Ctx, Field, Lookup, Section};
 use super::hostile::{self, HOSTILE_KEYS};
 use super::tree::{self, Kind};
 use super::{
-    Action, At, ChurnSpec, CryptoKind, EngineKind, Expectation, NetworkSpec, Op, Scenario,
+    Action, ChurnSpec, CryptoKind, EngineKind, Expectation, NetworkSpec, Op, Scenario,
     ScenarioError, Workload, DURATION_MAX, LATENCY_MAX, METRICS, NODES_MAX, NODES_MIN,
-    PARTITION_GROUPS_MAX, RATIO_METRICS, WORKLOAD_OPS_MAX,
+    RATIO_METRICS, WORKLOAD_OPS_MAX,
 };
 
 pub(super) const TOP_KEYS: &[&str] = &[
@@ -71,9 +73,6 @@ pub(super) const WORKLOAD_KEYS: &[&str] = &[
     "topic_lookups",
     "connects",
 ];
-
-/// How far apart two shares' sum and 1 may be.
-const SHARES_TOLERANCE: f64 = 1e-6;
 
 /// Checks scenario `text` read from `path`.
 pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
@@ -134,7 +133,7 @@ pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioErro
     };
     let network = network_value(top.get("network").as_ref(), &run)?;
     let mut at = match top.get("at") {
-        Some(field) => at_value(&field, &run)?,
+        Some(field) => events::at_value(&field, nodes, duration)?,
         None => Vec::new(),
     };
     // Stable: events at one moment keep their file order.
@@ -289,47 +288,6 @@ pub(super) fn segments_fit(segments: usize, nodes: usize) -> Result<(), String> 
             "{segments} segments, but the swarm has only {nodes} nodes to put in them"
         ))
     }
-}
-
-/// Whether a leave of `share` of `nodes`, after `left` nodes have left, takes at
-/// least one node and leaves at least two; the count that has left afterwards.
-pub(super) fn leave_fits(share: f64, left: usize, nodes: usize) -> Result<usize, String> {
-    let count = Action::leave_count(share, nodes);
-    if count == 0 {
-        return Err(format!(
-            "a share of {share} of {nodes} nodes is less than one node; nobody would leave"
-        ));
-    }
-    if left + count + 2 > nodes {
-        return Err(format!(
-            "{count} nodes leave{}, but at least 2 of the {nodes} nodes must stay",
-            if left > 0 {
-                format!(" after {left} left before")
-            } else {
-                String::new()
-            }
-        ));
-    }
-    Ok(left + count)
-}
-
-/// Whether a partition with these (already valid) shares gives every group a node.
-pub(super) fn partition_fits(shares: &[f64], nodes: usize) -> Result<(), String> {
-    if shares.len() > nodes {
-        return Err(format!(
-            "{} groups, but the swarm has only {nodes} nodes",
-            shares.len()
-        ));
-    }
-    for &share in shares {
-        // A little slack, so that 0.1 of 10 nodes counts as the one node it is.
-        if share * nodes as f64 + 1e-9 < 1.0 {
-            return Err(format!(
-                "a share of {share} of {nodes} nodes is less than one node; every group needs a node"
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn name_value(field: &Field<'_>) -> Result<String, ScenarioError> {
@@ -543,184 +501,6 @@ fn latency_value(
         });
     }
     Ok((min, max))
-}
-
-fn at_value(field: &Field<'_>, run: &Run<'_>) -> Result<Vec<At>, ScenarioError> {
-    let items = field.array_of_tables("[[at]]")?;
-    let mut events = Vec::with_capacity(items.len());
-    // Nodes gone by the earlier leaves; the order does not matter, only the sum.
-    let mut left = 0;
-    // When crashes happen, for the restarts that bring their nodes back.
-    let mut crashes: Vec<Duration> = Vec::new();
-    for (index, item) in items.iter().enumerate() {
-        let table = field.element(index, item).table(AT_KEYS)?;
-        let time_field = table.required("time", "the moment it happens, like `time = \"30s\"`")?;
-        let time = time_field.duration()?;
-        if time >= run.duration {
-            return Err(time_field.error(format!(
-                "{} is not before the end of the run (duration = {})",
-                format_duration(time),
-                format_duration(run.duration)
-            )));
-        }
-        let partition = table.get("partition");
-        let heal = table.get("heal");
-        let leave = table.get("leave");
-        let one_way = table.get("one_way");
-        let crash = table.get("crash");
-        let restart = table.get("restart");
-        let keep_table = table.get("keep_table");
-        let mut actions = [&partition, &heal, &leave, &crash, &restart]
-            .into_iter()
-            .flatten();
-        if let (Some(_), Some(second)) = (actions.next(), actions.next()) {
-            return Err(second.key_error(
-                "an [[at]] entry does one thing; give partition, heal, leave, crash and restart an [[at]] entry each",
-            ));
-        }
-        if let (Some(keep_table), None) = (&keep_table, &restart) {
-            return Err(keep_table.key_error("goes with restart = true, which is missing"));
-        }
-        if let (Some(one_way), None) = (&one_way, &partition) {
-            if crash.is_some() || restart.is_some() {
-                return Err(one_way.key_error("goes with partition, not crash or restart"));
-            }
-        }
-        if let Some(crash) = &crash {
-            let share = crash_share(crash, run.nodes)?;
-            crashes.push(time);
-            events.push(At {
-                time,
-                action: Action::Crash { share },
-            });
-            continue;
-        }
-        if let Some(restart) = &restart {
-            if !restart.boolean()? {
-                return Err(restart.error(
-                    "restart = false does nothing; write restart = true, or remove the [[at]] entry",
-                ));
-            }
-            if !crashes.iter().any(|&crashed| crashed <= time) {
-                return Err(restart.key_error(format!(
-                    "nothing has crashed by {}; a restart brings back the nodes of an earlier `crash`",
-                    format_duration(time)
-                )));
-            }
-            let keep_table = match &keep_table {
-                Some(field) => field.boolean()?,
-                None => false,
-            };
-            events.push(At {
-                time,
-                action: Action::Restart { keep_table },
-            });
-            continue;
-        }
-        let action = match (&partition, &heal, &leave) {
-            (Some(partition), _, _) => {
-                let shares = shares_value(partition)?;
-                partition_fits(&shares, run.nodes).map_err(|message| partition.error(message))?;
-                let one_way = match &one_way {
-                    Some(field) => field.boolean()?,
-                    None => false,
-                };
-                Action::Partition { shares, one_way }
-            }
-            (None, Some(heal), _) => {
-                if let Some(one_way) = &one_way {
-                    return Err(one_way.key_error("goes with partition, not heal"));
-                }
-                if !heal.boolean()? {
-                    return Err(heal.error(
-                        "heal = false does nothing; write heal = true, or remove the [[at]] entry",
-                    ));
-                }
-                Action::Heal
-            }
-            (None, None, Some(leave)) => {
-                if let Some(one_way) = &one_way {
-                    return Err(one_way.key_error("goes with partition, not leave"));
-                }
-                let share = match &leave.value.kind {
-                    Kind::Integer(_) | Kind::Float(_) => leave.number()?,
-                    _ => {
-                        return Err(leave.type_error(
-                            "a number: the share of the nodes that leaves, like `leave = 0.2`",
-                        ))
-                    }
-                };
-                if !(share > 0.0 && share < 1.0) {
-                    return Err(leave.error(format!(
-                        "share {share} is not above 0 and below 1; `leave = 0.2` takes a fifth of the nodes away"
-                    )));
-                }
-                left =
-                    leave_fits(share, left, run.nodes).map_err(|message| leave.error(message))?;
-                Action::Leave { share }
-            }
-            (None, None, None) => {
-                if let Some(one_way) = &one_way {
-                    return Err(one_way.key_error("goes with partition = [...], which is missing"));
-                }
-                return Err(table.error(
-                    "does nothing; add an action: `partition = [0.5, 0.5]`, `heal = true`, \
-                     `leave = 0.2`, `crash = 0.1` or `restart = true`",
-                ));
-            }
-        };
-        events.push(At { time, action });
-    }
-    Ok(events)
-}
-
-/// `crash = 0.1`: a share above 0 and below 1 that makes at least one node of `nodes`.
-fn crash_share(field: &Field<'_>, nodes: usize) -> Result<f64, ScenarioError> {
-    let share = match &field.value.kind {
-        Kind::Integer(_) | Kind::Float(_) => field.number()?,
-        _ => {
-            return Err(field.type_error(
-                "a number: the share of the live nodes that crash, like `crash = 0.1`",
-            ))
-        }
-    };
-    if !(share > 0.0 && share < 1.0) {
-        return Err(field.error(format!(
-            "share {share} is not above 0 and below 1; `crash = 0.1` crashes a tenth of the live nodes"
-        )));
-    }
-    if Action::leave_count(share, nodes) == 0 {
-        return Err(field.error(format!(
-            "a share of {share} of {nodes} nodes is less than one node; nobody would crash"
-        )));
-    }
-    Ok(share)
-}
-
-fn shares_value(field: &Field<'_>) -> Result<Vec<f64>, ScenarioError> {
-    let Kind::Array(items) = &field.value.kind else {
-        return Err(field.type_error("an array of shares, like [0.5, 0.5]"));
-    };
-    if !(2..=PARTITION_GROUPS_MAX).contains(&items.len()) {
-        return Err(field.error(format!(
-            "has {} groups; a partition has 2 to {PARTITION_GROUPS_MAX}, like [0.5, 0.5]",
-            items.len()
-        )));
-    }
-    let mut shares = Vec::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
-        let element = field.element(index, item);
-        let share = element.number()?;
-        if !(share > 0.0 && share <= 1.0) {
-            return Err(element.error(format!("share {share} is not above 0 and at most 1")));
-        }
-        shares.push(share);
-    }
-    let sum: f64 = shares.iter().sum();
-    if (sum - 1.0).abs() > SHARES_TOLERANCE {
-        return Err(field.error(format!("the shares add up to {sum}, not 1")));
-    }
-    Ok(shares)
 }
 
 fn workload_value(field: &Field<'_>, run: &Run<'_>) -> Result<Vec<Workload>, ScenarioError> {
