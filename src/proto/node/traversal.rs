@@ -324,20 +324,10 @@ impl Node {
         }
     }
 
-    /// Pings contacts of as many distinct IPs as classification needs.
+    /// Pings as many contacts as classification needs.
     fn ask_reflexive(&mut self, now: Time) {
-        let mut ips = Vec::new();
-        let contacts: Vec<_> = self
-            .table
-            .closest(&self.id, 4 * crate::proto::nat::REPORTS_NEEDED);
-        for contact in contacts {
-            if ips.len() >= crate::proto::nat::REPORTS_NEEDED {
-                break;
-            }
-            if ips.contains(&contact.addr.ip()) {
-                continue;
-            }
-            ips.push(contact.addr.ip());
+        let n = crate::proto::nat::REPORTS_NEEDED;
+        for contact in self.table.closest(&self.id, n) {
             let _ = self.rpc.start(
                 now,
                 contact.addr,
