@@ -501,6 +501,25 @@ pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
     Ok(datagram)
 }
 
+/// Whether `bytes` look like a handshake message or a sealed frame (by their header
+/// alone): the only datagrams a relay carries, opaque to it.
+pub fn is_session_datagram(bytes: &[u8]) -> bool {
+    matches!(
+        bytes,
+        [
+            MAGIC,
+            VERSION,
+            KIND_HELLO
+                | KIND_HELLO_REPLY
+                | KIND_AUTH
+                | KIND_ACCEPT
+                | KIND_SEALED
+                | KIND_SEALED_UNLISTED,
+            ..
+        ]
+    )
+}
+
 /// Decodes the [`Message`] inside an opened session frame. Any input gives `Ok` or
 /// `Err`, never a panic.
 pub fn decode_message(bytes: &[u8]) -> Result<Message, DecodeError> {

@@ -417,7 +417,10 @@ impl Node {
                     .fail_peer(now, &peer, crate::proto::rpc::RpcFailure::Unreachable);
             }
             Notice::Relay { to, datagram } if !relayed => {
-                if to == self.id || to == peer || !self.admit_request(now, peer) {
+                // Only the two ends' handshake and sealed frames: nothing a relay
+                // could read, and no beacon or probe bounced off it.
+                let opaque = wire::is_session_datagram(&datagram);
+                if !opaque || to == self.id || to == peer || !self.admit_request(now, peer) {
                     self.stats.relay_refused += 1;
                     return;
                 }
