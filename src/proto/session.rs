@@ -868,6 +868,28 @@ impl Sessions {
         Ok((open.peer, plaintext))
     }
 
+    /// Whether any session of this node could open the sealed frame `bytes`, without
+    /// touching replay windows or counters: how a relay checks that what it forwards
+    /// is opaque to it (it never should be able to).
+    pub fn could_open(&self, crypto: &dyn Crypto, bytes: &[u8]) -> bool {
+        let Ok(Datagram::Sealed {
+            unlisted,
+            receiver,
+            counter,
+            ciphertext,
+        }) = wire::decode(bytes)
+        else {
+            return false;
+        };
+        let Some(Slot::Open(open)) = self.slots.get(&receiver) else {
+            return false;
+        };
+        let header = wire::sealed_header(unlisted, receiver, counter);
+        crypto
+            .aead_open(&open.recv_key, counter, &header, &ciphertext)
+            .is_some()
+    }
+
     /// Retransmits handshake messages, fails dials out of retries, drops stale
     /// half-open handshakes and closes expired sessions.
     pub fn handle_timeout(&mut self, now: Time) {

@@ -405,3 +405,37 @@ fn idle_sessions_close_and_can_be_dialled_again() {
     p.pump(|_| false);
     assert!(p.a.is_open(&b_id));
 }
+
+#[test]
+fn could_open_tells_who_holds_the_keys_and_changes_nothing() {
+    let mut p = pair([5; 32], [5; 32]);
+    p.connect();
+    p.pump(|_| false);
+    let b_id = Identity::from_seed([2; 32]).id();
+    let (_, datagram) = p.a.seal(&RealCrypto, &b_id, b"for b only", false).unwrap();
+    assert!(p.b.could_open(&RealCrypto, &datagram));
+    assert!(
+        !p.a.could_open(&RealCrypto, &datagram),
+        "the sender cannot read its own frame back"
+    );
+    let mut flipped = datagram.clone();
+    flipped[2] ^= 1; // the unlisted bit is authenticated too
+    assert!(!p.b.could_open(&RealCrypto, &flipped));
+    assert!(!p.b.could_open(&RealCrypto, b"not a frame"));
+    // Asking left the replay window alone: the frame still opens, once.
+    let Datagram::Sealed {
+        unlisted,
+        receiver,
+        counter,
+        ciphertext,
+    } = decode(&datagram).unwrap()
+    else {
+        panic!()
+    };
+    let frame = (unlisted, receiver, counter);
+    assert!(p
+        .b
+        .open_frame(Time::ZERO, &RealCrypto, addr(A), frame, &ciphertext)
+        .is_ok());
+    assert_eq!(p.b.stats().frames_opened, 1);
+}
