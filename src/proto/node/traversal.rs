@@ -369,17 +369,7 @@ impl Node {
         if self.send_sealed(&peer, &message) {
             return;
         }
-        let mut encoded = Vec::with_capacity(64);
-        message.encode(&mut encoded);
-        if !self
-            .waiting
-            .push(peer, message, encoded.len(), &self.config.limits)
-        {
-            self.stats.requests_not_buffered += 1;
-            return;
-        }
-        self.sessions
-            .connect(now, self.crypto, peer, addr, &mut self.rng);
+        self.hold_and_dial(now, peer, addr, message);
     }
 
     /// A datagram for a relay path: wrapped in a relay notice to the path's relay.
@@ -473,8 +463,16 @@ impl Node {
     fn on_relayed_datagram(&mut self, now: Time, path: SocketAddr, bytes: &[u8]) {
         match wire::decode(bytes) {
             Ok(Datagram::Handshake(handshake)) => {
-                self.sessions
-                    .handle_handshake(now, self.crypto, path, handshake, &mut self.rng);
+                let early = self.sessions.handle_handshake(
+                    now,
+                    self.crypto,
+                    path,
+                    handshake,
+                    &mut self.rng,
+                );
+                if let Some(early) = early {
+                    self.on_early(now, path, early);
+                }
             }
             Ok(Datagram::Sealed {
                 unlisted,
