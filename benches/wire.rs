@@ -118,6 +118,7 @@ fn datagrams() -> Vec<(&'static str, Datagram)> {
             Datagram::Handshake(Handshake::Auth {
                 server: SessionId(6),
                 msg: [2; 112],
+                early: None,
             }),
         ),
         (

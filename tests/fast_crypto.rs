@@ -255,7 +255,7 @@ fn handshake(crypto: &dyn Crypto) -> (Sessions, Sessions, Vec<Vec<u8>>) {
     let mut a = Sessions::new(SessionConfig::default(), [5; 32], a_id);
     let mut b = Sessions::new(SessionConfig::default(), [5; 32], b_id.clone());
     let mut rng = ChaCha8Rng::seed_from_u64(7);
-    a.connect(Time::ZERO, crypto, b_id.id(), addr(B), &mut rng);
+    a.connect(Time::ZERO, crypto, b_id.id(), addr(B), &mut rng, None);
     let mut sent = Vec::new();
     while relay(crypto, &mut a, &mut b, A, &mut rng, &mut sent)
         | relay(crypto, &mut b, &mut a, B, &mut rng, &mut sent)
@@ -330,6 +330,7 @@ fn a_sealed_datagram_with_any_byte_changed_does_not_open() {
             peer: Identity::from_seed([2; 32]).id(),
             addr: addr(B),
             initiator: true,
+            early: false,
         }]
     );
     let b_id = Identity::from_seed([2; 32]).id();

@@ -391,3 +391,42 @@ async fn ten_nodes_find_each_other_and_answer_over_http() {
 
     live::shutdown_all(nodes).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_knows_only_a_key_reaches_it_at_its_mailbox() {
+    let group = private_group();
+    let mut nodes = Vec::new();
+    for i in 0..2u64 {
+        let mut config = LiveConfig::localhost();
+        config.group = Some(group);
+        config.seed = 2000 + i;
+        config.node.mailbox = true;
+        // Beacons an hour apart: only the mailbox can introduce the two.
+        config.node.discovery.beacon_interval = Duration::from_secs(3600);
+        nodes.push(live::spawn(config).await.expect("node starts"));
+    }
+    let (asker, owner) = (nodes[0].api.unwrap(), nodes[1].api.unwrap());
+    let status = ok(asker, "GET", "/api/status", b"").await;
+    assert_eq!(status["peers_known"], 0, "{status}");
+    let mailbox = ok(owner, "GET", "/api/status", b"").await["mailbox"].clone();
+    assert!(
+        mailbox.as_str().is_some_and(|m| m.starts_with("239.193.")),
+        "{mailbox}"
+    );
+
+    let json = ok(asker, "GET", &format!("/api/connect/{}", nodes[1].id), b"").await;
+    assert_eq!(json["path"], "mailbox", "{json}");
+    let status = ok(owner, "GET", "/api/status", b"").await;
+    assert_eq!(status["sessions"], 1, "{status}");
+
+    // A key nobody holds: nobody answers at its mailbox, and nobody knows it.
+    let (code, body) = request(
+        asker,
+        "GET",
+        &format!("/api/connect/{}", "ab".repeat(32)),
+        b"",
+    )
+    .await;
+    assert!(code == 404 || code == 504, "{code} {body}");
+    live::shutdown_all(nodes).await;
+}

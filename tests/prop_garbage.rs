@@ -50,6 +50,7 @@ fn corpus(pair: &Pair) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         Datagram::Handshake(Handshake::Auth {
             server: SessionId(2),
             msg: [5; 112],
+            early: None,
         }),
         Datagram::Handshake(Handshake::Accept {
             client: SessionId(1),
@@ -205,7 +206,7 @@ fn a_node_halfway_through_a_handshake_takes_any_bytes() {
         let crypto = pair.crypto();
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         pair.peer
-            .connect(pair.now, crypto, node, Pair::NODE_ADDR, &mut rng);
+            .connect(pair.now, crypto, node, Pair::NODE_ADDR, &mut rng, None);
         pair.exchange(); // hello in, reply out: the node holds a half-open handshake
         pair
     });

@@ -179,8 +179,11 @@ fn handshake() -> impl Strategy<Value = Handshake> {
                 msg,
             }
         }),
-        (session.clone(), any::<[u8; 112]>())
-            .prop_map(|(server, msg)| Handshake::Auth { server, msg }),
+        (session.clone(), any::<[u8; 112]>()).prop_map(|(server, msg)| Handshake::Auth {
+            server,
+            msg,
+            early: None,
+        }),
         (session, any::<[u8; 80]>()).prop_map(|(client, msg)| Handshake::Accept { client, msg }),
     ]
 }

@@ -72,7 +72,7 @@ impl Remote {
     fn connect(&mut self, node: &mut Node, now: Time) -> bool {
         let crypto = node.config().crypto.implementation();
         self.sessions
-            .connect(now, crypto, node.id(), NODE_ADDR, &mut self.rng);
+            .connect(now, crypto, node.id(), NODE_ADDR, &mut self.rng, None);
         for _ in 0..4 {
             while let Some((_, bytes)) = self.sessions.poll_transmit() {
                 node.handle_datagram(now, self.addr, &bytes);
@@ -368,7 +368,7 @@ fn half_open_handshakes_from_one_source_are_capped() {
         let mut peer = Remote::new(5000 + i, flood_addr);
         let crypto = node.config().crypto.implementation();
         peer.sessions
-            .connect(at(0), crypto, node.id(), NODE_ADDR, &mut peer.rng);
+            .connect(at(0), crypto, node.id(), NODE_ADDR, &mut peer.rng, None);
         while let Some((_, bytes)) = peer.sessions.poll_transmit() {
             node.handle_datagram(at(0), flood_addr, &bytes);
         }

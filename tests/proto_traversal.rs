@@ -417,6 +417,13 @@ fn connect_takes_the_path_each_nat_pair_allows() {
         .map(|h| h.node.stats().relay_forwarded)
         .sum();
     assert!(relayed > 0, "some connects went through relays");
+    for (i, host) in world.hosts.iter().enumerate() {
+        assert_eq!(
+            host.node.stats().relay_readable,
+            0,
+            "relay {i} could read a frame"
+        );
+    }
 }
 
 #[test]

@@ -335,6 +335,7 @@ fn corpus(rng: &mut ChaCha8Rng) -> Vec<Vec<u8>> {
         Datagram::Handshake(Handshake::Auth {
             server: SessionId(3),
             msg: msg112,
+            early: None,
         })
         .to_bytes(),
     );
@@ -571,7 +572,12 @@ pub fn flood(bin: &Path, args: &BenchFloodArgs) -> Result<FloodReport, String> {
                 }
                 let mut msg = [0u8; 112];
                 rng.fill_bytes(&mut msg);
-                let auth = Datagram::Handshake(Handshake::Auth { server, msg }).to_bytes();
+                let auth = Datagram::Handshake(Handshake::Auth {
+                    server,
+                    msg,
+                    early: None,
+                })
+                .to_bytes();
                 if socket.send_to(&auth, a.udp).is_ok() {
                     report.auths_sent += 1;
                 }

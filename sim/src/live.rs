@@ -39,6 +39,10 @@ pub struct Common {
     /// Turn multicast off (bootstrap addresses only).
     #[arg(long)]
     no_multicast: bool,
+    /// Listen at a multicast mailbox derived from the key (mp2p), declare it, and
+    /// try peers' mailboxes first on connect. Needs multicast.
+    #[arg(long, conflicts_with = "no_multicast")]
+    mailbox: bool,
     /// No periodic summaries.
     #[arg(long)]
     quiet: bool,
@@ -91,6 +95,7 @@ fn base_config(common: &Common) -> LiveConfig {
     config.node.bootstrap = common.bootstrap.clone();
     config.group = (!common.no_multicast).then_some(common.multicast_group);
     config.multicast_ttl = common.multicast_ttl;
+    config.node.mailbox = common.mailbox;
     config
 }
 

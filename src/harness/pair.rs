@@ -138,6 +138,7 @@ impl Pair {
             node_id,
             Self::NODE_ADDR,
             &mut pair.rng,
+            None,
         );
         for _ in 0..4 {
             pair.exchange();
@@ -220,6 +221,7 @@ impl Pair {
                 node_id,
                 Self::NODE_ADDR,
                 &mut self.rng,
+                None,
             );
             for _ in 0..4 {
                 self.exchange();

@@ -6,6 +6,7 @@
 //! | `GET /api/peers` | the routing table, closest first |
 //! | `GET /api/ping` | pings the 3 closest peers: their ids and round-trip times in ms |
 //! | `GET /api/lookup/{id-hex}` | iterative FIND_NODE: the k closest and the hops taken |
+//! | `GET /api/connect/{id-hex}` | finds a peer by its key and opens a session: the path taken (`direct`, `punched`, `relayed`, `mailbox`) |
 //! | `PUT /api/immutable` | stores the raw body (at most 1000 bytes) under its SHA-256 |
 //! | `GET /api/immutable/{key-hex}` | the value stored under a key |
 //! | `PUT /api/mutable/{salt}[?seq=N]` | stores the body as this node's record for `salt` |
@@ -83,6 +84,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/peers", get(peers))
         .route("/api/ping", get(ping))
         .route("/api/lookup/{id}", get(lookup))
+        .route("/api/connect/{id}", get(connect))
         .route("/api/immutable", put(immutable_put))
         .route("/api/immutable/{key}", get(immutable_get))
         .route("/api/mutable/{salt}", put(mutable_put))
@@ -286,6 +288,9 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> 
         "sessions": s.sessions,
         "records_held": s.records_held,
         "uptime_secs": s.uptime.as_secs_f64(),
+        "nat": s.nat.name(),
+        "reflexive": s.reflexive.map(|a| a.to_string()),
+        "mailbox": s.mailbox.map(|a| a.to_string()),
     })))
 }
 
@@ -353,6 +358,37 @@ async fn lookup(
         QueryOutcome::Failed(QueryError::Timeout) => Err(ApiError(
             StatusCode::GATEWAY_TIMEOUT,
             "the lookup timed out".into(),
+        )),
+        other => Err(ApiError(StatusCode::BAD_GATEWAY, format!("{other:?}"))),
+    }
+}
+
+/// `GET /api/connect/{id}`: find the peer by its key and open a session with it;
+/// which path it took (direct, punched, relayed, mailbox).
+async fn connect(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let peer: NodeId = id.parse().map_err(|error| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("bad node id `{id}`: {error}"),
+        )
+    })?;
+    let finished = run(&state, Command::Connect(peer)).await?;
+    match finished.outcome {
+        QueryOutcome::Connected { peer, path } => Ok(Json(json!({
+            "peer": peer.to_string(),
+            "path": path.name(),
+            "elapsed_ms": ms(finished.elapsed),
+        }))),
+        QueryOutcome::Failed(QueryError::NotFound) => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("peer {peer} is neither listed nor announced"),
+        )),
+        QueryOutcome::Failed(QueryError::Timeout) => Err(ApiError(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the connect timed out".into(),
         )),
         other => Err(ApiError(StatusCode::BAD_GATEWAY, format!("{other:?}"))),
     }

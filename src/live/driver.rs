@@ -81,6 +81,12 @@ pub struct Snapshot {
     pub records_held: usize,
     /// Its counters.
     pub stats: Stats,
+    /// Its NAT, as peers' reports classify it.
+    pub nat: crate::proto::wire::NatKind,
+    /// The address peers see it at.
+    pub reflexive: Option<SocketAddr>,
+    /// Its multicast mailbox, if it keeps one.
+    pub mailbox: Option<SocketAddr>,
 }
 
 /// What the application can ask of a running node.
@@ -311,5 +317,8 @@ fn snapshot(node: &Node, now: Time) -> Snapshot {
         sessions: node.sessions_open(),
         records_held: node.records_held(),
         stats: node.stats(),
+        nat: node.nat(),
+        reflexive: node.reflexive_addr(),
+        mailbox: node.mailbox(),
     }
 }

@@ -129,13 +129,27 @@ pub async fn spawn(config: LiveConfig) -> io::Result<LiveNode> {
     };
     let socket = socket::unicast(config.udp, interface, config.multicast_ttl)?;
     let udp = socket.local_addr()?;
-    let multicast = match config.group {
-        Some(group) => Some(socket::multicast(group, interface)?),
-        None => None,
-    };
     let mut node_config = config.node.clone();
     node_config.port = udp.port();
+    node_config.address = Some(udp);
     node_config.discovery.multicast_group = config.group;
+    let multicast = match config.group {
+        Some(group) => {
+            let mailbox = match node_config.mailbox {
+                true => {
+                    let group =
+                        crate::proto::discovery::mailbox_group(&config.identity.id(), group.port());
+                    Some(socket::multicast(group, interface)?)
+                }
+                false => None,
+            };
+            Some(socket::Groups::new(
+                socket::multicast(group, interface)?,
+                mailbox,
+            ))
+        }
+        None => None,
+    };
     // The fast suite is a simulator's stand-in: never on a real network.
     node_config.crypto = crate::proto::CryptoSuite::Real;
     let bootstrap = !node_config.bootstrap.is_empty();

@@ -62,3 +62,54 @@ pub fn multicast(group: SocketAddr, interface: Ipv4Addr) -> io::Result<UdpSocket
     socket.set_nonblocking(true)?;
     UdpSocket::from_std(socket.into())
 }
+
+/// The multicast sockets of one node as one receiver: the beacon group's and, for a
+/// node that keeps one, its mailbox's (each bound to its own group, so each hears only
+/// its own). Sending goes through the node's unicast socket, never through these.
+#[derive(Debug)]
+pub struct Groups {
+    beacons: UdpSocket,
+    mailbox: Option<UdpSocket>,
+}
+
+impl Groups {
+    /// The beacon group's socket, and the mailbox's if there is one.
+    pub fn new(beacons: UdpSocket, mailbox: Option<UdpSocket>) -> Groups {
+        Groups { beacons, mailbox }
+    }
+
+    async fn recv_any(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let Some(mailbox) = &self.mailbox else {
+            return self.beacons.recv_from(buf).await;
+        };
+        loop {
+            // Wait for either to be readable, then read without blocking: two
+            // `recv_from`s at once would need the buffer twice.
+            let socket = tokio::select! {
+                ready = self.beacons.readable() => { ready?; &self.beacons }
+                ready = mailbox.readable() => { ready?; mailbox }
+            };
+            match socket.try_recv_from(buf) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return result,
+            }
+        }
+    }
+}
+
+impl crate::live::driver::DatagramSocket for Groups {
+    fn send_to(
+        &self,
+        buf: &[u8],
+        target: SocketAddr,
+    ) -> impl std::future::Future<Output = io::Result<usize>> + Send {
+        self.beacons.send_to(buf, target)
+    }
+
+    fn recv_from(
+        &self,
+        buf: &mut [u8],
+    ) -> impl std::future::Future<Output = io::Result<(usize, SocketAddr)>> + Send {
+        self.recv_any(buf)
+    }
+}

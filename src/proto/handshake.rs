@@ -240,7 +240,9 @@ enum ClientState {
     SentAuth {
         secrets: Secrets,
         signature: [u8; SIGNATURE_LEN],
-        server_hello: [u8; HELLO_LEN],
+        /// The session keys, known as soon as msg2 arrives (everything they derive
+        /// from is known then); handed out once msg4 proves the server.
+        keys: SessionKeys,
     },
     Done,
 }
@@ -324,10 +326,16 @@ impl ClientHandshake {
         let a_b = crypto
             .x25519(&self.ephemeral_secret, &server_x)
             .ok_or(HandshakeError::LowOrderKey)?;
+        // A·b: the client's long-term key with the server's ephemeral one. Known now,
+        // so the session keys are too (see `early_keys`).
+        let local_x = crypto.ed25519_secret_to_x25519(&self.identity);
+        let a_b_long = crypto
+            .x25519(&local_x, &b_pub)
+            .ok_or(HandshakeError::LowOrderKey)?;
         let secrets = Secrets {
             ab,
             a_b,
-            a_b_long: None,
+            a_b_long: Some(a_b_long),
         };
         let signed = client_signed_bytes(&self.network_key, &self.server, &secrets.ab_hash());
         let signature = crypto.sign(&self.identity, &signed);
@@ -343,12 +351,32 @@ impl ClientHandshake {
         msg3.copy_from_slice(&boxed);
         let mut server_hello = [0u8; HELLO_LEN];
         server_hello.copy_from_slice(msg2);
+        let key = secrets.msg4_key(&self.network_key).expect("Ab is set");
+        let keys = session_keys(
+            &key,
+            &self.identity.id(),
+            &self.server,
+            &self.hello,
+            &server_hello,
+            true,
+        );
         self.state = ClientState::SentAuth {
             secrets,
             signature,
-            server_hello,
+            keys,
         };
         Ok(msg3)
+    }
+
+    /// The session keys, between msg3 and msg4: what the client may seal a first
+    /// message with, to travel beside msg3. Only the server the client dialled can
+    /// derive them (they depend on its long-term key), so nothing is given away; but
+    /// nothing the server sends is trusted before msg4.
+    pub fn early_keys(&self) -> Option<&SessionKeys> {
+        match &self.state {
+            ClientState::SentAuth { keys, .. } => Some(keys),
+            _ => None,
+        }
     }
 
     /// Takes msg4; gives the session keys once the server proved its key.
@@ -363,7 +391,7 @@ impl ClientHandshake {
         let ClientState::SentAuth {
             secrets,
             signature,
-            server_hello,
+            keys,
         } = std::mem::replace(&mut self.state, ClientState::Done)
         else {
             return Err(HandshakeError::OutOfOrder);
@@ -371,17 +399,6 @@ impl ClientHandshake {
         if msg4.len() != ACCEPT_LEN {
             return Err(HandshakeError::Length);
         }
-        let local_x = crypto.ed25519_secret_to_x25519(&self.identity);
-        let b_pub = &server_hello[32..];
-        let mut b = [0u8; 32];
-        b.copy_from_slice(b_pub);
-        let a_b_long = crypto
-            .x25519(&local_x, &b)
-            .ok_or(HandshakeError::LowOrderKey)?;
-        let secrets = Secrets {
-            a_b_long: Some(a_b_long),
-            ..secrets
-        };
         let key = secrets.msg4_key(&self.network_key).expect("Ab is set");
         let opened = crypto
             .secretbox_open(&key, &ZERO_NONCE, msg4)
@@ -394,14 +411,7 @@ impl ClientHandshake {
         if !crypto.verify(&self.server, &signed, &server_signature) {
             return Err(HandshakeError::Signature);
         }
-        Ok(session_keys(
-            &key,
-            &client,
-            &self.server,
-            &self.hello,
-            &server_hello,
-            true,
-        ))
+        Ok(keys)
     }
 }
 

@@ -4,7 +4,7 @@
 //! address a peer saw its datagrams come from ([`Response::Pong`]'s `observed`).
 //! Out: the node's [`NatKind`] and its reflexive address.
 //!
-//! Rules, over the latest reports of distinct peers (by IP), once there are
+//! Rules, over the latest reports of distinct peers (by address), once there are
 //! [`REPORTS_NEEDED`] of them: different ports or IPs seen by different peers mean a
 //! NAT that maps each destination anew (`Random`); one address everywhere that is the
 //! node's own means no NAT (`Open`); one address that is not its own means a NAT that
@@ -15,7 +15,7 @@
 //! [`Response::Pong`]: super::wire::Response::Pong
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use super::wire::NatKind;
 
@@ -28,8 +28,8 @@ const REPORTS_KEPT: usize = 5;
 #[derive(Clone, Debug)]
 pub struct NatObserver {
     local: Option<SocketAddr>,
-    /// (reporting peer's IP, what it saw), newest last, one per reporter.
-    reports: VecDeque<(IpAddr, SocketAddr)>,
+    /// (reporting peer's address, what it saw), newest last, one per reporter.
+    reports: VecDeque<(SocketAddr, SocketAddr)>,
     kind: NatKind,
 }
 
@@ -57,11 +57,10 @@ impl NatObserver {
     /// Records that the peer at `reporter` saw this node at `observed`. Returns the
     /// new kind when the classification changed.
     pub fn report(&mut self, reporter: SocketAddr, observed: SocketAddr) -> Option<NatKind> {
-        let ip = reporter.ip();
-        if let Some(at) = self.reports.iter().position(|(r, _)| *r == ip) {
+        if let Some(at) = self.reports.iter().position(|(r, _)| *r == reporter) {
             self.reports.remove(at);
         }
-        self.reports.push_back((ip, observed));
+        self.reports.push_back((reporter, observed));
         if self.reports.len() > REPORTS_KEPT {
             self.reports.pop_front();
         }

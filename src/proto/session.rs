@@ -96,6 +96,9 @@ pub enum SessionEvent {
         addr: SocketAddr,
         /// Whether this node dialled.
         initiator: bool,
+        /// Whether the dial's first message already went out beside msg3 (the
+        /// caller must not send it again).
+        early: bool,
     },
     /// A handshake this node dialled failed.
     Failed {
@@ -111,6 +114,21 @@ pub enum SessionEvent {
         /// Its peer.
         peer: NodeId,
     },
+}
+
+/// The most a first message may hold to travel beside msg3: msg3's datagram, the
+/// sealed frame around it and a relay's wrapping still fit one datagram.
+pub const EARLY_MAX: usize = 900;
+
+/// A first message that came beside msg3, opened once msg3 proved the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EarlyMessage {
+    /// The client, proven.
+    pub peer: NodeId,
+    /// Whether its frame asked not to be listed.
+    pub unlisted: bool,
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
 }
 
 /// Why a sealed frame was dropped.
@@ -145,6 +163,8 @@ pub struct SessionStats {
     pub handshake_unmatched: u64,
     /// Frames opened.
     pub frames_opened: u64,
+    /// First messages that came beside msg3 and opened (a round trip saved each).
+    pub early_opened: u64,
     /// Frames refused as replays.
     pub frames_replayed: u64,
     /// Frames that did not authenticate.
@@ -226,6 +246,11 @@ enum Slot {
     Client {
         handshake: Box<ClientHandshake>,
         addr: SocketAddr,
+        /// The first message to seal beside msg3, with its unlisted flag; taken when
+        /// msg2 arrives.
+        early: Option<(Vec<u8>, bool)>,
+        /// Whether it went out (the open session then starts at counter 2).
+        early_sent: bool,
         /// The datagram to retransmit: msg1, then msg3.
         last: Vec<u8>,
         server: Option<SessionId>,
@@ -337,6 +362,18 @@ impl Sessions {
         }
     }
 
+    /// How long a client retransmits msg3 at most: the server's answer to a
+    /// duplicate is kept that long.
+    fn accept_kept(&self) -> Duration {
+        let attempts = u32::from(self.config.handshake_retries_max) + 1;
+        self.config.handshake_timeout * ((1u32 << attempts.min(16)) - 1)
+    }
+
+    /// Whether a dial of `peer` is under way.
+    pub fn is_dialling(&self, peer: &NodeId) -> bool {
+        self.dialling.contains_key(peer)
+    }
+
     /// Handshakes in progress (dialled and half-open).
     pub fn handshaking(&self) -> usize {
         self.dialling.len() + self.half_open.len()
@@ -366,6 +403,8 @@ impl Sessions {
     }
 
     /// Dials `peer` at `addr` unless a session is open or a dial is under way.
+    /// `early` is a first message (at most [`EARLY_MAX`] bytes, and whether it is
+    /// unlisted) to seal beside msg3, a round trip before the session is proven open.
     pub fn connect(
         &mut self,
         now: Time,
@@ -373,6 +412,7 @@ impl Sessions {
         peer: NodeId,
         addr: SocketAddr,
         rng: &mut impl RngCore,
+        early: Option<(Vec<u8>, bool)>,
     ) {
         if peer == self.local
             || self.by_peer.contains_key(&peer)
@@ -404,6 +444,8 @@ impl Sessions {
             Slot::Client {
                 handshake: Box::new(handshake),
                 addr,
+                early: early.filter(|(plaintext, _)| plaintext.len() <= EARLY_MAX),
+                early_sent: false,
                 last: hello,
                 server: None,
                 attempts: 1,
@@ -420,7 +462,7 @@ impl Sessions {
         from: SocketAddr,
         message: Handshake,
         rng: &mut impl RngCore,
-    ) {
+    ) -> Option<EarlyMessage> {
         match message {
             Handshake::Hello { client, msg } => self.on_hello(now, crypto, from, client, &msg, rng),
             Handshake::HelloReply {
@@ -428,9 +470,12 @@ impl Sessions {
                 server,
                 msg,
             } => self.on_hello_reply(now, crypto, from, client, server, &msg),
-            Handshake::Auth { server, msg } => self.on_auth(now, crypto, from, server, &msg),
+            Handshake::Auth { server, msg, early } => {
+                return self.on_auth(now, crypto, from, server, &msg, early.as_deref());
+            }
             Handshake::Accept { client, msg } => self.on_accept(now, crypto, from, client, &msg),
         }
+        None
     }
 
     fn on_hello(
@@ -564,20 +609,40 @@ impl Sessions {
         }
         match handshake.handle_hello(crypto, msg2) {
             Ok(msg3) => {
-                let auth = Datagram::Handshake(Handshake::Auth { server, msg: msg3 }).to_bytes();
-                self.transmits.push_back((from, auth.clone()));
                 let Some(Slot::Client {
-                    handshake, addr, ..
+                    handshake,
+                    addr,
+                    early,
+                    ..
                 }) = self.take_slot(client)
                 else {
                     unreachable!("the slot was just matched");
                 };
+                // The first message, sealed with the keys msg2 made known, as counter 1
+                // of the session the server opens on msg3.
+                let early = early.and_then(|(plaintext, unlisted)| {
+                    let keys = handshake.early_keys()?;
+                    let key = datagram_key(&keys.encrypt_key);
+                    let header = wire::sealed_header(unlisted, server, 1);
+                    let sealed = crypto.aead_seal(&key, 1, &header, &plaintext);
+                    Some([&header[..], &sealed].concat())
+                });
+                let early_sent = early.is_some();
+                let auth = Datagram::Handshake(Handshake::Auth {
+                    server,
+                    msg: msg3,
+                    early,
+                })
+                .to_bytes();
+                self.transmits.push_back((from, auth.clone()));
                 let deadline = now + self.config.handshake_timeout;
                 self.set_slot(
                     client,
                     Slot::Client {
                         handshake,
                         addr,
+                        early: None,
+                        early_sent,
                         last: auth,
                         server: Some(server),
                         attempts: 1,
@@ -596,7 +661,8 @@ impl Sessions {
         from: SocketAddr,
         server: SessionId,
         msg3: &[u8; 112],
-    ) {
+        early: Option<&[u8]>,
+    ) -> Option<EarlyMessage> {
         match self.slots.get_mut(&server) {
             Some(Slot::Server { addr, .. }) if *addr == from => {}
             Some(Slot::Open(Open {
@@ -604,13 +670,14 @@ impl Sessions {
                 addr,
                 ..
             })) if *addr == from && accept.0 == *msg3 => {
-                // msg4 was lost: answer the duplicate with the same bytes.
+                // msg4 was lost: answer the duplicate with the same bytes. Its early
+                // frame, if any, was opened the first time.
                 self.transmits.push_back((from, accept.1.clone()));
-                return;
+                return None;
             }
             _ => {
                 self.stats.handshake_unmatched += 1;
-                return;
+                return None;
             }
         }
         let Some(Slot::Server {
@@ -636,11 +703,55 @@ impl Sessions {
                     &keys,
                     Some(Box::new((*msg3, accept))),
                     false,
+                    false,
                 );
+                self.open_early(now, crypto, from, server, early?)
             }
             Err(error) => {
                 self.stats.handshakes_rejected += 1;
                 tracing::debug!(%from, %error, "refusing msg3");
+                None
+            }
+        }
+    }
+
+    /// Opens the frame that came beside msg3 in the session `server` just opened.
+    fn open_early(
+        &mut self,
+        now: Time,
+        crypto: &dyn Crypto,
+        from: SocketAddr,
+        server: SessionId,
+        early: &[u8],
+    ) -> Option<EarlyMessage> {
+        let Ok(Datagram::Sealed {
+            unlisted,
+            receiver,
+            counter,
+            ciphertext,
+        }) = wire::decode(early)
+        else {
+            return None;
+        };
+        if receiver != server {
+            self.stats.frames_unknown_session += 1;
+            return None;
+        }
+        let frame = (unlisted, receiver, counter);
+        let opened = self.open_inner(now, crypto, from, frame, &ciphertext, true);
+        match opened {
+            Ok((peer, plaintext)) => {
+                self.stats.frames_opened += 1;
+                self.stats.early_opened += 1;
+                Some(EarlyMessage {
+                    peer,
+                    unlisted,
+                    plaintext,
+                })
+            }
+            Err(_) => {
+                self.stats.frames_undecryptable += 1;
+                None
             }
         }
     }
@@ -665,6 +776,7 @@ impl Sessions {
             mut handshake,
             addr,
             server,
+            early_sent,
             ..
         }) = self.take_slot(client)
         else {
@@ -676,7 +788,7 @@ impl Sessions {
             Ok(keys) => {
                 debug_assert_eq!(keys.peer, peer, "SHS1 proves the dialled key");
                 let server = server.expect("matched with a server number");
-                self.open(now, client, server, addr, &keys, None, true);
+                self.open(now, client, server, addr, &keys, None, true, early_sent);
             }
             Err(error) => {
                 self.stats.handshakes_rejected += 1;
@@ -699,6 +811,7 @@ impl Sessions {
         keys: &SessionKeys,
         accept: Option<Box<([u8; 112], Vec<u8>)>>,
         initiator: bool,
+        early: bool,
     ) {
         self.stats.handshakes_completed += 1;
         let peer = keys.peer;
@@ -717,17 +830,24 @@ impl Sessions {
                 self.close(stale);
             }
         }
+        // A server keeps msg3's answer only while the client may still send msg3
+        // again: its session comes due then, to let the answer go.
+        let idle = now + self.config.lifetime.min(self.config.idle_timeout);
+        let scheduled = match accept {
+            Some(_) => idle.min(now + self.accept_kept()),
+            None => idle,
+        };
         let open = Open {
             peer,
             addr,
             remote,
             send_key: datagram_key(&keys.encrypt_key),
             recv_key: datagram_key(&keys.decrypt_key),
-            sent: 0,
+            sent: u64::from(early),
             window: ReplayWindow::default(),
             expires: now + self.config.lifetime,
             last_received: now,
-            scheduled: now + self.config.lifetime.min(self.config.idle_timeout),
+            scheduled,
             accept,
             previous,
         };
@@ -739,6 +859,7 @@ impl Sessions {
             peer,
             addr,
             initiator,
+            early,
         });
     }
 
@@ -827,7 +948,7 @@ impl Sessions {
         frame: (bool, SessionId, u64),
         ciphertext: &[u8],
     ) -> Result<(NodeId, Vec<u8>), OpenError> {
-        let result = self.open_inner(now, crypto, from, frame, ciphertext);
+        let result = self.open_inner(now, crypto, from, frame, ciphertext, false);
         match result {
             Ok(_) => self.stats.frames_opened += 1,
             Err(OpenError::UnknownSession) => self.stats.frames_unknown_session += 1,
@@ -844,6 +965,7 @@ impl Sessions {
         from: SocketAddr,
         (unlisted, receiver, counter): (bool, SessionId, u64),
         ciphertext: &[u8],
+        early: bool,
     ) -> Result<(NodeId, Vec<u8>), OpenError> {
         let Some(Slot::Open(open)) = self.slots.get_mut(&receiver) else {
             return Err(OpenError::UnknownSession);
@@ -856,8 +978,11 @@ impl Sessions {
             .aead_open(&open.recv_key, counter, &header, ciphertext)
             .ok_or(OpenError::Decrypt)?;
         open.window.record(counter);
-        // A frame from the client: it has msg4, no duplicate msg3 needs answering.
-        open.accept = None;
+        // A frame from the client after msg3 shows that msg4 arrived: no duplicate
+        // msg3 needs answering. (The early frame comes with msg3 itself.)
+        if !early {
+            open.accept = None;
+        }
         // Authenticated: the peer may have moved (a NAT rebinding, or a hole punched
         // next to a relayed path). A relayed copy arriving late does not move a
         // session off a direct path.
@@ -866,6 +991,28 @@ impl Sessions {
         }
         open.last_received = now;
         Ok((open.peer, plaintext))
+    }
+
+    /// Whether any session of this node could open the sealed frame `bytes`, without
+    /// touching replay windows or counters: how a relay checks that what it forwards
+    /// is opaque to it (it never should be able to).
+    pub fn could_open(&self, crypto: &dyn Crypto, bytes: &[u8]) -> bool {
+        let Ok(Datagram::Sealed {
+            unlisted,
+            receiver,
+            counter,
+            ciphertext,
+        }) = wire::decode(bytes)
+        else {
+            return false;
+        };
+        let Some(Slot::Open(open)) = self.slots.get(&receiver) else {
+            return false;
+        };
+        let header = wire::sealed_header(unlisted, receiver, counter);
+        crypto
+            .aead_open(&open.recv_key, counter, &header, &ciphertext)
+            .is_some()
     }
 
     /// Retransmits handshake messages, fails dials out of retries, drops stale
@@ -899,6 +1046,9 @@ impl Sessions {
                     self.forget_half_open(addr, client);
                 }
                 Some(Slot::Open(open)) => {
+                    // Past the client's last msg3 retransmission: msg4 arrived, or
+                    // the client gave up.
+                    open.accept = None;
                     let expiry = open
                         .expires
                         .min(open.last_received + self.config.idle_timeout);

@@ -12,7 +12,7 @@
 //! | `0x02` | [`Datagram::Who`]: "send me your beacon" | network tag 8, zero padding to a beacon's length |
 //! | `0x11` | [`Handshake::Hello`] (SHS1 msg1) | client session u32, msg1 64 |
 //! | `0x12` | [`Handshake::HelloReply`] (msg2) | client session u32, server session u32, msg2 64 |
-//! | `0x13` | [`Handshake::Auth`] (msg3) | server session u32, msg3 112 |
+//! | `0x13` | [`Handshake::Auth`] (msg3) | server session u32, msg3 112, then optionally the client's first sealed frame (a whole `0x20`/`0x21` datagram) |
 //! | `0x14` | [`Handshake::Accept`] (msg4) | client session u32, msg4 80 |
 //! | `0x20` | [`Datagram::Sealed`]: a session frame | receiver session u32, counter u64, AEAD ciphertext of a [`Message`] |
 //! | `0x21` | the same, from a sender that asks not to be listed (it sits behind a NAT) | as `0x20` |
@@ -134,6 +134,10 @@ pub enum Handshake {
         server: SessionId,
         /// SHS1 msg3.
         msg: [u8; 112],
+        /// The client's first frame of the session, sealed with the keys it derived
+        /// from msg2: the request the handshake was dialled for, a round trip early.
+        /// A whole sealed datagram, so the server opens it like any other.
+        early: Option<Vec<u8>>,
     },
     /// msg4, server to client.
     Accept {
@@ -470,10 +474,31 @@ pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
             server: SessionId(r.u32()?),
             msg: r.array()?,
         }),
-        KIND_AUTH => Datagram::Handshake(Handshake::Auth {
-            server: SessionId(r.u32()?),
-            msg: r.array()?,
-        }),
+        KIND_AUTH => {
+            let server = SessionId(r.u32()?);
+            let msg = r.array()?;
+            let rest = r.rest();
+            let early = if rest.is_empty() {
+                None
+            } else {
+                let at = 3 + 4 + 112;
+                let sealed = matches!(
+                    rest,
+                    [MAGIC, VERSION, KIND_SEALED | KIND_SEALED_UNLISTED, ..]
+                );
+                if !sealed {
+                    return Err(DecodeError::TrailingBytes(rest.len()));
+                }
+                if rest.len() < SEALED_HEADER_LEN + TAG_LEN {
+                    return Err(DecodeError::Truncated {
+                        at: at + rest.len(),
+                        needed: SEALED_HEADER_LEN + TAG_LEN - rest.len(),
+                    });
+                }
+                Some(rest.to_vec())
+            };
+            Datagram::Handshake(Handshake::Auth { server, msg, early })
+        }
         KIND_ACCEPT => Datagram::Handshake(Handshake::Accept {
             client: SessionId(r.u32()?),
             msg: r.array()?,
@@ -499,6 +524,25 @@ pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
     };
     r.finish()?;
     Ok(datagram)
+}
+
+/// Whether `bytes` look like a handshake message or a sealed frame (by their header
+/// alone): the only datagrams a relay carries, opaque to it.
+pub fn is_session_datagram(bytes: &[u8]) -> bool {
+    matches!(
+        bytes,
+        [
+            MAGIC,
+            VERSION,
+            KIND_HELLO
+                | KIND_HELLO_REPLY
+                | KIND_AUTH
+                | KIND_ACCEPT
+                | KIND_SEALED
+                | KIND_SEALED_UNLISTED,
+            ..
+        ]
+    )
 }
 
 /// Decodes the [`Message`] inside an opened session frame. Any input gives `Ok` or
@@ -603,10 +647,13 @@ impl Datagram {
                     out.extend_from_slice(&server.0.to_be_bytes());
                     out.extend_from_slice(msg);
                 }
-                Handshake::Auth { server, msg } => {
+                Handshake::Auth { server, msg, early } => {
                     out.push(KIND_AUTH);
                     out.extend_from_slice(&server.0.to_be_bytes());
                     out.extend_from_slice(msg);
+                    if let Some(early) = early {
+                        out.extend_from_slice(early);
+                    }
                 }
                 Handshake::Accept { client, msg } => {
                     out.push(KIND_ACCEPT);

@@ -498,6 +498,9 @@ pub struct Stats {
     pub relay_refused: u64,
     /// Datagrams too large to send through a relay.
     pub relay_too_large: u64,
+    /// Frames this node relayed that one of its own sessions could open: a relay
+    /// that could read what it carries. Always 0; the simulator checks it.
+    pub relay_readable: u64,
     /// Hole punches that opened a direct path.
     pub punches_succeeded: u64,
     /// Hole punches that ran out of time.

@@ -168,6 +168,11 @@ impl Waiting {
     }
 
     /// Everything held for `peer`, in order; it is no longer held.
+    /// Whether nothing is held for `peer`.
+    pub(super) fn is_empty_for(&self, peer: &NodeId) -> bool {
+        !self.by_peer.contains_key(peer)
+    }
+
     pub(super) fn take(&mut self, peer: &NodeId) -> Vec<Message> {
         let held = self.by_peer.remove(peer).unwrap_or_default();
         self.bytes -= held.iter().map(|(_, len)| len).sum::<usize>();

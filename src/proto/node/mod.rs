@@ -27,7 +27,7 @@ use super::id::NodeId;
 use super::identity::Identity;
 use super::lookup::Lookup;
 use super::rpc::{RpcFailure, RpcManager};
-use super::session::{SessionEvent, Sessions};
+use super::session::{EarlyMessage, SessionEvent, Sessions};
 use super::store::Store;
 use super::table::{Contact, InsertOutcome, RoutingTable};
 use super::time::Time;
@@ -385,8 +385,16 @@ impl Node {
             Datagram::Beacon(beacon) => self.on_beacon(now, from, &beacon),
             Datagram::Who { network_tag } => self.on_who(now, from, network_tag),
             Datagram::Handshake(handshake) => {
-                self.sessions
-                    .handle_handshake(now, self.crypto, from, handshake, &mut self.rng);
+                let early = self.sessions.handle_handshake(
+                    now,
+                    self.crypto,
+                    from,
+                    handshake,
+                    &mut self.rng,
+                );
+                if let Some(early) = early {
+                    self.on_early(now, from, early);
+                }
             }
             Datagram::Sealed {
                 unlisted,
@@ -501,6 +509,33 @@ impl Node {
         }
     }
 
+    /// Holds `message` for `peer` until its session opens, and dials it at `addr`.
+    /// The first message held for a fresh dial travels beside msg3, sealed with the
+    /// keys msg2 makes known: the answer comes a round trip sooner, in one datagram
+    /// fewer.
+    pub(super) fn hold_and_dial(
+        &mut self,
+        now: Time,
+        peer: NodeId,
+        addr: SocketAddr,
+        message: Message,
+    ) {
+        let mut encoded = Vec::with_capacity(64);
+        message.encode(&mut encoded);
+        let first = self.waiting.is_empty_for(&peer)
+            && !self.sessions.is_dialling(&peer)
+            && !self.sessions.is_open(&peer);
+        let limits = &self.config.limits;
+        let held = self.waiting.push(peer, message, encoded.len(), limits);
+        if !held {
+            // Dialled all the same: a retry finds the session open.
+            self.stats.requests_not_buffered += 1;
+        }
+        let early = (first && held).then(|| (encoded, self.unlisted()));
+        self.sessions
+            .connect(now, self.crypto, peer, addr, &mut self.rng, early);
+    }
+
     /// Drains the sub-machines until nothing moves: requests the RPC manager
     /// released, failures, handshake datagrams and session events.
     fn flush(&mut self, now: Time) {
@@ -527,14 +562,7 @@ impl Node {
                     request: send.request,
                 };
                 if !self.send_sealed(&send.peer, &message) {
-                    let mut encoded = Vec::with_capacity(64);
-                    message.encode(&mut encoded);
-                    let limits = &self.config.limits;
-                    if !self.waiting.push(send.peer, message, encoded.len(), limits) {
-                        self.stats.requests_not_buffered += 1;
-                    }
-                    self.sessions
-                        .connect(now, self.crypto, send.peer, send.dst, &mut self.rng);
+                    self.hold_and_dial(now, send.peer, send.dst, message);
                 }
             }
             while let Some((dst, datagram)) = self.sessions.poll_transmit() {
@@ -553,10 +581,14 @@ impl Node {
 
     fn on_session_event(&mut self, now: Time, event: SessionEvent) {
         match event {
-            SessionEvent::Established { peer, addr, .. } => {
+            SessionEvent::Established {
+                peer, addr, early, ..
+            } => {
                 self.events
                     .push_back(Event::PeerVerified { id: peer, addr });
-                for message in self.waiting.take(&peer) {
+                // The first went beside msg3 already.
+                let skip = usize::from(early);
+                for message in self.waiting.take(&peer).into_iter().skip(skip) {
                     self.send_sealed(&peer, &message);
                 }
             }
@@ -672,16 +704,36 @@ impl Node {
         else {
             return; // counted by the session layer
         };
+        self.on_message(now, from, peer, frame.0, &plaintext);
+    }
+
+    /// The message that came beside msg3. msg4 goes out first: an answer that
+    /// overtook it would find no session at the client.
+    pub(super) fn on_early(&mut self, now: Time, from: SocketAddr, early: EarlyMessage) {
+        while let Some((dst, datagram)) = self.sessions.poll_transmit() {
+            self.send_bytes(dst, datagram);
+        }
+        self.on_message(now, from, early.peer, early.unlisted, &early.plaintext);
+    }
+
+    /// A message `peer` sealed, opened: from a frame, or beside msg3.
+    fn on_message(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        peer: NodeId,
+        unlisted: bool,
+        plaintext: &[u8],
+    ) {
         // A peer behind a NAT, or one only reached through a relay, is not a contact
         // anybody else could use.
-        let unlisted = frame.0;
         if unlisted && self.table.remove(&peer).is_some() {
             self.stats.contacts_unlisted += 1;
             // A relay must be reachable by anybody.
             self.relay_failed(now, peer);
         }
         let listed = !unlisted && !crate::proto::relay_path::is_relay_path(from);
-        match wire::decode_message(&plaintext) {
+        match wire::decode_message(plaintext) {
             Ok(Message::Request { tx, request }) => {
                 self.on_request(now, from, peer, listed, tx, request)
             }

@@ -67,7 +67,7 @@ impl Pair {
     fn connect(&mut self) {
         let b_id = Identity::from_seed([2; 32]).id();
         self.a
-            .connect(self.now, &RealCrypto, b_id, addr(B), &mut self.rng);
+            .connect(self.now, &RealCrypto, b_id, addr(B), &mut self.rng, None);
     }
 
     fn advance(&mut self, by: Duration) {
@@ -79,7 +79,9 @@ impl Pair {
 
 fn deliver(to: &mut Sessions, now: Time, from: SocketAddr, bytes: &[u8], rng: &mut ChaCha8Rng) {
     match decode(bytes).expect("sessions send valid datagrams") {
-        Datagram::Handshake(h) => to.handle_handshake(now, &RealCrypto, from, h, rng),
+        Datagram::Handshake(h) => {
+            to.handle_handshake(now, &RealCrypto, from, h, rng);
+        }
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -131,7 +133,8 @@ fn a_handshake_opens_sessions_on_both_sides_that_carry_frames_both_ways() {
         vec![SessionEvent::Established {
             peer: b_id,
             addr: addr(B),
-            initiator: true
+            initiator: true,
+            early: false,
         }]
     );
     assert_eq!(
@@ -139,7 +142,8 @@ fn a_handshake_opens_sessions_on_both_sides_that_carry_frames_both_ways() {
         vec![SessionEvent::Established {
             peer: a_id,
             addr: addr(A),
-            initiator: false
+            initiator: false,
+            early: false,
         }]
     );
     assert_eq!(
@@ -179,7 +183,7 @@ fn another_network_key_never_completes() {
 fn dialling_another_key_at_the_address_is_never_a_session() {
     let mut p = pair([5; 32], [5; 32]);
     let expected = Identity::from_seed([3; 32]).id();
-    p.a.connect(p.now, &RealCrypto, expected, addr(B), &mut p.rng);
+    p.a.connect(p.now, &RealCrypto, expected, addr(B), &mut p.rng, None);
     p.pump(|_| false);
     assert_eq!(
         p.b.stats().handshakes_rejected,
@@ -332,6 +336,7 @@ fn half_open_handshakes_are_bounded_per_source() {
             Identity::from_seed([2; 32]).id(),
             addr(B),
             &mut rng,
+            None,
         );
         let (_, hello) = client.poll_transmit().unwrap();
         deliver(&mut server, Time::ZERO, addr(A), &hello, &mut rng);
@@ -369,6 +374,7 @@ fn at_the_half_open_limit_the_oldest_makes_room_for_a_new_hello() {
             server_identity.id(),
             addr(B),
             &mut rng,
+            None,
         );
         let (_, hello) = client.poll_transmit().unwrap();
         let at = Time::ZERO + Duration::from_millis(i as u64);
@@ -404,4 +410,170 @@ fn idle_sessions_close_and_can_be_dialled_again() {
     p.connect();
     p.pump(|_| false);
     assert!(p.a.is_open(&b_id));
+}
+
+#[test]
+fn could_open_tells_who_holds_the_keys_and_changes_nothing() {
+    let mut p = pair([5; 32], [5; 32]);
+    p.connect();
+    p.pump(|_| false);
+    let b_id = Identity::from_seed([2; 32]).id();
+    let (_, datagram) = p.a.seal(&RealCrypto, &b_id, b"for b only", false).unwrap();
+    assert!(p.b.could_open(&RealCrypto, &datagram));
+    assert!(
+        !p.a.could_open(&RealCrypto, &datagram),
+        "the sender cannot read its own frame back"
+    );
+    let mut flipped = datagram.clone();
+    flipped[2] ^= 1; // the unlisted bit is authenticated too
+    assert!(!p.b.could_open(&RealCrypto, &flipped));
+    assert!(!p.b.could_open(&RealCrypto, b"not a frame"));
+    // Asking left the replay window alone: the frame still opens, once.
+    let Datagram::Sealed {
+        unlisted,
+        receiver,
+        counter,
+        ciphertext,
+    } = decode(&datagram).unwrap()
+    else {
+        panic!()
+    };
+    let frame = (unlisted, receiver, counter);
+    assert!(p
+        .b
+        .open_frame(Time::ZERO, &RealCrypto, addr(A), frame, &ciphertext)
+        .is_ok());
+    assert_eq!(p.b.stats().frames_opened, 1);
+}
+
+/// Delivers `bytes` and hands back what came beside msg3, if anything.
+fn deliver_early(
+    to: &mut Sessions,
+    from: SocketAddr,
+    bytes: &[u8],
+    rng: &mut ChaCha8Rng,
+) -> Option<EarlyMessage> {
+    match decode(bytes).expect("sessions send valid datagrams") {
+        Datagram::Handshake(h) => to.handle_handshake(Time::ZERO, &RealCrypto, from, h, rng),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn the_first_message_rides_beside_msg3_and_opens_once() {
+    let mut p = pair([5; 32], [5; 32]);
+    let (a_id, b_id) = (
+        Identity::from_seed([1; 32]).id(),
+        Identity::from_seed([2; 32]).id(),
+    );
+    let request = b"find node 42".to_vec();
+    p.a.connect(
+        p.now,
+        &RealCrypto,
+        b_id,
+        addr(B),
+        &mut p.rng,
+        Some((request.clone(), true)),
+    );
+    let (_, hello) = p.a.poll_transmit().unwrap();
+    assert!(deliver_early(&mut p.b, addr(A), &hello, &mut p.rng).is_none());
+    let (_, reply) = p.b.poll_transmit().unwrap();
+    assert!(deliver_early(&mut p.a, addr(B), &reply, &mut p.rng).is_none());
+    let (_, auth) = p.a.poll_transmit().unwrap();
+    assert!(
+        auth.len() > 119,
+        "msg3 carries a frame: {} bytes",
+        auth.len()
+    );
+    // The server proves the client with msg3, then opens the frame beside it.
+    let early = deliver_early(&mut p.b, addr(A), &auth, &mut p.rng).expect("the early message");
+    assert_eq!(
+        early,
+        EarlyMessage {
+            peer: a_id,
+            unlisted: true,
+            plaintext: request
+        }
+    );
+    assert_eq!(p.b.stats().early_opened, 1);
+    // msg4 is lost: the client sends msg3 again, frame and all; the server answers
+    // with msg4 again but does not hand the message out twice.
+    let (_, accept) = p.b.poll_transmit().unwrap();
+    assert!(deliver_early(&mut p.b, addr(A), &auth, &mut p.rng).is_none());
+    assert_eq!(p.b.poll_transmit().map(|(_, d)| d), Some(accept.clone()));
+    deliver_early(&mut p.a, addr(B), &accept, &mut p.rng);
+    let established: Vec<_> = events(&mut p.a);
+    assert!(
+        matches!(
+            established.as_slice(),
+            [SessionEvent::Established { early: true, .. }]
+        ),
+        "{established:?}"
+    );
+    // The session goes on at counter 2, in both directions' windows.
+    assert_eq!(
+        seal_open(&mut p.a, &mut p.b, &b_id, A, b"next").unwrap(),
+        b"next"
+    );
+    assert_eq!(
+        seal_open(&mut p.b, &mut p.a, &a_id, B, b"answer").unwrap(),
+        b"answer"
+    );
+}
+
+#[test]
+fn a_message_too_large_to_ride_beside_msg3_waits_for_the_session() {
+    let mut p = pair([5; 32], [5; 32]);
+    let b_id = Identity::from_seed([2; 32]).id();
+    let large = vec![7; EARLY_MAX + 1];
+    p.a.connect(
+        p.now,
+        &RealCrypto,
+        b_id,
+        addr(B),
+        &mut p.rng,
+        Some((large, false)),
+    );
+    p.pump(|_| false);
+    let established = events(&mut p.a);
+    assert!(
+        matches!(
+            established.as_slice(),
+            [SessionEvent::Established { early: false, .. }]
+        ),
+        "{established:?}"
+    );
+    assert_eq!(p.b.stats().early_opened, 0);
+}
+
+#[test]
+fn the_server_lets_msg3s_answer_go_once_the_client_stops_retrying() {
+    let mut p = pair([5; 32], [5; 32]);
+    let b_id = Identity::from_seed([2; 32]).id();
+    p.a.connect(
+        p.now,
+        &RealCrypto,
+        b_id,
+        addr(B),
+        &mut p.rng,
+        Some((b"q".to_vec(), false)),
+    );
+    let (_, hello) = p.a.poll_transmit().unwrap();
+    deliver_early(&mut p.b, addr(A), &hello, &mut p.rng);
+    let (_, reply) = p.b.poll_transmit().unwrap();
+    deliver_early(&mut p.a, addr(B), &reply, &mut p.rng);
+    let (_, auth) = p.a.poll_transmit().unwrap();
+    deliver_early(&mut p.b, addr(A), &auth, &mut p.rng);
+    assert!(p.b.poll_transmit().is_some(), "msg4");
+    // Within the client's retransmissions a duplicate msg3 is answered ...
+    p.advance(Duration::from_secs(7));
+    deliver_early(&mut p.b, addr(A), &auth, &mut p.rng);
+    assert!(p.b.poll_transmit().is_some());
+    // ... after them the answer is gone, and the session stays open.
+    p.advance(Duration::from_secs(1));
+    let unmatched = p.b.stats().handshake_unmatched;
+    deliver_early(&mut p.b, addr(A), &auth, &mut p.rng);
+    assert!(p.b.poll_transmit().is_none());
+    assert_eq!(p.b.stats().handshake_unmatched, unmatched + 1);
+    assert!(p.b.is_open(&Identity::from_seed([1; 32]).id()));
 }

@@ -89,6 +89,7 @@ fn handshake_datagrams_carry_the_shs1_messages_exactly() {
             Handshake::Auth {
                 server: SessionId(2),
                 msg: [3; 112],
+                early: None,
             },
             3 + 4 + 112,
         ),

@@ -243,6 +243,29 @@ mod tests {
     }
 
     #[test]
+    fn relays_carry_only_handshakes_and_sealed_frames() {
+        use super::super::{is_session_datagram, Datagram, Handshake, SessionId};
+        let sealed = Datagram::Sealed {
+            unlisted: true,
+            receiver: SessionId(1),
+            counter: 2,
+            ciphertext: vec![0; TAG_LEN],
+        };
+        let hello = Datagram::Handshake(Handshake::Hello {
+            client: SessionId(1),
+            msg: [0; 64],
+        });
+        let who = Datagram::Who {
+            network_tag: [0; super::super::NETWORK_TAG_LEN],
+        };
+        assert!(is_session_datagram(&sealed.to_bytes()));
+        assert!(is_session_datagram(&hello.to_bytes()));
+        assert!(!is_session_datagram(&who.to_bytes()));
+        assert!(!is_session_datagram(&[]));
+        assert!(!is_session_datagram(b"GET / HTTP/1.1"));
+    }
+
+    #[test]
     fn a_largest_relay_fits_a_sealed_datagram() {
         let mut bytes = Vec::new();
         Message::Notice(Notice::Relay {
