@@ -740,8 +740,17 @@ impl Report {
         };
         let _ = writeln!(
             s,
-            "safety: {records}; {} unexpected sessions of {} opened",
-            safety.unexpected_sessions, safety.sessions_checked
+            "safety: {records}; {} unexpected sessions of {} opened{}",
+            safety.unexpected_sessions,
+            safety.sessions_checked,
+            if safety.relay_readable > 0 {
+                format!(
+                    "; {} relayed frames readable by the relay",
+                    safety.relay_readable
+                )
+            } else {
+                String::new()
+            }
         );
         for violation in &safety.violations {
             let _ = writeln!(s, "SAFETY VIOLATED: {violation}");

@@ -555,10 +555,12 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
         .collect();
     let mut protocol = Protocol::default();
     let mut refused = HostileRefused::default();
+    let mut safety = safety;
     for (node, snapshot) in snapshots.iter().enumerate() {
         protocol.add(&snapshot.stats);
         if honest[node] {
             refused.add(&snapshot.stats);
+            safety.check_relay(node, snapshot.stats.relay_readable);
         }
     }
     let net = engine.net_stats();

@@ -51,6 +51,10 @@ pub struct SafetyReport {
     pub sessions_checked: u64,
     /// Of those, sessions with another key than the node's at that address: must be 0.
     pub unexpected_sessions: u64,
+    /// Frames honest relays carried that one of their own sessions could open (the
+    /// core's `Stats::relay_readable`, summed at the end): must be 0, a relay sees
+    /// only ciphertext.
+    pub relay_readable: u64,
     /// The first violations, described.
     pub violations: Vec<String>,
 }
@@ -58,7 +62,20 @@ pub struct SafetyReport {
 impl SafetyReport {
     /// Whether nothing was violated.
     pub fn holds(&self) -> bool {
-        self.forged_stored == 0 && self.unexpected_sessions == 0
+        self.forged_stored == 0 && self.unexpected_sessions == 0 && self.relay_readable == 0
+    }
+
+    /// Checks what honest node `node` relayed: `readable` frames it could have opened.
+    pub fn check_relay(&mut self, node: usize, readable: u64) {
+        if readable == 0 {
+            return;
+        }
+        self.relay_readable += readable;
+        if self.violations.len() < DESCRIBED_MAX {
+            self.violations.push(format!(
+                "node {node} (honest) relayed {readable} frames one of its own sessions could open"
+            ));
+        }
     }
 }
 

@@ -439,6 +439,10 @@ fn connects_find_a_path_between_every_kind_of_nat() {
             connect.total.punched > 0 && connect.total.relayed > 0,
             "{why}"
         );
+        assert_eq!(
+            report.safety.relay_readable, 0,
+            "relays see ciphertext only: {why}"
+        );
         assert!(report.pass, "{why}");
         if engine == EngineKind::Direct {
             assert_eq!(run(&scenario).trace_hash, report.trace_hash, "{why}");
