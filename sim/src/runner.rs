@@ -18,6 +18,11 @@
 //! expects every announcer still in the swarm. Nodes that left (`leave`) issue
 //! nothing more and count as announcers no more.
 //!
+//! Faults that change who is in the swarm — crashes, restarts and churn — are timeline
+//! steps too ([`faults`]): crashed nodes are out until they restart, joiners are built
+//! dormant after the scenario's nodes and come in at their moment, and the lookups
+//! started once the faults have stopped and settled feed the liveness check.
+//!
 //! Hostile nodes ([`crate::hostile`]) neither issue workload commands nor are their
 //! targets: every figure of the workloads is the honest nodes'. Their traffic is
 //! sent every [`hostile::TICK`] between the timeline's moments, and the safety
