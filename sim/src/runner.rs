@@ -19,7 +19,7 @@
 //! nothing more and count as announcers no more.
 //!
 //! Faults that change who is in the swarm — crashes, restarts and churn — are timeline
-//! steps too ([`faults`]): crashed nodes are out until they restart, joiners are built
+//! steps too (the `faults` module): crashed nodes are out until they restart, joiners are built
 //! dormant after the scenario's nodes and come in at their moment, and the lookups
 //! started once the faults have stopped and settled feed the liveness check.
 //!
