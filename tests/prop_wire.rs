@@ -217,6 +217,7 @@ fn datagram() -> impl Strategy<Value = Datagram> {
         1 => any::<[u8; NETWORK_TAG_LEN]>().prop_map(|network_tag| Datagram::Who { network_tag }),
         2 => handshake().prop_map(Datagram::Handshake),
         2 => sealed(),
+        1 => any::<u32>().prop_map(|r| Datagram::NoSession { receiver: SessionId(r) }),
     ]
 }
 
@@ -350,6 +351,7 @@ proptest! {
                 prop_assert_eq!(&bytes[SEALED_HEADER_LEN..], &ciphertext[..]);
             }
             Datagram::Handshake(_) => {}
+            Datagram::NoSession { .. } => prop_assert_eq!(bytes.len(), 7),
         }
 
         // `encode` appends: what was in the buffer stays, and the rest is `to_bytes`.

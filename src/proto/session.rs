@@ -171,6 +171,8 @@ pub struct SessionStats {
     pub frames_undecryptable: u64,
     /// Frames for no open session.
     pub frames_unknown_session: u64,
+    /// Sessions closed because the peer said it no longer holds them.
+    pub sessions_reset: u64,
     /// Sessions closed by lifetime, idleness or the session limit.
     pub sessions_closed: u64,
     /// Sessions closed because their peer opened two newer ones (counted in
@@ -367,6 +369,23 @@ impl Sessions {
     fn accept_kept(&self) -> Duration {
         let attempts = u32::from(self.config.handshake_retries_max) + 1;
         self.config.handshake_timeout * ((1u32 << attempts.min(16)) - 1)
+    }
+
+    /// `from` says it holds no session `receiver`: the open session whose frames go
+    /// to that number at that address is dead (the peer restarted or dropped it).
+    /// Closes it, so that the next message dials again; the peer if one was closed.
+    /// Only the peer's address and its 32-bit session number, both in every frame we
+    /// send, name a session, so an off-path sender must guess the number.
+    pub fn on_no_session(&mut self, from: SocketAddr, receiver: SessionId) -> Option<NodeId> {
+        let (&id, peer) = self.slots.iter().find_map(|(id, slot)| match slot {
+            Slot::Open(open) if open.remote == receiver && open.addr == from => {
+                Some((id, open.peer))
+            }
+            _ => None,
+        })?;
+        self.stats.sessions_reset += 1;
+        self.close(id);
+        Some(peer)
     }
 
     /// Whether a dial of `peer` is under way.

@@ -16,6 +16,7 @@
 //! | `0x14` | [`Handshake::Accept`] (msg4) | client session u32, msg4 80 |
 //! | `0x20` | [`Datagram::Sealed`]: a session frame | receiver session u32, counter u64, AEAD ciphertext of a [`Message`] |
 //! | `0x21` | the same, from a sender that asks not to be listed (it sits behind a NAT) | as `0x20` |
+//! | `0x22` | [`Datagram::NoSession`]: "I hold no session `receiver`" | receiver session u32 |
 //!
 //! Only beacons, `Who` and the handshake travel in the clear; every RPC [`Message`]
 //! travels sealed, authenticated together with the frame's header. A `Who` is padded
@@ -60,6 +61,7 @@ const KIND_AUTH: u8 = 0x13;
 const KIND_ACCEPT: u8 = 0x14;
 const KIND_SEALED: u8 = 0x20;
 const KIND_SEALED_UNLISTED: u8 = 0x21;
+const KIND_NO_SESSION: u8 = 0x22;
 
 /// Length of an encoded beacon (and of a padded `Who`).
 pub const BEACON_LEN: usize = 3 + ID_LEN + 2 + 8 + NETWORK_TAG_LEN + SIGNATURE_LEN;
@@ -106,6 +108,13 @@ pub enum Datagram {
         counter: u64,
         /// The sealed message and its tag.
         ciphertext: Vec<u8>,
+    },
+    /// The answer to a sealed frame for a session the receiver does not hold (it
+    /// restarted, or closed the session): the sender dials again instead of waiting
+    /// for timeouts. Smaller than any frame that draws it, so it amplifies nothing.
+    NoSession {
+        /// The session number the frame named.
+        receiver: SessionId,
     },
 }
 
@@ -520,6 +529,9 @@ pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
                 ciphertext: rest.to_vec(),
             }
         }
+        KIND_NO_SESSION => Datagram::NoSession {
+            receiver: SessionId(r.u32()?),
+        },
         kind => return Err(DecodeError::UnknownKind(kind)),
     };
     r.finish()?;
@@ -630,6 +642,10 @@ impl Datagram {
                 out.push(KIND_WHO);
                 out.extend_from_slice(network_tag);
                 out.resize(start + BEACON_LEN, 0);
+            }
+            Datagram::NoSession { receiver } => {
+                out.push(KIND_NO_SESSION);
+                out.extend_from_slice(&receiver.0.to_be_bytes());
             }
             Datagram::Handshake(handshake) => match handshake {
                 Handshake::Hello { client, msg } => {

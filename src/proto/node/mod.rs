@@ -27,7 +27,7 @@ use super::id::NodeId;
 use super::identity::Identity;
 use super::lookup::Lookup;
 use super::rpc::{RpcFailure, RpcManager};
-use super::session::{EarlyMessage, SessionEvent, Sessions};
+use super::session::{EarlyMessage, OpenError, SessionEvent, Sessions};
 use super::store::Store;
 use super::table::{Contact, InsertOutcome, RoutingTable};
 use super::time::Time;
@@ -402,6 +402,13 @@ impl Node {
                 counter,
                 ciphertext,
             } => self.on_sealed(now, from, (unlisted, receiver, counter), &ciphertext),
+            Datagram::NoSession { receiver } => {
+                if self.sessions.on_no_session(from, receiver).is_some() {
+                    // Requests in flight go again by their retry timer, through a new
+                    // handshake.
+                    tracing::debug!(%from, "peer dropped our session");
+                }
+            }
         }
         self.flush(now);
     }
@@ -698,12 +705,23 @@ impl Node {
         frame: (bool, wire::SessionId, u64),
         ciphertext: &[u8],
     ) {
-        let Ok((peer, plaintext)) =
-            self.sessions
+        let (peer, plaintext) =
+            match self
+                .sessions
                 .open_frame(now, self.crypto, from, frame, ciphertext)
-        else {
-            return; // counted by the session layer
-        };
+            {
+                Ok(opened) => opened,
+                Err(OpenError::UnknownSession)
+                    if !crate::proto::relay_path::is_relay_path(from) =>
+                {
+                    // A peer still sealing for a session this node does not hold (it
+                    // restarted, or closed the session): tell it, so it dials again now
+                    // rather than after its requests time out.
+                    self.send(from, &Datagram::NoSession { receiver: frame.1 });
+                    return;
+                }
+                Err(_) => return, // counted by the session layer
+            };
         self.on_message(now, from, peer, frame.0, &plaintext);
     }
 

@@ -577,3 +577,42 @@ fn the_server_lets_msg3s_answer_go_once_the_client_stops_retrying() {
     assert_eq!(p.b.stats().handshake_unmatched, unmatched + 1);
     assert!(p.b.is_open(&Identity::from_seed([1; 32]).id()));
 }
+
+#[test]
+fn a_peer_that_lost_the_session_says_so_and_the_session_closes() {
+    let mut p = pair([5; 32], [5; 32]);
+    p.connect();
+    p.pump(|_| false);
+    let b_id = Identity::from_seed([2; 32]).id();
+    // B restarts: same key, no sessions.
+    p.b = Sessions::new(
+        SessionConfig::default(),
+        [5; 32],
+        Identity::from_seed([2; 32]),
+    );
+    let (_, datagram) = p.a.seal(&RealCrypto, &b_id, b"ping", false).unwrap();
+    let Datagram::Sealed {
+        unlisted,
+        receiver,
+        counter,
+        ciphertext,
+    } = decode(&datagram).unwrap()
+    else {
+        panic!()
+    };
+    let opened = p.b.open_frame(
+        p.now,
+        &RealCrypto,
+        addr(A),
+        (unlisted, receiver, counter),
+        &ciphertext,
+    );
+    assert_eq!(opened, Err(OpenError::UnknownSession));
+    // Its answer names the session number; from another address it means nothing.
+    assert_eq!(p.a.on_no_session(addr(A), receiver), None);
+    assert_eq!(p.a.on_no_session(addr(B), SessionId(receiver.0 ^ 1)), None);
+    assert!(p.a.is_open(&b_id));
+    assert_eq!(p.a.on_no_session(addr(B), receiver), Some(b_id));
+    assert!(!p.a.is_open(&b_id), "the next message dials again");
+    assert_eq!(p.a.stats().sessions_reset, 1);
+}
