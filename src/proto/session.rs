@@ -134,8 +134,12 @@ pub struct EarlyMessage {
 /// Why a sealed frame was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpenError {
-    /// No open session with that number.
+    /// No session with that number at all.
     UnknownSession,
+    /// That number is a handshake still running here: a frame that overtook msg4.
+    NotYetOpen,
+    /// The same, kept to be opened when msg4 arrives (see `SessionStats::frames_held`).
+    Held,
     /// Counter already seen, or too old for the replay window.
     Replay,
     /// It did not authenticate.
@@ -171,6 +175,8 @@ pub struct SessionStats {
     pub frames_undecryptable: u64,
     /// Frames for no open session.
     pub frames_unknown_session: u64,
+    /// Frames that overtook msg4, kept and opened when it came.
+    pub frames_held: u64,
     /// Sessions closed because the peer said it no longer holds them.
     pub sessions_reset: u64,
     /// Sessions closed by lifetime, idleness or the session limit.
@@ -240,6 +246,15 @@ struct Open {
     previous: Option<SessionId>,
 }
 
+/// A frame that arrived before its session opened: where from, its header and its
+/// ciphertext.
+#[derive(Debug)]
+struct Overtaken {
+    from: SocketAddr,
+    frame: (bool, SessionId, u64),
+    ciphertext: Vec<u8>,
+}
+
 // Nearly every slot is `Open`: boxing it would add a pointer chase to every frame
 // and save nothing.
 #[allow(clippy::large_enum_variant)]
@@ -253,6 +268,9 @@ enum Slot {
         early: Option<(Vec<u8>, bool)>,
         /// Whether it went out (the open session then starts at counter 2).
         early_sent: bool,
+        /// A frame of this session that overtook msg4 (the answer to the early
+        /// message, most likely): opened once msg4 opens the session.
+        overtaken: Option<Box<Overtaken>>,
         /// The datagram to retransmit: msg1, then msg3.
         last: Vec<u8>,
         server: Option<SessionId>,
@@ -465,6 +483,7 @@ impl Sessions {
                 addr,
                 early: early.filter(|(plaintext, _)| plaintext.len() <= EARLY_MAX),
                 early_sent: false,
+                overtaken: None,
                 last: hello,
                 server: None,
                 attempts: 1,
@@ -492,7 +511,9 @@ impl Sessions {
             Handshake::Auth { server, msg, early } => {
                 return self.on_auth(now, crypto, from, server, &msg, early.as_deref());
             }
-            Handshake::Accept { client, msg } => self.on_accept(now, crypto, from, client, &msg),
+            Handshake::Accept { client, msg } => {
+                return self.on_accept(now, crypto, from, client, &msg);
+            }
         }
         None
     }
@@ -662,6 +683,7 @@ impl Sessions {
                         addr,
                         early: None,
                         early_sent,
+                        overtaken: None,
                         last: auth,
                         server: Some(server),
                         attempts: 1,
@@ -782,20 +804,21 @@ impl Sessions {
         from: SocketAddr,
         client: SessionId,
         msg4: &[u8; 80],
-    ) {
+    ) -> Option<EarlyMessage> {
         let matched = matches!(
             self.slots.get(&client),
             Some(Slot::Client { addr, server: Some(_), .. }) if *addr == from
         );
         if !matched {
             self.stats.handshake_unmatched += 1;
-            return;
+            return None;
         }
         let Some(Slot::Client {
             mut handshake,
             addr,
             server,
             early_sent,
+            overtaken,
             ..
         }) = self.take_slot(client)
         else {
@@ -808,6 +831,15 @@ impl Sessions {
                 debug_assert_eq!(keys.peer, peer, "SHS1 proves the dialled key");
                 let server = server.expect("matched with a server number");
                 self.open(now, client, server, addr, &keys, None, true, early_sent);
+                let o = overtaken?;
+                let (peer, plaintext) = self
+                    .open_frame(now, crypto, o.from, o.frame, &o.ciphertext)
+                    .ok()?;
+                Some(EarlyMessage {
+                    peer,
+                    unlisted: o.frame.0,
+                    plaintext,
+                })
             }
             Err(error) => {
                 self.stats.handshakes_rejected += 1;
@@ -816,6 +848,7 @@ impl Sessions {
                     addr,
                     reason: HandshakeFailure::Rejected(error),
                 });
+                None
             }
         }
     }
@@ -970,7 +1003,10 @@ impl Sessions {
         let result = self.open_inner(now, crypto, from, frame, ciphertext, false);
         match result {
             Ok(_) => self.stats.frames_opened += 1,
-            Err(OpenError::UnknownSession) => self.stats.frames_unknown_session += 1,
+            Err(OpenError::UnknownSession | OpenError::NotYetOpen) => {
+                self.stats.frames_unknown_session += 1
+            }
+            Err(OpenError::Held) => self.stats.frames_held += 1,
             Err(OpenError::Replay) => self.stats.frames_replayed += 1,
             Err(OpenError::Decrypt) => self.stats.frames_undecryptable += 1,
         }
@@ -986,8 +1022,23 @@ impl Sessions {
         ciphertext: &[u8],
         early: bool,
     ) -> Result<(NodeId, Vec<u8>), OpenError> {
-        let Some(Slot::Open(open)) = self.slots.get_mut(&receiver) else {
-            return Err(OpenError::UnknownSession);
+        let open = match self.slots.get_mut(&receiver) {
+            Some(Slot::Open(open)) => open,
+            Some(Slot::Client {
+                server: Some(_),
+                overtaken: overtaken @ None,
+                ..
+            }) if !early => {
+                // Kept, unread, for when msg4 opens the session; one at most.
+                *overtaken = Some(Box::new(Overtaken {
+                    from,
+                    frame: (unlisted, receiver, counter),
+                    ciphertext: ciphertext.to_vec(),
+                }));
+                return Err(OpenError::Held);
+            }
+            Some(_) => return Err(OpenError::NotYetOpen),
+            None => return Err(OpenError::UnknownSession),
         };
         if !open.window.check(counter) {
             return Err(OpenError::Replay);

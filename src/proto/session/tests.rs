@@ -616,3 +616,48 @@ fn a_peer_that_lost_the_session_says_so_and_the_session_closes() {
     assert!(!p.a.is_open(&b_id), "the next message dials again");
     assert_eq!(p.a.stats().sessions_reset, 1);
 }
+
+#[test]
+fn an_answer_that_overtakes_msg4_is_read_once_msg4_arrives() {
+    let mut p = pair([5; 32], [5; 32]);
+    let (a_id, b_id) = (
+        Identity::from_seed([1; 32]).id(),
+        Identity::from_seed([2; 32]).id(),
+    );
+    p.a.connect(
+        p.now,
+        &RealCrypto,
+        b_id,
+        addr(B),
+        &mut p.rng,
+        Some((b"q".to_vec(), false)),
+    );
+    let (_, hello) = p.a.poll_transmit().unwrap();
+    deliver_early(&mut p.b, addr(A), &hello, &mut p.rng);
+    let (_, reply) = p.b.poll_transmit().unwrap();
+    deliver_early(&mut p.a, addr(B), &reply, &mut p.rng);
+    let (_, auth) = p.a.poll_transmit().unwrap();
+    assert!(deliver_early(&mut p.b, addr(A), &auth, &mut p.rng).is_some());
+    let (_, accept) = p.b.poll_transmit().unwrap();
+    // The server answers at once; its answer reaches the client before msg4 does.
+    let (_, answer) = p.b.seal(&RealCrypto, &a_id, b"a", false).unwrap();
+    let Datagram::Sealed {
+        unlisted,
+        receiver,
+        counter,
+        ciphertext,
+    } = decode(&answer).unwrap()
+    else {
+        panic!()
+    };
+    let early = p.a.open_frame(
+        p.now,
+        &RealCrypto,
+        addr(B),
+        (unlisted, receiver, counter),
+        &ciphertext,
+    );
+    assert_eq!(early, Err(OpenError::Held));
+    let read = deliver_early(&mut p.a, addr(B), &accept, &mut p.rng).expect("the answer, read");
+    assert_eq!((read.peer, read.plaintext), (b_id, b"a".to_vec()));
+}
