@@ -208,6 +208,7 @@ pub fn swarm_config_with(scenario: &Scenario, roster: &Roster) -> SwarmConfig {
         node.network_key = key;
     }
     node.crypto = crypto_of(scenario);
+    node.mailbox = scenario.network.mailbox;
     let per_node = (!roster.is_empty()).then(|| {
         let behaviours: Vec<_> = (0..scenario.nodes).map(|i| roster.behaviour(i)).collect();
         PerNode(Arc::new(move |i: usize, config: &mut Config| {

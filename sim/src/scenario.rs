@@ -195,6 +195,14 @@ impl Scenario {
 
     /// The first fault of this scenario the turmoil engine cannot run: its key, and why.
     fn turmoil_refusal(&self) -> Option<(&'static str, String)> {
+        if self.network.mailbox {
+            return Some((
+                "network.mailbox",
+                "the turmoil engine fans multicast out to a whole segment; mailboxes run on \
+                 the direct engine"
+                    .to_owned(),
+            ));
+        }
         if self.network.clock_skew.drift_max > 0.0 {
             return Some((
                 "network.clock_skew.drift",
@@ -334,6 +342,10 @@ pub struct NetworkSpec {
     pub clock_skew: ClockSkew,
     /// `nat`: the shares of the nodes behind each kind of NAT; all open by default.
     pub nat: NatSpec,
+    /// `mailbox`: every node listens at a multicast mailbox derived from its key and
+    /// tries a peer's mailbox first on connect (mp2p). Needs `segments` above 0 and
+    /// the direct engine. Default false.
+    pub mailbox: bool,
 }
 
 impl Default for NetworkSpec {
@@ -351,6 +363,7 @@ impl Default for NetworkSpec {
             join_window: Duration::from_secs(2),
             clock_skew: ClockSkew::default(),
             nat: NatSpec::default(),
+            mailbox: false,
         }
     }
 }

@@ -564,7 +564,15 @@ impl<N: Network> Swarm<N> {
             }
             let members = members.to_vec();
             let from = self.addrs[src];
-            for to in members.into_iter().filter(|&to| to != src) {
+            // The beacon group reaches the whole segment; any other group (a mailbox)
+            // only the members listening there.
+            let beacons = self.nodes[src].config().discovery.multicast_group == Some(transmit.dst);
+            let listens = |to: usize| beacons || self.nodes[to].mailbox() == Some(transmit.dst);
+            let members: Vec<usize> = members
+                .into_iter()
+                .filter(|&to| to != src && listens(to))
+                .collect();
+            for to in members {
                 self.net.sent += 1;
                 self.transmit(src, from, to, transmit.payload.as_slice());
             }

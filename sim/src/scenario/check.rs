@@ -47,6 +47,7 @@ pub(super) const NETWORK_KEYS: &[&str] = &[
     "join_window",
     "clock_skew",
     "nat",
+    "mailbox",
 ];
 pub(super) const LATENCY_KEYS: &[&str] = &["min", "max"];
 pub(super) const AT_KEYS: &[&str] = &[
@@ -422,6 +423,24 @@ fn network_value(field: Option<&Field<'_>>, run: &Run<'_>) -> Result<NetworkSpec
         Some(field) => faults::nat_value(&field)?,
         None => Default::default(),
     };
+    let mailbox = match table.get("mailbox") {
+        Some(field) => {
+            let on = field.boolean()?;
+            if on && segments == 0 {
+                return Err(field.error(
+                    "mailboxes are multicast groups: they need segments above 0".to_owned(),
+                ));
+            }
+            if on && run.engine == EngineKind::Turmoil {
+                return Err(field.error(
+                    "the turmoil engine fans multicast out to a whole segment; set engine = \"direct\""
+                        .to_owned(),
+                ));
+            }
+            on
+        }
+        None => false,
+    };
     Ok(NetworkSpec {
         latency_min,
         latency_max,
@@ -434,6 +453,7 @@ fn network_value(field: Option<&Field<'_>>, run: &Run<'_>) -> Result<NetworkSpec
         join_window,
         clock_skew,
         nat,
+        mailbox,
     })
 }
 

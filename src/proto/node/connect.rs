@@ -311,8 +311,16 @@ impl Node {
             (Step::Mailbox, Ok(Response::Pong { .. })) => {
                 self.finish_connect(now, query, ConnectPath::Mailbox)
             }
-            (Step::Mailbox, _) if found => self.try_next_relay(now, query),
-            (Step::Mailbox, _) => self.find_peer(now, query),
+            (Step::Mailbox, _) => {
+                // Nobody answered at the mailbox: give its dial up now, or FIND_PEER's
+                // own requests to the peer would wait behind it.
+                self.sessions.abandon_dial(&peer);
+                if found {
+                    self.try_next_relay(now, query);
+                } else {
+                    self.find_peer(now, query);
+                }
+            }
             (Step::Punching, Ok(Response::Punch { nat, reflexive })) => {
                 let direct = self
                     .sessions
