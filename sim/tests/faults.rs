@@ -449,3 +449,40 @@ fn connects_find_a_path_between_every_kind_of_nat() {
         }
     }
 }
+
+const MAILBOX: &str = r#"
+name = "mailbox-small"
+seed = 3
+nodes = 300
+engine = "direct"
+crypto = "fast"
+duration = "80s"
+
+[network]
+segments = 2
+mailbox = true
+
+[[workload]]
+from = "30s"
+over = "20s"
+connects = 200
+
+[expect]
+connect_success = ">= 0.99"
+"#;
+
+/// With mailboxes, a peer on the asker's segment that the asker does not know yet
+/// answers at its mailbox; one on the other segment is found by FIND_PEER.
+#[test]
+fn peers_on_the_segment_answer_at_their_mailbox() {
+    let report = run(&parse(MAILBOX));
+    let why = context(&report, MAILBOX);
+    let connect = &report.connect.total;
+    assert_eq!(connect.attempts, 200, "{why}");
+    assert!(connect.mailbox > 0, "some went through a mailbox: {why}");
+    assert!(
+        connect.direct > connect.mailbox,
+        "the other segment's go straight: {why}"
+    );
+    assert!(report.pass, "{why}");
+}

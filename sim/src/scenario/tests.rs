@@ -89,6 +89,7 @@ fn design_example_parses_as_written() {
         network: NetworkSpec {
             clock_skew: Default::default(),
             nat: Default::default(),
+            mailbox: false,
             latency_min: ms(5),
             latency_max: ms(80),
             loss: 0.01,

@@ -434,3 +434,39 @@ fn the_connects_workload_and_its_metric_parse() {
         "`connects` above 0",
     );
 }
+
+#[test]
+fn mailboxes_need_multicast_and_the_direct_engine() {
+    let base = "name = \"m\"\nnodes = 20\nduration = \"60s\"\nengine = \"direct\"\n";
+    let ok = parse(
+        Path::new("m.toml"),
+        &format!("{base}[network]\nsegments = 2\nmailbox = true\n"),
+    )
+    .expect("a valid mailbox scenario");
+    assert!(ok.network.mailbox);
+    let no_multicast = parse(
+        Path::new("m.toml"),
+        &format!("{base}[network]\nsegments = 0\nmailbox = true\n"),
+    )
+    .unwrap_err();
+    assert!(
+        no_multicast.to_string().contains("segments above 0"),
+        "{no_multicast}"
+    );
+    let turmoil = parse(
+        Path::new("m.toml"),
+        &format!("{base}[network]\nsegments = 2\nmailbox = true\n")
+            .replace("\"direct\"", "\"turmoil\""),
+    )
+    .unwrap_err();
+    assert!(turmoil.to_string().contains("network.mailbox"), "{turmoil}");
+    let not_bool = parse(
+        Path::new("m.toml"),
+        &format!("{base}[network]\nmailbox = 1\n"),
+    )
+    .unwrap_err();
+    assert!(
+        not_bool.to_string().contains("network.mailbox"),
+        "{not_bool}"
+    );
+}
