@@ -184,8 +184,23 @@ fn handshake() -> impl Strategy<Value = Handshake> {
             msg,
             early: None,
         }),
+        // msg3 with the client's first frame beside it, up to a full datagram.
+        (session.clone(), any::<[u8; 112]>(), sealed()).prop_map(|(server, msg, frame)| {
+            let mut early = frame.to_bytes();
+            early.truncate(MAX_DATAGRAM - 3 - 4 - 112);
+            let early = match wire_fits(&early) {
+                true => Some(early),
+                false => None,
+            };
+            Handshake::Auth { server, msg, early }
+        }),
         (session, any::<[u8; 80]>()).prop_map(|(client, msg)| Handshake::Accept { client, msg }),
     ]
+}
+
+/// Whether `bytes` is a whole sealed frame (header and at least a tag).
+fn wire_fits(bytes: &[u8]) -> bool {
+    bytes.len() >= SEALED_HEADER_LEN + TAG_LEN
 }
 
 /// A sealed frame: opaque ciphertext from a bare tag up to the size limit, or the
@@ -404,8 +419,13 @@ proptest! {
 
         // Fixed-size kinds are read field by field and must consume the input exactly,
         // so a strict prefix lacks a field and anything appended is left over. (A sealed
-        // frame's ciphertext takes whatever follows its header.)
-        if !matches!(datagram, Datagram::Sealed { .. }) {
+        // frame's ciphertext takes whatever follows its header, and so does the frame
+        // beside msg3.)
+        let variable = matches!(
+            datagram,
+            Datagram::Sealed { .. } | Datagram::Handshake(Handshake::Auth { early: Some(_), .. })
+        );
+        if !variable {
             match &mutation {
                 Mutation::Truncate { .. } => prop_assert!(
                     matches!(decode(&bytes), Err(DecodeError::Truncated { .. })),
