@@ -578,6 +578,31 @@ fn the_server_lets_msg3s_answer_go_once_the_client_stops_retrying() {
     assert!(p.b.is_open(&Identity::from_seed([1; 32]).id()));
 }
 
+/// Decodes a sealed datagram and offers it to `to` as if from `src`.
+fn open_datagram(
+    to: &mut Sessions,
+    now: Time,
+    src: &str,
+    bytes: &[u8],
+) -> Result<(NodeId, Vec<u8>), OpenError> {
+    let Datagram::Sealed {
+        unlisted,
+        receiver,
+        counter,
+        ciphertext,
+    } = decode(bytes).unwrap()
+    else {
+        panic!("a sealed frame")
+    };
+    to.open_frame(
+        now,
+        &RealCrypto,
+        addr(src),
+        (unlisted, receiver, counter),
+        &ciphertext,
+    )
+}
+
 #[test]
 fn a_peer_that_lost_the_session_says_so_and_the_session_closes() {
     let mut p = pair([5; 32], [5; 32]);
@@ -591,23 +616,11 @@ fn a_peer_that_lost_the_session_says_so_and_the_session_closes() {
         Identity::from_seed([2; 32]),
     );
     let (_, datagram) = p.a.seal(&RealCrypto, &b_id, b"ping", false).unwrap();
-    let Datagram::Sealed {
-        unlisted,
-        receiver,
-        counter,
-        ciphertext,
-    } = decode(&datagram).unwrap()
-    else {
+    let opened = open_datagram(&mut p.b, p.now, A, &datagram);
+    assert_eq!(opened, Err(OpenError::UnknownSession));
+    let Ok(Datagram::Sealed { receiver, .. }) = decode(&datagram) else {
         panic!()
     };
-    let opened = p.b.open_frame(
-        p.now,
-        &RealCrypto,
-        addr(A),
-        (unlisted, receiver, counter),
-        &ciphertext,
-    );
-    assert_eq!(opened, Err(OpenError::UnknownSession));
     // Its answer names the session number; from another address it means nothing.
     assert_eq!(p.a.on_no_session(addr(A), receiver), None);
     assert_eq!(p.a.on_no_session(addr(B), SessionId(receiver.0 ^ 1)), None);
@@ -641,23 +654,10 @@ fn an_answer_that_overtakes_msg4_is_read_once_msg4_arrives() {
     let (_, accept) = p.b.poll_transmit().unwrap();
     // The server answers at once; its answer reaches the client before msg4 does.
     let (_, answer) = p.b.seal(&RealCrypto, &a_id, b"a", false).unwrap();
-    let Datagram::Sealed {
-        unlisted,
-        receiver,
-        counter,
-        ciphertext,
-    } = decode(&answer).unwrap()
-    else {
-        panic!()
-    };
-    let early = p.a.open_frame(
-        p.now,
-        &RealCrypto,
-        addr(B),
-        (unlisted, receiver, counter),
-        &ciphertext,
+    assert_eq!(
+        open_datagram(&mut p.a, p.now, B, &answer),
+        Err(OpenError::Held)
     );
-    assert_eq!(early, Err(OpenError::Held));
     let read = deliver_early(&mut p.a, addr(B), &accept, &mut p.rng).expect("the answer, read");
     assert_eq!((read.peer, read.plaintext), (b_id, b"a".to_vec()));
 }
