@@ -206,14 +206,12 @@ impl Scenario {
         if self.network.clock_skew.drift_max > 0.0 {
             return Some((
                 "network.clock_skew.drift",
-                "the turmoil engine cannot drift clocks: its nodes share tokio's one                  simulated clock"
+                "the turmoil engine cannot drift clocks: its nodes share tokio's one \
+                 simulated clock"
                     .to_owned(),
             ));
         }
-        self.churn
-            .as_ref()
-            .and_then(|c| c.refusal(EngineKind::Turmoil))
-            .map(|why| ("churn.graceful", why.to_owned()))
+        None
     }
 }
 

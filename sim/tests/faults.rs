@@ -486,3 +486,35 @@ fn peers_on_the_segment_answer_at_their_mailbox() {
     );
     assert!(report.pass, "{why}");
 }
+
+/// The same on the turmoil engine: the driver loop says goodbye in the next step, and
+/// the node is off the network at the end of it.
+#[test]
+fn a_goodbye_reaches_the_peers_on_the_turmoil_engine_too() {
+    use dswarm_sim::engine::turmoil::Turmoil;
+    let scenario = parse(CRASH);
+    let world = World::new(scenario.seed, scenario.nodes, &scenario.network);
+    let mut engine = Turmoil::new(runner::swarm_config(&scenario), world);
+    engine.run_until(at(20));
+    let ids = engine.ids();
+    let holders = |engine: &Turmoil, node: usize| {
+        (0..ids.len())
+            .filter(|&n| n != node && engine.contacts(n).contains(&ids[node]))
+            .count()
+    };
+    let (polite, silent) = (90, 91);
+    let before = (holders(&engine, polite), holders(&engine, silent));
+    assert!(before.0 > 10 && before.1 > 10, "{before:?}");
+    engine.leave_gracefully(&[polite]);
+    engine.leave(&[silent]);
+    engine.run_until(at(21));
+    assert_eq!(
+        holders(&engine, polite),
+        0,
+        "every peer dropped the node that said goodbye"
+    );
+    assert!(
+        holders(&engine, silent) > before.1 / 2,
+        "a silent leave lingers"
+    );
+}

@@ -99,6 +99,9 @@ pub enum Control {
         /// Where its outcome goes.
         reply: oneshot::Sender<Result<Finished, CommandError>>,
     },
+    /// Say goodbye to every peer with a session ([`Node::leave`]); the loop goes on,
+    /// for a driver that takes the node off the network afterwards (the simulator).
+    Leave,
     /// Take a snapshot.
     Snapshot {
         /// Where it goes.
@@ -133,7 +136,8 @@ enum Waiter {
 /// callers see the reply channel close), the node withdraws every topic it announced
 /// ([`Node::announced_topics`]) and keeps sending and receiving until the holders
 /// have answered or [`SHUTDOWN_GRACE`] has passed, so that peers stop finding it under
-/// those topics at once rather than when the announcements expire. When every sender
+/// those topics at once rather than when the announcements expire; then it says
+/// goodbye in every session ([`Node::leave`]). When every sender
 /// is gone there is nobody left to answer to, and the loop ends at once.
 pub async fn run<S: DatagramSocket, M: DatagramSocket>(
     socket: S,
@@ -165,6 +169,7 @@ pub async fn run<S: DatagramSocket, M: DatagramSocket>(
                 Some(Control::Snapshot { reply }) => {
                     let _ = reply.send(snapshot(&node, now()));
                 }
+                Some(Control::Leave) => node.leave(now()),
             },
             () = handle_next(
                 &mut node,
@@ -194,13 +199,13 @@ pub async fn run<S: DatagramSocket, M: DatagramSocket>(
     loop {
         flush(&mut node, &socket, &mut waiting, &events).await;
         if waiting.is_empty() {
-            return Ok(());
+            break;
         }
         tokio::select! {
             biased;
             () = &mut grace => {
                 tracing::debug!(left = waiting.len(), "stopping before every withdrawal finished");
-                return Ok(());
+                break;
             }
             () = handle_next(
                 &mut node,
@@ -212,6 +217,10 @@ pub async fn run<S: DatagramSocket, M: DatagramSocket>(
             ) => {}
         }
     }
+    // Last, goodbyes: the peers drop this node now rather than after timeouts.
+    node.leave(now());
+    flush(&mut node, &socket, &mut waiting, &events).await;
+    Ok(())
 }
 
 /// The node's clock: time since the driver's epoch.

@@ -150,7 +150,6 @@ pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioErro
                 duration,
                 join_window: network.join_window,
                 bootstrap: network.bootstrap,
-                engine,
             };
             Some(faults::churn_value(&field, &churn_run)?)
         }

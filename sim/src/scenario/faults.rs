@@ -63,14 +63,6 @@ impl ChurnSpec {
         let window = self.until - self.from;
         self.from + window.mul_f64((k as f64 + 0.5) / count.max(1) as f64)
     }
-
-    /// Why the engine cannot run this churn, if it cannot.
-    pub fn refusal(&self, engine: EngineKind) -> Option<&'static str> {
-        (engine == EngineKind::Turmoil && self.graceful > 0.0).then_some(
-            "the turmoil engine cannot make a node say goodbye: its driver loop has no \
-             command for it",
-        )
-    }
 }
 
 /// `network.clock_skew = { offset = "30s", drift = 0.001 }` on `engine`.
@@ -163,7 +155,6 @@ pub(super) struct ChurnRun {
     pub(super) duration: Duration,
     pub(super) join_window: Duration,
     pub(super) bootstrap: usize,
-    pub(super) engine: EngineKind,
 }
 
 /// The top-level `churn = { leave = "2%/min", join = "2%/min", ... }`.
@@ -237,11 +228,6 @@ pub(super) fn churn_value(field: &Field<'_>, run: &ChurnRun) -> Result<ChurnSpec
         from,
         until,
     };
-    if let (Some(why), Some(graceful)) = (spec.refusal(run.engine), table.get("graceful")) {
-        return Err(graceful.error(format!(
-            "{why}; set engine = \"direct\" for graceful departures"
-        )));
-    }
     // Bootstrap nodes never leave; everybody else may, while two stay.
     let (leaves, joins) = (spec.leaves(run.nodes), spec.joins(run.nodes));
     let leavable = run.nodes.saturating_sub(run.bootstrap.max(2)) + joins;

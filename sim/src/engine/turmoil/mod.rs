@@ -95,6 +95,8 @@ pub struct Turmoil {
     due: Vec<Packet>,
     delays: Vec<Duration>,
     touched: Vec<usize>,
+    /// Nodes told to say goodbye this step, taken off the network at its end.
+    leaving: Vec<usize>,
     /// Each node that left, as it was when it left.
     departed: Vec<Option<NodeSnapshot>>,
     /// Sessions opened since the last drain, once [`Engine::watch_sessions`] asked.
@@ -173,6 +175,7 @@ impl Turmoil {
             due: Vec::new(),
             delays: Vec::with_capacity(2),
             touched: Vec::new(),
+            leaving: Vec::new(),
             departed: vec![None; n],
             verified: None,
             epoch,
@@ -308,6 +311,10 @@ impl Turmoil {
         self.debug_check_clock(now + TICK);
         self.collect(now);
         self.route_egress(now);
+        // Their goodbyes went out this step: now they are gone.
+        for node in std::mem::take(&mut self.leaving) {
+            self.shared.set_down(node);
+        }
         self.step += 1;
     }
 
@@ -721,6 +728,22 @@ impl Engine for Turmoil {
         for &node in nodes {
             let bootstrap = self.bootstrap_addrs(node);
             self.revive(node, bootstrap);
+        }
+    }
+
+    /// Snapshots the leaving nodes, has each say goodbye in the next step, and takes
+    /// them off the network at the end of that step.
+    fn leave_gracefully(&mut self, nodes: &[usize]) {
+        let nodes: Vec<usize> = nodes
+            .iter()
+            .copied()
+            .filter(|&node| self.departed[node].is_none())
+            .collect();
+        let snapshots = self.ask_snapshots(&nodes);
+        for (node, snapshot) in nodes.into_iter().zip(snapshots) {
+            self.departed[node] = Some(snapshot);
+            self.send_control(node, Control::Leave);
+            self.leaving.push(node);
         }
     }
 
