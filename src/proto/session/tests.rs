@@ -446,6 +446,28 @@ fn could_open_tells_who_holds_the_keys_and_changes_nothing() {
     assert_eq!(p.b.stats().frames_opened, 1);
 }
 
+impl Pair {
+    /// A dials B with `early` beside msg3 and carries the handshake as far as msg3:
+    /// msg1 and msg2 delivered (neither brings an early message), msg3 handed back
+    /// undelivered.
+    fn dial_to_msg3(&mut self, early: (Vec<u8>, bool)) -> Vec<u8> {
+        let b_id = Identity::from_seed([2; 32]).id();
+        self.a.connect(
+            self.now,
+            &RealCrypto,
+            b_id,
+            addr(B),
+            &mut self.rng,
+            Some(early),
+        );
+        let (_, hello) = self.a.poll_transmit().unwrap();
+        assert!(deliver_early(&mut self.b, addr(A), &hello, &mut self.rng).is_none());
+        let (_, reply) = self.b.poll_transmit().unwrap();
+        assert!(deliver_early(&mut self.a, addr(B), &reply, &mut self.rng).is_none());
+        self.a.poll_transmit().unwrap().1
+    }
+}
+
 /// Delivers `bytes` and hands back what came beside msg3, if anything.
 fn deliver_early(
     to: &mut Sessions,
@@ -467,19 +489,7 @@ fn the_first_message_rides_beside_msg3_and_opens_once() {
         Identity::from_seed([2; 32]).id(),
     );
     let request = b"find node 42".to_vec();
-    p.a.connect(
-        p.now,
-        &RealCrypto,
-        b_id,
-        addr(B),
-        &mut p.rng,
-        Some((request.clone(), true)),
-    );
-    let (_, hello) = p.a.poll_transmit().unwrap();
-    assert!(deliver_early(&mut p.b, addr(A), &hello, &mut p.rng).is_none());
-    let (_, reply) = p.b.poll_transmit().unwrap();
-    assert!(deliver_early(&mut p.a, addr(B), &reply, &mut p.rng).is_none());
-    let (_, auth) = p.a.poll_transmit().unwrap();
+    let auth = p.dial_to_msg3((request.clone(), true));
     assert!(
         auth.len() > 119,
         "msg3 carries a frame: {} bytes",
@@ -549,20 +559,7 @@ fn a_message_too_large_to_ride_beside_msg3_waits_for_the_session() {
 #[test]
 fn the_server_lets_msg3s_answer_go_once_the_client_stops_retrying() {
     let mut p = pair([5; 32], [5; 32]);
-    let b_id = Identity::from_seed([2; 32]).id();
-    p.a.connect(
-        p.now,
-        &RealCrypto,
-        b_id,
-        addr(B),
-        &mut p.rng,
-        Some((b"q".to_vec(), false)),
-    );
-    let (_, hello) = p.a.poll_transmit().unwrap();
-    deliver_early(&mut p.b, addr(A), &hello, &mut p.rng);
-    let (_, reply) = p.b.poll_transmit().unwrap();
-    deliver_early(&mut p.a, addr(B), &reply, &mut p.rng);
-    let (_, auth) = p.a.poll_transmit().unwrap();
+    let auth = p.dial_to_msg3((b"q".to_vec(), false));
     deliver_early(&mut p.b, addr(A), &auth, &mut p.rng);
     assert!(p.b.poll_transmit().is_some(), "msg4");
     // Within the client's retransmissions a duplicate msg3 is answered ...
@@ -637,19 +634,7 @@ fn an_answer_that_overtakes_msg4_is_read_once_msg4_arrives() {
         Identity::from_seed([1; 32]).id(),
         Identity::from_seed([2; 32]).id(),
     );
-    p.a.connect(
-        p.now,
-        &RealCrypto,
-        b_id,
-        addr(B),
-        &mut p.rng,
-        Some((b"q".to_vec(), false)),
-    );
-    let (_, hello) = p.a.poll_transmit().unwrap();
-    deliver_early(&mut p.b, addr(A), &hello, &mut p.rng);
-    let (_, reply) = p.b.poll_transmit().unwrap();
-    deliver_early(&mut p.a, addr(B), &reply, &mut p.rng);
-    let (_, auth) = p.a.poll_transmit().unwrap();
+    let auth = p.dial_to_msg3((b"q".to_vec(), false));
     assert!(deliver_early(&mut p.b, addr(A), &auth, &mut p.rng).is_some());
     let (_, accept) = p.b.poll_transmit().unwrap();
     // The server answers at once; its answer reaches the client before msg4 does.

@@ -291,6 +291,21 @@ impl Turmoil {
     }
 
     /// Queues `control` for node `node`'s driver; it sees it at the next step.
+    /// Keeps the snapshot of each of `nodes` that has not left yet (its counters
+    /// belong in the report) and returns those nodes.
+    fn depart(&mut self, nodes: &[usize]) -> Vec<usize> {
+        let nodes: Vec<usize> = nodes
+            .iter()
+            .copied()
+            .filter(|&node| self.departed[node].is_none())
+            .collect();
+        let snapshots = self.ask_snapshots(&nodes);
+        for (&node, snapshot) in nodes.iter().zip(snapshots) {
+            self.departed[node] = Some(snapshot);
+        }
+        nodes
+    }
+
     fn send_control(&self, node: usize, control: Control) {
         self.controls[node]
             .try_send(control)
@@ -734,14 +749,7 @@ impl Engine for Turmoil {
     /// Snapshots the leaving nodes, has each say goodbye in the next step, and takes
     /// them off the network at the end of that step.
     fn leave_gracefully(&mut self, nodes: &[usize]) {
-        let nodes: Vec<usize> = nodes
-            .iter()
-            .copied()
-            .filter(|&node| self.departed[node].is_none())
-            .collect();
-        let snapshots = self.ask_snapshots(&nodes);
-        for (node, snapshot) in nodes.into_iter().zip(snapshots) {
-            self.departed[node] = Some(snapshot);
+        for node in self.depart(nodes) {
             self.send_control(node, Control::Leave);
             self.leaving.push(node);
         }
@@ -750,14 +758,7 @@ impl Engine for Turmoil {
     /// Snapshots the leaving nodes (their counters belong in the report), then stops
     /// polling their tasks and drops whatever arrives for them.
     fn leave(&mut self, nodes: &[usize]) {
-        let nodes: Vec<usize> = nodes
-            .iter()
-            .copied()
-            .filter(|&node| self.departed[node].is_none())
-            .collect();
-        let snapshots = self.ask_snapshots(&nodes);
-        for (node, snapshot) in nodes.into_iter().zip(snapshots) {
-            self.departed[node] = Some(snapshot);
+        for node in self.depart(nodes) {
             self.shared.set_down(node);
         }
     }
