@@ -362,10 +362,11 @@ fn engine_override_refuses_what_turmoil_cannot_run() {
         "network.clock_skew.drift",
     );
     refuses(
-        "churn = { leave = \"2%/min\", graceful = 0.1 }\n",
-        "churn.graceful",
+        "[network]\nsegments = 2\nmailbox = true\n",
+        "network.mailbox",
     );
     for fine in [
+        "churn = { leave = \"2%/min\", graceful = 0.1 }\n",
         "[network]\nclock_skew = { offset = \"30s\" }\n",
         "[[at]]\ntime = \"60s\"\ncrash = 0.1\n[[at]]\ntime = \"90s\"\nrestart = true\n",
         "churn = { leave = \"2%/min\", join = \"2%/min\" }\n",
