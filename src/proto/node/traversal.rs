@@ -192,6 +192,7 @@ impl Node {
         if relay_path::is_relay_path(from) {
             return;
         }
+        let was_unlisted = self.unlisted();
         let Some(kind) = self.traversal.nat.report(from, observed) else {
             return;
         };
@@ -200,6 +201,13 @@ impl Node {
             reflexive: self.traversal.nat.reflexive(),
         });
         if self.unlisted() {
+            if !was_unlisted {
+                // The peers that heard this node before it knew have listed it.
+                let peers: Vec<NodeId> = self.sessions.open_peers().collect();
+                for peer in peers {
+                    self.send_sealed(&peer, &Message::Notice(Notice::Unlisted));
+                }
+            }
             self.choose_relays(now);
         } else {
             self.traversal.relays.clear();
@@ -452,6 +460,8 @@ impl Node {
                     self.punched(now, peer);
                 }
             }
+            // Its unlisted flag already took the sender out of the table.
+            Notice::Unlisted => {}
             Notice::Relay { .. } | Notice::Relayed { .. } => {
                 // Relays of relays: refused, so that nesting cannot multiply traffic.
                 self.stats.relay_refused += 1;

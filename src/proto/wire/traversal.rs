@@ -12,6 +12,7 @@
 //! | `0x42` | [`Notice::Relayed`] | source id 32, datagram length u16, datagram |
 //! | `0x43` | [`Notice::PunchProbe`] | nonce u64 |
 //! | `0x44` | [`Notice::PunchAck`] | nonce u64 |
+//! | `0x45` | [`Notice::Unlisted`] | nothing |
 //!
 //! Notices carry no transaction id and get no answer. A relayed datagram is another
 //! session's handshake message or sealed frame, opaque to the relay; it is at most
@@ -36,6 +37,7 @@ const NOTICE_RELAY: u8 = 0x41;
 const NOTICE_RELAYED: u8 = 0x42;
 const NOTICE_PUNCH_PROBE: u8 = 0x43;
 const NOTICE_PUNCH_ACK: u8 = 0x44;
+const NOTICE_UNLISTED: u8 = 0x45;
 
 /// A one-way message inside a session: nothing answers it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +45,11 @@ pub enum Notice {
     /// The sender is leaving the swarm: drop it from the routing table now instead of
     /// finding out by timeouts.
     Bye,
+    /// The sender has just found that it sits behind a NAT: drop it from the routing
+    /// table, where its frames from before it knew put it. The frame's own unlisted
+    /// flag does that; the notice is what carries the flag to a peer that would
+    /// otherwise hear nothing more from it.
+    Unlisted,
     /// Please forward `datagram` to `to`, a peer you have a session with.
     Relay {
         /// Whom to forward to.
@@ -121,12 +128,13 @@ impl NatKind {
 
 /// Whether `kind` is a notice's type byte.
 pub(super) fn is_notice(kind: u8) -> bool {
-    (NOTICE_BYE..=NOTICE_PUNCH_ACK).contains(&kind)
+    (NOTICE_BYE..=NOTICE_UNLISTED).contains(&kind)
 }
 
 pub(super) fn write_notice(out: &mut Vec<u8>, notice: &Notice) {
     match notice {
         Notice::Bye => out.push(NOTICE_BYE),
+        Notice::Unlisted => out.push(NOTICE_UNLISTED),
         Notice::Relay { to: id, datagram } | Notice::Relayed { from: id, datagram } => {
             let kind = match notice {
                 Notice::Relay { .. } => NOTICE_RELAY,
@@ -153,6 +161,7 @@ pub(super) fn write_notice(out: &mut Vec<u8>, notice: &Notice) {
 pub(super) fn read_notice(r: &mut Reader<'_>, kind: u8) -> Result<Message, DecodeError> {
     let notice = match kind {
         NOTICE_BYE => Notice::Bye,
+        NOTICE_UNLISTED => Notice::Unlisted,
         NOTICE_RELAY | NOTICE_RELAYED => {
             let id = NodeId(r.array()?);
             let len = usize::from(r.u16()?);
@@ -214,6 +223,7 @@ mod tests {
     fn every_traversal_message_round_trips() {
         let addr: SocketAddr = "100.64.0.7:40001".parse().unwrap();
         round_trip(Message::Notice(Notice::Bye));
+        round_trip(Message::Notice(Notice::Unlisted));
         round_trip(Message::Notice(Notice::Relay {
             to: NodeId([7; 32]),
             datagram: vec![0xD5; MAX_RELAYED],
