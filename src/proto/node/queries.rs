@@ -496,10 +496,25 @@ impl Node {
         !hit && above
     }
 
-    /// After the self-lookup, bootstrap refreshes every bucket further away than the
-    /// closest neighbour (the Kademlia paper's join): that fills the far buckets and
-    /// puts this node into the tables of the nodes in those ranges. Without it, nodes
-    /// that joined together can stay unknown to a whole region of the id space.
+    /// After the self-lookup, bootstrap refreshes the buckets further away than the
+    /// closest neighbour (the Kademlia paper's join): every bucket of the
+    /// neighbourhood (up to the k-th closest contact, [`RoutingTable::neighbourhood`]),
+    /// and a farther one only if it is still empty when its turn comes. The
+    /// neighbourhood is where this node's records live and where lookups of its id
+    /// end, so it must know every peer there; farther away, a lookup needs one contact
+    /// in each bucket whose range holds nodes. Without the refresh, nodes that joined
+    /// together can stay unknown to a whole region of the id space.
+    ///
+    /// The paper fills every such bucket. Measured on 2,000 nodes joining within 20 s
+    /// (`benches/compare/scale-2k.toml`, seed 10): filling only the neighbourhood takes
+    /// the first 100 simulated seconds from 1.9 M datagrams to 1.1 M and the hour from
+    /// 6.9 M to 5.6 M, with all 20,000 lookups still found. The far buckets fill from
+    /// the traffic that reaches this node (every peer that asks it something proves its
+    /// key and is a candidate) and from the periodic refresh. Refreshing only empty
+    /// buckets (0.8 M in 100 s) left nodes holding 15 of their 20 closest; refreshing
+    /// none lost lookups (19,998 of 20,000).
+    ///
+    /// [`RoutingTable::neighbourhood`]: crate::proto::table::RoutingTable::neighbourhood
     fn refresh_beyond_closest(&mut self, now: Time, query: QueryId) {
         let Some(closest) = self.table.closest(&self.id, 1).first().map(|c| c.id) else {
             self.finish_bootstrap(now, query);
@@ -542,6 +557,12 @@ impl Node {
                 }
                 return;
             };
+            let far = self.table.neighbourhood().is_some_and(|n| bucket > n);
+            if far && self.table.bucket_len(bucket) > 0 {
+                // Earlier lookups of this bootstrap (or peers that asked us) left a
+                // contact there: lookups through this range already work.
+                continue;
+            }
             *running += 1;
             let target = self.table.random_id_in_bucket(bucket, &mut self.rng);
             let child = self.next_query_id();
