@@ -334,8 +334,10 @@ pub struct Sessions {
     identity: Identity,
     local: NodeId,
     slots: Slab<Slot>,
-    /// The open session each peer is reached by (the newest).
-    by_peer: BTreeMap<NodeId, SessionId>,
+    /// The open session each peer is reached by (the newest): its place in `slots`
+    /// and its number, sorted by the peer that the slot at the place names (8 bytes a
+    /// peer where a map keyed by `NodeId` takes about 60).
+    by_peer: Vec<(u32, SessionId)>,
     /// Dialled handshakes in progress, by peer.
     dialling: BTreeMap<NodeId, SessionId>,
     /// Half-open server handshakes by (source, client's number), for duplicates.
@@ -356,7 +358,7 @@ impl Sessions {
             network_key,
             identity,
             slots: Slab::default(),
-            by_peer: BTreeMap::new(),
+            by_peer: Vec::new(),
             dialling: BTreeMap::new(),
             half_open: BTreeMap::new(),
             half_open_by_source: BTreeMap::new(),
@@ -374,7 +376,7 @@ impl Sessions {
 
     /// Whether a session with `peer` is open.
     pub fn is_open(&self, peer: &NodeId) -> bool {
-        self.by_peer.contains_key(peer)
+        self.find_peer(peer).is_ok()
     }
 
     /// Open sessions.
@@ -384,12 +386,32 @@ impl Sessions {
 
     /// The peers with an open session, in id order.
     pub fn open_peers(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.by_peer.keys().copied()
+        self.by_peer.iter().map(|&(place, _)| *self.peer_at(place))
+    }
+
+    /// The peer of the open session at `place` in `slots`.
+    fn peer_at(&self, place: u32) -> &NodeId {
+        match self.slots.at(place) {
+            Some(Slot::Open(open)) => &open.peer,
+            _ => unreachable!("by_peer names open sessions only"),
+        }
+    }
+
+    /// Where `peer` is, or would go, in `by_peer`.
+    fn find_peer(&self, peer: &NodeId) -> Result<usize, usize> {
+        self.by_peer
+            .binary_search_by(|&(place, _)| self.peer_at(place).cmp(peer))
+    }
+
+    /// The number of `peer`'s newest open session.
+    fn newest(&self, peer: &NodeId) -> Option<SessionId> {
+        let at = self.find_peer(peer).ok()?;
+        Some(self.by_peer[at].1)
     }
 
     /// Where `peer`'s open session sends to, if one is open.
     pub fn addr_of(&self, peer: &NodeId) -> Option<SocketAddr> {
-        match self.slots.get(self.by_peer.get(peer)?) {
+        match self.slots.get(&self.newest(peer)?) {
             Some(Slot::Open(open)) => Some(open.addr),
             _ => None,
         }
@@ -397,7 +419,7 @@ impl Sessions {
 
     /// Closes `peer`'s open session (it said goodbye).
     pub fn close_peer(&mut self, peer: &NodeId) {
-        if let Some(&id) = self.by_peer.get(peer) {
+        if let Some(id) = self.newest(peer) {
             self.close(id);
         }
     }
@@ -471,10 +493,7 @@ impl Sessions {
         rng: &mut impl RngCore,
         early: Option<(Vec<u8>, bool)>,
     ) {
-        if peer == self.local
-            || self.by_peer.contains_key(&peer)
-            || self.dialling.contains_key(&peer)
-        {
+        if peer == self.local || self.is_open(&peer) || self.dialling.contains_key(&peer) {
             return;
         }
         let mut ephemeral = [0u8; 32];
@@ -860,11 +879,11 @@ impl Sessions {
     ) {
         self.stats.handshakes_completed += 1;
         let peer = keys.peer;
-        if self.by_peer.len() >= self.config.sessions_max && !self.by_peer.contains_key(&peer) {
+        if self.by_peer.len() >= self.config.sessions_max && !self.is_open(&peer) {
             self.close_least_recent();
         }
         // The current session stays for frames in flight; the one it superseded goes.
-        let previous = self.by_peer.get(&peer).copied();
+        let previous = self.newest(&peer);
         let stale = previous.and_then(|current| match self.slots.get_mut(&current) {
             Some(Slot::Open(open)) => open.previous.take(),
             _ => None,
@@ -899,7 +918,11 @@ impl Sessions {
         self.set_slot(local, Slot::Open(open));
         // The newest session carries what is sent from now on; an older one stays
         // open for frames already in flight until it expires.
-        self.by_peer.insert(peer, local);
+        let place = self.slots.place(&local).expect("just set");
+        match self.find_peer(&peer) {
+            Ok(at) => self.by_peer[at] = (place, local),
+            Err(at) => self.by_peer.insert(at, (place, local)),
+        }
         self.events.push_back(SessionEvent::Established {
             peer,
             addr,
@@ -923,10 +946,20 @@ impl Sessions {
     }
 
     fn close(&mut self, id: SessionId) {
+        // Out of `by_peer` before the slot goes: its order reads the slot's peer.
+        let newest = match self.slots.get(&id) {
+            Some(Slot::Open(open)) => self
+                .find_peer(&open.peer)
+                .ok()
+                .filter(|&at| self.by_peer[at].1 == id),
+            _ => None,
+        };
+        if let Some(at) = newest {
+            self.by_peer.remove(at);
+        }
         if let Some(Slot::Open(open)) = self.take_slot(id) {
             self.stats.sessions_closed += 1;
-            if self.by_peer.get(&open.peer) == Some(&id) {
-                self.by_peer.remove(&open.peer);
+            if newest.is_some() {
                 self.events
                     .push_back(SessionEvent::Closed { peer: open.peer });
             }
@@ -966,7 +999,7 @@ impl Sessions {
         plaintext: &[u8],
         unlisted: bool,
     ) -> Option<(SocketAddr, Vec<u8>)> {
-        let id = *self.by_peer.get(peer)?;
+        let id = self.newest(peer)?;
         let Some(Slot::Open(open)) = self.slots.get_mut(&id) else {
             return None;
         };

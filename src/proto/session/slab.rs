@@ -1,7 +1,7 @@
 //! [`Slab`]: where one node's handshakes and sessions live, by the number it chose.
 //!
 //! In: a slot to keep under a [`SessionId`], a number to look up or to drop. Out: the
-//! slot. What holds: slots sit in one `Vec` that grows by an eighth at a time and reuses
+//! slot. What holds: slots sit in one `Vec` that grows by a sixteenth at a time and reuses
 //! the places of dropped slots, and a small map from number to place finds them. A
 //! node holds hundreds of sessions for as long as the idle timeout: kept inline in a
 //! `BTreeMap`, every slot costs its size over the map's fill factor (about 70% with
@@ -41,6 +41,16 @@ impl<T> Slab<T> {
         self.places[place as usize].as_ref()
     }
 
+    /// Where the slot numbered `id` sits: the same place until it is removed.
+    pub(super) fn place(&self, id: &SessionId) -> Option<u32> {
+        self.index.get(id).copied()
+    }
+
+    /// The slot at `place`, found with [`Slab::place`].
+    pub(super) fn at(&self, place: u32) -> Option<&T> {
+        self.places.get(place as usize)?.as_ref()
+    }
+
     pub(super) fn get_mut(&mut self, id: &SessionId) -> Option<&mut T> {
         let place = *self.index.get(id)?;
         self.places[place as usize].as_mut()
@@ -59,10 +69,11 @@ impl<T> Slab<T> {
             }
             None => {
                 if self.places.len() == self.places.capacity() {
-                    // An eighth more at a time: a few percent spare on average instead
-                    // of a doubling `Vec`'s quarter, for a copy of the whole every
-                    // eighth growth (cheap beside the handshake that adds a slot).
-                    self.places.reserve_exact(self.places.len() / 8 + 8);
+                    // A sixteenth more at a time: a few percent spare instead of a
+                    // doubling `Vec`'s quarter on average (half at worst), for a copy
+                    // of the whole every sixteenth growth, cheap beside the handshake
+                    // that adds a slot.
+                    self.places.reserve_exact(self.places.len() / 16 + 8);
                 }
                 self.places.push(Some(slot));
                 u32::try_from(self.places.len() - 1).expect("fewer than 2^32 slots")
@@ -118,5 +129,14 @@ mod tests {
         *slab.get_mut(&SessionId(7)).unwrap() += 1;
         assert_eq!(slab.get(&SessionId(7)), Some(&71));
         assert!(!slab.contains_key(&SessionId(3)));
+        let place = slab.place(&SessionId(5)).unwrap();
+        assert_eq!(slab.at(place), Some(&50));
+        slab.remove(&SessionId(9));
+        slab.insert(SessionId(2), 20);
+        assert_eq!(
+            slab.place(&SessionId(5)),
+            Some(place),
+            "slots stay where they are"
+        );
     }
 }
