@@ -42,6 +42,7 @@ use super::identity::Identity;
 use super::relay_path;
 use super::time::Time;
 use super::wire::{self, Datagram, Handshake, SessionId, MAX_DATAGRAM, SEALED_HEADER_LEN};
+use slab::Slab;
 
 /// Tunables of handshakes and sessions.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,11 +190,12 @@ pub struct SessionStats {
 /// A 128-frame sliding window over the counters received (RFC 6479's idea with one
 /// shifted 128-bit map): bit `i` is counter `highest - i`. A session carries a few
 /// RPC frames a second, so 128 frames of reordering is ample (IPsec's default is
-/// 64), and the window costs 24 bytes a session instead of 136.
+/// 64), and the window costs 24 bytes a session instead of 136. The map is kept as
+/// two `u64`s: a `u128` field would align the whole session to 16 bytes and pad it.
 #[derive(Clone, Debug, Default)]
 struct ReplayWindow {
     highest: u64,
-    bits: u128,
+    bits: [u64; 2],
 }
 
 impl ReplayWindow {
@@ -205,21 +207,31 @@ impl ReplayWindow {
             return true;
         }
         let age = self.highest - counter;
-        age < Self::SIZE && self.bits >> age & 1 == 0
+        age < Self::SIZE && self.bits() >> age & 1 == 0
+    }
+
+    fn bits(&self) -> u128 {
+        u128::from(self.bits[0]) | u128::from(self.bits[1]) << 64
+    }
+
+    fn set_bits(&mut self, bits: u128) {
+        // Truncation meant: the low and the high half.
+        self.bits = [bits as u64, (bits >> 64) as u64];
     }
 
     /// Records `counter`, which [`ReplayWindow::check`] accepted.
     fn record(&mut self, counter: u64) {
+        let mut bits = self.bits();
         if counter > self.highest {
             let shift = counter - self.highest;
-            self.bits = if shift >= Self::SIZE {
+            bits = if shift >= Self::SIZE {
                 0
             } else {
-                self.bits << shift
+                bits << shift
             };
             self.highest = counter;
         }
-        self.bits |= 1 << (self.highest - counter);
+        self.set_bits(bits | 1 << (self.highest - counter));
     }
 }
 
@@ -255,43 +267,51 @@ struct Overtaken {
     ciphertext: Vec<u8>,
 }
 
-// Nearly every slot is `Open`: boxing it would add a pointer chase to every frame
-// and save nothing.
-#[allow(clippy::large_enum_variant)]
+/// A handshake this node dialled.
+#[derive(Debug)]
+struct Dial {
+    handshake: ClientHandshake,
+    addr: SocketAddr,
+    /// The first message to seal beside msg3, with its unlisted flag; taken when
+    /// msg2 arrives.
+    early: Option<(Vec<u8>, bool)>,
+    /// Whether it went out (the open session then starts at counter 2).
+    early_sent: bool,
+    /// A frame of this session that overtook msg4 (the answer to the early
+    /// message, most likely): opened once msg4 opens the session.
+    overtaken: Option<Overtaken>,
+    /// The datagram to retransmit: msg1, then msg3.
+    last: Vec<u8>,
+    server: Option<SessionId>,
+    attempts: u8,
+    deadline: Time,
+}
+
+/// A handshake a hello started here.
+#[derive(Debug)]
+struct HalfOpen {
+    handshake: ServerHandshake,
+    addr: SocketAddr,
+    client: SessionId,
+    /// msg2, to answer a duplicate msg1.
+    reply: Vec<u8>,
+    deadline: Time,
+}
+
+/// Nearly every slot is `Open`, so it is the one kept inline: a handshake lasts a
+/// round trip or two, a session up to the idle timeout.
 #[derive(Debug)]
 enum Slot {
-    Client {
-        handshake: Box<ClientHandshake>,
-        addr: SocketAddr,
-        /// The first message to seal beside msg3, with its unlisted flag; taken when
-        /// msg2 arrives.
-        early: Option<(Vec<u8>, bool)>,
-        /// Whether it went out (the open session then starts at counter 2).
-        early_sent: bool,
-        /// A frame of this session that overtook msg4 (the answer to the early
-        /// message, most likely): opened once msg4 opens the session.
-        overtaken: Option<Box<Overtaken>>,
-        /// The datagram to retransmit: msg1, then msg3.
-        last: Vec<u8>,
-        server: Option<SessionId>,
-        attempts: u8,
-        deadline: Time,
-    },
-    Server {
-        handshake: Box<ServerHandshake>,
-        addr: SocketAddr,
-        client: SessionId,
-        /// msg2, to answer a duplicate msg1.
-        reply: Vec<u8>,
-        deadline: Time,
-    },
+    Client(Box<Dial>),
+    Server(Box<HalfOpen>),
     Open(Open),
 }
 
 impl Slot {
     fn deadline(&self) -> Time {
         match self {
-            Slot::Client { deadline, .. } | Slot::Server { deadline, .. } => *deadline,
+            Slot::Client(dial) => dial.deadline,
+            Slot::Server(half_open) => half_open.deadline,
             Slot::Open(open) => open.scheduled,
         }
     }
@@ -313,9 +333,11 @@ pub struct Sessions {
     network_key: [u8; 32],
     identity: Identity,
     local: NodeId,
-    slots: BTreeMap<SessionId, Slot>,
-    /// The open session each peer is reached by (the newest).
-    by_peer: BTreeMap<NodeId, SessionId>,
+    slots: Slab<Slot>,
+    /// The open session each peer is reached by (the newest): its place in `slots`
+    /// and its number, sorted by the peer that the slot at the place names (8 bytes a
+    /// peer where a map keyed by `NodeId` takes about 60).
+    by_peer: Vec<(u32, SessionId)>,
     /// Dialled handshakes in progress, by peer.
     dialling: BTreeMap<NodeId, SessionId>,
     /// Half-open server handshakes by (source, client's number), for duplicates.
@@ -335,8 +357,8 @@ impl Sessions {
             config,
             network_key,
             identity,
-            slots: BTreeMap::new(),
-            by_peer: BTreeMap::new(),
+            slots: Slab::default(),
+            by_peer: Vec::new(),
             dialling: BTreeMap::new(),
             half_open: BTreeMap::new(),
             half_open_by_source: BTreeMap::new(),
@@ -354,7 +376,7 @@ impl Sessions {
 
     /// Whether a session with `peer` is open.
     pub fn is_open(&self, peer: &NodeId) -> bool {
-        self.by_peer.contains_key(peer)
+        self.find_peer(peer).is_ok()
     }
 
     /// Open sessions.
@@ -364,12 +386,32 @@ impl Sessions {
 
     /// The peers with an open session, in id order.
     pub fn open_peers(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.by_peer.keys().copied()
+        self.by_peer.iter().map(|&(place, _)| *self.peer_at(place))
+    }
+
+    /// The peer of the open session at `place` in `slots`.
+    fn peer_at(&self, place: u32) -> &NodeId {
+        match self.slots.at(place) {
+            Some(Slot::Open(open)) => &open.peer,
+            _ => unreachable!("by_peer names open sessions only"),
+        }
+    }
+
+    /// Where `peer` is, or would go, in `by_peer`.
+    fn find_peer(&self, peer: &NodeId) -> Result<usize, usize> {
+        self.by_peer
+            .binary_search_by(|&(place, _)| self.peer_at(place).cmp(peer))
+    }
+
+    /// The number of `peer`'s newest open session.
+    fn newest(&self, peer: &NodeId) -> Option<SessionId> {
+        let at = self.find_peer(peer).ok()?;
+        Some(self.by_peer[at].1)
     }
 
     /// Where `peer`'s open session sends to, if one is open.
     pub fn addr_of(&self, peer: &NodeId) -> Option<SocketAddr> {
-        match self.slots.get(self.by_peer.get(peer)?) {
+        match self.slots.get(&self.newest(peer)?) {
             Some(Slot::Open(open)) => Some(open.addr),
             _ => None,
         }
@@ -377,7 +419,7 @@ impl Sessions {
 
     /// Closes `peer`'s open session (it said goodbye).
     pub fn close_peer(&mut self, peer: &NodeId) {
-        if let Some(&id) = self.by_peer.get(peer) {
+        if let Some(id) = self.newest(peer) {
             self.close(id);
         }
     }
@@ -395,7 +437,7 @@ impl Sessions {
     /// Only the peer's address and its 32-bit session number, both in every frame we
     /// send, name a session, so an off-path sender must guess the number.
     pub fn on_no_session(&mut self, from: SocketAddr, receiver: SessionId) -> Option<NodeId> {
-        let (&id, peer) = self.slots.iter().find_map(|(id, slot)| match slot {
+        let (id, peer) = self.slots.iter().find_map(|(id, slot)| match slot {
             Slot::Open(open) if open.remote == receiver && open.addr == from => {
                 Some((id, open.peer))
             }
@@ -451,10 +493,7 @@ impl Sessions {
         rng: &mut impl RngCore,
         early: Option<(Vec<u8>, bool)>,
     ) {
-        if peer == self.local
-            || self.by_peer.contains_key(&peer)
-            || self.dialling.contains_key(&peer)
-        {
+        if peer == self.local || self.is_open(&peer) || self.dialling.contains_key(&peer) {
             return;
         }
         let mut ephemeral = [0u8; 32];
@@ -478,8 +517,8 @@ impl Sessions {
         let deadline = now + self.config.handshake_timeout;
         self.set_slot(
             id,
-            Slot::Client {
-                handshake: Box::new(handshake),
+            Slot::Client(Box::new(Dial {
+                handshake,
                 addr,
                 early: early.filter(|(plaintext, _)| plaintext.len() <= EARLY_MAX),
                 early_sent: false,
@@ -488,7 +527,7 @@ impl Sessions {
                 server: None,
                 attempts: 1,
                 deadline,
-            },
+            })),
         );
     }
 
@@ -529,8 +568,8 @@ impl Sessions {
     ) {
         if let Some(id) = self.half_open.get(&(from, client)) {
             // A duplicate: the same answer again.
-            if let Some(Slot::Server { reply, .. }) = self.slots.get(id) {
-                self.transmits.push_back((from, reply.clone()));
+            if let Some(Slot::Server(half_open)) = self.slots.get(id) {
+                self.transmits.push_back((from, half_open.reply.clone()));
             }
             return;
         }
@@ -570,13 +609,13 @@ impl Sessions {
             * ((1u32 << self.config.handshake_retries_max.min(16)) * 2);
         self.set_slot(
             id,
-            Slot::Server {
-                handshake: Box::new(handshake),
+            Slot::Server(Box::new(HalfOpen {
+                handshake,
                 addr: from,
                 client,
                 reply,
                 deadline: now + patience,
-            },
+            })),
         );
     }
 
@@ -587,12 +626,12 @@ impl Sessions {
             .deadlines
             .iter()
             .map(|&(_, id)| id)
-            .find(|id| matches!(self.slots.get(id), Some(Slot::Server { .. })));
+            .find(|id| matches!(self.slots.get(id), Some(Slot::Server(_))));
         let Some(id) = oldest else {
             return false;
         };
-        if let Some(Slot::Server { addr, client, .. }) = self.take_slot(id) {
-            self.forget_half_open(addr, client);
+        if let Some(Slot::Server(half_open)) = self.take_slot(id) {
+            self.forget_half_open(half_open.addr, half_open.client);
             self.stats.half_open_evicted += 1;
         }
         true
@@ -618,56 +657,43 @@ impl Sessions {
         server: SessionId,
         msg2: &[u8; 64],
     ) {
-        let Some(Slot::Client {
-            handshake,
-            addr,
-            last,
-            server: known,
-            ..
-        }) = self.slots.get_mut(&client)
-        else {
+        let Some(Slot::Client(dial)) = self.slots.get_mut(&client) else {
             self.stats.handshake_unmatched += 1;
             return;
         };
-        if *addr != from {
-            if !(addr.ip().is_multicast() && known.is_none()) {
+        if dial.addr != from {
+            if !(dial.addr.ip().is_multicast() && dial.server.is_none()) {
                 self.stats.handshake_unmatched += 1;
                 return;
             }
             // A dial to a multicast mailbox: whoever listens there answers from its
             // own address, and msg4 proves whether it holds the key dialled.
-            *addr = from;
+            dial.addr = from;
         }
-        if let Some(known) = known {
+        if let Some(known) = dial.server {
             // msg3 went out already: a duplicate msg2 means msg3 may have been lost.
-            if *known == server {
-                self.transmits.push_back((from, last.clone()));
+            if known == server {
+                self.transmits.push_back((from, dial.last.clone()));
             } else {
                 self.stats.handshake_unmatched += 1;
             }
             return;
         }
-        match handshake.handle_hello(crypto, msg2) {
+        match dial.handshake.handle_hello(crypto, msg2) {
             Ok(msg3) => {
-                let Some(Slot::Client {
-                    handshake,
-                    addr,
-                    early,
-                    ..
-                }) = self.take_slot(client)
-                else {
+                let Some(Slot::Client(mut dial)) = self.take_slot(client) else {
                     unreachable!("the slot was just matched");
                 };
                 // The first message, sealed with the keys msg2 made known, as counter 1
                 // of the session the server opens on msg3.
-                let early = early.and_then(|(plaintext, unlisted)| {
-                    let keys = handshake.early_keys()?;
+                let early = dial.early.take().and_then(|(plaintext, unlisted)| {
+                    let keys = dial.handshake.early_keys()?;
                     let key = datagram_key(&keys.encrypt_key);
                     let header = wire::sealed_header(unlisted, server, 1);
                     let sealed = crypto.aead_seal(&key, 1, &header, &plaintext);
                     Some([&header[..], &sealed].concat())
                 });
-                let early_sent = early.is_some();
+                dial.early_sent = early.is_some();
                 let auth = Datagram::Handshake(Handshake::Auth {
                     server,
                     msg: msg3,
@@ -675,21 +701,12 @@ impl Sessions {
                 })
                 .to_bytes();
                 self.transmits.push_back((from, auth.clone()));
-                let deadline = now + self.config.handshake_timeout;
-                self.set_slot(
-                    client,
-                    Slot::Client {
-                        handshake,
-                        addr,
-                        early: None,
-                        early_sent,
-                        overtaken: None,
-                        last: auth,
-                        server: Some(server),
-                        attempts: 1,
-                        deadline,
-                    },
-                );
+                dial.overtaken = None;
+                dial.last = auth;
+                dial.server = Some(server);
+                dial.attempts = 1;
+                dial.deadline = now + self.config.handshake_timeout;
+                self.set_slot(client, Slot::Client(dial));
             }
             Err(error) => self.fail_dial(client, HandshakeFailure::Rejected(error)),
         }
@@ -705,7 +722,7 @@ impl Sessions {
         early: Option<&[u8]>,
     ) -> Option<EarlyMessage> {
         match self.slots.get_mut(&server) {
-            Some(Slot::Server { addr, .. }) if *addr == from => {}
+            Some(Slot::Server(half_open)) if half_open.addr == from => {}
             Some(Slot::Open(Open {
                 accept: Some(accept),
                 addr,
@@ -721,17 +738,12 @@ impl Sessions {
                 return None;
             }
         }
-        let Some(Slot::Server {
-            mut handshake,
-            addr,
-            client,
-            ..
-        }) = self.take_slot(server)
-        else {
+        let Some(Slot::Server(mut half_open)) = self.take_slot(server) else {
             unreachable!("the slot was just matched");
         };
+        let (addr, client) = (half_open.addr, half_open.client);
         self.forget_half_open(addr, client);
-        match handshake.handle_auth(crypto, msg3) {
+        match half_open.handshake.handle_auth(crypto, msg3) {
             Ok((msg4, keys)) => {
                 let accept =
                     Datagram::Handshake(Handshake::Accept { client, msg: msg4 }).to_bytes();
@@ -807,23 +819,23 @@ impl Sessions {
     ) -> Option<EarlyMessage> {
         let matched = matches!(
             self.slots.get(&client),
-            Some(Slot::Client { addr, server: Some(_), .. }) if *addr == from
+            Some(Slot::Client(dial)) if dial.addr == from && dial.server.is_some()
         );
         if !matched {
             self.stats.handshake_unmatched += 1;
             return None;
         }
-        let Some(Slot::Client {
-            mut handshake,
+        let Some(Slot::Client(mut dial)) = self.take_slot(client) else {
+            unreachable!("the slot was just matched");
+        };
+        let Dial {
+            ref mut handshake,
             addr,
             server,
             early_sent,
-            overtaken,
+            ref mut overtaken,
             ..
-        }) = self.take_slot(client)
-        else {
-            unreachable!("the slot was just matched");
-        };
+        } = *dial;
         let peer = handshake.server();
         self.dialling.remove(&peer);
         match handshake.handle_accept(crypto, msg4) {
@@ -831,7 +843,7 @@ impl Sessions {
                 debug_assert_eq!(keys.peer, peer, "SHS1 proves the dialled key");
                 let server = server.expect("matched with a server number");
                 self.open(now, client, server, addr, &keys, None, true, early_sent);
-                let o = overtaken?;
+                let o = overtaken.take()?;
                 let (peer, plaintext) = self
                     .open_frame(now, crypto, o.from, o.frame, &o.ciphertext)
                     .ok()?;
@@ -867,11 +879,11 @@ impl Sessions {
     ) {
         self.stats.handshakes_completed += 1;
         let peer = keys.peer;
-        if self.by_peer.len() >= self.config.sessions_max && !self.by_peer.contains_key(&peer) {
+        if self.by_peer.len() >= self.config.sessions_max && !self.is_open(&peer) {
             self.close_least_recent();
         }
         // The current session stays for frames in flight; the one it superseded goes.
-        let previous = self.by_peer.get(&peer).copied();
+        let previous = self.newest(&peer);
         let stale = previous.and_then(|current| match self.slots.get_mut(&current) {
             Some(Slot::Open(open)) => open.previous.take(),
             _ => None,
@@ -906,7 +918,11 @@ impl Sessions {
         self.set_slot(local, Slot::Open(open));
         // The newest session carries what is sent from now on; an older one stays
         // open for frames already in flight until it expires.
-        self.by_peer.insert(peer, local);
+        let place = self.slots.place(&local).expect("just set");
+        match self.find_peer(&peer) {
+            Ok(at) => self.by_peer[at] = (place, local),
+            Err(at) => self.by_peer.insert(at, (place, local)),
+        }
         self.events.push_back(SessionEvent::Established {
             peer,
             addr,
@@ -920,7 +936,7 @@ impl Sessions {
             .slots
             .iter()
             .filter_map(|(id, slot)| match slot {
-                Slot::Open(open) => Some((open.last_received, *id)),
+                Slot::Open(open) => Some((open.last_received, id)),
                 _ => None,
             })
             .min();
@@ -930,10 +946,20 @@ impl Sessions {
     }
 
     fn close(&mut self, id: SessionId) {
+        // Out of `by_peer` before the slot goes: its order reads the slot's peer.
+        let newest = match self.slots.get(&id) {
+            Some(Slot::Open(open)) => self
+                .find_peer(&open.peer)
+                .ok()
+                .filter(|&at| self.by_peer[at].1 == id),
+            _ => None,
+        };
+        if let Some(at) = newest {
+            self.by_peer.remove(at);
+        }
         if let Some(Slot::Open(open)) = self.take_slot(id) {
             self.stats.sessions_closed += 1;
-            if self.by_peer.get(&open.peer) == Some(&id) {
-                self.by_peer.remove(&open.peer);
+            if newest.is_some() {
                 self.events
                     .push_back(SessionEvent::Closed { peer: open.peer });
             }
@@ -949,11 +975,8 @@ impl Sessions {
     }
 
     fn fail_dial(&mut self, id: SessionId, reason: HandshakeFailure) {
-        if let Some(Slot::Client {
-            handshake, addr, ..
-        }) = self.take_slot(id)
-        {
-            let peer = handshake.server();
+        if let Some(Slot::Client(dial)) = self.take_slot(id) {
+            let (peer, addr) = (dial.handshake.server(), dial.addr);
             self.dialling.remove(&peer);
             match reason {
                 HandshakeFailure::Timeout => self.stats.handshakes_timed_out += 1,
@@ -976,7 +999,7 @@ impl Sessions {
         plaintext: &[u8],
         unlisted: bool,
     ) -> Option<(SocketAddr, Vec<u8>)> {
-        let id = *self.by_peer.get(peer)?;
+        let id = self.newest(peer)?;
         let Some(Slot::Open(open)) = self.slots.get_mut(&id) else {
             return None;
         };
@@ -1024,17 +1047,15 @@ impl Sessions {
     ) -> Result<(NodeId, Vec<u8>), OpenError> {
         let open = match self.slots.get_mut(&receiver) {
             Some(Slot::Open(open)) => open,
-            Some(Slot::Client {
-                server: Some(_),
-                overtaken: overtaken @ None,
-                ..
-            }) if !early => {
+            Some(Slot::Client(dial))
+                if !early && dial.server.is_some() && dial.overtaken.is_none() =>
+            {
                 // Kept, unread, for when msg4 opens the session; one at most.
-                *overtaken = Some(Box::new(Overtaken {
+                dial.overtaken = Some(Overtaken {
                     from,
                     frame: (unlisted, receiver, counter),
                     ciphertext: ciphertext.to_vec(),
-                }));
+                });
                 return Err(OpenError::Held);
             }
             Some(_) => return Err(OpenError::NotYetOpen),
@@ -1094,24 +1115,19 @@ impl Sessions {
             }
             self.deadlines.pop_first();
             match self.slots.get_mut(&id) {
-                Some(Slot::Client {
-                    addr,
-                    last,
-                    attempts,
-                    deadline,
-                    ..
-                }) => {
-                    if *attempts > self.config.handshake_retries_max {
+                Some(Slot::Client(dial)) => {
+                    if dial.attempts > self.config.handshake_retries_max {
                         self.fail_dial(id, HandshakeFailure::Timeout);
                         continue;
                     }
-                    self.transmits.push_back((*addr, last.clone()));
-                    *deadline = now + self.config.handshake_timeout * (1u32 << (*attempts).min(16));
-                    *attempts += 1;
-                    self.deadlines.insert((*deadline, id));
+                    self.transmits.push_back((dial.addr, dial.last.clone()));
+                    dial.deadline =
+                        now + self.config.handshake_timeout * (1u32 << dial.attempts.min(16));
+                    dial.attempts += 1;
+                    self.deadlines.insert((dial.deadline, id));
                 }
-                Some(Slot::Server { addr, client, .. }) => {
-                    let (addr, client) = (*addr, *client);
+                Some(Slot::Server(half_open)) => {
+                    let (addr, client) = (half_open.addr, half_open.client);
                     self.slots.remove(&id);
                     self.forget_half_open(addr, client);
                 }
@@ -1151,5 +1167,6 @@ impl Sessions {
     }
 }
 
+mod slab;
 #[cfg(test)]
 mod tests;

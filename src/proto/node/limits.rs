@@ -72,17 +72,37 @@ struct Bucket {
     at: Time,
 }
 
+impl Bucket {
+    /// The level at `now`: what it was at `at` plus the refill since, at most `capacity`.
+    fn level_at(&self, now: Time, limits: &Limits, capacity: u64) -> u64 {
+        let elapsed = now.saturating_since(self.at).as_micros();
+        let refill = elapsed.saturating_mul(u128::from(limits.requests_per_peer_rate));
+        let refill = u64::try_from(refill).unwrap_or(u64::MAX);
+        self.level.saturating_add(refill).min(capacity)
+    }
+}
+
 /// A token bucket per session peer: how many requests each may still ask.
 ///
+/// A bucket that has filled up again says nothing a missing one does not (a peer
+/// without one starts full), so the map holds, give or take, the peers that asked
+/// within the last refill time (two seconds by default), not every peer with a
+/// session: whenever it has doubled since the last sweep, full buckets are dropped.
 /// Entries exist only for peers with an open session: the node forgets a peer when
-/// its session closes, and drops the entries of closed sessions when the map reaches
-/// `sessions_max`.
+/// its session closes, and when the map reaches `sessions_max` it drops full
+/// buckets, then the entries of closed sessions, then the oldest refilled.
 #[derive(Debug, Default)]
 pub(super) struct RequestRates {
     buckets: BTreeMap<NodeId, Bucket>,
+    /// The size at which the map is next swept for full buckets.
+    sweep_at: usize,
 }
 
 const MICRO: u64 = 1_000_000;
+
+/// The smallest map swept for full buckets: below it, a sweep costs more than the
+/// memory it gives back.
+const SWEEP_MIN: usize = 32;
 
 impl RequestRates {
     /// Whether `peer` may ask one more request at `now`; takes its token if so.
@@ -97,7 +117,15 @@ impl RequestRates {
         is_open: impl Fn(&NodeId) -> bool,
     ) -> bool {
         let capacity = u64::from(limits.requests_per_peer_burst.max(1)) * MICRO;
-        if !self.buckets.contains_key(&peer) && self.buckets.len() >= max.max(1) {
+        let new = !self.buckets.contains_key(&peer);
+        if new && self.buckets.len() >= self.sweep_at.min(max.max(1)) {
+            // Every sweep halves what it leaves to grow before the next: amortised,
+            // a constant per request.
+            self.buckets
+                .retain(|_, bucket| bucket.level_at(now, limits, capacity) < capacity);
+            self.sweep_at = (2 * self.buckets.len()).max(SWEEP_MIN);
+        }
+        if new && self.buckets.len() >= max.max(1) {
             self.buckets.retain(|p, _| is_open(p));
             if self.buckets.len() >= max.max(1) {
                 // Every entry has a session: the oldest refilled goes.
@@ -111,10 +139,7 @@ impl RequestRates {
             level: capacity,
             at: now,
         });
-        let elapsed = now.saturating_since(bucket.at).as_micros();
-        let refill = elapsed.saturating_mul(u128::from(limits.requests_per_peer_rate));
-        let refill = u64::try_from(refill).unwrap_or(u64::MAX);
-        bucket.level = bucket.level.saturating_add(refill).min(capacity);
+        bucket.level = bucket.level_at(now, limits, capacity);
         bucket.at = now;
         if bucket.level < MICRO {
             return false;
@@ -261,6 +286,39 @@ mod tests {
             });
             assert!(rates.len() <= 8);
         }
+    }
+
+    #[test]
+    fn buckets_that_filled_up_again_are_dropped_and_the_rest_kept() {
+        let limits = Limits::default();
+        let mut rates = RequestRates::default();
+        let drained = NodeId([0; 32]);
+        let admitted = (0..150)
+            .filter(|_| rates.admit(at(0), drained, &limits, 4096, |_| true))
+            .count();
+        assert_eq!(admitted, 100);
+        // A hundred peers ask one request each: their buckets are one short of full,
+        // and held.
+        for i in 1..=100u8 {
+            assert!(rates.admit(at(0), NodeId([i; 32]), &limits, 4096, |_| true));
+        }
+        assert_eq!(rates.len(), 101);
+        // 1.5 s on, every one of them is full again (a request refills in 20 ms); the
+        // drained one is not. Newcomers make the map double, and the full ones go.
+        for i in 101..=140u8 {
+            assert!(rates.admit(at(1500), NodeId([i; 32]), &limits, 4096, |_| true));
+        }
+        assert!(rates.len() <= 1 + 40, "the drained peer and the newcomers");
+        // The drained bucket kept its level: 1.5 s of refill is 75 requests.
+        let admitted = (0..100)
+            .filter(|_| rates.admit(at(1500), drained, &limits, 4096, |_| true))
+            .count();
+        assert_eq!(admitted, 75);
+        // A dropped peer comes back to a full bucket, as if it had been kept.
+        let admitted = (0..150)
+            .filter(|_| rates.admit(at(1500), NodeId([1; 32]), &limits, 4096, |_| true))
+            .count();
+        assert_eq!(admitted, 100);
     }
 
     #[test]
