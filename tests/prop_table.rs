@@ -84,6 +84,10 @@ struct ModelBucket {
 /// - A new id goes into a bucket with room (leaving the replacement cache). -> `Inserted`
 /// - In a full bucket, the first contact with `failures >= failures_max` leaves and
 ///   the new one goes to the end. -> `Replaced`
+/// - In a full bucket of the neighbourhood (walking the buckets from the nearest, the
+///   one where the count of contacts reaches k, and every nearer one), the farthest
+///   contact not being checked leaves for the end of the replacement cache if the new
+///   id is closer, and the new one goes to the end. -> `Replaced`
 /// - Otherwise the new id joins the end of the replacement cache (dropping the oldest
 ///   candidate past `replacement_capacity`), and the first contact of the bucket is
 ///   checked if no check is out and it was last seen `good_for` ago or longer.
@@ -133,7 +137,30 @@ impl Model {
         let Some(index) = naive_bucket(&self.local, &id) else {
             return InsertOutcome::IsSelf;
         };
-        model_insert(&mut self.buckets[index], &self.config, now, id, addr)
+        let neighbourhood = self.in_neighbourhood(index);
+        let bucket = &mut self.buckets[index];
+        model_insert(
+            bucket,
+            &self.config,
+            self.local,
+            neighbourhood,
+            now,
+            id,
+            addr,
+        )
+    }
+
+    /// Whether bucket `index` is one of the neighbourhood's: counting contacts from
+    /// the nearest bucket outwards, k are reached at it or farther out.
+    fn in_neighbourhood(&self, index: usize) -> bool {
+        let mut counted = 0;
+        for (i, bucket) in self.buckets.iter().enumerate() {
+            counted += bucket.contacts.len();
+            if counted >= self.config.bucket_capacity {
+                return index <= i;
+            }
+        }
+        false
     }
 
     /// Whether inserting `id` at `now` would put it in the table (or ask for a check)
@@ -144,7 +171,16 @@ impl Model {
         };
         let mut bucket = self.buckets[index].clone();
         let addr = addr(0, 0);
-        may_enter(model_insert(&mut bucket, &self.config, now, id, addr))
+        let neighbourhood = self.in_neighbourhood(index);
+        may_enter(model_insert(
+            &mut bucket,
+            &self.config,
+            self.local,
+            neighbourhood,
+            now,
+            id,
+            addr,
+        ))
     }
 
     fn remove(&mut self, id: &NodeId) -> Option<Contact> {
@@ -249,6 +285,8 @@ impl Model {
 fn model_insert(
     bucket: &mut ModelBucket,
     config: &TableConfig,
+    local: NodeId,
+    neighbourhood: bool,
     now: Time,
     id: NodeId,
     addr: SocketAddr,
@@ -286,6 +324,24 @@ fn model_insert(
         bucket.contacts.push(fresh);
         bucket.refreshed = bucket.refreshed.max(now);
         return InsertOutcome::Replaced { evicted };
+    }
+    if neighbourhood {
+        let farthest = bucket
+            .contacts
+            .iter()
+            .filter(|c| bucket.checking != Some(c.id))
+            .max_by_key(|c| c.id.distance(&local))
+            .copied();
+        if let Some(far) = farthest.filter(|f| f.id.distance(&local) > id.distance(&local)) {
+            bucket.contacts.retain(|c| c.id != far.id);
+            bucket.contacts.push(fresh);
+            bucket.refreshed = bucket.refreshed.max(now);
+            bucket.replacements.push(far);
+            while bucket.replacements.len() > config.replacement_capacity {
+                bucket.replacements.remove(0);
+            }
+            return InsertOutcome::Replaced { evicted: far };
+        }
     }
     bucket.replacements.push(fresh);
     while bucket.replacements.len() > config.replacement_capacity {

@@ -11,6 +11,13 @@
 //! contact and asks for no check, and [`RoutingTable::has_room_for`] tells the node
 //! beforehand that a newcomer would only wait in the replacement cache.
 //!
+//! The buckets of the neighbourhood (up to the one that holds the k-th closest
+//! contact, [`RoutingTable::neighbourhood`]) keep the closest instead: a newcomer
+//! closer than a full bucket's farthest contact takes its place, and the farther one
+//! waits in the replacement cache. Otherwise the bucket where the k-th closest falls,
+//! holding more nodes than fit, would keep whoever filled it first, and the node
+//! would not know its own k closest.
+//!
 //! Contacts are spread over address blocks ([`IpBlock`]): a newcomer whose block
 //! already has [`TableConfig::contacts_per_block_per_bucket_max`] contacts in its
 //! bucket, or [`TableConfig::contacts_per_block_max`] in the table, is refused
@@ -115,7 +122,9 @@ pub enum InsertOutcome {
     Inserted,
     /// Already present: address and last-seen refreshed, moved to most recently seen.
     Updated,
-    /// The bucket was full and held a stale contact, which the new one replaced.
+    /// The bucket was full and held a stale contact, which the new one replaced; or
+    /// it is a bucket of the neighbourhood and the new contact is closer than its
+    /// farthest, which went to the replacement cache.
     Replaced {
         /// The stale contact that left.
         evicted: Contact,
@@ -310,11 +319,12 @@ impl RoutingTable {
         {
             return true;
         }
-        bucket.checking.is_none()
+        let oldest_silent = bucket.checking.is_none()
             && bucket
                 .contacts
                 .first()
-                .is_some_and(|oldest| is_silent(now, oldest, self.config.good_for))
+                .is_some_and(|oldest| is_silent(now, oldest, self.config.good_for));
+        oldest_silent || self.farther_in_neighbourhood(index, id).is_some()
     }
 
     /// Records that `id` answered or asked something at `addr`: adds it, refreshes it,
@@ -393,6 +403,25 @@ impl RoutingTable {
             self.blocks.add(block);
             return InsertOutcome::Replaced { evicted };
         }
+        if let Some(far) = self.farther_in_neighbourhood(index, &id) {
+            let bucket = &mut self.buckets[index];
+            let evicted = bucket.contacts.remove(far);
+            bucket.contacts.push(contact);
+            bucket.touch(now);
+            bucket.replacements.push(evicted);
+            if bucket.replacements.len() > self.config.replacement_capacity {
+                bucket.replacements.remove(0);
+            }
+            let old = IpBlock::of(
+                &evicted.addr,
+                self.config.block_prefix_v4,
+                self.config.block_prefix_v6,
+            );
+            self.blocks.sub(old);
+            self.blocks.add(block);
+            return InsertOutcome::Replaced { evicted };
+        }
+        let bucket = &mut self.buckets[index];
         bucket.replacements.push(contact);
         if bucket.replacements.len() > self.config.replacement_capacity {
             bucket.replacements.remove(0);
@@ -405,6 +434,30 @@ impl RoutingTable {
         }
         bucket.checking = Some(oldest.id);
         InsertOutcome::Pending { ping: oldest }
+    }
+
+    /// Where in bucket `index`, full and part of the neighbourhood (the buckets that
+    /// hold the k closest contacts), the contact sits that `id` would displace: the
+    /// farthest one not being checked, if `id` is closer. That one goes to the
+    /// replacement cache.
+    ///
+    /// Elsewhere a full bucket keeps whoever came first (Kademlia's preference for
+    /// long-lived contacts). Here that would keep a node from knowing its own k
+    /// closest: the bucket where the k-th closest falls holds more nodes than fit, and
+    /// the first to fill it are seldom the closest. The neighbourhood is where records
+    /// about this node's ids are stored and where lookups of them end.
+    fn farther_in_neighbourhood(&self, index: usize, id: &NodeId) -> Option<usize> {
+        if self.neighbourhood().is_none_or(|last| index > last) {
+            return None;
+        }
+        let bucket = &self.buckets[index];
+        let (far, farthest) = bucket
+            .contacts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| bucket.checking != Some(c.id))
+            .max_by_key(|(_, c)| c.id.distance(&self.local))?;
+        (farthest.id.distance(&self.local) > id.distance(&self.local)).then_some(far)
     }
 
     /// The liveness check of `id` failed: it leaves, and the most recently seen

@@ -322,3 +322,42 @@ fn the_neighbourhood_ends_at_the_bucket_of_the_kth_closest() {
     assert_eq!(table.poll_refresh(Time::ZERO + interval), Some(255));
     assert_eq!(table.poll_refresh(Time::ZERO + interval), None);
 }
+
+#[test]
+fn a_full_bucket_of_the_neighbourhood_keeps_the_closer_contacts() {
+    let mut table = small_table(2);
+    let (far, mid, near) = (
+        id_with_prefix(0x83, 1),
+        id_with_prefix(0x82, 2),
+        id_with_prefix(0x80, 3),
+    );
+    assert_eq!(table.insert(t(1), far, addr(1)), InsertOutcome::Inserted);
+    assert_eq!(table.insert(t(1), mid, addr(2)), InsertOutcome::Inserted);
+    // Bucket 255 holds this node's two closest: a closer newcomer takes the place
+    // of the farther one, which waits among the replacements.
+    assert_eq!(
+        table.insert(t(2), near, addr(3)),
+        InsertOutcome::Replaced {
+            evicted: Contact {
+                id: far,
+                addr: addr(1),
+                last_seen: t(1),
+                failures: 0
+            }
+        }
+    );
+    assert!(table.get(&near).is_some() && table.get(&mid).is_some());
+    assert!(table.get(&far).is_none());
+    // A farther newcomer does not displace anybody.
+    assert_eq!(table.insert(t(3), far, addr(1)), InsertOutcome::Queued);
+
+    // Once two closer contacts fill bucket 254, bucket 255 is beyond the
+    // neighbourhood and keeps whoever came first.
+    let mut table = small_table(2);
+    table.insert(t(1), id_with_prefix(0x40, 4), addr(4));
+    table.insert(t(1), id_with_prefix(0x41, 5), addr(5));
+    table.insert(t(1), far, addr(1));
+    table.insert(t(1), mid, addr(2));
+    assert_eq!(table.insert(t(2), near, addr(3)), InsertOutcome::Queued);
+    assert!(table.get(&far).is_some() && table.get(&near).is_none());
+}
