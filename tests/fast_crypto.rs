@@ -95,7 +95,8 @@ fn beacons_alone_fill_the_tables_and_carry_fast_signatures() {
             _ => None,
         })
         .collect();
-    assert!(beacons.len() >= 29, "{} beacons", beacons.len());
+    // At least the segment's k = 3 beaconers (the others listened first).
+    assert!(beacons.len() >= 3, "{} beacons", beacons.len());
     for beacon in beacons {
         let signed = Beacon::signed_bytes(
             &beacon.id,
@@ -210,9 +211,17 @@ fn fast_and_real_nodes_do_not_mix() {
             "node {i} holds a node of the other suite"
         );
         assert_eq!(node.table().len(), 9, "node {i} knows its own suite");
+        let other_sent: u64 = swarm
+            .nodes()
+            .iter()
+            .skip(1 - i % 2)
+            .step_by(2)
+            .map(|n| n.stats().beacons_sent)
+            .sum();
+        let forged = node.stats().beacons_forged;
         assert!(
-            node.stats().beacons_forged >= 10,
-            "the other suite's beacons do not verify"
+            other_sent > 0 && forged >= other_sent,
+            "the other suite's {other_sent} beacons do not verify: {forged} forged"
         );
     }
 }

@@ -284,7 +284,9 @@ fn a_droppers_peers_see_timeouts() {
         swarm.nodes()[0].has_session(&dropper_id),
         "the session opened"
     );
-    assert_eq!(swarm.nodes()[0].stats().requests_timed_out, timed_out + 1);
+    // The ping's timeout is counted (node 0's own lookups, running meanwhile, may ask
+    // the dropper too).
+    assert!(swarm.nodes()[0].stats().requests_timed_out > timed_out);
     // It answered nothing, to anybody, while it ran its own lookups.
     let dropper_stats = swarm.nodes()[9].stats();
     assert!(dropper_stats.requests_received > 0);

@@ -30,13 +30,11 @@ fn beacons_alone_fill_the_tables_of_one_segment() {
     for node in swarm.nodes() {
         assert_eq!(node.table().len(), 29, "every other node is known");
         let stats = node.stats();
-        // Every other node's first beacon was heard (later ones may be skipped once
-        // the segment is heard enough); each sender's signature was checked only
-        // while it was news (not yet in the table nor being probed).
+        // Every beacon time came, the beacon sent or skipped once the segment was
+        // heard enough; each sender's signature was checked only while it was news
+        // (not yet in the table nor being probed).
         assert!(
-            stats.beacons_sent >= 1
-                && stats.beacons_sent + stats.beacons_suppressed >= 2
-                && stats.beacons_accepted + stats.beacons_known >= 29,
+            stats.beacons_sent + stats.beacons_suppressed >= 2,
             "{stats:?}"
         );
         assert!(stats.beacons_accepted <= 29, "{stats:?}");
@@ -45,8 +43,13 @@ fn beacons_alone_fill_the_tables_of_one_segment() {
             0
         );
     }
-    // Each pair meets once: whoever hears the other's beacon first pings it, and the
-    // pinged node learns the pinger from that request.
+    // Listen first: the nodes that heard the segment's first beacons and dialled
+    // them stayed quiet, and their self-lookups made them known.
+    let sent: u64 = swarm.nodes().iter().map(|n| n.stats().beacons_sent).sum();
+    assert!((3..30).contains(&sent), "{sent} beacons");
+    // Each pair meets once: whoever hears the other's beacon first pings it, or
+    // whoever asks the other first in a lookup; the asked node learns the asker from
+    // that request.
     let discovered: Vec<Via> = swarm
         .events()
         .iter()
@@ -57,16 +60,32 @@ fn beacons_alone_fill_the_tables_of_one_segment() {
         .collect();
     assert_eq!(discovered.len(), 30 * 29);
     let via_beacon = discovered.iter().filter(|v| **v == Via::Beacon).count();
+    // Beacons started it: every node dialled the few beaconers it heard.
     assert!(
-        via_beacon >= 30 * 29 / 10,
+        via_beacon >= 29,
         "pings answered after beacons: {via_beacon}"
     );
     assert!(!discovered.contains(&Via::Bootstrap));
 }
 
-/// Beacons multicast in `secs` by a segment of `nodes` with Trickle's redundancy
-/// constant `redundancy`, and the smallest table at the end.
-fn segment_beacons(nodes: usize, redundancy: u32, secs_run: u64) -> (u64, usize) {
+/// What a segment of nodes without bootstrap nodes did in a run.
+struct SegmentRun {
+    /// Beacons multicast.
+    beacons: u64,
+    /// The smallest routing table.
+    smallest_table: usize,
+    /// The fewest tables any node is listed in.
+    fewest_holders: usize,
+    /// The fewest of its 20 closest peers any node holds.
+    worst_neighbourhood: usize,
+    /// Buckets, summed over nodes, that hold no contact although some node's id
+    /// falls in their range: where a lookup from that node could not go.
+    empty_buckets: usize,
+}
+
+/// A segment of `nodes` with Trickle's redundancy constant `redundancy`, run for
+/// `secs_run` seconds.
+fn segment_run(nodes: usize, redundancy: u32, secs_run: u64) -> SegmentRun {
     let mut node = Config::default();
     node.discovery.beacon_redundancy = redundancy;
     let mut swarm = Swarm::new(SwarmConfig {
@@ -78,26 +97,75 @@ fn segment_beacons(nodes: usize, redundancy: u32, secs_run: u64) -> (u64, usize)
         ..SwarmConfig::default()
     });
     swarm.run_until(secs(secs_run));
-    let sent = swarm.nodes().iter().map(|n| n.stats().beacons_sent).sum();
-    let smallest = swarm.nodes().iter().map(|n| n.table().len()).min();
-    (sent, smallest.unwrap_or(0))
+    let ids = swarm.ids();
+    let tables: Vec<_> = swarm.nodes().iter().map(|n| n.table()).collect();
+    let holders = |id: &NodeId| tables.iter().filter(|t| t.get(id).is_some()).count();
+    let neighbourhood = |i: usize| {
+        let mut others: Vec<NodeId> = ids.iter().copied().filter(|id| *id != ids[i]).collect();
+        others.sort_unstable_by_key(|id| id.distance(&ids[i]));
+        others[..20]
+            .iter()
+            .filter(|id| tables[i].get(id).is_some())
+            .count()
+    };
+    let empty_buckets = |i: usize| {
+        let ranges: std::collections::BTreeSet<usize> = ids
+            .iter()
+            .filter_map(|id| ids[i].bucket_index(id))
+            .collect();
+        ranges
+            .into_iter()
+            .filter(|&b| tables[i].bucket_len(b) == 0)
+            .count()
+    };
+    SegmentRun {
+        empty_buckets: (0..ids.len()).map(empty_buckets).sum(),
+        beacons: swarm.nodes().iter().map(|n| n.stats().beacons_sent).sum(),
+        smallest_table: tables.iter().map(|t| t.len()).min().unwrap_or(0),
+        fewest_holders: ids.iter().map(holders).min().unwrap_or(0),
+        worst_neighbourhood: (0..ids.len()).map(neighbourhood).min().unwrap_or(0),
+    }
 }
 
 #[test]
 fn a_segment_that_knows_itself_carries_a_few_beacons_per_interval() {
     // 200 nodes for 300 s: beacon times at about 5, 15, 35, 75, 155, 235 s each.
-    let (every, _) = segment_beacons(200, 0, 300);
-    assert!(every >= 200 * 5, "without suppression: {every} beacons");
-    // With suppression each node announces itself once, then about k = 3 beacons go
-    // out per interval (a few more where beacons cross in flight), whatever the size.
-    let (suppressed, smallest) = segment_beacons(200, 3, 300);
+    let every = segment_run(200, 0, 300);
     assert!(
-        suppressed <= 200 + 6 * 3 * 4,
-        "with suppression: {suppressed} beacons (without: {every})"
+        every.beacons >= 200 * 5,
+        "without suppression: {} beacons",
+        every.beacons
     );
-    // Nobody is missed: every first beacon was heard, and the tables are as full as
-    // without suppression (buckets of 20 over 199 peers).
-    assert!(smallest >= 60, "smallest table {smallest}");
+    // With suppression about k = 3 beacons go out per interval (a few more where
+    // beacons cross in flight), whatever the size, first beacons included: a node
+    // that dialled the beacons it heard stays quiet (listen first).
+    let quiet = segment_run(200, 3, 300);
+    assert!(
+        quiet.beacons <= 6 * 3 * 4,
+        "with suppression: {} beacons (without: {})",
+        quiet.beacons,
+        every.beacons
+    );
+    // Nobody is missed: every node sits in the tables of at least k peers, holds as
+    // much of its neighbourhood as when everybody beacons, and has a contact in every
+    // bucket whose range holds a node, so its lookups can go anywhere. The far
+    // buckets fill more slowly, from lookups and refreshes instead of every node's
+    // first beacon: measured at seed 5, the smallest table is 51 against 78. (This
+    // used to require 60, when every node's first beacon went out.)
+    assert!(
+        quiet.fewest_holders >= 20,
+        "fewest holders {}",
+        quiet.fewest_holders
+    );
+    assert!(
+        quiet.worst_neighbourhood >= every.worst_neighbourhood,
+        "worst neighbourhood {} (without suppression {})",
+        quiet.worst_neighbourhood,
+        every.worst_neighbourhood
+    );
+    assert_eq!(quiet.empty_buckets, 0, "buckets a lookup could not enter");
+    assert_eq!(every.empty_buckets, 0);
+    assert!(quiet.smallest_table > 20, "{}", quiet.smallest_table);
 }
 
 #[test]
@@ -308,10 +376,19 @@ fn another_network_key_learns_nothing_and_is_learned_by_nobody() {
             0,
             "node {i} holds a node of the other swarm"
         );
+        // Every beacon the other swarm multicast reached this node and was dropped.
+        let foreign_sent: u64 = swarm
+            .nodes()
+            .iter()
+            .skip(1 - i % 2)
+            .step_by(2)
+            .map(|n| n.stats().beacons_sent)
+            .sum();
         let stats = node.stats();
         assert!(
-            stats.beacons_foreign >= 20,
-            "the other swarm's beacons are seen and dropped"
+            foreign_sent > 0 && stats.beacons_foreign >= foreign_sent,
+            "the other swarm's {foreign_sent} beacons are seen and dropped: {}",
+            stats.beacons_foreign
         );
     }
     // Both swarms work on their own: each even node knows the other 19 evens.

@@ -165,6 +165,9 @@ pub struct Node {
     /// The wait before the last retry, kept while it runs so the next one waits
     /// twice as long.
     rebootstrap_wait: Option<Duration>,
+    /// When the node looks itself up once more after a bootstrap, for the neighbours
+    /// that joined after it (see `finish_bootstrap`).
+    second_look: Option<Time>,
     next_query: u64,
     /// Records held for others.
     store: Store,
@@ -243,6 +246,7 @@ impl Node {
             who: BTreeMap::new(),
             rebootstrap: None,
             rebootstrap_wait: None,
+            second_look: None,
             next_query: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -346,6 +350,7 @@ impl Node {
             self.table.poll_timeout(),
             self.who.values().map(|w| w.deadline).min(),
             self.rebootstrap,
+            self.second_look,
             self.store.poll_timeout(),
             self.republish_timeout(),
             self.traversal.poll_timeout(),
@@ -449,6 +454,15 @@ impl Node {
             if self.start_command(now, Command::Bootstrap).is_err() {
                 self.rebootstrap_wait = None;
             }
+        }
+        if self.second_look.is_some_and(|at| at <= now) {
+            self.second_look = None;
+            let query = self.next_query_id();
+            let kind = LookupKind::Refresh {
+                parent: None,
+                from_above: false,
+            };
+            self.start_lookup(now, query, self.id, kind);
         }
         self.store.handle_timeout(now);
         self.republish_due(now);
@@ -902,6 +916,12 @@ impl Node {
     /// `id` proved alive (and its key) at `addr`: update the table and act on what it
     /// says.
     fn observe(&mut self, now: Time, id: NodeId, addr: SocketAddr, via: Via) {
+        if self.table.is_empty() && self.config.bootstrap.is_empty() && self.rebootstrap.is_none() {
+            // The first peer of a node without bootstrap nodes (beacons brought it):
+            // look itself up through it, so that its neighbourhood learns it even
+            // when its own beacon stays quiet on a busy segment (listen first).
+            self.rebootstrap = Some(now);
+        }
         match self.table.insert(now, id, addr) {
             InsertOutcome::Inserted => {
                 self.events
