@@ -17,6 +17,8 @@ use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use dswarm::harness::set_log_context;
@@ -24,9 +26,13 @@ use dswarm::live::driver::DatagramSocket;
 use dswarm::proto::Time;
 use turmoil_net::HostId;
 
-/// A turmoil-net UDP socket, as the live driver's [`DatagramSocket`].
+/// A turmoil-net UDP socket, as the live driver's [`DatagramSocket`]; every send
+/// raises the engine's flag that some host has something to drain.
 #[derive(Debug)]
-pub(super) struct SimSocket(pub(super) turmoil_net::shim::tokio::net::UdpSocket);
+pub(super) struct SimSocket {
+    pub(super) socket: turmoil_net::shim::tokio::net::UdpSocket,
+    pub(super) sent: Arc<AtomicBool>,
+}
 
 impl DatagramSocket for SimSocket {
     fn send_to(
@@ -34,14 +40,15 @@ impl DatagramSocket for SimSocket {
         buf: &[u8],
         target: SocketAddr,
     ) -> impl Future<Output = io::Result<usize>> + Send {
-        self.0.send_to(buf, target)
+        self.sent.store(true, Ordering::Relaxed);
+        self.socket.send_to(buf, target)
     }
 
     fn recv_from(
         &self,
         buf: &mut [u8],
     ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send {
-        self.0.recv_from(buf)
+        self.socket.recv_from(buf)
     }
 }
 
