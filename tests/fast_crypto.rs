@@ -211,13 +211,7 @@ fn fast_and_real_nodes_do_not_mix() {
             "node {i} holds a node of the other suite"
         );
         assert_eq!(node.table().len(), 9, "node {i} knows its own suite");
-        let other_sent: u64 = swarm
-            .nodes()
-            .iter()
-            .skip(1 - i % 2)
-            .step_by(2)
-            .map(|n| n.stats().beacons_sent)
-            .sum();
+        let other_sent = swarm::beacons_of_the_other_half(&swarm, i);
         let forged = node.stats().beacons_forged;
         assert!(
             other_sent > 0 && forged >= other_sent,

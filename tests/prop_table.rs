@@ -138,16 +138,8 @@ impl Model {
             return InsertOutcome::IsSelf;
         };
         let neighbourhood = self.in_neighbourhood(index);
-        let bucket = &mut self.buckets[index];
-        model_insert(
-            bucket,
-            &self.config,
-            self.local,
-            neighbourhood,
-            now,
-            id,
-            addr,
-        )
+        let table = (&self.config, self.local, neighbourhood);
+        model_insert(&mut self.buckets[index], table, now, id, addr)
     }
 
     /// Whether bucket `index` is one of the neighbourhood's: counting contacts from
@@ -170,17 +162,8 @@ impl Model {
             return false;
         };
         let mut bucket = self.buckets[index].clone();
-        let addr = addr(0, 0);
-        let neighbourhood = self.in_neighbourhood(index);
-        may_enter(model_insert(
-            &mut bucket,
-            &self.config,
-            self.local,
-            neighbourhood,
-            now,
-            id,
-            addr,
-        ))
+        let table = (&self.config, self.local, self.in_neighbourhood(index));
+        may_enter(model_insert(&mut bucket, table, now, id, addr(0, 0)))
     }
 
     fn remove(&mut self, id: &NodeId) -> Option<Contact> {
@@ -282,11 +265,11 @@ impl Model {
 }
 
 /// The model's insert into one bucket (the rules are on [`Model`]).
+/// `table` is the table's config, its local id and whether the bucket is one of the
+/// neighbourhood's.
 fn model_insert(
     bucket: &mut ModelBucket,
-    config: &TableConfig,
-    local: NodeId,
-    neighbourhood: bool,
+    (config, local, neighbourhood): (&TableConfig, NodeId, bool),
     now: Time,
     id: NodeId,
     addr: SocketAddr,

@@ -377,13 +377,7 @@ fn another_network_key_learns_nothing_and_is_learned_by_nobody() {
             "node {i} holds a node of the other swarm"
         );
         // Every beacon the other swarm multicast reached this node and was dropped.
-        let foreign_sent: u64 = swarm
-            .nodes()
-            .iter()
-            .skip(1 - i % 2)
-            .step_by(2)
-            .map(|n| n.stats().beacons_sent)
-            .sum();
+        let foreign_sent = swarm::beacons_of_the_other_half(&swarm, i);
         let stats = node.stats();
         assert!(
             foreign_sent > 0 && stats.beacons_foreign >= foreign_sent,

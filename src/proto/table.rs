@@ -176,6 +176,14 @@ impl Bucket {
     fn touch(&mut self, now: Time) {
         self.refreshed = self.refreshed.max(now);
     }
+
+    /// Keeps `contact` as the newest candidate, dropping the oldest past `capacity`.
+    fn keep_replacement(&mut self, contact: Contact, capacity: usize) {
+        self.replacements.push(contact);
+        if self.replacements.len() > capacity {
+            self.replacements.remove(0);
+        }
+    }
 }
 
 /// The k-bucket routing table of one node.
@@ -388,44 +396,16 @@ impl RoutingTable {
             .iter()
             .position(|c| c.failures >= failures_max)
         {
-            let evicted = bucket.contacts.remove(pos);
-            if bucket.checking == Some(evicted.id) {
-                bucket.checking = None;
-            }
-            bucket.contacts.push(contact);
-            bucket.touch(now);
-            let old = IpBlock::of(
-                &evicted.addr,
-                self.config.block_prefix_v4,
-                self.config.block_prefix_v6,
-            );
-            self.blocks.sub(old);
-            self.blocks.add(block);
+            let evicted = self.swap_in(now, index, pos, contact, block);
             return InsertOutcome::Replaced { evicted };
         }
         if let Some(far) = self.farther_in_neighbourhood(index, &id) {
-            let bucket = &mut self.buckets[index];
-            let evicted = bucket.contacts.remove(far);
-            bucket.contacts.push(contact);
-            bucket.touch(now);
-            bucket.replacements.push(evicted);
-            if bucket.replacements.len() > self.config.replacement_capacity {
-                bucket.replacements.remove(0);
-            }
-            let old = IpBlock::of(
-                &evicted.addr,
-                self.config.block_prefix_v4,
-                self.config.block_prefix_v6,
-            );
-            self.blocks.sub(old);
-            self.blocks.add(block);
+            let evicted = self.swap_in(now, index, far, contact, block);
+            self.buckets[index].keep_replacement(evicted, self.config.replacement_capacity);
             return InsertOutcome::Replaced { evicted };
         }
         let bucket = &mut self.buckets[index];
-        bucket.replacements.push(contact);
-        if bucket.replacements.len() > self.config.replacement_capacity {
-            bucket.replacements.remove(0);
-        }
+        bucket.keep_replacement(contact, self.config.replacement_capacity);
         // Least recently seen first: if the first contact was heard from lately, so
         // was every other one, and nobody needs checking.
         let oldest = bucket.contacts[0];
@@ -434,6 +414,33 @@ impl RoutingTable {
         }
         bucket.checking = Some(oldest.id);
         InsertOutcome::Pending { ping: oldest }
+    }
+
+    /// Puts `contact` (of address block `block`) in place of the contact at `pos` of
+    /// bucket `index`, and returns the one it displaced.
+    fn swap_in(
+        &mut self,
+        now: Time,
+        index: usize,
+        pos: usize,
+        contact: Contact,
+        block: Option<IpBlock>,
+    ) -> Contact {
+        let bucket = &mut self.buckets[index];
+        let evicted = bucket.contacts.remove(pos);
+        if bucket.checking == Some(evicted.id) {
+            bucket.checking = None;
+        }
+        bucket.contacts.push(contact);
+        bucket.touch(now);
+        let old = IpBlock::of(
+            &evicted.addr,
+            self.config.block_prefix_v4,
+            self.config.block_prefix_v6,
+        );
+        self.blocks.sub(old);
+        self.blocks.add(block);
+        evicted
     }
 
     /// Where in bucket `index`, full and part of the neighbourhood (the buckets that

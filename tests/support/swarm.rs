@@ -134,3 +134,16 @@ pub fn a_beacon_claiming_another_key_at_a_peers_address_never_enters_the_table(
         "node 5 refused msg3"
     );
 }
+
+/// Beacons multicast by the nodes whose index has the other parity than `node`'s: in
+/// swarms split into even and odd halves (two network keys, two crypto suites), what
+/// `node` heard from the half it must not trust.
+pub fn beacons_of_the_other_half(swarm: &Swarm, node: usize) -> u64 {
+    swarm
+        .nodes()
+        .iter()
+        .skip(1 - node % 2)
+        .step_by(2)
+        .map(|n| n.stats().beacons_sent)
+        .sum()
+}
