@@ -264,10 +264,7 @@ impl Network for World {
         nodes: usize,
     ) -> Route {
         if !self.nat.is_on() {
-            return match Network::index_of(self, dst, nodes) {
-                Some(to) => Route::Deliver { to, from: src_addr },
-                None => Route::Unroutable,
-            };
+            return Route::unchanged(Network::index_of(self, dst, nodes), src_addr);
         }
         let hosts = &self.hosts;
         let shared = &self.shared;

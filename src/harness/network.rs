@@ -51,10 +51,7 @@ pub trait Network {
         nodes: usize,
     ) -> Route {
         let _ = (now, src);
-        match self.index_of(dst, nodes) {
-            Some(to) => Route::Deliver { to, from: src_addr },
-            None => Route::Unroutable,
-        }
+        Route::unchanged(self.index_of(dst, nodes), src_addr)
     }
 }
 
@@ -72,6 +69,17 @@ pub enum Route {
     Unroutable,
     /// A NAT on the way dropped it (no mapping, or its filter refused the sender).
     Filtered,
+}
+
+impl Route {
+    /// To node `to`, if anybody lives there, seeing the sender's own address `from`:
+    /// the route of a network without NAT.
+    pub fn unchanged(to: Option<usize>, from: SocketAddr) -> Route {
+        match to {
+            Some(to) => Route::Deliver { to, from },
+            None => Route::Unroutable,
+        }
+    }
 }
 
 /// Uniform latency in `[min, max]`, independent loss, and `segments` multicast
