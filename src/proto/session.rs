@@ -326,6 +326,23 @@ fn datagram_key(box_stream_key: &[u8; 32]) -> [u8; 32] {
         .into()
 }
 
+/// One entry of `Sessions::by_peer`. The first 8 bytes of the peer's id order the
+/// entries, so that a search reads this array and not the slots; the id in the
+/// slot at `place` settles ties.
+#[derive(Clone, Copy, Debug)]
+struct ByPeer {
+    prefix: u64,
+    place: u32,
+    id: SessionId,
+}
+
+/// The first 8 bytes of `peer`, which order it among ids.
+fn prefix_of(peer: &NodeId) -> u64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&peer.0[..8]);
+    u64::from_be_bytes(first)
+}
+
 /// Every handshake and session of one node.
 #[derive(Debug)]
 pub struct Sessions {
@@ -334,10 +351,9 @@ pub struct Sessions {
     identity: Identity,
     local: NodeId,
     slots: Slab<Slot>,
-    /// The open session each peer is reached by (the newest): its place in `slots`
-    /// and its number, sorted by the peer that the slot at the place names (8 bytes a
-    /// peer where a map keyed by `NodeId` takes about 60).
-    by_peer: Vec<(u32, SessionId)>,
+    /// The open session each peer is reached by (the newest), sorted by peer (16
+    /// bytes a peer where a map keyed by `NodeId` takes about 60).
+    by_peer: Vec<ByPeer>,
     /// Dialled handshakes in progress, by peer.
     dialling: BTreeMap<NodeId, SessionId>,
     /// Half-open server handshakes by (source, client's number), for duplicates.
@@ -386,7 +402,7 @@ impl Sessions {
 
     /// The peers with an open session, in id order.
     pub fn open_peers(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.by_peer.iter().map(|&(place, _)| *self.peer_at(place))
+        self.by_peer.iter().map(|entry| *self.peer_at(entry.place))
     }
 
     /// The peer of the open session at `place` in `slots`.
@@ -399,14 +415,19 @@ impl Sessions {
 
     /// Where `peer` is, or would go, in `by_peer`.
     fn find_peer(&self, peer: &NodeId) -> Result<usize, usize> {
-        self.by_peer
-            .binary_search_by(|&(place, _)| self.peer_at(place).cmp(peer))
+        let prefix = prefix_of(peer);
+        self.by_peer.binary_search_by(|entry| {
+            entry
+                .prefix
+                .cmp(&prefix)
+                .then_with(|| self.peer_at(entry.place).cmp(peer))
+        })
     }
 
     /// The number of `peer`'s newest open session.
     fn newest(&self, peer: &NodeId) -> Option<SessionId> {
         let at = self.find_peer(peer).ok()?;
-        Some(self.by_peer[at].1)
+        Some(self.by_peer[at].id)
     }
 
     /// Where `peer`'s open session sends to, if one is open.
@@ -919,9 +940,14 @@ impl Sessions {
         // The newest session carries what is sent from now on; an older one stays
         // open for frames already in flight until it expires.
         let place = self.slots.place(&local).expect("just set");
+        let entry = ByPeer {
+            prefix: prefix_of(&peer),
+            place,
+            id: local,
+        };
         match self.find_peer(&peer) {
-            Ok(at) => self.by_peer[at] = (place, local),
-            Err(at) => self.by_peer.insert(at, (place, local)),
+            Ok(at) => self.by_peer[at] = entry,
+            Err(at) => self.by_peer.insert(at, entry),
         }
         self.events.push_back(SessionEvent::Established {
             peer,
@@ -951,7 +977,7 @@ impl Sessions {
             Some(Slot::Open(open)) => self
                 .find_peer(&open.peer)
                 .ok()
-                .filter(|&at| self.by_peer[at].1 == id),
+                .filter(|&at| self.by_peer[at].id == id),
             _ => None,
         };
         if let Some(at) = newest {
