@@ -7,8 +7,10 @@
 //! `BTreeMap`, every slot costs its size over the map's fill factor (about 70% with
 //! random keys), and a `Vec` that doubles costs up to twice its size; here a slot
 //! costs its size, a few percent of spare places and the index's 8 bytes.
-
-use std::collections::BTreeMap;
+//!
+//! The index is a sorted `Vec` of (number, place): a search reads one small array
+//! (a few kilobytes at the session cap) where a B-tree's reads a node per level, and
+//! an insert or removal moves at most that much, once per handshake.
 
 use super::SessionId;
 
@@ -18,7 +20,7 @@ pub(super) struct Slab<T> {
     places: Vec<Option<T>>,
     /// Places of dropped slots, to be reused before the `Vec` grows.
     free: Vec<u32>,
-    index: BTreeMap<SessionId, u32>,
+    index: Vec<(SessionId, u32)>,
 }
 
 impl<T> Default for Slab<T> {
@@ -26,24 +28,30 @@ impl<T> Default for Slab<T> {
         Slab {
             places: Vec::new(),
             free: Vec::new(),
-            index: BTreeMap::new(),
+            index: Vec::new(),
         }
     }
 }
 
 impl<T> Slab<T> {
+    /// Where `id` is, or would go, in `index`.
+    fn find(&self, id: &SessionId) -> Result<usize, usize> {
+        self.index.binary_search_by(|(number, _)| number.cmp(id))
+    }
+
     pub(super) fn contains_key(&self, id: &SessionId) -> bool {
-        self.index.contains_key(id)
+        self.find(id).is_ok()
     }
 
     pub(super) fn get(&self, id: &SessionId) -> Option<&T> {
-        let place = *self.index.get(id)?;
+        let place = self.place(id)?;
         self.places[place as usize].as_ref()
     }
 
     /// Where the slot numbered `id` sits: the same place until it is removed.
     pub(super) fn place(&self, id: &SessionId) -> Option<u32> {
-        self.index.get(id).copied()
+        let at = self.find(id).ok()?;
+        Some(self.index[at].1)
     }
 
     /// The slot at `place`, found with [`Slab::place`].
@@ -52,15 +60,16 @@ impl<T> Slab<T> {
     }
 
     pub(super) fn get_mut(&mut self, id: &SessionId) -> Option<&mut T> {
-        let place = *self.index.get(id)?;
+        let place = self.place(id)?;
         self.places[place as usize].as_mut()
     }
 
     /// Keeps `slot` under `id`; the slot it replaces, if any.
     pub(super) fn insert(&mut self, id: SessionId, slot: T) -> Option<T> {
-        if let Some(&place) = self.index.get(&id) {
-            return self.places[place as usize].replace(slot);
-        }
+        let at = match self.find(&id) {
+            Ok(at) => return self.places[self.index[at].1 as usize].replace(slot),
+            Err(at) => at,
+        };
         let place = match self.free.pop() {
             Some(place) => {
                 debug_assert!(self.places[place as usize].is_none());
@@ -79,12 +88,13 @@ impl<T> Slab<T> {
                 u32::try_from(self.places.len() - 1).expect("fewer than 2^32 slots")
             }
         };
-        self.index.insert(id, place);
+        self.index.insert(at, (id, place));
         None
     }
 
     pub(super) fn remove(&mut self, id: &SessionId) -> Option<T> {
-        let place = self.index.remove(id)?;
+        let at = self.find(id).ok()?;
+        let (_, place) = self.index.remove(at);
         let slot = self.places[place as usize].take();
         debug_assert!(slot.is_some(), "an indexed place holds a slot");
         if place as usize + 1 == self.places.len() {
@@ -97,7 +107,7 @@ impl<T> Slab<T> {
 
     /// Every slot with its number, in number order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (SessionId, &T)> + '_ {
-        self.index.iter().map(|(&id, &place)| {
+        self.index.iter().map(|&(id, place)| {
             let slot = self.places[place as usize]
                 .as_ref()
                 .expect("an indexed place holds a slot");
