@@ -559,7 +559,14 @@ impl Node {
                 }
                 return;
             };
-            let far = self.table.neighbourhood().is_some_and(|n| bucket > n);
+            let neighbourhood = self.table.neighbourhood();
+            if neighbourhood.is_some_and(|n| bucket < n) {
+                // Nearer than the k-th closest: the self-lookup that just ended found
+                // every node in this range (a node that joined since is the second
+                // look's to find).
+                continue;
+            }
+            let far = neighbourhood.is_some_and(|n| bucket > n);
             if far && self.table.bucket_len(bucket) > 0 {
                 // Earlier lookups of this bootstrap (or peers that asked us) left a
                 // contact there: lookups through this range already work.
