@@ -499,13 +499,15 @@ impl Node {
     }
 
     /// After the self-lookup, bootstrap refreshes the buckets further away than the
-    /// closest neighbour (the Kademlia paper's join): every bucket of the
-    /// neighbourhood (up to the k-th closest contact, [`RoutingTable::neighbourhood`]),
-    /// and a farther one only if it is still empty when its turn comes. The
-    /// neighbourhood is where this node's records live and where lookups of its id
-    /// end, so it must know every peer there; farther away, a lookup needs one contact
-    /// in each bucket whose range holds nodes. Without the refresh, nodes that joined
-    /// together can stay unknown to a whole region of the id space.
+    /// closest neighbour (the Kademlia paper's join): the bucket of the k-th closest
+    /// contact ([`RoutingTable::neighbourhood`]), and a farther one only if it is still
+    /// empty when its turn comes. Nearer buckets are skipped: the self-lookup ended
+    /// with the k closest, so it met every node in their ranges (10,000 nodes, first
+    /// 400 s: 8.2 M datagrams to 6.4 M, same tables). The neighbourhood is where this
+    /// node's records live and where lookups of its id end, so it must know every
+    /// peer there; farther away, a lookup needs one contact in each bucket whose range
+    /// holds nodes. Without the refresh, nodes that joined together can stay unknown
+    /// to a whole region of the id space.
     ///
     /// The paper fills every such bucket. Measured on 2,000 nodes joining within 20 s
     /// (`benches/compare/scale-2k.toml`, seed 10): filling only the neighbourhood takes
