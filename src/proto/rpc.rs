@@ -303,6 +303,23 @@ impl<C> RpcManager<C> {
         }
     }
 
+    /// Resends at once every request in flight to `peer` that has a retry left: the
+    /// peer said it holds no session for the frames that carried them, so waiting
+    /// for their timeout would only add a second of delay. The rest keep their timer.
+    pub fn resend_peer(&mut self, now: Time, peer: &NodeId) {
+        let lost: Vec<TxId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| {
+                p.peer == *peer && p.sent_at.is_some() && p.attempts <= self.config.retries_max
+            })
+            .map(|(tx, _)| *tx)
+            .collect();
+        for tx in lost {
+            self.send(now, tx);
+        }
+    }
+
     /// Resends requests whose timeout passed and fails those out of retries.
     pub fn handle_timeout(&mut self, now: Time) {
         while let Some(&(deadline, tx)) = self.deadlines.first() {
@@ -413,6 +430,41 @@ mod tests {
         let failed = rpc.poll_failure().unwrap();
         assert_eq!((failed.context, failed.reason), (7, RpcFailure::Timeout));
         assert_eq!(rpc.pending_len(), 0);
+    }
+
+    #[test]
+    fn a_peer_that_lost_our_session_gets_its_requests_again_at_once() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let config = RpcConfig {
+            retries_max: 1,
+            ..RpcConfig::default()
+        };
+        let mut rpc = RpcManager::new(config);
+        let (one, two) = (NodeId([1; 32]), NodeId([2; 32]));
+        let tx = rpc
+            .start(ms(0), peer(1), one, Request::Ping, 1, &mut rng)
+            .unwrap();
+        rpc.start(ms(0), peer(2), two, Request::Ping, 2, &mut rng)
+            .unwrap();
+        while rpc.poll_send().is_some() {}
+        rpc.resend_peer(ms(100), &one);
+        let again = rpc.poll_send().unwrap();
+        assert!(again.retry && again.tx == tx && again.peer == one);
+        assert!(rpc.poll_send().is_none(), "only the peer that lost it");
+        assert_eq!(
+            rpc.poll_timeout(),
+            Some(ms(1000)),
+            "the other request keeps its timer"
+        );
+        rpc.handle_timeout(ms(1000));
+        rpc.poll_send().unwrap();
+        rpc.resend_peer(ms(1100), &one);
+        assert!(
+            rpc.poll_send().is_none(),
+            "out of retries: the timer fails it"
+        );
+        rpc.handle_timeout(ms(2100));
+        assert_eq!(rpc.poll_failure().map(|f| f.context), Some(1));
     }
 
     #[test]

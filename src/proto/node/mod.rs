@@ -408,10 +408,11 @@ impl Node {
                 ciphertext,
             } => self.on_sealed(now, from, (unlisted, receiver, counter), &ciphertext),
             Datagram::NoSession { receiver } => {
-                if self.sessions.on_no_session(from, receiver).is_some() {
-                    // Requests in flight go again by their retry timer, through a new
-                    // handshake.
+                if let Some(peer) = self.sessions.on_no_session(from, receiver) {
+                    // Requests in flight go again now, through a new handshake (a
+                    // node at its session cap closes the least recently used).
                     tracing::debug!(%from, "peer dropped our session");
+                    self.rpc.resend_peer(now, &peer);
                 }
             }
         }
