@@ -82,6 +82,12 @@ pub struct TableConfig {
     /// full bucket keeps it without a liveness check. A candidate for a full bucket
     /// asks for a check of the least recently seen contact only once that contact has
     /// been silent this long; `Duration::ZERO` checks on every candidate.
+    ///
+    /// 600 s by default: BEP 5's 15 minutes would outlast the session idle timeout
+    /// (900 s), and a check would then dial a handshake instead of riding the open
+    /// session. The checks cost 36% of the datagrams of a 10,000-node hour at 60 s;
+    /// on 2,000 nodes for an hour, 60 s / 300 s / 600 s gave 5.36 M / 4.83 M / 4.61 M
+    /// datagrams with the same tables and all 20,000 lookups found.
     pub good_for: Duration,
     /// Prefix length of an IPv4 address block (see [`IpBlock`]). 32 (the default):
     /// one block per IP address. A /24 would be the classic choice on the internet,
@@ -106,7 +112,7 @@ impl Default for TableConfig {
             replacement_capacity: 20,
             refresh_interval: Duration::from_secs(600),
             failures_max: 2,
-            good_for: Duration::from_secs(60),
+            good_for: Duration::from_secs(600),
             block_prefix_v4: 32,
             block_prefix_v6: 64,
             contacts_per_block_per_bucket_max: 2,
