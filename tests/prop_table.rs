@@ -1,8 +1,9 @@
 //! Model-based tests of [`dswarm::proto::table::RoutingTable`].
 //!
 //! Random sequences of operations (insert, answered and failed liveness checks,
-//! abandoned checks, request failures, removals, `closest` queries and bucket refresh)
-//! run against the table and against [`Model`], a naive reference written here: one
+//! abandoned checks, request failures, removals, `closest` queries, bucket refresh and
+//! lookups of the local id), after an optional `stagger_refresh`, run against the
+//! table and against [`Model`], a naive reference written here: one
 //! `Vec` of contacts, one `Vec` of replacement candidates and one "checking" slot per
 //! bucket index, with the bucket index found bit by bit. After every step:
 //!
@@ -33,7 +34,7 @@ use dswarm::proto::table::{Contact, Evicted, InsertOutcome, RoutingTable, TableC
 use dswarm::proto::{NodeId, Time};
 use proptest::prelude::*;
 use rand_chacha::ChaCha8Rng;
-use rand_core::SeedableRng;
+use rand_core::{RngCore, SeedableRng};
 
 /// The seed of every run unless `PROPTEST_RNG_SEED` says otherwise.
 const SEED: u64 = 0x5EED_0003;
@@ -249,6 +250,20 @@ impl Model {
         }
     }
 
+    fn mark_neighbourhood_refreshed(&mut self, now: Time, last: usize) {
+        for bucket in &mut self.buckets[..=last] {
+            bucket.refreshed = bucket.refreshed.max(now);
+        }
+    }
+
+    /// Postpones bucket `i`'s refresh by `offsets[i]`, at most one interval.
+    fn stagger_refresh(&mut self, offsets: &[Duration]) {
+        let interval = self.config.refresh_interval;
+        for (bucket, offset) in self.buckets.iter_mut().zip(offsets) {
+            bucket.refreshed = bucket.refreshed + (*offset).min(interval);
+        }
+    }
+
     /// The model's own invariant: an id is in at most one place.
     fn assert_consistent(&self) {
         let mut seen: Vec<NodeId> = Vec::new();
@@ -391,6 +406,8 @@ enum Op {
     Closest { target: Target, n: usize },
     /// A lookup for `target` ran now.
     MarkRefreshed { target: Target },
+    /// A lookup of the local id ran now, refreshing buckets up to `last`.
+    MarkNeighbourhood { last: usize },
     /// Drain the buckets due for refresh.
     PollRefresh,
 }
@@ -417,6 +434,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => who.prop_map(|who| Op::Remove { who }),
         3 => (target(), 0..=10usize).prop_map(|(target, n)| Op::Closest { target, n }),
         1 => target().prop_map(|target| Op::MarkRefreshed { target }),
+        1 => prop_oneof![prop::sample::select(&POOL_BUCKETS[..]), 0..BUCKETS]
+            .prop_map(|last| Op::MarkNeighbourhood { last }),
         1 => Just(Op::PollRefresh),
     ]
 }
@@ -456,6 +475,8 @@ struct Scenario {
     local: NodeId,
     /// The ids operations pick from (repeats are possible: bucket 0 has room for one).
     pool: Vec<NodeId>,
+    /// The seed of `stagger_refresh`'s offsets, if the table is staggered at the start.
+    stagger: Option<u64>,
     /// Seconds to advance the clock before each operation (0 gives equal times).
     steps: Vec<(u64, Op)>,
 }
@@ -469,19 +490,33 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         3..=12,
     );
     let steps = prop::collection::vec((0..=2u64, op()), 1..150);
-    (table_config(), any::<[u8; ID_LEN]>(), pool, steps).prop_map(|(config, local, pool, steps)| {
-        let local = NodeId(local);
-        let pool = pool
-            .iter()
-            .map(|(bucket, noise)| id_in_bucket(&local, *bucket, noise))
-            .collect();
-        Scenario {
-            config,
-            local,
-            pool,
-            steps,
-        }
-    })
+    let stagger = prop::option::of(any::<u64>());
+    (table_config(), any::<[u8; ID_LEN]>(), pool, stagger, steps).prop_map(
+        |(config, local, pool, stagger, steps)| {
+            let local = NodeId(local);
+            let pool = pool
+                .iter()
+                .map(|(bucket, noise)| id_in_bucket(&local, *bucket, noise))
+                .collect();
+            Scenario {
+                config,
+                local,
+                pool,
+                stagger,
+                steps,
+            }
+        },
+    )
+}
+
+/// One offset per bucket for `stagger_refresh`, in milliseconds up to two intervals
+/// (so that some are cut to one interval), drawn from `seed`.
+fn stagger_offsets(seed: u64, interval: Duration) -> Vec<Duration> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let span = 2 * interval.as_millis() as u64 + 1;
+    (0..BUCKETS)
+        .map(|_| Duration::from_millis(rng.next_u64() % span))
+        .collect()
 }
 
 fn addr(who: usize, port: u16) -> SocketAddr {
@@ -615,10 +650,17 @@ fn run(scenario: &Scenario) -> Result<(), TestCaseError> {
         config,
         local,
         pool,
+        stagger,
         steps,
     } = scenario;
     let mut table = RoutingTable::new(Time::ZERO, *local, config.clone());
     let mut model = Model::new(*local, config.clone());
+    if let Some(seed) = stagger {
+        let offsets = stagger_offsets(*seed, config.refresh_interval);
+        let mut next = offsets.iter().copied();
+        table.stagger_refresh(|| next.next().expect("one offset per bucket"));
+        model.stagger_refresh(&offsets);
+    }
     let mut now = Time::ZERO;
     let pick = |who: usize| (who % pool.len(), pool[who % pool.len()]);
     let point = |target: &Target| match target {
@@ -703,6 +745,10 @@ fn run(scenario: &Scenario) -> Result<(), TestCaseError> {
                 let target = point(target);
                 table.mark_refreshed(now, &target);
                 model.mark_refreshed(now, &target);
+            }
+            Op::MarkNeighbourhood { last } => {
+                table.mark_neighbourhood_refreshed(now, *last);
+                model.mark_neighbourhood_refreshed(now, *last);
             }
             Op::PollRefresh => loop {
                 let got = table.poll_refresh(now);
