@@ -32,6 +32,9 @@
 //! one that holds the k-th closest contact, [`RoutingTable::neighbourhood`]) are
 //! refreshed together, by one lookup of the local id.
 //!
+//! Only the buckets that ever held a contact or candidate take memory (a swarm of N
+//! nodes fills the ~log2(N) farthest); every bucket keeps its own refresh time.
+//!
 //! What holds: the local id is never in the table, no bucket holds more than
 //! `bucket_capacity` contacts, an id is in at most one place (bucket or replacement
 //! cache), and each bucket lists its contacts least recently seen first.
@@ -45,9 +48,11 @@ use super::id::{Distance, NodeId, ID_LEN};
 use super::time::Time;
 
 mod blocks;
+mod buckets;
 
 use blocks::BlockCounts;
 pub use blocks::IpBlock;
+use buckets::Buckets;
 
 /// Number of buckets: one per bit of the id space.
 pub const BUCKETS: usize = ID_LEN * 8;
@@ -163,33 +168,11 @@ pub struct Evicted {
     pub replaced_by: Option<Contact>,
 }
 
-#[derive(Clone, Debug, Default)]
-struct Bucket {
-    /// Least recently seen first.
-    contacts: Vec<Contact>,
-    /// Most recently seen last.
-    replacements: Vec<Contact>,
-    /// The contact a liveness check is running for.
-    checking: Option<NodeId>,
-    /// When a lookup last went into this bucket's range or one of its contacts was
-    /// last heard from (or later: the stagger of [`RoutingTable::stagger_refresh`]).
-    refreshed: Time,
-}
-
-impl Bucket {
-    /// A contact of this bucket was heard from at `now`: it needs no refresh lookup
-    /// for another interval.
-    fn touch(&mut self, now: Time) {
-        self.refreshed = self.refreshed.max(now);
-    }
-
-    /// Keeps `contact` as the newest candidate, dropping the oldest past `capacity`.
-    fn keep_replacement(&mut self, contact: Contact, capacity: usize) {
-        self.replacements.push(contact);
-        if self.replacements.len() > capacity {
-            self.replacements.remove(0);
-        }
-    }
+/// A contact of a bucket last refreshed at `*refreshed` was heard from, or a lookup
+/// went into its range, at `now`: the bucket needs no refresh lookup for another
+/// interval. Never moves the time back (a staggered one may lie ahead).
+fn touch(refreshed: &mut Time, now: Time) {
+    *refreshed = (*refreshed).max(now);
 }
 
 /// The k-bucket routing table of one node.
@@ -197,7 +180,13 @@ impl Bucket {
 pub struct RoutingTable {
     local: NodeId,
     config: TableConfig,
-    buckets: Vec<Bucket>,
+    /// The buckets' contents, only the used ones in memory.
+    buckets: Buckets,
+    /// Per bucket, used or not: when a lookup last went into its range or one of its
+    /// contacts was last heard from (or later: the stagger of
+    /// [`RoutingTable::stagger_refresh`]). An empty bucket's time matters too: its
+    /// first contact only moves it on ([`touch`]). 8 bytes a bucket, on the heap.
+    refreshed: Box<[Time; BUCKETS]>,
     len: usize,
     /// The earliest refresh deadline of a non-empty bucket, kept up to date so that
     /// `poll_timeout` (asked after every input) does not scan 256 buckets.
@@ -213,14 +202,11 @@ impl RoutingTable {
     /// An empty table around `local`; every bucket counts as refreshed at `now`.
     pub fn new(now: Time, local: NodeId, config: TableConfig) -> RoutingTable {
         assert!(config.bucket_capacity > 0, "a bucket must hold something");
-        let bucket = Bucket {
-            refreshed: now,
-            ..Bucket::default()
-        };
         RoutingTable {
             local,
             config,
-            buckets: vec![bucket; BUCKETS],
+            buckets: Buckets::default(),
+            refreshed: Box::new([now; BUCKETS]),
             len: 0,
             refresh_due: None,
             blocks: BlockCounts::default(),
@@ -233,8 +219,8 @@ impl RoutingTable {
     /// instant one interval later. The node draws the offsets from its RNG.
     pub fn stagger_refresh(&mut self, mut offset: impl FnMut() -> Duration) {
         let interval = self.config.refresh_interval;
-        for bucket in &mut self.buckets {
-            bucket.refreshed = bucket.refreshed + offset().min(interval);
+        for refreshed in self.refreshed.iter_mut() {
+            *refreshed = *refreshed + offset().min(interval);
         }
         self.update_refresh_due();
     }
@@ -261,12 +247,12 @@ impl RoutingTable {
 
     /// Contacts in bucket `index`.
     pub fn bucket_len(&self, index: usize) -> usize {
-        self.buckets.get(index).map_or(0, |b| b.contacts.len())
+        self.buckets.get(index).contacts.len()
     }
 
     /// The contact with this id, if held.
     pub fn get(&self, id: &NodeId) -> Option<&Contact> {
-        let bucket = &self.buckets[self.local.bucket_index(id)?];
+        let bucket = self.buckets.get(self.local.bucket_index(id)?);
         bucket.contacts.iter().find(|c| c.id == *id)
     }
 
@@ -289,7 +275,9 @@ impl RoutingTable {
         let Some(block) = self.block_of(addr) else {
             return true;
         };
-        let in_bucket = self.buckets[index]
+        let in_bucket = self
+            .buckets
+            .get(index)
             .contacts
             .iter()
             .filter(|c| self.block_of(&c.addr) == Some(block))
@@ -305,7 +293,8 @@ impl RoutingTable {
         let Some(index) = self.local.bucket_index(id) else {
             return false;
         };
-        self.buckets[index].contacts.iter().any(|c| c.id == *id) || self.block_admits(index, addr)
+        let held = self.buckets.get(index).contacts.iter().any(|c| c.id == *id);
+        held || self.block_admits(index, addr)
     }
 
     /// Whether [`RoutingTable::insert`] of `id` at `now` could put it in the table
@@ -321,7 +310,7 @@ impl RoutingTable {
         let Some(index) = self.local.bucket_index(id) else {
             return false;
         };
-        let bucket = &self.buckets[index];
+        let bucket = self.buckets.get(index);
         if bucket.contacts.len() < self.config.bucket_capacity {
             return true;
         }
@@ -351,12 +340,13 @@ impl RoutingTable {
         };
         let capacity = self.config.bucket_capacity;
         let failures_max = self.config.failures_max;
-        let known = self.buckets[index].contacts.iter().any(|c| c.id == id);
+        let known = self.buckets.get(index).contacts.iter().any(|c| c.id == id);
         if !known && !self.block_admits(index, &addr) {
             return InsertOutcome::Refused;
         }
         let block = self.block_of(&addr);
-        let bucket = &mut self.buckets[index];
+        let refreshed = &mut self.refreshed[index];
+        let bucket = self.buckets.get_or_store(index);
         if let Some(pos) = bucket.contacts.iter().position(|c| c.id == id) {
             let mut contact = bucket.contacts.remove(pos);
             if contact.addr != addr {
@@ -373,7 +363,7 @@ impl RoutingTable {
             contact.last_seen = now;
             contact.failures = 0;
             bucket.contacts.push(contact);
-            bucket.touch(now);
+            touch(refreshed, now);
             if bucket.checking == Some(id) {
                 bucket.checking = None;
             }
@@ -388,7 +378,7 @@ impl RoutingTable {
         };
         if bucket.contacts.len() < capacity {
             bucket.contacts.push(contact);
-            bucket.touch(now);
+            touch(refreshed, now);
             self.len += 1;
             self.blocks.add(block);
             if bucket.contacts.len() == 1 {
@@ -407,10 +397,11 @@ impl RoutingTable {
         }
         if let Some(far) = self.farther_in_neighbourhood(index, &id) {
             let evicted = self.swap_in(now, index, far, contact, block);
-            self.buckets[index].keep_replacement(evicted, self.config.replacement_capacity);
+            let bucket = self.buckets.get_or_store(index);
+            bucket.keep_replacement(evicted, self.config.replacement_capacity);
             return InsertOutcome::Replaced { evicted };
         }
-        let bucket = &mut self.buckets[index];
+        let bucket = self.buckets.get_or_store(index);
         bucket.keep_replacement(contact, self.config.replacement_capacity);
         // Least recently seen first: if the first contact was heard from lately, so
         // was every other one, and nobody needs checking.
@@ -432,13 +423,13 @@ impl RoutingTable {
         contact: Contact,
         block: Option<IpBlock>,
     ) -> Contact {
-        let bucket = &mut self.buckets[index];
+        let bucket = self.buckets.get_or_store(index);
         let evicted = bucket.contacts.remove(pos);
         if bucket.checking == Some(evicted.id) {
             bucket.checking = None;
         }
         bucket.contacts.push(contact);
-        bucket.touch(now);
+        touch(&mut self.refreshed[index], now);
         let old = IpBlock::of(
             &evicted.addr,
             self.config.block_prefix_v4,
@@ -463,7 +454,7 @@ impl RoutingTable {
         if self.neighbourhood().is_none_or(|last| index > last) {
             return None;
         }
-        let bucket = &self.buckets[index];
+        let bucket = self.buckets.get(index);
         let (far, farthest) = bucket
             .contacts
             .iter()
@@ -477,7 +468,7 @@ impl RoutingTable {
     /// replacement takes its place. `None` if `id` is not held.
     pub fn check_failed(&mut self, id: &NodeId) -> Option<Evicted> {
         let index = self.local.bucket_index(id)?;
-        let bucket = &mut self.buckets[index];
+        let bucket = self.buckets.get_mut(index)?;
         if bucket.checking == Some(*id) {
             bucket.checking = None;
         }
@@ -490,8 +481,8 @@ impl RoutingTable {
     /// The liveness check of `id` will not run (the node was too busy to send it): the
     /// contact stays, and the next candidate for its bucket asks for a check again.
     pub fn abandon_check(&mut self, id: &NodeId) {
-        if let Some(index) = self.local.bucket_index(id) {
-            let bucket = &mut self.buckets[index];
+        let index = self.local.bucket_index(id);
+        if let Some(bucket) = index.and_then(|index| self.buckets.get_mut(index)) {
             if bucket.checking == Some(*id) {
                 bucket.checking = None;
             }
@@ -503,7 +494,7 @@ impl RoutingTable {
     pub fn on_failure(&mut self, id: &NodeId) -> Option<Evicted> {
         let index = self.local.bucket_index(id)?;
         let failures_max = self.config.failures_max;
-        let bucket = &mut self.buckets[index];
+        let bucket = self.buckets.get_mut(index)?;
         let contact = bucket.contacts.iter_mut().find(|c| c.id == *id)?;
         contact.failures = contact.failures.saturating_add(1);
         if contact.failures < failures_max || bucket.replacements.is_empty() {
@@ -515,7 +506,7 @@ impl RoutingTable {
     /// Removes `id` (from its bucket or the replacement cache); the contact if it was
     /// in a bucket.
     pub fn remove(&mut self, id: &NodeId) -> Option<Contact> {
-        let bucket = &mut self.buckets[self.local.bucket_index(id)?];
+        let bucket = self.buckets.get_mut(self.local.bucket_index(id)?)?;
         bucket.replacements.retain(|c| c.id != *id);
         let pos = bucket.contacts.iter().position(|c| c.id == *id)?;
         if bucket.checking == Some(*id) {
@@ -535,19 +526,19 @@ impl RoutingTable {
     }
 
     fn promote(&mut self, index: usize) -> Option<Contact> {
-        if self.buckets[index].contacts.len() >= self.config.bucket_capacity {
+        if self.buckets.get(index).contacts.len() >= self.config.bucket_capacity {
             return None;
         }
         // The most recently seen replacement whose block still has room; those
         // passed over would be refused anyway.
         let replacement = loop {
-            let candidate = self.buckets[index].replacements.pop()?;
+            let candidate = self.buckets.get_mut(index)?.replacements.pop()?;
             if self.block_admits(index, &candidate.addr) {
                 break candidate;
             }
         };
         self.blocks.add(self.block_of(&replacement.addr));
-        let bucket = &mut self.buckets[index];
+        let bucket = self.buckets.get_or_store(index);
         // Keep least recently seen first: the replacement may be older than some.
         let at = bucket
             .contacts
@@ -578,7 +569,7 @@ impl RoutingTable {
         // are copied.
         let mut keyed: Vec<(u128, u128, usize)> = Vec::new();
         for index in BucketOrder::new(self.local.distance(target), self.occupied) {
-            let contacts = &self.buckets[index].contacts;
+            let contacts = &self.buckets.get(index).contacts;
             keyed.clear();
             keyed.extend(contacts.iter().enumerate().map(|(i, c)| {
                 let [hi, lo] = distance_key(&c.id.distance(target));
@@ -617,11 +608,8 @@ impl RoutingTable {
     }
 
     fn update_refresh_due(&mut self) {
-        self.refresh_due = self
-            .buckets
-            .iter()
-            .filter(|b| !b.contacts.is_empty())
-            .map(|b| b.refreshed + self.config.refresh_interval)
+        self.refresh_due = ascending(self.occupied)
+            .map(|index| self.refreshed[index] + self.config.refresh_interval)
             .min();
     }
 
@@ -632,17 +620,15 @@ impl RoutingTable {
             return None;
         }
         let interval = self.config.refresh_interval;
-        let Some(index) = self
-            .buckets
-            .iter()
-            .position(|b| !b.contacts.is_empty() && b.refreshed + interval <= now)
+        let Some(index) =
+            ascending(self.occupied).find(|&index| self.refreshed[index] + interval <= now)
         else {
             // Contacts heard from since moved every deadline on (lazily: hearing a
             // contact does not scan the buckets).
             self.update_refresh_due();
             return None;
         };
-        self.buckets[index].refreshed = now;
+        self.refreshed[index] = now;
         self.update_refresh_due();
         Some(index)
     }
@@ -654,22 +640,17 @@ impl RoutingTable {
     pub fn neighbourhood(&self) -> Option<usize> {
         let k = self.config.bucket_capacity;
         let mut counted = 0;
-        for index in 0..BUCKETS {
-            if self.occupied[index / 64] >> (index % 64) & 1 == 1 {
-                counted += self.buckets[index].contacts.len();
-                if counted >= k {
-                    return Some(index);
-                }
-            }
-        }
-        None
+        ascending(self.occupied).find(|&index| {
+            counted += self.buckets.get(index).contacts.len();
+            counted >= k
+        })
     }
 
     /// A lookup of the local id ran at `now`: every bucket up to `last` needs no
     /// refresh for a while.
     pub fn mark_neighbourhood_refreshed(&mut self, now: Time, last: usize) {
-        for bucket in &mut self.buckets[..=last.min(BUCKETS - 1)] {
-            bucket.refreshed = bucket.refreshed.max(now);
+        for refreshed in &mut self.refreshed[..=last.min(BUCKETS - 1)] {
+            touch(refreshed, now);
         }
         self.update_refresh_due();
     }
@@ -677,7 +658,7 @@ impl RoutingTable {
     /// A lookup for `target` ran at `now`: its bucket needs no refresh for a while.
     pub fn mark_refreshed(&mut self, now: Time, target: &NodeId) {
         if let Some(index) = self.local.bucket_index(target) {
-            self.buckets[index].refreshed = now;
+            self.refreshed[index] = now;
             self.update_refresh_due();
         }
     }
@@ -715,6 +696,18 @@ fn distance_key(distance: &Distance) -> [u128; 2] {
 /// worth a liveness check before a candidate is turned away.
 fn is_silent(now: Time, contact: &Contact, good_for: Duration) -> bool {
     now.saturating_since(contact.last_seen) >= good_for
+}
+
+/// The indices set in a 256-bit mask (bit `i` of word `i / 64`), lowest first.
+fn ascending(mask: [u64; BUCKETS / 64]) -> impl Iterator<Item = usize> {
+    (0..BUCKETS / 64).flat_map(move |word| {
+        let mut bits = mask[word];
+        std::iter::from_fn(move || {
+            let bit = (bits != 0).then(|| bits.trailing_zeros() as usize)?;
+            bits &= bits - 1;
+            Some(word * 64 + bit)
+        })
+    })
 }
 
 /// Bucket indices in order of their distance to a target, given `d` = local ^ target,
