@@ -345,19 +345,15 @@ impl RoutingTable {
             return InsertOutcome::Refused;
         }
         let block = self.block_of(&addr);
+        let (prefix_v4, prefix_v6) = (self.config.block_prefix_v4, self.config.block_prefix_v6);
         let refreshed = &mut self.refreshed[index];
         let bucket = self.buckets.get_or_store(index);
         if let Some(pos) = bucket.contacts.iter().position(|c| c.id == id) {
             let mut contact = bucket.contacts.remove(pos);
             if contact.addr != addr {
                 // A proven key that moved (a NAT rebinding): it keeps its place.
-                let old = IpBlock::of(
-                    &contact.addr,
-                    self.config.block_prefix_v4,
-                    self.config.block_prefix_v6,
-                );
-                self.blocks.sub(old);
-                self.blocks.add(block);
+                let old = IpBlock::of(&contact.addr, prefix_v4, prefix_v6);
+                self.blocks.moved(old, block);
             }
             contact.addr = addr;
             contact.last_seen = now;
@@ -430,14 +426,19 @@ impl RoutingTable {
         }
         bucket.contacts.push(contact);
         touch(&mut self.refreshed[index], now);
+        self.move_block(&evicted.addr, block);
+        evicted
+    }
+
+    /// One table place goes from the address block of `old` to `block`.
+    fn move_block(&mut self, old: &SocketAddr, block: Option<IpBlock>) {
         let old = IpBlock::of(
-            &evicted.addr,
+            old,
             self.config.block_prefix_v4,
             self.config.block_prefix_v6,
         );
         self.blocks.sub(old);
         self.blocks.add(block);
-        evicted
     }
 
     /// Where in bucket `index`, full and part of the neighbourhood (the buckets that

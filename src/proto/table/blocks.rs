@@ -65,6 +65,12 @@ impl BlockCounts {
         }
     }
 
+    /// One table place moved from block `from` to block `to`.
+    pub(super) fn moved(&mut self, from: Option<IpBlock>, to: Option<IpBlock>) {
+        self.sub(from);
+        self.add(to);
+    }
+
     pub(super) fn sub(&mut self, block: Option<IpBlock>) {
         let Some(block) = block else {
             return;
