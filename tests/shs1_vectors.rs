@@ -391,31 +391,31 @@ fn check_case(case: &Value, failures: &mut Vec<String>) -> usize {
     let i = |name: &str| field(case, &format!("intermediate/{name}"));
     c.eq(
         "intermediate/client_hello_hmac",
-        &handshake::auth(&n, &a_pub),
+        &crypto.auth(&n, &a_pub),
         &i("client_hello_hmac"),
     );
     c.eq(
         "intermediate/server_hello_hmac",
-        &handshake::auth(&n, &b_pub),
+        &crypto.auth(&n, &b_pub),
         &i("server_hello_hmac"),
     );
     c.eq(
         "messages/msg1 (hello)",
-        &handshake::hello(&n, &a_pub),
+        &handshake::hello(&crypto, &n, &a_pub),
         &inp.msg1,
     );
     c.eq(
         "messages/msg2 (hello)",
-        &handshake::hello(&n, &b_pub),
+        &handshake::hello(&crypto, &n, &b_pub),
         &inp.msg2,
     );
     c.ok(
         "open_hello(msg1) = a_pub",
-        handshake::open_hello(&n, &inp.msg1) == Ok(a_pub),
+        handshake::open_hello(&crypto, &n, &inp.msg1) == Ok(a_pub),
     );
     c.ok(
         "open_hello(msg2) = b_pub",
-        handshake::open_hello(&n, &inp.msg2) == Ok(b_pub),
+        handshake::open_hello(&crypto, &n, &inp.msg2) == Ok(b_pub),
     );
 
     let dh = |sk: &[u8; 32], pk: &[u8; 32], what: &str, c: &mut Checker<'_>| -> [u8; 32] {

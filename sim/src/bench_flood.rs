@@ -30,6 +30,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use dswarm::proto::crypto::RealCrypto;
 use dswarm::proto::discovery::network_tag;
 use dswarm::proto::handshake;
 use dswarm::proto::node::DEFAULT_NETWORK_KEY;
@@ -310,7 +311,7 @@ fn corpus(rng: &mut ChaCha8Rng) -> Vec<Vec<u8>> {
     out.push(
         Datagram::Handshake(Handshake::Hello {
             client: SessionId(rng.next_u32()),
-            msg: handshake::hello(&DEFAULT_NETWORK_KEY, &ephemeral),
+            msg: handshake::hello(&RealCrypto, &DEFAULT_NETWORK_KEY, &ephemeral),
         })
         .to_bytes(),
     );
@@ -552,7 +553,7 @@ pub fn flood(bin: &Path, args: &BenchFloodArgs) -> Result<FloodReport, String> {
             rng.fill_bytes(&mut ephemeral);
             let hello = Datagram::Handshake(Handshake::Hello {
                 client: SessionId(rng.next_u32()),
-                msg: handshake::hello(&DEFAULT_NETWORK_KEY, &ephemeral),
+                msg: handshake::hello(&RealCrypto, &DEFAULT_NETWORK_KEY, &ephemeral),
             })
             .to_bytes();
             if socket.send_to(&hello, a.udp).is_ok() {

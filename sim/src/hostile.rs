@@ -377,7 +377,7 @@ impl Driver {
                 let public = crypto.x25519_public(&ephemeral);
                 let hello = Datagram::Handshake(Handshake::Hello {
                     client: SessionId(actor.rng.next_u32()),
-                    msg: handshake::hello(&self.network_key, &public),
+                    msg: handshake::hello(crypto, &self.network_key, &public),
                 });
                 let dst = engine.world().addr_of(target);
                 engine.send_from(actor.node, dst, hello.to_bytes());

@@ -23,8 +23,7 @@
 
 use std::fmt;
 
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256, Sha512};
+use sha2::{Digest, Sha256};
 
 use super::crypto::Crypto;
 use super::id::NodeId;
@@ -101,23 +100,6 @@ impl fmt::Debug for SessionKeys {
     }
 }
 
-/// libsodium `crypto_auth`: the first 32 bytes of HMAC-SHA-512.
-pub fn auth(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(message);
-    let full = mac.finalize().into_bytes();
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&full[..32]);
-    out
-}
-
-/// Constant-time check of a `crypto_auth` tag.
-fn auth_verify(key: &[u8; 32], message: &[u8], tag: &[u8]) -> bool {
-    let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(message);
-    mac.verify_truncated_left(tag).is_ok()
-}
-
 fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     for part in parts {
@@ -127,20 +109,28 @@ fn sha256(parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// A hello (msg1 or msg2): `hmac(N, eph_pub) ‖ eph_pub`.
-pub fn hello(network_key: &[u8; 32], ephemeral_public: &[u8; 32]) -> [u8; HELLO_LEN] {
+pub fn hello(
+    crypto: &dyn Crypto,
+    network_key: &[u8; 32],
+    ephemeral_public: &[u8; 32],
+) -> [u8; HELLO_LEN] {
     let mut out = [0u8; HELLO_LEN];
-    out[..32].copy_from_slice(&auth(network_key, ephemeral_public));
+    out[..32].copy_from_slice(&crypto.auth(network_key, ephemeral_public));
     out[32..].copy_from_slice(ephemeral_public);
     out
 }
 
 /// Checks a hello's HMAC; the ephemeral public key it carries.
-pub fn open_hello(network_key: &[u8; 32], message: &[u8]) -> Result<[u8; 32], HandshakeError> {
+pub fn open_hello(
+    crypto: &dyn Crypto,
+    network_key: &[u8; 32],
+    message: &[u8],
+) -> Result<[u8; 32], HandshakeError> {
     if message.len() != HELLO_LEN {
         return Err(HandshakeError::Length);
     }
     let (tag, public) = message.split_at(32);
-    if !auth_verify(network_key, public, tag) {
+    if !crypto.auth_verify(network_key, public, tag) {
         return Err(HandshakeError::NetworkKey);
     }
     let mut out = [0u8; 32];
@@ -276,7 +266,7 @@ impl ClientHandshake {
     ) -> ClientHandshake {
         let public = crypto.x25519_public(&ephemeral_secret);
         ClientHandshake {
-            hello: hello(&network_key, &public),
+            hello: hello(crypto, &network_key, &public),
             network_key,
             identity,
             server,
@@ -316,7 +306,7 @@ impl ClientHandshake {
         crypto: &dyn Crypto,
         msg2: &[u8],
     ) -> Result<[u8; AUTH_LEN], HandshakeError> {
-        let b_pub = open_hello(&self.network_key, msg2)?;
+        let b_pub = open_hello(crypto, &self.network_key, msg2)?;
         let ab = crypto
             .x25519(&self.ephemeral_secret, &b_pub)
             .ok_or(HandshakeError::LowOrderKey)?;
@@ -449,7 +439,7 @@ impl ServerHandshake {
     ) -> ServerHandshake {
         let public = crypto.x25519_public(&ephemeral_secret);
         ServerHandshake {
-            hello: hello(&network_key, &public),
+            hello: hello(crypto, &network_key, &public),
             network_key,
             identity,
             ephemeral_secret,
@@ -467,7 +457,7 @@ impl ServerHandshake {
             return Err(HandshakeError::OutOfOrder);
         }
         self.state = ServerState::Done;
-        let a_pub = open_hello(&self.network_key, msg1)?;
+        let a_pub = open_hello(crypto, &self.network_key, msg1)?;
         let ab = crypto
             .x25519(&self.ephemeral_secret, &a_pub)
             .ok_or(HandshakeError::LowOrderKey)?;

@@ -8,6 +8,7 @@
 //! | identity → X25519 scalar | `scalar(id) = clamp(H("scalar" ‖ id))` |
 //! | ed25519 id → X25519 public key | `pub(scalar(id))`, so the two agree |
 //! | sign | `h = H("sig" ‖ id ‖ m)`; the signature is `h ‖ H("sig2" ‖ h)` |
+//! | hello tag (`crypto_auth`) | `H("auth" ‖ key ‖ m)` |
 //! | secretbox, AEAD | `k = H(kind ‖ key ‖ nonce)`; ciphertext: plaintext XOR ChaCha8(k); tag: the first 16 bytes of `SHA-256(k ‖ len(aad) ‖ aad ‖ ciphertext)`, first in a secretbox and last in a datagram, as in the real suite |
 //!
 //! `H` is SHA-256 of `fast/`, a label and the inputs. Low-order X25519 points and
@@ -256,6 +257,14 @@ impl Crypto for FastCrypto {
         apply_keystream(&message_key, &mut plaintext);
         Some(plaintext)
     }
+
+    fn auth(&self, key: &[u8; 32], message: &[u8]) -> [u8; 32] {
+        hash(b"auth", &[key, message])
+    }
+
+    fn auth_verify(&self, key: &[u8; 32], message: &[u8], tag: &[u8]) -> bool {
+        self.auth(key, message) == tag
+    }
 }
 
 #[cfg(test)]
@@ -263,7 +272,7 @@ mod tests {
     use super::*;
     use crate::proto::crypto::RealCrypto;
     use crate::proto::handshake::{
-        ClientHandshake, HandshakeError, Secrets, ServerHandshake, SessionKeys, ACCEPT_LEN,
+        self, ClientHandshake, HandshakeError, Secrets, ServerHandshake, SessionKeys, ACCEPT_LEN,
         AUTH_LEN, HELLO_LEN,
     };
 
@@ -311,6 +320,29 @@ mod tests {
         assert_eq!(
             s.handle_hello(&FastCrypto, &c.hello()),
             Err(HandshakeError::NetworkKey)
+        );
+    }
+
+    #[test]
+    fn a_hello_with_any_byte_changed_fails_as_with_another_network_key() {
+        let key = [7; 32];
+        let hello = handshake::hello(&FastCrypto, &key, &[5; 32]);
+        assert_eq!(
+            handshake::open_hello(&FastCrypto, &key, &hello),
+            Ok([5; 32])
+        );
+        for at in [0, 31, 32, 63] {
+            let mut bad = hello;
+            bad[at] ^= 1;
+            assert_eq!(
+                handshake::open_hello(&FastCrypto, &key, &bad),
+                Err(HandshakeError::NetworkKey)
+            );
+        }
+        assert_eq!(
+            handshake::open_hello(&RealCrypto, &key, &hello),
+            Err(HandshakeError::NetworkKey),
+            "the suites do not interoperate"
         );
     }
 
