@@ -10,18 +10,25 @@
 //!    its routing table once a second (the scenario key `pings` = nodes × seconds,
 //!    spread evenly), one-way latency uniform in 5–50 ms, seeded.
 //!
-//! Each run is a scenario built here from TOML text and run by [`runner::run`], in a
-//! child process of its own (this binary again, with a hidden flag) so that its peak
-//! memory is its own and `--timeout` can stop it. The child runs the join alone first,
-//! then join and ping together: the simulation is deterministic, so both runs do the
-//! same join, and the ping phase costs the difference. Its figures:
+//! Each run is a scenario built here from TOML text and run once by [`runner::run`],
+//! in a child process of its own (this binary again, with a hidden flag) so that its
+//! peak memory is its own and `--timeout` can stop it. The child times the phases
+//! inside that one run with the runner's marks ([`Options::marks`]): one where the
+//! pings start, one at the end, and one each whole simulated second. At each it reads
+//! the wall seconds since the run started, its own CPU seconds, the datagrams so far
+//! and its peak RSS. The join is everything up to the first mark, building the nodes
+//! included; the ping phase is the first mark to the end mark, so neither holds the
+//! report's tally at the end. The figures of each phase:
 //!
-//! - wall and CPU seconds (the child's `utime + stime`), simulated seconds per wall
-//!   second;
+//! - wall and CPU seconds (the child's `utime + stime`, in ticks of 10 ms), simulated
+//!   seconds per wall second;
 //! - events per wall second, where an **event is a datagram handed to a node**
 //!   (`messages.delivered`; multicast is off). Timer firings are not counted: the
 //!   engines do not expose them;
-//! - peak RSS (`VmHWM` of the child, after both runs) and that per node.
+//! - peak RSS (`VmHWM` of the child at the end) and that per node; the join's own
+//!   peak is in its phase.
+//!
+//! The readings each simulated second say how far a run that hit `--timeout` got.
 //!
 //! `--json` prints each run as one JSON line. Exit 0 when every run finished, 1 when
 //! one hit `--timeout` or failed, 2 on bad input.
@@ -30,15 +37,16 @@
 #![allow(clippy::disallowed_methods)]
 
 use crate::bench_live::{cpu_seconds, peak_rss_mib};
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
+use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use dswarm_sim::report::Report;
-use dswarm_sim::runner::{self, Options};
+use dswarm_sim::runner::{self, Mark, Options};
 use dswarm_sim::scenario::{self, EngineKind, Scenario};
 use serde::{Deserialize, Serialize};
 
@@ -114,21 +122,19 @@ fn join_window(nodes: usize) -> Duration {
     ))
 }
 
+/// When the run ends in a swarm of `nodes` with `seconds` of pings.
+fn end(nodes: usize, seconds: u32) -> Duration {
+    ping_from(nodes) + Duration::from_secs(u64::from(seconds))
+}
+
 fn scenario_text(nodes: usize, seconds: u32, crypto: &str, seed: u64) -> String {
     let from = ping_from(nodes);
-    // A run of the join alone ends where the pings would start; it has no workload.
-    let (duration, workload) = if seconds == 0 {
-        (from, String::new())
-    } else {
-        let pings = nodes as u64 * u64::from(seconds);
-        (
-            from + Duration::from_secs(u64::from(seconds)),
-            format!(
-                "\n[[workload]]\nfrom = \"{}ms\"\nover = \"{seconds}s\"\npings = {pings}\n",
-                from.as_millis()
-            ),
-        )
-    };
+    let duration = end(nodes, seconds);
+    let pings = nodes as u64 * u64::from(seconds);
+    let workload = format!(
+        "\n[[workload]]\nfrom = \"{}ms\"\nover = \"{seconds}s\"\npings = {pings}\n",
+        from.as_millis()
+    );
     format!(
         "name = \"bench-sim\"\nseed = {seed}\nnodes = {nodes}\nengine = \"direct\"\n\
          crypto = \"{crypto}\"\nduration = \"{}ms\"\n\n\
@@ -139,70 +145,107 @@ fn scenario_text(nodes: usize, seconds: u32, crypto: &str, seed: u64) -> String 
     )
 }
 
-/// What a child measured of one scenario run.
+/// What a child measured of one phase of its run, or of the whole run.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Phase {
     /// Simulated seconds run.
     pub sim_seconds: f64,
-    /// Wall seconds, building the nodes included.
+    /// Wall seconds; the join's and the whole run's include building the nodes.
     pub wall_seconds: f64,
-    /// CPU seconds (user and system) of the child over the run.
+    /// CPU seconds (user and system) of the child over the phase.
     pub cpu_seconds: f64,
     /// Datagrams handed to a node.
     pub delivered: u64,
     /// Datagrams sent.
     pub sent: u64,
-    /// Pings asked for, and answered.
+    /// Pings asked for.
     pub pings_issued: u64,
     /// Pings answered.
     pub pings_answered: u64,
-    /// The smallest and the mean routing table at the end.
-    pub table_min: usize,
-    /// The mean routing table.
-    pub table_mean: f64,
+    /// The smallest routing table at the end of the run (not read for the join).
+    pub table_min: Option<usize>,
+    /// The mean routing table at the end of the run (not read for the join).
+    pub table_mean: Option<f64>,
+    /// The child's peak RSS at the end of the phase, MiB.
+    pub peak_rss_mib: f64,
 }
 
-impl Phase {
-    fn of(report: &Report, cpu_seconds: f64) -> Phase {
-        Phase {
-            sim_seconds: report.sim_seconds,
-            wall_seconds: report.wall_seconds,
-            cpu_seconds,
-            delivered: report.messages.delivered,
-            sent: report.messages.sent,
-            pings_issued: report.contact_pings.issued,
-            pings_answered: report.contact_pings.answered,
-            table_min: report.tables.min,
-            table_mean: report.tables.mean,
+/// What the child read at one mark.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct Reading {
+    sim_seconds: f64,
+    wall_seconds: f64,
+    /// CPU seconds since the child started the run.
+    cpu_seconds: f64,
+    delivered: u64,
+    sent: u64,
+    peak_rss_mib: f64,
+}
+
+impl Reading {
+    fn of(mark: &Mark, cpu_start: f64) -> Reading {
+        Reading {
+            sim_seconds: mark.sim_seconds,
+            wall_seconds: mark.wall_seconds,
+            cpu_seconds: (cpu_seconds().unwrap_or(0.0) - cpu_start).max(0.0),
+            delivered: mark.messages.delivered,
+            sent: mark.messages.sent,
+            peak_rss_mib: peak_rss_mib().unwrap_or(0.0),
         }
     }
 
-    /// The part of `self` that `earlier` (a run of a prefix of it) did not do.
-    fn minus(&self, earlier: &Phase) -> Phase {
+    /// The phase from the run's start to this reading.
+    fn since_start(&self) -> Phase {
+        Phase {
+            sim_seconds: self.sim_seconds,
+            wall_seconds: self.wall_seconds,
+            cpu_seconds: self.cpu_seconds,
+            delivered: self.delivered,
+            sent: self.sent,
+            peak_rss_mib: self.peak_rss_mib,
+            ..Phase::default()
+        }
+    }
+
+    /// The phase from `earlier` to this reading.
+    fn since(&self, earlier: &Reading) -> Phase {
         Phase {
             sim_seconds: self.sim_seconds - earlier.sim_seconds,
-            wall_seconds: (self.wall_seconds - earlier.wall_seconds).max(0.0),
+            wall_seconds: self.wall_seconds - earlier.wall_seconds,
             cpu_seconds: (self.cpu_seconds - earlier.cpu_seconds).max(0.0),
-            delivered: self.delivered.saturating_sub(earlier.delivered),
-            sent: self.sent.saturating_sub(earlier.sent),
-            pings_issued: self.pings_issued,
-            pings_answered: self.pings_answered,
-            table_min: self.table_min,
-            table_mean: self.table_mean,
+            delivered: self.delivered - earlier.delivered,
+            sent: self.sent - earlier.sent,
+            peak_rss_mib: self.peak_rss_mib,
+            ..Phase::default()
         }
     }
 }
 
-/// One line a child prints: a phase done, or its memory at the end.
+/// One line a child prints, each as soon as it knows it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "line", rename_all = "snake_case")]
 enum ChildLine {
-    /// The join run.
+    /// A reading each whole simulated second: how far the run got.
+    At(Reading),
+    /// The join: the run up to the first ping.
     Join(Phase),
-    /// The join and ping run.
-    Full(Phase),
+    /// The ping phase: the first ping to the end.
+    Ping(Phase),
+    /// The whole run, as its report has it: the nodes built, both phases, the tally.
+    Total(Phase),
     /// Peak RSS at the start and at the end, MiB.
     Memory { baseline_mib: f64, peak_mib: f64 },
+}
+
+/// How far a run got: the child's last reading.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Reached {
+    /// Simulated seconds reached.
+    pub sim_seconds: f64,
+    /// Wall seconds since the run started.
+    pub wall_seconds: f64,
+    /// The child's peak RSS so far, MiB.
+    pub peak_rss_mib: f64,
 }
 
 /// One run as the parent reports it.
@@ -218,21 +261,25 @@ pub struct BenchRun {
     pub crypto: String,
     /// The run's seed.
     pub seed: u64,
-    /// Whether both of the child's runs ended within `--timeout`.
+    /// Whether the child's run ended within `--timeout`.
     pub finished: bool,
     /// Why not, when not.
     pub error: Option<String>,
     /// The join alone: join window plus [`SETTLE`].
     pub join: Option<Phase>,
-    /// The ping phase: the full run less the join.
+    /// The ping phase: from the first ping to the end.
     pub ping: Option<Phase>,
+    /// The whole run: building the nodes, both phases and the report's tally.
+    pub total: Option<Phase>,
+    /// How far the run got, at the child's last reading (each simulated second).
+    pub reached: Option<Reached>,
     /// Simulated seconds per wall second of the ping phase.
     pub speed: Option<f64>,
     /// Events (datagrams delivered) per wall second of the ping phase.
     pub events_per_second: Option<f64>,
     /// Events per wall second of the join.
     pub join_events_per_second: Option<f64>,
-    /// The child's peak RSS (VmHWM) after both runs, MiB.
+    /// The child's peak RSS (VmHWM) at the end of its run, MiB.
     pub peak_rss_mib: Option<f64>,
     /// Peak RSS less the child's before it built anything, per node, KiB.
     pub rss_per_node_kib: Option<f64>,
@@ -337,6 +384,8 @@ fn measure(exe: &Path, args: &BenchSimArgs, nodes: usize) -> BenchRun {
         error: None,
         join: None,
         ping: None,
+        total: None,
+        reached: None,
         speed: None,
         events_per_second: None,
         join_events_per_second: None,
@@ -393,11 +442,18 @@ fn measure(exe: &Path, args: &BenchSimArgs, nodes: usize) -> BenchRun {
         }
     };
     let _ = reader.join();
-    let mut full = None;
     for line in rx.try_iter() {
         match serde_json::from_str::<ChildLine>(&line) {
+            Ok(ChildLine::At(reading)) => {
+                run.reached = Some(Reached {
+                    sim_seconds: reading.sim_seconds,
+                    wall_seconds: reading.wall_seconds,
+                    peak_rss_mib: reading.peak_rss_mib,
+                });
+            }
             Ok(ChildLine::Join(phase)) => run.join = Some(phase),
-            Ok(ChildLine::Full(phase)) => full = Some(phase),
+            Ok(ChildLine::Ping(phase)) => run.ping = Some(phase),
+            Ok(ChildLine::Total(phase)) => run.total = Some(phase),
             Ok(ChildLine::Memory {
                 baseline_mib,
                 peak_mib,
@@ -408,11 +464,9 @@ fn measure(exe: &Path, args: &BenchSimArgs, nodes: usize) -> BenchRun {
             Err(_) => eprintln!("{line}"),
         }
     }
-    if let (Some(join), Some(full)) = (&run.join, &full) {
-        let ping = full.minus(join);
+    if let Some(ping) = &run.ping {
         run.speed = Some(ping.sim_seconds / ping.wall_seconds.max(1e-9));
         run.events_per_second = Some(ping.delivered as f64 / ping.wall_seconds.max(1e-9));
-        run.ping = Some(ping);
     }
     if let Some(join) = &run.join {
         run.join_events_per_second = Some(join.delivered as f64 / join.wall_seconds.max(1e-9));
@@ -430,14 +484,26 @@ fn measure(exe: &Path, args: &BenchSimArgs, nodes: usize) -> BenchRun {
                 } else {
                     "join"
                 };
-                format!("stopped after {} s wall, in the {phase}", args.timeout)
+                let reached = run.reached.map_or(String::new(), |r| {
+                    format!(
+                        ", at {:.1} of {:.1} simulated s, peak RSS {:.0} MiB",
+                        r.sim_seconds,
+                        end(nodes, args.seconds).as_secs_f64(),
+                        r.peak_rss_mib
+                    )
+                });
+                format!(
+                    "stopped after {} s wall, in the {phase}{reached}",
+                    args.timeout
+                )
             });
         }
     }
     run
 }
 
-/// The child: the join alone, then join and pings, each a line on stdout as it ends.
+/// The child: one run, marked where the pings start, at the end and each whole
+/// simulated second; each line on stdout as soon as it is known.
 fn child(args: &BenchSimArgs) -> ExitCode {
     let baseline_mib = peak_rss_mib().unwrap_or(0.0);
     let [nodes] = args.nodes[..] else {
@@ -445,42 +511,82 @@ fn child(args: &BenchSimArgs) -> ExitCode {
         return ExitCode::from(2);
     };
     let nodes = nodes as usize;
-    for (seconds, full) in [(0, false), (args.seconds, true)] {
-        let scenario = match scenario(args.engine, nodes, seconds, &args.crypto, args.seed) {
-            Ok(scenario) => scenario,
-            Err(error) => {
-                eprintln!("error: {error}");
-                return ExitCode::from(2);
-            }
-        };
-        let cpu = cpu_seconds().unwrap_or(0.0);
-        let report = match runner::run(&scenario, Options::default()) {
-            Ok(run) => run.report,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(1);
-            }
-        };
-        let phase = Phase::of(&report, cpu_seconds().unwrap_or(0.0) - cpu);
-        let line = if full {
-            ChildLine::Full(phase)
-        } else {
-            ChildLine::Join(phase)
-        };
-        println!(
-            "{}",
-            serde_json::to_string(&line).expect("a phase serialises")
-        );
-    }
-    let line = ChildLine::Memory {
-        baseline_mib,
-        peak_mib: peak_rss_mib().unwrap_or(0.0),
+    let scenario = match scenario(args.engine, nodes, args.seconds, &args.crypto, args.seed) {
+        Ok(scenario) => scenario,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
     };
+    let (from, end) = (ping_from(nodes), end(nodes, args.seconds));
+    let mut marks: Vec<Duration> = (1..end.as_secs()).map(Duration::from_secs).collect();
+    marks.extend([from, end]);
+    marks.sort();
+    marks.dedup(); // `from` may be a whole second: one reading, one join line
+                   // The readings at `from` and at `end`, for the phases.
+    let phases: Rc<RefCell<(Option<Reading>, Option<Reading>)>> = Rc::default();
+    let cpu_start = cpu_seconds().unwrap_or(0.0);
+    let on_mark = {
+        let phases = Rc::clone(&phases);
+        move |mark: &Mark| {
+            let reading = Reading::of(mark, cpu_start);
+            print_line(&ChildLine::At(reading));
+            let mut phases = phases.borrow_mut();
+            if mark.at == from {
+                phases.0 = Some(reading);
+                print_line(&ChildLine::Join(reading.since_start()));
+            }
+            if mark.at == end {
+                phases.1 = Some(reading);
+            }
+        }
+    };
+    let options = Options {
+        marks,
+        on_mark: Some(Box::new(on_mark)),
+        ..Options::default()
+    };
+    let report = match runner::run(&scenario, options) {
+        Ok(run) => run.report,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let peak_mib = peak_rss_mib().unwrap_or(0.0);
+    let with_tally = |phase: Phase| Phase {
+        pings_issued: report.contact_pings.issued,
+        pings_answered: report.contact_pings.answered,
+        table_min: Some(report.tables.min),
+        table_mean: Some(report.tables.mean),
+        ..phase
+    };
+    let (Some(start), Some(stop)) = *phases.borrow() else {
+        eprintln!("error: the run took no reading where the pings start or at its end");
+        return ExitCode::from(1);
+    };
+    print_line(&ChildLine::Ping(with_tally(stop.since(&start))));
+    print_line(&ChildLine::Total(with_tally(Phase {
+        sim_seconds: report.sim_seconds,
+        wall_seconds: report.wall_seconds,
+        cpu_seconds: (cpu_seconds().unwrap_or(0.0) - cpu_start).max(0.0),
+        delivered: report.messages.delivered,
+        sent: report.messages.sent,
+        peak_rss_mib: peak_mib,
+        ..Phase::default()
+    })));
+    print_line(&ChildLine::Memory {
+        baseline_mib,
+        peak_mib,
+    });
+    ExitCode::SUCCESS
+}
+
+fn print_line(line: &ChildLine) {
     println!(
         "{}",
-        serde_json::to_string(&line).expect("memory serialises")
+        serde_json::to_string(line).expect("a child line serialises")
     );
-    ExitCode::SUCCESS
 }
 
 fn nproc() -> usize {

@@ -205,6 +205,7 @@ fn run_inner(args: &RunArgs) -> Result<ExitCode, ExitCode> {
         keep_records: trace_file.is_some(),
         keep_window: None,
         progress: !args.quiet,
+        ..Options::default()
     };
     let first = runner::run(&scenario, options).map_err(|e| {
         eprintln!("error: writing the trace: {e}");

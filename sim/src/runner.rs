@@ -27,6 +27,15 @@
 //! targets: every figure of the workloads is the honest nodes'. Their traffic is
 //! sent every [`hostile::TICK`] between the timeline's moments, and the safety
 //! oracles ([`crate::safety`]) watch every run, hostile or not.
+//!
+//! [`Options::marks`] asks for readings part-way: when the engine first stands at or
+//! past a marked simulated moment, the runner notes the wall time and datagram counts
+//! so far in a [`Mark`] and calls [`Options::on_mark`], before it applies the steps
+//! due then. A mark only reads: it adds no stop of its own, so a run with marks is the
+//! run without them, trace hash and all. The runner stops at every timeline moment and
+//! at most a simulated second apart, so a mark at a moment of the timeline (such as a
+//! workload's `from`) or at the end is read exactly there, any other up to a second
+//! late; [`Mark::sim_seconds`] says where. `dswarm bench-sim` times its phases this way.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -81,6 +90,28 @@ pub struct Options {
     pub keep_window: Option<std::ops::Range<u64>>,
     /// Print a progress line to stderr now and then on long runs.
     pub progress: bool,
+    /// Simulated moments at which to take a [`Mark`] (see the module docs), in any
+    /// order. Empty by default: no marks.
+    pub marks: Vec<Duration>,
+    /// Called with each mark as it is taken, for readings only the caller can make
+    /// (CPU time, memory) at that moment.
+    pub on_mark: Option<OnMark>,
+}
+
+/// What [`Options::on_mark`] calls.
+pub type OnMark = Box<dyn FnMut(&Mark)>;
+
+/// Readings at one of [`Options::marks`].
+#[derive(Clone, Copy, Debug)]
+pub struct Mark {
+    /// The simulated moment asked for.
+    pub at: Duration,
+    /// The simulated seconds reached when it was taken: `at`, or up to a second past.
+    pub sim_seconds: f64,
+    /// Wall seconds since the run started, building the nodes included.
+    pub wall_seconds: f64,
+    /// Datagrams so far.
+    pub messages: Messages,
 }
 
 /// What a run produced.
@@ -93,6 +124,9 @@ pub struct Run {
     pub checkpoints: Vec<dswarm::harness::Checkpoint>,
     /// What the charts of the HTML report draw.
     pub series: crate::html::Series,
+    /// The marks taken, in order of time: one per [`Options::marks`] entry the run
+    /// reached.
+    pub marks: Vec<Mark>,
 }
 
 /// What one timeline step does. Node and record choices are raw draws, resolved when
@@ -482,6 +516,7 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
     let mut faults = FaultState::new(scenario);
     let mut progress = Progress::new(options.progress, wall, end);
     let mut sampler = Sampler::new(scenario.duration);
+    let mut marks = Marks::new(options.marks, options.on_mark, wall);
     let network_key = scenario.network_key.unwrap_or(DEFAULT_NETWORK_KEY);
     let crypto = crypto_of(scenario);
     let mut watch = Watch {
@@ -498,7 +533,7 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
     watch.safety.begin(built.engine());
     let mut done = Vec::new();
     for (tag, (at, step)) in steps.iter().enumerate() {
-        let parts = (&mut progress, &tally, &mut sampler, &mut watch);
+        let parts = (&mut progress, &tally, &mut sampler, &mut watch, &mut marks);
         advance(built.engine(), *at, parts);
         match step {
             Step::World(Action::Partition { shares, one_way }) => {
@@ -539,7 +574,7 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
     advance(
         engine,
         end,
-        (&mut progress, &tally, &mut sampler, &mut watch),
+        (&mut progress, &tally, &mut sampler, &mut watch, &mut marks),
     );
     engine.drain_finished(&mut done);
     tally.record(&done, &ids, &members.departed);
@@ -634,6 +669,7 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
         records,
         checkpoints,
         series,
+        marks: marks.taken,
     })
 }
 
@@ -719,14 +755,68 @@ struct Watch {
     safety: Safety,
 }
 
-/// Runs the engine up to `until` in slices of simulated time, printing progress;
-/// while hostile nodes act, in ticks of [`hostile::TICK`] within each slice.
+/// The marks a run still has to take, and those it took.
+struct Marks {
+    /// Still to take, latest first.
+    pending: Vec<Duration>,
+    on_mark: Option<OnMark>,
+    wall: Instant,
+    taken: Vec<Mark>,
+}
+
+impl Marks {
+    fn new(mut at: Vec<Duration>, on_mark: Option<OnMark>, wall: Instant) -> Marks {
+        at.sort_unstable_by(|a, b| b.cmp(a));
+        Marks {
+            pending: at,
+            on_mark,
+            wall,
+            taken: Vec::new(),
+        }
+    }
+
+    /// Takes every pending mark at or before the engine's time.
+    fn take_due(&mut self, engine: &dyn Engine) {
+        while let Some(&at) = self.pending.last() {
+            if engine.now() < Time::ZERO + at {
+                return;
+            }
+            self.pending.pop();
+            let net = engine.net_stats();
+            let mark = Mark {
+                at,
+                sim_seconds: engine.now().since_epoch().as_secs_f64(),
+                wall_seconds: self.wall.elapsed().as_secs_f64(),
+                messages: Messages {
+                    sent: net.sent,
+                    delivered: net.delivered,
+                    dropped: net.dropped,
+                },
+            };
+            if let Some(on_mark) = &mut self.on_mark {
+                on_mark(&mark);
+            }
+            self.taken.push(mark);
+        }
+    }
+}
+
+/// Runs the engine up to `until` in slices of simulated time, printing progress and
+/// taking marks; while hostile nodes act, in ticks of [`hostile::TICK`] within each
+/// slice.
 fn advance(
     engine: &mut dyn Engine,
     until: Time,
-    (progress, tally, sampler, watch): (&mut Progress, &Tally, &mut Sampler, &mut Watch),
+    (progress, tally, sampler, watch, marks): (
+        &mut Progress,
+        &Tally,
+        &mut Sampler,
+        &mut Watch,
+        &mut Marks,
+    ),
 ) {
     const SLICE: Duration = Duration::from_secs(1);
+    marks.take_due(engine);
     while engine.now() < until {
         let next = (engine.now() + SLICE).min(until);
         if watch.driver.is_active() {
@@ -737,6 +827,7 @@ fn advance(
         } else {
             engine.run_until(next);
         }
+        marks.take_due(engine);
         watch.safety.tick(engine);
         progress.tick(engine.now(), tally);
         sampler.tick(engine);
