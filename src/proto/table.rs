@@ -4,12 +4,14 @@
 //! ([`RoutingTable::on_failure`]) and the outcome of liveness checks
 //! ([`RoutingTable::check_failed`]). Out: [`InsertOutcome`]s that ask the node to ping
 //! the least-recently-seen contact of a full bucket before evicting it, the
-//! [`RoutingTable::closest`] contacts to any target, and refresh deadlines per bucket.
+//! [`RoutingTable::closest`] contacts to any target (and [`RoutingTable::closest_good`],
+//! good ones first, for FIND_NODE answers), and refresh deadlines per bucket.
 //!
 //! A contact heard from within [`TableConfig::good_for`] is alive, like BEP 5's "good"
 //! nodes: a full bucket whose least recently seen contact is that fresh keeps every
-//! contact and asks for no check, and [`RoutingTable::has_room_for`] tells the node
-//! beforehand that a newcomer would only wait in the replacement cache.
+//! contact and asks for no check, [`RoutingTable::has_room_for`] tells the node
+//! beforehand that a newcomer would only wait in the replacement cache, and answers to
+//! FIND_NODE name the closest good contacts before any silent one.
 //!
 //! The buckets of the neighbourhood (up to the one that holds the k-th closest
 //! contact, [`RoutingTable::neighbourhood`]) keep the closest instead: a newcomer
@@ -588,6 +590,59 @@ impl RoutingTable {
             }
         }
         out
+    }
+
+    /// Up to `n` contacts closest to `target`, `except` left out, for an answer to
+    /// FIND_NODE: the closest good ones (heard from within [`TableConfig::good_for`]),
+    /// as BEP 5 answers with "the K closest good nodes", and only if fewer than `n`
+    /// are good, the closest of the others to fill up. Closest first.
+    ///
+    /// A contact that went down stays in the table until a request to it fails or a
+    /// liveness check evicts it, and until then the plain [`RoutingTable::closest`]
+    /// names it like any other. Where several nodes near a point went down together
+    /// (the holders of a record), the live nodes' answers fill up with them, and the
+    /// live nodes just beyond them are named by nobody. Silent that long, they yield
+    /// their places to the good contacts behind them.
+    pub fn closest_good(
+        &self,
+        now: Time,
+        target: &NodeId,
+        n: usize,
+        except: &NodeId,
+    ) -> Vec<Contact> {
+        let good_for = self.config.good_for;
+        let mut good: Vec<Contact> = Vec::with_capacity(n);
+        let mut others: Vec<Contact> = Vec::new();
+        let mut sorted: Vec<Contact> = Vec::new();
+        for index in BucketOrder::new(self.local.distance(target), self.occupied) {
+            if good.len() >= n {
+                break;
+            }
+            // Every contact of this bucket is closer than those of the next ones.
+            sorted.clear();
+            sorted.extend(
+                self.buckets
+                    .get(index)
+                    .contacts
+                    .iter()
+                    .filter(|c| c.id != *except),
+            );
+            sorted.sort_unstable_by_key(|c| distance_key(&c.id.distance(target)));
+            for contact in &sorted {
+                if is_silent(now, contact, good_for) {
+                    if good.len() + others.len() < n {
+                        others.push(*contact);
+                    }
+                } else if good.len() < n {
+                    good.push(*contact);
+                }
+            }
+        }
+        // `others` holds the closest questionable ones, enough to fill up.
+        others.truncate(n - good.len());
+        good.append(&mut others);
+        good.sort_unstable_by_key(|c| distance_key(&c.id.distance(target)));
+        good
     }
 
     fn set_occupied(&mut self, index: usize, occupied: bool) {

@@ -813,8 +813,9 @@ impl Node {
         self.send_sealed(&peer, &Message::Response { tx, response });
     }
 
-    /// The honest answer to FIND_NODE: the k closest to `target` but the asker, and a
-    /// write token for the asker at `from`.
+    /// The honest answer to FIND_NODE: the k closest to `target` but the asker, good
+    /// ones first ([`RoutingTable::closest_good`]), and a write token for the asker at
+    /// `from`.
     fn nodes_answer(
         &mut self,
         now: Time,
@@ -825,10 +826,8 @@ impl Node {
         let n = self.config.table.bucket_capacity.min(MAX_CONTACTS);
         let contacts = self
             .table
-            .closest(&target, n + 1)
+            .closest_good(now, &target, n, &peer)
             .into_iter()
-            .filter(|c| c.id != peer)
-            .take(n)
             .map(|c| WireContact {
                 id: c.id,
                 addr: c.addr,

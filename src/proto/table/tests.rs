@@ -202,6 +202,79 @@ fn closest_matches_a_brute_force_sort() {
 }
 
 #[test]
+fn find_node_answers_name_good_contacts_before_silent_ones() {
+    let mut table = small_table(8);
+    let good_for = table.config().good_for;
+    let target = id_with_prefix(0x80, 0);
+    // Closest to the target first: a, b, c went silent; d, e, f were heard lately.
+    let ids: Vec<NodeId> = (1..=6).map(|i| id_with_prefix(0x80, i)).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let heard = if i < 3 { t(0) } else { t(1) };
+        table.insert(heard, *id, addr(i as u16));
+    }
+    let now = t(0) + good_for;
+    let names = |n: usize, except: &NodeId| -> Vec<NodeId> {
+        let got = table.closest_good(now, &target, n, except);
+        got.iter().map(|c| c.id).collect()
+    };
+    let nobody = NodeId([0xff; 32]);
+    // Enough good ones: the silent ones, though closer, are left out.
+    assert_eq!(names(3, &nobody), ids[3..6]);
+    // The asker is never named: a silent one fills its place.
+    assert_eq!(names(3, &ids[4]), vec![ids[0], ids[3], ids[5]]);
+    // Too few good ones: the closest silent ones fill up, all closest first.
+    assert_eq!(
+        names(5, &nobody),
+        vec![ids[0], ids[1], ids[3], ids[4], ids[5]]
+    );
+    // All of them good (a moment earlier): the plain k closest.
+    let earlier = t(1);
+    let all = table.closest_good(earlier, &target, 4, &nobody);
+    assert_eq!(all, table.closest(&target, 4));
+}
+
+#[test]
+fn closest_good_matches_a_brute_force_sort() {
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let local = NodeId([0x55; 32]);
+    let mut table = RoutingTable::new(Time::ZERO, local, TableConfig::default());
+    for i in 0..3000u16 {
+        let id = table.random_id_in_bucket(255 - usize::from(i % 12), &mut rng);
+        table.insert(Time::ZERO, id, addr(i));
+    }
+    // About half of them are heard from again later; the others go silent.
+    let now = Time::ZERO + table.config().good_for;
+    let held: Vec<Contact> = table.iter().copied().collect();
+    for c in &held {
+        if rng.next_u32() % 2 == 0 {
+            table.insert(now, c.id, c.addr);
+        }
+    }
+    let all: Vec<Contact> = table.iter().copied().collect();
+    for round in 0..60 {
+        let mut target = [0u8; 32];
+        rng.fill_bytes(&mut target);
+        let target = NodeId(target);
+        let n = [1, 8, 20, 200][round % 4];
+        let except = all[rng.next_u32() as usize % all.len()].id;
+        let mut sorted: Vec<&Contact> = all.iter().filter(|c| c.id != except).collect();
+        sorted.sort_by_key(|c| c.id.distance(&target));
+        let (good, silent): (Vec<&Contact>, Vec<&Contact>) =
+            sorted.iter().partition(|c| c.last_seen == now);
+        let mut want: Vec<NodeId> = good.iter().take(n).map(|c| c.id).collect();
+        let fill = n - want.len();
+        want.extend(silent.iter().take(fill).map(|c| c.id));
+        want.sort_by_key(|id| id.distance(&target));
+        let got: Vec<NodeId> = table
+            .closest_good(now, &target, n, &except)
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(got, want, "n = {n}");
+    }
+}
+
+#[test]
 fn bucket_order_visits_every_bucket_once() {
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     for _ in 0..20 {
