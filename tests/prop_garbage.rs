@@ -55,6 +55,7 @@ fn corpus(pair: &Pair) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         Datagram::Handshake(Handshake::Accept {
             client: SessionId(1),
             msg: [6; 80],
+            early: None,
         }),
         Datagram::Sealed {
             unlisted: false,

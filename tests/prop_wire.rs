@@ -194,7 +194,21 @@ fn handshake() -> impl Strategy<Value = Handshake> {
             };
             Handshake::Auth { server, msg, early }
         }),
-        (session, any::<[u8; 80]>()).prop_map(|(client, msg)| Handshake::Accept { client, msg }),
+        (session.clone(), any::<[u8; 80]>()).prop_map(|(client, msg)| Handshake::Accept {
+            client,
+            msg,
+            early: None
+        }),
+        // msg4 with the server's first frame beside it, up to a full datagram.
+        (session, any::<[u8; 80]>(), sealed()).prop_map(|(client, msg, frame)| {
+            let mut early = frame.to_bytes();
+            early.truncate(MAX_DATAGRAM - 3 - 4 - 80);
+            let early = match wire_fits(&early) {
+                true => Some(early),
+                false => None,
+            };
+            Handshake::Accept { client, msg, early }
+        }),
     ]
 }
 
@@ -420,10 +434,12 @@ proptest! {
         // Fixed-size kinds are read field by field and must consume the input exactly,
         // so a strict prefix lacks a field and anything appended is left over. (A sealed
         // frame's ciphertext takes whatever follows its header, and so does the frame
-        // beside msg3.)
+        // beside msg3 or msg4.)
         let variable = matches!(
             datagram,
-            Datagram::Sealed { .. } | Datagram::Handshake(Handshake::Auth { early: Some(_), .. })
+            Datagram::Sealed { .. }
+                | Datagram::Handshake(Handshake::Auth { early: Some(_), .. })
+                | Datagram::Handshake(Handshake::Accept { early: Some(_), .. })
         );
         if !variable {
             match &mutation {

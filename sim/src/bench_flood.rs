@@ -344,6 +344,7 @@ fn corpus(rng: &mut ChaCha8Rng) -> Vec<Vec<u8>> {
         Datagram::Handshake(Handshake::Accept {
             client: SessionId(4),
             msg: msg80,
+            early: None,
         })
         .to_bytes(),
     );

@@ -44,6 +44,9 @@ use super::time::Time;
 use super::wire::{self, Datagram, Handshake, SessionId, MAX_DATAGRAM, SEALED_HEADER_LEN};
 use slab::Slab;
 
+/// The length of a msg4 datagram alone: magic, version, kind, session number, msg4.
+const ACCEPT_DATAGRAM_LEN: usize = 3 + 4 + 80;
+
 /// Tunables of handshakes and sessions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionConfig {
@@ -168,8 +171,11 @@ pub struct SessionStats {
     pub handshake_unmatched: u64,
     /// Frames opened.
     pub frames_opened: u64,
-    /// First messages that came beside msg3 and opened (a round trip saved each).
+    /// First messages that came beside msg3 or msg4 and opened (a round trip, or a
+    /// datagram, saved each).
     pub early_opened: u64,
+    /// First frames sent beside msg4, in its datagram ([`Sessions::beside_accept`]).
+    pub early_answers: u64,
     /// Frames refused as replays.
     pub frames_replayed: u64,
     /// Frames that did not authenticate.
@@ -552,7 +558,9 @@ impl Sessions {
         );
     }
 
-    /// Feeds one handshake datagram from `from`.
+    /// Feeds one handshake datagram from `from`. Gives the messages of the session it
+    /// opened that arrived with it, in the order they were sealed: the frame beside
+    /// msg3 or msg4, then (msg4 only) a frame that overtook msg4 and was held.
     pub fn handle_handshake(
         &mut self,
         now: Time,
@@ -560,7 +568,7 @@ impl Sessions {
         from: SocketAddr,
         message: Handshake,
         rng: &mut impl RngCore,
-    ) -> Option<EarlyMessage> {
+    ) -> Vec<EarlyMessage> {
         match message {
             Handshake::Hello { client, msg } => self.on_hello(now, crypto, from, client, &msg, rng),
             Handshake::HelloReply {
@@ -569,13 +577,14 @@ impl Sessions {
                 msg,
             } => self.on_hello_reply(now, crypto, from, client, server, &msg),
             Handshake::Auth { server, msg, early } => {
-                return self.on_auth(now, crypto, from, server, &msg, early.as_deref());
+                let early = self.on_auth(now, crypto, from, server, &msg, early.as_deref());
+                return early.into_iter().collect();
             }
-            Handshake::Accept { client, msg } => {
-                return self.on_accept(now, crypto, from, client, &msg);
+            Handshake::Accept { client, msg, early } => {
+                return self.on_accept(now, crypto, from, client, &msg, early.as_deref());
             }
         }
-        None
+        Vec::new()
     }
 
     fn on_hello(
@@ -766,8 +775,13 @@ impl Sessions {
         self.forget_half_open(addr, client);
         match half_open.handshake.handle_auth(crypto, msg3) {
             Ok((msg4, keys)) => {
-                let accept =
-                    Datagram::Handshake(Handshake::Accept { client, msg: msg4 }).to_bytes();
+                let accept = Datagram::Handshake(Handshake::Accept {
+                    client,
+                    msg: msg4,
+                    early: None,
+                })
+                .to_bytes();
+                debug_assert_eq!(accept.len(), ACCEPT_DATAGRAM_LEN);
                 self.transmits.push_back((from, accept.clone()));
                 self.open(
                     now,
@@ -789,13 +803,14 @@ impl Sessions {
         }
     }
 
-    /// Opens the frame that came beside msg3 in the session `server` just opened.
+    /// Opens the frame that came beside msg3 or msg4 in the session `local` just
+    /// opened.
     fn open_early(
         &mut self,
         now: Time,
         crypto: &dyn Crypto,
         from: SocketAddr,
-        server: SessionId,
+        local: SessionId,
         early: &[u8],
     ) -> Option<EarlyMessage> {
         let Ok(Datagram::Sealed {
@@ -807,7 +822,7 @@ impl Sessions {
         else {
             return None;
         };
-        if receiver != server {
+        if receiver != local {
             self.stats.frames_unknown_session += 1;
             return None;
         }
@@ -837,14 +852,15 @@ impl Sessions {
         from: SocketAddr,
         client: SessionId,
         msg4: &[u8; 80],
-    ) -> Option<EarlyMessage> {
+        early: Option<&[u8]>,
+    ) -> Vec<EarlyMessage> {
         let matched = matches!(
             self.slots.get(&client),
             Some(Slot::Client(dial)) if dial.addr == from && dial.server.is_some()
         );
         if !matched {
             self.stats.handshake_unmatched += 1;
-            return None;
+            return Vec::new();
         }
         let Some(Slot::Client(mut dial)) = self.take_slot(client) else {
             unreachable!("the slot was just matched");
@@ -864,15 +880,22 @@ impl Sessions {
                 debug_assert_eq!(keys.peer, peer, "SHS1 proves the dialled key");
                 let server = server.expect("matched with a server number");
                 self.open(now, client, server, addr, &keys, None, true, early_sent);
-                let o = overtaken.take()?;
-                let (peer, plaintext) = self
-                    .open_frame(now, crypto, o.from, o.frame, &o.ciphertext)
-                    .ok()?;
-                Some(EarlyMessage {
-                    peer,
-                    unlisted: o.frame.0,
-                    plaintext,
-                })
+                // The frame beside msg4 was sealed first, then any that overtook it.
+                let mut opened = Vec::new();
+                if let Some(early) = early {
+                    opened.extend(self.open_early(now, crypto, from, client, early));
+                }
+                if let Some(o) = overtaken.take() {
+                    let frame = self.open_frame(now, crypto, o.from, o.frame, &o.ciphertext);
+                    if let Ok((peer, plaintext)) = frame {
+                        opened.push(EarlyMessage {
+                            peer,
+                            unlisted: o.frame.0,
+                            plaintext,
+                        });
+                    }
+                }
+                opened
             }
             Err(error) => {
                 self.stats.handshakes_rejected += 1;
@@ -881,7 +904,7 @@ impl Sessions {
                     addr,
                     reason: HandshakeFailure::Rejected(error),
                 });
-                None
+                Vec::new()
             }
         }
     }
@@ -1037,6 +1060,42 @@ impl Sessions {
         datagram.extend_from_slice(&sealed);
         debug_assert!(datagram.len() <= MAX_DATAGRAM);
         Some((open.addr, datagram))
+    }
+
+    /// Puts `frame`, sealed in `peer`'s newest session by [`Sessions::seal`], in the
+    /// same datagram as that session's msg4 if msg4 still waits to be sent: the answer
+    /// to msg3's early request then costs no datagram of its own (a duplicate msg3 gets
+    /// both again). Gives the frame back if msg4 went out already, already carries a
+    /// frame, or the two would not fit in one datagram.
+    pub fn beside_accept(&mut self, peer: &NodeId, frame: Vec<u8>) -> Result<(), Vec<u8>> {
+        let Some(id) = self.newest(peer) else {
+            return Err(frame);
+        };
+        let Some(Slot::Open(open)) = self.slots.get_mut(&id) else {
+            return Err(frame);
+        };
+        let Some(accept) = open.accept.as_mut() else {
+            return Err(frame);
+        };
+        // Through a relay, the datagram travels inside another and must stay small.
+        if accept.1.len() != ACCEPT_DATAGRAM_LEN
+            || accept.1.len() + frame.len() > MAX_DATAGRAM
+            || relay_path::is_relay_path(open.addr)
+        {
+            return Err(frame);
+        }
+        let queued = self
+            .transmits
+            .iter_mut()
+            .rev()
+            .find(|(dst, bytes)| *dst == open.addr && *bytes == accept.1);
+        let Some((_, queued)) = queued else {
+            return Err(frame);
+        };
+        accept.1.extend_from_slice(&frame);
+        queued.clone_from(&accept.1);
+        self.stats.early_answers += 1;
+        Ok(())
     }
 
     /// Opens a sealed frame from `from`: the peer it proves and the plaintext.

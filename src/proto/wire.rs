@@ -13,7 +13,7 @@
 //! | `0x11` | [`Handshake::Hello`] (SHS1 msg1) | client session u32, msg1 64 |
 //! | `0x12` | [`Handshake::HelloReply`] (msg2) | client session u32, server session u32, msg2 64 |
 //! | `0x13` | [`Handshake::Auth`] (msg3) | server session u32, msg3 112, then optionally the client's first sealed frame (a whole `0x20`/`0x21` datagram) |
-//! | `0x14` | [`Handshake::Accept`] (msg4) | client session u32, msg4 80 |
+//! | `0x14` | [`Handshake::Accept`] (msg4) | client session u32, msg4 80, then optionally the server's first sealed frame (a whole `0x20`/`0x21` datagram) |
 //! | `0x20` | [`Datagram::Sealed`]: a session frame | receiver session u32, counter u64, AEAD ciphertext of a [`Message`] |
 //! | `0x21` | the same, from a sender that asks not to be listed (it sits behind a NAT) | as `0x20` |
 //! | `0x22` | [`Datagram::NoSession`]: "I hold no session `receiver`" | receiver session u32 |
@@ -154,6 +154,10 @@ pub enum Handshake {
         client: SessionId,
         /// SHS1 msg4.
         msg: [u8; 80],
+        /// The server's first frame of the session: the answer to msg3's early
+        /// request, in the same datagram as msg4 rather than one of its own. A whole
+        /// sealed datagram, so the client opens it like any other.
+        early: Option<Vec<u8>>,
     },
 }
 
@@ -440,6 +444,29 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+/// The sealed frame that may follow msg3 or msg4 in the same datagram: `rest`, the
+/// bytes after the message, which start at offset `at`. `None` if there are none; an
+/// error if they are not a whole sealed datagram's worth.
+fn early_frame(rest: &[u8], at: usize) -> Result<Option<Vec<u8>>, DecodeError> {
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    let sealed = matches!(
+        rest,
+        [MAGIC, VERSION, KIND_SEALED | KIND_SEALED_UNLISTED, ..]
+    );
+    if !sealed {
+        return Err(DecodeError::TrailingBytes(rest.len()));
+    }
+    if rest.len() < SEALED_HEADER_LEN + TAG_LEN {
+        return Err(DecodeError::Truncated {
+            at: at + rest.len(),
+            needed: SEALED_HEADER_LEN + TAG_LEN - rest.len(),
+        });
+    }
+    Ok(Some(rest.to_vec()))
+}
+
 /// Decodes one datagram. Any input gives `Ok` or `Err`, never a panic.
 pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
     if bytes.len() > MAX_DATAGRAM {
@@ -486,32 +513,15 @@ pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
         KIND_AUTH => {
             let server = SessionId(r.u32()?);
             let msg = r.array()?;
-            let rest = r.rest();
-            let early = if rest.is_empty() {
-                None
-            } else {
-                let at = 3 + 4 + 112;
-                let sealed = matches!(
-                    rest,
-                    [MAGIC, VERSION, KIND_SEALED | KIND_SEALED_UNLISTED, ..]
-                );
-                if !sealed {
-                    return Err(DecodeError::TrailingBytes(rest.len()));
-                }
-                if rest.len() < SEALED_HEADER_LEN + TAG_LEN {
-                    return Err(DecodeError::Truncated {
-                        at: at + rest.len(),
-                        needed: SEALED_HEADER_LEN + TAG_LEN - rest.len(),
-                    });
-                }
-                Some(rest.to_vec())
-            };
+            let early = early_frame(r.rest(), 3 + 4 + 112)?;
             Datagram::Handshake(Handshake::Auth { server, msg, early })
         }
-        KIND_ACCEPT => Datagram::Handshake(Handshake::Accept {
-            client: SessionId(r.u32()?),
-            msg: r.array()?,
-        }),
+        KIND_ACCEPT => {
+            let client = SessionId(r.u32()?);
+            let msg = r.array()?;
+            let early = early_frame(r.rest(), 3 + 4 + 80)?;
+            Datagram::Handshake(Handshake::Accept { client, msg, early })
+        }
         KIND_SEALED | KIND_SEALED_UNLISTED => {
             let receiver = SessionId(r.u32()?);
             let counter = r.u64()?;
@@ -671,10 +681,13 @@ impl Datagram {
                         out.extend_from_slice(early);
                     }
                 }
-                Handshake::Accept { client, msg } => {
+                Handshake::Accept { client, msg, early } => {
                     out.push(KIND_ACCEPT);
                     out.extend_from_slice(&client.0.to_be_bytes());
                     out.extend_from_slice(msg);
+                    if let Some(early) = early {
+                        out.extend_from_slice(early);
+                    }
                 }
             },
             Datagram::Sealed {

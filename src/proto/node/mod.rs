@@ -397,7 +397,7 @@ impl Node {
                     handshake,
                     &mut self.rng,
                 );
-                if let Some(early) = early {
+                for early in early {
                     self.on_early(now, from, early);
                 }
             }
@@ -524,7 +524,14 @@ impl Node {
         let unlisted = self.unlisted();
         match self.sessions.seal(self.crypto, peer, &plaintext, unlisted) {
             Some((dst, datagram)) => {
-                self.send_bytes(dst, datagram);
+                if let Err(datagram) = self.sessions.beside_accept(peer, datagram) {
+                    // Handshake datagrams queued before this frame go first: msg4
+                    // before an answer that did not fit beside it.
+                    while let Some((to, handshake)) = self.sessions.poll_transmit() {
+                        self.send_bytes(to, handshake);
+                    }
+                    self.send_bytes(dst, datagram);
+                }
                 true
             }
             None => false,
@@ -743,9 +750,8 @@ impl Node {
     /// The message that came beside msg3. msg4 goes out first: an answer that
     /// overtook it would find no session at the client.
     pub(super) fn on_early(&mut self, now: Time, from: SocketAddr, early: EarlyMessage) {
-        while let Some((dst, datagram)) = self.sessions.poll_transmit() {
-            self.send_bytes(dst, datagram);
-        }
+        // msg4, if this node is the server, waits in the session queue: the answer
+        // rides in its datagram (see `send_sealed`).
         self.on_message(now, from, early.peer, early.unlisted, &early.plaintext);
     }
 

@@ -480,7 +480,7 @@ impl Node {
                     handshake,
                     &mut self.rng,
                 );
-                if let Some(early) = early {
+                for early in early {
                     self.on_early(now, path, early);
                 }
             }

@@ -476,7 +476,11 @@ fn deliver_early(
     rng: &mut ChaCha8Rng,
 ) -> Option<EarlyMessage> {
     match decode(bytes).expect("sessions send valid datagrams") {
-        Datagram::Handshake(h) => to.handle_handshake(Time::ZERO, &RealCrypto, from, h, rng),
+        Datagram::Handshake(h) => {
+            let mut early = to.handle_handshake(Time::ZERO, &RealCrypto, from, h, rng);
+            assert!(early.len() <= 1, "{early:?}");
+            early.pop()
+        }
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -529,6 +533,121 @@ fn the_first_message_rides_beside_msg3_and_opens_once() {
         seal_open(&mut p.b, &mut p.a, &a_id, B, b"answer").unwrap(),
         b"answer"
     );
+}
+
+#[test]
+fn the_answer_rides_beside_msg4_and_a_duplicate_msg3_gets_both_again() {
+    let mut p = pair([5; 32], [5; 32]);
+    let (a_id, b_id) = (
+        Identity::from_seed([1; 32]).id(),
+        Identity::from_seed([2; 32]).id(),
+    );
+    let auth = p.dial_to_msg3((b"find node 42".to_vec(), false));
+    deliver_early(&mut p.b, addr(A), &auth, &mut p.rng).expect("the early message");
+    // The server answers while msg4 still waits to go: one datagram carries both.
+    let (_, answer) = p.b.seal(&RealCrypto, &a_id, b"answer", false).unwrap();
+    assert_eq!(p.b.beside_accept(&a_id, answer), Ok(()));
+    let (_, second) = p.b.seal(&RealCrypto, &a_id, b"more", false).unwrap();
+    assert!(
+        p.b.beside_accept(&a_id, second).is_err(),
+        "one frame beside msg4 at most"
+    );
+    let (_, accept) = p.b.poll_transmit().unwrap();
+    assert!(
+        p.b.poll_transmit().is_none(),
+        "msg4 and the answer are one datagram"
+    );
+    assert!(matches!(
+        decode(&accept),
+        Ok(Datagram::Handshake(Handshake::Accept {
+            early: Some(_),
+            ..
+        }))
+    ));
+    assert_eq!(p.b.stats().early_answers, 1);
+    // msg4 is lost and msg3 comes again: the same datagram, answer included.
+    assert!(deliver_early(&mut p.b, addr(A), &auth, &mut p.rng).is_none());
+    assert_eq!(p.b.poll_transmit().map(|(_, d)| d), Some(accept.clone()));
+    // The client opens the session, then the answer, once.
+    let opened = deliver_early(&mut p.a, addr(B), &accept, &mut p.rng);
+    assert_eq!(
+        opened,
+        Some(EarlyMessage {
+            peer: b_id,
+            unlisted: false,
+            plaintext: b"answer".to_vec()
+        })
+    );
+    assert!(deliver_early(&mut p.a, addr(B), &accept, &mut p.rng).is_none());
+    assert!(matches!(
+        events(&mut p.a).as_slice(),
+        [SessionEvent::Established { early: true, .. }]
+    ));
+    // The frames go on from counter 3 on the server's side (2 was sealed above and
+    // never sent; the window takes the gap).
+    assert_eq!(
+        seal_open(&mut p.b, &mut p.a, &a_id, B, b"later").unwrap(),
+        b"later"
+    );
+}
+
+#[test]
+fn a_frame_that_overtakes_msg4_and_its_answer_is_read_after_that_answer() {
+    let mut p = pair([5; 32], [5; 32]);
+    let (a_id, b_id) = (
+        Identity::from_seed([1; 32]).id(),
+        Identity::from_seed([2; 32]).id(),
+    );
+    let auth = p.dial_to_msg3((b"store this".to_vec(), false));
+    deliver_early(&mut p.b, addr(A), &auth, &mut p.rng).expect("the early message");
+    let (_, answer) = p.b.seal(&RealCrypto, &a_id, b"stored", false).unwrap();
+    assert_eq!(p.b.beside_accept(&a_id, answer), Ok(()));
+    let (_, accept) = p.b.poll_transmit().unwrap();
+    // The server's next frame travels on its own and arrives first: held.
+    let (_, next) = p.b.seal(&RealCrypto, &a_id, b"ping", false).unwrap();
+    let Ok(Datagram::Sealed {
+        unlisted,
+        receiver,
+        counter,
+        ciphertext,
+    }) = decode(&next)
+    else {
+        panic!("a sealed frame");
+    };
+    let held = p.a.open_frame(
+        Time::ZERO,
+        &RealCrypto,
+        addr(B),
+        (unlisted, receiver, counter),
+        &ciphertext,
+    );
+    assert_eq!(held, Err(OpenError::Held));
+    let Ok(Datagram::Handshake(msg4)) = decode(&accept) else {
+        panic!("msg4");
+    };
+    let opened =
+        p.a.handle_handshake(Time::ZERO, &RealCrypto, addr(B), msg4, &mut p.rng);
+    let texts: Vec<(NodeId, &[u8])> = opened
+        .iter()
+        .map(|m| (m.peer, m.plaintext.as_slice()))
+        .collect();
+    assert_eq!(texts, [(b_id, &b"stored"[..]), (b_id, &b"ping"[..])]);
+}
+
+#[test]
+fn an_answer_after_msg4_went_out_travels_on_its_own() {
+    let mut p = pair([5; 32], [5; 32]);
+    let a_id = Identity::from_seed([1; 32]).id();
+    let auth = p.dial_to_msg3((b"ping".to_vec(), false));
+    deliver_early(&mut p.b, addr(A), &auth, &mut p.rng).expect("the early message");
+    let (_, accept) = p.b.poll_transmit().unwrap();
+    let (_, answer) = p.b.seal(&RealCrypto, &a_id, b"pong", false).unwrap();
+    assert_eq!(p.b.beside_accept(&a_id, answer.clone()), Err(answer));
+    assert!(matches!(
+        decode(&accept),
+        Ok(Datagram::Handshake(Handshake::Accept { early: None, .. }))
+    ));
+    assert_eq!(p.b.stats().early_answers, 0);
 }
 
 #[test]

@@ -97,6 +97,7 @@ fn handshake_datagrams_carry_the_shs1_messages_exactly() {
             Handshake::Accept {
                 client: SessionId(1),
                 msg: [4; 80],
+                early: None,
             },
             3 + 4 + 80,
         ),
