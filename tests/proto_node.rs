@@ -610,3 +610,27 @@ fn bootstrap_retries_in_a_swarm_smaller_than_k_do_not_pile_up() {
         );
     }
 }
+
+#[test]
+fn every_request_arrives_once_on_a_lossless_network_even_when_peers_dial_each_other() {
+    // During a join, two peers often learn of each other at once and dial each other;
+    // each holds a request for the other, sent beside its own msg3. The session that
+    // opens first must not carry that request a second time.
+    let mut swarm = Swarm::new(SwarmConfig {
+        nodes: 80,
+        seed: 8,
+        ..SwarmConfig::default()
+    });
+    swarm.run_until(secs(20));
+    let (mut sent, mut received, mut retried, mut limited) = (0, 0, 0, 0);
+    for node in swarm.nodes() {
+        let stats = node.stats();
+        sent += stats.requests_sent;
+        received += stats.requests_received;
+        retried += stats.requests_retried;
+        limited += stats.requests_rate_limited;
+    }
+    assert!(sent > 1_000, "a join of 80 nodes sends requests: {sent}");
+    assert_eq!((retried, limited), (0, 0), "nothing lost, nothing refused");
+    assert_eq!(received, sent, "no request arrived twice");
+}

@@ -508,6 +508,24 @@ impl Sessions {
         Some(slot)
     }
 
+    /// A session with `peer` opened, and the caller sends what it held for `peer`
+    /// over it: the dial to `peer` still under way, if any, drops the early message
+    /// it has not sent. Returns whether that dial did send it beside msg3 already, so
+    /// that the caller does not send it twice. (Both peers dialled each other, and the
+    /// other's handshake finished first.)
+    pub fn withdraw_early(&mut self, peer: &NodeId) -> bool {
+        let Some(id) = self.dialling.get(peer) else {
+            return false;
+        };
+        match self.slots.get_mut(id) {
+            Some(Slot::Client(dial)) => {
+                dial.early = None;
+                dial.early_sent
+            }
+            _ => false,
+        }
+    }
+
     /// Dials `peer` at `addr` unless a session is open or a dial is under way.
     /// `early` is a first message (at most [`EARLY_MAX`] bytes, and whether it is
     /// unlisted) to seal beside msg3, a round trip before the session is proven open.

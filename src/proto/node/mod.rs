@@ -615,8 +615,9 @@ impl Node {
             } => {
                 self.events
                     .push_back(Event::PeerVerified { id: peer, addr });
-                // The first went beside msg3 already.
-                let skip = usize::from(early);
+                // The first went beside msg3 already: this session's, or that of a
+                // dial to the same peer still under way (both dialled at once).
+                let skip = usize::from(self.sessions.withdraw_early(&peer) || early);
                 for message in self.waiting.take(&peer).into_iter().skip(skip) {
                     self.send_sealed(&peer, &message);
                 }
