@@ -81,6 +81,9 @@ pub struct BenchSimArgs {
     /// The seed of every run.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Threads of the direct engine (the run is the same at every count).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    threads: u32,
     /// Wall-clock seconds one run may take (join and ping phase together); a run that
     /// takes longer is stopped and reported as not finished.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
@@ -395,6 +398,7 @@ fn measure(exe: &Path, args: &BenchSimArgs, nodes: usize) -> BenchRun {
     };
     let spawned = Command::new(exe)
         .args(["bench-sim", "--child", "--engine", args.engine.as_str()])
+        .args(["--threads", &args.threads.to_string()])
         .args([
             "--nodes",
             &nodes.to_string(),
@@ -544,6 +548,7 @@ fn child(args: &BenchSimArgs) -> ExitCode {
     let options = Options {
         marks,
         on_mark: Some(Box::new(on_mark)),
+        threads: args.threads as usize,
         ..Options::default()
     };
     let report = match runner::run(&scenario, options) {

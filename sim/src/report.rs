@@ -29,6 +29,13 @@ pub struct Report {
     pub nodes: usize,
     /// `direct` or `turmoil`.
     pub engine: String,
+    /// Threads the engine ran on: the direct engine's `--threads`, unless its world
+    /// must run on one (NATs, a smallest latency of 0); the turmoil engine's is 1.
+    pub threads: usize,
+    /// Why the direct engine ran on one thread though more were asked for (a world
+    /// with NATs, or a smallest latency of 0), when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
     /// `real` or `fast`.
     pub crypto: String,
     /// Simulated seconds run.
@@ -77,10 +84,73 @@ pub struct Report {
     /// The safety oracles: what they checked and every violation. A violation fails
     /// the run.
     pub safety: SafetyReport,
+    /// How the direct engine's windows spread their work over threads, when asked for
+    /// (`dswarm run --profile`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub windows: Option<Windows>,
     /// Every expectation of the scenario, checked.
     pub expectations: Vec<Verdict>,
     /// Whether every expectation held.
     pub pass: bool,
+}
+
+/// The direct engine's windows: the work of each thread, the time spent waiting, and
+/// what that says of more threads. See the harness's `Profile`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Windows {
+    /// Threads the run had.
+    pub threads: usize,
+    /// The network's lookahead: the longest a window may be, in milliseconds.
+    pub lookahead_ms: f64,
+    /// Windows run, and of those the ones with a single active part (run on one
+    /// thread alone).
+    pub windows: u64,
+    pub inline_windows: u64,
+    /// Events handled (deliveries, timers, scheduled commands).
+    pub events: u64,
+    /// Events a window, on average.
+    pub events_per_window: f64,
+    /// Per thread, wall seconds handling events and waiting for the others.
+    pub busy_seconds: Vec<f64>,
+    pub waited_seconds: Vec<f64>,
+    /// Wall seconds merging at windows' ends (one thread, the others waiting).
+    pub merging_seconds: f64,
+    /// Per thread count, the best speedup the spread of events allows (no waiting,
+    /// no merging): all events over the critical path.
+    pub balance_bound: BTreeMap<usize, f64>,
+    /// Per thread count, the wall seconds projected from this run: the critical path
+    /// at the measured cost of an event, plus the merging, which does not shrink.
+    pub projected_seconds: BTreeMap<usize, f64>,
+}
+
+impl Windows {
+    /// The report's view of a run's profile.
+    pub fn of(profile: &dswarm::harness::Profile, lookahead: std::time::Duration) -> Windows {
+        let busy: f64 = profile.busy.iter().map(|d| d.as_secs_f64()).sum();
+        let per_event = busy / profile.events.max(1) as f64;
+        let merging = profile.merging.as_secs_f64();
+        let threads = dswarm::harness::PROFILE_THREADS;
+        Windows {
+            threads: profile.threads,
+            lookahead_ms: lookahead.as_secs_f64() * 1000.0,
+            windows: profile.windows,
+            inline_windows: profile.inline_windows,
+            events: profile.events,
+            events_per_window: profile.events as f64 / profile.windows.max(1) as f64,
+            busy_seconds: profile.busy.iter().map(|d| d.as_secs_f64()).collect(),
+            waited_seconds: profile.waited.iter().map(|d| d.as_secs_f64()).collect(),
+            merging_seconds: merging,
+            balance_bound: threads
+                .iter()
+                .filter_map(|&t| Some((t, profile.balance_bound(t)?)))
+                .collect(),
+            projected_seconds: threads
+                .iter()
+                .zip(profile.critical)
+                .map(|(&t, critical)| (t, critical * per_event + merging))
+                .collect(),
+        }
+    }
 }
 
 /// Datagram counts.
@@ -519,8 +589,8 @@ impl Report {
         let opt_u = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());
         let _ = writeln!(
             s,
-            "simulated {:.1} s in {:.2} s wall ({:.1}x), {} engine, {} crypto",
-            self.sim_seconds, self.wall_seconds, self.speed, self.engine, self.crypto
+            "simulated {:.1} s in {:.2} s wall ({:.1}x), {} engine on {} thread(s), {} crypto",
+            self.sim_seconds, self.wall_seconds, self.speed, self.engine, self.threads, self.crypto
         );
         let _ = writeln!(
             s,
@@ -539,6 +609,38 @@ impl Report {
             "tables: verified peers min {} mean {:.1} max {}",
             self.tables.min, self.tables.mean, self.tables.max
         );
+        if let Some(why) = &self.serial {
+            let _ = writeln!(s, "one thread, though more were asked for: {why}");
+        }
+        if let Some(w) = &self.windows {
+            let seconds = |v: &[f64]| {
+                v.iter()
+                    .map(|s| format!("{s:.2}"))
+                    .collect::<Vec<_>>()
+                    .join("/")
+            };
+            let _ = writeln!(
+                s,
+                "windows: {} of up to {:.1} ms ({} on one part), {:.1} events each; per thread busy {} s, waiting {} s; merging {:.2} s",
+                w.windows,
+                w.lookahead_ms,
+                w.inline_windows,
+                w.events_per_window,
+                seconds(&w.busy_seconds),
+                seconds(&w.waited_seconds),
+                w.merging_seconds
+            );
+            let bounds: Vec<String> = w
+                .balance_bound
+                .iter()
+                .map(|(t, b)| format!("{t}: {b:.2}x ({:.1} s)", w.projected_seconds[t]))
+                .collect();
+            let _ = writeln!(
+                s,
+                "windows: best speedup the spread of events allows, and projected wall time, by threads: {}",
+                bounds.join(", ")
+            );
+        }
         let p = &self.protocol;
         let _ = writeln!(
             s,

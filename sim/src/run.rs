@@ -49,7 +49,17 @@ pub struct RunArgs {
     /// sent, what was sent to them, their events.
     #[arg(long, value_delimiter = ',', value_name = "N,N,…")]
     trace_nodes: Option<Vec<usize>>,
-    /// Run twice and fail at the first point where the two runs differ.
+    /// Threads for the direct engine (default: the cores available). The run, trace
+    /// hash and all, is the same at every count.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    threads: Option<u32>,
+    /// Profile the direct engine's windows: the work of each thread, the time spent
+    /// waiting, and the speedup the spread of events allows at 1 to 64 threads (printed,
+    /// and the report's `windows`).
+    #[arg(long)]
+    profile: bool,
+    /// Run twice, the second time on another thread count, and fail at the first
+    /// point where the two runs differ.
     #[arg(long)]
     check_determinism: bool,
     /// No progress lines.
@@ -75,13 +85,17 @@ fn create(path: &PathBuf, what: &str) -> Result<BufWriter<File>, ExitCode> {
 fn check_determinism(
     scenario: &scenario::Scenario,
     first: &runner::Run,
+    threads: usize,
     quiet: bool,
 ) -> Result<bool, ExitCode> {
-    let rerun = |window: Option<std::ops::Range<u64>>| {
+    // The second run on another thread count: one if the first ran on several, else two.
+    let other = if first.report.threads > 1 { 1 } else { 2 };
+    let rerun = |window: Option<std::ops::Range<u64>>, threads: usize| {
         let options = Options {
             keep_records: window.is_some(),
             keep_window: window,
             progress: !quiet,
+            threads,
             ..Options::default()
         };
         runner::run(scenario, options).map_err(|e| {
@@ -89,8 +103,11 @@ fn check_determinism(
             ExitCode::from(2)
         })
     };
-    println!("checking determinism: running seed {} again", scenario.seed);
-    let second = rerun(None)?;
+    println!(
+        "checking determinism: running seed {} again on {other} thread(s)",
+        scenario.seed
+    );
+    let second = rerun(None, other)?;
     let (a, b) = (&first.report, &second.report);
     if a.trace_hash == b.trace_hash && a.trace_entries == b.trace_entries {
         println!(
@@ -115,7 +132,10 @@ fn check_determinism(
         "NONDETERMINISTIC: trace {} vs {}; the runs part between entries {start} and {end}: recording that stretch of both",
         a.trace_hash, b.trace_hash
     );
-    let (left, right) = (rerun(Some(start..end))?, rerun(Some(start..end))?);
+    let (left, right) = (
+        rerun(Some(start..end), threads)?,
+        rerun(Some(start..end), other)?,
+    );
     match first_divergence(&left.records, &right.records) {
         Some((index, l, r)) => {
             let show = |r: Option<&dswarm::harness::Record>| {
@@ -194,6 +214,10 @@ fn run_inner(args: &RunArgs) -> Result<ExitCode, ExitCode> {
     // written from the records afterwards.
     let streamed = args.trace_format == "jsonl" && args.trace_nodes.is_none();
 
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |t| t as usize,
+    );
     println!("{}", runner::parameters(&scenario));
     let mut trace_file = trace_file;
     let options = Options {
@@ -205,6 +229,8 @@ fn run_inner(args: &RunArgs) -> Result<ExitCode, ExitCode> {
         keep_records: trace_file.is_some(),
         keep_window: None,
         progress: !args.quiet,
+        threads,
+        profile: args.profile,
         ..Options::default()
     };
     let first = runner::run(&scenario, options).map_err(|e| {
@@ -233,7 +259,7 @@ fn run_inner(args: &RunArgs) -> Result<ExitCode, ExitCode> {
 
     let mut deterministic = true;
     if args.check_determinism {
-        deterministic = check_determinism(&scenario, &first, args.quiet)?;
+        deterministic = check_determinism(&scenario, &first, threads, args.quiet)?;
     }
 
     if let Some(mut file) = report_file {

@@ -96,6 +96,11 @@ pub struct Options {
     /// Called with each mark as it is taken, for readings only the caller can make
     /// (CPU time, memory) at that moment.
     pub on_mark: Option<OnMark>,
+    /// Threads the direct engine runs on (0 counts as 1). The run, trace hash and all,
+    /// is the same at every count; the turmoil engine runs on one.
+    pub threads: usize,
+    /// Profile the direct engine's windows (the report's `windows`).
+    pub profile: bool,
 }
 
 /// What [`Options::on_mark`] calls.
@@ -267,6 +272,7 @@ pub fn swarm_config_with(scenario: &Scenario, roster: &Roster) -> SwarmConfig {
         per_node,
         clock_skew: scenario.network.clock_skew,
         dormant: joiners,
+        threads: 1,
     }
 }
 
@@ -485,12 +491,19 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
     #[allow(clippy::disallowed_methods)]
     let wall = Instant::now();
     let roster = roster(scenario);
-    let config = swarm_config_with(scenario, &roster);
+    let mut config = swarm_config_with(scenario, &roster);
+    config.threads = options.threads.max(1);
     let total = config.nodes;
     let mut world = World::new(scenario.seed, total, &scenario.network);
     world.share_hosts(roster.sybil_groups());
     let mut built = match scenario.engine {
-        EngineKind::Direct => Built::Direct(Box::new(Direct::new(config, world))),
+        EngineKind::Direct => {
+            let mut direct = Direct::new(config, world);
+            if options.profile {
+                direct.start_profile();
+            }
+            Built::Direct(Box::new(direct))
+        }
         EngineKind::Turmoil => Built::Turmoil(Box::new(Turmoil::new(config, world))),
     };
     if let (true, Some(window)) = (options.keep_records, options.keep_window.clone()) {
@@ -605,7 +618,7 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
         }
     }
     let net = engine.net_stats();
-    let world_stats = engine.world().stats();
+    let world_stats = engine.world().stats(engine.fates());
     let sim_seconds = engine.now().since_epoch().as_secs_f64();
     let wall_seconds = wall.elapsed().as_secs_f64();
     let mut report = Report {
@@ -614,6 +627,8 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
         seed: scenario.seed,
         nodes: scenario.nodes,
         engine: engine.name().to_string(),
+        threads: engine.threads(),
+        serial: engine.serial().map(str::to_string),
         crypto: scenario.crypto.resolve(scenario.nodes).as_str().to_string(),
         sim_seconds,
         wall_seconds,
@@ -651,6 +666,9 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
         hostile_activity: watch.driver.activity(),
         hostile_refused: refused,
         safety,
+        windows: engine
+            .profile()
+            .map(|p| crate::report::Windows::of(&p, scenario.network.latency_min)),
         expectations: Vec::new(),
         pass: true,
     };

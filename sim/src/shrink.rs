@@ -72,6 +72,8 @@ fn failures(
     scenario.seed = seed;
     let options = Options {
         progress: false,
+        // Shrinking runs one candidate at a time: on every core.
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         ..Options::default()
     };
     let run = runner::run(&scenario, options).map_err(|e| ShrinkError::Run(e.to_string()))?;

@@ -206,8 +206,13 @@ pub fn swarm_draw(scenario: &mut Scenario, seed: u64) -> String {
 /// The RNG stream of swarm testing's draws (apart from the runs' own streams).
 const STREAM_SWARM: u64 = 0x5357_4152_4d00_0001;
 
-/// Runs one seed.
-pub fn run_seed(base: &Scenario, seed: u64, swarm: bool) -> Result<SeedResult, String> {
+/// Runs one seed, the direct engine on `threads` threads.
+pub fn run_seed(
+    base: &Scenario,
+    seed: u64,
+    swarm: bool,
+    threads: usize,
+) -> Result<SeedResult, String> {
     let mut scenario = base.clone();
     scenario.seed = seed;
     let drawn = if swarm {
@@ -228,6 +233,7 @@ pub fn run_seed(base: &Scenario, seed: u64, swarm: bool) -> Result<SeedResult, S
     };
     let options = Options {
         progress: false,
+        threads,
         ..Options::default()
     };
     let run = runner::run(&scenario, options).map_err(|e| format!("seed {seed}: {e}"))?;
@@ -259,7 +265,9 @@ pub fn run_seed(base: &Scenario, seed: u64, swarm: bool) -> Result<SeedResult, S
 }
 
 /// Runs `seeds` on `jobs` worker threads; `progress` is called after each run with
-/// (done, failed). The results come back ordered by seed.
+/// (done, failed). The results come back ordered by seed. The cores are split between
+/// seeds and each run's threads, so that the two never ask for more than there are:
+/// each of the `jobs` runs at once gets `cores / jobs` threads (at least one).
 pub fn run_seeds(
     scenario: &Scenario,
     seeds: &[u64],
@@ -271,14 +279,17 @@ pub fn run_seeds(
     let results: Mutex<BTreeMap<u64, SeedResult>> = Mutex::new(BTreeMap::new());
     let error: Mutex<Option<String>> = Mutex::new(None);
     let failed = AtomicUsize::new(0);
+    let jobs = jobs.clamp(1, seeds.len().max(1));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = (cores / jobs).max(1);
     std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, seeds.len().max(1)) {
+        for _ in 0..jobs {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&seed) = seeds.get(i) else {
                     break;
                 };
-                match run_seed(scenario, seed, swarm) {
+                match run_seed(scenario, seed, swarm, threads) {
                     Ok(result) => {
                         if !result.pass {
                             failed.fetch_add(1, Ordering::Relaxed);

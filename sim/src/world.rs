@@ -25,7 +25,11 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use dswarm::harness::{addr_of, index_of, seed_stream, uniform, unit, Network, Route, PORT};
+use std::sync::Mutex;
+
+use dswarm::harness::{
+    addr_of, index_of, keyed, seed_stream, uniform, unit, Datagram, Fates, Network, Route, PORT,
+};
 use dswarm::proto::Time;
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
@@ -43,7 +47,7 @@ const STREAM_PARTITION: u64 = (1 << 41) + 4;
 const LINK_SALT: u64 = 0x6c69_6e6b_6c61_7465;
 
 /// The network model of one run; see the module docs.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct World {
     seed: u64,
     spec: NetworkSpec,
@@ -51,20 +55,23 @@ pub struct World {
     /// Partition group of every node while a partition holds.
     groups: Option<Vec<u8>>,
     one_way: bool,
+    /// The concerns of a datagram's fate: each datagram draws from these at its own
+    /// place ([`keyed`]).
     loss: ChaCha8Rng,
     duplicate: ChaCha8Rng,
     reorder: ChaCha8Rng,
     partition: ChaCha8Rng,
-    stats: WorldStats,
     /// The node whose IP each node uses (itself, unless it shares one).
     hosts: Vec<usize>,
     /// Addresses of nodes that share an IP, and which node each is.
     shared: BTreeMap<SocketAddr, usize>,
-    /// The nodes' NATs and their mappings.
-    nat: Nat,
+    /// The nodes' NATs and their mappings: state that every datagram through a NAT
+    /// changes, so a world with NATs is asked from one thread ([`Network::serial`]).
+    nat: Mutex<Nat>,
 }
 
-/// What the world did to datagrams, by cause.
+/// What the world did to datagrams, by cause: the engine's [`Fates`] and the NATs'
+/// drops.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WorldStats {
     /// Lost to random loss.
@@ -87,6 +94,25 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+impl Clone for World {
+    fn clone(&self) -> World {
+        World {
+            seed: self.seed,
+            spec: self.spec.clone(),
+            segments: self.segments.clone(),
+            groups: self.groups.clone(),
+            one_way: self.one_way,
+            loss: self.loss.clone(),
+            duplicate: self.duplicate.clone(),
+            reorder: self.reorder.clone(),
+            partition: self.partition.clone(),
+            hosts: self.hosts.clone(),
+            shared: self.shared.clone(),
+            nat: Mutex::new(self.nat().clone()),
+        }
+    }
+}
+
 impl World {
     /// The world of `nodes` nodes for the run's `seed`. Node `i` is on multicast
     /// segment `i % segments`, so the first nodes (the bootstrap nodes) sit on
@@ -105,14 +131,19 @@ impl World {
             duplicate: seed_stream(seed, STREAM_DUPLICATE),
             reorder: seed_stream(seed, STREAM_REORDER),
             partition: seed_stream(seed, STREAM_PARTITION),
-            stats: WorldStats::default(),
-            nat: Nat::new(seed, nodes, spec.bootstrap, &spec.nat),
+            nat: Mutex::new(Nat::new(seed, nodes, spec.bootstrap, &spec.nat)),
         }
     }
 
     /// Node `node`'s NAT.
     pub fn nat_kind(&self, node: usize) -> NatKind {
-        self.nat.kind(node)
+        self.nat().kind(node)
+    }
+
+    fn nat(&self) -> std::sync::MutexGuard<'_, Nat> {
+        self.nat
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Node `i` on segment `hosts[i] % segments`.
@@ -212,11 +243,15 @@ impl World {
         }
     }
 
-    /// What the world did so far.
-    pub fn stats(&self) -> WorldStats {
+    /// What the world did so far, given what the engine counted of the datagrams'
+    /// fates.
+    pub fn stats(&self, fates: Fates) -> WorldStats {
         WorldStats {
-            nat_dropped: self.nat.dropped,
-            ..self.stats
+            lost: fates.lost,
+            partitioned: fates.partitioned,
+            duplicated: fates.duplicated,
+            reordered: fates.reordered,
+            nat_dropped: self.nat().dropped,
         }
     }
 }
@@ -246,7 +281,7 @@ impl Network for World {
     /// Also the node behind a public NAT address, on any port: who really lives there.
     fn index_of(&self, addr: SocketAddr, nodes: usize) -> Option<usize> {
         if let Some(node) = nat::node_of_public(addr.ip()) {
-            return (node < nodes && self.nat.kind(node) != NatKind::Open).then_some(node);
+            return (node < nodes && self.nat().kind(node) != NatKind::Open).then_some(node);
         }
         if let Some(&node) = self.shared.get(&addr) {
             return (node < nodes).then_some(node);
@@ -256,14 +291,16 @@ impl Network for World {
     }
 
     fn route(
-        &mut self,
+        &self,
         now: Time,
         src: usize,
         src_addr: SocketAddr,
         dst: SocketAddr,
         nodes: usize,
     ) -> Route {
-        if !self.nat.is_on() {
+        let mut nat = self.nat();
+        if !nat.is_on() {
+            drop(nat);
             return Route::unchanged(Network::index_of(self, dst, nodes), src_addr);
         }
         let hosts = &self.hosts;
@@ -272,31 +309,53 @@ impl Network for World {
             Some(&node) => (node < nodes).then_some(node),
             None => index_of(addr, nodes).filter(|&node| hosts[node] == node),
         };
-        self.nat.route(now, src, src_addr, dst, index_of)
+        nat.route(now, src, src_addr, dst, index_of)
     }
 
-    fn fate(&mut self, _now: Time, src: usize, dst: usize, delays: &mut Vec<Duration>) {
+    fn serial(&self) -> Option<&'static str> {
+        self.nat()
+            .is_on()
+            .then_some("NAT mappings are state every datagram through a NAT changes")
+    }
+
+    fn lookahead(&self) -> Duration {
+        self.spec.latency_min
+    }
+
+    fn fate(
+        &self,
+        _now: Time,
+        datagram: Datagram,
+        dst: usize,
+        delays: &mut Vec<Duration>,
+        fates: &mut Fates,
+    ) {
+        let src = datagram.src;
         if self.cut(src, dst) {
-            self.stats.partitioned += 1;
+            fates.partitioned += 1;
             return;
         }
-        if self.spec.loss > 0.0 && unit(&mut self.loss) < self.spec.loss {
-            self.stats.lost += 1;
+        if self.spec.loss > 0.0 && unit(&mut keyed(&self.loss, datagram)) < self.spec.loss {
+            fates.lost += 1;
             return;
         }
         let base = self.link_latency(src, dst);
-        let copies = if self.spec.duplicate > 0.0 && unit(&mut self.duplicate) < self.spec.duplicate
+        let copies = if self.spec.duplicate > 0.0
+            && unit(&mut keyed(&self.duplicate, datagram)) < self.spec.duplicate
         {
-            self.stats.duplicated += 1;
+            fates.duplicated += 1;
             2
         } else {
             1
         };
+        let mut reorder = (self.spec.reorder > 0.0).then(|| keyed(&self.reorder, datagram));
         for _ in 0..copies {
             let mut delay = base;
-            if self.spec.reorder > 0.0 && unit(&mut self.reorder) < self.spec.reorder {
-                self.stats.reordered += 1;
-                delay += uniform(&mut self.reorder, Duration::ZERO, self.spec.reorder_delay);
+            if let Some(rng) = &mut reorder {
+                if unit(rng) < self.spec.reorder {
+                    fates.reordered += 1;
+                    delay += uniform(rng, Duration::ZERO, self.spec.reorder_delay);
+                }
             }
             delays.push(delay);
         }
@@ -322,11 +381,15 @@ mod tests {
         }
     }
 
-    fn fates(world: &mut World, n: usize) -> Vec<Vec<Duration>> {
+    fn fates(world: &World, n: usize, counts: &mut Fates) -> Vec<Vec<Duration>> {
         (0..n)
             .map(|i| {
                 let mut d = Vec::new();
-                world.fate(Time::ZERO, i % 10, (i * 7 + 1) % 10, &mut d);
+                let datagram = Datagram {
+                    src: i % 10,
+                    seq: i as u64,
+                };
+                world.fate(Time::ZERO, datagram, (i * 7 + 1) % 10, &mut d, counts);
                 d
             })
             .collect()
@@ -347,8 +410,8 @@ mod tests {
 
     #[test]
     fn turning_on_loss_does_not_move_the_latency_of_delivered_datagrams() {
-        let mut clean = World::new(3, 10, &spec());
-        let mut lossy = World::new(
+        let clean = World::new(3, 10, &spec());
+        let lossy = World::new(
             3,
             10,
             &NetworkSpec {
@@ -356,7 +419,11 @@ mod tests {
                 ..spec()
             },
         );
-        let (a, b) = (fates(&mut clean, 1000), fates(&mut lossy, 1000));
+        let mut counts = Fates::default();
+        let (a, b) = (
+            fates(&clean, 1000, &mut counts),
+            fates(&lossy, 1000, &mut counts),
+        );
         let mut lost = 0;
         for (x, y) in a.iter().zip(&b) {
             if y.is_empty() {
@@ -375,11 +442,12 @@ mod tests {
             reorder: 0.2,
             ..spec()
         };
-        let mut w = World::new(1, 10, &s);
-        let all = fates(&mut w, 10_000);
+        let w = World::new(1, 10, &s);
+        let mut counts = Fates::default();
+        let all = fates(&w, 10_000, &mut counts);
         let twice = all.iter().filter(|d| d.len() == 2).count();
         assert!((800..1200).contains(&twice), "{twice}");
-        let stats = w.stats();
+        let stats = w.stats(counts);
         assert_eq!(stats.duplicated as usize, twice);
         assert!(
             (2000..2800).contains(&(stats.reordered as usize)),
@@ -401,11 +469,14 @@ mod tests {
         let b = (0..100).find(|&i| w.group(i) == Some(1)).unwrap();
         assert!(w.cut(a, b) && !w.cut(b, a));
         let mut d = Vec::new();
-        w.fate(Time::ZERO, a, b, &mut d);
+        let mut counts = Fates::default();
+        let datagram = Datagram { src: a, seq: 1 };
+        w.fate(Time::ZERO, datagram, b, &mut d, &mut counts);
         assert!(d.is_empty());
         w.heal();
-        w.fate(Time::ZERO, a, b, &mut d);
+        w.fate(Time::ZERO, datagram, b, &mut d, &mut counts);
         assert_eq!(d.len(), 1);
+        assert_eq!(counts.partitioned, 1);
     }
 
     #[test]

@@ -174,7 +174,7 @@ fn a_partition_cuts_lookups_across_it_and_healing_restores_them() {
         lookups(&mut engine, &within) >= 18,
         "seed {seed}; {REPRODUCE}"
     );
-    assert!(engine.world().stats().partitioned > 0);
+    assert!(engine.fates().partitioned > 0);
 
     engine.world_mut().heal();
     let resumed = engine.now() + Duration::from_secs(15);

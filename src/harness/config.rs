@@ -50,6 +50,11 @@ pub struct SwarmConfig {
     /// the network, not joining until [`Swarm::revive`] brings them in. Nodes that join
     /// mid-run. They are never bootstrap nodes.
     pub dormant: usize,
+    /// Threads the direct engine runs the nodes on (at least 1). The run is the same,
+    /// trace hash and all, at every thread count; a network that must be asked in
+    /// order ([`Network::serial`](super::Network::serial)) or has no smallest
+    /// latency runs on one.
+    pub threads: usize,
 }
 
 /// Adjusts node `i`'s configuration: [`SwarmConfig::per_node`].
@@ -81,6 +86,7 @@ impl Default for SwarmConfig {
             per_node: None,
             clock_skew: ClockSkew::default(),
             dormant: 0,
+            threads: 1,
         }
     }
 }

@@ -1,15 +1,37 @@
-//! [`Swarm`]: many [`Node`]s in one thread over a seeded network model.
+//! [`Swarm`]: many [`Node`]s over a seeded network model, on one thread or many.
 //!
 //! In: a [`SwarmConfig`] (size, seed, latency, loss, multicast segments, bootstrap
-//! nodes) and commands for any node at any time. Out: every node's events and query
-//! outcomes, network counters, and a trace hash over everything that happened.
+//! nodes, threads) and commands for any node at any time. Out: every node's events and
+//! query outcomes, network counters, and a trace hash over everything that happened.
 //!
-//! Time jumps to the next thing that happens: one queue keyed by `(time, seq)` holds
-//! deliveries, node timers and scheduled commands, so the cost of a run grows with
-//! its events, not with its simulated duration. A [`Network`] decides each datagram's
-//! fate (the core's [`UniformNetwork`] by default; the simulator's world model in
-//! `dswarm-sim`); each node gets its own stream of the run's seed, so node `n` draws
-//! the same keys whatever the swarm's size. Same config, same [`Trace`] hash.
+//! Time jumps to the next thing that happens: queues of deliveries, node timers and
+//! scheduled commands, so the cost of a run grows with its events, not with its
+//! simulated duration. A [`Network`] decides each datagram's fate (the core's
+//! [`UniformNetwork`] by default; the simulator's world model in `dswarm-sim`); each
+//! node gets its own stream of the run's seed, so node `n` draws the same keys whatever
+//! the swarm's size. Same config, same [`Trace`] hash.
+//!
+//! ## How the run stays the same at any thread count
+//!
+//! - The nodes are split into parts of contiguous indices, one per thread
+//!   ([`SwarmConfig::threads`]); each part has its own queue ([`part`]).
+//! - Every event has a key that no partitioning decides: its time, the node it happens
+//!   to, the node that caused it and that node's own sequence number. A node sees its
+//!   inputs in key order, whichever part holds it.
+//! - A datagram's fate is drawn from the seed, the concern, its sender and the sender's
+//!   sequence number ([`keyed`]), not from a stream other datagrams read.
+//! - The parts advance in windows no longer than the network's smallest latency (its
+//!   [`Network::lookahead`]): nothing sent within a window arrives within it, so no
+//!   part's window depends on another's. Windows start at the earliest pending event
+//!   of the whole swarm, wherever it is. At a window's end, events for other parts'
+//!   nodes are handed over, and the trace leaves, node events and taps of every part
+//!   are merged in (time, node) order: the order in which the trace hash is folded.
+//! - Commands, and every other change from outside ([`Swarm::start`],
+//!   [`Swarm::set_down`], …), happen between windows, on the caller's thread.
+//!
+//! One thread runs the very same windows, so one thread and eight give one hash. A
+//! network without a smallest latency, or one that must be asked in order
+//! ([`Network::serial`]), runs on one thread, and [`Swarm::serial`] says why.
 //!
 //! This is the core's in-process test harness and the simulator's direct engine.
 
@@ -17,17 +39,21 @@ mod clock;
 mod config;
 mod network;
 pub mod pair;
+mod parallel;
+mod part;
 mod queue;
 mod trace;
 
 pub use clock::{ClockSkew, NodeClock};
 pub use config::{ConfigureFn, PerNode, SwarmConfig};
 pub use network::{
-    addr_of, index_of, seed_stream, uniform, unit, Network, Route, UniformNetwork, PORT,
+    addr_of, index_of, keyed, seed_stream, uniform, unit, Datagram, Fates, Network, Route,
+    UniformNetwork, PORT,
 };
+pub use parallel::{Profile, PROFILE_THREADS};
 pub use trace::{
     first_checkpoint_divergence, first_divergence, log_context, set_log_context, Checkpoint, Kind,
-    Record, Trace, CHECKPOINT_EVERY,
+    Leaf, Record, Trace, CHECKPOINT_EVERY,
 };
 
 use std::collections::BTreeMap;
@@ -40,7 +66,7 @@ use crate::proto::node::Transmit;
 use crate::proto::wire::WireContact;
 use crate::proto::{Command, CommandError, Event, Node, NodeId, QueryId, QueryOutcome, Time};
 
-use self::queue::Queue;
+use self::part::{Env, Meta, Part, Worker};
 
 /// The multicast group of the simulated LAN segments.
 pub const MULTICAST_GROUP: SocketAddr =
@@ -76,6 +102,15 @@ pub struct NetStats {
     pub dropped: u64,
 }
 
+impl std::ops::AddAssign for NetStats {
+    fn add_assign(&mut self, other: NetStats) {
+        self.sent += other.sent;
+        self.delivered += other.delivered;
+        self.dropped += other.dropped;
+    }
+}
+
+/// What happens to a node: a datagram arrives, its timer fires, a command starts.
 enum What {
     Deliver {
         to: usize,
@@ -91,17 +126,24 @@ enum What {
     },
 }
 
-/// Many nodes, one thread, one seeded network; see the module docs.
+/// Many nodes, one seeded network, any number of threads; see the module docs.
 pub struct Swarm<N: Network = UniformNetwork> {
     config: SwarmConfig,
     network: N,
     nodes: Vec<Node>,
+    meta: Vec<Meta>,
     addrs: Vec<SocketAddr>,
-    queue: Queue,
-    armed: Vec<Option<Time>>,
+    mailboxes: Vec<Option<SocketAddr>>,
+    parts: Vec<Part>,
+    /// Nodes per part.
+    chunk: usize,
+    /// Threads the parts run on.
+    threads: usize,
+    /// Why the swarm runs on one thread though more were asked for, if it does.
+    serial: Option<&'static str>,
+    lookahead: Duration,
     now: Time,
     trace: Trace,
-    net: NetStats,
     finished: BTreeMap<(usize, QueryId), Finished>,
     events: Option<Vec<(Time, usize, Event)>>,
     down: Vec<bool>,
@@ -109,11 +151,11 @@ pub struct Swarm<N: Network = UniformNetwork> {
     /// Nodes whose datagrams are tapped (empty: none), and what was tapped.
     tapped: Vec<bool>,
     taps: Vec<Tapped>,
-    delays: Vec<Duration>,
     /// Each node's clocks.
     clocks: Vec<NodeClock>,
     /// Each node's current life: 0 until it restarts; `None` while dormant.
     lives: Vec<Option<u64>>,
+    profile: Option<Profile>,
 }
 
 /// A datagram as delivered: its source and bytes.
@@ -145,6 +187,38 @@ impl Swarm {
     }
 }
 
+/// Runs `f` on a [`Worker`] of node `$node`'s part, borrowing the swarm's fields apart.
+macro_rules! with_worker {
+    ($swarm:expr, $node:expr, |$w:ident| $body:expr) => {{
+        let swarm = &mut *$swarm;
+        let env = Env {
+            network: &swarm.network,
+            addrs: &swarm.addrs,
+            mailboxes: &swarm.mailboxes,
+            clocks: &swarm.clocks,
+            down: &swarm.down,
+            tapped: &swarm.tapped,
+            captured: swarm.captured.as_ref().map(|(node, _)| *node),
+            keep: swarm.trace.keeps(),
+            recording: swarm.events.is_some(),
+            chunk: swarm.chunk,
+        };
+        let p = env.part_of($node);
+        let part = &mut swarm.parts[p];
+        part.now = swarm.now;
+        let range = part.lo..(part.lo + swarm.chunk).min(swarm.nodes.len());
+        let mut $w = Worker {
+            env: &env,
+            part,
+            nodes: &mut swarm.nodes[range.clone()],
+            meta: &mut swarm.meta[range],
+        };
+        let result = $body;
+        swarm.merge_part(p);
+        result
+    }};
+}
+
 impl<N: Network> Swarm<N> {
     /// Builds the swarm on `network` and schedules every node's bootstrap within the
     /// join window.
@@ -152,27 +226,62 @@ impl<N: Network> Swarm<N> {
         let n = config.nodes;
         let addrs: Vec<SocketAddr> = (0..n).map(|i| network.addr_of(i)).collect();
         let nodes: Vec<Node> = (0..n).map(|i| config.node_at(i, &addrs)).collect();
+        let mailboxes = nodes.iter().map(Node::mailbox).collect();
         let joins = config.join_times();
         let clocks = (0..n).map(|i| config.clock(i)).collect();
         let awake = n - config.dormant.min(n);
+        let lookahead = network.lookahead();
+        let serial = if config.threads <= 1 {
+            None
+        } else if let Some(why) = network.serial() {
+            Some(why)
+        } else if lookahead.is_zero() {
+            Some("the network's smallest latency is 0, so no part may run ahead of another")
+        } else {
+            None
+        };
+        let threads = if serial.is_some() {
+            1
+        } else {
+            config.threads.clamp(1, n.max(1))
+        };
+        // One part on one thread; on several, many small ones that the threads share
+        // out window by window.
+        let parts = if threads == 1 {
+            1
+        } else {
+            (threads * parallel::PARTS_PER_THREAD).min(n)
+        };
+        let chunk = n.div_ceil(parts.max(1)).max(1);
+        let parts = (0..n.div_ceil(chunk).max(1))
+            .map(|index| Part {
+                index,
+                lo: index * chunk,
+                ..Part::default()
+            })
+            .collect();
         let mut swarm = Swarm {
             network,
             nodes,
+            meta: vec![Meta::default(); n],
             addrs,
-            queue: Queue::default(),
-            armed: vec![None; n],
+            mailboxes,
+            parts,
+            chunk,
+            threads,
+            serial,
+            lookahead,
             now: Time::ZERO,
             trace: Trace::new(),
-            net: NetStats::default(),
             finished: BTreeMap::new(),
             events: None,
             down: vec![false; n],
             captured: None,
             tapped: Vec::new(),
             taps: Vec::new(),
-            delays: Vec::with_capacity(2),
             clocks,
             lives: vec![Some(0); n],
+            profile: None,
             config,
         };
         for node in awake..n {
@@ -180,16 +289,47 @@ impl<N: Network> Swarm<N> {
             swarm.lives[node] = None;
         }
         for (i, at) in joins.into_iter().enumerate().take(awake) {
-            swarm.push(
-                at,
-                What::Start {
-                    node: i,
-                    command: Command::Bootstrap,
-                },
-            );
-            swarm.arm(i);
+            with_worker!(&mut swarm, i, |w| {
+                w.push_own(
+                    at,
+                    i,
+                    What::Start {
+                        node: i,
+                        command: Command::Bootstrap,
+                    },
+                );
+                w.arm(i);
+            });
         }
         swarm
+    }
+
+    /// The threads the swarm runs on.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Why the swarm runs on one thread though [`SwarmConfig::threads`] asked for more,
+    /// if it does.
+    pub fn serial(&self) -> Option<&'static str> {
+        self.serial
+    }
+
+    /// Measures from now on how the work of each window spreads over the nodes, for
+    /// [`Swarm::profile`].
+    pub fn start_profile(&mut self) {
+        for part in &mut self.parts {
+            part.load = Some(Vec::new());
+        }
+        self.profile = Some(Profile {
+            threads: self.threads,
+            ..Profile::default()
+        });
+    }
+
+    /// The windows' profile since [`Swarm::start_profile`].
+    pub fn profile(&self) -> Option<&Profile> {
+        self.profile.as_ref()
     }
 
     /// The network model.
@@ -218,8 +358,8 @@ impl<N: Network> Swarm<N> {
     pub fn set_down(&mut self, index: usize, down: bool) {
         self.down[index] = down;
         if !down {
-            self.armed[index] = None;
-            self.arm(index);
+            self.meta[index].armed = None;
+            with_worker!(self, index, |w| w.arm(index));
         }
     }
 
@@ -234,9 +374,11 @@ impl<N: Network> Swarm<N> {
         if self.down[index] {
             return;
         }
-        let local = self.local(index);
-        self.nodes[index].leave(local);
-        self.after(index);
+        with_worker!(self, index, |w| {
+            let local = w.local(index);
+            w.node(index).leave(local);
+            w.after(index);
+        });
         self.down[index] = true;
     }
 
@@ -255,10 +397,11 @@ impl<N: Network> Swarm<N> {
         self.nodes[index] = self
             .config
             .build_life(index, addr, bootstrap, life, self.now);
+        self.mailboxes[index] = self.nodes[index].mailbox();
         // Query ids start again with the new node: forget the old one's endings.
         self.finished.retain(|&(node, _), _| node != index);
         self.down[index] = false;
-        self.armed[index] = None;
+        self.meta[index].armed = None;
         let _ = self.start(index, Command::Bootstrap);
     }
 
@@ -283,16 +426,15 @@ impl<N: Network> Swarm<N> {
         self.clocks[index]
     }
 
-    /// Node `index`'s monotonic time now.
-    fn local(&self, index: usize) -> Time {
-        self.clocks[index].local(self.now)
-    }
-
     /// Delivers `payload` to node `to` as if `from` had sent it, after the smallest
     /// latency: how tests inject foreign or malformed datagrams.
     pub fn inject(&mut self, from: SocketAddr, to: usize, payload: Vec<u8>) {
-        let latency = self.config.latency_min;
-        self.push(self.now + latency, What::Deliver { to, from, payload });
+        let at = self.now + self.config.latency_min.max(self.lookahead);
+        with_worker!(self, to, |w| w.push_own(
+            at,
+            to,
+            What::Deliver { to, from, payload }
+        ));
     }
 
     /// Keeps a copy of every datagram delivered to node `index` from now on, for
@@ -329,7 +471,7 @@ impl<N: Network> Swarm<N> {
         if self.down[src] {
             return;
         }
-        self.route(src, Transmit { dst, payload });
+        with_worker!(self, src, |w| w.route(src, Transmit { dst, payload }));
     }
 
     /// Moves the events recorded since [`Swarm::record_events`] (or the last call) to
@@ -372,7 +514,20 @@ impl<N: Network> Swarm<N> {
 
     /// The network's counters.
     pub fn net_stats(&self) -> NetStats {
-        self.net
+        let mut net = NetStats::default();
+        for part in &self.parts {
+            net += part.net;
+        }
+        net
+    }
+
+    /// What the network did to datagrams, by cause.
+    pub fn fates(&self) -> Fates {
+        let mut fates = Fates::default();
+        for part in &self.parts {
+            fates += part.fates;
+        }
+        fates
     }
 
     /// A digest of every datagram delivered or dropped (time, source, destination,
@@ -395,13 +550,15 @@ impl<N: Network> Swarm<N> {
 
     /// Starts a command on node `node` now.
     pub fn start(&mut self, node: usize, command: Command) -> Result<QueryId, CommandError> {
-        let local = self.local(node);
-        let result = self.nodes[node].start(local, command);
-        self.after(node);
-        result
+        with_worker!(self, node, |w| {
+            let local = w.local(node);
+            let result = w.node(node).start(local, command);
+            w.after(node);
+            result
+        })
     }
 
-    /// Runs a command on node `node` and steps until it finishes or `limit` of
+    /// Runs a command on node `node` and runs windows until it finishes or `limit` of
     /// simulated time has passed.
     pub fn run_command(
         &mut self,
@@ -411,225 +568,29 @@ impl<N: Network> Swarm<N> {
     ) -> Option<Finished> {
         let query = self.start(node, command).ok()?;
         let deadline = self.now + limit;
-        while self.finished(node, query).is_none()
-            && self.next_at().is_some_and(|at| at <= deadline)
-        {
-            self.step();
-        }
+        while self.finished(node, query).is_none() && self.step_until(deadline) {}
         self.finished(node, query).cloned()
     }
 
     /// Runs everything due up to and including `until`, then sets the clock to it.
     pub fn run_until(&mut self, until: Time) {
-        while self.next_at().is_some_and(|at| at <= until) {
-            self.step();
-        }
+        self.run_windows(until, false);
         self.now = self.now.max(until);
     }
 
-    fn next_at(&self) -> Option<Time> {
-        self.queue.peek_at()
-    }
-
-    /// Runs the next moment at which anything happens; `false` once nothing is left.
+    /// Runs the next window; `false` once nothing is left.
     pub fn step(&mut self) -> bool {
-        let Some((at, what)) = self.queue.pop() else {
-            return false;
-        };
-        self.now = self.now.max(at);
-        let now = self.now;
-        let target = match &what {
-            What::Deliver { to, .. } => *to,
-            What::Timer { node } | What::Start { node, .. } => *node,
-        };
-        if self.down[target] {
-            if let What::Deliver { to, from, payload } = &what {
-                // Arrived at a node that is down: lost, and the trace says so.
-                self.net.dropped += 1;
-                self.trace.datagram(Kind::Down, now, *to, *from, payload);
-            }
-            if let What::Timer { .. } = what {
-                self.armed[target] = None;
-            }
-            return true;
-        }
-        set_log_context(now, Some(target));
-        let node = match what {
-            What::Deliver { to, from, payload } => {
-                self.net.delivered += 1;
-                if let Some((node, captured)) = &mut self.captured {
-                    if *node == to {
-                        captured.push((from, payload.clone()));
-                    }
-                }
-                if self.tapped.get(to).copied().unwrap_or(false) {
-                    self.taps.push(Tapped {
-                        node: to,
-                        sent: false,
-                        at: now,
-                        src: from,
-                        dst: self.addrs[to],
-                        payload: payload.clone(),
-                    });
-                }
-                let local = self.local(to);
-                self.nodes[to].handle_datagram(local, from, &payload);
-                to
-            }
-            What::Timer { node } => {
-                if self.armed[node] != Some(at) {
-                    return true; // superseded by an earlier deadline
-                }
-                self.armed[node] = None;
-                let local = self.local(node);
-                self.nodes[node].handle_timeout(local);
-                node
-            }
-            What::Start { node, command } => {
-                // Scheduled commands report through events; a refusal is dropped here.
-                let local = self.local(node);
-                let _ = self.nodes[node].start(local, command);
-                node
-            }
-        };
-        self.after(node);
-        true
+        self.step_until(Time::MAX)
     }
 
-    fn push(&mut self, at: Time, what: What) {
-        self.queue.push(at, what);
+    /// Runs the next window if anything is due up to `until`; whether one ran.
+    fn step_until(&mut self, until: Time) -> bool {
+        self.run_windows(until, true)
     }
 
-    /// Makes sure a timer entry fires no later than the node's deadline. A deadline
-    /// that moved later keeps the earlier entry: the node is woken early, which its
-    /// contract allows, and re-armed then. That keeps one entry per node in the queue
-    /// instead of one per change of deadline.
-    fn arm(&mut self, node: usize) {
-        let Some(at) = self.nodes[node].poll_timeout() else {
-            return;
-        };
-        // The node's deadline is on its own clock; the queue runs on the simulation's.
-        let at = self.clocks[node].global(at);
-        if self.armed[node].is_none_or(|armed| at < armed) {
-            self.armed[node] = Some(at);
-            self.push(at, What::Timer { node });
-        }
-    }
-
-    /// Collects what node `index` produced after an input.
-    fn after(&mut self, index: usize) {
-        while let Some(transmit) = self.nodes[index].poll_transmit() {
-            if self.tapped.get(index).copied().unwrap_or(false) && !transmit.dst.ip().is_multicast()
-            {
-                self.taps.push(Tapped {
-                    node: index,
-                    sent: true,
-                    at: self.now,
-                    src: self.addrs[index],
-                    dst: transmit.dst,
-                    payload: transmit.payload.clone(),
-                });
-            }
-            self.route(index, transmit);
-        }
-        while let Some(event) = self.nodes[index].poll_event() {
-            self.trace.event(self.now, index, &event);
-            if let Event::QueryFinished {
-                query,
-                elapsed,
-                outcome,
-            } = &event
-            {
-                let finished = Finished {
-                    at: self.now,
-                    elapsed: *elapsed,
-                    outcome: outcome.clone(),
-                };
-                self.finished.insert((index, *query), finished);
-            }
-            if let Some(events) = &mut self.events {
-                events.push((self.now, index, event));
-            }
-        }
-        self.arm(index);
-    }
-
-    fn route(&mut self, src: usize, transmit: Transmit) {
-        if transmit.dst.ip().is_multicast() {
-            let members = self.network.multicast_members(src);
-            if members.is_empty() {
-                self.net.sent += 1;
-                self.drop_datagram(src, transmit.dst, &transmit.payload);
-                return;
-            }
-            let members = members.to_vec();
-            let from = self.addrs[src];
-            // The beacon group reaches the whole segment; any other group (a mailbox)
-            // only the members listening there.
-            let beacons = self.nodes[src].config().discovery.multicast_group == Some(transmit.dst);
-            let listens = |to: usize| beacons || self.nodes[to].mailbox() == Some(transmit.dst);
-            let members: Vec<usize> = members
-                .into_iter()
-                .filter(|&to| to != src && listens(to))
-                .collect();
-            for to in members {
-                self.net.sent += 1;
-                self.transmit(src, from, to, transmit.payload.as_slice());
-            }
-            return;
-        }
-        self.net.sent += 1;
-        let nodes = self.nodes.len();
-        let src_addr = self.addrs[src];
-        match self
-            .network
-            .route(self.now, src, src_addr, transmit.dst, nodes)
-        {
-            Route::Deliver { to, from } => self.transmit(src, from, to, transmit.payload),
-            Route::Unroutable | Route::Filtered => {
-                self.drop_datagram(src, transmit.dst, &transmit.payload)
-            }
-        }
-    }
-
-    /// Sends one copy (or none, or duplicates, as the network decides) of `payload`
-    /// from `src`, seen as coming from `from`, to `to`; the last copy takes the buffer
-    /// itself.
-    fn transmit(
-        &mut self,
-        src: usize,
-        from: SocketAddr,
-        to: usize,
-        payload: impl Into<Vec<u8>> + AsRef<[u8]>,
-    ) {
-        let mut delays = std::mem::take(&mut self.delays);
-        delays.clear();
-        self.network.fate(self.now, src, to, &mut delays);
-        if delays.is_empty() {
-            self.drop_datagram(src, self.addrs[to], payload.as_ref());
-        }
-        let mut payload = Some(payload);
-        for (copy, delay) in delays.iter().enumerate() {
-            if copy > 0 {
-                self.net.sent += 1; // a duplicate is one more datagram on the wire
-            }
-            let at = self.now + *delay;
-            let bytes = payload.as_ref().map_or(&[][..], |p| p.as_ref());
-            self.trace
-                .datagram_sent(Kind::Deliver, self.now, at, src, self.addrs[to], bytes);
-            let payload = if copy + 1 == delays.len() {
-                payload.take().map(Into::into).unwrap_or_default()
-            } else {
-                bytes.to_vec()
-            };
-            self.push(at, What::Deliver { to, from, payload });
-        }
-        self.delays = delays;
-    }
-
-    fn drop_datagram(&mut self, src: usize, dst: SocketAddr, payload: &[u8]) {
-        self.net.dropped += 1;
-        self.trace.datagram(Kind::Drop, self.now, src, dst, payload);
+    /// The earliest pending event of the whole swarm.
+    fn next_at(&self) -> Option<Time> {
+        self.parts.iter().filter_map(|p| p.queue.peek_at()).min()
     }
 
     /// The global oracle of a lookup by node `asker`: of the `k` ids closest to

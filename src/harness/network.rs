@@ -19,14 +19,67 @@ use crate::proto::Time;
 /// The port every simulated node serves on.
 pub const PORT: u16 = 7000;
 
-/// Decides the fate of every datagram of a simulated swarm.
-pub trait Network {
+/// One datagram on the wire: the node that sent it and that node's own sequence
+/// number for it. Every random draw about its fate is a function of the run's seed,
+/// the concern, and these two ([`keyed`]), never the next value of a stream other
+/// datagrams also read: so its fate does not depend on which thread asks, or when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Datagram {
+    /// The sending node.
+    pub src: usize,
+    /// The sender's sequence number for it.
+    pub seq: u64,
+}
+
+/// What the network did to datagrams, by cause; each engine (and each part of a
+/// parallel one) counts its own, and the counts add up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fates {
+    /// Lost to random loss.
+    pub lost: u64,
+    /// Cut by a partition.
+    pub partitioned: u64,
+    /// Delivered twice.
+    pub duplicated: u64,
+    /// Given an extra delay.
+    pub reordered: u64,
+}
+
+impl std::ops::AddAssign for Fates {
+    fn add_assign(&mut self, other: Fates) {
+        self.lost += other.lost;
+        self.partitioned += other.partitioned;
+        self.duplicated += other.duplicated;
+        self.reordered += other.reordered;
+    }
+}
+
+/// Decides the fate of every datagram of a simulated swarm. Shared by every thread of
+/// a parallel swarm while a window runs, so its answers may not depend on the order
+/// in which they are asked ([`Network::serial`] says when they do).
+pub trait Network: Sync {
     /// The nodes a multicast from `src` reaches (its LAN segment; may include `src`,
     /// which the caller skips). Empty when there is no multicast.
     fn multicast_members(&self, src: usize) -> &[usize];
-    /// The fate of one datagram from `src` to `dst` sent at `now`: pushes onto `delays`
-    /// the one-way delay of every copy that arrives. Nothing pushed: lost.
-    fn fate(&mut self, now: Time, src: usize, dst: usize, delays: &mut Vec<Duration>);
+    /// The fate of `datagram` to node `dst`, sent at `now`: pushes onto `delays` the
+    /// one-way delay of every copy that arrives. Nothing pushed: lost. Counts what it
+    /// did in `fates`. Every delay is at least [`Network::lookahead`].
+    fn fate(
+        &self,
+        now: Time,
+        datagram: Datagram,
+        dst: usize,
+        delays: &mut Vec<Duration>,
+        fates: &mut Fates,
+    );
+    /// The smallest delay [`Network::fate`] ever gives: how far a part of a parallel
+    /// swarm may run ahead of the others.
+    fn lookahead(&self) -> Duration;
+    /// Why this network must be asked from one thread in the order datagrams are sent
+    /// (state that routing changes, shared between nodes), if it must.
+    fn serial(&self) -> Option<&'static str> {
+        None
+    }
     /// Node `index`'s address: [`addr_of`] unless the network puts nodes elsewhere
     /// (several behind one IP, say). Asked once per node when the swarm is built.
     fn addr_of(&self, index: usize) -> SocketAddr {
@@ -43,7 +96,7 @@ pub trait Network {
     /// ([`Network::index_of`]) sees `src_addr`; a network with NAT rewrites the source
     /// and filters what arrives.
     fn route(
-        &mut self,
+        &self,
         now: Time,
         src: usize,
         src_addr: SocketAddr,
@@ -83,7 +136,8 @@ impl Route {
 }
 
 /// Uniform latency in `[min, max]`, independent loss, and `segments` multicast
-/// segments (node `i` on segment `i % segments`), all drawn from one RNG stream.
+/// segments (node `i` on segment `i % segments`); each datagram's draws are keyed by
+/// its sender and sequence number on one stream of the seed.
 #[derive(Clone, Debug)]
 pub struct UniformNetwork {
     latency_min: Duration,
@@ -105,7 +159,6 @@ impl UniformNetwork {
         loss: f64,
         segments: usize,
     ) -> UniformNetwork {
-        let rng = seed_stream(seed, STREAM_NET);
         let mut members = vec![Vec::new(); segments];
         if segments > 0 {
             for i in 0..nodes {
@@ -117,7 +170,7 @@ impl UniformNetwork {
             latency_max: latency.1,
             loss,
             segments: members,
-            rng,
+            rng: seed_stream(seed, STREAM_NET),
         }
     }
 }
@@ -130,11 +183,29 @@ impl Network for UniformNetwork {
         }
     }
 
-    fn fate(&mut self, _now: Time, _src: usize, _dst: usize, delays: &mut Vec<Duration>) {
-        if self.loss > 0.0 && unit(&mut self.rng) < self.loss {
+    fn fate(
+        &self,
+        _now: Time,
+        datagram: Datagram,
+        _dst: usize,
+        delays: &mut Vec<Duration>,
+        fates: &mut Fates,
+    ) {
+        let mut rng = keyed(&self.rng, datagram);
+        // Two draws whatever the loss: turning loss on moves no latency.
+        let (lose, latency) = (
+            unit(&mut rng),
+            uniform(&mut rng, self.latency_min, self.latency_max),
+        );
+        if self.loss > 0.0 && lose < self.loss {
+            fates.lost += 1;
             return;
         }
-        delays.push(uniform(&mut self.rng, self.latency_min, self.latency_max));
+        delays.push(latency);
+    }
+
+    fn lookahead(&self) -> Duration {
+        self.latency_min
     }
 }
 
@@ -169,6 +240,21 @@ pub fn index_of(addr: SocketAddr, nodes: usize) -> Option<usize> {
 pub fn seed_stream(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
+    rng
+}
+
+/// The draws of one datagram about one concern: `stream` (a stream of the run's seed,
+/// [`seed_stream`]) at the position that belongs to `datagram`'s sender and sequence
+/// number. The same datagram gets the same draws whoever asks, whenever.
+pub fn keyed(stream: &ChaCha8Rng, datagram: Datagram) -> ChaCha8Rng {
+    let src = u128::try_from(datagram.src).expect("a node index fits in 128 bits");
+    assert!(
+        src < 1 << 24 && datagram.seq < 1 << 40,
+        "fewer than 2^24 nodes and 2^40 datagrams a node"
+    );
+    let mut rng = stream.clone();
+    // A ChaCha block (16 words) of its own for every datagram.
+    rng.set_word_pos((src << 40 | u128::from(datagram.seq)) << 4);
     rng
 }
 

@@ -222,6 +222,12 @@ impl Trace {
         })
     }
 
+    /// Whether entries must carry their [`Record`]s (records kept or JSON lines
+    /// written): what [`Leaf`]s made elsewhere must know.
+    pub fn keeps(&self) -> bool {
+        self.records.is_some() || self.jsonl.is_some()
+    }
+
     /// Records a datagram from node `src` to `dst` at `at`.
     pub fn datagram(&mut self, kind: Kind, at: Time, src: usize, dst: SocketAddr, payload: &[u8]) {
         self.datagram_sent(kind, at, at, src, dst, payload);
@@ -238,74 +244,24 @@ impl Trace {
         dst: SocketAddr,
         payload: &[u8],
     ) {
-        if tracing::enabled!(target: "dswarm::trace", tracing::Level::TRACE) {
-            set_log_context(log_context().0, Some(src));
-            tracing::trace!(target: "dswarm::trace", kind = kind.name(), %dst, len = payload.len(), at = %at);
-        }
-        self.hash.update([kind.tag()]);
-        self.hash.update(at.as_micros().to_be_bytes());
-        self.hash.update((src as u64).to_be_bytes());
-        match dst {
-            SocketAddr::V4(v4) => self.hash.update(v4.ip().octets()),
-            SocketAddr::V6(v6) => self.hash.update(v6.ip().octets()),
-        }
-        self.hash.update(dst.port().to_be_bytes());
-        self.hash.update((payload.len() as u64).to_be_bytes());
-        self.hash.update(payload);
-        if self.records.is_some() || self.jsonl.is_some() {
-            let record = Record {
-                index: self.count,
-                at,
-                sent,
-                kind,
-                node: src,
-                dst: Some(dst),
-                len: payload.len(),
-                digest: digest64(payload),
-                detail: None,
-            };
-            self.keep(record);
-        }
-        self.counted();
+        let leaf = Leaf::datagram(self.keeps(), kind, sent, at, src, dst, payload);
+        self.fold(leaf);
     }
 
     /// Records an event of node `node`.
     pub fn event(&mut self, at: Time, node: usize, event: &Event) {
-        self.hash.update([Kind::Event.tag()]);
-        self.hash.update(at.as_micros().to_be_bytes());
-        self.hash.update((node as u64).to_be_bytes());
-        let logged = tracing::enabled!(target: "dswarm::trace", tracing::Level::DEBUG);
-        if !logged && self.records.is_none() && self.jsonl.is_none() {
-            // Nobody reads the text: fold it into the hash as it is written.
-            let _ = write!(HashText(&mut self.hash), "{event:?}");
-            self.counted();
-            return;
-        }
-        let text = format!("{event:?}");
-        if logged {
-            set_log_context(at, Some(node));
-            tracing::debug!(target: "dswarm::trace", "{text}");
-        }
-        self.hash.update(text.as_bytes());
-        if self.records.is_some() || self.jsonl.is_some() {
-            let record = Record {
-                index: self.count,
-                at,
-                sent: at,
-                kind: Kind::Event,
-                node,
-                dst: None,
-                len: 0,
-                digest: digest64(text.as_bytes()),
-                detail: Some(text.into_boxed_str()),
-            };
-            self.keep(record);
-        }
-        self.counted();
+        let leaf = Leaf::event(self.keeps(), at, node, event);
+        self.fold(leaf);
     }
 
-    /// Counts one entry, taking a checkpoint every [`CHECKPOINT_EVERY`].
-    fn counted(&mut self) {
+    /// Folds one entry, made wherever it was made, into the hash: the trace is the
+    /// sequence of its leaves' digests, in the order they are folded.
+    pub fn fold(&mut self, leaf: Leaf) {
+        self.hash.update(leaf.digest);
+        if let Some(mut record) = leaf.record {
+            record.index = self.count;
+            self.keep(record);
+        }
         self.count += 1;
         if self.count % CHECKPOINT_EVERY == 0 {
             let digest = self.hash.clone().finalize();
@@ -332,6 +288,101 @@ impl Trace {
             {
                 records.push(record);
             }
+        }
+    }
+}
+
+/// One trace entry, digested where it happened (on any thread) and folded into the
+/// [`Trace`] later, in an order no thread decides.
+#[derive(Clone, Debug)]
+pub struct Leaf {
+    /// SHA-256 of the entry: its kind, time, node, destination and bytes, or its
+    /// event's text.
+    digest: [u8; 32],
+    /// Its record, when the trace keeps them ([`Trace::keeps`]); `index` is set when
+    /// it is folded.
+    record: Option<Record>,
+}
+
+impl Leaf {
+    /// A datagram from node `src` to `dst`, sent at `sent`, arriving (or lost) at
+    /// `at`. Only `at` enters the digest. `keep`: make its [`Record`] too.
+    pub fn datagram(
+        keep: bool,
+        kind: Kind,
+        sent: Time,
+        at: Time,
+        src: usize,
+        dst: SocketAddr,
+        payload: &[u8],
+    ) -> Leaf {
+        if tracing::enabled!(target: "dswarm::trace", tracing::Level::TRACE) {
+            set_log_context(log_context().0, Some(src));
+            tracing::trace!(target: "dswarm::trace", kind = kind.name(), %dst, len = payload.len(), at = %at);
+        }
+        let mut hash = Sha256::new();
+        hash.update([kind.tag()]);
+        hash.update(at.as_micros().to_be_bytes());
+        hash.update((src as u64).to_be_bytes());
+        match dst {
+            SocketAddr::V4(v4) => hash.update(v4.ip().octets()),
+            SocketAddr::V6(v6) => hash.update(v6.ip().octets()),
+        }
+        hash.update(dst.port().to_be_bytes());
+        hash.update((payload.len() as u64).to_be_bytes());
+        hash.update(payload);
+        let record = keep.then(|| Record {
+            index: 0,
+            at,
+            sent,
+            kind,
+            node: src,
+            dst: Some(dst),
+            len: payload.len(),
+            digest: digest64(payload),
+            detail: None,
+        });
+        Leaf {
+            digest: hash.finalize().into(),
+            record,
+        }
+    }
+
+    /// An event of node `node` at `at`. `keep`: make its [`Record`] too.
+    pub fn event(keep: bool, at: Time, node: usize, event: &Event) -> Leaf {
+        let mut hash = Sha256::new();
+        hash.update([Kind::Event.tag()]);
+        hash.update(at.as_micros().to_be_bytes());
+        hash.update((node as u64).to_be_bytes());
+        let logged = tracing::enabled!(target: "dswarm::trace", tracing::Level::DEBUG);
+        if !logged && !keep {
+            // Nobody reads the text: fold it into the hash as it is written.
+            let _ = write!(HashText(&mut hash), "{event:?}");
+            return Leaf {
+                digest: hash.finalize().into(),
+                record: None,
+            };
+        }
+        let text = format!("{event:?}");
+        if logged {
+            set_log_context(at, Some(node));
+            tracing::debug!(target: "dswarm::trace", "{text}");
+        }
+        hash.update(text.as_bytes());
+        let record = keep.then(|| Record {
+            index: 0,
+            at,
+            sent: at,
+            kind: Kind::Event,
+            node,
+            dst: None,
+            len: 0,
+            digest: digest64(text.as_bytes()),
+            detail: Some(text.into_boxed_str()),
+        });
+        Leaf {
+            digest: hash.finalize().into(),
+            record,
         }
     }
 }

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use dswarm::harness::{NetStats, Swarm, SwarmConfig, Tapped, Trace};
+use dswarm::harness::{Fates, NetStats, Swarm, SwarmConfig, Tapped, Trace};
 use dswarm::proto::store::StoredRecord;
 use dswarm::proto::{Command, Event, NodeId, QueryId, Time};
 
@@ -83,6 +83,11 @@ impl Direct {
         }
     }
 
+    /// Profiles the windows from now on ([`Engine::profile`]).
+    pub fn start_profile(&mut self) {
+        self.swarm.start_profile();
+    }
+
     /// The harness underneath, for oracles and tests.
     pub fn swarm(&self) -> &Swarm<World> {
         &self.swarm
@@ -92,6 +97,18 @@ impl Direct {
 impl Engine for Direct {
     fn name(&self) -> &'static str {
         "direct"
+    }
+
+    fn threads(&self) -> usize {
+        self.swarm.threads()
+    }
+
+    fn serial(&self) -> Option<&'static str> {
+        self.swarm.serial()
+    }
+
+    fn profile(&self) -> Option<dswarm::harness::Profile> {
+        self.swarm.profile().cloned()
     }
 
     fn now(&self) -> Time {
@@ -183,6 +200,10 @@ impl Engine for Direct {
 
     fn net_stats(&self) -> NetStats {
         self.swarm.net_stats()
+    }
+
+    fn fates(&self) -> Fates {
+        self.swarm.fates()
     }
 
     fn trace(&self) -> &Trace {

@@ -24,7 +24,7 @@ pub mod turmoil;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use dswarm::harness::{NetStats, Tapped, Trace};
+use dswarm::harness::{Fates, NetStats, Tapped, Trace};
 use dswarm::proto::store::StoredRecord;
 use dswarm::proto::{Command, CommandError, NodeId, QueryOutcome, Stats, Time};
 
@@ -47,6 +47,18 @@ pub struct Done {
 pub trait Engine {
     /// The engine's name, as scenario files spell it.
     fn name(&self) -> &'static str;
+    /// The threads it runs the nodes on.
+    fn threads(&self) -> usize {
+        1
+    }
+    /// Why it runs on one thread though more were asked for, if it does.
+    fn serial(&self) -> Option<&'static str> {
+        None
+    }
+    /// How its windows spread their work, when it keeps a profile.
+    fn profile(&self) -> Option<dswarm::harness::Profile> {
+        None
+    }
     /// The simulated time.
     fn now(&self) -> Time;
     /// Runs everything due up to `until`, then sets the clock to it.
@@ -93,6 +105,8 @@ pub trait Engine {
     fn ids(&self) -> Vec<NodeId>;
     /// The network's counters.
     fn net_stats(&self) -> NetStats;
+    /// What the world did to datagrams, by cause.
+    fn fates(&self) -> Fates;
     /// The run's trace.
     fn trace(&self) -> &Trace;
     /// The run's trace, to keep records or write it out.

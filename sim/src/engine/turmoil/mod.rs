@@ -41,7 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dswarm::harness::{
-    addr_of, index_of, Kind, NetStats, Network, Route, SwarmConfig, Trace, PORT,
+    addr_of, index_of, Datagram, Fates, Kind, NetStats, Network, Route, SwarmConfig, Trace, PORT,
 };
 use dswarm::live::driver::{self, Control, Finished};
 use dswarm::proto::{Command, CommandError, Event, Node, NodeId, Time};
@@ -93,6 +93,11 @@ pub struct Turmoil {
     step: u64,
     trace: Trace,
     net: NetStats,
+    /// What the world did to datagrams, by cause.
+    fates: Fates,
+    /// Each node's sequence number of the datagrams it sent: what their fates are
+    /// drawn by.
+    seqs: Vec<u64>,
     finished: Vec<Done>,
     // Buffers reused from step to step.
     egress: Vec<Packet>,
@@ -176,6 +181,8 @@ impl Turmoil {
             step: 0,
             trace: Trace::new(),
             net: NetStats::default(),
+            fates: Fates::default(),
+            seqs: vec![0; n],
             finished: Vec::new(),
             egress: Vec::new(),
             sent: Arc::new(AtomicBool::new(false)),
@@ -536,7 +543,12 @@ impl Turmoil {
         let dst = addr_of(to);
         let mut delays = std::mem::take(&mut self.delays);
         delays.clear();
-        self.world.fate(now, src, to, &mut delays);
+        self.seqs[src] += 1;
+        let sent = Datagram {
+            src,
+            seq: self.seqs[src],
+        };
+        self.world.fate(now, sent, to, &mut delays, &mut self.fates);
         if delays.is_empty() {
             self.drop_datagram(now, src, dst, &datagram.payload);
         }
@@ -677,6 +689,10 @@ impl Engine for Turmoil {
 
     fn net_stats(&self) -> NetStats {
         self.net
+    }
+
+    fn fates(&self) -> Fates {
+        self.fates
     }
 
     fn trace(&self) -> &Trace {

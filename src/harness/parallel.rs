@@ -1,0 +1,530 @@
+//! Windows: how a [`Swarm`] runs its parts, on one thread or several, and merges what
+//! they did.
+//!
+//! In: the time to run up to. Out: every event due by then has run, each window's
+//! trace leaves are folded in (time, node) order, and the [`Profile`] of the windows,
+//! when asked for.
+//!
+//! A window starts at the swarm's earliest pending event and is as long as the
+//! network's lookahead; the parts with an event due in it are its active parts. On one
+//! thread they run one after another. On several, the swarm has many small parts
+//! (32 a thread), and the threads take active parts from a shared list until none is
+//! left: a window of a 2,000-node run holds a few dozen events, too few to split
+//! evenly in halves, but enough to share out part by part. The caller's thread takes
+//! parts too; scoped threads do the rest, for one call of [`Swarm::run_until`], and
+//! meet at every window's end through a spinning barrier (a window is too short to pay
+//! for parking a thread). A window with one active part runs on the caller's thread
+//! alone. Which thread ran which part changes nothing: parts do not read each other
+//! within a window, and the merge orders by (time, node).
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::hint::spin_loop;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::proto::{Event, Node, QueryId, Time};
+
+use super::network::Network;
+use super::part::{Cell, Env, Meta, Part, Worker};
+use super::{Captured, Finished, Swarm, Tapped, Trace};
+
+/// Parts a thread when a swarm runs on several.
+pub(super) const PARTS_PER_THREAD: usize = 32;
+
+/// The thread counts [`Profile::critical`] is kept for.
+pub const PROFILE_THREADS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
+
+/// Node buckets the profile spreads each window's events over: the finest split of
+/// the nodes it judges.
+const PROFILE_BUCKETS: usize = 256;
+
+/// How a run's windows spread their work: what bounds the speedup of more threads.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Profile {
+    /// Windows run.
+    pub windows: u64,
+    /// Windows with one active part, run on the caller's thread alone.
+    pub inline_windows: u64,
+    /// Events handled (datagrams delivered or dropped at a node that was down, timers,
+    /// scheduled commands).
+    pub events: u64,
+    /// For each count of [`PROFILE_THREADS`], the sum over windows of the least time,
+    /// in events, that many threads need for the window when its events are spread
+    /// over the nodes in [`PROFILE_BUCKETS`] contiguous parts: the larger of an even
+    /// share and the busiest part. The critical path of a run on that many threads.
+    pub critical: [f64; PROFILE_THREADS.len()],
+    /// The threads the run had.
+    pub threads: usize,
+    /// Per thread, wall time spent handling events.
+    pub busy: Vec<Duration>,
+    /// Per thread, wall time spent at windows' ends waiting for the others (or for the
+    /// next window).
+    pub waited: Vec<Duration>,
+    /// Wall time spent merging at windows' ends, on the caller's thread, the others
+    /// waiting.
+    pub merging: Duration,
+}
+
+impl Profile {
+    /// The speedup that `threads` threads could reach at best, from how the events
+    /// spread (no cost of waiting or merging): all events over the critical path.
+    pub fn balance_bound(&self, threads: usize) -> Option<f64> {
+        let i = PROFILE_THREADS.iter().position(|&t| t == threads)?;
+        Some(self.events as f64 / self.critical[i].max(1.0))
+    }
+
+    fn tally(&mut self, buckets: &mut [u32; PROFILE_BUCKETS], touched: &mut Vec<u16>) {
+        self.windows += 1;
+        let mut total = 0u64;
+        let mut busiest = 0u32;
+        for &b in touched.iter() {
+            let load = std::mem::take(&mut buckets[usize::from(b)]);
+            total += u64::from(load);
+            busiest = busiest.max(load);
+        }
+        touched.clear();
+        self.events += total;
+        for (i, threads) in PROFILE_THREADS.iter().enumerate() {
+            self.critical[i] += (total as f64 / *threads as f64).max(f64::from(busiest));
+        }
+    }
+}
+
+/// What a window's merge needs besides the parts: where results go.
+pub(super) struct Sinks<'a> {
+    pub(super) trace: &'a mut Trace,
+    pub(super) finished: &'a mut BTreeMap<(usize, QueryId), Finished>,
+    pub(super) events: &'a mut Option<Vec<(Time, usize, Event)>>,
+    pub(super) taps: &'a mut Vec<Tapped>,
+    pub(super) captured: &'a mut Option<(usize, Vec<Captured>)>,
+    pub(super) profile: &'a mut Option<Profile>,
+    pub(super) now: &'a mut Time,
+    /// Nodes per part.
+    pub(super) chunk: usize,
+    /// Nodes in the swarm.
+    pub(super) nodes: usize,
+}
+
+/// Hands the `active` parts' events for other parts over, and folds what they did in
+/// (time, node) order: the order no partitioning decides.
+pub(super) fn merge<P: std::ops::DerefMut<Target = Part>>(
+    parts: &mut [P],
+    active: &[usize],
+    sinks: Sinks<'_>,
+) {
+    for &p in active {
+        let mut out = std::mem::take(&mut parts[p].out);
+        for (at, order, what) in out.drain(..) {
+            parts[order.dest as usize / sinks.chunk]
+                .queue
+                .push(at, order, what);
+        }
+        parts[p].out = out;
+    }
+    // Each part's entries are in (time, node) order already; a stable sort of their
+    // concatenation in part order interleaves them (a node's entries are one part's).
+    let mut leaves = Vec::new();
+    gather(
+        parts,
+        active,
+        |p| &mut p.leaves,
+        &mut leaves,
+        |(at, node, _)| (*at, *node),
+    );
+    for (_, _, leaf) in leaves {
+        sinks.trace.fold(leaf);
+    }
+    match sinks.events {
+        Some(events) => {
+            let start = events.len();
+            gather(
+                parts,
+                active,
+                |p| &mut p.events,
+                events,
+                |(at, node, _)| (*at, *node),
+            );
+            debug_assert!(events[start..].is_sorted_by_key(|(at, node, _)| (*at, *node)));
+        }
+        None => active.iter().for_each(|&p| parts[p].events.clear()),
+    }
+    gather(
+        parts,
+        active,
+        |p| &mut p.taps,
+        sinks.taps,
+        |t| (t.at, t.node),
+    );
+    let mut touched = Vec::new();
+    for &p in active {
+        let part = &mut *parts[p];
+        for (key, finished) in part.finished.drain(..) {
+            sinks.finished.insert(key, finished);
+        }
+        if let Some((_, captured)) = sinks.captured {
+            captured.append(&mut part.captured);
+        }
+        *sinks.now = (*sinks.now).max(part.now);
+        if let Some(load) = &mut part.load {
+            touched.append(load);
+        }
+    }
+    if let Some(profile) = sinks.profile {
+        let mut buckets = [0u32; PROFILE_BUCKETS];
+        let mut seen = Vec::new();
+        for node in touched {
+            let b = node as usize * PROFILE_BUCKETS / sinks.nodes.max(1);
+            if buckets[b] == 0 {
+                seen.push(b as u16);
+            }
+            buckets[b] += 1;
+        }
+        profile.tally(&mut buckets, &mut seen);
+    }
+}
+
+/// Appends the `active` parts' lists (each sorted by `key`) to `out`, merged by `key`.
+fn gather<P: std::ops::DerefMut<Target = Part>, T, K: Ord>(
+    parts: &mut [P],
+    active: &[usize],
+    list: impl Fn(&mut Part) -> &mut Vec<T>,
+    out: &mut Vec<T>,
+    key: impl Fn(&T) -> K,
+) {
+    let start = out.len();
+    let mut from = 0;
+    for &p in active {
+        let items = list(&mut parts[p]);
+        if !items.is_empty() {
+            from += 1;
+            out.append(items);
+        }
+    }
+    if from > 1 {
+        out[start..].sort_by_key(|t| key(t));
+    }
+}
+
+/// The spinning barrier of the threads, and the list of parts they take from.
+struct Control {
+    /// Bumped to start a window (or to stop).
+    generation: AtomicU64,
+    /// The window's end, in microseconds.
+    end: AtomicU64,
+    stop: AtomicBool,
+    /// The window's active parts, `active[..count]`, and the next one to take.
+    active: Vec<AtomicUsize>,
+    count: AtomicUsize,
+    next: AtomicUsize,
+    /// Threads that finished the window.
+    done: AtomicUsize,
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
+/// Spins, then yields, until `ready`.
+fn wait_until(ready: impl Fn() -> bool) {
+    let mut spins = 0u32;
+    while !ready() {
+        if spins < 2_000 {
+            spin_loop();
+            spins += 1;
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+fn lock<T>(cell: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A part whose thread panicked is still merged: the panic is resumed after.
+    cell.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Wall time for the profile only; nothing simulated reads it.
+#[allow(clippy::disallowed_methods)]
+fn wall() -> Instant {
+    Instant::now()
+}
+
+/// Runs part `cell` up to `end`; a panic is kept in `panic` for the caller's thread.
+fn run_part<N: Network>(
+    env: &Env<'_, N>,
+    cell: &mut Cell<'_>,
+    end: Time,
+    panic: &Mutex<Option<Box<dyn Any + Send>>>,
+) {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        Worker {
+            env,
+            part: &mut *cell.part,
+            nodes: &mut *cell.nodes,
+            meta: &mut *cell.meta,
+        }
+        .run(end)
+    }));
+    if let Err(payload) = result {
+        lock(panic).get_or_insert(payload);
+    }
+}
+
+/// Takes active parts from `control` and runs them until none is left.
+fn take_parts<N: Network>(
+    env: &Env<'_, N>,
+    cells: &[Mutex<Cell<'_>>],
+    control: &Control,
+    end: Time,
+) {
+    let count = control.count.load(Ordering::Acquire);
+    loop {
+        let k = control.next.fetch_add(1, Ordering::AcqRel);
+        if k >= count {
+            return;
+        }
+        let p = control.active[k].load(Ordering::Acquire);
+        run_part(env, &mut lock(&cells[p]), end, &control.panic);
+    }
+}
+
+impl<N: Network> Swarm<N> {
+    /// The end of the window that starts at `start`: a lookahead later, and no later
+    /// than just after `until`.
+    fn window_end(lookahead: Duration, start: Time, until: Time) -> Time {
+        let end = start + lookahead.max(Duration::from_micros(1));
+        end.min(until + Duration::from_micros(1))
+    }
+
+    /// Runs windows while anything is due up to `until` (only one with `one`); whether
+    /// any ran.
+    pub(super) fn run_windows(&mut self, until: Time, one: bool) -> bool {
+        if self.threads > 1 {
+            return self.run_parallel(until, one);
+        }
+        let lookahead = self.lookahead;
+        let mut ran = false;
+        let mut active = Vec::new();
+        while let Some(start) = self.next_at().filter(|&at| at <= until) {
+            let end = Self::window_end(lookahead, start, until);
+            let (env, sinks, parts, nodes, meta) = self.split();
+            let began = wall();
+            active.clear();
+            for (p, cell) in cells(parts, nodes, meta, env.chunk).enumerate() {
+                if cell.part.queue.peek_at().is_some_and(|at| at < end) {
+                    active.push(p);
+                    // On the caller's thread a panic goes up as it is.
+                    Worker {
+                        env: &env,
+                        part: cell.part,
+                        nodes: cell.nodes,
+                        meta: cell.meta,
+                    }
+                    .run(end);
+                }
+            }
+            let busy = began.elapsed();
+            let mut parts: Vec<&mut Part> = parts.iter_mut().collect();
+            merge(&mut parts, &active, sinks);
+            if let Some(profile) = &mut self.profile {
+                profile.inline_windows += u64::from(active.len() == 1);
+                profile.busy.resize(1, Duration::ZERO);
+                profile.busy[0] += busy;
+            }
+            ran = true;
+            if one {
+                break;
+            }
+        }
+        ran
+    }
+
+    /// Merges what the parts did since the last merge: after a command or any other
+    /// change from outside, between windows.
+    pub(super) fn merge_part(&mut self, p: usize) {
+        // A command's work is no window of the profile.
+        let profile = self.profile.take();
+        let (_, sinks, parts, _, _) = self.split();
+        let mut parts: Vec<&mut Part> = parts.iter_mut().collect();
+        merge(&mut parts, &[p], sinks);
+        self.profile = profile;
+    }
+
+    /// Borrows the swarm apart: what parts read, where results go, and what they own.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn split(
+        &mut self,
+    ) -> (Env<'_, N>, Sinks<'_>, &mut [Part], &mut [Node], &mut [Meta]) {
+        let env = Env {
+            network: &self.network,
+            addrs: &self.addrs,
+            mailboxes: &self.mailboxes,
+            clocks: &self.clocks,
+            down: &self.down,
+            tapped: &self.tapped,
+            captured: self.captured.as_ref().map(|(node, _)| *node),
+            keep: self.trace.keeps(),
+            recording: self.events.is_some(),
+            chunk: self.chunk,
+        };
+        let sinks = Sinks {
+            trace: &mut self.trace,
+            finished: &mut self.finished,
+            events: &mut self.events,
+            taps: &mut self.taps,
+            captured: &mut self.captured,
+            profile: &mut self.profile,
+            now: &mut self.now,
+            chunk: self.chunk,
+            nodes: self.nodes.len(),
+        };
+        (env, sinks, &mut self.parts, &mut self.nodes, &mut self.meta)
+    }
+
+    fn run_parallel(&mut self, until: Time, one: bool) -> bool {
+        if self.next_at().is_none_or(|at| at > until) {
+            return false;
+        }
+        let lookahead = self.lookahead;
+        let threads = self.threads;
+        let (env, sinks, parts, nodes, meta) = self.split();
+        let cells: Vec<Mutex<Cell<'_>>> = cells(parts, nodes, meta, env.chunk)
+            .map(Mutex::new)
+            .collect();
+        let control = Control {
+            generation: AtomicU64::new(0),
+            end: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            active: (0..cells.len()).map(|_| AtomicUsize::new(0)).collect(),
+            count: AtomicUsize::new(0),
+            next: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            panic: Mutex::new(None),
+        };
+        let clocks: Mutex<Vec<(Duration, Duration)>> =
+            Mutex::new(vec![(Duration::ZERO, Duration::ZERO); threads]);
+        let mut ran = false;
+        let mut merging = Duration::ZERO;
+        let mut inline_windows = 0;
+        let mut sinks = sinks;
+        std::thread::scope(|scope| {
+            for thread in 1..threads {
+                let (env, cells, control, clocks) = (&env, &cells, &control, &clocks);
+                scope.spawn(move || {
+                    let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
+                    let mut seen = 0;
+                    loop {
+                        let began = wall();
+                        wait_until(|| control.generation.load(Ordering::Acquire) != seen);
+                        seen = control.generation.load(Ordering::Acquire);
+                        waited += began.elapsed();
+                        if control.stop.load(Ordering::Acquire) {
+                            break;
+                        }
+                        let end = Time::from_micros(control.end.load(Ordering::Acquire));
+                        let began = wall();
+                        take_parts(env, cells, control, end);
+                        busy += began.elapsed();
+                        control.done.fetch_add(1, Ordering::AcqRel);
+                    }
+                    lock(clocks)[thread] = (busy, waited);
+                });
+            }
+            let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
+            let mut active = Vec::new();
+            // Each part's earliest event, refreshed at every merge.
+            let mut due: Vec<Option<Time>> =
+                cells.iter().map(|c| lock(c).part.queue.peek_at()).collect();
+            loop {
+                let next = due
+                    .iter()
+                    .flatten()
+                    .min()
+                    .copied()
+                    .filter(|&at| at <= until);
+                let panicked = lock(&control.panic).is_some();
+                let Some(start) = next.filter(|_| !(panicked || one && ran)) else {
+                    break;
+                };
+                let end = Self::window_end(lookahead, start, until);
+                active.clear();
+                active.extend((0..due.len()).filter(|&p| due[p].is_some_and(|at| at < end)));
+                let began = wall();
+                if active.len() == 1 {
+                    inline_windows += 1;
+                    run_part(&env, &mut lock(&cells[active[0]]), end, &control.panic);
+                    busy += began.elapsed();
+                } else {
+                    for (k, &p) in active.iter().enumerate() {
+                        control.active[k].store(p, Ordering::Release);
+                    }
+                    control.count.store(active.len(), Ordering::Release);
+                    control.next.store(0, Ordering::Release);
+                    control.done.store(0, Ordering::Release);
+                    control.end.store(end.as_micros(), Ordering::Release);
+                    control.generation.fetch_add(1, Ordering::AcqRel);
+                    take_parts(&env, &cells, &control, end);
+                    busy += began.elapsed();
+                    let began = wall();
+                    wait_until(|| control.done.load(Ordering::Acquire) == threads - 1);
+                    waited += began.elapsed();
+                }
+                ran = true;
+                let began = wall();
+                let mut guards: Vec<MutexGuard<'_, Cell<'_>>> = cells.iter().map(lock).collect();
+                let mut parts: Vec<&mut Part> = guards.iter_mut().map(|c| &mut *c.part).collect();
+                let reborrowed = Sinks {
+                    trace: &mut *sinks.trace,
+                    finished: &mut *sinks.finished,
+                    events: &mut *sinks.events,
+                    taps: &mut *sinks.taps,
+                    captured: &mut *sinks.captured,
+                    profile: &mut *sinks.profile,
+                    now: &mut *sinks.now,
+                    chunk: sinks.chunk,
+                    nodes: sinks.nodes,
+                };
+                merge(&mut parts, &active, reborrowed);
+                for (d, part) in due.iter_mut().zip(&parts) {
+                    *d = part.queue.peek_at();
+                }
+                merging += began.elapsed();
+            }
+            control.stop.store(true, Ordering::Release);
+            control.generation.fetch_add(1, Ordering::AcqRel);
+            lock(&clocks)[0] = (busy, waited);
+        });
+        if let Some(profile) = &mut sinks.profile {
+            let clocks = clocks.into_inner().unwrap_or_else(|p| p.into_inner());
+            profile.busy.resize(threads, Duration::ZERO);
+            profile.waited.resize(threads, Duration::ZERO);
+            for (t, (busy, waited)) in clocks.into_iter().enumerate() {
+                profile.busy[t] += busy;
+                profile.waited[t] += waited;
+            }
+            profile.merging += merging;
+            profile.inline_windows += inline_windows;
+        }
+        drop(cells);
+        if let Some(payload) = control
+            .panic
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+        {
+            resume_unwind(payload);
+        }
+        ran
+    }
+}
+
+/// The parts with their nodes.
+fn cells<'a>(
+    parts: &'a mut [Part],
+    nodes: &'a mut [Node],
+    meta: &'a mut [Meta],
+    chunk: usize,
+) -> impl Iterator<Item = Cell<'a>> {
+    parts
+        .iter_mut()
+        .zip(nodes.chunks_mut(chunk).zip(meta.chunks_mut(chunk)))
+        .map(|(part, (nodes, meta))| Cell { part, nodes, meta })
+}
