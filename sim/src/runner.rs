@@ -69,7 +69,7 @@ use crate::scenario::{Action, CryptoKind, EngineKind, Scenario, Workload};
 use crate::world::World;
 
 /// The RNG stream of workload askers and targets within a run's seed.
-const STREAM_WORKLOAD: u64 = (1 << 41) + 16;
+use dswarm::harness::streams::WORKLOAD as STREAM_WORKLOAD;
 /// A workload's announces spread over one topic per this many (at least one topic),
 /// so that a topic's announcers fit the 20 peers one holder's answer carries.
 const ANNOUNCES_PER_TOPIC: usize = 8;

@@ -204,7 +204,7 @@ pub fn swarm_draw(scenario: &mut Scenario, seed: u64) -> String {
 }
 
 /// The RNG stream of swarm testing's draws (apart from the runs' own streams).
-const STREAM_SWARM: u64 = 0x5357_4152_4d00_0001;
+use dswarm::harness::streams::SWARM as STREAM_SWARM;
 
 /// Runs one seed.
 pub fn run_seed(base: &Scenario, seed: u64, swarm: bool) -> Result<SeedResult, String> {

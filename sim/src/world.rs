@@ -33,12 +33,11 @@ use rand_core::RngCore;
 use self::nat::{Nat, NatKind};
 use crate::scenario::NetworkSpec;
 
-/// RNG streams of the world within a run's seed, clear of the nodes' streams (node
-/// `i` uses stream `i`) and the harness's join stream.
-const STREAM_LOSS: u64 = (1 << 41) + 1;
-const STREAM_DUPLICATE: u64 = (1 << 41) + 2;
-const STREAM_REORDER: u64 = (1 << 41) + 3;
-const STREAM_PARTITION: u64 = (1 << 41) + 4;
+/// RNG streams of the world within a run's seed ([`dswarm::harness::streams`]).
+use dswarm::harness::streams::{
+    DUPLICATE as STREAM_DUPLICATE, LOSS as STREAM_LOSS, PARTITION as STREAM_PARTITION,
+    REORDER as STREAM_REORDER,
+};
 /// Salt of the per-link latency hash.
 const LINK_SALT: u64 = 0x6c69_6e6b_6c61_7465;
 
