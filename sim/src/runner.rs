@@ -537,10 +537,8 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
         advance(built.engine(), *at, parts);
         match step {
             Step::World(Action::Partition { shares, one_way }) => {
-                built
-                    .engine()
-                    .world_mut()
-                    .partition(scenario.nodes, shares, *one_way);
+                // Over every node of the run, joiners included (see World::partition).
+                built.engine().world_mut().partition(shares, *one_way);
             }
             Step::World(Action::Heal) => built.engine().world_mut().heal(),
             Step::World(Action::Leave { share }) => {

@@ -9,7 +9,8 @@
 //! another: a link's latency is a pure function of the seed and the two addresses
 //! (uniform in the scenario's range, the same both ways), and loss, duplication and
 //! reordering each have their own RNG stream of the seed, drawn only while that fault
-//! is on. Partition groups come from a fourth stream, shuffled once per partition.
+//! is on. Partition groups come from a fourth stream, shuffled once per partition over
+//! every node of the run (churn's joiners too, joined yet or not).
 //!
 //! Addresses: node `i` lives at [`addr_of`]`(i)`, except that [`World::share_hosts`]
 //! can put groups of nodes behind one IP (sybils), each on a port of its own; such a
@@ -163,10 +164,17 @@ impl World {
         Duration::from_micros(min + h % (max - min + 1))
     }
 
-    /// Splits the `nodes` nodes into groups of the given shares, drawn by a seeded
-    /// shuffle; with `one_way`, datagrams from a lower group to a higher one are lost
-    /// and the other direction flows.
-    pub fn partition(&mut self, nodes: usize, shares: &[f64], one_way: bool) {
+    /// Splits every node of the world into groups of the given shares, drawn by a
+    /// seeded shuffle; with `one_way`, datagrams from a lower group to a higher one
+    /// are lost and the other direction flows.
+    ///
+    /// Every node: the world is built for the run's whole count, so nodes that join
+    /// mid-run (churn's joiners, dormant until then) are shuffled in with the rest,
+    /// and one that joins while the partition holds is in the group the shuffle gave
+    /// it. The shares are of that whole count; without joiners it is the scenario's
+    /// `nodes`, and the groups are what they always were.
+    pub fn partition(&mut self, shares: &[f64], one_way: bool) {
+        let nodes = self.hosts.len();
         let mut order: Vec<usize> = (0..nodes).collect();
         for i in (1..order.len()).rev() {
             let j = (self.partition.next_u64() % (i as u64 + 1)) as usize;
@@ -389,13 +397,13 @@ mod tests {
     #[test]
     fn partitions_cut_both_ways_or_one_way_and_heal() {
         let mut w = World::new(5, 100, &spec());
-        w.partition(100, &[0.5, 0.5], false);
+        w.partition(&[0.5, 0.5], false);
         let in_zero = (0..100).filter(|&i| w.group(i) == Some(0)).count();
         assert_eq!(in_zero, 50);
         let a = (0..100).find(|&i| w.group(i) == Some(0)).unwrap();
         let b = (0..100).find(|&i| w.group(i) == Some(1)).unwrap();
         assert!(w.cut(a, b) && w.cut(b, a));
-        w.partition(100, &[0.5, 0.5], true);
+        w.partition(&[0.5, 0.5], true);
         let a = (0..100).find(|&i| w.group(i) == Some(0)).unwrap();
         let b = (0..100).find(|&i| w.group(i) == Some(1)).unwrap();
         assert!(w.cut(a, b) && !w.cut(b, a));
@@ -405,6 +413,20 @@ mod tests {
         w.heal();
         w.fate(Time::ZERO, a, b, &mut d);
         assert_eq!(d.len(), 1);
+    }
+
+    #[test]
+    fn a_partition_puts_nodes_that_join_later_in_a_group_too() {
+        // 100 nodes of which the last 30 join mid-run: all 100 are in a group.
+        let mut w = World::new(5, 100, &spec());
+        w.partition(&[0.7, 0.3], false);
+        let in_zero = (0..100).filter(|&i| w.group(i) == Some(0)).count();
+        assert_eq!(in_zero, 70);
+        let (a, b) = (0..100)
+            .flat_map(|a| (70..100).map(move |b| (a, b)))
+            .find(|&(a, b)| w.group(a) != w.group(b))
+            .unwrap();
+        assert!(w.cut(a, b) && w.cut(b, a));
     }
 
     #[test]
