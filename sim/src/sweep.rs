@@ -29,9 +29,10 @@ use crate::scenario::{Action, At, EngineKind, Scenario};
 pub struct SeedResult {
     /// The seed.
     pub seed: u64,
-    /// Whether every expectation held.
+    /// Whether every expectation held (and the test-bed did not panic).
     pub pass: bool,
-    /// The expectations that failed, as `name expected (measured actual)`.
+    /// What failed: `panic: …` when the test-bed panicked, the expectations that
+    /// failed as `name expected (measured actual)`, then `safety: …` violations.
     pub failed: Vec<String>,
     /// The run's trace hash.
     pub trace_hash: String,
@@ -232,15 +233,13 @@ pub fn run_seed(base: &Scenario, seed: u64, swarm: bool) -> Result<SeedResult, S
     };
     let run = runner::run(&scenario, options).map_err(|e| format!("seed {seed}: {e}"))?;
     let report = run.report;
-    let mut failed: Vec<String> = report
-        .expectations
-        .iter()
-        .filter(|v| !v.pass)
-        .map(|v| {
-            let actual = v.actual.map_or("nothing".to_string(), |a| format!("{a}"));
-            format!("{} {} (measured {actual})", v.name, v.expected)
-        })
-        .collect();
+    // A seed on which the test-bed panicked fails, the panic first: the figures after
+    // it are the run's so far.
+    let mut failed: Vec<String> = report.panic.iter().map(|p| format!("panic: {p}")).collect();
+    failed.extend(report.expectations.iter().filter(|v| !v.pass).map(|v| {
+        let actual = v.actual.map_or("nothing".to_string(), |a| format!("{a}"));
+        format!("{} {} (measured {actual})", v.name, v.expected)
+    }));
     failed.extend(
         report
             .safety
