@@ -26,7 +26,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use dswarm::harness::{seed_stream, Network, Tapped};
+use dswarm::harness::{seed_stream, streams, Network, Tapped};
 use dswarm::proto::handshake;
 use dswarm::proto::node::Behaviour;
 use dswarm::proto::wire::{self, Datagram, Handshake, SessionId};
@@ -39,9 +39,7 @@ use crate::engine::Engine;
 use crate::scenario::{HostileKind, HostileSpec};
 
 /// The RNG stream that draws the hostile nodes within a run's seed.
-const STREAM_ROSTER: u64 = (1 << 41) + 18;
-/// Hostile node `i` draws what it sends from stream `STREAM_ACTOR + i`.
-const STREAM_ACTOR: u64 = 1 << 42;
+use dswarm::harness::streams::ROSTER as STREAM_ROSTER;
 /// Datagrams a replayer keeps to replay.
 pub const REPLAY_BUFFER: usize = 256;
 /// How often hostile nodes act: their rates are spread over ticks this long.
@@ -211,7 +209,7 @@ impl Actor {
     fn new(seed: u64, node: usize) -> Actor {
         Actor {
             node,
-            rng: seed_stream(seed, STREAM_ACTOR + node as u64),
+            rng: seed_stream(seed, streams::actor(node)),
             credit: 0.0,
             requests: 0.0,
             seen: Vec::new(),

@@ -3,7 +3,7 @@
 //!
 //! In: the run's [`Report`] and its [`Series`] (what the runner sampled along the
 //! way). Out: a page with the verdict, the seed and the `reproduce:` line, the
-//! expectations table, the lookup hops histogram, the lookup latency CDF, the routing
+//! panic when the test-bed panicked, the expectations table, the lookup hops histogram, the lookup latency CDF, the routing
 //! tables' fill over time, datagrams per second over time, and the JSON report.
 
 use std::fmt::Write as _;
@@ -324,6 +324,14 @@ pub fn render(report: &Report, series: &Series, reproduce: &str) -> String {
         escape(&report.trace_hash),
         escape(reproduce)
     );
+    if let Some(panic) = &report.panic {
+        let _ = write!(
+            out,
+            "<p id=\"panic\" class=\"fail\">the test-bed panicked at {:.3} simulated s: <code>{}</code></p>",
+            report.sim_seconds,
+            escape(panic)
+        );
+    }
     out.push_str("<h2>Expectations</h2><table id=\"expectations\"><tr><th>metric</th><th>expected</th><th>measured</th><th></th></tr>");
     for v in &report.expectations {
         let actual = v.actual.map_or("nothing".into(), |a| format!("{a:.4}"));

@@ -1,7 +1,7 @@
 //! `dswarm`: the command line of the dswarm test-bed.
 //!
-//! Exit codes: 0 every expectation held; 1 an expectation failed (the last line is a
-//! `reproduce:` command); 2 bad input.
+//! Exit codes: 0 every expectation held; 1 an expectation failed or the test-bed
+//! panicked in a simulated run (the last line is a `reproduce:` command); 2 bad input.
 
 use std::process::ExitCode;
 

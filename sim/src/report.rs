@@ -3,7 +3,7 @@
 //! In: what the runner measured. Out: a [`Report`] that serialises to the report keys
 //! other people's scripts rely on (`scenario`, `seed`, `nodes`, `sim_seconds`,
 //! `wall_seconds`, `trace_hash`, `messages`, `lookups`, `pings`, `contact_pings`,
-//! `records`, `topics`,
+//! `records`, `topics`, `panic`,
 //! `expectations`, `pass`, and more), the verdict of every expectation, and a few
 //! lines for people.
 
@@ -17,7 +17,7 @@ use crate::safety::SafetyReport;
 use crate::scenario::{Expectation, METRICS};
 
 /// Everything a run reports; see the module docs.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
     /// The scenario's name.
     pub scenario: String,
@@ -88,9 +88,14 @@ pub struct Report {
     /// (`dswarm run --profile`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub windows: Option<Windows>,
+    /// The test-bed panicked: the message and where (`"… at sim/src/world.rs:215:42"`).
+    /// The run stopped there; every figure is what it had come to by then, and the
+    /// run fails. `null` when it did not panic.
+    pub panic: Option<String>,
     /// Every expectation of the scenario, checked.
     pub expectations: Vec<Verdict>,
-    /// Whether every expectation held.
+    /// Whether every expectation held, no safety oracle found a violation and the
+    /// test-bed did not panic.
     pub pass: bool,
 }
 
@@ -563,8 +568,8 @@ impl Report {
         }
     }
 
-    /// Checks every expectation and sets [`Report::pass`]: every expectation holds
-    /// and no safety oracle found a violation.
+    /// Checks every expectation and sets [`Report::pass`]: every expectation holds,
+    /// no safety oracle found a violation and the run did not panic.
     pub fn check(&mut self, expect: &[Expectation]) {
         debug_assert!(expect.iter().all(|e| METRICS.contains(&e.name.as_str())));
         self.expectations = expect
@@ -579,7 +584,8 @@ impl Report {
                 }
             })
             .collect();
-        self.pass = self.expectations.iter().all(|v| v.pass) && self.safety.holds();
+        self.pass =
+            self.expectations.iter().all(|v| v.pass) && self.safety.holds() && self.panic.is_none();
     }
 
     /// A few lines for people: figures, then one line per expectation.
@@ -781,6 +787,13 @@ impl Report {
         }
         self.hostile_summary(&mut s);
         let _ = writeln!(s, "trace {}", self.trace_hash);
+        if let Some(panic) = &self.panic {
+            let _ = writeln!(
+                s,
+                "PANIC the test-bed panicked at {:.3} simulated seconds: {panic}",
+                self.sim_seconds
+            );
+        }
         for v in &self.expectations {
             let actual = v.actual.map_or("nothing measured".to_string(), |a| {
                 if a.fract() == 0.0 {

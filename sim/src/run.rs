@@ -3,7 +3,9 @@
 //! In: a scenario file and the overrides of the command line. Out: the seed and every
 //! parameter first, progress lines on long runs, a short summary, the JSON report and
 //! the JSON-lines trace when asked for. Exit 0 when every expectation holds; 1 when one
-//! fails or `--check-determinism` finds two runs that differ (the last line is then
+//! fails, the test-bed panics (the run stops there: the summary and the report are
+//! what it had come to, with the panic's message and place; see the report's `panic`)
+//! or `--check-determinism` finds two runs that differ (the last line is then
 //! `reproduce: dswarm run …`); 2 on bad input.
 
 use std::fs::File;

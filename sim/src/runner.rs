@@ -28,6 +28,13 @@
 //! sent every [`hostile::TICK`] between the timeline's moments, and the safety
 //! oracles ([`crate::safety`]) watch every run, hostile or not.
 //!
+//! A panic anywhere in a run (the core, an engine, the world, the runner) does not end
+//! the process: [`run`] catches it, stops the run there and returns the report of what
+//! it had come to, with [`Report::panic`] saying what panicked where and `pass` false,
+//! so a crash of the test-bed replays from its seed like any failure. On stderr it is
+//! one line, `the test-bed panicked: …` (see `runner/panics.rs`, which also holds the
+//! debug builds' test hook `DSWARM_TEST_PANIC_AT`).
+//!
 //! [`Options::marks`] asks for readings part-way: when the engine first stands at or
 //! past a marked simulated moment, the runner notes the wall time and datagram counts
 //! so far in a [`Mark`] and calls [`Options::on_mark`], before it applies the steps
@@ -56,6 +63,7 @@ use crate::safety::Safety;
 
 mod faults;
 mod members;
+mod panics;
 mod progress;
 mod tally;
 
@@ -69,7 +77,7 @@ use crate::scenario::{Action, CryptoKind, EngineKind, Scenario, Workload};
 use crate::world::World;
 
 /// The RNG stream of workload askers and targets within a run's seed.
-const STREAM_WORKLOAD: u64 = (1 << 41) + 16;
+use dswarm::harness::streams::WORKLOAD as STREAM_WORKLOAD;
 /// A workload's announces spread over one topic per this many (at least one topic),
 /// so that a topic's announcers fit the 20 peers one holder's answer carries.
 const ANNOUNCES_PER_TOPIC: usize = 8;
@@ -485,11 +493,22 @@ fn timeline(scenario: &Scenario) -> Vec<(Time, Step)> {
     steps
 }
 
-/// Runs `scenario`; see the module docs.
+/// Runs `scenario`; see the module docs. A panic anywhere in the run ends it with
+/// the report so far, its `panic` set and `pass` false ([`panics`]); the error is the
+/// trace file's.
 pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
     // Wall time is measured for the report only; nothing simulated reads it.
     #[allow(clippy::disallowed_methods)]
     let wall = Instant::now();
+    let _quiet = panics::Quiet::new();
+    panics::catch(|| run_caught(scenario, options, wall))
+        .unwrap_or_else(|panic| Ok(Run::bare(scenario, wall, panic)))
+}
+
+/// [`run`], whose panics the caller catches. Its own catch around the timeline keeps
+/// what was tallied until a panic there, and one around the readings of the nodes
+/// keeps the rest of the report when those fail too.
+fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::Result<Run> {
     let roster = roster(scenario);
     let mut config = swarm_config_with(scenario, &roster);
     config.threads = options.threads.max(1);
@@ -541,82 +560,110 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
             crypto,
         ),
         safety: Safety::new(ids.clone(), honest.clone(), crypto.implementation()),
+        panic_at: panics::panic_at(),
     };
-    watch.driver.begin(built.engine());
-    watch.safety.begin(built.engine());
     let mut done = Vec::new();
-    for (tag, (at, step)) in steps.iter().enumerate() {
-        let parts = (&mut progress, &tally, &mut sampler, &mut watch, &mut marks);
-        advance(built.engine(), *at, parts);
-        match step {
-            Step::World(Action::Partition { shares, one_way }) => {
-                built
-                    .engine()
-                    .world_mut()
-                    .partition(scenario.nodes, shares, *one_way);
-            }
-            Step::World(Action::Heal) => built.engine().world_mut().heal(),
-            Step::World(Action::Leave { share }) => {
-                let gone = members.leave(Action::leave_count(*share, scenario.nodes));
-                built.engine().leave(&gone);
-            }
-            Step::World(Action::Crash { share }) => {
-                faults.crash(*share, &mut members, built.engine());
-            }
-            Step::World(Action::Restart { keep_table }) => {
-                faults.restart(*keep_table, &mut members, built.engine());
-            }
-            Step::ChurnLeave { pick, graceful } => {
-                faults.leave(*pick, *graceful, &mut members, built.engine())
-            }
-            Step::ChurnJoin { node } => faults.join(*node, &mut members, built.engine()),
-            step => {
-                let contact = |node: usize, pick: u64| built.contact(node, pick);
-                if let Some((node, command)) = tally.issue(tag, *at, step, &members, &ids, &contact)
-                {
-                    watch.safety.note_command(node, &command);
-                    built.engine().start(node, command, tag as u64);
+    let timeline = panics::catch(|| {
+        watch.driver.begin(built.engine());
+        watch.safety.begin(built.engine());
+        for (tag, (at, step)) in steps.iter().enumerate() {
+            let parts = (&mut progress, &tally, &mut sampler, &mut watch, &mut marks);
+            advance(built.engine(), *at, parts);
+            match step {
+                Step::World(Action::Partition { shares, one_way }) => {
+                    // Over every node of the run, joiners included (see World::partition).
+                    built.engine().world_mut().partition(shares, *one_way);
+                }
+                Step::World(Action::Heal) => built.engine().world_mut().heal(),
+                Step::World(Action::Leave { share }) => {
+                    let gone = members.leave(Action::leave_count(*share, scenario.nodes));
+                    built.engine().leave(&gone);
+                }
+                Step::World(Action::Crash { share }) => {
+                    faults.crash(*share, &mut members, built.engine());
+                }
+                Step::World(Action::Restart { keep_table }) => {
+                    faults.restart(*keep_table, &mut members, built.engine());
+                }
+                Step::ChurnLeave { pick, graceful } => {
+                    faults.leave(*pick, *graceful, &mut members, built.engine())
+                }
+                Step::ChurnJoin { node } => faults.join(*node, &mut members, built.engine()),
+                step => {
+                    let contact = |node: usize, pick: u64| built.contact(node, pick);
+                    if let Some((node, command)) =
+                        tally.issue(tag, *at, step, &members, &ids, &contact)
+                    {
+                        watch.safety.note_command(node, &command);
+                        built.engine().start(node, command, tag as u64);
+                    }
                 }
             }
+            built.engine().drain_finished(&mut done);
+            tally.record(&done, &ids, &members.departed);
+            done.clear();
         }
-        built.engine().drain_finished(&mut done);
+        let engine = built.engine();
+        advance(
+            engine,
+            end,
+            (&mut progress, &tally, &mut sampler, &mut watch, &mut marks),
+        );
+        engine.drain_finished(&mut done);
         tally.record(&done, &ids, &members.departed);
-        done.clear();
+    });
+    let mut panic = timeline.err();
+    if panic.is_some() {
+        // What finished before the panic and was not tallied yet, if the engine still
+        // says (a second panic here only prints its line).
+        let _ = panics::catch(|| {
+            done.clear();
+            built.engine().drain_finished(&mut done);
+            tally.record(&done, &ids, &members.departed);
+        });
     }
-    let engine = built.engine();
-    advance(
-        engine,
-        end,
-        (&mut progress, &tally, &mut sampler, &mut watch, &mut marks),
-    );
-    engine.drain_finished(&mut done);
-    tally.record(&done, &ids, &members.departed);
-    let safety = watch.safety.finish(engine);
-    engine.trace_mut().finish_jsonl()?;
 
-    let (known, here) = built.restarted_known(&faults.restarted, &members.departed, &ids);
+    // The nodes' own figures; after a panic the nodes may not answer (a turmoil node
+    // task that died), and the report keeps what the timeline tallied.
+    let readings = panics::catch(|| {
+        let mut safety = watch.safety.finish(built.engine());
+        let (known, here) = built.restarted_known(&faults.restarted, &members.departed, &ids);
+        let snapshots = built.engine().snapshots();
+        // Tables of the honest nodes still in the swarm: those that left stopped
+        // filling theirs, and a hostile node's table is its own business.
+        let tables: Vec<usize> = snapshots
+            .iter()
+            .enumerate()
+            .filter(|&(node, _)| !members.departed[node] && honest[node])
+            .map(|(_, s)| s.peers)
+            .collect();
+        let mut protocol = Protocol::default();
+        let mut refused = HostileRefused::default();
+        for (node, snapshot) in snapshots.iter().enumerate() {
+            protocol.add(&snapshot.stats);
+            if honest[node] {
+                refused.add(&snapshot.stats);
+                safety.check_relay(node, snapshot.stats.relay_readable);
+            }
+        }
+        let tables = Tables {
+            min: tables.iter().copied().min().unwrap_or(0),
+            mean: tables.iter().sum::<usize>() as f64 / tables.len().max(1) as f64,
+            max: tables.iter().copied().max().unwrap_or(0),
+        };
+        (safety, (known, here), tables, protocol, refused)
+    });
+    let (safety, (known, here), tables, protocol, refused) = readings.unwrap_or_else(|second| {
+        panic = Some(match panic.take() {
+            Some(first) => format!("{first}; reading the nodes afterwards panicked too: {second}"),
+            None => second,
+        });
+        Default::default()
+    });
     faults.counts.restarted_known = known;
     faults.counts.restarted_here = here;
     let engine = built.engine();
-    let snapshots = engine.snapshots();
-    // Tables of the honest nodes still in the swarm: those that left stopped filling
-    // theirs, and a hostile node's table is its own business.
-    let tables: Vec<usize> = snapshots
-        .iter()
-        .enumerate()
-        .filter(|&(node, _)| !members.departed[node] && honest[node])
-        .map(|(_, s)| s.peers)
-        .collect();
-    let mut protocol = Protocol::default();
-    let mut refused = HostileRefused::default();
-    let mut safety = safety;
-    for (node, snapshot) in snapshots.iter().enumerate() {
-        protocol.add(&snapshot.stats);
-        if honest[node] {
-            refused.add(&snapshot.stats);
-            safety.check_relay(node, snapshot.stats.relay_readable);
-        }
-    }
+    engine.trace_mut().finish_jsonl()?;
     let net = engine.net_stats();
     let world_stats = engine.world().stats(engine.fates());
     let sim_seconds = engine.now().since_epoch().as_secs_f64();
@@ -656,11 +703,7 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
         records: tally.records(),
         topics: tally.topics(),
         connect: tally.connects(),
-        tables: Tables {
-            min: tables.iter().copied().min().unwrap_or(0),
-            mean: tables.iter().sum::<usize>() as f64 / tables.len().max(1) as f64,
-            max: tables.iter().copied().max().unwrap_or(0),
-        },
+        tables,
         protocol,
         hostile: roster.counts(),
         hostile_activity: watch.driver.activity(),
@@ -669,6 +712,7 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
         windows: engine
             .profile()
             .map(|p| crate::report::Windows::of(&p, scenario.network.latency_min)),
+        panic,
         expectations: Vec::new(),
         pass: true,
     };
@@ -689,6 +733,32 @@ pub fn run(scenario: &Scenario, options: Options) -> std::io::Result<Run> {
         series,
         marks: marks.taken,
     })
+}
+
+impl Run {
+    /// The run of `scenario` that panicked (`panic`) before it had anything to report:
+    /// building the swarm, say. Every figure is zero, and the run fails.
+    fn bare(scenario: &Scenario, wall: Instant, panic: String) -> Run {
+        let mut report = Report {
+            scenario: scenario.name.clone(),
+            file: scenario.path.display().to_string(),
+            seed: scenario.seed,
+            nodes: scenario.nodes,
+            engine: engine_name(scenario.engine).to_string(),
+            crypto: scenario.crypto.resolve(scenario.nodes).as_str().to_string(),
+            wall_seconds: wall.elapsed().as_secs_f64(),
+            panic: Some(panic),
+            ..Report::default()
+        };
+        report.check(&scenario.expect);
+        Run {
+            report,
+            records: Vec::new(),
+            checkpoints: Vec::new(),
+            series: crate::html::Series::default(),
+            marks: Vec::new(),
+        }
+    }
 }
 
 /// The engine of a run, kept as its own type and not only as `dyn Engine`: the `pings`
@@ -767,10 +837,12 @@ impl Built {
     }
 }
 
-/// The hostile nodes' driver and the safety oracles, ticked as the run goes.
+/// The hostile nodes' driver and the safety oracles, ticked as the run goes; and the
+/// test hook's moment ([`panics::panic_at`]).
 struct Watch {
     driver: Driver,
     safety: Safety,
+    panic_at: Option<Time>,
 }
 
 /// The marks a run still has to take, and those it took.
@@ -846,6 +918,13 @@ fn advance(
             engine.run_until(next);
         }
         marks.take_due(engine);
+        if watch.panic_at.is_some_and(|at| engine.now() >= at) {
+            panic!(
+                "{}: a deliberate panic at {:?} simulated",
+                panics::TEST_PANIC_AT,
+                engine.now().since_epoch()
+            );
+        }
         watch.safety.tick(engine);
         progress.tick(engine.now(), tally);
         sampler.tick(engine);

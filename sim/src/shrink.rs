@@ -2,7 +2,7 @@
 //! that still fails the same expectation on the same seed.
 //!
 //! In: the scenario file's TOML, the seed, the expectation to keep failing (the first
-//! that failed, by default) and a budget of runs. Out: the smallest failing TOML found,
+//! that failed, by default; [`PANIC`] when the run panicked) and a budget of runs. Out: the smallest failing TOML found,
 //! the steps taken and the runs spent.
 //!
 //! The search works on the TOML document itself, so it knows no key it does not need
@@ -24,6 +24,10 @@ use toml::Value;
 
 use crate::runner::{self, Options};
 use crate::scenario::{self, format_duration, parse_duration};
+
+/// The name a run that panicked fails under, before its expectations: shrinking a
+/// crash of the test-bed keeps it crashing (`--expect panic`, or by default).
+pub const PANIC: &str = "panic";
 
 /// What a shrink found.
 #[derive(Debug, Clone)]
@@ -77,12 +81,22 @@ fn failures(
         ..Options::default()
     };
     let run = runner::run(&scenario, options).map_err(|e| ShrinkError::Run(e.to_string()))?;
+    // A panic of the test-bed fails as the pseudo-expectation `panic`, first.
+    let panicked = run
+        .report
+        .panic
+        .is_some()
+        .then(|| (PANIC.to_string(), true));
     Ok(Some(
-        run.report
-            .expectations
-            .iter()
-            .filter(|v| !v.pass)
-            .map(|v| (v.name.clone(), v.actual.is_some()))
+        panicked
+            .into_iter()
+            .chain(
+                run.report
+                    .expectations
+                    .iter()
+                    .filter(|v| !v.pass)
+                    .map(|v| (v.name.clone(), v.actual.is_some())),
+            )
             .collect(),
     ))
 }

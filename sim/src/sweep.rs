@@ -29,9 +29,10 @@ use crate::scenario::{Action, At, EngineKind, Scenario};
 pub struct SeedResult {
     /// The seed.
     pub seed: u64,
-    /// Whether every expectation held.
+    /// Whether every expectation held (and the test-bed did not panic).
     pub pass: bool,
-    /// The expectations that failed, as `name expected (measured actual)`.
+    /// What failed: `panic: …` when the test-bed panicked, the expectations that
+    /// failed as `name expected (measured actual)`, then `safety: …` violations.
     pub failed: Vec<String>,
     /// The run's trace hash.
     pub trace_hash: String,
@@ -204,7 +205,7 @@ pub fn swarm_draw(scenario: &mut Scenario, seed: u64) -> String {
 }
 
 /// The RNG stream of swarm testing's draws (apart from the runs' own streams).
-const STREAM_SWARM: u64 = 0x5357_4152_4d00_0001;
+use dswarm::harness::streams::SWARM as STREAM_SWARM;
 
 /// Runs one seed, the direct engine on `threads` threads.
 pub fn run_seed(
@@ -238,15 +239,13 @@ pub fn run_seed(
     };
     let run = runner::run(&scenario, options).map_err(|e| format!("seed {seed}: {e}"))?;
     let report = run.report;
-    let mut failed: Vec<String> = report
-        .expectations
-        .iter()
-        .filter(|v| !v.pass)
-        .map(|v| {
-            let actual = v.actual.map_or("nothing".to_string(), |a| format!("{a}"));
-            format!("{} {} (measured {actual})", v.name, v.expected)
-        })
-        .collect();
+    // A seed on which the test-bed panicked fails, the panic first: the figures after
+    // it are the run's so far.
+    let mut failed: Vec<String> = report.panic.iter().map(|p| format!("panic: {p}")).collect();
+    failed.extend(report.expectations.iter().filter(|v| !v.pass).map(|v| {
+        let actual = v.actual.map_or("nothing".to_string(), |a| format!("{a}"));
+        format!("{} {} (measured {actual})", v.name, v.expected)
+    }));
     failed.extend(
         report
             .safety

@@ -4,7 +4,8 @@
 //! Out: a progress bar on stderr (done, failed, rate, ETA; hidden when stderr is not a
 //! terminal), then the summary and a table of failing seeds with their `reproduce:`
 //! lines on stdout, and the JSON summary when asked for (always, for a shard). Exit 0
-//! when every seed passed, 1 when one failed, 2 on bad input.
+//! when every seed passed, 1 when one failed (a seed on which the test-bed panicked
+//! fails, `panic: …` first among its failures; the sweep goes on), 2 on bad input.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

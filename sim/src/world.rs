@@ -9,7 +9,8 @@
 //! another: a link's latency is a pure function of the seed and the two addresses
 //! (uniform in the scenario's range, the same both ways), and loss, duplication and
 //! reordering each have their own RNG stream of the seed, drawn only while that fault
-//! is on. Partition groups come from a fourth stream, shuffled once per partition.
+//! is on. Partition groups come from a fourth stream, shuffled once per partition over
+//! every node of the run (churn's joiners too, joined yet or not).
 //!
 //! Addresses: node `i` lives at [`addr_of`]`(i)`, except that [`World::share_hosts`]
 //! can put groups of nodes behind one IP (sybils), each on a port of its own; such a
@@ -37,12 +38,11 @@ use rand_core::RngCore;
 use self::nat::{Nat, NatKind};
 use crate::scenario::NetworkSpec;
 
-/// RNG streams of the world within a run's seed, clear of the nodes' streams (node
-/// `i` uses stream `i`) and the harness's join stream.
-const STREAM_LOSS: u64 = (1 << 41) + 1;
-const STREAM_DUPLICATE: u64 = (1 << 41) + 2;
-const STREAM_REORDER: u64 = (1 << 41) + 3;
-const STREAM_PARTITION: u64 = (1 << 41) + 4;
+/// RNG streams of the world within a run's seed ([`dswarm::harness::streams`]).
+use dswarm::harness::streams::{
+    DUPLICATE as STREAM_DUPLICATE, LOSS as STREAM_LOSS, PARTITION as STREAM_PARTITION,
+    REORDER as STREAM_REORDER,
+};
 /// Salt of the per-link latency hash.
 const LINK_SALT: u64 = 0x6c69_6e6b_6c61_7465;
 
@@ -195,10 +195,17 @@ impl World {
         Duration::from_micros(min + h % (max - min + 1))
     }
 
-    /// Splits the `nodes` nodes into groups of the given shares, drawn by a seeded
-    /// shuffle; with `one_way`, datagrams from a lower group to a higher one are lost
-    /// and the other direction flows.
-    pub fn partition(&mut self, nodes: usize, shares: &[f64], one_way: bool) {
+    /// Splits every node of the world into groups of the given shares, drawn by a
+    /// seeded shuffle; with `one_way`, datagrams from a lower group to a higher one
+    /// are lost and the other direction flows.
+    ///
+    /// Every node: the world is built for the run's whole count, so nodes that join
+    /// mid-run (churn's joiners, dormant until then) are shuffled in with the rest,
+    /// and one that joins while the partition holds is in the group the shuffle gave
+    /// it. The shares are of that whole count; without joiners it is the scenario's
+    /// `nodes`, and the groups are what they always were.
+    pub fn partition(&mut self, shares: &[f64], one_way: bool) {
+        let nodes = self.hosts.len();
         let mut order: Vec<usize> = (0..nodes).collect();
         for i in (1..order.len()).rev() {
             let j = (self.partition.next_u64() % (i as u64 + 1)) as usize;
@@ -364,6 +371,8 @@ impl Network for World {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn spec() -> NetworkSpec {
@@ -436,6 +445,49 @@ mod tests {
     }
 
     #[test]
+    fn a_datagrams_fate_is_the_same_in_whatever_order_datagrams_are_asked_about() {
+        let w = World::new(
+            2,
+            10,
+            &NetworkSpec {
+                loss: 0.2,
+                duplicate: 0.2,
+                reorder: 0.3,
+                ..spec()
+            },
+        );
+        let datagrams: Vec<Datagram> = (0..400)
+            .map(|i| Datagram {
+                src: i % 10,
+                seq: i as u64 / 10,
+            })
+            .collect();
+        let ask = |order: &mut dyn Iterator<Item = &Datagram>| {
+            let mut counts = Fates::default();
+            let fates: BTreeMap<(usize, u64), Vec<Duration>> = order
+                .map(|&d| {
+                    let mut delays = Vec::new();
+                    w.fate(Time::ZERO, d, (d.src + 3) % 10, &mut delays, &mut counts);
+                    ((d.src, d.seq), delays)
+                })
+                .collect();
+            (fates, counts)
+        };
+        let forward = ask(&mut datagrams.iter());
+        let backward = ask(&mut datagrams.iter().rev());
+        assert_eq!(forward, backward);
+        let (fates, counts) = forward;
+        assert!(counts.lost > 40 && counts.duplicated > 30 && counts.reordered > 50);
+        // Each datagram draws its own fate: the delays of one link vary.
+        let link: BTreeSet<&Vec<Duration>> = fates
+            .iter()
+            .filter(|((src, _), d)| *src == 1 && d.len() == 1)
+            .map(|(_, d)| d)
+            .collect();
+        assert!(link.len() > 3, "{link:?}");
+    }
+
+    #[test]
     fn duplication_and_reordering_follow_their_rates() {
         let s = NetworkSpec {
             duplicate: 0.1,
@@ -458,13 +510,13 @@ mod tests {
     #[test]
     fn partitions_cut_both_ways_or_one_way_and_heal() {
         let mut w = World::new(5, 100, &spec());
-        w.partition(100, &[0.5, 0.5], false);
+        w.partition(&[0.5, 0.5], false);
         let in_zero = (0..100).filter(|&i| w.group(i) == Some(0)).count();
         assert_eq!(in_zero, 50);
         let a = (0..100).find(|&i| w.group(i) == Some(0)).unwrap();
         let b = (0..100).find(|&i| w.group(i) == Some(1)).unwrap();
         assert!(w.cut(a, b) && w.cut(b, a));
-        w.partition(100, &[0.5, 0.5], true);
+        w.partition(&[0.5, 0.5], true);
         let a = (0..100).find(|&i| w.group(i) == Some(0)).unwrap();
         let b = (0..100).find(|&i| w.group(i) == Some(1)).unwrap();
         assert!(w.cut(a, b) && !w.cut(b, a));
@@ -477,6 +529,20 @@ mod tests {
         w.fate(Time::ZERO, datagram, b, &mut d, &mut counts);
         assert_eq!(d.len(), 1);
         assert_eq!(counts.partitioned, 1);
+    }
+
+    #[test]
+    fn a_partition_puts_nodes_that_join_later_in_a_group_too() {
+        // 100 nodes of which the last 30 join mid-run: all 100 are in a group.
+        let mut w = World::new(5, 100, &spec());
+        w.partition(&[0.7, 0.3], false);
+        let in_zero = (0..100).filter(|&i| w.group(i) == Some(0)).count();
+        assert_eq!(in_zero, 70);
+        let (a, b) = (0..100)
+            .flat_map(|a| (70..100).map(move |b| (a, b)))
+            .find(|&(a, b)| w.group(a) != w.group(b))
+            .unwrap();
+        assert!(w.cut(a, b) && w.cut(b, a));
     }
 
     #[test]

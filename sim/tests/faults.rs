@@ -221,6 +221,40 @@ fn joiners_have_keys_of_their_own() {
     assert!(engine.swarm().nodes()[210].table().len() > 20);
 }
 
+/// A partition while churn brings new nodes: `tests/data/partition-churn.toml`.
+const PARTITION_CHURN: &str = "tests/data/partition-churn.toml";
+
+#[test]
+fn a_partition_holds_nodes_that_join_while_it_lasts() {
+    // Nodes that join mid-run sit past the scenario's `nodes`; a partition once drew
+    // groups for the first `nodes` only, and the first datagram of a joiner while it
+    // held panicked (`index out of bounds` in `World::cut`).
+    let scenario = scenario::load(Path::new(PARTITION_CHURN)).unwrap();
+    let text = std::fs::read_to_string(PARTITION_CHURN).unwrap();
+    let churn = scenario.churn.as_ref().unwrap();
+    let joins = churn.joins(scenario.nodes);
+    let during = (0..joins)
+        .map(|k| churn.moment(k, joins))
+        .filter(|t| (Duration::from_secs(20)..Duration::from_secs(60)).contains(t))
+        .count();
+    assert!(during >= 4, "joiners come in while the partition holds");
+    for engine in [EngineKind::Direct, EngineKind::Turmoil] {
+        let scenario = scenario.clone().with_engine(engine).unwrap();
+        let report = run(&scenario);
+        let why = context(&report, &text);
+        assert_eq!(report.churn.joined, joins, "{why}");
+        assert_eq!(report.sim_seconds, 150.0, "the run reaches its end: {why}");
+        assert!(report.faults.partitioned > 0, "{why}");
+        assert!(report.pass, "{why}");
+        assert_eq!(run(&scenario).trace_hash, report.trace_hash, "{why}");
+    }
+    // Every node of the run is in a group, the joiners (the last ones) too.
+    let config = runner::swarm_config(&scenario);
+    let mut world = World::new(scenario.seed, config.nodes, &scenario.network);
+    world.partition(&[0.5, 0.5], false);
+    assert!((0..config.nodes).all(|node| world.group(node).is_some()));
+}
+
 const SKEW: &str = r#"
 name = "skew-small"
 seed = 5
@@ -356,7 +390,10 @@ fn natted_nodes_are_seen_at_public_addresses_on_both_engines() {
             public > 50,
             "{engine}: {public} sessions at public addresses"
         );
-        assert!(built.world().stats(built.fates()).nat_dropped > 0, "{engine}");
+        assert!(
+            built.world().stats(built.fates()).nat_dropped > 0,
+            "{engine}"
+        );
         drop(built);
         let report = run(&scenario);
         assert_eq!(report.safety.unexpected_sessions, 0, "{}", report.summary());

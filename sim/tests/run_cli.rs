@@ -280,3 +280,93 @@ fn a_filtered_jsonl_trace_holds_only_what_concerns_the_nodes_asked() {
         assert!(entry["node"] == 2 || to_node_2, "{line}");
     }
 }
+
+/// `dswarm ARGS` with the debug builds' test hook `DSWARM_TEST_PANIC_AT` set: the
+/// runner panics on purpose once the run reaches that simulated second.
+fn panicking(at: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dswarm"))
+        .args(args)
+        .env("DSWARM_TEST_PANIC_AT", at)
+        .env_remove("RUST_BACKTRACE")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("dswarm runs")
+}
+
+#[test]
+fn a_panic_in_the_run_exits_1_with_the_report_so_far_and_a_reproduce_line() {
+    if !cfg!(debug_assertions) {
+        return; // the test hook is off in release builds
+    }
+    let report = temp("panicked.json");
+    let args = [
+        "run",
+        "tests/data/tiny.toml",
+        "--quiet",
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    let out = panicking("8", &args);
+    let text = stdout(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}\n{err}");
+    assert!(
+        text.contains(
+            "PANIC the test-bed panicked at 8.000 simulated seconds: DSWARM_TEST_PANIC_AT"
+        ),
+        "{text}"
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[lines.len() - 2..],
+        [
+            "FAIL",
+            "reproduce: dswarm run tests/data/tiny.toml --seed 4"
+        ],
+        "{text}"
+    );
+    // One line on stderr, no backtrace.
+    assert!(
+        err.contains("the test-bed panicked: DSWARM_TEST_PANIC_AT"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("backtrace") && !err.contains("panicked at"),
+        "{err}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["pass"], false);
+    let panic = json["panic"].as_str().expect("the report's `panic`");
+    assert!(
+        panic.starts_with("DSWARM_TEST_PANIC_AT: a deliberate panic at 8s simulated at "),
+        "what and where: {panic}"
+    );
+    assert!(panic.contains("runner.rs:"), "{panic}");
+    // What the run had come to: 8 of 12 simulated seconds, the workload's lookups
+    // (from 6 s) issued.
+    assert_eq!(json["sim_seconds"], 8.0);
+    assert_eq!(json["seed"], 4);
+    assert_eq!(json["lookups"]["issued"], 10);
+    assert_eq!(json["trace_hash"].as_str().unwrap(), trace_line(&text));
+
+    // The reproduce line replays it: the same crash, the same trace so far.
+    let again = panicking("8", &args);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(trace_line(&stdout(&again)), trace_line(&text));
+
+    // A run that does not panic says so in the report.
+    let fine = temp("fine.json");
+    let out = dswarm(&[
+        "run",
+        "tests/data/tiny.toml",
+        "--quiet",
+        "--report",
+        fine.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&fine).unwrap()).unwrap();
+    assert!(json["panic"].is_null(), "{json}");
+}

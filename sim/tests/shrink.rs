@@ -69,3 +69,37 @@ fn a_passing_seed_has_nothing_to_shrink() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nothing to shrink: seed 5 passes"), "{err}");
 }
+
+#[test]
+fn a_run_that_panics_shrinks_as_the_failure_panic() {
+    if !cfg!(debug_assertions) {
+        return; // the test hook DSWARM_TEST_PANIC_AT is off in release builds
+    }
+    let out_file = temp("panic.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_dswarm"))
+        .args([
+            "shrink",
+            "tests/data/tiny.toml",
+            "--seed",
+            "5",
+            "--budget",
+            "6",
+        ])
+        .args(["--out", out_file.to_str().unwrap()])
+        .env("DSWARM_TEST_PANIC_AT", "8")
+        .env_remove("RUST_BACKTRACE")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("dswarm runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("still fails panic"), "{text}");
+    // The expectations are not what fails: they go first.
+    assert!(
+        text.contains("still fails after: keep only the expectation panic"),
+        "{text}"
+    );
+    let shrunk = std::fs::read_to_string(&out_file).unwrap();
+    let doc: toml::Value = toml::from_str(&shrunk).expect("valid TOML");
+    assert!(doc["nodes"].as_integer().unwrap() < 12, "{shrunk}");
+}

@@ -161,7 +161,7 @@ fn a_partition_cuts_lookups_across_it_and_healing_restores_them() {
     let (seed, n) = (21, 40);
     let mut engine = swarm(n, seed, 2, 3);
     engine.run_until(at(15));
-    engine.world_mut().partition(n, &[0.5, 0.5], false);
+    engine.world_mut().partition(&[0.5, 0.5], false);
     let world = engine.world();
     let groups: Vec<u8> = (0..n)
         .map(|i| world.group(i).expect("partitioned"))

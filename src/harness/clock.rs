@@ -19,7 +19,7 @@ use super::network::{seed_stream, unit};
 use crate::proto::Time;
 
 /// The RNG stream of node clocks within a run's seed.
-const STREAM_CLOCK: u64 = (1 << 40) + 2;
+use super::streams::CLOCK as STREAM_CLOCK;
 
 /// How far node clocks may stray; the default is none.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::clock::{ClockSkew, NodeClock};
 use super::network::{addr_of, seed_stream, uniform, UniformNetwork};
-use super::{MULTICAST_GROUP, STREAM_JOIN, STREAM_LIVES};
+use super::{streams, MULTICAST_GROUP};
 use crate::proto::{Config, Identity, Node, Time};
 
 /// The shape of a simulated swarm.
@@ -130,11 +130,10 @@ impl SwarmConfig {
         life: u64,
         now: Time,
     ) -> Node {
-        let mut rng = seed_stream(self.seed, index as u64);
+        let mut rng = seed_stream(self.seed, streams::node(index));
         let identity = Identity::from_rng(&mut rng);
         if life > 0 {
-            assert!(life < 1 << 16, "fewer than 2^16 lives per node");
-            rng = seed_stream(self.seed, STREAM_LIVES + (life << 24) + index as u64);
+            rng = seed_stream(self.seed, streams::life(index, life));
         }
         let mut config = self.node.clone();
         config.port = addr.port();
@@ -155,7 +154,7 @@ impl SwarmConfig {
     /// When each node sends its [`Command::Bootstrap`]: a seeded moment of the join
     /// window, node by node.
     pub fn join_times(&self) -> Vec<Time> {
-        let mut rng = seed_stream(self.seed, STREAM_JOIN);
+        let mut rng = seed_stream(self.seed, streams::JOIN);
         (0..self.nodes)
             .map(|_| Time::ZERO + uniform(&mut rng, Duration::ZERO, self.join_window))
             .collect()

@@ -42,6 +42,7 @@ pub mod pair;
 mod parallel;
 mod part;
 mod queue;
+pub mod streams;
 mod trace;
 
 pub use clock::{ClockSkew, NodeClock};
@@ -73,12 +74,6 @@ pub const MULTICAST_GROUP: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(239, 255, 77, 77), 17760));
 /// The wall clock every simulated node starts with (2027-01-15), in Unix seconds.
 pub const UNIX_START: Duration = Duration::from_secs(1_800_000_000);
-
-/// The RNG stream of join times within a run's seed (node `i` uses stream `i`).
-pub(crate) const STREAM_JOIN: u64 = (1 << 40) + 1;
-/// The first RNG stream of restarted nodes: node `i`'s `k`-th life (k ≥ 1) draws from
-/// stream `STREAM_LIVES + (k << 24) + i`, clear of every other stream of the run.
-pub(crate) const STREAM_LIVES: u64 = 1 << 42;
 
 /// A query's end, as the harness saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]

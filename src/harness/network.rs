@@ -148,7 +148,7 @@ pub struct UniformNetwork {
 }
 
 /// The RNG stream of [`UniformNetwork`] within a run's seed.
-const STREAM_NET: u64 = 1 << 40;
+use super::streams::NET as STREAM_NET;
 
 impl UniformNetwork {
     /// The network of `nodes` nodes for one run's `seed`.

@@ -24,10 +24,8 @@ use crate::engine::Engine;
 use crate::report::Churn;
 use crate::scenario::{Action, Scenario};
 
-/// The RNG stream of churn's picks within a run's seed.
-const STREAM_CHURN: u64 = (1 << 41) + 18;
-/// The RNG stream of which nodes crash.
-const STREAM_CRASH: u64 = (1 << 41) + 19;
+/// The RNG streams of churn's picks and of which nodes crash, within a run's seed.
+use dswarm::harness::streams::{CHURN as STREAM_CHURN, CRASH as STREAM_CRASH};
 /// How long after the last fault the liveness check starts counting lookups.
 pub const SETTLE: Duration = Duration::from_secs(60);
 

@@ -9,7 +9,7 @@ use dswarm::harness::seed_stream;
 use rand_core::RngCore;
 
 /// The RNG stream that orders the nodes for `leave` events.
-const STREAM_LEAVE: u64 = (1 << 41) + 17;
+use dswarm::harness::streams::LEAVE as STREAM_LEAVE;
 
 /// The order in which nodes leave: a seeded shuffle of every index, on a stream of
 /// its own so that adding a `leave` moves no other draw. Each `leave` takes the next

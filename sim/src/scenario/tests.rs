@@ -1222,3 +1222,12 @@ fn the_pings_workload_parses() {
     assert_eq!(turmoil.engine, EngineKind::Turmoil);
     assert!(scenario.with_engine(EngineKind::Turmoil).is_ok());
 }
+
+#[test]
+fn the_largest_swarm_fits_the_node_streams() {
+    // Node `i` draws from stream `i`, hostile node `i` from `ACTOR + i`: the stream
+    // registry sizes both ranges for at most `streams::NODES_MAX` nodes (churn's
+    // joiners come on top of `nodes`, and `addr_of` refuses an index past that too).
+    use dswarm::harness::streams;
+    assert!(NODES_MAX as u64 <= streams::NODES_MAX);
+}

@@ -33,8 +33,7 @@ use rand_core::RngCore;
 pub const NAT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The RNG streams of NAT within a run's seed: who is behind what, and the ports.
-const STREAM_NAT_KIND: u64 = (1 << 41) + 5;
-const STREAM_NAT_PORT: u64 = (1 << 41) + 6;
+use dswarm::harness::streams::{NAT_KIND as STREAM_NAT_KIND, NAT_PORT as STREAM_NAT_PORT};
 /// The lowest public port a mapping gets.
 const PORT_MIN: u16 = 1024;
 
