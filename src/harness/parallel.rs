@@ -108,13 +108,9 @@ pub(super) struct Sinks<'a> {
     pub(super) nodes: usize,
 }
 
-/// Hands the `active` parts' events for other parts over, and folds what they did in
-/// (time, node) order: the order no partitioning decides.
-pub(super) fn merge<P: std::ops::DerefMut<Target = Part>>(
-    parts: &mut [P],
-    active: &[usize],
-    sinks: Sinks<'_>,
-) {
+/// Hands the `active` parts' events for other parts over, and folds what they did
+/// ([`fold`]): how one thread ends a window, or a command.
+pub(super) fn merge(parts: &mut [Part], active: &[usize], sinks: Sinks<'_>) {
     for &p in active {
         let mut out = std::mem::take(&mut parts[p].out);
         for (at, order, what) in out.drain(..) {
@@ -124,43 +120,38 @@ pub(super) fn merge<P: std::ops::DerefMut<Target = Part>>(
         }
         parts[p].out = out;
     }
+    let mut active: Vec<&mut Part> = parts
+        .iter_mut()
+        .enumerate()
+        .filter(|(p, _)| active.contains(p))
+        .map(|(_, part)| part)
+        .collect();
+    fold(&mut active, sinks);
+}
+
+/// Folds what the `active` parts (in part order) did in a window, in (time, node)
+/// order: the order no partitioning decides. Their events for other parts must have
+/// been handed over.
+pub(super) fn fold(active: &mut [&mut Part], sinks: Sinks<'_>) {
     // Each part's entries are in (time, node) order already; a stable sort of their
     // concatenation in part order interleaves them (a node's entries are one part's).
     let mut leaves = Vec::new();
-    gather(
-        parts,
-        active,
-        |p| &mut p.leaves,
-        &mut leaves,
-        |(at, node, _)| (*at, *node),
-    );
+    gather(active, |p| &mut p.leaves, &mut leaves, |(at, node, _)| (*at, *node));
     for (_, _, leaf) in leaves {
         sinks.trace.fold(leaf);
     }
     match sinks.events {
         Some(events) => {
             let start = events.len();
-            gather(
-                parts,
-                active,
-                |p| &mut p.events,
-                events,
-                |(at, node, _)| (*at, *node),
-            );
+            gather(active, |p| &mut p.events, events, |(at, node, _)| (*at, *node));
             debug_assert!(events[start..].is_sorted_by_key(|(at, node, _)| (*at, *node)));
         }
-        None => active.iter().for_each(|&p| parts[p].events.clear()),
+        None => active.iter_mut().for_each(|p| p.events.clear()),
     }
-    gather(
-        parts,
-        active,
-        |p| &mut p.taps,
-        sinks.taps,
-        |t| (t.at, t.node),
-    );
+    gather(active, |p| &mut p.taps, sinks.taps, |t| (t.at, t.node));
     let mut touched = Vec::new();
-    for &p in active {
-        let part = &mut *parts[p];
+    for part in active.iter_mut() {
+        debug_assert!(part.out.is_empty(), "events for other parts are handed over first");
         for (key, finished) in part.finished.drain(..) {
             sinks.finished.insert(key, finished);
         }
@@ -187,17 +178,16 @@ pub(super) fn merge<P: std::ops::DerefMut<Target = Part>>(
 }
 
 /// Appends the `active` parts' lists (each sorted by `key`) to `out`, merged by `key`.
-fn gather<P: std::ops::DerefMut<Target = Part>, T, K: Ord>(
-    parts: &mut [P],
-    active: &[usize],
+fn gather<T, K: Ord>(
+    active: &mut [&mut Part],
     list: impl Fn(&mut Part) -> &mut Vec<T>,
     out: &mut Vec<T>,
     key: impl Fn(&T) -> K,
 ) {
     let start = out.len();
     let mut from = 0;
-    for &p in active {
-        let items = list(&mut parts[p]);
+    for part in active.iter_mut() {
+        let items = list(part);
         if !items.is_empty() {
             from += 1;
             out.append(items);
@@ -215,10 +205,14 @@ struct Control {
     /// The window's end, in microseconds.
     end: AtomicU64,
     stop: AtomicBool,
-    /// The window's active parts, `active[..count]`, and the next one to take.
+    /// The window's active parts, `active[..count]`, in part order, in one segment a
+    /// thread: thread `t`'s is `active[bounds[t]..bounds[t + 1]]` and `cursors[t]` is
+    /// its next part to take. A thread takes its own segment's parts first, so a part
+    /// tends to stay on one thread (and its nodes in that core's cache), then the
+    /// others'.
     active: Vec<AtomicUsize>,
-    count: AtomicUsize,
-    next: AtomicUsize,
+    bounds: Vec<AtomicUsize>,
+    cursors: Vec<AtomicUsize>,
     /// Threads that finished the window.
     done: AtomicUsize,
     panic: Mutex<Option<Box<dyn Any + Send>>>,
@@ -269,21 +263,26 @@ fn run_part<N: Network>(
     }
 }
 
-/// Takes active parts from `control` and runs them until none is left.
+/// Takes active parts from `control`, thread `thread`'s segment first, and runs them
+/// until none is left.
 fn take_parts<N: Network>(
     env: &Env<'_, N>,
     cells: &[Mutex<Cell<'_>>],
     control: &Control,
+    thread: usize,
     end: Time,
 ) {
-    let count = control.count.load(Ordering::Acquire);
-    loop {
-        let k = control.next.fetch_add(1, Ordering::AcqRel);
-        if k >= count {
-            return;
+    let threads = control.cursors.len();
+    for segment in (thread..threads).chain(0..thread) {
+        let last = control.bounds[segment + 1].load(Ordering::Acquire);
+        loop {
+            let k = control.cursors[segment].fetch_add(1, Ordering::AcqRel);
+            if k >= last {
+                break;
+            }
+            let p = control.active[k].load(Ordering::Acquire);
+            run_part(env, &mut lock(&cells[p]), end, &control.panic);
         }
-        let p = control.active[k].load(Ordering::Acquire);
-        run_part(env, &mut lock(&cells[p]), end, &control.panic);
     }
 }
 
@@ -323,8 +322,7 @@ impl<N: Network> Swarm<N> {
                 }
             }
             let busy = began.elapsed();
-            let mut parts: Vec<&mut Part> = parts.iter_mut().collect();
-            merge(&mut parts, &active, sinks);
+            merge(parts, &active, sinks);
             if let Some(profile) = &mut self.profile {
                 profile.inline_windows += u64::from(active.len() == 1);
                 profile.busy.resize(1, Duration::ZERO);
@@ -344,8 +342,7 @@ impl<N: Network> Swarm<N> {
         // A command's work is no window of the profile.
         let profile = self.profile.take();
         let (_, sinks, parts, _, _) = self.split();
-        let mut parts: Vec<&mut Part> = parts.iter_mut().collect();
-        merge(&mut parts, &[p], sinks);
+        merge(parts, &[p], sinks);
         self.profile = profile;
     }
 
@@ -386,6 +383,7 @@ impl<N: Network> Swarm<N> {
         }
         let lookahead = self.lookahead;
         let threads = self.threads;
+        let chunk = self.chunk;
         let (env, sinks, parts, nodes, meta) = self.split();
         let cells: Vec<Mutex<Cell<'_>>> = cells(parts, nodes, meta, env.chunk)
             .map(Mutex::new)
@@ -395,8 +393,8 @@ impl<N: Network> Swarm<N> {
             end: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             active: (0..cells.len()).map(|_| AtomicUsize::new(0)).collect(),
-            count: AtomicUsize::new(0),
-            next: AtomicUsize::new(0),
+            bounds: (0..=threads).map(|_| AtomicUsize::new(0)).collect(),
+            cursors: (0..threads).map(|_| AtomicUsize::new(0)).collect(),
             done: AtomicUsize::new(0),
             panic: Mutex::new(None),
         };
@@ -422,7 +420,7 @@ impl<N: Network> Swarm<N> {
                         }
                         let end = Time::from_micros(control.end.load(Ordering::Acquire));
                         let began = wall();
-                        take_parts(env, cells, control, end);
+                        take_parts(env, cells, control, thread, end);
                         busy += began.elapsed();
                         control.done.fetch_add(1, Ordering::AcqRel);
                     }
@@ -431,6 +429,10 @@ impl<N: Network> Swarm<N> {
             }
             let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
             let mut active = Vec::new();
+            // Where each active part stands in `active` (`usize::MAX`: not active), and
+            // the events the active parts sent to others, reused window after window.
+            let mut slot = vec![usize::MAX; cells.len()];
+            let mut outgoing = Vec::new();
             // Each part's earliest event, refreshed at every merge.
             let mut due: Vec<Option<Time>> =
                 cells.iter().map(|c| lock(c).part.queue.peek_at()).collect();
@@ -457,12 +459,17 @@ impl<N: Network> Swarm<N> {
                     for (k, &p) in active.iter().enumerate() {
                         control.active[k].store(p, Ordering::Release);
                     }
-                    control.count.store(active.len(), Ordering::Release);
-                    control.next.store(0, Ordering::Release);
+                    for t in 0..=threads {
+                        let bound = active.len() * t / threads;
+                        control.bounds[t].store(bound, Ordering::Release);
+                        if t < threads {
+                            control.cursors[t].store(bound, Ordering::Release);
+                        }
+                    }
                     control.done.store(0, Ordering::Release);
                     control.end.store(end.as_micros(), Ordering::Release);
                     control.generation.fetch_add(1, Ordering::AcqRel);
-                    take_parts(&env, &cells, &control, end);
+                    take_parts(&env, &cells, &control, 0, end);
                     busy += began.elapsed();
                     let began = wall();
                     wait_until(|| control.done.load(Ordering::Acquire) == threads - 1);
@@ -470,7 +477,23 @@ impl<N: Network> Swarm<N> {
                 }
                 ran = true;
                 let began = wall();
-                let mut guards: Vec<MutexGuard<'_, Cell<'_>>> = cells.iter().map(lock).collect();
+                let mut guards: Vec<MutexGuard<'_, Cell<'_>>> =
+                    active.iter().map(|&p| lock(&cells[p])).collect();
+                for (k, &p) in active.iter().enumerate() {
+                    slot[p] = k;
+                }
+                for guard in guards.iter_mut() {
+                    outgoing.append(&mut guard.part.out);
+                }
+                for (at, order, what) in outgoing.drain(..) {
+                    let q = order.dest as usize / chunk;
+                    if slot[q] == usize::MAX {
+                        lock(&cells[q]).part.queue.push(at, order, what);
+                        due[q] = Some(due[q].map_or(at, |due| due.min(at)));
+                    } else {
+                        guards[slot[q]].part.queue.push(at, order, what);
+                    }
+                }
                 let mut parts: Vec<&mut Part> = guards.iter_mut().map(|c| &mut *c.part).collect();
                 let reborrowed = Sinks {
                     trace: &mut *sinks.trace,
@@ -483,9 +506,10 @@ impl<N: Network> Swarm<N> {
                     chunk: sinks.chunk,
                     nodes: sinks.nodes,
                 };
-                merge(&mut parts, &active, reborrowed);
-                for (d, part) in due.iter_mut().zip(&parts) {
-                    *d = part.queue.peek_at();
+                fold(&mut parts, reborrowed);
+                for (&p, part) in active.iter().zip(&parts) {
+                    due[p] = part.queue.peek_at();
+                    slot[p] = usize::MAX;
                 }
                 merging += began.elapsed();
             }
