@@ -8,7 +8,7 @@ use super::{
     QueryId, QueryOutcome, QueryState, WhoProbe,
 };
 use crate::proto::id::NodeId;
-use crate::proto::lookup::Lookup;
+use crate::proto::lookup::{Goal, Lookup};
 use crate::proto::table::BUCKETS;
 use crate::proto::time::Time;
 use crate::proto::wire::{Datagram, Request, Response, WireContact};
@@ -388,7 +388,8 @@ impl Node {
                 })
                 .collect()
         };
-        let lookup = Lookup::new(target, self.id, k, self.config.lookup_parallelism, seeds);
+        let alpha = self.config.lookup_parallelism;
+        let lookup = Lookup::new(target, self.id, k, alpha, kind.goal(), seeds);
         self.stats.lookups_started += 1;
         self.queries
             .entry(query)
@@ -429,7 +430,8 @@ impl Node {
             return;
         }
         let k = self.config.table.bucket_capacity;
-        if lookup.failed() > 0 && lookup.result().closest.len() < k {
+        let found_early = lookup.goal() == Goal::Node && lookup.found();
+        if !found_early && lookup.failed() > 0 && lookup.result().closest.len() < k {
             // The seeds went silent (nodes that left, not evicted yet) before k
             // answered: the table's next closest may still be there.
             let more = self.table.closest(&target, k + lookup.failed() as usize);
