@@ -9,7 +9,7 @@
 //!
 //! Two goals, on purpose:
 //!
-//! - [`Goal::Node`] (a user's FIND_NODE): over as soon as the node whose id is
+//! - [`Goal::Node`] (a user's FIND_NODE, FIND_PEER): over as soon as the node whose id is
 //!   the target answers, as go-libp2p's FindPeer is. Its answer came in a session, so it
 //!   has proved its key; nobody else can answer for it. Requests still in flight then no
 //!   longer matter. A target that never answers (absent, or gone) ends the lookup as

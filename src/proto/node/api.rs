@@ -170,8 +170,8 @@ pub enum Command {
     /// [`Event::TopicPeers`] while the query runs; it ends with
     /// [`QueryOutcome::Peers`], all of them.
     TopicLookup(Key),
-    /// Find a peer by its key (FIND_PEER) and open a session with it: straight if it
-    /// is listed, else through one of the relays it announced, then by a hole punch
+    /// Find a peer by its key (FIND_PEER, over as soon as the peer answers) and open a
+    /// session with it: straight if it is listed, else through one of the relays it announced, then by a hole punch
     /// if both NATs allow. Ends with [`QueryOutcome::Connected`] and the path taken.
     Connect(NodeId),
 }

@@ -77,6 +77,9 @@ enum LookupKind {
     },
     /// The first phase of a record command (see `records`).
     Record,
+    /// FIND_PEER's walk to the topic of a peer's key (see `connect`): the first phase
+    /// of a topic lookup, over as soon as the peer itself answers.
+    FindPeer,
 }
 
 impl LookupKind {
@@ -84,7 +87,7 @@ impl LookupKind {
     /// bootstrap, refreshes and records need.
     fn goal(self) -> Goal {
         match self {
-            LookupKind::User => Goal::Node,
+            LookupKind::User | LookupKind::FindPeer => Goal::Node,
             LookupKind::Bootstrap | LookupKind::Refresh { .. } | LookupKind::Record => {
                 Goal::Closest
             }

@@ -449,7 +449,12 @@ impl Node {
         self.table.mark_refreshed(now, &target);
         match kind {
             LookupKind::User => self.finish_query(now, query, QueryOutcome::Found(result)),
-            LookupKind::Record => self.start_fanout(now, query, result),
+            LookupKind::FindPeer if found_early => {
+                // The peer answered in a session: its declared relays are not needed.
+                self.find_peer_walked(query, &result);
+                self.finish_query(now, query, QueryOutcome::Peers(Vec::new()));
+            }
+            LookupKind::Record | LookupKind::FindPeer => self.start_fanout(now, query, result),
             LookupKind::Bootstrap => self.refresh_beyond_closest(now, query),
             LookupKind::Refresh { parent, from_above } => {
                 self.queries.remove(&query);
