@@ -289,6 +289,44 @@ fn a_dead_peer_times_out_and_lookups_route_around_it() {
 }
 
 #[test]
+fn a_lookup_of_a_node_ends_when_it_answers_and_one_of_a_point_gathers_the_k_closest() {
+    let mut swarm = Swarm::new(SwarmConfig {
+        nodes: 200,
+        seed: 12,
+        ..SwarmConfig::default()
+    });
+    swarm.run_until(secs(30));
+    let ids = swarm.ids();
+    let (asker, target) = (10, ids[150]);
+    let lookup = |swarm: &mut Swarm, id| {
+        let finished = swarm
+            .run_command(asker, Command::FindNode(id), Duration::from_secs(30))
+            .expect("the lookup ends");
+        let QueryOutcome::Found(result) = finished.outcome else {
+            panic!("{:?}", finished.outcome);
+        };
+        (result, finished.elapsed)
+    };
+    let (node, node_took) = lookup(&mut swarm, target);
+    // The point next to it, where nobody is: the same neighbourhood, walked to the end.
+    let mut beside = target;
+    beside.0[31] ^= 1;
+    let (point, point_took) = lookup(&mut swarm, beside);
+
+    assert!(node.found, "{node:?}");
+    assert_eq!(node.closest[0].id, target);
+    assert!(!point.found, "{point:?}");
+    assert_eq!(point.closest[0].id, target, "the closest to the point");
+    assert_eq!(point.closest.len(), 20, "the k closest answered");
+    assert!(
+        node.contacted < point.contacted && node_took < point_took,
+        "finding the node: {} requests in {node_took:?}; the k closest beside it: {} in {point_took:?}",
+        node.contacted,
+        point.contacted
+    );
+}
+
+#[test]
 fn garbage_is_counted_and_the_node_keeps_answering() {
     let mut swarm = Swarm::new(SwarmConfig {
         nodes: 10,

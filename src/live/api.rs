@@ -5,7 +5,7 @@
 //! | `GET /api/status` | id, UDP address, peers known and verified, sessions, records held, uptime |
 //! | `GET /api/peers` | the routing table, closest first |
 //! | `GET /api/ping` | pings the 3 closest peers: their ids and round-trip times in ms |
-//! | `GET /api/lookup/{id-hex}` | iterative FIND_NODE: the k closest and the hops taken |
+//! | `GET /api/lookup/{id-hex}` | iterative FIND_NODE, over as soon as that node answers: `found`, the closest that answered and the hops taken |
 //! | `GET /api/connect/{id-hex}` | finds a peer by its key and opens a session: the path taken (`direct`, `punched`, `relayed`, `mailbox`) |
 //! | `PUT /api/immutable` | stores the raw body (at most 1000 bytes) under its SHA-256 |
 //! | `GET /api/immutable/{key-hex}` | the value stored under a key |
@@ -347,7 +347,7 @@ async fn lookup(
                 .collect();
             Ok(Json(json!({
                 "target": target.to_string(),
-                "found": result.closest.first().map(|c| c.id) == Some(target),
+                "found": result.found,
                 "hops": result.hops,
                 "contacted": result.contacted,
                 "failed": result.failed,

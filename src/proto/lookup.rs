@@ -1,10 +1,22 @@
 //! [`Lookup`]: one iterative Kademlia FIND_NODE, as plain data.
 //!
-//! In: the seed contacts (the local table's closest), then, for each peer it asked,
-//! [`Lookup::on_success`] with the contacts that peer returned or
-//! [`Lookup::on_failure`]. Out: [`Lookup::next_peer`] names the next peer to ask, keeping at
-//! most α requests in flight; [`Lookup::is_finished`] turns true once each of the k
-//! closest peers seen has answered or failed, and [`Lookup::result`] gives them.
+//! In: the target, a [`Goal`], the seed contacts (the local table's closest), then, for
+//! each peer it asked, [`Lookup::on_success`] with the contacts that peer returned or
+//! [`Lookup::on_failure`]. Out: [`Lookup::next_peer`] names the next peer to ask, keeping
+//! at most α requests in flight; [`Lookup::is_finished`] turns true when the goal is met,
+//! and [`Lookup::result`] gives the closest peers that answered, the hop count and
+//! whether the target itself answered.
+//!
+//! Two goals, on purpose:
+//!
+//! - [`Goal::Node`] (a user's FIND_NODE, FIND_PEER): over as soon as the node whose id is
+//!   the target answers, as go-libp2p's FindPeer is. Its answer came in a session, so it
+//!   has proved its key; nobody else can answer for it. Requests still in flight then no
+//!   longer matter. A target that never answers (absent, or gone) ends the lookup as
+//!   [`Goal::Closest`] does, reported not found.
+//! - [`Goal::Closest`] (bootstrap, bucket refresh, record puts and gets, announce and topic
+//!   lookups): over once each of the k closest peers seen has answered or failed, and
+//!   nothing is in flight. Records live on the k closest, so these need all of them.
 //!
 //! Hops: seeds are at hop 0, and a contact first learned from a peer at hop h is at
 //! hop h + 1. A lookup's hop count is the hop of the closest peer that answered: the
@@ -30,13 +42,27 @@ struct Candidate {
     hop: u8,
 }
 
+/// What ends a [`Lookup`] (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Goal {
+    /// Find the node whose id is the target: over as soon as it answers; if it never
+    /// does, over as [`Goal::Closest`] is, and not found.
+    Node,
+    /// Find the k nodes closest to the target: over once each of the k closest seen has
+    /// answered or failed.
+    Closest,
+}
+
 /// The result of a finished lookup.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LookupResult {
     /// The point looked up.
     pub target: NodeId,
-    /// Up to k peers that answered, closest first.
+    /// Up to k peers that answered, closest first. A [`Goal::Node`] lookup that found its
+    /// target holds those that had answered by then, the target first.
     pub closest: Vec<WireContact>,
+    /// Whether the node whose id is the target answered (it is then `closest[0]`).
+    pub found: bool,
     /// Hops to the closest peer that answered (see the module docs).
     pub hops: u8,
     /// Requests sent.
@@ -52,6 +78,9 @@ pub struct Lookup {
     local: NodeId,
     k: usize,
     alpha: usize,
+    goal: Goal,
+    /// Whether the target itself answered.
+    found: bool,
     candidates: BTreeMap<Distance, Candidate>,
     in_flight: usize,
     contacted: u32,
@@ -60,12 +89,13 @@ pub struct Lookup {
 }
 
 impl Lookup {
-    /// A lookup for `target` by `local`, starting from `seeds`.
+    /// A lookup for `target` by `local`, starting from `seeds`, that ends on `goal`.
     pub fn new(
         target: NodeId,
         local: NodeId,
         k: usize,
         alpha: usize,
+        goal: Goal,
         seeds: impl IntoIterator<Item = WireContact>,
     ) -> Lookup {
         let mut lookup = Lookup {
@@ -73,6 +103,8 @@ impl Lookup {
             local,
             k: k.max(1),
             alpha: alpha.max(1),
+            goal,
+            found: false,
             candidates: BTreeMap::new(),
             in_flight: 0,
             contacted: 0,
@@ -88,6 +120,21 @@ impl Lookup {
     /// The point looked up.
     pub fn target(&self) -> NodeId {
         self.target
+    }
+
+    /// What ends it.
+    pub fn goal(&self) -> Goal {
+        self.goal
+    }
+
+    /// Whether the node whose id is the target answered.
+    pub fn found(&self) -> bool {
+        self.found
+    }
+
+    /// Whether a [`Goal::Node`] lookup met its goal: nothing more to ask.
+    fn found_its_node(&self) -> bool {
+        self.goal == Goal::Node && self.found
     }
 
     /// Requests in flight.
@@ -127,10 +174,11 @@ impl Lookup {
         self.failed
     }
 
-    /// The next peer to ask, marked as asked; `None` when α requests are in flight or
-    /// no peer among the k closest is left to ask.
+    /// The next peer to ask, marked as asked; `None` when α requests are in flight, no
+    /// peer among the k closest is left to ask, or a [`Goal::Node`] lookup found its
+    /// target.
     pub fn next_peer(&mut self) -> Option<WireContact> {
-        if self.in_flight >= self.alpha {
+        if self.in_flight >= self.alpha || self.found_its_node() {
             return None;
         }
         let mut window = 0;
@@ -165,6 +213,7 @@ impl Lookup {
         candidate.state = State::Succeeded;
         let hop = candidate.hop.saturating_add(1);
         self.in_flight -= 1;
+        self.found |= *id == self.target;
         for contact in closer {
             self.add(*contact, hop);
         }
@@ -180,9 +229,13 @@ impl Lookup {
         self.failed += 1;
     }
 
-    /// Whether the lookup is over: nothing in flight and nobody among the k closest
-    /// left to ask.
+    /// Whether the lookup is over: a [`Goal::Node`] lookup's target answered (requests
+    /// may still be in flight: their answers no longer matter), or nothing is in flight
+    /// and nobody among the k closest is left to ask.
     pub fn is_finished(&self) -> bool {
+        if self.found_its_node() {
+            return true;
+        }
         if self.in_flight > 0 {
             return false;
         }
@@ -194,7 +247,7 @@ impl Lookup {
             .any(|c| c.state == State::NotContacted)
     }
 
-    /// The outcome so far: the k closest that answered.
+    /// The outcome so far: the k closest that answered, and whether the target did.
     pub fn result(&self) -> LookupResult {
         let answered: Vec<&Candidate> = self
             .candidates
@@ -205,6 +258,7 @@ impl Lookup {
         LookupResult {
             target: self.target,
             closest: answered.iter().map(|c| c.contact).collect(),
+            found: self.found,
             hops: answered.first().map_or(0, |c| c.hop),
             contacted: self.contacted,
             failed: self.failed,
@@ -231,7 +285,7 @@ mod tests {
         let local = contact(0xF0).id;
         let target = contact(0).id;
         let seeds = [contact(0x40), contact(0x41), contact(0x42), contact(0x43)];
-        let mut lookup = Lookup::new(target, local, 2, 3, seeds);
+        let mut lookup = Lookup::new(target, local, 2, 3, Goal::Closest, seeds);
         let asked: Vec<_> = std::iter::from_fn(|| lookup.next_peer()).collect();
         assert_eq!(asked.len(), 2, "only the k = 2 closest are worth asking");
         assert_eq!(asked, vec![contact(0x40), contact(0x41)]);
@@ -259,7 +313,7 @@ mod tests {
     #[test]
     fn alpha_bounds_requests_in_flight() {
         let seeds = (1..=10).map(contact);
-        let mut lookup = Lookup::new(contact(0).id, contact(0xFF).id, 20, 3, seeds);
+        let mut lookup = Lookup::new(contact(0).id, contact(0xFF).id, 20, 3, Goal::Closest, seeds);
         let asked: Vec<_> = std::iter::from_fn(|| lookup.next_peer()).collect();
         assert_eq!(asked.len(), 3);
         assert_eq!(lookup.in_flight(), 3);
@@ -270,11 +324,95 @@ mod tests {
     #[test]
     fn answers_from_strangers_and_the_local_id_are_ignored() {
         let local = contact(0x05).id;
-        let mut lookup = Lookup::new(contact(0).id, local, 20, 3, [contact(0x10)]);
+        let mut lookup = Lookup::new(contact(0).id, local, 20, 3, Goal::Closest, [contact(0x10)]);
         lookup.on_success(&contact(0x11).id, &[contact(0x01)]);
         assert_eq!(lookup.next_peer(), Some(contact(0x10)));
         lookup.on_success(&contact(0x10).id, &[contact(0x05)]);
         assert!(lookup.is_finished(), "its own id is never a candidate");
-        assert!(Lookup::new(contact(0).id, local, 20, 3, []).is_finished());
+        assert!(Lookup::new(contact(0).id, local, 20, 3, Goal::Closest, []).is_finished());
+    }
+
+    /// A made-up swarm of the nodes `contact(n)` for `n` in `ids`: node n answers with
+    /// the nodes n/2 to n/2 + 3, so that a walk toward `contact(0)` halves its distance
+    /// each hop, and the nodes below 16, the neighbourhood of node 0, know node 0 too.
+    /// Answers come back in the order asked.
+    fn walk(lookup: &mut Lookup, ids: std::ops::RangeInclusive<u8>) -> LookupResult {
+        let mut asked = std::collections::VecDeque::new();
+        while !lookup.is_finished() {
+            asked.extend(std::iter::from_fn(|| lookup.next_peer()));
+            let peer: WireContact = asked.pop_front().expect("a request in flight");
+            let n = peer.id.0[31];
+            if ids.contains(&n) {
+                let neighbour = (n < 16).then_some(0);
+                let known: Vec<_> = (n / 2..=n / 2 + 3)
+                    .chain(neighbour)
+                    .filter(|m| *m != n && ids.contains(m))
+                    .map(contact)
+                    .collect();
+                lookup.on_success(&peer.id, &known);
+            } else {
+                lookup.on_failure(&peer.id);
+            }
+        }
+        lookup.result()
+    }
+
+    #[test]
+    fn finding_a_node_stops_as_soon_as_it_answers() {
+        let (local, target) = (contact(0xFF).id, contact(0).id);
+        let seeds = || (120..=127).map(contact);
+        let mut find = Lookup::new(target, local, 8, 3, Goal::Node, seeds());
+        let mut closest = Lookup::new(target, local, 8, 3, Goal::Closest, seeds());
+        let found = walk(&mut find, 0..=127);
+        let walked = walk(&mut closest, 0..=127);
+
+        assert!(found.found && walked.found);
+        assert_eq!(found.closest[0], contact(0), "the target comes first");
+        assert_eq!(
+            found.hops, walked.hops,
+            "the same chain of answers led to it"
+        );
+        assert!(
+            found.contacted < walked.contacted,
+            "finding the node asked {} peers, the k closest {}",
+            found.contacted,
+            walked.contacted
+        );
+        assert!(find.in_flight() > 0, "it did not wait for the others");
+        assert_eq!(find.next_peer(), None, "and asks nobody more");
+        // The k closest lookup went on until the 8 closest had answered.
+        let ids: Vec<_> = walked.closest.iter().map(|c| c.id.0[31]).collect();
+        assert_eq!(ids, (0..8).collect::<Vec<_>>());
+        assert_eq!(closest.in_flight(), 0);
+    }
+
+    #[test]
+    fn finding_an_absent_node_walks_to_the_k_closest_and_reports_not_found() {
+        let (local, target) = (contact(0xFF).id, contact(0).id);
+        let seeds = || (120..=127).map(contact);
+        let mut find = Lookup::new(target, local, 8, 3, Goal::Node, seeds());
+        let mut closest = Lookup::new(target, local, 8, 3, Goal::Closest, seeds());
+        let absent = walk(&mut find, 1..=127);
+        let walked = walk(&mut closest, 1..=127);
+
+        assert!(!absent.found);
+        assert_eq!(absent, walked, "the same walk, the same answer");
+        let ids: Vec<_> = absent.closest.iter().map(|c| c.id.0[31]).collect();
+        assert_eq!(ids, (1..9).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_target_that_fails_is_not_found() {
+        let (local, target) = (contact(0xFF).id, contact(0).id);
+        let mut find = Lookup::new(target, local, 2, 3, Goal::Node, [contact(0), contact(1)]);
+        assert_eq!(find.next_peer(), Some(contact(0)));
+        assert_eq!(find.next_peer(), Some(contact(1)));
+        find.on_failure(&contact(0).id);
+        assert!(!find.is_finished());
+        find.on_success(&contact(1).id, &[contact(0)]);
+        assert!(find.is_finished());
+        let result = find.result();
+        assert!(!result.found);
+        assert_eq!(result.closest, vec![contact(1)]);
     }
 }

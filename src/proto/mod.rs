@@ -18,7 +18,7 @@
 //! | [`session`] | SHS1 over datagrams, sealed sessions, replay windows |
 //! | [`boxstream`] | box-stream framing, for the reference implementation over TCP |
 //! | [`rpc`] | transaction ids, timeouts, retries, per-peer limits |
-//! | [`lookup`] | one iterative FIND_NODE |
+//! | [`lookup`] | one iterative FIND_NODE, to a node or to the k closest |
 //! | [`store`] | records held for others: immutable, mutable, announcements; write tokens |
 //! | [`nat`] | NAT classification from the addresses peers report |
 //! | [`relay_path`] | stand-in addresses for sessions through a relay |

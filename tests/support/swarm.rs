@@ -16,17 +16,19 @@ use rand_core::{RngCore, SeedableRng};
 /// What came of [`run_lookups`].
 #[derive(Debug)]
 pub struct LookupTally {
-    /// How many lookups ran.
+    /// How many lookups of existing ids ran.
     pub lookups: usize,
     /// The lookups whose closest contact was not their target (a node looking up its
     /// own id finds the others around it, never itself, and is not counted here):
     /// `(asker, target, closest found)`.
     pub misses: Vec<(usize, NodeId, Option<NodeId>)>,
-    /// Of the oracle's k closest to each target, summed over the lookups: how many the
-    /// lookup found, and how many there were.
+    /// Of the oracle's k closest to each random point, summed over the lookups of
+    /// random points: how many the lookup found, and how many there were. (A lookup of
+    /// an existing id ends as soon as that node answers: it does not gather the k
+    /// closest.)
     pub recall_hits: usize,
     pub recall_total: usize,
-    /// Every lookup's hop count, sorted.
+    /// Every lookup's hop count (of an existing id), sorted.
     pub hops: Vec<u8>,
 }
 
@@ -39,13 +41,15 @@ impl LookupTally {
 }
 
 /// Starts `count` FIND_NODE lookups, each of a random existing id from a random node
-/// (drawn from `seed`), 10 ms apart; runs 30 s more; then checks that every lookup
-/// finished and found something, and tallies them against the swarm's oracle. Panics
-/// name `seed` to reproduce.
+/// (drawn from `seed`), and beside each one a lookup of a random point (an id nobody
+/// holds, which walks to the k closest), 10 ms apart; runs 30 s more; then checks that
+/// every lookup finished and found something, and tallies them against the swarm's
+/// oracle: whether the lookups of existing ids found their node, how many of the k
+/// closest the lookups of random points found. Panics name `seed` to reproduce.
 pub fn run_lookups(swarm: &mut Swarm, count: usize, seed: u64) -> LookupTally {
     let ids = swarm.ids();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut queries = Vec::new();
+    let (mut queries, mut points) = (Vec::new(), Vec::new());
     for _ in 0..count {
         let from = (rng.next_u32() as usize) % ids.len();
         let target = ids[(rng.next_u32() as usize) % ids.len()];
@@ -53,11 +57,31 @@ pub fn run_lookups(swarm: &mut Swarm, count: usize, seed: u64) -> LookupTally {
             .start(from, Command::FindNode(target))
             .expect("bootstrapped nodes know peers");
         queries.push((from, target, query));
+        let from = (rng.next_u32() as usize) % ids.len();
+        let mut point = [0u8; 32];
+        rng.fill_bytes(&mut point);
+        let point = NodeId(point);
+        let query = swarm
+            .start(from, Command::FindNode(point))
+            .expect("bootstrapped nodes know peers");
+        points.push((from, point, query));
         let next = swarm.now() + Duration::from_millis(10);
         swarm.run_until(next);
     }
     let end = swarm.now() + Duration::from_secs(30);
     swarm.run_until(end);
+    let result = |from: usize, target: &NodeId, query| {
+        let finished = swarm.finished(from, query).unwrap_or_else(|| {
+            panic!("lookup of {target:?} from node {from} never finished; reproduce: seed {seed}")
+        });
+        let QueryOutcome::Found(result) = &finished.outcome else {
+            panic!(
+                "lookup failed: {:?}; reproduce: seed {seed}",
+                finished.outcome
+            );
+        };
+        result.clone()
+    };
 
     let mut tally = LookupTally {
         lookups: queries.len(),
@@ -67,22 +91,19 @@ pub fn run_lookups(swarm: &mut Swarm, count: usize, seed: u64) -> LookupTally {
         hops: Vec::new(),
     };
     for (from, target, query) in &queries {
-        let finished = swarm.finished(*from, *query).unwrap_or_else(|| {
-            panic!("lookup of {target:?} from node {from} never finished; reproduce: seed {seed}")
-        });
-        let QueryOutcome::Found(result) = &finished.outcome else {
-            panic!(
-                "lookup failed: {:?}; reproduce: seed {seed}",
-                finished.outcome
-            );
-        };
+        let result = result(*from, target, *query);
         tally.hops.push(result.hops);
         let closest = result.closest.first().map(|c| c.id);
-        if closest != Some(*target) && ids[*from] != *target {
+        assert_eq!(result.found, closest == Some(*target), "found means first");
+        if !result.found && ids[*from] != *target {
             tally.misses.push((*from, *target, closest));
         }
+    }
+    for (from, point, query) in &points {
+        let result = result(*from, point, *query);
+        assert!(!result.found, "nobody holds {point:?}");
         let k = swarm.nodes()[*from].config().table.bucket_capacity;
-        let (hits, total) = swarm.recall(*from, target, &result.closest, k);
+        let (hits, total) = swarm.recall(*from, point, &result.closest, k);
         tally.recall_hits += hits;
         tally.recall_total += total;
     }

@@ -116,7 +116,9 @@ pub enum Command {
     Ping(NodeId),
     /// Ping the `n` peers closest to this node (what `GET /api/ping` does, n = 3).
     PingClosest(usize),
-    /// Iterative lookup of the k nodes closest to a target.
+    /// Iterative lookup of the node with this id: over as soon as that node answers
+    /// (it has then proved its key), else once the k closest seen have answered, and
+    /// not found. Ends with [`QueryOutcome::Found`].
     FindNode(NodeId),
     /// Ask the bootstrap addresses for peers, then look up this node's own id.
     Bootstrap,
@@ -168,8 +170,8 @@ pub enum Command {
     /// [`Event::TopicPeers`] while the query runs; it ends with
     /// [`QueryOutcome::Peers`], all of them.
     TopicLookup(Key),
-    /// Find a peer by its key (FIND_PEER) and open a session with it: straight if it
-    /// is listed, else through one of the relays it announced, then by a hole punch
+    /// Find a peer by its key (FIND_PEER, over as soon as the peer answers) and open a
+    /// session with it: straight if it is listed, else through one of the relays it announced, then by a hole punch
     /// if both NATs allow. Ends with [`QueryOutcome::Connected`] and the path taken.
     Connect(NodeId),
 }
@@ -300,7 +302,8 @@ pub enum QueryOutcome {
     },
     /// [`Command::PingClosest`]: one entry per peer pinged, closest first.
     PingedClosest(Vec<PingResult>),
-    /// [`Command::FindNode`] finished.
+    /// [`Command::FindNode`] finished: whether the node answered
+    /// ([`LookupResult::found`]), the closest that answered and the hops taken.
     Found(LookupResult),
     /// [`Command::Bootstrap`] finished with this many peers in the table.
     Bootstrapped {

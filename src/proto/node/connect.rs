@@ -1,4 +1,4 @@
-//! [`Command::Connect`]: find a peer by its key and open a session by whatever path
+//! [`Command::Connect`](super::Command::Connect): find a peer by its key and open a session by whatever path
 //! its NAT and this node's allow.
 //!
 //! In: the command, FIND_PEER's walk and answer, the pings' and the punch request's
@@ -10,9 +10,10 @@
 //!    outlive the NAT mapping under it, so it is checked, and closed if dead);
 //! 2. the peer's multicast mailbox, derived from its key, when this node uses
 //!    mailboxes;
-//! 3. FIND_PEER, the walk to the topic `Key(id)`: a listed peer shows up in the
-//!    closest set and is pinged straight; otherwise its signed declaration lists its
-//!    mailbox and relays;
+//! 3. FIND_PEER, the walk to the topic `Key(id)`: it ends as soon as the peer itself
+//!    answers, and the peer is pinged straight; a peer that never answers leaves the
+//!    walk to end at the k closest, whose topic records hold its signed declaration,
+//!    listing its mailbox and relays;
 //! 4. a ping through each declared relay in turn, which opens an end-to-end session
 //!    relayed on a stand-in address; then the punch (see `traversal`).
 
@@ -20,18 +21,18 @@ use std::net::SocketAddr;
 
 use super::traversal::punchable;
 use super::{
-    Command, CommandError, ConnectPath, Event, Node, PunchFailure, Purpose, Query, QueryError,
-    QueryId, QueryOutcome,
+    CommandError, ConnectPath, Event, Node, PunchFailure, Purpose, Query, QueryError, QueryId,
+    QueryOutcome,
 };
 use crate::proto::discovery::mailbox_group;
-use crate::proto::id::{Key, NodeId};
+use crate::proto::id::NodeId;
 use crate::proto::lookup::LookupResult;
 use crate::proto::relay_path;
 use crate::proto::store::PeerRecord;
 use crate::proto::time::Time;
 use crate::proto::wire::{Request, Response, WireContact};
 
-/// A [`Command::Connect`] under way.
+/// A [`Command::Connect`](super::Command::Connect) under way.
 #[derive(Debug)]
 pub(super) struct Connect {
     peer: NodeId,
@@ -153,8 +154,8 @@ impl Node {
         };
         connect.step = Step::Finding;
         connect.found = true;
-        let topic = Key(*connect.peer.as_bytes());
-        match self.start_record_command(now, Command::TopicLookup(topic)) {
+        let peer = connect.peer;
+        match self.start_find_peer(now, peer) {
             Ok(child) => {
                 self.internal.insert(child);
                 self.traversal.finding.insert(child, query);
@@ -163,7 +164,8 @@ impl Node {
         }
     }
 
-    /// FIND_PEER's walk ended: keep the closest it found (relay ids come from there).
+    /// FIND_PEER's walk ended: keep the closest it found (the peer itself, if it
+    /// answered; relay ids come from there).
     pub(super) fn find_peer_walked(&mut self, child: QueryId, result: &LookupResult) {
         if let Some(&parent) = self.traversal.finding.get(&child) {
             if let Some(connect) = self.connect_state(parent) {

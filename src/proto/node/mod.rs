@@ -25,7 +25,7 @@ use super::crypto::Crypto;
 use super::discovery::{self, BeaconDue, BeaconRejected, Discovery};
 use super::id::NodeId;
 use super::identity::Identity;
-use super::lookup::Lookup;
+use super::lookup::{Goal, Lookup};
 use super::rpc::{RpcFailure, RpcManager};
 use super::session::{EarlyMessage, OpenError, SessionEvent, Sessions};
 use super::store::Store;
@@ -65,6 +65,7 @@ enum Purpose {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum LookupKind {
+    /// A [`Command::FindNode`]: ends as soon as the node it names answers.
     User,
     /// Bootstrap's self-lookup.
     Bootstrap,
@@ -76,6 +77,22 @@ enum LookupKind {
     },
     /// The first phase of a record command (see `records`).
     Record,
+    /// FIND_PEER's walk to the topic of a peer's key (see `connect`): the first phase
+    /// of a topic lookup, over as soon as the peer itself answers.
+    FindPeer,
+}
+
+impl LookupKind {
+    /// What ends a lookup of this kind: finding a node, or the k closest, which
+    /// bootstrap, refreshes and records need.
+    fn goal(self) -> Goal {
+        match self {
+            LookupKind::User | LookupKind::FindPeer => Goal::Node,
+            LookupKind::Bootstrap | LookupKind::Refresh { .. } | LookupKind::Record => {
+                Goal::Closest
+            }
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use super::{
     QueryId, QueryOutcome, QueryState, WhoProbe,
 };
 use crate::proto::id::NodeId;
-use crate::proto::lookup::Lookup;
+use crate::proto::lookup::{Goal, Lookup};
 use crate::proto::table::BUCKETS;
 use crate::proto::time::Time;
 use crate::proto::wire::{Datagram, Request, Response, WireContact};
@@ -388,7 +388,8 @@ impl Node {
                 })
                 .collect()
         };
-        let lookup = Lookup::new(target, self.id, k, self.config.lookup_parallelism, seeds);
+        let alpha = self.config.lookup_parallelism;
+        let lookup = Lookup::new(target, self.id, k, alpha, kind.goal(), seeds);
         self.stats.lookups_started += 1;
         self.queries
             .entry(query)
@@ -429,7 +430,8 @@ impl Node {
             return;
         }
         let k = self.config.table.bucket_capacity;
-        if lookup.failed() > 0 && lookup.result().closest.len() < k {
+        let found_early = lookup.goal() == Goal::Node && lookup.found();
+        if !found_early && lookup.failed() > 0 && lookup.result().closest.len() < k {
             // The seeds went silent (nodes that left, not evicted yet) before k
             // answered: the table's next closest may still be there.
             let more = self.table.closest(&target, k + lookup.failed() as usize);
@@ -447,7 +449,12 @@ impl Node {
         self.table.mark_refreshed(now, &target);
         match kind {
             LookupKind::User => self.finish_query(now, query, QueryOutcome::Found(result)),
-            LookupKind::Record => self.start_fanout(now, query, result),
+            LookupKind::FindPeer if found_early => {
+                // The peer answered in a session: its declared relays are not needed.
+                self.find_peer_walked(query, &result);
+                self.finish_query(now, query, QueryOutcome::Peers(Vec::new()));
+            }
+            LookupKind::Record | LookupKind::FindPeer => self.start_fanout(now, query, result),
             LookupKind::Bootstrap => self.refresh_beyond_closest(now, query),
             LookupKind::Refresh { parent, from_above } => {
                 self.queries.remove(&query);

@@ -3,8 +3,8 @@
 //!
 //! A record command runs in two phases under one query id:
 //!
-//! 1. an iterative lookup of the record's key (a FIND_NODE walk like any other), whose
-//!    answers also carry each responder's write token;
+//! 1. an iterative lookup of the record's key (a FIND_NODE walk that ends once the k
+//!    closest have answered), whose answers also carry each responder's write token;
 //! 2. a fan-out to the k closest nodes that answered: a write goes to all of them at
 //!    once with their tokens; a read asks them closest first, α at a time, and stops at
 //!    the first valid answer (immutable, or mutable without `latest`) or asks them all
@@ -212,10 +212,24 @@ impl Node {
             let op = op.clone();
             self.published.insert(published, Republish { next, op });
         }
-        Ok(self.start_record_op(now, op))
+        Ok(self.start_record_op(now, op, LookupKind::Record))
     }
 
-    fn start_record_op(&mut self, now: Time, op: RecordOp) -> QueryId {
+    /// FIND_PEER's topic lookup of `peer`'s key: a [`Command::TopicLookup`] whose walk
+    /// ends as soon as the peer itself answers (see `connect`).
+    pub(super) fn start_find_peer(
+        &mut self,
+        now: Time,
+        peer: NodeId,
+    ) -> Result<QueryId, CommandError> {
+        if self.table.is_empty() {
+            return Err(CommandError::NoPeers);
+        }
+        let op = RecordOp::TopicLookup(Key(*peer.as_bytes()));
+        Ok(self.start_record_op(now, op, LookupKind::FindPeer))
+    }
+
+    fn start_record_op(&mut self, now: Time, op: RecordOp, kind: LookupKind) -> QueryId {
         let query = self.next_query_id();
         let target = NodeId::from_key(op.key());
         self.record_ops.insert(
@@ -225,7 +239,7 @@ impl Node {
                 tokens: Default::default(),
             },
         );
-        self.start_lookup(now, query, target, LookupKind::Record);
+        self.start_lookup(now, query, target, kind);
         query
     }
 
@@ -250,7 +264,7 @@ impl Node {
             })
             .collect();
         for op in due {
-            let query = self.start_record_op(now, op);
+            let query = self.start_record_op(now, op, LookupKind::Record);
             self.internal.insert(query);
         }
     }
