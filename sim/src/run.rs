@@ -224,7 +224,9 @@ fn run_inner(args: &RunArgs) -> Result<ExitCode, ExitCode> {
     let mut trace_file = trace_file;
     let options = Options {
         trace_jsonl: if streamed {
-            trace_file.take().map(|f| Box::new(f) as Box<dyn Write>)
+            trace_file
+                .take()
+                .map(|f| Box::new(f) as Box<dyn Write + Send>)
         } else {
             None
         },

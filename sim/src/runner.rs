@@ -90,7 +90,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 #[derive(Default)]
 pub struct Options {
     /// Write the trace as JSON lines here.
-    pub trace_jsonl: Option<Box<dyn Write>>,
+    pub trace_jsonl: Option<Box<dyn Write + Send>>,
     /// Keep a record of every trace entry (for determinism checks).
     pub keep_records: bool,
     /// Keep records of the trace entries with these indices only (with

@@ -8,7 +8,7 @@
 //! A window starts at the swarm's earliest pending event and is as long as the
 //! network's lookahead; the parts with an event due in it are its active parts. On one
 //! thread they run one after another. On several, the swarm has many small parts
-//! (32 a thread), and the threads take active parts from a shared list until none is
+//! (8 a thread), and the threads take active parts from a shared list until none is
 //! left: a window of a 2,000-node run holds a few dozen events, too few to split
 //! evenly in halves, but enough to share out part by part. The caller's thread takes
 //! parts too; scoped threads do the rest, for one call of [`Swarm::run_until`], and
@@ -29,10 +29,11 @@ use crate::proto::{Event, Node, QueryId, Time};
 
 use super::network::Network;
 use super::part::{Cell, Env, Meta, Part, Worker};
+use super::trace::Leaf;
 use super::{Captured, Finished, Swarm, Tapped, Trace};
 
 /// Parts a thread when a swarm runs on several.
-pub(super) const PARTS_PER_THREAD: usize = 32;
+pub(super) const PARTS_PER_THREAD: usize = 8;
 
 /// The thread counts [`Profile::critical`] is kept for.
 pub const PROFILE_THREADS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
@@ -95,7 +96,6 @@ impl Profile {
 
 /// What a window's merge needs besides the parts: where results go.
 pub(super) struct Sinks<'a> {
-    pub(super) trace: &'a mut Trace,
     pub(super) finished: &'a mut BTreeMap<(usize, QueryId), Finished>,
     pub(super) events: &'a mut Option<Vec<(Time, usize, Event)>>,
     pub(super) taps: &'a mut Vec<Tapped>,
@@ -110,7 +110,7 @@ pub(super) struct Sinks<'a> {
 
 /// Hands the `active` parts' events for other parts over, and folds what they did
 /// ([`fold`]): how one thread ends a window, or a command.
-pub(super) fn merge(parts: &mut [Part], active: &[usize], sinks: Sinks<'_>) {
+pub(super) fn merge(parts: &mut [Part], active: &[usize], trace: &mut Trace, sinks: Sinks<'_>) {
     for &p in active {
         let mut out = std::mem::take(&mut parts[p].out);
         for (at, order, what) in out.drain(..) {
@@ -126,24 +126,34 @@ pub(super) fn merge(parts: &mut [Part], active: &[usize], sinks: Sinks<'_>) {
         .filter(|(p, _)| active.contains(p))
         .map(|(_, part)| part)
         .collect();
-    fold(&mut active, sinks);
+    for leaf in fold(&mut active, sinks) {
+        trace.fold(leaf);
+    }
 }
 
-/// Folds what the `active` parts (in part order) did in a window, in (time, node)
+/// Merges what the `active` parts (in part order) did in a window, in (time, node)
 /// order: the order no partitioning decides. Their events for other parts must have
-/// been handed over.
-pub(super) fn fold(active: &mut [&mut Part], sinks: Sinks<'_>) {
+/// been handed over. Returns the window's trace leaves, in that order, for the caller
+/// to fold into the trace.
+pub(super) fn fold(active: &mut [&mut Part], sinks: Sinks<'_>) -> Vec<Leaf> {
     // Each part's entries are in (time, node) order already; a stable sort of their
     // concatenation in part order interleaves them (a node's entries are one part's).
     let mut leaves = Vec::new();
-    gather(active, |p| &mut p.leaves, &mut leaves, |(at, node, _)| (*at, *node));
-    for (_, _, leaf) in leaves {
-        sinks.trace.fold(leaf);
-    }
+    gather(
+        active,
+        |p| &mut p.leaves,
+        &mut leaves,
+        |(at, node, _)| (*at, *node),
+    );
     match sinks.events {
         Some(events) => {
             let start = events.len();
-            gather(active, |p| &mut p.events, events, |(at, node, _)| (*at, *node));
+            gather(
+                active,
+                |p| &mut p.events,
+                events,
+                |(at, node, _)| (*at, *node),
+            );
             debug_assert!(events[start..].is_sorted_by_key(|(at, node, _)| (*at, *node)));
         }
         None => active.iter_mut().for_each(|p| p.events.clear()),
@@ -151,7 +161,10 @@ pub(super) fn fold(active: &mut [&mut Part], sinks: Sinks<'_>) {
     gather(active, |p| &mut p.taps, sinks.taps, |t| (t.at, t.node));
     let mut touched = Vec::new();
     for part in active.iter_mut() {
-        debug_assert!(part.out.is_empty(), "events for other parts are handed over first");
+        debug_assert!(
+            part.out.is_empty(),
+            "events for other parts are handed over first"
+        );
         for (key, finished) in part.finished.drain(..) {
             sinks.finished.insert(key, finished);
         }
@@ -175,46 +188,76 @@ pub(super) fn fold(active: &mut [&mut Part], sinks: Sinks<'_>) {
         }
         profile.tally(&mut buckets, &mut seen);
     }
+    leaves.into_iter().map(|(_, _, leaf)| leaf).collect()
 }
 
-/// Appends the `active` parts' lists (each sorted by `key`) to `out`, merged by `key`.
+/// Appends the `active` parts' lists (each sorted by `key`) to `out`, merged by `key`;
+/// ties (which only one list can hold) keep their list's order.
 fn gather<T, K: Ord>(
     active: &mut [&mut Part],
     list: impl Fn(&mut Part) -> &mut Vec<T>,
     out: &mut Vec<T>,
     key: impl Fn(&T) -> K,
 ) {
-    let start = out.len();
-    let mut from = 0;
-    for part in active.iter_mut() {
-        let items = list(part);
-        if !items.is_empty() {
-            from += 1;
-            out.append(items);
-        }
+    let mut heads: Vec<_> = active
+        .iter_mut()
+        .map(|part| list(part))
+        .filter(|items| !items.is_empty())
+        .map(|items| items.drain(..).peekable())
+        .collect();
+    if let [only] = &mut heads[..] {
+        out.extend(only);
+        return;
     }
-    if from > 1 {
-        out[start..].sort_by_key(|t| key(t));
+    loop {
+        let next = heads
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, h)| h.peek().map(|t| (key(t), i)))
+            .min_by(|a, b| a.0.cmp(&b.0));
+        let Some((_, i)) = next else {
+            return;
+        };
+        out.extend(heads[i].next());
+    }
+}
+
+/// The trace, and leaves waiting to be folded into it.
+struct Unfolded<'a> {
+    trace: &'a mut Trace,
+    leaves: Vec<Leaf>,
+}
+
+impl Unfolded<'_> {
+    fn fold(&mut self) {
+        for leaf in self.leaves.drain(..) {
+            self.trace.fold(leaf);
+        }
     }
 }
 
 /// The spinning barrier of the threads, and the list of parts they take from.
-struct Control {
+struct Control<'a> {
     /// Bumped to start a window (or to stop).
     generation: AtomicU64,
     /// The window's end, in microseconds.
     end: AtomicU64,
     stop: AtomicBool,
-    /// The window's active parts, `active[..count]`, in part order, in one segment a
-    /// thread: thread `t`'s is `active[bounds[t]..bounds[t + 1]]` and `cursors[t]` is
-    /// its next part to take. A thread takes its own segment's parts first, so a part
-    /// tends to stay on one thread (and its nodes in that core's cache), then the
-    /// others'.
+    /// The window's active parts, in part order, in one segment a thread: thread
+    /// `t`'s is `active[bounds[t]..bounds[t + 1]]`, the active parts of the `t`-th
+    /// slice of all parts, and `cursors[t]` is its next part to take. A thread takes
+    /// its own segment's parts first, so a part stays on one thread (and its nodes in
+    /// that core's cache) unless another runs out of work, then the others'.
     active: Vec<AtomicUsize>,
     bounds: Vec<AtomicUsize>,
     cursors: Vec<AtomicUsize>,
     /// Threads that finished the window.
     done: AtomicUsize,
+    /// The last window's trace leaves, not folded yet: a thread that has run out of
+    /// parts folds them while the others still work; the caller's thread folds what
+    /// is left before it puts the next window's leaves here, so windows are folded in
+    /// order.
+    unfolded: Mutex<Unfolded<'a>>,
     panic: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
@@ -222,7 +265,7 @@ struct Control {
 fn wait_until(ready: impl Fn() -> bool) {
     let mut spins = 0u32;
     while !ready() {
-        if spins < 2_000 {
+        if spins < 20_000 {
             spin_loop();
             spins += 1;
         } else {
@@ -268,7 +311,7 @@ fn run_part<N: Network>(
 fn take_parts<N: Network>(
     env: &Env<'_, N>,
     cells: &[Mutex<Cell<'_>>],
-    control: &Control,
+    control: &Control<'_>,
     thread: usize,
     end: Time,
 ) {
@@ -283,6 +326,11 @@ fn take_parts<N: Network>(
             let p = control.active[k].load(Ordering::Acquire);
             run_part(env, &mut lock(&cells[p]), end, &control.panic);
         }
+    }
+    // Out of parts: fold the last window's trace while the others work, unless
+    // another thread already does.
+    if let Ok(mut unfolded) = control.unfolded.try_lock() {
+        unfolded.fold();
     }
 }
 
@@ -305,7 +353,7 @@ impl<N: Network> Swarm<N> {
         let mut active = Vec::new();
         while let Some(start) = self.next_at().filter(|&at| at <= until) {
             let end = Self::window_end(lookahead, start, until);
-            let (env, sinks, parts, nodes, meta) = self.split();
+            let (env, trace, sinks, parts, nodes, meta) = self.split();
             let began = wall();
             active.clear();
             for (p, cell) in cells(parts, nodes, meta, env.chunk).enumerate() {
@@ -322,7 +370,7 @@ impl<N: Network> Swarm<N> {
                 }
             }
             let busy = began.elapsed();
-            merge(parts, &active, sinks);
+            merge(parts, &active, trace, sinks);
             if let Some(profile) = &mut self.profile {
                 profile.inline_windows += u64::from(active.len() == 1);
                 profile.busy.resize(1, Duration::ZERO);
@@ -341,8 +389,8 @@ impl<N: Network> Swarm<N> {
     pub(super) fn merge_part(&mut self, p: usize) {
         // A command's work is no window of the profile.
         let profile = self.profile.take();
-        let (_, sinks, parts, _, _) = self.split();
-        merge(parts, &[p], sinks);
+        let (_, trace, sinks, parts, _, _) = self.split();
+        merge(parts, &[p], trace, sinks);
         self.profile = profile;
     }
 
@@ -350,7 +398,14 @@ impl<N: Network> Swarm<N> {
     #[allow(clippy::type_complexity)]
     pub(super) fn split(
         &mut self,
-    ) -> (Env<'_, N>, Sinks<'_>, &mut [Part], &mut [Node], &mut [Meta]) {
+    ) -> (
+        Env<'_, N>,
+        &mut Trace,
+        Sinks<'_>,
+        &mut [Part],
+        &mut [Node],
+        &mut [Meta],
+    ) {
         let env = Env {
             network: &self.network,
             addrs: &self.addrs,
@@ -364,7 +419,6 @@ impl<N: Network> Swarm<N> {
             chunk: self.chunk,
         };
         let sinks = Sinks {
-            trace: &mut self.trace,
             finished: &mut self.finished,
             events: &mut self.events,
             taps: &mut self.taps,
@@ -374,7 +428,14 @@ impl<N: Network> Swarm<N> {
             chunk: self.chunk,
             nodes: self.nodes.len(),
         };
-        (env, sinks, &mut self.parts, &mut self.nodes, &mut self.meta)
+        (
+            env,
+            &mut self.trace,
+            sinks,
+            &mut self.parts,
+            &mut self.nodes,
+            &mut self.meta,
+        )
     }
 
     fn run_parallel(&mut self, until: Time, one: bool) -> bool {
@@ -384,7 +445,7 @@ impl<N: Network> Swarm<N> {
         let lookahead = self.lookahead;
         let threads = self.threads;
         let chunk = self.chunk;
-        let (env, sinks, parts, nodes, meta) = self.split();
+        let (env, trace, sinks, parts, nodes, meta) = self.split();
         let cells: Vec<Mutex<Cell<'_>>> = cells(parts, nodes, meta, env.chunk)
             .map(Mutex::new)
             .collect();
@@ -397,6 +458,10 @@ impl<N: Network> Swarm<N> {
             cursors: (0..threads).map(|_| AtomicUsize::new(0)).collect(),
             done: AtomicUsize::new(0),
             panic: Mutex::new(None),
+            unfolded: Mutex::new(Unfolded {
+                trace,
+                leaves: Vec::new(),
+            }),
         };
         let clocks: Mutex<Vec<(Duration, Duration)>> =
             Mutex::new(vec![(Duration::ZERO, Duration::ZERO); threads]);
@@ -459,8 +524,12 @@ impl<N: Network> Swarm<N> {
                     for (k, &p) in active.iter().enumerate() {
                         control.active[k].store(p, Ordering::Release);
                     }
+                    // Thread t's segment: the active parts of its home, the t-th
+                    // slice of the parts, so that a part stays on one thread unless
+                    // another runs out of work.
                     for t in 0..=threads {
-                        let bound = active.len() * t / threads;
+                        let home = cells.len() * t / threads;
+                        let bound = active.partition_point(|&p| p < home);
                         control.bounds[t].store(bound, Ordering::Release);
                         if t < threads {
                             control.cursors[t].store(bound, Ordering::Release);
@@ -496,7 +565,6 @@ impl<N: Network> Swarm<N> {
                 }
                 let mut parts: Vec<&mut Part> = guards.iter_mut().map(|c| &mut *c.part).collect();
                 let reborrowed = Sinks {
-                    trace: &mut *sinks.trace,
                     finished: &mut *sinks.finished,
                     events: &mut *sinks.events,
                     taps: &mut *sinks.taps,
@@ -506,7 +574,12 @@ impl<N: Network> Swarm<N> {
                     chunk: sinks.chunk,
                     nodes: sinks.nodes,
                 };
-                fold(&mut parts, reborrowed);
+                let leaves = fold(&mut parts, reborrowed);
+                {
+                    let mut unfolded = lock(&control.unfolded);
+                    unfolded.fold();
+                    unfolded.leaves = leaves;
+                }
                 for (&p, part) in active.iter().zip(&parts) {
                     due[p] = part.queue.peek_at();
                     slot[p] = usize::MAX;
@@ -515,6 +588,7 @@ impl<N: Network> Swarm<N> {
             }
             control.stop.store(true, Ordering::Release);
             control.generation.fetch_add(1, Ordering::AcqRel);
+            lock(&control.unfolded).fold();
             lock(&clocks)[0] = (busy, waited);
         });
         if let Some(profile) = &mut sinks.profile {

@@ -134,7 +134,7 @@ pub struct Trace {
     /// Which entries `records` keeps (all, when `None`).
     window: Option<std::ops::Range<u64>>,
     checkpoints: Vec<Checkpoint>,
-    jsonl: Option<Box<dyn Write>>,
+    jsonl: Option<Box<dyn Write + Send>>,
     jsonl_error: Option<std::io::Error>,
 }
 
@@ -188,7 +188,7 @@ impl Trace {
     }
 
     /// Writes every entry from now on as one JSON object per line to `out`.
-    pub fn write_jsonl(&mut self, out: Box<dyn Write>) {
+    pub fn write_jsonl(&mut self, out: Box<dyn Write + Send>) {
         self.jsonl = Some(out);
     }
 
@@ -260,7 +260,7 @@ impl Trace {
         self.hash.update(leaf.digest);
         if let Some(mut record) = leaf.record {
             record.index = self.count;
-            self.keep(record);
+            self.keep(*record);
         }
         self.count += 1;
         if self.count % CHECKPOINT_EVERY == 0 {
@@ -300,8 +300,8 @@ pub struct Leaf {
     /// event's text.
     digest: [u8; 32],
     /// Its record, when the trace keeps them ([`Trace::keeps`]); `index` is set when
-    /// it is folded.
-    record: Option<Record>,
+    /// it is folded. Boxed: leaves are moved about, records seldom kept.
+    record: Option<Box<Record>>,
 }
 
 impl Leaf {
@@ -331,16 +331,18 @@ impl Leaf {
         hash.update(dst.port().to_be_bytes());
         hash.update((payload.len() as u64).to_be_bytes());
         hash.update(payload);
-        let record = keep.then(|| Record {
-            index: 0,
-            at,
-            sent,
-            kind,
-            node: src,
-            dst: Some(dst),
-            len: payload.len(),
-            digest: digest64(payload),
-            detail: None,
+        let record = keep.then(|| {
+            Box::new(Record {
+                index: 0,
+                at,
+                sent,
+                kind,
+                node: src,
+                dst: Some(dst),
+                len: payload.len(),
+                digest: digest64(payload),
+                detail: None,
+            })
         });
         Leaf {
             digest: hash.finalize().into(),
@@ -369,16 +371,18 @@ impl Leaf {
             tracing::debug!(target: "dswarm::trace", "{text}");
         }
         hash.update(text.as_bytes());
-        let record = keep.then(|| Record {
-            index: 0,
-            at,
-            sent: at,
-            kind: Kind::Event,
-            node,
-            dst: None,
-            len: 0,
-            digest: digest64(text.as_bytes()),
-            detail: Some(text.into_boxed_str()),
+        let record = keep.then(|| {
+            Box::new(Record {
+                index: 0,
+                at,
+                sent: at,
+                kind: Kind::Event,
+                node,
+                dst: None,
+                len: 0,
+                digest: digest64(text.as_bytes()),
+                detail: Some(text.into_boxed_str()),
+            })
         });
         Leaf {
             digest: hash.finalize().into(),
