@@ -22,6 +22,7 @@ mod events;
 mod faults;
 mod fields;
 mod hostile;
+pub mod support;
 mod tree;
 
 #[cfg(test)]
@@ -32,6 +33,8 @@ pub use faults::{ChurnSpec, CLOCK_DRIFT_MAX, CLOCK_OFFSET_MAX};
 pub use hostile::{HostileKind, HostileSpec, RATE_MAX, SYBIL_IDENTITIES_MAX};
 
 use dswarm::harness::ClockSkew;
+
+use self::support::Feature;
 
 use crate::world::nat::NatSpec;
 
@@ -168,50 +171,25 @@ impl Scenario {
     /// hostile nodes that engine does not run. The error names no line: the engine
     /// came from the command line.
     pub fn with_engine(mut self, engine: EngineKind) -> Result<Scenario, ScenarioError> {
-        if let (EngineKind::Turmoil, Some((kind, why))) = (engine, self.hostile.turmoil_refusal()) {
-            return Err(ScenarioError {
-                path: self.path.clone(),
-                line: None,
-                key: Some(format!("hostile.{}", kind.key())),
-                message: format!(
-                    "--engine turmoil: the turmoil engine does not run {}: {why}",
-                    kind.key()
-                ),
-            });
+        let refused = |key: String, message: String| ScenarioError {
+            path: self.path.clone(),
+            line: None,
+            key: Some(key),
+            message: format!("--engine {engine}: {message}"),
+        };
+        if let Some((kind, why)) = self.hostile.refusal(engine) {
+            let key = kind.key();
+            let message = format!("the {engine} engine does not run {key}: {why}");
+            return Err(refused(format!("hostile.{key}"), message));
         }
-        if engine == EngineKind::Turmoil {
-            if let Some((key, why)) = self.turmoil_refusal() {
-                return Err(ScenarioError {
-                    path: self.path.clone(),
-                    line: None,
-                    key: Some(key.to_owned()),
-                    message: format!("--engine turmoil: {why}"),
-                });
+        if self.network.clock_skew.drift_max > 0.0 {
+            if let Some(why) = support::refusal(engine, Feature::ClockDrift) {
+                let message = format!("the {engine} engine cannot drift clocks: {why}");
+                return Err(refused("network.clock_skew.drift".to_owned(), message));
             }
         }
         self.engine = engine;
         Ok(self)
-    }
-
-    /// The first fault of this scenario the turmoil engine cannot run: its key, and why.
-    fn turmoil_refusal(&self) -> Option<(&'static str, String)> {
-        if self.network.mailbox {
-            return Some((
-                "network.mailbox",
-                "the turmoil engine fans multicast out to a whole segment; mailboxes run on \
-                 the direct engine"
-                    .to_owned(),
-            ));
-        }
-        if self.network.clock_skew.drift_max > 0.0 {
-            return Some((
-                "network.clock_skew.drift",
-                "the turmoil engine cannot drift clocks: its nodes share tokio's one \
-                 simulated clock"
-                    .to_owned(),
-            ));
-        }
-        None
     }
 }
 

@@ -192,13 +192,14 @@ pub fn swarm_draw(scenario: &mut Scenario, seed: u64) -> String {
         scenario.at.sort_by_key(|a| a.time);
         drawn.push(format!("partition={share} {start:.1}s..{heal:.1}s"));
     }
-    // Hostile kinds the turmoil engine does not run keep a scenario on its engine
-    // (the draw is made all the same, so no other draw moves).
-    if unit() < 0.5 && scenario.hostile.turmoil_refusal().is_none() {
-        scenario.engine = match scenario.engine {
-            EngineKind::Direct => EngineKind::Turmoil,
-            EngineKind::Turmoil => EngineKind::Direct,
-        };
+    // What the other engine does not run (hostile kinds, drifting clocks) keeps a
+    // scenario on its engine (the draw is made all the same, so no other draw moves).
+    let other = match scenario.engine {
+        EngineKind::Direct => EngineKind::Turmoil,
+        EngineKind::Turmoil => EngineKind::Direct,
+    };
+    if unit() < 0.5 && scenario.clone().with_engine(other).is_ok() {
+        scenario.engine = other;
         drawn.push(format!("engine={}", scenario.engine));
     }
     drawn.join(" ")

@@ -52,3 +52,18 @@ fn both_engines_agree_on_verdicts_and_lookup_figures() {
         "the engines time things differently"
     );
 }
+
+#[test]
+fn both_engines_reach_peers_through_their_mailboxes() {
+    let mut scenario = scenario::load(Path::new("tests/data/mailbox-small.toml")).unwrap();
+    for engine in [EngineKind::Direct, EngineKind::Turmoil] {
+        scenario.engine = engine;
+        let report = runner::run(&scenario, Options::default()).unwrap().report;
+        assert!(report.pass, "{engine}:\n{}", report.summary());
+        let total = &report.connect.total;
+        assert!(
+            total.mailbox > 0 && total.direct > 0,
+            "{engine}: some connects go through a mailbox, most straight: {total:?}"
+        );
+    }
+}

@@ -42,6 +42,7 @@ pub mod pair;
 mod parallel;
 mod part;
 mod queue;
+mod router;
 pub mod streams;
 mod trace;
 
@@ -52,6 +53,7 @@ pub use network::{
     UniformNetwork, PORT,
 };
 pub use parallel::{Profile, PROFILE_THREADS};
+pub use router::{Hop, Routed, Router};
 pub use trace::{
     first_checkpoint_divergence, first_divergence, log_context, set_log_context, Checkpoint, Kind,
     Leaf, Record, Trace, CHECKPOINT_EVERY,
@@ -511,7 +513,7 @@ impl<N: Network> Swarm<N> {
     pub fn net_stats(&self) -> NetStats {
         let mut net = NetStats::default();
         for part in &self.parts {
-            net += part.net;
+            net += part.routed.net;
         }
         net
     }
@@ -520,7 +522,7 @@ impl<N: Network> Swarm<N> {
     pub fn fates(&self) -> Fates {
         let mut fates = Fates::default();
         for part in &self.parts {
-            fates += part.fates;
+            fates += part.routed.fates;
         }
         fates
     }

@@ -13,15 +13,15 @@
 //! window is due within it.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use crate::proto::node::Transmit;
 use crate::proto::{Event, Node, QueryId, Time};
 
-use super::network::{Datagram, Fates, Network, Route};
+use super::network::Network;
 use super::queue::{Order, Queue};
+use super::router::{Hop, Routed, Router};
 use super::trace::{set_log_context, Kind, Leaf};
-use super::{Captured, Finished, NetStats, NodeClock, Tapped, What};
+use super::{Captured, Finished, NodeClock, Tapped, What};
 
 /// A node's engine-side state, owned by its part while a window runs.
 #[derive(Clone, Copy, Debug, Default)]
@@ -54,9 +54,8 @@ pub(super) struct Part {
     pub(super) finished: Vec<((usize, QueryId), Finished)>,
     pub(super) taps: Vec<Tapped>,
     pub(super) captured: Vec<Captured>,
-    pub(super) net: NetStats,
-    pub(super) fates: Fates,
-    pub(super) delays: Vec<Duration>,
+    /// What routing produced: counts of datagrams and fates, and hops, reused.
+    pub(super) routed: Routed,
     /// The node of every event handled in this window, when profiling.
     pub(super) load: Option<Vec<u32>>,
 }
@@ -161,8 +160,9 @@ impl<N: Network> Worker<'_, '_, N> {
         if self.env.down[target] {
             if let What::Deliver { to, from, payload } = &what {
                 // Arrived at a node that is down: lost, and the trace says so.
-                self.part.net.dropped += 1;
-                self.trace_datagram(Kind::Down, now, now, *to, *from, payload);
+                self.part.routed.net.dropped += 1;
+                let leaf = Leaf::datagram(self.env.keep, Kind::Down, now, now, *to, *from, payload);
+                self.part.leaves.push((now, *to, leaf));
             }
             if let What::Timer { .. } = what {
                 self.meta[target - self.part.lo].armed = None;
@@ -172,7 +172,7 @@ impl<N: Network> Worker<'_, '_, N> {
         set_log_context(now, Some(target));
         match what {
             What::Deliver { to, from, payload } => {
-                self.part.net.delivered += 1;
+                self.part.routed.net.delivered += 1;
                 if self.env.captured == Some(to) {
                     self.part.captured.push((from, payload.clone()));
                 }
@@ -270,104 +270,50 @@ impl<N: Network> Worker<'_, '_, N> {
         self.arm(index);
     }
 
-    /// Sends what node `src` sent: to each listener of a multicast group on its
-    /// segment, or where the network routes a unicast datagram.
+    /// Sends what node `src` sent, through the [`Router`]: traces every hop and queues
+    /// every copy that arrives; the last copy takes the buffer itself.
     pub(super) fn route(&mut self, src: usize, transmit: Transmit) {
         let env = self.env;
-        if transmit.dst.ip().is_multicast() {
-            let members = env.network.multicast_members(src);
-            if members.is_empty() {
-                self.part.net.sent += 1;
-                self.drop_datagram(src, transmit.dst, &transmit.payload);
-                return;
-            }
-            let from = env.addrs[src];
-            // The beacon group reaches the whole segment; any other group (a mailbox)
-            // only the members listening there.
-            let beacons = self.node(src).config().discovery.multicast_group == Some(transmit.dst);
-            for &to in members {
-                if to != src && (beacons || env.mailboxes[to] == Some(transmit.dst)) {
-                    self.part.net.sent += 1;
-                    self.transmit(src, from, to, transmit.payload.as_slice());
-                }
-            }
-            return;
-        }
-        self.part.net.sent += 1;
-        let nodes = env.addrs.len();
-        match env
-            .network
-            .route(self.part.now, src, env.addrs[src], transmit.dst, nodes)
+        let router = Router {
+            network: env.network,
+            addrs: env.addrs,
+            mailboxes: env.mailboxes,
+        };
+        let beacons = self.node(src).config().discovery.multicast_group;
+        let now = self.part.now;
+        let mut routed = std::mem::take(&mut self.part.routed);
         {
-            Route::Deliver { to, from } => self.transmit(src, from, to, transmit.payload),
-            Route::Unroutable | Route::Filtered => {
-                self.drop_datagram(src, transmit.dst, &transmit.payload)
-            }
-        }
-    }
-
-    /// Sends one copy (or none, or duplicates, as the network decides) of `payload`
-    /// from `src`, seen as coming from `from`, to `to`; the last copy takes the buffer
-    /// itself.
-    fn transmit(
-        &mut self,
-        src: usize,
-        from: SocketAddr,
-        to: usize,
-        payload: impl Into<Vec<u8>> + AsRef<[u8]>,
-    ) {
-        let now = self.part.now;
-        let seq = self.next_seq(src);
-        let mut delays = std::mem::take(&mut self.part.delays);
-        delays.clear();
-        let datagram = Datagram { src, seq };
-        self.env
-            .network
-            .fate(now, datagram, to, &mut delays, &mut self.part.fates);
-        if delays.is_empty() {
-            self.drop_datagram(src, self.env.addrs[to], payload.as_ref());
-        }
-        let mut payload = Some(payload);
-        for (copy, delay) in delays.iter().enumerate() {
-            debug_assert!(
-                *delay >= self.env.network.lookahead(),
-                "no datagram arrives sooner than the network's lookahead"
-            );
-            let seq = if copy == 0 { seq } else { self.next_seq(src) };
-            if copy > 0 {
-                self.part.net.sent += 1; // a duplicate is one more datagram on the wire
-            }
-            let at = now + *delay;
-            let bytes = payload.as_ref().map_or(&[][..], |p| p.as_ref());
-            self.trace_datagram(Kind::Deliver, now, at, src, self.env.addrs[to], bytes);
-            let payload = if copy + 1 == delays.len() {
-                payload.take().map(Into::into).unwrap_or_default()
-            } else {
-                bytes.to_vec()
+            let meta = &mut self.meta[src - self.part.lo];
+            let mut next_seq = || {
+                meta.seq += 1;
+                meta.seq
             };
-            self.push(at, to, src, seq, What::Deliver { to, from, payload });
+            router.route(now, src, beacons, transmit.dst, &mut next_seq, &mut routed);
         }
-        self.part.delays = delays;
-    }
-
-    fn drop_datagram(&mut self, src: usize, dst: SocketAddr, payload: &[u8]) {
-        self.part.net.dropped += 1;
-        let now = self.part.now;
-        self.trace_datagram(Kind::Drop, now, now, src, dst, payload);
-    }
-
-    /// A trace entry of node `node`'s datagram, made here and folded at the window's
-    /// end.
-    fn trace_datagram(
-        &mut self,
-        kind: Kind,
-        sent: Time,
-        at: Time,
-        node: usize,
-        dst: SocketAddr,
-        payload: &[u8],
-    ) {
-        let leaf = Leaf::datagram(self.env.keep, kind, sent, at, node, dst, payload);
-        self.part.leaves.push((self.part.now, node, leaf));
+        let mut left = routed
+            .hops
+            .iter()
+            .filter(|hop| matches!(hop, Hop::Arrive { .. }))
+            .count();
+        let mut payload = Some(transmit.payload);
+        for hop in routed.hops.drain(..) {
+            let at = match hop {
+                Hop::Arrive { delay, .. } => now + delay,
+                Hop::Drop { .. } => now,
+            };
+            let bytes = payload.as_deref().unwrap_or_default();
+            let leaf = hop.leaf(env.keep, env.addrs, src, now, at, bytes);
+            self.part.leaves.push((now, src, leaf));
+            if let Hop::Arrive { to, from, seq, .. } = hop {
+                left -= 1;
+                let payload = if left == 0 {
+                    payload.take().unwrap_or_default()
+                } else {
+                    bytes.to_vec()
+                };
+                self.push(at, to, src, seq, What::Deliver { to, from, payload });
+            }
+        }
+        self.part.routed = routed;
     }
 }

@@ -430,12 +430,6 @@ fn network_value(field: Option<&Field<'_>>, run: &Run<'_>) -> Result<NetworkSpec
                     "mailboxes are multicast groups: they need segments above 0".to_owned(),
                 ));
             }
-            if on && run.engine == EngineKind::Turmoil {
-                return Err(field.error(
-                    "the turmoil engine fans multicast out to a whole segment; set engine = \"direct\""
-                        .to_owned(),
-                ));
-            }
             on
         }
         None => false,

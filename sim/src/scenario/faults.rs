@@ -12,6 +12,7 @@ use dswarm::harness::ClockSkew;
 
 use super::duration::{format_duration, parse_duration};
 use super::fields::Field;
+use super::support::{self, Feature};
 use super::tree::Kind;
 use super::{EngineKind, ScenarioError};
 use crate::world::nat::NatSpec;
@@ -94,11 +95,11 @@ pub(super) fn clock_skew_value(
                  millisecond a second fast or slow"
             )));
         }
-        if value > 0.0 && engine == EngineKind::Turmoil {
-            return Err(drift.error(
-                "the turmoil engine cannot drift clocks: its nodes share tokio's one simulated \
-                 clock; set engine = \"direct\", or keep only `offset`",
-            ));
+        if let (true, Some(why)) = (value > 0.0, support::refusal(engine, Feature::ClockDrift)) {
+            return Err(drift.error(format!(
+                "the {engine} engine cannot drift clocks: {why}; set engine = \"direct\", or \
+                 keep only `offset`"
+            )));
         }
         skew.drift_max = value;
     }

@@ -8,6 +8,7 @@
 
 use super::duration::parse_duration;
 use super::fields::Field;
+use super::support::{self, Feature};
 use super::tree::Kind;
 use super::{EngineKind, ScenarioError};
 
@@ -69,22 +70,6 @@ impl HostileKind {
             HostileKind::Replayer => "replayers",
             HostileKind::Flooder => "flooders",
             HostileKind::Sybil => "sybils",
-        }
-    }
-
-    /// Why the turmoil engine does not run this kind, if it does not: only the kinds
-    /// that are a node configuration alone run there.
-    pub fn turmoil_refusal(self) -> Option<&'static str> {
-        match self {
-            HostileKind::Liar | HostileKind::Dropper => None,
-            HostileKind::Forger => Some(
-                "the forged-record oracle reads the honest nodes' stores, which the turmoil \
-                 engine's driver tasks keep to themselves",
-            ),
-            HostileKind::Replayer | HostileKind::Flooder => {
-                Some("the turmoil engine cannot tap or inject datagrams")
-            }
-            HostileKind::Sybil => Some("a turmoil-net host carries one node"),
         }
     }
 }
@@ -173,13 +158,13 @@ impl HostileSpec {
         HostileKind::ALL.iter().all(|&k| self.share(k) == 0.0)
     }
 
-    /// The first kind with a share above 0 that the turmoil engine does not run, and
-    /// why.
-    pub fn turmoil_refusal(&self) -> Option<(HostileKind, &'static str)> {
+    /// The first kind with a share above 0 that `engine` does not run, and why
+    /// ([`support::refusal`]).
+    pub fn refusal(&self, engine: EngineKind) -> Option<(HostileKind, &'static str)> {
         HostileKind::ALL
             .iter()
             .filter(|&&k| self.share(k) > 0.0)
-            .find_map(|&k| Some((k, k.turmoil_refusal()?)))
+            .find_map(|&k| Some((k, support::refusal(engine, Feature::Hostile(k))?)))
     }
 }
 
@@ -244,9 +229,10 @@ pub(super) fn hostile_value(
         if let Some(share) = table.get(kind.key()) {
             let value = share_value(&share)?;
             *spec.share_mut(kind) = value;
-            if let (EngineKind::Turmoil, true, Some(why)) =
-                (engine, value > 0.0, kind.turmoil_refusal())
-            {
+            if let (true, Some(why)) = (
+                value > 0.0,
+                support::refusal(engine, Feature::Hostile(kind)),
+            ) {
                 return Err(share.error(format!(
                     "the turmoil engine does not run {}: {why}; set engine = \"direct\"",
                     kind.key()

@@ -41,7 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dswarm::harness::{
-    addr_of, index_of, Datagram, Fates, Kind, NetStats, Network, Route, SwarmConfig, Trace, PORT,
+    addr_of, index_of, Fates, Hop, Kind, NetStats, Routed, Router, SwarmConfig, Trace, PORT,
 };
 use dswarm::live::driver::{self, Control, Finished};
 use dswarm::proto::{Command, CommandError, Event, Node, NodeId, Time};
@@ -93,18 +93,22 @@ pub struct Turmoil {
     step: u64,
     trace: Trace,
     net: NetStats,
-    /// What the world did to datagrams, by cause.
-    fates: Fates,
+    /// What routing produced: counts and fates of the datagrams, hops, reused.
+    routed: Routed,
     /// Each node's sequence number of the datagrams it sent: what their fates are
     /// drawn by.
     seqs: Vec<u64>,
+    /// Every node's address, the group its beacons go to and its mailbox group: what
+    /// the [`Router`] asks.
+    addrs: Vec<SocketAddr>,
+    beacons: Vec<Option<SocketAddr>>,
+    mailboxes: Vec<Option<SocketAddr>>,
     finished: Vec<Done>,
     // Buffers reused from step to step.
     egress: Vec<Packet>,
     /// Raised by every node's socket when it sends: the hosts have something to drain.
     sent: Arc<AtomicBool>,
     due: Vec<Packet>,
-    delays: Vec<Duration>,
     touched: Vec<usize>,
     /// Nodes told to say goodbye this step, taken off the network at its end.
     leaving: Vec<usize>,
@@ -147,7 +151,15 @@ impl Turmoil {
         let epoch = rt.block_on(async { tokio::time::Instant::now() });
         let shared = Rc::new(Shared::new(n));
         let set = LocalSet::new();
-        let ids: Vec<NodeId> = (0..n).map(|i| config.node(i).id()).collect();
+        let mut ids: Vec<NodeId> = Vec::with_capacity(n);
+        let mut beacons = Vec::with_capacity(n);
+        let mut mailboxes = Vec::with_capacity(n);
+        for i in 0..n {
+            let node = config.node(i);
+            ids.push(node.id());
+            beacons.push(node.config().discovery.multicast_group);
+            mailboxes.push(node.mailbox());
+        }
         let (controls, events): (Vec<_>, Vec<_>) = (0..n)
             .map(|_| {
                 // Placeholders until each node's task starts.
@@ -181,13 +193,15 @@ impl Turmoil {
             step: 0,
             trace: Trace::new(),
             net: NetStats::default(),
-            fates: Fates::default(),
+            routed: Routed::default(),
             seqs: vec![0; n],
+            addrs: (0..n).map(addr_of).collect(),
+            beacons,
+            mailboxes,
             finished: Vec::new(),
             egress: Vec::new(),
             sent: Arc::new(AtomicBool::new(false)),
             due: Vec::new(),
-            delays: Vec::with_capacity(2),
             touched: Vec::new(),
             leaving: Vec::new(),
             departed: vec![None; n],
@@ -496,6 +510,8 @@ impl Turmoil {
         self.egress = egress;
     }
 
+    /// Routes one datagram a node sent, through the same [`Router`] as the direct
+    /// engine, and queues every copy that arrives at its next 1 ms step.
     fn route(&mut self, now: Time, packet: Packet) {
         let n = self.ids.len();
         let Transport::Udp(datagram) = &packet.payload else {
@@ -507,84 +523,51 @@ impl Turmoil {
             return;
         };
         let dst = SocketAddr::new(packet.dst, datagram.dst_port);
-        if packet.dst.is_multicast() {
-            let members = self.world.multicast_members(src).len();
-            if members == 0 {
-                self.net.sent += 1;
-                self.drop_datagram(now, src, dst, &datagram.payload);
-                return;
-            }
-            let from = SocketAddr::new(packet.src, datagram.src_port);
-            for m in 0..members {
-                let to = self.world.multicast_members(src)[m];
-                if to != src {
-                    self.net.sent += 1;
-                    self.transmit(now, src, from, to, &packet);
-                }
-            }
-            return;
-        }
-        self.net.sent += 1;
-        let src_addr = SocketAddr::new(packet.src, datagram.src_port);
-        match self.world.route(now, src, src_addr, dst, n) {
-            Route::Deliver { to, from } => self.transmit(now, src, from, to, &packet),
-            Route::Unroutable | Route::Filtered => {
-                self.drop_datagram(now, src, dst, &datagram.payload)
-            }
-        }
-    }
-
-    /// Asks the world the fate of `packet` from node `src` to node `to`, which sees it
-    /// come from `from`, and queues every copy that arrives.
-    fn transmit(&mut self, now: Time, src: usize, from: SocketAddr, to: usize, packet: &Packet) {
-        let Transport::Udp(datagram) = &packet.payload else {
-            unreachable!("routed datagrams are UDP");
+        let router = Router {
+            network: &self.world,
+            addrs: &self.addrs,
+            mailboxes: &self.mailboxes,
         };
-        let dst = addr_of(to);
-        let mut delays = std::mem::take(&mut self.delays);
-        delays.clear();
-        self.seqs[src] += 1;
-        let sent = Datagram {
+        let seq = &mut self.seqs[src];
+        let mut next_seq = || {
+            *seq += 1;
+            *seq
+        };
+        router.route(
+            now,
             src,
-            seq: self.seqs[src],
-        };
-        self.world.fate(now, sent, to, &mut delays, &mut self.fates);
-        if delays.is_empty() {
-            self.drop_datagram(now, src, dst, &datagram.payload);
-        }
-        for (copy, delay) in delays.iter().enumerate() {
-            if copy > 0 {
-                self.net.sent += 1; // a duplicate is one more datagram on the wire
-            }
-            let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
-            let steps = micros.div_ceil(TICK_MICROS).max(1);
-            let due = self.step.saturating_add(steps);
-            self.trace.datagram_sent(
-                Kind::Deliver,
-                now,
-                Self::time_of(due),
-                src,
-                dst,
-                &datagram.payload,
-            );
-            let copy = Packet {
-                src: from.ip(),
-                dst: dst.ip(),
-                ttl: packet.ttl,
-                payload: Transport::Udp(UdpDatagram {
-                    src_port: from.port(),
-                    dst_port: PORT,
-                    payload: datagram.payload.clone(),
-                }),
+            self.beacons[src],
+            dst,
+            &mut next_seq,
+            &mut self.routed,
+        );
+        let keep = self.trace.keeps();
+        for hop in self.routed.hops.drain(..) {
+            let due = match hop {
+                Hop::Arrive { delay, .. } => {
+                    let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+                    self.step
+                        .saturating_add(micros.div_ceil(TICK_MICROS).max(1))
+                }
+                Hop::Drop { .. } => self.step,
             };
-            self.wheel.push(due, copy);
+            let at = Self::time_of(due);
+            let leaf = hop.leaf(keep, &self.addrs, src, now, at, &datagram.payload);
+            self.trace.fold(leaf);
+            if let Hop::Arrive { to, from, .. } = hop {
+                let copy = Packet {
+                    src: from.ip(),
+                    dst: self.addrs[to].ip(),
+                    ttl: packet.ttl,
+                    payload: Transport::Udp(UdpDatagram {
+                        src_port: from.port(),
+                        dst_port: PORT,
+                        payload: datagram.payload.clone(),
+                    }),
+                };
+                self.wheel.push(due, copy);
+            }
         }
-        self.delays = delays;
-    }
-
-    fn drop_datagram(&mut self, now: Time, src: usize, dst: SocketAddr, payload: &[u8]) {
-        self.net.dropped += 1;
-        self.trace.datagram(Kind::Drop, now, src, dst, payload);
     }
 }
 
@@ -688,11 +671,13 @@ impl Engine for Turmoil {
     }
 
     fn net_stats(&self) -> NetStats {
-        self.net
+        let mut net = self.net;
+        net += self.routed.net;
+        net
     }
 
     fn fates(&self) -> Fates {
-        self.fates
+        self.routed.fates
     }
 
     fn trace(&self) -> &Trace {

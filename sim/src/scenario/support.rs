@@ -1,0 +1,59 @@
+//! What each engine runs: the one table the scenario check asks.
+//!
+//! In: an engine and something a scenario asks of it ([`Feature`]). Out: `None` when
+//! the engine runs it, or why it does not. Every refusal of the scenario check — a key
+//! of the file, or `--engine` on the command line — comes from [`refusal`].
+
+use super::hostile::HostileKind;
+use super::EngineKind;
+
+/// Something a scenario may ask that not every engine runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feature {
+    /// Node clocks that drift (`network.clock_skew.drift`).
+    ClockDrift,
+    /// Hostile nodes of one kind (`[hostile]`).
+    Hostile(HostileKind),
+}
+
+/// Why `engine` does not run `feature`, or `None` when it does.
+pub fn refusal(engine: EngineKind, feature: Feature) -> Option<&'static str> {
+    match (engine, feature) {
+        (EngineKind::Direct, _) => None,
+        (EngineKind::Turmoil, Feature::ClockDrift) => {
+            Some("its nodes share tokio's one simulated clock")
+        }
+        (EngineKind::Turmoil, Feature::Hostile(kind)) => match kind {
+            HostileKind::Liar | HostileKind::Dropper => None,
+            HostileKind::Forger => Some(
+                "the forged-record oracle reads the honest nodes' stores, which the turmoil \
+                 engine's driver tasks keep to themselves",
+            ),
+            HostileKind::Replayer | HostileKind::Flooder => {
+                Some("the turmoil engine cannot tap or inject datagrams")
+            }
+            HostileKind::Sybil => Some("a turmoil-net host carries one node"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_direct_engine_runs_everything_and_the_turmoil_engine_says_why_not() {
+        let mut features = vec![Feature::ClockDrift];
+        features.extend(HostileKind::ALL.iter().map(|&k| Feature::Hostile(k)));
+        for &feature in &features {
+            assert_eq!(refusal(EngineKind::Direct, feature), None, "{feature:?}");
+        }
+        let refused: Vec<Feature> = features
+            .into_iter()
+            .filter(|&f| refusal(EngineKind::Turmoil, f).is_some())
+            .collect();
+        assert!(refused.contains(&Feature::ClockDrift));
+        assert!(!refused.contains(&Feature::Hostile(HostileKind::Liar)));
+        assert!(refused.contains(&Feature::Hostile(HostileKind::Flooder)));
+    }
+}
