@@ -488,6 +488,20 @@ mod tests {
     }
 
     #[test]
+    fn a_world_with_nats_is_asked_from_one_thread_and_its_lookahead_is_the_smallest_latency() {
+        let open = World::new(1, 10, &spec());
+        assert_eq!(open.serial(), None);
+        assert_eq!(open.lookahead(), Duration::from_millis(5));
+        let nat = nat::NatSpec {
+            open: 0.5,
+            consistent: 0.5,
+            random: 0.0,
+        };
+        let natted = World::new(1, 10, &NetworkSpec { nat, ..spec() });
+        assert!(natted.serial().is_some_and(|why| why.contains("NAT")));
+    }
+
+    #[test]
     fn duplication_and_reordering_follow_their_rates() {
         let s = NetworkSpec {
             duplicate: 0.1,
