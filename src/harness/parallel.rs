@@ -237,9 +237,17 @@ impl Unfolded<'_> {
 }
 
 /// The spinning barrier of the threads, and the list of parts they take from.
+///
+/// A window is open while `generation` is odd. The caller's thread opens it, takes
+/// parts, closes it, then waits until no thread is `inside`. A thread joins a window
+/// only if it is still open once it has counted itself inside: a thread that wakes late
+/// (descheduled on a busy machine) stays out, and the caller's thread never waits for
+/// it, only for the parts others are running.
 struct Control<'a> {
-    /// Bumped to start a window (or to stop).
+    /// Odd while a window is open; bumped to open and to close one (or to stop).
     generation: AtomicU64,
+    /// Threads inside the current window.
+    inside: AtomicUsize,
     /// The window's end, in microseconds.
     end: AtomicU64,
     stop: AtomicBool,
@@ -251,8 +259,6 @@ struct Control<'a> {
     active: Vec<AtomicUsize>,
     bounds: Vec<AtomicUsize>,
     cursors: Vec<AtomicUsize>,
-    /// Threads that finished the window.
-    done: AtomicUsize,
     /// The last window's trace leaves, not folded yet: a thread that has run out of
     /// parts folds them while the others still work; the caller's thread folds what
     /// is left before it puts the next window's leaves here, so windows are folded in
@@ -263,8 +269,16 @@ struct Control<'a> {
 
 /// Spins, then yields, until `ready`.
 fn wait_until(ready: impl Fn() -> bool) {
+    wait_for(|| ready().then_some(()));
+}
+
+/// Spins, then yields, until `ready` gives something.
+fn wait_for<T>(mut ready: impl FnMut() -> Option<T>) -> T {
     let mut spins = 0u32;
-    while !ready() {
+    loop {
+        if let Some(got) = ready() {
+            return got;
+        }
         if spins < 20_000 {
             spin_loop();
             spins += 1;
@@ -456,7 +470,7 @@ impl<N: Network> Swarm<N> {
             active: (0..cells.len()).map(|_| AtomicUsize::new(0)).collect(),
             bounds: (0..=threads).map(|_| AtomicUsize::new(0)).collect(),
             cursors: (0..threads).map(|_| AtomicUsize::new(0)).collect(),
-            done: AtomicUsize::new(0),
+            inside: AtomicUsize::new(0),
             panic: Mutex::new(None),
             unfolded: Mutex::new(Unfolded {
                 trace,
@@ -472,25 +486,40 @@ impl<N: Network> Swarm<N> {
         std::thread::scope(|scope| {
             for thread in 1..threads {
                 let (env, cells, control, clocks) = (&env, &cells, &control, &clocks);
-                scope.spawn(move || {
-                    let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
-                    let mut seen = 0;
-                    loop {
-                        let began = wall();
-                        wait_until(|| control.generation.load(Ordering::Acquire) != seen);
-                        seen = control.generation.load(Ordering::Acquire);
-                        waited += began.elapsed();
-                        if control.stop.load(Ordering::Acquire) {
-                            break;
+                // A small stack: the loop below needs little, and a fresh thread's
+                // stack pages are paid for at every call of `run_until`.
+                let spawned = std::thread::Builder::new()
+                    .stack_size(256 << 10)
+                    .spawn_scoped(scope, move || {
+                        let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
+                        let mut last = 0;
+                        loop {
+                            let began = wall();
+                            let open = wait_for(|| {
+                                let g = control.generation.load(Ordering::SeqCst);
+                                if control.stop.load(Ordering::SeqCst) {
+                                    Some(None)
+                                } else {
+                                    (g % 2 == 1 && g != last).then_some(Some(g))
+                                }
+                            });
+                            waited += began.elapsed();
+                            let Some(open) = open else {
+                                break;
+                            };
+                            control.inside.fetch_add(1, Ordering::SeqCst);
+                            if control.generation.load(Ordering::SeqCst) == open {
+                                let end = Time::from_micros(control.end.load(Ordering::SeqCst));
+                                let began = wall();
+                                take_parts(env, cells, control, thread, end);
+                                busy += began.elapsed();
+                            }
+                            last = open;
+                            control.inside.fetch_sub(1, Ordering::SeqCst);
                         }
-                        let end = Time::from_micros(control.end.load(Ordering::Acquire));
-                        let began = wall();
-                        take_parts(env, cells, control, thread, end);
-                        busy += began.elapsed();
-                        control.done.fetch_add(1, Ordering::AcqRel);
-                    }
-                    lock(clocks)[thread] = (busy, waited);
-                });
+                        lock(clocks)[thread] = (busy, waited);
+                    });
+                spawned.expect("the OS starts a thread");
             }
             let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
             let mut active = Vec::new();
@@ -535,13 +564,13 @@ impl<N: Network> Swarm<N> {
                             control.cursors[t].store(bound, Ordering::Release);
                         }
                     }
-                    control.done.store(0, Ordering::Release);
-                    control.end.store(end.as_micros(), Ordering::Release);
-                    control.generation.fetch_add(1, Ordering::AcqRel);
+                    control.end.store(end.as_micros(), Ordering::SeqCst);
+                    control.generation.fetch_add(1, Ordering::SeqCst); // open
                     take_parts(&env, &cells, &control, 0, end);
+                    control.generation.fetch_add(1, Ordering::SeqCst); // closed
                     busy += began.elapsed();
                     let began = wall();
-                    wait_until(|| control.done.load(Ordering::Acquire) == threads - 1);
+                    wait_until(|| control.inside.load(Ordering::SeqCst) == 0);
                     waited += began.elapsed();
                 }
                 ran = true;
@@ -586,8 +615,8 @@ impl<N: Network> Swarm<N> {
                 }
                 merging += began.elapsed();
             }
-            control.stop.store(true, Ordering::Release);
-            control.generation.fetch_add(1, Ordering::AcqRel);
+            control.stop.store(true, Ordering::SeqCst);
+            control.generation.fetch_add(2, Ordering::SeqCst);
             lock(&control.unfolded).fold();
             lock(&clocks)[0] = (busy, waited);
         });
