@@ -136,6 +136,8 @@ pub struct Swarm<N: Network = UniformNetwork> {
     chunk: usize,
     /// Threads the parts run on.
     threads: usize,
+    /// Windows run so far.
+    windows: u64,
     /// Why the swarm runs on one thread though more were asked for, if it does.
     serial: Option<&'static str>,
     lookahead: Duration,
@@ -266,6 +268,7 @@ impl<N: Network> Swarm<N> {
             parts,
             chunk,
             threads,
+            windows: 0,
             serial,
             lookahead,
             now: Time::ZERO,

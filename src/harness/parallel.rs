@@ -35,6 +35,10 @@ use super::{Captured, Finished, Swarm, Tapped, Trace};
 /// Parts a thread when a swarm runs on several.
 pub(super) const PARTS_PER_THREAD: usize = 8;
 
+/// Events a stretch of windows must promise before [`Swarm::run_until`] shares it out
+/// among threads.
+const SHARED_EVENTS: f64 = 256.0;
+
 /// The thread counts [`Profile::critical`] is kept for.
 pub const PROFILE_THREADS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
 
@@ -279,7 +283,7 @@ fn wait_for<T>(mut ready: impl FnMut() -> Option<T>) -> T {
         if let Some(got) = ready() {
             return got;
         }
-        if spins < 20_000 {
+        if spins < 5_000 {
             spin_loop();
             spins += 1;
         } else {
@@ -359,7 +363,7 @@ impl<N: Network> Swarm<N> {
     /// Runs windows while anything is due up to `until` (only one with `one`); whether
     /// any ran.
     pub(super) fn run_windows(&mut self, until: Time, one: bool) -> bool {
-        if self.threads > 1 {
+        if self.threads > 1 && !one && self.worth_threads(until) {
             return self.run_parallel(until, one);
         }
         let lookahead = self.lookahead;
@@ -385,6 +389,7 @@ impl<N: Network> Swarm<N> {
             }
             let busy = began.elapsed();
             merge(parts, &active, trace, sinks);
+            self.windows += 1;
             if let Some(profile) = &mut self.profile {
                 profile.inline_windows += u64::from(active.len() == 1);
                 profile.busy.resize(1, Duration::ZERO);
@@ -396,6 +401,22 @@ impl<N: Network> Swarm<N> {
             }
         }
         ran
+    }
+
+    /// Whether running up to `until` promises enough work to share: at least
+    /// [`SHARED_EVENTS`] events, judged from the events a window has held so far.
+    /// Starting the threads costs about as much as a hundred events, and a run is the
+    /// same whichever way it goes, so short stretches (between commands close
+    /// together) run on the caller's thread alone.
+    fn worth_threads(&self, until: Time) -> bool {
+        let Some(start) = self.next_at() else {
+            return false;
+        };
+        let span = until.saturating_since(start).as_micros() as f64;
+        let windows = span / self.lookahead.as_micros().max(1) as f64 + 1.0;
+        let handled: u64 = self.parts.iter().map(|p| p.handled).sum();
+        let per_window = handled as f64 / self.windows.max(1) as f64;
+        windows * per_window >= SHARED_EVENTS
     }
 
     /// Merges what the parts did since the last merge: after a command or any other
@@ -482,6 +503,7 @@ impl<N: Network> Swarm<N> {
         let mut ran = false;
         let mut merging = Duration::ZERO;
         let mut inline_windows = 0;
+        let mut windows = 0;
         let mut sinks = sinks;
         std::thread::scope(|scope| {
             for thread in 1..threads {
@@ -574,6 +596,7 @@ impl<N: Network> Swarm<N> {
                     waited += began.elapsed();
                 }
                 ran = true;
+                windows += 1;
                 let began = wall();
                 let mut guards: Vec<MutexGuard<'_, Cell<'_>>> =
                     active.iter().map(|&p| lock(&cells[p])).collect();
@@ -632,11 +655,12 @@ impl<N: Network> Swarm<N> {
             profile.inline_windows += inline_windows;
         }
         drop(cells);
-        if let Some(payload) = control
+        let panic = control
             .panic
             .into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-        {
+            .unwrap_or_else(|p| p.into_inner());
+        self.windows += windows;
+        if let Some(payload) = panic {
             resume_unwind(payload);
         }
         ran

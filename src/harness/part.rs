@@ -58,6 +58,8 @@ pub(super) struct Part {
     pub(super) routed: Routed,
     /// The node of every event handled in this window, when profiling.
     pub(super) load: Option<Vec<u32>>,
+    /// Events handled, ever.
+    pub(super) handled: u64,
 }
 
 /// What every part reads and no part changes while a window runs.
@@ -154,6 +156,7 @@ impl<N: Network> Worker<'_, '_, N> {
             What::Deliver { to, .. } => *to,
             What::Timer { node } | What::Start { node, .. } => *node,
         };
+        self.part.handled += 1;
         if let Some(load) = &mut self.part.load {
             load.push(target as u32);
         }
