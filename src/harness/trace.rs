@@ -228,23 +228,10 @@ impl Trace {
         self.records.is_some() || self.jsonl.is_some()
     }
 
-    /// Records a datagram from node `src` to `dst` at `at`.
+    /// Records a datagram from node `src` to `dst` at `at` (engines that route make
+    /// their entries with [`Hop::leaf`](super::Hop::leaf)).
     pub fn datagram(&mut self, kind: Kind, at: Time, src: usize, dst: SocketAddr, payload: &[u8]) {
-        self.datagram_sent(kind, at, at, src, dst, payload);
-    }
-
-    /// Records a datagram from node `src` to `dst`, sent at `sent`, arriving (or lost)
-    /// at `at`. Only `at` enters the hash.
-    pub fn datagram_sent(
-        &mut self,
-        kind: Kind,
-        sent: Time,
-        at: Time,
-        src: usize,
-        dst: SocketAddr,
-        payload: &[u8],
-    ) {
-        let leaf = Leaf::datagram(self.keeps(), kind, sent, at, src, dst, payload);
+        let leaf = Leaf::datagram(self.keeps(), kind, at, at, src, dst, payload);
         self.fold(leaf);
     }
 
