@@ -14,7 +14,7 @@
 //! ## How the run stays the same at any thread count
 //!
 //! - The nodes are split into parts of contiguous indices, one per thread
-//!   ([`SwarmConfig::threads`]); each part has its own queue ([`part`]).
+//!   ([`SwarmConfig::threads`]); each part has its own queue.
 //! - Every event has a key that no partitioning decides: its time, the node it happens
 //!   to, the node that caused it and that node's own sequence number. A node sees its
 //!   inputs in key order, whichever part holds it.

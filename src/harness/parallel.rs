@@ -8,14 +8,16 @@
 //! A window starts at the swarm's earliest pending event and is as long as the
 //! network's lookahead; the parts with an event due in it are its active parts. On one
 //! thread they run one after another. On several, the swarm has many small parts
-//! (8 a thread), and the threads take active parts from a shared list until none is
-//! left: a window of a 2,000-node run holds a few dozen events, too few to split
+//! (8 a thread), and the threads take active parts, their own share first, until none
+//! is left: a window of a 2,000-node run holds about nine events, too few to split
 //! evenly in halves, but enough to share out part by part. The caller's thread takes
 //! parts too; scoped threads do the rest, for one call of [`Swarm::run_until`], and
 //! meet at every window's end through a spinning barrier (a window is too short to pay
-//! for parking a thread). A window with one active part runs on the caller's thread
-//! alone. Which thread ran which part changes nothing: parts do not read each other
-//! within a window, and the merge orders by (time, node).
+//! for parking a thread) that a thread waking late stays out of ([`Control`]). A
+//! window with one active part, and a call that promises too few events to be worth
+//! the threads' start, run on the caller's thread alone. Which thread ran which part
+//! changes nothing: parts do not read each other within a window, and the merge
+//! orders by (time, node).
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -58,7 +60,7 @@ pub struct Profile {
     pub events: u64,
     /// For each count of [`PROFILE_THREADS`], the sum over windows of the least time,
     /// in events, that many threads need for the window when its events are spread
-    /// over the nodes in [`PROFILE_BUCKETS`] contiguous parts: the larger of an even
+    /// over the nodes in 256 contiguous parts: the larger of an even
     /// share and the busiest part. The critical path of a run on that many threads.
     pub critical: [f64; PROFILE_THREADS.len()],
     /// The threads the run had.
