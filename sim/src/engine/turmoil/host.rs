@@ -7,7 +7,7 @@
 //!
 //! What holds: every poll and the drop of a node's task happen with that node's host
 //! current — turmoil-net numbers sockets per host, so a socket dropped under another
-//! host would close that host's socket (../shared/TURMOIL-NET.md, pitfall 2).
+//! host would close that host's socket.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};

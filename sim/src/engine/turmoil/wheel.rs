@@ -9,7 +9,7 @@
 //! in the order they were pushed. Slot vectors are swapped, never freed, so a run
 //! stops allocating once its busiest slots have grown.
 //!
-//! Why a wheel: ../shared/TURMOIL-NET.md measured it beating a `BinaryHeap` (whose
+//! Why a wheel: it was measured beating a `BinaryHeap` (whose
 //! `pop` of ~100-byte entries was 30 % of the scheduler's time at 10,000 nodes). At
 //! 1,000 nodes (3.6 M datagrams in 30 simulated seconds) the two were within noise of
 //! each other and gave the same trace hash; the wheel held ~9 MiB more in slot
