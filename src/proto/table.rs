@@ -611,38 +611,45 @@ impl RoutingTable {
         except: &NodeId,
     ) -> Vec<Contact> {
         let good_for = self.config.good_for;
-        let mut good: Vec<Contact> = Vec::with_capacity(n);
-        let mut others: Vec<Contact> = Vec::new();
-        let mut sorted: Vec<Contact> = Vec::new();
+        // As in `closest`: each contact's 256-bit key is computed once, and the
+        // closest good and silent ones are kept with their keys, ready to merge.
+        let mut good: Vec<(u128, u128, Contact)> = Vec::with_capacity(n);
+        let mut others: Vec<(u128, u128, Contact)> = Vec::new();
+        let mut keyed: Vec<(u128, u128, usize)> = Vec::new();
         for index in BucketOrder::new(self.local.distance(target), self.occupied) {
             if good.len() >= n {
                 break;
             }
             // Every contact of this bucket is closer than those of the next ones.
-            sorted.clear();
-            sorted.extend(
-                self.buckets
-                    .get(index)
-                    .contacts
+            let contacts = &self.buckets.get(index).contacts;
+            keyed.clear();
+            keyed.extend(
+                contacts
                     .iter()
-                    .filter(|c| c.id != *except),
+                    .enumerate()
+                    .filter(|(_, c)| c.id != *except)
+                    .map(|(i, c)| {
+                        let [hi, lo] = distance_key(&c.id.distance(target));
+                        (hi, lo, i)
+                    }),
             );
-            sorted.sort_unstable_by_key(|c| distance_key(&c.id.distance(target)));
-            for contact in &sorted {
-                if is_silent(now, contact, good_for) {
+            keyed.sort_unstable();
+            for &(hi, lo, i) in &keyed {
+                let contact = contacts[i];
+                if is_silent(now, &contact, good_for) {
                     if good.len() + others.len() < n {
-                        others.push(*contact);
+                        others.push((hi, lo, contact));
                     }
                 } else if good.len() < n {
-                    good.push(*contact);
+                    good.push((hi, lo, contact));
                 }
             }
         }
         // `others` holds the closest questionable ones, enough to fill up.
         others.truncate(n - good.len());
         good.append(&mut others);
-        good.sort_unstable_by_key(|c| distance_key(&c.id.distance(target)));
-        good
+        good.sort_unstable_by_key(|&(hi, lo, _)| (hi, lo));
+        good.into_iter().map(|(_, _, contact)| contact).collect()
     }
 
     fn set_occupied(&mut self, index: usize, occupied: bool) {
