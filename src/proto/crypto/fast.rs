@@ -9,7 +9,8 @@
 //! | ed25519 id → X25519 public key | `pub(scalar(id))`, so the two agree |
 //! | sign | `h = H("sig" ‖ id ‖ m)`; the signature is `h ‖ H("sig2" ‖ h)` |
 //! | hello tag (`crypto_auth`) | `H("auth" ‖ key ‖ m)` |
-//! | secretbox, AEAD | `k = H(kind ‖ key ‖ nonce)`; ciphertext: plaintext XOR ChaCha8(k); tag: the first 16 bytes of `SHA-256(k ‖ len(aad) ‖ aad ‖ ciphertext)`, first in a secretbox and last in a datagram, as in the real suite |
+//! | secretbox | `k = H("box" ‖ key ‖ nonce)`; ciphertext: plaintext XOR ChaCha8(k); tag: the first 16 bytes of `SHA-256(k ‖ len(aad) ‖ aad ‖ ciphertext)` with no `aad`, first in the box, as in the real suite |
+//! | AEAD (datagrams) | the ChaCha8 stream of `key` numbered `counter`: its first 32 bytes are `k`, the rest XOR the plaintext; tag as the secretbox's, over the header as `aad`, last in the datagram, as in the real suite |
 //!
 //! `H` is SHA-256 of `fast/`, a label and the inputs. Low-order X25519 points and
 //! small-order ed25519 ids are refused by comparison with libsodium's blocklists,
@@ -134,7 +135,24 @@ fn message_key(label: &[u8], key: &[u8; 32], nonce: &[u8]) -> [u8; 32] {
 
 /// XORs `data` with the ChaCha8 keystream of `message_key`.
 fn apply_keystream(message_key: &[u8; 32], data: &mut [u8]) {
-    let mut stream = ChaCha8Rng::from_seed(*message_key);
+    xor_stream(&mut ChaCha8Rng::from_seed(*message_key), data);
+}
+
+/// The key of one datagram and the keystream that encrypts it: ChaCha8 keyed by the
+/// session key, in the stream numbered by the datagram's counter (each key meets
+/// each counter once), whose first 32 bytes key the tag. No hash per datagram: the
+/// session key is already a secret of its own, and a secretbox's stream is keyed by
+/// a hash of its key, so neither kind of box opens as the other.
+fn datagram_stream(key: &[u8; 32], counter: u64) -> ([u8; 32], ChaCha8Rng) {
+    let mut stream = ChaCha8Rng::from_seed(*key);
+    stream.set_stream(counter);
+    let mut message_key = [0u8; 32];
+    stream.fill_bytes(&mut message_key);
+    (message_key, stream)
+}
+
+/// XORs `data` with what comes next out of `stream`.
+fn xor_stream(stream: &mut ChaCha8Rng, data: &mut [u8]) {
     let mut pad = [0u8; 64];
     for chunk in data.chunks_mut(pad.len()) {
         let pad = &mut pad[..chunk.len()];
@@ -159,9 +177,8 @@ fn tag(message_key: &[u8; 32], aad: &[u8], ciphertext: &[u8]) -> [u8; TAG_LEN] {
     out
 }
 
-/// Labels of the two kinds of box: a secretbox never opens as a datagram.
+/// The label of a secretbox's key.
 const SECRETBOX: &[u8] = b"box";
-const AEAD: &[u8] = b"aead";
 
 impl Crypto for FastCrypto {
     fn x25519_public(&self, secret: &[u8; 32]) -> [u8; 32] {
@@ -231,10 +248,10 @@ impl Crypto for FastCrypto {
     }
 
     fn aead_seal(&self, key: &[u8; 32], counter: u64, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        let message_key = message_key(AEAD, key, &counter.to_be_bytes());
+        let (message_key, mut stream) = datagram_stream(key, counter);
         let mut sealed = Vec::with_capacity(plaintext.len() + TAG_LEN);
         sealed.extend_from_slice(plaintext);
-        apply_keystream(&message_key, &mut sealed);
+        xor_stream(&mut stream, &mut sealed);
         let tag = tag(&message_key, aad, &sealed);
         sealed.extend_from_slice(&tag);
         sealed
@@ -249,12 +266,12 @@ impl Crypto for FastCrypto {
     ) -> Option<Vec<u8>> {
         let body_len = sealed.len().checked_sub(TAG_LEN)?;
         let (body, received) = sealed.split_at(body_len);
-        let message_key = message_key(AEAD, key, &counter.to_be_bytes());
+        let (message_key, mut stream) = datagram_stream(key, counter);
         if tag(&message_key, aad, body) != received {
             return None;
         }
         let mut plaintext = body.to_vec();
-        apply_keystream(&message_key, &mut plaintext);
+        xor_stream(&mut stream, &mut plaintext);
         Some(plaintext)
     }
 
