@@ -155,6 +155,9 @@ pub struct Swarm<N: Network = UniformNetwork> {
     /// Each node's current life: 0 until it restarts; `None` while dormant.
     lives: Vec<Option<u64>>,
     profile: Option<Profile>,
+    /// The threads besides the caller's that run parts, started at the first window
+    /// shared out and kept until the swarm is dropped.
+    pool: Option<rayon_core::ThreadPool>,
 }
 
 /// A datagram as delivered: its source and bytes.
@@ -282,6 +285,7 @@ impl<N: Network> Swarm<N> {
             clocks,
             lives: vec![Some(0); n],
             profile: None,
+            pool: None,
             config,
         };
         for node in awake..n {

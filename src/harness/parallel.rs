@@ -11,16 +11,25 @@
 //! (8 a thread), and the threads take active parts, their own share first, until none
 //! is left: a window of a 2,000-node run holds about nine events, too few to split
 //! evenly in halves, but enough to share out part by part. The caller's thread takes
-//! parts too; scoped threads do the rest, for one call of [`Swarm::run_until`], and
+//! parts too; the others are a pool the swarm keeps (rayon-core's, started at the first
+//! window shared out), lent for one call of [`Swarm::run_until`] at a time, and they
 //! meet at every window's end through a spinning barrier (a window is too short to pay
 //! for parking a thread) that a thread waking late stays out of ([`Control`]). A
 //! window with one active part, and a call that promises too few events to be worth
-//! the threads' start, run on the caller's thread alone. Which thread ran which part
-//! changes nothing: parts do not read each other within a window, and the merge
-//! orders by (time, node).
+//! waking the threads, run on the caller's thread alone.
+//!
+//! What a window's end costs is paid by the threads, not by the caller's alone: a part
+//! hands its events for other parts into their inboxes as soon as it has run (a part
+//! empties its own before it runs), and a thread with nothing to do folds earlier
+//! windows' trace leaves, in order, while the others work. The caller's thread only
+//! merges what is small (finished queries, events, taps) and picks the next window.
+//! Which thread ran which part changes nothing: parts do not read each other within a
+//! window, a part's queue orders its events by a key of their own (time, destination,
+//! source, the source's sequence number) whatever order they were handed over in, and
+//! the merge orders by (time, node).
 
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::hint::spin_loop;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -30,7 +39,7 @@ use std::time::{Duration, Instant};
 use crate::proto::{Event, Node, QueryId, Time};
 
 use super::network::Network;
-use super::part::{Cell, Env, Meta, Part, Worker};
+use super::part::{Cell, Env, Meta, Outgoing, Part, Worker};
 use super::trace::Leaf;
 use super::{Captured, Finished, Swarm, Tapped, Trace};
 
@@ -142,29 +151,36 @@ pub(super) fn merge(parts: &mut [Part], active: &[usize], trace: &mut Trace, sin
 /// been handed over. Returns the window's trace leaves, in that order, for the caller
 /// to fold into the trace.
 pub(super) fn fold(active: &mut [&mut Part], sinks: Sinks<'_>) -> Vec<Leaf> {
-    // Each part's entries are in (time, node) order already; a stable sort of their
-    // concatenation in part order interleaves them (a node's entries are one part's).
     let mut leaves = Vec::new();
     gather(
-        active,
-        |p| &mut p.leaves,
-        &mut leaves,
+        active.iter_mut().map(|p| &mut p.leaves),
+        |(at, node, leaf)| leaves.push((at, node, leaf)),
         |(at, node, _)| (*at, *node),
     );
+    settle(active, sinks);
+    leaves.into_iter().map(|(_, _, leaf)| leaf).collect()
+}
+
+/// Merges what the `active` parts (in part order) did in a window into `sinks`, all
+/// but their trace leaves, in (time, node) order.
+fn settle(active: &mut [&mut Part], sinks: Sinks<'_>) {
     match sinks.events {
         Some(events) => {
             let start = events.len();
             gather(
-                active,
-                |p| &mut p.events,
-                events,
+                active.iter_mut().map(|p| &mut p.events),
+                |event| events.push(event),
                 |(at, node, _)| (*at, *node),
             );
             debug_assert!(events[start..].is_sorted_by_key(|(at, node, _)| (*at, *node)));
         }
         None => active.iter_mut().for_each(|p| p.events.clear()),
     }
-    gather(active, |p| &mut p.taps, sinks.taps, |t| (t.at, t.node));
+    gather(
+        active.iter_mut().map(|p| &mut p.taps),
+        |tap| sinks.taps.push(tap),
+        |t| (t.at, t.node),
+    );
     let mut touched = Vec::new();
     for part in active.iter_mut() {
         debug_assert!(
@@ -194,25 +210,21 @@ pub(super) fn fold(active: &mut [&mut Part], sinks: Sinks<'_>) -> Vec<Leaf> {
         }
         profile.tally(&mut buckets, &mut seen);
     }
-    leaves.into_iter().map(|(_, _, leaf)| leaf).collect()
 }
 
-/// Appends the `active` parts' lists (each sorted by `key`) to `out`, merged by `key`;
-/// ties (which only one list can hold) keep their list's order.
-fn gather<T, K: Ord>(
-    active: &mut [&mut Part],
-    list: impl Fn(&mut Part) -> &mut Vec<T>,
-    out: &mut Vec<T>,
+/// Empties `lists` (each sorted by `key`) into `out`, merged by `key`; ties (which
+/// only one list can hold, a node's entries being one part's) keep their list's order.
+fn gather<'a, T: 'a, K: Ord>(
+    lists: impl Iterator<Item = &'a mut Vec<T>>,
+    mut out: impl FnMut(T),
     key: impl Fn(&T) -> K,
 ) {
-    let mut heads: Vec<_> = active
-        .iter_mut()
-        .map(|part| list(part))
+    let mut heads: Vec<_> = lists
         .filter(|items| !items.is_empty())
         .map(|items| items.drain(..).peekable())
         .collect();
     if let [only] = &mut heads[..] {
-        out.extend(only);
+        only.for_each(out);
         return;
     }
     loop {
@@ -224,25 +236,17 @@ fn gather<T, K: Ord>(
         let Some((_, i)) = next else {
             return;
         };
-        out.extend(heads[i].next());
-    }
-}
-
-/// The trace, and leaves waiting to be folded into it.
-struct Unfolded<'a> {
-    trace: &'a mut Trace,
-    leaves: Vec<Leaf>,
-}
-
-impl Unfolded<'_> {
-    fn fold(&mut self) {
-        for leaf in self.leaves.drain(..) {
-            self.trace.fold(leaf);
+        if let Some(item) = heads[i].next() {
+            out(item);
         }
     }
 }
 
-/// The spinning barrier of the threads, and the list of parts they take from.
+/// A part's trace entries of a window: (time, acting node, leaf), in that order.
+type Entry = (Time, usize, Leaf);
+
+/// The spinning barrier of the threads, the list of parts they take from, and what
+/// parts hand each other and the trace.
 ///
 /// A window is open while `generation` is odd. The caller's thread opens it, takes
 /// parts, closes it, then waits until no thread is `inside`. A thread joins a window
@@ -265,12 +269,65 @@ struct Control<'a> {
     active: Vec<AtomicUsize>,
     bounds: Vec<AtomicUsize>,
     cursors: Vec<AtomicUsize>,
-    /// The last window's trace leaves, not folded yet: a thread that has run out of
-    /// parts folds them while the others still work; the caller's thread folds what
-    /// is left before it puts the next window's leaves here, so windows are folded in
-    /// order.
-    unfolded: Mutex<Unfolded<'a>>,
+    /// Per part, the events other parts sent it that it has not queued yet: a part
+    /// hands its events over as soon as it has run, and takes its own in before it
+    /// runs, so that no thread moves them one by one between windows.
+    inboxes: Vec<Mutex<Vec<Outgoing>>>,
+    /// Per part, the earliest time of the events handed to it in the current window,
+    /// in microseconds (`u64::MAX`: none), for the caller to know which parts the next
+    /// window has.
+    arrivals: Vec<AtomicU64>,
+    /// Windows' trace entries waiting to be folded, oldest first, each window's as its
+    /// active parts' lists. Whichever thread has nothing else to do folds them, in
+    /// order, while it holds `trace`; the caller's thread folds what is left at the end.
+    pending: Mutex<VecDeque<Vec<Vec<Entry>>>>,
+    trace: Mutex<&'a mut Trace>,
+    /// Emptied lists, for parts to fill again.
+    spare: Mutex<Vec<Vec<Entry>>>,
     panic: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
+/// Windows of trace entries waiting to be folded beyond which the caller's thread
+/// folds them itself rather than wait for an idle thread: a bound on what they hold.
+const PENDING_WINDOWS: usize = 1024;
+
+impl Control<'_> {
+    /// Folds waiting windows into the trace, in order, until none is left or `enough`,
+    /// unless another thread is folding them.
+    fn fold_pending(&self, enough: impl Fn() -> bool) {
+        let Ok(mut trace) = self.trace.try_lock() else {
+            return;
+        };
+        while !enough() {
+            let Some(mut lists) = lock(&self.pending).pop_front() else {
+                return;
+            };
+            gather(
+                lists.iter_mut(),
+                |(_, _, leaf)| trace.fold(leaf),
+                |(at, node, _)| (*at, *node),
+            );
+            lock(&self.spare).append(&mut lists);
+        }
+    }
+
+    /// Folds every waiting window into the trace, in order.
+    fn fold_all(&self) {
+        let mut trace = lock(&self.trace);
+        while let Some(mut lists) = lock(&self.pending).pop_front() {
+            gather(
+                lists.iter_mut(),
+                |(_, _, leaf)| trace.fold(leaf),
+                |(at, node, _)| (*at, *node),
+            );
+        }
+    }
+
+    /// Whether a window is open that the thread has not been in (its last: `last`).
+    fn opened(&self, last: u64) -> bool {
+        let g = self.generation.load(Ordering::SeqCst);
+        g % 2 == 1 && g != last
+    }
 }
 
 /// Spins, then yields, until `ready`.
@@ -305,13 +362,13 @@ fn wall() -> Instant {
     Instant::now()
 }
 
-/// Runs part `cell` up to `end`; a panic is kept in `panic` for the caller's thread.
-fn run_part<N: Network>(
-    env: &Env<'_, N>,
-    cell: &mut Cell<'_>,
-    end: Time,
-    panic: &Mutex<Option<Box<dyn Any + Send>>>,
-) {
+/// Runs part `cell` up to `end`, with the events other parts handed it first, then
+/// hands its own over; a panic is kept for the caller's thread.
+fn run_part<N: Network>(env: &Env<'_, N>, cell: &mut Cell<'_>, end: Time, control: &Control<'_>) {
+    let p = cell.part.index;
+    for (at, order, what) in lock(&control.inboxes[p]).drain(..) {
+        cell.part.queue.push(at, order, what);
+    }
     let result = catch_unwind(AssertUnwindSafe(|| {
         Worker {
             env,
@@ -321,8 +378,14 @@ fn run_part<N: Network>(
         }
         .run(end)
     }));
+    // Handed over even after a panic: the run ends with what the parts did.
+    for (at, order, what) in cell.part.out.drain(..) {
+        let q = order.dest as usize / env.chunk;
+        control.arrivals[q].fetch_min(at.as_micros(), Ordering::Relaxed);
+        lock(&control.inboxes[q]).push((at, order, what));
+    }
     if let Err(payload) = result {
-        lock(panic).get_or_insert(payload);
+        lock(&control.panic).get_or_insert(payload);
     }
 }
 
@@ -344,13 +407,8 @@ fn take_parts<N: Network>(
                 break;
             }
             let p = control.active[k].load(Ordering::Acquire);
-            run_part(env, &mut lock(&cells[p]), end, &control.panic);
+            run_part(env, &mut lock(&cells[p]), end, control);
         }
-    }
-    // Out of parts: fold the last window's trace while the others work, unless
-    // another thread already does.
-    if let Ok(mut unfolded) = control.unfolded.try_lock() {
-        unfolded.fold();
     }
 }
 
@@ -407,9 +465,10 @@ impl<N: Network> Swarm<N> {
 
     /// Whether running up to `until` promises enough work to share: at least
     /// [`SHARED_EVENTS`] events, judged from the events a window has held so far.
-    /// Starting the threads costs about as much as a hundred events, and a run is the
-    /// same whichever way it goes, so short stretches (between commands close
-    /// together) run on the caller's thread alone.
+    /// Waking the pool's threads, parked between calls, and meeting them at windows'
+    /// ends costs work that a few events do not repay, and a run is the same whichever
+    /// way it goes, so short stretches (between commands close together) run on the
+    /// caller's thread alone.
     fn worth_threads(&self, until: Time) -> bool {
         let Some(start) = self.next_at() else {
             return false;
@@ -481,7 +540,14 @@ impl<N: Network> Swarm<N> {
         }
         let lookahead = self.lookahead;
         let threads = self.threads;
-        let chunk = self.chunk;
+        let pool = match self.pool.take() {
+            Some(pool) => pool,
+            None => rayon_core::ThreadPoolBuilder::new()
+                .num_threads(threads - 1)
+                .thread_name(|i| format!("dswarm-part-{}", i + 1))
+                .build()
+                .expect("the OS starts a thread"),
+        };
         let (env, trace, sinks, parts, nodes, meta) = self.split();
         let cells: Vec<Mutex<Cell<'_>>> = cells(parts, nodes, meta, env.chunk)
             .map(Mutex::new)
@@ -494,11 +560,12 @@ impl<N: Network> Swarm<N> {
             bounds: (0..=threads).map(|_| AtomicUsize::new(0)).collect(),
             cursors: (0..threads).map(|_| AtomicUsize::new(0)).collect(),
             inside: AtomicUsize::new(0),
+            inboxes: (0..cells.len()).map(|_| Mutex::new(Vec::new())).collect(),
+            arrivals: (0..cells.len()).map(|_| AtomicU64::new(u64::MAX)).collect(),
+            pending: Mutex::new(VecDeque::new()),
+            trace: Mutex::new(trace),
+            spare: Mutex::new(Vec::new()),
             panic: Mutex::new(None),
-            unfolded: Mutex::new(Unfolded {
-                trace,
-                leaves: Vec::new(),
-            }),
         };
         let clocks: Mutex<Vec<(Duration, Duration)>> =
             Mutex::new(vec![(Duration::ZERO, Duration::ZERO); threads]);
@@ -507,51 +574,46 @@ impl<N: Network> Swarm<N> {
         let mut inline_windows = 0;
         let mut windows = 0;
         let mut sinks = sinks;
-        std::thread::scope(|scope| {
+        pool.in_place_scope(|scope| {
             for thread in 1..threads {
                 let (env, cells, control, clocks) = (&env, &cells, &control, &clocks);
-                // A small stack: the loop below needs little, and a fresh thread's
-                // stack pages are paid for at every call of `run_until`.
-                let spawned = std::thread::Builder::new()
-                    .stack_size(256 << 10)
-                    .spawn_scoped(scope, move || {
-                        let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
-                        let mut last = 0;
-                        loop {
-                            let began = wall();
-                            let open = wait_for(|| {
+                scope.spawn(move |_| {
+                    let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
+                    let mut last = 0;
+                    loop {
+                        let began = wall();
+                        // Between windows, fold the trace of those before.
+                        control.fold_pending(|| {
+                            control.opened(last) || control.stop.load(Ordering::SeqCst)
+                        });
+                        let open = wait_for(|| {
+                            if control.stop.load(Ordering::SeqCst) {
+                                Some(None)
+                            } else {
                                 let g = control.generation.load(Ordering::SeqCst);
-                                if control.stop.load(Ordering::SeqCst) {
-                                    Some(None)
-                                } else {
-                                    (g % 2 == 1 && g != last).then_some(Some(g))
-                                }
-                            });
-                            waited += began.elapsed();
-                            let Some(open) = open else {
-                                break;
-                            };
-                            control.inside.fetch_add(1, Ordering::SeqCst);
-                            if control.generation.load(Ordering::SeqCst) == open {
-                                let end = Time::from_micros(control.end.load(Ordering::SeqCst));
-                                let began = wall();
-                                take_parts(env, cells, control, thread, end);
-                                busy += began.elapsed();
+                                control.opened(last).then_some(Some(g))
                             }
-                            last = open;
-                            control.inside.fetch_sub(1, Ordering::SeqCst);
+                        });
+                        waited += began.elapsed();
+                        let Some(open) = open else {
+                            break;
+                        };
+                        control.inside.fetch_add(1, Ordering::SeqCst);
+                        if control.generation.load(Ordering::SeqCst) == open {
+                            let end = Time::from_micros(control.end.load(Ordering::SeqCst));
+                            let began = wall();
+                            take_parts(env, cells, control, thread, end);
+                            busy += began.elapsed();
                         }
-                        lock(clocks)[thread] = (busy, waited);
-                    });
-                spawned.expect("the OS starts a thread");
+                        last = open;
+                        control.inside.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    lock(clocks)[thread] = (busy, waited);
+                });
             }
             let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
             let mut active = Vec::new();
-            // Where each active part stands in `active` (`usize::MAX`: not active), and
-            // the events the active parts sent to others, reused window after window.
-            let mut slot = vec![usize::MAX; cells.len()];
-            let mut outgoing = Vec::new();
-            // Each part's earliest event, refreshed at every merge.
+            // Each part's earliest event, refreshed at every window's end.
             let mut due: Vec<Option<Time>> =
                 cells.iter().map(|c| lock(c).part.queue.peek_at()).collect();
             loop {
@@ -571,7 +633,7 @@ impl<N: Network> Swarm<N> {
                 let began = wall();
                 if active.len() == 1 {
                     inline_windows += 1;
-                    run_part(&env, &mut lock(&cells[active[0]]), end, &control.panic);
+                    run_part(&env, &mut lock(&cells[active[0]]), end, &control);
                     busy += began.elapsed();
                 } else {
                     for (k, &p) in active.iter().enumerate() {
@@ -594,7 +656,9 @@ impl<N: Network> Swarm<N> {
                     control.generation.fetch_add(1, Ordering::SeqCst); // closed
                     busy += began.elapsed();
                     let began = wall();
-                    wait_until(|| control.inside.load(Ordering::SeqCst) == 0);
+                    let idle = || control.inside.load(Ordering::SeqCst) == 0;
+                    control.fold_pending(idle);
+                    wait_until(idle);
                     waited += began.elapsed();
                 }
                 ran = true;
@@ -602,49 +666,60 @@ impl<N: Network> Swarm<N> {
                 let began = wall();
                 let mut guards: Vec<MutexGuard<'_, Cell<'_>>> =
                     active.iter().map(|&p| lock(&cells[p])).collect();
-                for (k, &p) in active.iter().enumerate() {
-                    slot[p] = k;
-                }
-                for guard in guards.iter_mut() {
-                    outgoing.append(&mut guard.part.out);
-                }
-                for (at, order, what) in outgoing.drain(..) {
-                    let q = order.dest as usize / chunk;
-                    if slot[q] == usize::MAX {
-                        lock(&cells[q]).part.queue.push(at, order, what);
-                        due[q] = Some(due[q].map_or(at, |due| due.min(at)));
-                    } else {
-                        guards[slot[q]].part.queue.push(at, order, what);
+                let mut lists = Vec::with_capacity(active.len());
+                {
+                    let mut spare = lock(&control.spare);
+                    for guard in guards.iter_mut().filter(|g| !g.part.leaves.is_empty()) {
+                        let fresh = spare.pop().unwrap_or_default();
+                        lists.push(std::mem::replace(&mut guard.part.leaves, fresh));
                     }
                 }
-                let mut parts: Vec<&mut Part> = guards.iter_mut().map(|c| &mut *c.part).collect();
-                let reborrowed = Sinks {
-                    finished: &mut *sinks.finished,
-                    events: &mut *sinks.events,
-                    taps: &mut *sinks.taps,
-                    captured: &mut *sinks.captured,
-                    profile: &mut *sinks.profile,
-                    now: &mut *sinks.now,
-                    chunk: sinks.chunk,
-                    nodes: sinks.nodes,
+                let backlog = {
+                    let mut pending = lock(&control.pending);
+                    pending.push_back(lists);
+                    pending.len()
                 };
-                let leaves = fold(&mut parts, reborrowed);
-                {
-                    let mut unfolded = lock(&control.unfolded);
-                    unfolded.fold();
-                    unfolded.leaves = leaves;
+                if backlog > PENDING_WINDOWS {
+                    control.fold_all();
                 }
+                let mut parts: Vec<&mut Part> = guards.iter_mut().map(|c| &mut *c.part).collect();
+                settle(
+                    &mut parts,
+                    Sinks {
+                        finished: &mut *sinks.finished,
+                        events: &mut *sinks.events,
+                        taps: &mut *sinks.taps,
+                        captured: &mut *sinks.captured,
+                        profile: &mut *sinks.profile,
+                        now: &mut *sinks.now,
+                        chunk: sinks.chunk,
+                        nodes: sinks.nodes,
+                    },
+                );
                 for (&p, part) in active.iter().zip(&parts) {
                     due[p] = part.queue.peek_at();
-                    slot[p] = usize::MAX;
+                }
+                for (due, arrival) in due.iter_mut().zip(&control.arrivals) {
+                    let at = arrival.swap(u64::MAX, Ordering::Relaxed);
+                    if at != u64::MAX {
+                        let at = Time::from_micros(at);
+                        *due = Some(due.map_or(at, |due| due.min(at)));
+                    }
                 }
                 merging += began.elapsed();
             }
             control.stop.store(true, Ordering::SeqCst);
             control.generation.fetch_add(2, Ordering::SeqCst);
-            lock(&control.unfolded).fold();
             lock(&clocks)[0] = (busy, waited);
         });
+        // The threads are gone: what waits goes where the swarm keeps it.
+        control.fold_all();
+        for (cell, inbox) in cells.iter().zip(&control.inboxes) {
+            let mut cell = lock(cell);
+            for (at, order, what) in lock(inbox).drain(..) {
+                cell.part.queue.push(at, order, what);
+            }
+        }
         if let Some(profile) = &mut sinks.profile {
             let clocks = clocks.into_inner().unwrap_or_else(|p| p.into_inner());
             profile.busy.resize(threads, Duration::ZERO);
@@ -661,6 +736,7 @@ impl<N: Network> Swarm<N> {
             .panic
             .into_inner()
             .unwrap_or_else(|p| p.into_inner());
+        self.pool = Some(pool);
         self.windows += windows;
         if let Some(payload) = panic {
             resume_unwind(payload);
