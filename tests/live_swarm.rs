@@ -87,10 +87,9 @@ fn private_group() -> SocketAddr {
 async fn ten_nodes_find_each_other_and_answer_over_http() {
     let group = private_group();
     let mut nodes = Vec::new();
-    for i in 0..10u64 {
+    for _ in 0..10 {
         let mut config = LiveConfig::localhost();
         config.group = Some(group);
-        config.seed = 1000 + i;
         config.node.discovery.beacon_interval = Duration::from_secs(1);
         nodes.push(live::spawn(config).await.expect("node starts"));
     }
@@ -396,10 +395,9 @@ async fn ten_nodes_find_each_other_and_answer_over_http() {
 async fn a_node_that_knows_only_a_key_reaches_it_at_its_mailbox() {
     let group = private_group();
     let mut nodes = Vec::new();
-    for i in 0..2u64 {
+    for _ in 0..2 {
         let mut config = LiveConfig::localhost();
         config.group = Some(group);
-        config.seed = 2000 + i;
         config.node.mailbox = true;
         // Beacons an hour apart: only the mailbox can introduce the two.
         config.node.discovery.beacon_interval = Duration::from_secs(3600);

@@ -139,7 +139,7 @@ async fn bench(args: &BenchLiveArgs) -> ExitCode {
     for _ in 0..args.nodes {
         let mut config = LiveConfig::localhost();
         config.identity = Identity::from_rng(&mut rng);
-        config.seed = rng.next_u64();
+        rng.fill_bytes(&mut config.rng_seed);
         config.api = None;
         config.group = None;
         config.udp = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));

@@ -150,7 +150,7 @@ pub fn run_live(args: &LiveArgs) -> ExitCode {
             let mut config = base_config(&args.common);
             if let Some(rng) = &mut seeds {
                 config.identity = Identity::from_rng(rng);
-                config.seed = rng.next_u64();
+                rng.fill_bytes(&mut config.rng_seed);
             }
             match live::spawn(config).await {
                 Ok(node) => nodes.push(node),

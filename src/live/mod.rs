@@ -38,8 +38,9 @@ pub struct LiveConfig {
     pub node: Config,
     /// The node's identity.
     pub identity: Identity,
-    /// The seed of the node's RNG (handshake keys, transaction ids); logged at start.
-    pub seed: u64,
+    /// The seed of the node's RNG (ephemeral handshake keys, transaction ids): 256
+    /// bits, as secret as the node's key, and never logged.
+    pub rng_seed: [u8; 32],
     /// Where the UDP socket binds; port 0 asks the OS.
     pub udp: SocketAddr,
     /// Where the HTTP API binds (loopback only; port 0 asks the OS); `None` runs no
@@ -56,12 +57,13 @@ pub struct LiveConfig {
 impl LiveConfig {
     /// A node on 127.0.0.1 with OS-chosen ports, the default group, and fresh keys.
     pub fn localhost() -> LiveConfig {
+        let mut rng_seed = [0u8; 32];
         #[allow(clippy::disallowed_types)]
-        let seed = OsRng.next_u64();
+        OsRng.fill_bytes(&mut rng_seed);
         LiveConfig {
             node: Config::default(),
             identity: Identity::from_os(),
-            seed,
+            rng_seed,
             udp: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             api: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
             group: Some(socket::DEFAULT_GROUP),
@@ -163,9 +165,9 @@ pub async fn spawn(config: LiveConfig) -> io::Result<LiveNode> {
         unix_time,
         node_config,
         config.identity,
-        ChaCha8Rng::seed_from_u64(config.seed),
+        ChaCha8Rng::from_seed(config.rng_seed),
     );
-    tracing::info!(%id, %udp, seed = config.seed, "node starting");
+    tracing::info!(%id, %udp, "node starting");
     let (control, control_rx) = mpsc::channel(64);
     let (events_tx, events) = mpsc::unbounded_channel();
     #[allow(clippy::disallowed_methods)] // the driver's epoch: the one monotonic clock read
