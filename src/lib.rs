@@ -6,8 +6,9 @@
 //!   table, RPC, lookups) behind one type, [`proto::Node`]. No sockets, clocks or OS
 //!   randomness: the same code runs in the simulator and on real sockets, and one seed
 //!   gives one run.
-//! - [`harness`]: many nodes in one thread over a seeded network model, with time
-//!   jumping to the next event, and the run's trace hash. Tests, benches and the
+//! - [`harness`]: many nodes on one thread or several over a seeded network model,
+//!   with time jumping to the next event, and the run's trace hash (the same at any
+//!   thread count). Tests, benches and the
 //!   simulator's direct engine use it; the simulator brings its own world model.
 //! - `live` (feature `live`, on by default): the driver loop shared with the
 //!   simulator, loopback multicast sockets, and each node's HTTP API.

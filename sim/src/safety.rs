@@ -14,6 +14,9 @@
 //! 2. **No honest node opens a session with a key other than the one expected.**
 //!    Every session an honest node opens (both roles) must have proved the key of
 //!    the node that really lives at the address the handshake ran with.
+//! 3. **No relay reads what it carries.** A relay forwards sealed bytes it holds no
+//!    key for: the core's `Stats::relay_readable`, summed over the nodes at the end,
+//!    must be 0.
 //!
 //! Records already found good are remembered by digest, so a record replicated on 20
 //! holders and held for the whole run is verified once.

@@ -13,8 +13,9 @@
 //!
 //! ## How the run stays the same at any thread count
 //!
-//! - The nodes are split into parts of contiguous indices, one per thread
-//!   ([`SwarmConfig::threads`]); each part has its own queue.
+//! - The nodes are split into parts of contiguous indices: one on one thread, 8 a
+//!   thread on several ([`SwarmConfig::threads`]), shared out window by window; each
+//!   part has its own queue.
 //! - Every event has a key that no partitioning decides: its time, the node it happens
 //!   to, the node that caused it and that node's own sequence number. A node sees its
 //!   inputs in key order, whichever part holds it.
@@ -23,8 +24,8 @@
 //! - The parts advance in windows no longer than the network's smallest latency (its
 //!   [`Network::lookahead`]): nothing sent within a window arrives within it, so no
 //!   part's window depends on another's. Windows start at the earliest pending event
-//!   of the whole swarm, wherever it is. At a window's end, events for other parts'
-//!   nodes are handed over, and the trace leaves, node events and taps of every part
+//!   of the whole swarm, wherever it is. Events for other parts' nodes are handed
+//!   over before the next window, and the trace leaves, node events and taps of every part
 //!   are merged in (time, node) order: the order in which the trace hash is folded.
 //! - Commands, and every other change from outside ([`Swarm::start`],
 //!   [`Swarm::set_down`], …), happen between windows, on the caller's thread.

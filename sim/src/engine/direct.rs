@@ -1,8 +1,9 @@
 //! The direct engine: the core's [`Swarm`] harness on the simulator's [`World`].
 //!
-//! In: a [`SwarmConfig`] and a [`World`]. Out: what [`Engine`] promises. No tokio: one
-//! queue keyed by (time, sequence) holds deliveries, timers and commands and calls the
-//! nodes' `handle_*` methods directly, so time jumps from one event to the next and a
+//! In: a [`SwarmConfig`] and a [`World`]. Out: what [`Engine`] promises. No tokio: queues keyed
+//! by (time, destination, source, the source's sequence number), one a part of the
+//! nodes, hold deliveries, timers and commands and call the nodes' `handle_*` methods
+//! directly, on one thread or several, so time jumps from one event to the next and a
 //! run costs what its events cost.
 
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! The two engines that drive a swarm of [`Node`](dswarm::proto::Node)s through the
 //! [`World`]: same nodes, same world, same scenario files.
 //!
-//! - [`direct`]: no tokio; one event queue keyed by (time, sequence) calls each node's
+//! - [`direct`]: no tokio; event queues keyed by (time, destination, source, sequence) call each node's
 //!   `handle_*` methods — the core's harness on the simulator's world. The engine for
 //!   the largest runs.
 //! - [`turmoil`]: every node runs the live adapter's driver loop
