@@ -118,7 +118,9 @@ pub struct Windows {
     /// Per thread, wall seconds handling events and waiting for the others.
     pub busy_seconds: Vec<f64>,
     pub waited_seconds: Vec<f64>,
-    /// Wall seconds merging at windows' ends (one thread, the others waiting).
+    /// Wall seconds merging at windows' ends on the caller's thread (finished
+    /// queries, events, taps; picking the next window), which more threads do not
+    /// shorten.
     pub merging_seconds: f64,
     /// Per thread count, the best speedup the spread of events allows (no waiting,
     /// no merging): all events over the critical path.

@@ -77,10 +77,10 @@ pub struct Profile {
     /// Per thread, wall time spent handling events.
     pub busy: Vec<Duration>,
     /// Per thread, wall time spent at windows' ends waiting for the others (or for the
-    /// next window).
+    /// next window), earlier windows' trace folded meanwhile included.
     pub waited: Vec<Duration>,
-    /// Wall time spent merging at windows' ends, on the caller's thread, the others
-    /// waiting.
+    /// Wall time spent merging at windows' ends on the caller's thread, while the
+    /// others fold earlier windows' trace or wait for the next window.
     pub merging: Duration,
 }
 
