@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use dswarm::proto::footprint::Footprint;
 use serde::Serialize;
 
 use crate::hostile::{Activity, HostileCounts};
@@ -73,6 +74,8 @@ pub struct Report {
     pub connect: Connects,
     /// Verified peers per routing table at the end.
     pub tables: Tables,
+    /// What a node holds in memory at the end, by part (the core's estimate).
+    pub memory: Memory,
     /// The nodes' own counters, summed over the swarm.
     pub protocol: Protocol,
     /// Hostile nodes, by kind (all 0 in an honest swarm).
@@ -381,6 +384,81 @@ pub struct Tables {
     pub max: usize,
 }
 
+/// What the nodes still in the swarm hold in memory at the end, from each node's
+/// [`Footprint`]: an estimate from the capacity of what each part holds, without the
+/// allocator's own overhead or the simulator's (its queues, the trace).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Memory {
+    /// Nodes counted: the honest nodes still in the swarm.
+    pub nodes: usize,
+    /// Bytes a node holds, mean.
+    pub node_bytes_mean: f64,
+    /// Bytes the largest node holds.
+    pub node_bytes_max: usize,
+    /// Open sessions a node holds, mean.
+    pub sessions_open_mean: f64,
+    /// Bytes an open session costs, mean (`sessions` over the open sessions).
+    pub session_bytes: f64,
+    /// Bytes a node holds, mean, by part: `inline` (the node value itself),
+    /// `sessions`, `handshakes`, `table`, `limits`, `rpc`, `queries`, `store`,
+    /// `traversal`, `queued`.
+    pub parts: BTreeMap<String, f64>,
+}
+
+impl Memory {
+    /// The figures of `footprints`, one per node.
+    pub fn of<'a>(footprints: impl Iterator<Item = &'a Footprint>) -> Memory {
+        let mut sum = Footprint::default();
+        let mut nodes = 0;
+        let mut max = 0;
+        for footprint in footprints {
+            sum.add(footprint);
+            nodes += 1;
+            max = max.max(footprint.total());
+        }
+        let mean = |bytes: usize| bytes as f64 / nodes.max(1) as f64;
+        Memory {
+            nodes,
+            node_bytes_mean: mean(sum.total()),
+            node_bytes_max: max,
+            sessions_open_mean: mean(sum.sessions_open),
+            session_bytes: sum.sessions as f64 / sum.sessions_open.max(1) as f64,
+            parts: sum
+                .parts()
+                .iter()
+                .map(|&(name, bytes)| (name.to_string(), mean(bytes)))
+                .collect(),
+        }
+    }
+
+    /// One summary line: the mean, the largest, and the parts over 1% of the mean,
+    /// largest first.
+    fn line(&self) -> String {
+        let kb = |bytes: f64| bytes / 1000.0;
+        let mut parts: Vec<(&String, &f64)> = self.parts.iter().collect();
+        parts.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+        let shown: Vec<String> = parts
+            .iter()
+            .filter(|(_, &bytes)| bytes >= self.node_bytes_mean / 100.0)
+            .map(|(name, &bytes)| match name.as_str() {
+                "sessions" => format!(
+                    "sessions {:.1} ({:.0} open, {:.0} B each)",
+                    kb(bytes),
+                    self.sessions_open_mean,
+                    self.session_bytes
+                ),
+                _ => format!("{name} {:.1}", kb(bytes)),
+            })
+            .collect();
+        format!(
+            "memory: a node holds {:.1} KB (largest {:.1} KB), estimated: {}",
+            kb(self.node_bytes_mean),
+            kb(self.node_bytes_max as f64),
+            shown.join(", ")
+        )
+    }
+}
+
 /// The nodes' counters, summed: where the traffic went.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Protocol {
@@ -617,6 +695,9 @@ impl Report {
             "tables: verified peers min {} mean {:.1} max {}",
             self.tables.min, self.tables.mean, self.tables.max
         );
+        if self.memory.nodes > 0 {
+            let _ = writeln!(s, "{}", self.memory.line());
+        }
         if let Some(why) = &self.serial {
             let _ = writeln!(s, "one thread, though more were asked for: {why}");
         }

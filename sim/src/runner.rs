@@ -58,7 +58,7 @@ use crate::engine::direct::Direct;
 use crate::engine::turmoil::Turmoil;
 use crate::engine::Engine;
 use crate::hostile::{self, Driver, Roster};
-use crate::report::{Faults, HostileRefused, Messages, Protocol, Report, Tables};
+use crate::report::{Faults, HostileRefused, Memory, Messages, Protocol, Report, Tables};
 use crate::safety::Safety;
 
 mod faults;
@@ -637,6 +637,13 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
             .filter(|&(node, _)| !members.departed[node] && honest[node])
             .map(|(_, s)| s.peers)
             .collect();
+        let memory = Memory::of(
+            snapshots
+                .iter()
+                .enumerate()
+                .filter(|&(node, _)| !members.departed[node] && honest[node])
+                .map(|(_, s)| &s.footprint),
+        );
         let mut protocol = Protocol::default();
         let mut refused = HostileRefused::default();
         for (node, snapshot) in snapshots.iter().enumerate() {
@@ -651,15 +658,18 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
             mean: tables.iter().sum::<usize>() as f64 / tables.len().max(1) as f64,
             max: tables.iter().copied().max().unwrap_or(0),
         };
-        (safety, (known, here), tables, protocol, refused)
+        (safety, (known, here), (tables, memory), protocol, refused)
     });
-    let (safety, (known, here), tables, protocol, refused) = readings.unwrap_or_else(|second| {
-        panic = Some(match panic.take() {
-            Some(first) => format!("{first}; reading the nodes afterwards panicked too: {second}"),
-            None => second,
+    let (safety, (known, here), (tables, memory), protocol, refused) =
+        readings.unwrap_or_else(|second| {
+            panic = Some(match panic.take() {
+                Some(first) => {
+                    format!("{first}; reading the nodes afterwards panicked too: {second}")
+                }
+                None => second,
+            });
+            Default::default()
         });
-        Default::default()
-    });
     faults.counts.restarted_known = known;
     faults.counts.restarted_here = here;
     let engine = built.engine();
@@ -704,6 +714,7 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
         topics: tally.topics(),
         connect: tally.connects(),
         tables,
+        memory,
         protocol,
         hostile: roster.counts(),
         hostile_activity: watch.driver.activity(),

@@ -81,6 +81,8 @@ pub struct Snapshot {
     pub records_held: usize,
     /// Its counters.
     pub stats: Stats,
+    /// What it holds in memory, by part (an estimate: see [`crate::proto::footprint`]).
+    pub footprint: crate::proto::footprint::Footprint,
     /// Its NAT, as peers' reports classify it.
     pub nat: crate::proto::wire::NatKind,
     /// The address peers see it at.
@@ -326,6 +328,7 @@ fn snapshot(node: &Node, now: Time) -> Snapshot {
         sessions: node.sessions_open(),
         records_held: node.records_held(),
         stats: node.stats(),
+        footprint: node.footprint(),
         nat: node.nat(),
         reflexive: node.reflexive_addr(),
         mailbox: node.mailbox(),

@@ -89,6 +89,11 @@ pub struct Lookup {
 }
 
 impl Lookup {
+    /// Heap bytes of its candidates.
+    pub fn heap_bytes(&self) -> usize {
+        crate::proto::footprint::btree::<Distance, Candidate>(self.candidates.len())
+    }
+
     /// A lookup for `target` by `local`, starting from `seeds`, that ends on `goal`.
     pub fn new(
         target: NodeId,

@@ -22,11 +22,13 @@
 //! | [`store`] | records held for others: immutable, mutable, announcements; write tokens |
 //! | [`nat`] | NAT classification from the addresses peers report |
 //! | [`relay_path`] | stand-in addresses for sessions through a relay |
+//! | [`footprint`] | what a node holds in memory, part by part |
 //! | [`node`] | [`Node`]: all of the above behind one `handle_*`/`poll_*` API |
 
 pub mod boxstream;
 pub mod crypto;
 pub mod discovery;
+pub mod footprint;
 pub mod handshake;
 pub mod id;
 pub mod identity;

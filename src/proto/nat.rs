@@ -34,6 +34,11 @@ pub struct NatObserver {
 }
 
 impl NatObserver {
+    /// Heap bytes of the reports kept.
+    pub fn heap_bytes(&self) -> usize {
+        crate::proto::footprint::deque(&self.reports)
+    }
+
     /// An observer for a node bound at `local`, if known. An unspecified IP
     /// (`0.0.0.0`) matches any IP.
     pub fn new(local: Option<SocketAddr>) -> NatObserver {

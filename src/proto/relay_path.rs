@@ -34,6 +34,13 @@ pub struct RelayPaths {
 }
 
 impl RelayPaths {
+    /// Heap bytes of both maps (see [`crate::proto::footprint`]).
+    pub fn heap_bytes(&self) -> usize {
+        use crate::proto::footprint::btree;
+        btree::<SocketAddr, (NodeId, NodeId)>(self.by_addr.len())
+            + btree::<(NodeId, NodeId), SocketAddr>(self.by_pair.len())
+    }
+
     /// The stand-in address of the path to `peer` through `relay`, made on first use.
     pub fn addr(&mut self, relay: NodeId, peer: NodeId) -> SocketAddr {
         if let Some(addr) = self.by_pair.get(&(relay, peer)) {

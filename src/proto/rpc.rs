@@ -132,6 +132,19 @@ pub struct RpcManager<C> {
 }
 
 impl<C> RpcManager<C> {
+    /// Heap bytes of the requests tracked and queued, inline (a request's own heap
+    /// data, such as a record's value, is not counted).
+    pub fn heap_bytes(&self) -> usize {
+        use crate::proto::footprint::{btree, deque};
+        btree::<TxId, Pending<C>>(self.pending.len())
+            + btree::<(Time, TxId), ()>(self.deadlines.len())
+            + btree::<SocketAddr, usize>(self.in_flight.len())
+            + btree::<SocketAddr, VecDeque<TxId>>(self.queued.len())
+            + self.queued.values().map(deque).sum::<usize>()
+            + deque(&self.sends)
+            + deque(&self.failures)
+    }
+
     /// No requests yet.
     pub fn new(config: RpcConfig) -> Self {
         RpcManager {

@@ -503,8 +503,20 @@ impl Sessions {
     }
 
     fn take_slot(&mut self, id: SessionId) -> Option<Slot> {
-        let slot = self.slots.remove(&id)?;
+        let slot = self.remove_slot(id)?;
         self.deadlines.remove(&(slot.deadline(), id));
+        Some(slot)
+    }
+
+    /// Drops slot `id` from the slab; a slot that moved into its place keeps its
+    /// entry in `by_peer` pointing at it.
+    fn remove_slot(&mut self, id: SessionId) -> Option<Slot> {
+        let (slot, moved) = self.slots.remove(&id)?;
+        if let Some(moved) = moved {
+            if let Some(entry) = self.by_peer.iter_mut().find(|e| e.place == moved.from) {
+                entry.place = moved.to;
+            }
+        }
         Some(slot)
     }
 
@@ -1231,7 +1243,7 @@ impl Sessions {
                 }
                 Some(Slot::Server(half_open)) => {
                     let (addr, client) = (half_open.addr, half_open.client);
-                    self.slots.remove(&id);
+                    self.remove_slot(id);
                     self.forget_half_open(addr, client);
                 }
                 Some(Slot::Open(open)) => {
@@ -1270,6 +1282,7 @@ impl Sessions {
     }
 }
 
+mod footprint;
 mod slab;
 #[cfg(test)]
 mod tests;

@@ -467,6 +467,35 @@ pub struct Store {
     stats: StoreStats,
 }
 
+impl Store {
+    /// Heap bytes of the records held, their expiries and writer counts (see
+    /// [`crate::proto::footprint`]).
+    pub fn heap_bytes(&self) -> usize {
+        use crate::proto::footprint::{btree, vec};
+        let values: usize = self
+            .immutable
+            .values()
+            .map(|held| vec(&held.record))
+            .sum::<usize>()
+            + self
+                .mutable
+                .values()
+                .map(|held| vec(&held.record.salt) + vec(&held.record.value))
+                .sum::<usize>()
+            + self
+                .topics
+                .values()
+                .map(|held| vec(&held.record.relays))
+                .sum::<usize>();
+        values
+            + btree::<Key, Held<Vec<u8>>>(self.immutable.len())
+            + btree::<Key, Held<MutableRecord>>(self.mutable.len())
+            + btree::<(Key, NodeId), Held<Announcement>>(self.topics.len())
+            + btree::<(Time, Slot), ()>(self.expiries.len())
+            + btree::<NodeId, usize>(self.per_writer.len())
+    }
+}
+
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")

@@ -696,6 +696,13 @@ impl RoutingTable {
         Some(index)
     }
 
+    /// Heap bytes of the table (see [`crate::proto::footprint`]).
+    pub fn heap_bytes(&self) -> usize {
+        self.buckets.heap_bytes()
+            + std::mem::size_of::<[Time; BUCKETS]>()
+            + self.blocks.heap_bytes()
+    }
+
     /// The neighbourhood: the index of the farthest bucket among the
     /// `bucket_capacity` contacts closest to the local id. A lookup of the local id
     /// asks about every bucket up to it at once (every id in those ranges is nearer

@@ -263,6 +263,7 @@ impl Engine for Direct {
             .map(|n| NodeSnapshot {
                 peers: n.table().len(),
                 stats: n.stats(),
+                footprint: n.footprint(),
             })
             .collect()
     }

@@ -25,6 +25,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use dswarm::harness::{Fates, NetStats, Tapped, Trace};
+use dswarm::proto::footprint::Footprint;
 use dswarm::proto::store::StoredRecord;
 use dswarm::proto::{Command, CommandError, NodeId, QueryOutcome, Stats, Time};
 
@@ -179,4 +180,6 @@ pub struct NodeSnapshot {
     pub peers: usize,
     /// Its counters.
     pub stats: Stats,
+    /// What it holds in memory, by part.
+    pub footprint: Footprint,
 }

@@ -105,6 +105,11 @@ const MICRO: u64 = 1_000_000;
 const SWEEP_MIN: usize = 32;
 
 impl RequestRates {
+    /// Heap bytes of the buckets held.
+    pub(super) fn heap_bytes(&self) -> usize {
+        crate::proto::footprint::btree::<NodeId, Bucket>(self.buckets.len())
+    }
+
     /// Whether `peer` may ask one more request at `now`; takes its token if so.
     /// `is_open` tells which peers still have a session, `max` how many entries the
     /// map may hold.
@@ -168,6 +173,13 @@ pub(super) struct Waiting {
 }
 
 impl Waiting {
+    /// Heap bytes of the requests held, inline.
+    pub(super) fn heap_bytes(&self) -> usize {
+        use crate::proto::footprint::{btree, vec};
+        btree::<NodeId, Vec<(Message, usize)>>(self.by_peer.len())
+            + self.by_peer.values().map(vec).sum::<usize>()
+    }
+
     /// Holds `message` (of `len` encoded bytes) for `peer` unless the limits say no;
     /// a retry of a request already held is fine and adds nothing.
     pub(super) fn push(

@@ -38,6 +38,7 @@ use super::wire::{
 mod api;
 mod behaviour;
 mod connect;
+mod footprint;
 mod limits;
 mod queries;
 mod records;

@@ -120,6 +120,17 @@ pub(super) struct Fanout {
     done: bool,
 }
 
+impl Fanout {
+    /// Heap bytes of its queue, refusals, value and peer records, inline.
+    pub(super) fn heap_bytes(&self) -> usize {
+        use crate::proto::footprint::{btree, deque, vec};
+        deque(&self.queue)
+            + vec(&self.refused)
+            + self.value.as_ref().map_or(0, vec)
+            + btree::<PeerRecord, ()>(self.peers.len())
+    }
+}
+
 /// What this node wrote and keeps writing again.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Published {

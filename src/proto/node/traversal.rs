@@ -111,6 +111,18 @@ pub(super) struct Traversal {
 }
 
 impl Traversal {
+    /// Heap bytes of relays, paths, punches and address reports.
+    pub(super) fn heap_bytes(&self) -> usize {
+        use crate::proto::footprint::{btree, vec};
+        self.nat.heap_bytes()
+            + self.paths.heap_bytes()
+            + btree::<NodeId, SocketAddr>(self.relay_addrs.len())
+            + vec(&self.relays)
+            + btree::<NodeId, Punch>(self.punches.len())
+            + btree::<QueryId, QueryId>(self.finding.len())
+            + vec(&self.declared)
+    }
+
     pub(super) fn new(now: Time, local: Option<SocketAddr>) -> Traversal {
         Traversal {
             classify_at: local.map(|_| now + CLASSIFY_FIRST),

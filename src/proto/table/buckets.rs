@@ -73,6 +73,17 @@ pub(super) struct Buckets {
 }
 
 impl Buckets {
+    /// Heap bytes of the stored buckets and their contact lists.
+    pub(super) fn heap_bytes(&self) -> usize {
+        use crate::proto::footprint::vec;
+        let lists: usize = self
+            .slots
+            .iter()
+            .map(|bucket| vec(&bucket.contacts) + vec(&bucket.replacements))
+            .sum();
+        vec(&self.slots) + lists
+    }
+
     /// Bucket `index` (empty if never used or out of range).
     pub(super) fn get(&self, index: usize) -> &Bucket {
         self.slot(index).map_or(&EMPTY, |slot| &self.slots[slot])

@@ -224,6 +224,7 @@ impl Turmoil {
             turmoil.departed[i] = Some(NodeSnapshot {
                 peers: 0,
                 stats: Default::default(),
+                footprint: Default::default(),
             });
         }
         turmoil
@@ -584,6 +585,7 @@ impl Turmoil {
             .map(|snapshot| NodeSnapshot {
                 peers: snapshot.peers.len(),
                 stats: snapshot.stats,
+                footprint: snapshot.footprint,
             })
             .collect()
     }
@@ -732,6 +734,7 @@ impl Engine for Turmoil {
             self.departed[node] = Some(NodeSnapshot {
                 peers: snapshot.peers.len(),
                 stats: snapshot.stats,
+                footprint: snapshot.footprint,
             });
             self.shared.set_down(node);
         }
