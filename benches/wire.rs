@@ -12,8 +12,8 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use dswarm::proto::crypto::TAG_LEN;
 use dswarm::proto::wire::{
-    decode, decode_message, Beacon, Datagram, ErrorCode, Handshake, Message, Request, Response,
-    SessionId, TxId, WireContact, MAX_CONTACTS,
+    decode, decode_message, Beacon, Datagram, ErrorCode, FrameFlags, Handshake, Message, Request,
+    Response, SealedHeader, SessionId, TxId, WireContact, MAX_CONTACTS,
 };
 use dswarm::proto::NodeId;
 
@@ -124,9 +124,11 @@ fn datagrams() -> Vec<(&'static str, Datagram)> {
         (
             "sealed_nodes20_v4",
             Datagram::Sealed {
-                unlisted: false,
-                receiver: SessionId(6),
-                counter: 1 << 40,
+                header: SealedHeader {
+                    flags: FrameFlags::default(),
+                    receiver: SessionId(6),
+                    counter: 1 << 40,
+                },
                 ciphertext,
             },
         ),

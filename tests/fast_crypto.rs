@@ -9,7 +9,7 @@ use dswarm::harness::{Swarm, SwarmConfig};
 use dswarm::proto::crypto::{Crypto, FastCrypto, RealCrypto};
 use dswarm::proto::discovery::network_tag;
 use dswarm::proto::session::{SessionConfig, SessionEvent, Sessions};
-use dswarm::proto::wire::{self, Beacon, Datagram};
+use dswarm::proto::wire::{self, Beacon, Datagram, FrameFlags};
 use dswarm::proto::{Command, Config, CryptoSuite, Event, Identity, NodeId, Time};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
@@ -289,23 +289,11 @@ fn relay(
 
 /// Decodes a sealed datagram and offers it to `to`.
 fn open(to: &mut Sessions, crypto: &dyn Crypto, bytes: &[u8]) -> Option<(NodeId, Vec<u8>)> {
-    let Ok(Datagram::Sealed {
-        unlisted,
-        receiver,
-        counter,
-        ciphertext,
-    }) = wire::decode(bytes)
-    else {
+    let Ok(Datagram::Sealed { header, ciphertext }) = wire::decode(bytes) else {
         return None;
     };
-    to.open_frame(
-        Time::ZERO,
-        crypto,
-        addr(A),
-        (unlisted, receiver, counter),
-        &ciphertext,
-    )
-    .ok()
+    to.open_frame(Time::ZERO, crypto, addr(A), header, &ciphertext)
+        .ok()
 }
 
 #[test]
@@ -318,8 +306,12 @@ fn handshake_and_sealed_datagrams_have_the_real_sizes() {
     let b_id = Identity::from_seed([2; 32]).id();
     for len in [0, 1, 200, 1000] {
         let text = vec![0x33; len];
-        let (_, fast) = fa.seal(&FastCrypto, &b_id, &text, false).unwrap();
-        let (_, real) = ra.seal(&RealCrypto, &b_id, &text, false).unwrap();
+        let (_, fast) = fa
+            .seal(&FastCrypto, &b_id, &text, FrameFlags::default())
+            .unwrap();
+        let (_, real) = ra
+            .seal(&RealCrypto, &b_id, &text, FrameFlags::default())
+            .unwrap();
         assert_eq!(fast.len(), real.len(), "{len}-byte payload");
     }
 }
@@ -337,7 +329,9 @@ fn a_sealed_datagram_with_any_byte_changed_does_not_open() {
         }]
     );
     let b_id = Identity::from_seed([2; 32]).id();
-    let (_, datagram) = a.seal(&FastCrypto, &b_id, b"find node 42", false).unwrap();
+    let (_, datagram) = a
+        .seal(&FastCrypto, &b_id, b"find node 42", FrameFlags::default())
+        .unwrap();
     for i in 0..datagram.len() {
         for flip in [0x01, 0x80] {
             let mut bad = datagram.clone();

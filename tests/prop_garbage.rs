@@ -7,7 +7,8 @@
 use dswarm::harness::pair::Pair;
 use dswarm::proto::store::{Announcement, MutableRecord, Unannounce};
 use dswarm::proto::wire::{
-    Beacon, Datagram, Handshake, Message, Request, Response, SessionId, TxId,
+    Beacon, Datagram, FrameFlags, Handshake, Message, Request, Response, SealedHeader, SessionId,
+    TxId,
 };
 use dswarm::proto::{Identity, Key, NodeId};
 use proptest::prelude::*;
@@ -58,9 +59,11 @@ fn corpus(pair: &Pair) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
             early: None,
         }),
         Datagram::Sealed {
-            unlisted: false,
-            receiver: SessionId(9),
-            counter: 1,
+            header: SealedHeader {
+                flags: FrameFlags::default(),
+                receiver: SessionId(9),
+                counter: 1,
+            },
             ciphertext: vec![7; 48],
         },
     ]

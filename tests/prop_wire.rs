@@ -20,9 +20,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use dswarm::proto::crypto::TAG_LEN;
 use dswarm::proto::wire::{
-    decode, decode_message, sealed_header, Beacon, Datagram, DecodeError, ErrorCode, Handshake,
-    Message, NatKind, Notice, Request, Response, SessionId, TxId, WireContact, BEACON_LEN, MAGIC,
-    MAX_CONTACTS, MAX_DATAGRAM, MAX_RELAYED, NETWORK_TAG_LEN, SEALED_HEADER_LEN, VERSION,
+    decode, decode_message, Beacon, Datagram, DecodeError, ErrorCode, FrameFlags, Handshake,
+    Message, NatKind, Notice, Request, Response, SealedHeader, SessionId, TxId, WireContact,
+    BEACON_LEN, MAGIC, MAX_CONTACTS, MAX_DATAGRAM, MAX_RELAYED, NETWORK_TAG_LEN, SEALED_HEADER_LEN,
+    VERSION,
 };
 use dswarm::proto::NodeId;
 use proptest::prelude::*;
@@ -230,14 +231,22 @@ fn sealed() -> impl Strategy<Value = Datagram> {
             bytes
         }),
     ];
-    (any::<bool>(), any::<u32>(), any::<u64>(), ciphertext).prop_map(
-        |(unlisted, receiver, counter, ciphertext)| Datagram::Sealed {
-            unlisted,
-            receiver: SessionId(receiver),
-            counter,
-            ciphertext,
-        },
+    (
+        any::<(bool, bool)>(),
+        any::<u32>(),
+        any::<u64>(),
+        ciphertext,
     )
+        .prop_map(
+            |((unlisted, keep), receiver, counter, ciphertext)| Datagram::Sealed {
+                header: SealedHeader {
+                    flags: FrameFlags { unlisted, keep },
+                    receiver: SessionId(receiver),
+                    counter,
+                },
+                ciphertext,
+            },
+        )
 }
 
 fn datagram() -> impl Strategy<Value = Datagram> {
@@ -375,8 +384,8 @@ proptest! {
         prop_assert_eq!(decode(&bytes), Ok(datagram.clone()), "{}", reproduce());
         match &datagram {
             Datagram::Beacon(_) | Datagram::Who { .. } => prop_assert_eq!(bytes.len(), BEACON_LEN),
-            Datagram::Sealed { unlisted, receiver, counter, ciphertext } => {
-                prop_assert_eq!(&bytes[..SEALED_HEADER_LEN], &sealed_header(*unlisted, *receiver, *counter)[..]);
+            Datagram::Sealed { header, ciphertext } => {
+                prop_assert_eq!(&bytes[..SEALED_HEADER_LEN], &header.encode()[..]);
                 prop_assert_eq!(&bytes[SEALED_HEADER_LEN..], &ciphertext[..]);
             }
             Datagram::Handshake(_) => {}
@@ -526,7 +535,12 @@ fn the_largest_message_is_twenty_ipv6_contacts_and_fits_a_frame() {
 
 #[test]
 fn a_sealed_frame_needs_at_least_a_tag() {
-    let header = sealed_header(false, SessionId(7), 9);
+    let header = SealedHeader {
+        flags: FrameFlags::default(),
+        receiver: SessionId(7),
+        counter: 9,
+    }
+    .encode();
     for len in 0..TAG_LEN {
         let mut bytes = header.to_vec();
         bytes.extend(std::iter::repeat_n(0, len));

@@ -34,7 +34,9 @@ use dswarm::proto::crypto::RealCrypto;
 use dswarm::proto::discovery::network_tag;
 use dswarm::proto::handshake;
 use dswarm::proto::node::DEFAULT_NETWORK_KEY;
-use dswarm::proto::wire::{Beacon, Datagram, Handshake, SessionId, MAX_DATAGRAM};
+use dswarm::proto::wire::{
+    Beacon, Datagram, FrameFlags, Handshake, SealedHeader, SessionId, MAX_DATAGRAM,
+};
 use dswarm::proto::{CryptoSuite, Identity, NodeId};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -350,9 +352,11 @@ fn corpus(rng: &mut ChaCha8Rng) -> Vec<Vec<u8>> {
     );
     out.push(
         Datagram::Sealed {
-            unlisted: false,
-            receiver: SessionId(5),
-            counter: 1,
+            header: SealedHeader {
+                flags: FrameFlags::default(),
+                receiver: SessionId(5),
+                counter: 1,
+            },
             ciphertext,
         }
         .to_bytes(),

@@ -36,29 +36,18 @@ pub fn ask(
     let crypto = node.config().crypto.implementation();
     let mut plaintext = Vec::new();
     Message::Request { tx, request }.encode(&mut plaintext);
-    let (_, frame) = peer.seal(crypto, &node.id(), &plaintext, false)?;
+    let flags = wire::FrameFlags::default();
+    let (_, frame) = peer.seal(crypto, &node.id(), &plaintext, flags)?;
     node.handle_datagram(now, from, &frame);
     let mut answer = None;
     while let Some(transmit) = node.poll_transmit() {
         if transmit.dst != from {
             continue;
         }
-        let Ok(Datagram::Sealed {
-            unlisted,
-            receiver,
-            counter,
-            ciphertext,
-        }) = wire::decode(&transmit.payload)
-        else {
+        let Ok(Datagram::Sealed { header, ciphertext }) = wire::decode(&transmit.payload) else {
             continue;
         };
-        let Ok((_, plain)) = peer.open_frame(
-            now,
-            crypto,
-            node_addr,
-            (unlisted, receiver, counter),
-            &ciphertext,
-        ) else {
+        let Ok((_, plain)) = peer.open_frame(now, crypto, node_addr, header, &ciphertext) else {
             continue;
         };
         if let Ok(Message::Response { tx: got, response }) = wire::decode_message(&plain) {
@@ -190,7 +179,10 @@ impl Pair {
     pub fn sealed(&mut self, plaintext: &[u8]) {
         let plaintext = &plaintext[..plaintext.len().min(wire::MAX_MESSAGE)];
         let node_id = self.node.id();
-        if let Some((_, frame)) = self.peer.seal(self.crypto, &node_id, plaintext, false) {
+        if let Some((_, frame)) =
+            self.peer
+                .seal(self.crypto, &node_id, plaintext, Default::default())
+        {
             self.node.handle_datagram(self.now, Self::PEER_ADDR, &frame);
         }
         self.drain();

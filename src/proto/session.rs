@@ -41,7 +41,9 @@ use super::id::NodeId;
 use super::identity::Identity;
 use super::relay_path;
 use super::time::Time;
-use super::wire::{self, Datagram, Handshake, SessionId, MAX_DATAGRAM, SEALED_HEADER_LEN};
+use super::wire::{
+    self, Datagram, FrameFlags, Handshake, SealedHeader, SessionId, MAX_DATAGRAM, SEALED_HEADER_LEN,
+};
 use slab::Slab;
 
 /// The length of a msg4 datagram alone: magic, version, kind, session number, msg4.
@@ -60,8 +62,14 @@ pub struct SessionConfig {
     pub half_open_per_source_max: usize,
     /// A session is re-established after this long.
     pub lifetime: Duration,
-    /// A session with no frame received for this long is closed.
+    /// A session that neither side keeps is closed after no frame was received for
+    /// this long.
     pub idle_timeout: Duration,
+    /// A session that either side keeps (its frames say so: the peer is in the
+    /// sender's routing table, or would be taken in) is closed after no frame was
+    /// received for this long. Longer than the table's liveness checks and refresh
+    /// interval, so that they ride the session instead of dialling a handshake.
+    pub kept_idle_timeout: Duration,
     /// Open sessions held at once; the least recently used goes first beyond it.
     pub sessions_max: usize,
 }
@@ -74,7 +82,8 @@ impl Default for SessionConfig {
             half_open_max: 1024,
             half_open_per_source_max: 16,
             lifetime: Duration::from_secs(3600),
-            idle_timeout: Duration::from_secs(900),
+            idle_timeout: Duration::from_secs(300),
+            kept_idle_timeout: Duration::from_secs(3600),
             sessions_max: 4096,
         }
     }
@@ -262,6 +271,23 @@ struct Open {
     accept: Option<Box<([u8; 112], Vec<u8>)>>,
     /// The session with the same peer that this one superseded, if still open.
     previous: Option<SessionId>,
+    /// This node keeps the session: its last frame said so, or the node marked the
+    /// peer ([`Sessions::keep`]).
+    keep_here: bool,
+    /// The peer keeps the session: its last frame said so.
+    keep_there: bool,
+}
+
+impl Open {
+    /// When the session closes unless a frame comes first.
+    fn expiry(&self, config: &SessionConfig) -> Time {
+        let idle = if self.keep_here || self.keep_there {
+            config.kept_idle_timeout
+        } else {
+            config.idle_timeout
+        };
+        self.expires.min(self.last_received + idle)
+    }
 }
 
 /// A frame that arrived before its session opened: where from, its header and its
@@ -269,7 +295,7 @@ struct Open {
 #[derive(Debug)]
 struct Overtaken {
     from: SocketAddr,
-    frame: (bool, SessionId, u64),
+    frame: SealedHeader,
     ciphertext: Vec<u8>,
 }
 
@@ -278,9 +304,9 @@ struct Overtaken {
 struct Dial {
     handshake: ClientHandshake,
     addr: SocketAddr,
-    /// The first message to seal beside msg3, with its unlisted flag; taken when
+    /// The first message to seal beside msg3, with its frame's flags; taken when
     /// msg2 arrives.
-    early: Option<(Vec<u8>, bool)>,
+    early: Option<(Vec<u8>, FrameFlags)>,
     /// Whether it went out (the open session then starts at counter 2).
     early_sent: bool,
     /// A frame of this session that overtook msg4 (the answer to the early
@@ -539,8 +565,8 @@ impl Sessions {
     }
 
     /// Dials `peer` at `addr` unless a session is open or a dial is under way.
-    /// `early` is a first message (at most [`EARLY_MAX`] bytes, and whether it is
-    /// unlisted) to seal beside msg3, a round trip before the session is proven open.
+    /// `early` is a first message (at most [`EARLY_MAX`] bytes, with its frame's
+    /// flags) to seal beside msg3, a round trip before the session is proven open.
     pub fn connect(
         &mut self,
         now: Time,
@@ -548,7 +574,7 @@ impl Sessions {
         peer: NodeId,
         addr: SocketAddr,
         rng: &mut impl RngCore,
-        early: Option<(Vec<u8>, bool)>,
+        early: Option<(Vec<u8>, FrameFlags)>,
     ) {
         if peer == self.local || self.is_open(&peer) || self.dialling.contains_key(&peer) {
             return;
@@ -746,10 +772,15 @@ impl Sessions {
                 };
                 // The first message, sealed with the keys msg2 made known, as counter 1
                 // of the session the server opens on msg3.
-                let early = dial.early.take().and_then(|(plaintext, unlisted)| {
+                let early = dial.early.take().and_then(|(plaintext, flags)| {
                     let keys = dial.handshake.early_keys()?;
                     let key = datagram_key(&keys.encrypt_key);
-                    let header = wire::sealed_header(unlisted, server, 1);
+                    let header = SealedHeader {
+                        flags,
+                        receiver: server,
+                        counter: 1,
+                    }
+                    .encode();
                     let sealed = crypto.aead_seal(&key, 1, &header, &plaintext);
                     Some([&header[..], &sealed].concat())
                 });
@@ -843,28 +874,21 @@ impl Sessions {
         local: SessionId,
         early: &[u8],
     ) -> Option<EarlyMessage> {
-        let Ok(Datagram::Sealed {
-            unlisted,
-            receiver,
-            counter,
-            ciphertext,
-        }) = wire::decode(early)
-        else {
+        let Ok(Datagram::Sealed { header, ciphertext }) = wire::decode(early) else {
             return None;
         };
-        if receiver != local {
+        if header.receiver != local {
             self.stats.frames_unknown_session += 1;
             return None;
         }
-        let frame = (unlisted, receiver, counter);
-        let opened = self.open_inner(now, crypto, from, frame, &ciphertext, true);
+        let opened = self.open_inner(now, crypto, from, header, &ciphertext, true);
         match opened {
             Ok((peer, plaintext)) => {
                 self.stats.frames_opened += 1;
                 self.stats.early_opened += 1;
                 Some(EarlyMessage {
                     peer,
-                    unlisted,
+                    unlisted: header.flags.unlisted,
                     plaintext,
                 })
             }
@@ -920,7 +944,7 @@ impl Sessions {
                     if let Ok((peer, plaintext)) = frame {
                         opened.push(EarlyMessage {
                             peer,
-                            unlisted: o.frame.0,
+                            unlisted: o.frame.flags.unlisted,
                             plaintext,
                         });
                     }
@@ -988,6 +1012,8 @@ impl Sessions {
             scheduled,
             accept,
             previous,
+            keep_here: false,
+            keep_there: false,
         };
         self.set_slot(local, Slot::Open(open));
         // The newest session carries what is sent from now on; an older one stays
@@ -1069,27 +1095,54 @@ impl Sessions {
     /// Seals `plaintext` for `peer`: the datagram and where to send it, or `None` if no
     /// session is open (the caller connects and sends later).
     ///
-    /// `unlisted` marks the frame as from a node that should not be put in routing
-    /// tables (see [`wire::Datagram::Sealed`]).
+    /// `flags` say whether this node asks not to be put in routing tables and
+    /// whether it keeps the session (see [`wire::Datagram::Sealed`]); the session
+    /// is kept here from now on as they say.
     pub fn seal(
         &mut self,
         crypto: &dyn Crypto,
         peer: &NodeId,
         plaintext: &[u8],
-        unlisted: bool,
+        flags: FrameFlags,
     ) -> Option<(SocketAddr, Vec<u8>)> {
         let id = self.newest(peer)?;
         let Some(Slot::Open(open)) = self.slots.get_mut(&id) else {
             return None;
         };
         open.sent += 1;
-        let header = wire::sealed_header(unlisted, open.remote, open.sent);
+        let given_up = open.keep_here && !flags.keep;
+        open.keep_here = flags.keep;
+        let header = SealedHeader {
+            flags,
+            receiver: open.remote,
+            counter: open.sent,
+        }
+        .encode();
         let sealed = crypto.aead_seal(&open.send_key, open.sent, &header, plaintext);
         let mut datagram = Vec::with_capacity(SEALED_HEADER_LEN + sealed.len());
         datagram.extend_from_slice(&header);
         datagram.extend_from_slice(&sealed);
         debug_assert!(datagram.len() <= MAX_DATAGRAM);
-        Some((open.addr, datagram))
+        let dst = open.addr;
+        if given_up {
+            self.bring_forward(id);
+        }
+        Some((dst, datagram))
+    }
+
+    /// Session `id` may now close sooner than its entry in `deadlines` says (a flag
+    /// that kept it was cleared): moves the entry up. (Frames only ever move the
+    /// true expiry later, and a late entry is put back when it comes due.)
+    fn bring_forward(&mut self, id: SessionId) {
+        let Some(Slot::Open(open)) = self.slots.get_mut(&id) else {
+            return;
+        };
+        let expiry = open.expiry(&self.config);
+        if expiry < open.scheduled {
+            self.deadlines.remove(&(open.scheduled, id));
+            open.scheduled = expiry;
+            self.deadlines.insert((expiry, id));
+        }
     }
 
     /// Puts `frame`, sealed in `peer`'s newest session by [`Sessions::seal`], in the
@@ -1128,14 +1181,25 @@ impl Sessions {
         Ok(())
     }
 
+    /// Marks `peer`'s newest session as kept here (the node took the peer into its
+    /// routing table), until a frame this node seals says otherwise.
+    pub fn keep(&mut self, peer: &NodeId) {
+        let Some(id) = self.newest(peer) else {
+            return;
+        };
+        if let Some(Slot::Open(open)) = self.slots.get_mut(&id) {
+            open.keep_here = true;
+        }
+    }
+
     /// Opens a sealed frame from `from`: the peer it proves and the plaintext.
-    /// `frame` is the frame's header as it arrived: (unlisted, receiver, counter).
+    /// `frame` is the frame's header as it arrived.
     pub fn open_frame(
         &mut self,
         now: Time,
         crypto: &dyn Crypto,
         from: SocketAddr,
-        frame: (bool, SessionId, u64),
+        frame: SealedHeader,
         ciphertext: &[u8],
     ) -> Result<(NodeId, Vec<u8>), OpenError> {
         let result = self.open_inner(now, crypto, from, frame, ciphertext, false);
@@ -1156,10 +1220,13 @@ impl Sessions {
         now: Time,
         crypto: &dyn Crypto,
         from: SocketAddr,
-        (unlisted, receiver, counter): (bool, SessionId, u64),
+        frame: SealedHeader,
         ciphertext: &[u8],
         early: bool,
     ) -> Result<(NodeId, Vec<u8>), OpenError> {
+        let SealedHeader {
+            receiver, counter, ..
+        } = frame;
         let open = match self.slots.get_mut(&receiver) {
             Some(Slot::Open(open)) => open,
             Some(Slot::Client(dial))
@@ -1168,7 +1235,7 @@ impl Sessions {
                 // Kept, unread, for when msg4 opens the session; one at most.
                 dial.overtaken = Some(Overtaken {
                     from,
-                    frame: (unlisted, receiver, counter),
+                    frame,
                     ciphertext: ciphertext.to_vec(),
                 });
                 return Err(OpenError::Held);
@@ -1179,7 +1246,7 @@ impl Sessions {
         if !open.window.check(counter) {
             return Err(OpenError::Replay);
         }
-        let header = wire::sealed_header(unlisted, receiver, counter);
+        let header = frame.encode();
         let plaintext = crypto
             .aead_open(&open.recv_key, counter, &header, ciphertext)
             .ok_or(OpenError::Decrypt)?;
@@ -1196,28 +1263,32 @@ impl Sessions {
             open.addr = from;
         }
         open.last_received = now;
-        Ok((open.peer, plaintext))
+        let given_up = open.keep_there && !frame.flags.keep;
+        open.keep_there = frame.flags.keep;
+        let peer = open.peer;
+        if given_up {
+            self.bring_forward(receiver);
+        }
+        Ok((peer, plaintext))
     }
 
     /// Whether any session of this node could open the sealed frame `bytes`, without
     /// touching replay windows or counters: how a relay checks that what it forwards
     /// is opaque to it (it never should be able to).
     pub fn could_open(&self, crypto: &dyn Crypto, bytes: &[u8]) -> bool {
-        let Ok(Datagram::Sealed {
-            unlisted,
-            receiver,
-            counter,
-            ciphertext,
-        }) = wire::decode(bytes)
-        else {
+        let Ok(Datagram::Sealed { header, ciphertext }) = wire::decode(bytes) else {
             return false;
         };
-        let Some(Slot::Open(open)) = self.slots.get(&receiver) else {
+        let Some(Slot::Open(open)) = self.slots.get(&header.receiver) else {
             return false;
         };
-        let header = wire::sealed_header(unlisted, receiver, counter);
         crypto
-            .aead_open(&open.recv_key, counter, &header, &ciphertext)
+            .aead_open(
+                &open.recv_key,
+                header.counter,
+                &header.encode(),
+                &ciphertext,
+            )
             .is_some()
     }
 
@@ -1250,9 +1321,7 @@ impl Sessions {
                     // Past the client's last msg3 retransmission: msg4 arrived, or
                     // the client gave up.
                     open.accept = None;
-                    let expiry = open
-                        .expires
-                        .min(open.last_received + self.config.idle_timeout);
+                    let expiry = open.expiry(&self.config);
                     if expiry > now {
                         // Heard from since it was scheduled: not idle after all.
                         open.scheduled = expiry;

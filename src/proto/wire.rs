@@ -12,10 +12,11 @@
 //! | `0x02` | [`Datagram::Who`]: "send me your beacon" | network tag 8, zero padding to a beacon's length |
 //! | `0x11` | [`Handshake::Hello`] (SHS1 msg1) | client session u32, msg1 64 |
 //! | `0x12` | [`Handshake::HelloReply`] (msg2) | client session u32, server session u32, msg2 64 |
-//! | `0x13` | [`Handshake::Auth`] (msg3) | server session u32, msg3 112, then optionally the client's first sealed frame (a whole `0x20`/`0x21` datagram) |
-//! | `0x14` | [`Handshake::Accept`] (msg4) | client session u32, msg4 80, then optionally the server's first sealed frame (a whole `0x20`/`0x21` datagram) |
+//! | `0x13` | [`Handshake::Auth`] (msg3) | server session u32, msg3 112, then optionally the client's first sealed frame (a whole sealed datagram) |
+//! | `0x14` | [`Handshake::Accept`] (msg4) | client session u32, msg4 80, then optionally the server's first sealed frame (a whole sealed datagram) |
 //! | `0x20` | [`Datagram::Sealed`]: a session frame | receiver session u32, counter u64, AEAD ciphertext of a [`Message`] |
 //! | `0x21` | the same, from a sender that asks not to be listed (it sits behind a NAT) | as `0x20` |
+//! | `0x24`, `0x25` | `0x20` and `0x21` from a sender that keeps the session (the receiver is in its routing table, or would be taken in): the receiver keeps it too | as `0x20` |
 //! | `0x22` | [`Datagram::NoSession`]: "I hold no session `receiver`" | receiver session u32 |
 //!
 //! Only beacons, `Who` and the handshake travel in the clear; every RPC [`Message`]
@@ -61,6 +62,12 @@ const KIND_AUTH: u8 = 0x13;
 const KIND_ACCEPT: u8 = 0x14;
 const KIND_SEALED: u8 = 0x20;
 const KIND_SEALED_UNLISTED: u8 = 0x21;
+const KIND_SEALED_KEEP: u8 = 0x24;
+const KIND_SEALED_UNLISTED_KEEP: u8 = 0x25;
+/// In a sealed frame's kind: the sender asks not to be listed.
+const SEALED_UNLISTED_BIT: u8 = 0x01;
+/// In a sealed frame's kind: the sender keeps the session.
+const SEALED_KEEP_BIT: u8 = 0x04;
 const KIND_NO_SESSION: u8 = 0x22;
 
 /// Length of an encoded beacon (and of a padded `Who`).
@@ -98,14 +105,9 @@ pub enum Datagram {
     Handshake(Handshake),
     /// A session frame: a [`Message`] sealed under the session's keys.
     Sealed {
-        /// The sender asks not to be put in routing tables: it sits behind a NAT, so
-        /// nobody else could reach it at the address it sends from. Authenticated
-        /// with the frame.
-        unlisted: bool,
-        /// The receiver's session number.
-        receiver: SessionId,
-        /// The sender's frame counter: the AEAD nonce and the replay window's index.
-        counter: u64,
+        /// Its header, authenticated with the frame: its flags, the receiver's
+        /// session number and the counter.
+        header: SealedHeader,
         /// The sealed message and its tag.
         ciphertext: Vec<u8>,
     },
@@ -453,7 +455,12 @@ fn early_frame(rest: &[u8], at: usize) -> Result<Option<Vec<u8>>, DecodeError> {
     }
     let sealed = matches!(
         rest,
-        [MAGIC, VERSION, KIND_SEALED | KIND_SEALED_UNLISTED, ..]
+        [
+            MAGIC,
+            VERSION,
+            KIND_SEALED | KIND_SEALED_UNLISTED | KIND_SEALED_KEEP | KIND_SEALED_UNLISTED_KEEP,
+            ..
+        ]
     );
     if !sealed {
         return Err(DecodeError::TrailingBytes(rest.len()));
@@ -522,7 +529,7 @@ pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
             let early = early_frame(r.rest(), 3 + 4 + 80)?;
             Datagram::Handshake(Handshake::Accept { client, msg, early })
         }
-        KIND_SEALED | KIND_SEALED_UNLISTED => {
+        KIND_SEALED | KIND_SEALED_UNLISTED | KIND_SEALED_KEEP | KIND_SEALED_UNLISTED_KEEP => {
             let receiver = SessionId(r.u32()?);
             let counter = r.u64()?;
             let rest = r.rest();
@@ -533,9 +540,14 @@ pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
                 });
             }
             Datagram::Sealed {
-                unlisted: kind == KIND_SEALED_UNLISTED,
-                receiver,
-                counter,
+                header: SealedHeader {
+                    flags: FrameFlags {
+                        unlisted: kind & SEALED_UNLISTED_BIT != 0,
+                        keep: kind & SEALED_KEEP_BIT != 0,
+                    },
+                    receiver,
+                    counter,
+                },
                 ciphertext: rest.to_vec(),
             }
         }
@@ -561,7 +573,9 @@ pub fn is_session_datagram(bytes: &[u8]) -> bool {
                 | KIND_AUTH
                 | KIND_ACCEPT
                 | KIND_SEALED
-                | KIND_SEALED_UNLISTED,
+                | KIND_SEALED_UNLISTED
+                | KIND_SEALED_KEEP
+                | KIND_SEALED_UNLISTED_KEEP,
             ..
         ]
     )
@@ -690,13 +704,8 @@ impl Datagram {
                     }
                 }
             },
-            Datagram::Sealed {
-                unlisted,
-                receiver,
-                counter,
-                ciphertext,
-            } => {
-                out.extend_from_slice(&sealed_header(*unlisted, *receiver, *counter)[2..]);
+            Datagram::Sealed { header, ciphertext } => {
+                out.extend_from_slice(&header.encode()[2..]);
                 out.extend_from_slice(ciphertext);
             }
         }
@@ -764,18 +773,45 @@ impl Message {
     }
 }
 
+/// What a sealed frame's sender says of itself in the frame's kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameFlags {
+    /// It asks not to be put in routing tables: it sits behind a NAT, so nobody else
+    /// could reach it at the address it sends from.
+    pub unlisted: bool,
+    /// It keeps the session open past the idle timeout of sessions nobody keeps
+    /// (see `SessionConfig::kept_idle_timeout`): the receiver is in its routing
+    /// table, or would be taken in. The receiver keeps the session too.
+    pub keep: bool,
+}
+
 /// The header of a sealed frame: what its AEAD authenticates in the clear.
-pub fn sealed_header(unlisted: bool, receiver: SessionId, counter: u64) -> [u8; SEALED_HEADER_LEN] {
-    let kind = if unlisted {
-        KIND_SEALED_UNLISTED
-    } else {
-        KIND_SEALED
-    };
-    let mut header = [0u8; SEALED_HEADER_LEN];
-    header[..3].copy_from_slice(&[MAGIC, VERSION, kind]);
-    header[3..7].copy_from_slice(&receiver.0.to_be_bytes());
-    header[7..].copy_from_slice(&counter.to_be_bytes());
-    header
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealedHeader {
+    /// What the sender says of itself.
+    pub flags: FrameFlags,
+    /// The receiver's session number.
+    pub receiver: SessionId,
+    /// The sender's frame counter.
+    pub counter: u64,
+}
+
+impl SealedHeader {
+    /// The header's bytes, as they lead the datagram.
+    pub fn encode(&self) -> [u8; SEALED_HEADER_LEN] {
+        let mut kind = KIND_SEALED;
+        if self.flags.unlisted {
+            kind |= SEALED_UNLISTED_BIT;
+        }
+        if self.flags.keep {
+            kind |= SEALED_KEEP_BIT;
+        }
+        let mut header = [0u8; SEALED_HEADER_LEN];
+        header[..3].copy_from_slice(&[MAGIC, VERSION, kind]);
+        header[3..7].copy_from_slice(&self.receiver.0.to_be_bytes());
+        header[7..].copy_from_slice(&self.counter.to_be_bytes());
+        header
+    }
 }
 
 fn put_head(out: &mut Vec<u8>, kind: u8, tx: TxId) {

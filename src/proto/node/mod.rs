@@ -419,12 +419,9 @@ impl Node {
                     self.on_early(now, from, early);
                 }
             }
-            Datagram::Sealed {
-                unlisted,
-                receiver,
-                counter,
-                ciphertext,
-            } => self.on_sealed(now, from, (unlisted, receiver, counter), &ciphertext),
+            Datagram::Sealed { header, ciphertext } => {
+                self.on_sealed(now, from, header, &ciphertext)
+            }
             Datagram::NoSession { receiver } => {
                 if let Some(peer) = self.sessions.on_no_session(from, receiver) {
                     // Requests in flight go again now, through a new handshake (a
@@ -535,12 +532,22 @@ impl Node {
         self.transmits.push_back(Transmit { dst, payload });
     }
 
+    /// What this node's frames to `peer` say of it: whether it asks not to be listed,
+    /// and whether it keeps the session (`peer` is in its routing table, or would be
+    /// taken in), so that the two ends keep or drop it together.
+    fn frame_flags(&self, peer: &NodeId) -> wire::FrameFlags {
+        wire::FrameFlags {
+            unlisted: self.unlisted(),
+            keep: self.table.get(peer).is_some() || self.table.has_room_for(self.now, peer),
+        }
+    }
+
     /// Seals `message` for `peer`; `false` if no session is open.
     fn send_sealed(&mut self, peer: &NodeId, message: &Message) -> bool {
         let mut plaintext = Vec::with_capacity(64);
         message.encode(&mut plaintext);
-        let unlisted = self.unlisted();
-        match self.sessions.seal(self.crypto, peer, &plaintext, unlisted) {
+        let flags = self.frame_flags(peer);
+        match self.sessions.seal(self.crypto, peer, &plaintext, flags) {
             Some((dst, datagram)) => {
                 if let Err(datagram) = self.sessions.beside_accept(peer, datagram) {
                     // Handshake datagrams queued before this frame go first: msg4
@@ -578,7 +585,7 @@ impl Node {
             // Dialled all the same: a retry finds the session open.
             self.stats.requests_not_buffered += 1;
         }
-        let early = (first && held).then(|| (encoded, self.unlisted()));
+        let early = (first && held).then(|| (encoded, self.frame_flags(&peer)));
         self.sessions
             .connect(now, self.crypto, peer, addr, &mut self.rng, early);
     }
@@ -738,12 +745,12 @@ impl Node {
         }
     }
 
-    /// A sealed frame; `frame` is its header: (unlisted, receiver, counter).
+    /// A sealed frame; `frame` is its header.
     fn on_sealed(
         &mut self,
         now: Time,
         from: SocketAddr,
-        frame: (bool, wire::SessionId, u64),
+        frame: wire::SealedHeader,
         ciphertext: &[u8],
     ) {
         let (peer, plaintext) =
@@ -758,12 +765,17 @@ impl Node {
                     // A peer still sealing for a session this node does not hold (it
                     // restarted, or closed the session): tell it, so it dials again now
                     // rather than after its requests time out.
-                    self.send(from, &Datagram::NoSession { receiver: frame.1 });
+                    self.send(
+                        from,
+                        &Datagram::NoSession {
+                            receiver: frame.receiver,
+                        },
+                    );
                     return;
                 }
                 Err(_) => return, // counted by the session layer
             };
-        self.on_message(now, from, peer, frame.0, &plaintext);
+        self.on_message(now, from, peer, frame.flags.unlisted, &plaintext);
     }
 
     /// The message that came beside msg3. msg4 goes out first: an answer that
@@ -947,7 +959,16 @@ impl Node {
             // when its own beacon stays quiet on a busy segment (listen first).
             self.rebootstrap = Some(now);
         }
-        match self.table.insert(now, id, addr) {
+        let outcome = self.table.insert(now, id, addr);
+        if matches!(
+            outcome,
+            InsertOutcome::Inserted | InsertOutcome::Updated | InsertOutcome::Replaced { .. }
+        ) {
+            // In the table: its session outlives the checks and refreshes that will
+            // ask it again.
+            self.sessions.keep(&id);
+        }
+        match outcome {
             InsertOutcome::Inserted => {
                 self.events
                     .push_back(Event::PeerDiscovered { id, addr, via })

@@ -378,8 +378,8 @@ impl Node {
     fn seal_to(&mut self, peer: &NodeId, dst: SocketAddr, message: &Message) {
         let mut plaintext = Vec::with_capacity(16);
         message.encode(&mut plaintext);
-        let unlisted = self.unlisted();
-        if let Some((_, datagram)) = self.sessions.seal(self.crypto, peer, &plaintext, unlisted) {
+        let flags = self.frame_flags(peer);
+        if let Some((_, datagram)) = self.sessions.seal(self.crypto, peer, &plaintext, flags) {
             self.send_bytes(dst, datagram);
         }
     }
@@ -496,12 +496,9 @@ impl Node {
                     self.on_early(now, path, early);
                 }
             }
-            Ok(Datagram::Sealed {
-                unlisted,
-                receiver,
-                counter,
-                ciphertext,
-            }) => self.on_sealed(now, path, (unlisted, receiver, counter), &ciphertext),
+            Ok(Datagram::Sealed { header, ciphertext }) => {
+                self.on_sealed(now, path, header, &ciphertext)
+            }
             Ok(_) | Err(_) => self.stats.datagrams_malformed += 1,
         }
     }

@@ -1,6 +1,12 @@
 use super::*;
 use crate::proto::crypto::RealCrypto;
 use crate::proto::wire::decode;
+
+/// The flags of a frame from a node behind a NAT.
+const UNLISTED: FrameFlags = FrameFlags {
+    unlisted: true,
+    keep: false,
+};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
@@ -98,25 +104,13 @@ fn seal_open(
     text: &[u8],
 ) -> Result<Vec<u8>, OpenError> {
     let (_, datagram) = from
-        .seal(&RealCrypto, peer, text, false)
+        .seal(&RealCrypto, peer, text, FrameFlags::default())
         .expect("session open");
-    let Datagram::Sealed {
-        unlisted,
-        receiver,
-        counter,
-        ciphertext,
-    } = decode(&datagram).unwrap()
-    else {
+    let Datagram::Sealed { header, ciphertext } = decode(&datagram).unwrap() else {
         panic!("a sealed frame");
     };
-    to.open_frame(
-        Time::ZERO,
-        &RealCrypto,
-        addr(src),
-        (unlisted, receiver, counter),
-        &ciphertext,
-    )
-    .map(|(_, plain)| plain)
+    to.open_frame(Time::ZERO, &RealCrypto, addr(src), header, &ciphertext)
+        .map(|(_, plain)| plain)
 }
 
 #[test]
@@ -239,18 +233,20 @@ fn replayed_tampered_and_stray_frames_are_refused() {
     p.connect();
     p.pump(|_| false);
     let b_id = Identity::from_seed([2; 32]).id();
-    let (_, datagram) = p.a.seal(&RealCrypto, &b_id, b"once", false).unwrap();
-    let Datagram::Sealed {
-        unlisted,
-        receiver,
-        counter,
-        ciphertext,
-    } = decode(&datagram).unwrap()
-    else {
+    let (_, datagram) =
+        p.a.seal(&RealCrypto, &b_id, b"once", FrameFlags::default())
+            .unwrap();
+    let Datagram::Sealed { header, ciphertext } = decode(&datagram).unwrap() else {
         panic!()
     };
+    let (receiver, counter) = (header.receiver, header.counter);
     let open = |s: &mut Sessions, r, c, ct: &[u8]| {
-        s.open_frame(Time::ZERO, &RealCrypto, addr(A), (unlisted, r, c), ct)
+        let frame = SealedHeader {
+            receiver: r,
+            counter: c,
+            ..header
+        };
+        s.open_frame(Time::ZERO, &RealCrypto, addr(A), frame, ct)
     };
     assert!(open(&mut p.b, receiver, counter, &ciphertext).is_ok());
     assert_eq!(
@@ -412,13 +408,69 @@ fn idle_sessions_close_and_can_be_dialled_again() {
     assert!(p.a.is_open(&b_id));
 }
 
+/// A session one end keeps (its frames say so) stays open at both ends past the idle
+/// timeout of sessions nobody keeps: the table's checks and refreshes ride it instead
+/// of dialling. It still closes after the kept idle timeout.
+#[test]
+fn a_session_either_end_keeps_outlives_the_idle_timeout_at_both_ends() {
+    let mut p = pair([5; 32], [5; 32]);
+    p.connect();
+    p.pump(|_| false);
+    let (a_id, b_id) = (
+        Identity::from_seed([1; 32]).id(),
+        Identity::from_seed([2; 32]).id(),
+    );
+    let keep = FrameFlags {
+        unlisted: false,
+        keep: true,
+    };
+    let (_, frame) = p.a.seal(&RealCrypto, &b_id, b"ping", keep).unwrap();
+    assert!(open_datagram(&mut p.b, p.now, A, &frame).is_ok());
+    let config = SessionConfig::default();
+    assert!(config.kept_idle_timeout > config.idle_timeout);
+    p.advance(config.idle_timeout + Duration::from_secs(1));
+    assert!(p.a.is_open(&b_id), "kept where the frame was sealed");
+    assert!(p.b.is_open(&a_id), "kept where it was read");
+    p.advance(config.kept_idle_timeout - config.idle_timeout);
+    assert!(!p.a.is_open(&b_id) && !p.b.is_open(&a_id));
+}
+
+/// `keep` marks the session at this end only; a frame sealed without the flag
+/// gives it up again.
+#[test]
+fn keep_holds_this_end_until_a_frame_says_otherwise() {
+    let mut p = pair([5; 32], [5; 32]);
+    p.connect();
+    p.pump(|_| false);
+    let (a_id, b_id) = (
+        Identity::from_seed([1; 32]).id(),
+        Identity::from_seed([2; 32]).id(),
+    );
+    p.a.keep(&b_id);
+    let idle = SessionConfig::default().idle_timeout;
+    p.advance(idle + Duration::from_secs(1));
+    assert!(p.a.is_open(&b_id));
+    assert!(!p.b.is_open(&a_id), "B was never told");
+    let (_, frame) =
+        p.a.seal(&RealCrypto, &b_id, b"x", FrameFlags::default())
+            .unwrap();
+    assert_eq!(
+        open_datagram(&mut p.b, p.now, A, &frame),
+        Err(OpenError::UnknownSession)
+    );
+    p.advance(idle + Duration::from_secs(1));
+    assert!(!p.a.is_open(&b_id), "not kept since its last frame");
+}
+
 #[test]
 fn could_open_tells_who_holds_the_keys_and_changes_nothing() {
     let mut p = pair([5; 32], [5; 32]);
     p.connect();
     p.pump(|_| false);
     let b_id = Identity::from_seed([2; 32]).id();
-    let (_, datagram) = p.a.seal(&RealCrypto, &b_id, b"for b only", false).unwrap();
+    let (_, datagram) =
+        p.a.seal(&RealCrypto, &b_id, b"for b only", FrameFlags::default())
+            .unwrap();
     assert!(p.b.could_open(&RealCrypto, &datagram));
     assert!(
         !p.a.could_open(&RealCrypto, &datagram),
@@ -429,16 +481,10 @@ fn could_open_tells_who_holds_the_keys_and_changes_nothing() {
     assert!(!p.b.could_open(&RealCrypto, &flipped));
     assert!(!p.b.could_open(&RealCrypto, b"not a frame"));
     // Asking left the replay window alone: the frame still opens, once.
-    let Datagram::Sealed {
-        unlisted,
-        receiver,
-        counter,
-        ciphertext,
-    } = decode(&datagram).unwrap()
-    else {
+    let Datagram::Sealed { header, ciphertext } = decode(&datagram).unwrap() else {
         panic!()
     };
-    let frame = (unlisted, receiver, counter);
+    let frame = header;
     assert!(p
         .b
         .open_frame(Time::ZERO, &RealCrypto, addr(A), frame, &ciphertext)
@@ -450,7 +496,7 @@ impl Pair {
     /// A dials B with `early` beside msg3 and carries the handshake as far as msg3:
     /// msg1 and msg2 delivered (neither brings an early message), msg3 handed back
     /// undelivered.
-    fn dial_to_msg3(&mut self, early: (Vec<u8>, bool)) -> Vec<u8> {
+    fn dial_to_msg3(&mut self, early: (Vec<u8>, FrameFlags)) -> Vec<u8> {
         let b_id = Identity::from_seed([2; 32]).id();
         self.a.connect(
             self.now,
@@ -493,7 +539,7 @@ fn the_first_message_rides_beside_msg3_and_opens_once() {
         Identity::from_seed([2; 32]).id(),
     );
     let request = b"find node 42".to_vec();
-    let auth = p.dial_to_msg3((request.clone(), true));
+    let auth = p.dial_to_msg3((request.clone(), UNLISTED));
     assert!(
         auth.len() > 119,
         "msg3 carries a frame: {} bytes",
@@ -542,12 +588,16 @@ fn the_answer_rides_beside_msg4_and_a_duplicate_msg3_gets_both_again() {
         Identity::from_seed([1; 32]).id(),
         Identity::from_seed([2; 32]).id(),
     );
-    let auth = p.dial_to_msg3((b"find node 42".to_vec(), false));
+    let auth = p.dial_to_msg3((b"find node 42".to_vec(), FrameFlags::default()));
     deliver_early(&mut p.b, addr(A), &auth, &mut p.rng).expect("the early message");
     // The server answers while msg4 still waits to go: one datagram carries both.
-    let (_, answer) = p.b.seal(&RealCrypto, &a_id, b"answer", false).unwrap();
+    let (_, answer) =
+        p.b.seal(&RealCrypto, &a_id, b"answer", FrameFlags::default())
+            .unwrap();
     assert_eq!(p.b.beside_accept(&a_id, answer), Ok(()));
-    let (_, second) = p.b.seal(&RealCrypto, &a_id, b"more", false).unwrap();
+    let (_, second) =
+        p.b.seal(&RealCrypto, &a_id, b"more", FrameFlags::default())
+            .unwrap();
     assert!(
         p.b.beside_accept(&a_id, second).is_err(),
         "one frame beside msg4 at most"
@@ -598,29 +648,22 @@ fn a_frame_that_overtakes_msg4_and_its_answer_is_read_after_that_answer() {
         Identity::from_seed([1; 32]).id(),
         Identity::from_seed([2; 32]).id(),
     );
-    let auth = p.dial_to_msg3((b"store this".to_vec(), false));
+    let auth = p.dial_to_msg3((b"store this".to_vec(), FrameFlags::default()));
     deliver_early(&mut p.b, addr(A), &auth, &mut p.rng).expect("the early message");
-    let (_, answer) = p.b.seal(&RealCrypto, &a_id, b"stored", false).unwrap();
+    let (_, answer) =
+        p.b.seal(&RealCrypto, &a_id, b"stored", FrameFlags::default())
+            .unwrap();
     assert_eq!(p.b.beside_accept(&a_id, answer), Ok(()));
     let (_, accept) = p.b.poll_transmit().unwrap();
     // The server's next frame travels on its own and arrives first: held.
-    let (_, next) = p.b.seal(&RealCrypto, &a_id, b"ping", false).unwrap();
-    let Ok(Datagram::Sealed {
-        unlisted,
-        receiver,
-        counter,
-        ciphertext,
-    }) = decode(&next)
-    else {
+    let (_, next) =
+        p.b.seal(&RealCrypto, &a_id, b"ping", FrameFlags::default())
+            .unwrap();
+    let Ok(Datagram::Sealed { header, ciphertext }) = decode(&next) else {
         panic!("a sealed frame");
     };
-    let held = p.a.open_frame(
-        Time::ZERO,
-        &RealCrypto,
-        addr(B),
-        (unlisted, receiver, counter),
-        &ciphertext,
-    );
+    let held =
+        p.a.open_frame(Time::ZERO, &RealCrypto, addr(B), header, &ciphertext);
     assert_eq!(held, Err(OpenError::Held));
     let Ok(Datagram::Handshake(msg4)) = decode(&accept) else {
         panic!("msg4");
@@ -638,10 +681,12 @@ fn a_frame_that_overtakes_msg4_and_its_answer_is_read_after_that_answer() {
 fn an_answer_after_msg4_went_out_travels_on_its_own() {
     let mut p = pair([5; 32], [5; 32]);
     let a_id = Identity::from_seed([1; 32]).id();
-    let auth = p.dial_to_msg3((b"ping".to_vec(), false));
+    let auth = p.dial_to_msg3((b"ping".to_vec(), FrameFlags::default()));
     deliver_early(&mut p.b, addr(A), &auth, &mut p.rng).expect("the early message");
     let (_, accept) = p.b.poll_transmit().unwrap();
-    let (_, answer) = p.b.seal(&RealCrypto, &a_id, b"pong", false).unwrap();
+    let (_, answer) =
+        p.b.seal(&RealCrypto, &a_id, b"pong", FrameFlags::default())
+            .unwrap();
     assert_eq!(p.b.beside_accept(&a_id, answer.clone()), Err(answer));
     assert!(matches!(
         decode(&accept),
@@ -661,7 +706,7 @@ fn a_message_too_large_to_ride_beside_msg3_waits_for_the_session() {
         b_id,
         addr(B),
         &mut p.rng,
-        Some((large, false)),
+        Some((large, FrameFlags::default())),
     );
     p.pump(|_| false);
     let established = events(&mut p.a);
@@ -678,7 +723,7 @@ fn a_message_too_large_to_ride_beside_msg3_waits_for_the_session() {
 #[test]
 fn the_server_lets_msg3s_answer_go_once_the_client_stops_retrying() {
     let mut p = pair([5; 32], [5; 32]);
-    let auth = p.dial_to_msg3((b"q".to_vec(), false));
+    let auth = p.dial_to_msg3((b"q".to_vec(), FrameFlags::default()));
     deliver_early(&mut p.b, addr(A), &auth, &mut p.rng);
     assert!(p.b.poll_transmit().is_some(), "msg4");
     // Within the client's retransmissions a duplicate msg3 is answered ...
@@ -701,22 +746,10 @@ fn open_datagram(
     src: &str,
     bytes: &[u8],
 ) -> Result<(NodeId, Vec<u8>), OpenError> {
-    let Datagram::Sealed {
-        unlisted,
-        receiver,
-        counter,
-        ciphertext,
-    } = decode(bytes).unwrap()
-    else {
+    let Datagram::Sealed { header, ciphertext } = decode(bytes).unwrap() else {
         panic!("a sealed frame")
     };
-    to.open_frame(
-        now,
-        &RealCrypto,
-        addr(src),
-        (unlisted, receiver, counter),
-        &ciphertext,
-    )
+    to.open_frame(now, &RealCrypto, addr(src), header, &ciphertext)
 }
 
 #[test]
@@ -731,12 +764,15 @@ fn a_peer_that_lost_the_session_says_so_and_the_session_closes() {
         [5; 32],
         Identity::from_seed([2; 32]),
     );
-    let (_, datagram) = p.a.seal(&RealCrypto, &b_id, b"ping", false).unwrap();
+    let (_, datagram) =
+        p.a.seal(&RealCrypto, &b_id, b"ping", FrameFlags::default())
+            .unwrap();
     let opened = open_datagram(&mut p.b, p.now, A, &datagram);
     assert_eq!(opened, Err(OpenError::UnknownSession));
-    let Ok(Datagram::Sealed { receiver, .. }) = decode(&datagram) else {
+    let Ok(Datagram::Sealed { header, .. }) = decode(&datagram) else {
         panic!()
     };
+    let receiver = header.receiver;
     // Its answer names the session number; from another address it means nothing.
     assert_eq!(p.a.on_no_session(addr(A), receiver), None);
     assert_eq!(p.a.on_no_session(addr(B), SessionId(receiver.0 ^ 1)), None);
@@ -753,11 +789,13 @@ fn an_answer_that_overtakes_msg4_is_read_once_msg4_arrives() {
         Identity::from_seed([1; 32]).id(),
         Identity::from_seed([2; 32]).id(),
     );
-    let auth = p.dial_to_msg3((b"q".to_vec(), false));
+    let auth = p.dial_to_msg3((b"q".to_vec(), FrameFlags::default()));
     assert!(deliver_early(&mut p.b, addr(A), &auth, &mut p.rng).is_some());
     let (_, accept) = p.b.poll_transmit().unwrap();
     // The server answers at once; its answer reaches the client before msg4 does.
-    let (_, answer) = p.b.seal(&RealCrypto, &a_id, b"a", false).unwrap();
+    let (_, answer) =
+        p.b.seal(&RealCrypto, &a_id, b"a", FrameFlags::default())
+            .unwrap();
     assert_eq!(
         open_datagram(&mut p.a, p.now, B, &answer),
         Err(OpenError::Held)

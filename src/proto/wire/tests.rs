@@ -25,9 +25,11 @@ fn sealed(message: &Message) -> Datagram {
     message.encode(&mut plaintext);
     plaintext.extend_from_slice(&[0; TAG_LEN]);
     Datagram::Sealed {
-        unlisted: false,
-        receiver: SessionId(7),
-        counter: 9,
+        header: SealedHeader {
+            flags: FrameFlags::default(),
+            receiver: SessionId(7),
+            counter: 9,
+        },
         ciphertext: plaintext,
     }
 }
@@ -132,7 +134,12 @@ fn every_truncation_and_extension_is_an_error() {
     }
     // A sealed frame too short to hold a tag.
     let short = [
-        &sealed_header(false, SessionId(1), 1)[..],
+        &SealedHeader {
+            flags: FrameFlags::default(),
+            receiver: SessionId(1),
+            counter: 1,
+        }
+        .encode()[..],
         &[0; TAG_LEN - 1],
     ]
     .concat();

@@ -256,9 +256,14 @@ mod tests {
     fn relays_carry_only_handshakes_and_sealed_frames() {
         use super::super::{is_session_datagram, Datagram, Handshake, SessionId};
         let sealed = Datagram::Sealed {
-            unlisted: true,
-            receiver: SessionId(1),
-            counter: 2,
+            header: super::super::SealedHeader {
+                flags: super::super::FrameFlags {
+                    unlisted: true,
+                    keep: true,
+                },
+                receiver: SessionId(1),
+                counter: 2,
+            },
             ciphertext: vec![0; TAG_LEN],
         };
         let hello = Datagram::Handshake(Handshake::Hello {
