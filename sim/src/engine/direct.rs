@@ -256,6 +256,12 @@ impl Engine for Direct {
         }
     }
 
+    /// Read off the tables alone: the progress line asks every few seconds, and a
+    /// whole snapshot (a footprint walks every session) costs a few percent of a run.
+    fn table_sizes(&mut self) -> Vec<usize> {
+        self.swarm.nodes().iter().map(|n| n.table().len()).collect()
+    }
+
     fn snapshots(&mut self) -> Vec<NodeSnapshot> {
         self.swarm
             .nodes()
