@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use dswarm::harness::{Swarm, SwarmConfig};
-use dswarm::proto::Time;
+use dswarm::proto::{CryptoSuite, Time};
 
 #[path = "support/swarm.rs"]
 mod swarm;
@@ -49,4 +49,33 @@ fn thousand_nodes_find_each_other_exactly() {
         "exact {exact_rate}; reproduce: seed {SEED}"
     );
     assert!(recall >= 0.99, "recall {recall}; reproduce: seed {SEED}");
+}
+
+/// Half an hour on, after two rounds of periodic bucket refreshes (the far, full buckets'
+/// ending once the alpha closest answered) and with the sessions of table contacts
+/// kept: lookups still find every node and the exact k closest.
+#[test]
+fn after_two_rounds_of_refreshes_lookups_stay_exact() {
+    let mut config = SwarmConfig {
+        nodes: 1000,
+        seed: SEED + 1,
+        ..SwarmConfig::default()
+    };
+    // What is checked is routing, not crypto: the fast suite keeps the test short.
+    config.node.crypto = CryptoSuite::Fast;
+    let mut swarm = Swarm::new(config);
+    swarm.run_until(Time::ZERO + Duration::from_secs(1800));
+    let tally = swarm::run_lookups(&mut swarm, 1000, SEED + 1);
+    let exact_rate = tally.exact() as f64 / tally.lookups as f64;
+    let recall = tally.recall_hits as f64 / tally.recall_total as f64;
+    assert!(
+        exact_rate >= 0.999,
+        "exact {exact_rate}; reproduce: seed {}",
+        SEED + 1
+    );
+    assert!(
+        recall >= 0.99,
+        "recall {recall}; reproduce: seed {}",
+        SEED + 1
+    );
 }

@@ -389,6 +389,25 @@ impl Node {
                 .collect()
         };
         let alpha = self.config.lookup_parallelism;
+        // A periodic refresh of a full bucket beyond the neighbourhood ends once the
+        // alpha closest have answered, not the k closest: the bucket has no room for
+        // whoever the lookup finds, and what it is still for (the nodes there hear of
+        // this one, a few contacts are checked) takes one round, not the k strangers
+        // near a random id, each a handshake. On benches/compare/scale-2k.toml: 12%
+        // fewer datagrams and 9% fewer handshakes, every lookup still found. Skipping
+        // these refreshes altogether failed 76 of its 20,000 lookups.
+        let light = matches!(
+            kind,
+            LookupKind::Refresh {
+                parent: None,
+                from_above: false
+            }
+        ) && target != self.id
+            && self
+                .id
+                .bucket_index(&target)
+                .is_some_and(|bucket| self.table.bucket_len(bucket) >= k);
+        let k = if light { alpha } else { k };
         let lookup = Lookup::new(target, self.id, k, alpha, kind.goal(), seeds);
         self.stats.lookups_started += 1;
         self.queries
