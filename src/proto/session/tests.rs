@@ -408,18 +408,24 @@ fn idle_sessions_close_and_can_be_dialled_again() {
     assert!(p.a.is_open(&b_id));
 }
 
+/// A pair with a session open between them, and their ids.
+fn open_pair() -> (Pair, NodeId, NodeId) {
+    let mut p = pair([5; 32], [5; 32]);
+    p.connect();
+    p.pump(|_| false);
+    let ids = (
+        Identity::from_seed([1; 32]).id(),
+        Identity::from_seed([2; 32]).id(),
+    );
+    (p, ids.0, ids.1)
+}
+
 /// A session one end keeps (its frames say so) stays open at both ends past the idle
 /// timeout of sessions nobody keeps: the table's checks and refreshes ride it instead
 /// of dialling. It still closes after the kept idle timeout.
 #[test]
 fn a_session_either_end_keeps_outlives_the_idle_timeout_at_both_ends() {
-    let mut p = pair([5; 32], [5; 32]);
-    p.connect();
-    p.pump(|_| false);
-    let (a_id, b_id) = (
-        Identity::from_seed([1; 32]).id(),
-        Identity::from_seed([2; 32]).id(),
-    );
+    let (mut p, a_id, b_id) = open_pair();
     let keep = FrameFlags {
         unlisted: false,
         keep: true,
@@ -439,13 +445,7 @@ fn a_session_either_end_keeps_outlives_the_idle_timeout_at_both_ends() {
 /// gives it up again.
 #[test]
 fn keep_holds_this_end_until_a_frame_says_otherwise() {
-    let mut p = pair([5; 32], [5; 32]);
-    p.connect();
-    p.pump(|_| false);
-    let (a_id, b_id) = (
-        Identity::from_seed([1; 32]).id(),
-        Identity::from_seed([2; 32]).id(),
-    );
+    let (mut p, a_id, b_id) = open_pair();
     p.a.keep(&b_id);
     let idle = SessionConfig::default().idle_timeout;
     p.advance(idle + Duration::from_secs(1));
