@@ -146,13 +146,24 @@ async fn ten_nodes_find_each_other_and_answer_over_http() {
         assert!(json["error"].is_string(), "{body}");
     }
 
-    // Metrics in the Prometheus text format.
+    // Metrics in the Prometheus text format: every counter of the one list, each with
+    // its help and type, and the node has completed handshakes by now.
     let (status, body) = http::get(nodes[3].api.unwrap(), "/metrics").await;
     assert_eq!(status, 200);
-    assert!(
-        body.contains("dswarm_handshakes_completed_total "),
-        "{body}"
-    );
+    for counter in dswarm::proto::Stats::list() {
+        let name = format!("dswarm_{}_total", counter.name);
+        let help = format!("# HELP {name} {}\n", counter.help());
+        let kind = format!("# TYPE {name} counter\n{name} ");
+        assert!(
+            body.contains(&help) && body.contains(&kind),
+            "{name} missing: {body}"
+        );
+    }
+    let completed = body
+        .lines()
+        .find_map(|line| line.strip_prefix("dswarm_handshakes_completed_total "))
+        .and_then(|value| value.parse::<u64>().ok());
+    assert!(completed.is_some_and(|n| n > 0), "{body}");
 
     // An immutable value written on one node reads back, byte for byte, on another.
     let value = "an immutable value, written once: ünïcödé".as_bytes();

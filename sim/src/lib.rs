@@ -22,6 +22,7 @@ pub mod chrome;
 pub mod engine;
 pub mod hostile;
 pub mod html;
+pub mod metric;
 pub mod report;
 pub mod runner;
 pub mod safety;

@@ -10,12 +10,15 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use dswarm::proto::counters::{Class, Counter};
 use dswarm::proto::footprint::Footprint;
+use dswarm::proto::Stats;
+use serde::ser::SerializeMap;
 use serde::Serialize;
 
 use crate::hostile::{Activity, HostileCounts};
 use crate::safety::SafetyReport;
-use crate::scenario::{Expectation, METRICS};
+use crate::scenario::{Expectation, Metric};
 
 /// Everything a run reports; see the module docs.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -77,13 +80,13 @@ pub struct Report {
     /// What a node holds in memory at the end, by part (the core's estimate).
     pub memory: Memory,
     /// The nodes' own counters, summed over the swarm.
-    pub protocol: Protocol,
+    pub protocol: Counters,
     /// Hostile nodes, by kind (all 0 in an honest swarm).
     pub hostile: HostileCounts,
     /// What the hostile nodes sent beyond the protocol.
     pub hostile_activity: Activity,
     /// What the honest nodes refused, summed over them alone.
-    pub hostile_refused: HostileRefused,
+    pub hostile_refused: Breaches,
     /// The safety oracles: what they checked and every violation. A violation fails
     /// the run.
     pub safety: SafetyReport,
@@ -459,142 +462,60 @@ impl Memory {
     }
 }
 
-/// The nodes' counters, summed: where the traffic went.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
-pub struct Protocol {
-    /// Beacons multicast.
-    pub beacons_sent: u64,
-    /// Beacons skipped: the segment was heard enough (Trickle suppression).
-    pub beacons_suppressed: u64,
-    /// Beacons accepted (signature and network checked).
-    pub beacons_accepted: u64,
-    /// Beacons of peers already known: no news, not verified.
-    pub beacons_known: u64,
-    /// Beacons refused for a timestamp too far from the receiver's wall clock.
-    pub beacons_stale: u64,
-    /// Beacons of strangers not probed: their bucket is full of live contacts.
-    pub beacons_not_probed: u64,
-    /// Handshakes dialled.
-    pub handshakes_started: u64,
-    /// Handshakes that opened a session (either side).
-    pub handshakes_completed: u64,
-    /// Handshakes that gave up waiting.
-    pub handshakes_timed_out: u64,
-    /// Requests sent, retries included.
-    pub requests_sent: u64,
-    /// Resends after a timeout.
-    pub requests_retried: u64,
-    /// Requests never answered.
-    pub requests_timed_out: u64,
-    /// Lookups run (user, bootstrap and refresh).
-    pub lookups_started: u64,
-    /// Datagrams that did not decode.
-    pub datagrams_malformed: u64,
-    /// Requests refused locally by the per-peer limit.
-    pub requests_throttled: u64,
-    /// Record answers that failed their check (hash, signature, key or `seq`).
-    pub records_rejected: u64,
-    /// Record reads a holder answered with a record.
-    pub store_hits: u64,
-    /// Record reads of records a node did not hold.
-    pub store_misses: u64,
-}
+/// The nodes' counters, summed: every counter of the core's one list, under its
+/// name and in the list's order ([`Stats::for_each`]), so that a counter the core
+/// declares is in the report without a line here.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counters(pub Stats);
 
-impl Protocol {
-    /// Adds one node's counters.
-    pub fn add(&mut self, s: &dswarm::proto::Stats) {
-        self.beacons_sent += s.beacons_sent;
-        self.beacons_suppressed += s.beacons_suppressed;
-        self.beacons_accepted += s.beacons_accepted;
-        self.beacons_known += s.beacons_known;
-        self.beacons_stale += s.beacons_stale;
-        self.beacons_not_probed += s.beacons_not_probed;
-        self.handshakes_started += s.sessions.handshakes_started;
-        self.handshakes_completed += s.sessions.handshakes_completed;
-        self.handshakes_timed_out += s.sessions.handshakes_timed_out;
-        self.requests_sent += s.requests_sent;
-        self.requests_retried += s.requests_retried;
-        self.requests_timed_out += s.requests_timed_out;
-        self.lookups_started += s.lookups_started;
-        self.datagrams_malformed += s.datagrams_malformed;
-        self.requests_throttled += s.requests_throttled;
-        self.records_rejected += s.records_rejected;
-        self.store_hits += s.store.hits;
-        self.store_misses += s.store.misses;
+/// What the honest nodes refused, summed over them alone: the counters of class
+/// [`Class::Breach`] (forged beacons and records, bad handshakes, replays, floods over
+/// a limit, silence where an answer was due).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Breaches(pub Stats);
+
+impl std::ops::Deref for Counters {
+    type Target = Stats;
+    fn deref(&self) -> &Stats {
+        &self.0
     }
 }
 
-/// What the honest nodes refused or suffered, summed over the honest nodes only: the
-/// hostile nodes' effect, each counter the honest node's own.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
-pub struct HostileRefused {
-    /// Beacons whose signature did not verify (forgers).
-    pub beacons_forged: u64,
-    /// Record answers that failed their check: a value not matching its key, a bad
-    /// signature (forgers).
-    pub records_rejected: u64,
-    /// Writes refused for a bad signature (forgers).
-    pub store_refused_signature: u64,
-    /// Writes refused for a bad or missing token.
-    pub store_refused_token: u64,
-    /// Writes refused because the store or the writer's quota was full.
-    pub store_refused_full: u64,
-    /// Handshake messages that failed a check.
-    pub handshakes_rejected: u64,
-    /// Hellos dropped because too many handshakes were half open, in all or from
-    /// that source (flooders).
-    pub half_open_refused: u64,
-    /// Half-open handshakes dropped, oldest first, for a new hello at the limit of
-    /// half-open handshakes in all.
-    pub half_open_evicted: u64,
-    /// Handshake messages that matched no handshake (replays of others' handshakes).
-    pub handshake_unmatched: u64,
-    /// Frames refused as replays: counter already seen (replayers).
-    pub frames_replayed: u64,
-    /// Frames for no open session (frames replayed to nodes they were not for).
-    pub frames_unknown_session: u64,
-    /// Frames that did not authenticate.
-    pub frames_undecryptable: u64,
-    /// Sessions closed because their peer opened two newer ones.
-    pub sessions_superseded: u64,
-    /// Requests of a peer over its rate: not answered (flooders).
-    pub requests_rate_limited: u64,
-    /// Contacts refused by the routing table's address block limits (sybils).
-    pub contacts_refused_block: u64,
-    /// Datagrams that did not decode.
-    pub datagrams_malformed: u64,
-    /// Responses that matched no request of theirs.
-    pub responses_unexpected: u64,
-    /// Their requests that got no answer after every retry (droppers' silence, and
-    /// liars' invented contacts).
-    pub requests_timed_out: u64,
-    /// Handshakes they dialled that got no answer (liars' invented contacts: a real
-    /// node at that address cannot prove the invented key, and stays silent).
-    pub handshakes_timed_out: u64,
+impl std::ops::Deref for Breaches {
+    type Target = Stats;
+    fn deref(&self) -> &Stats {
+        &self.0
+    }
 }
 
-impl HostileRefused {
-    /// Adds one honest node's counters.
-    pub fn add(&mut self, s: &dswarm::proto::Stats) {
-        self.beacons_forged += s.beacons_forged;
-        self.records_rejected += s.records_rejected;
-        self.store_refused_signature += s.store.refused_signature;
-        self.store_refused_token += s.store.refused_token;
-        self.store_refused_full += s.store.refused_full;
-        self.handshakes_rejected += s.sessions.handshakes_rejected;
-        self.half_open_refused += s.sessions.half_open_refused;
-        self.half_open_evicted += s.sessions.half_open_evicted;
-        self.handshake_unmatched += s.sessions.handshake_unmatched;
-        self.frames_replayed += s.sessions.frames_replayed;
-        self.frames_unknown_session += s.sessions.frames_unknown_session;
-        self.frames_undecryptable += s.sessions.frames_undecryptable;
-        self.sessions_superseded += s.sessions.sessions_superseded;
-        self.requests_rate_limited += s.requests_rate_limited;
-        self.contacts_refused_block += s.contacts_refused_block;
-        self.datagrams_malformed += s.datagrams_malformed;
-        self.responses_unexpected += s.responses_unexpected;
-        self.requests_timed_out += s.requests_timed_out;
-        self.handshakes_timed_out += s.sessions.handshakes_timed_out;
+/// Writes `stats`' counters that `keep` keeps as one JSON object, in list order.
+fn serialize_counters<S: serde::Serializer>(
+    stats: &Stats,
+    keep: impl Fn(&Counter) -> bool,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut kept: Vec<(&'static str, u64)> = Vec::new();
+    stats.for_each(&mut |counter, value| {
+        if keep(counter) {
+            kept.push((counter.name, value));
+        }
+    });
+    let mut map = serializer.serialize_map(Some(kept.len()))?;
+    for (name, value) in kept {
+        map.serialize_entry(name, &value)?;
+    }
+    map.end()
+}
+
+impl Serialize for Counters {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_counters(&self.0, |_| true, serializer)
+    }
+}
+
+impl Serialize for Breaches {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_counters(&self.0, |c| c.class == Class::Breach, serializer)
     }
 }
 
@@ -612,52 +533,53 @@ pub struct Verdict {
 }
 
 impl Report {
-    /// The value of metric `name` (one of [`METRICS`]), `None` when the run had
-    /// nothing to measure it on.
-    pub fn metric(&self, name: &str) -> Option<f64> {
+    /// The value of `metric`, `None` when the run had nothing to measure it on.
+    pub fn metric(&self, metric: Metric) -> Option<f64> {
         let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
-        match name {
-            "lookup_success" => ratio(self.lookups.succeeded, self.lookups.issued),
-            "connect_success" => ratio(self.connect.total.connected(), self.connect.total.attempts),
-            "restarted_known" => ratio(
+        match metric {
+            Metric::LookupSuccess => ratio(self.lookups.succeeded, self.lookups.issued),
+            Metric::ConnectSuccess => {
+                ratio(self.connect.total.connected(), self.connect.total.attempts)
+            }
+            Metric::RestartedKnown => ratio(
                 self.churn.restarted_known as u64,
                 self.churn.restarted_here as u64,
             ),
-            "lookup_success_after_faults" => ratio(
+            Metric::LookupSuccessAfterFaults => ratio(
                 self.lookups_after_faults.succeeded,
                 self.lookups_after_faults.issued,
             ),
-            "lookup_hops_p50" => self.lookups.hops_p50.map(f64::from),
-            "lookup_hops_p95" => self.lookups.hops_p95.map(f64::from),
-            "lookup_latency_ms_p50" => self.lookups.latency_ms_p50,
-            "lookup_latency_ms_p99" => self.lookups.latency_ms_p99,
-            "ping_success" => ratio(self.pings.succeeded, self.pings.issued),
-            "contact_ping_success" => ratio(self.contact_pings.answered, self.contact_pings.issued),
-            "delivered_ratio" => ratio(self.messages.delivered, self.messages.sent),
-            "get_success" => ratio(self.records.get_ok, self.records.get),
-            "mutable_latest" => ratio(self.records.mutable_latest, self.records.mutable_get),
-            "topic_recall" => self.topics.recall_mean,
+            Metric::LookupHopsP50 => self.lookups.hops_p50.map(f64::from),
+            Metric::LookupHopsP95 => self.lookups.hops_p95.map(f64::from),
+            Metric::LookupLatencyMsP50 => self.lookups.latency_ms_p50,
+            Metric::LookupLatencyMsP99 => self.lookups.latency_ms_p99,
+            Metric::PingSuccess => ratio(self.pings.succeeded, self.pings.issued),
+            Metric::ContactPingSuccess => {
+                ratio(self.contact_pings.answered, self.contact_pings.issued)
+            }
+            Metric::DeliveredRatio => ratio(self.messages.delivered, self.messages.sent),
+            Metric::GetSuccess => ratio(self.records.get_ok, self.records.get),
+            Metric::MutableLatest => ratio(self.records.mutable_latest, self.records.mutable_get),
+            Metric::TopicRecall => self.topics.recall_mean,
             // Workload commands run on honest nodes only.
-            "honest_lookup_success" => ratio(self.lookups.succeeded, self.lookups.issued),
-            "forged_stored" => self
+            Metric::HonestLookupSuccess => ratio(self.lookups.succeeded, self.lookups.issued),
+            Metric::ForgedStored => self
                 .safety
                 .records_checked
                 .then_some(self.safety.forged_stored as f64),
-            "unexpected_sessions" => Some(self.safety.unexpected_sessions as f64),
-            _ => None,
+            Metric::UnexpectedSessions => Some(self.safety.unexpected_sessions as f64),
         }
     }
 
     /// Checks every expectation and sets [`Report::pass`]: every expectation holds,
     /// no safety oracle found a violation and the run did not panic.
     pub fn check(&mut self, expect: &[Expectation]) {
-        debug_assert!(expect.iter().all(|e| METRICS.contains(&e.name.as_str())));
         self.expectations = expect
             .iter()
             .map(|e| {
-                let actual = self.metric(&e.name);
+                let actual = self.metric(e.metric);
                 Verdict {
-                    name: e.name.clone(),
+                    name: e.metric.name().to_owned(),
                     expected: e.text.clone(),
                     actual,
                     pass: actual.is_some_and(|a| e.op.holds(a, e.value)),
@@ -739,19 +661,19 @@ impl Report {
             p.beacons_accepted,
             p.beacons_known,
             p.beacons_not_probed,
-            p.handshakes_started,
-            p.handshakes_completed,
+            p.sessions.handshakes_started,
+            p.sessions.handshakes_completed,
             p.requests_sent,
             p.requests_retried,
             p.requests_timed_out,
             p.requests_throttled,
             p.lookups_started,
         );
-        if p.store_hits + p.store_misses + p.records_rejected > 0 {
+        if p.store.hits + p.store.misses + p.records_rejected > 0 {
             let _ = writeln!(
                 s,
                 "store: {} reads answered with a record, {} without; {} answers rejected",
-                p.store_hits, p.store_misses, p.records_rejected
+                p.store.hits, p.store.misses, p.records_rejected
             );
         }
         if self.lookups.issued > 0 {
@@ -914,17 +836,17 @@ impl Report {
             let _ = writeln!(
                 s,
                 "honest nodes refused: {} forged beacons, {} bad record answers, {} badly signed writes; handshakes {} rejected, {} half-open refused, {} half-open evicted, {} unmatched; frames {} replayed, {} of no session, {} undecryptable; {} sessions superseded; {} requests over rate; {} contacts over their address block; {} malformed; {} unexpected responses",
-                r.beacons_forged, r.records_rejected, r.store_refused_signature,
-                r.handshakes_rejected, r.half_open_refused, r.half_open_evicted,
-                r.handshake_unmatched,
-                r.frames_replayed, r.frames_unknown_session, r.frames_undecryptable,
-                r.sessions_superseded, r.requests_rate_limited, r.contacts_refused_block,
+                r.beacons_forged, r.records_rejected, r.store.refused_signature,
+                r.sessions.handshakes_rejected, r.sessions.half_open_refused, r.sessions.half_open_evicted,
+                r.sessions.handshake_unmatched,
+                r.sessions.frames_replayed, r.sessions.frames_unknown_session, r.sessions.frames_undecryptable,
+                r.sessions.sessions_superseded, r.requests_rate_limited, r.contacts_refused_block,
                 r.datagrams_malformed, r.responses_unexpected,
             );
             let _ = writeln!(
                 s,
                 "honest nodes waited in vain: {} requests unanswered, {} handshakes dialled unanswered",
-                r.requests_timed_out, r.handshakes_timed_out,
+                r.requests_timed_out, r.sessions.handshakes_timed_out,
             );
         }
         let safety = &self.safety;
@@ -963,4 +885,33 @@ pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
     }
     let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
     Some(sorted[rank - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_carries_every_counter_and_every_breach() {
+        let mut report = Report::default();
+        report.protocol.0.sessions.frames_replayed = 3;
+        report.hostile_refused.0.store.refused_token = 4;
+        report.hostile_refused.0.datagrams_sent = 5;
+        let json = serde_json::to_value(&report).expect("a report serialises");
+        let protocol = json["protocol"].as_object().expect("an object");
+        let refused = json["hostile_refused"].as_object().expect("an object");
+        for counter in Stats::list() {
+            assert!(protocol.contains_key(counter.name), "{}", counter.name);
+            let breach = counter.class == Class::Breach;
+            assert_eq!(
+                refused.contains_key(counter.name),
+                breach,
+                "{}",
+                counter.name
+            );
+        }
+        assert_eq!(protocol.len(), Stats::list().len());
+        assert_eq!(protocol["frames_replayed"], 3);
+        assert_eq!(refused["store_refused_token"], 4);
+    }
 }

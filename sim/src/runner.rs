@@ -58,7 +58,7 @@ use crate::engine::direct::Direct;
 use crate::engine::turmoil::Turmoil;
 use crate::engine::Engine;
 use crate::hostile::{self, Driver, Roster};
-use crate::report::{Faults, HostileRefused, Memory, Messages, Protocol, Report, Tables};
+use crate::report::{Breaches, Counters, Faults, Memory, Messages, Report, Tables};
 use crate::safety::Safety;
 
 mod faults;
@@ -644,12 +644,12 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
                 .filter(|&(node, _)| !members.departed[node] && honest[node])
                 .map(|(_, s)| &s.footprint),
         );
-        let mut protocol = Protocol::default();
-        let mut refused = HostileRefused::default();
+        let mut protocol = Counters::default();
+        let mut refused = Breaches::default();
         for (node, snapshot) in snapshots.iter().enumerate() {
-            protocol.add(&snapshot.stats);
+            protocol.0.add(&snapshot.stats);
             if honest[node] {
-                refused.add(&snapshot.stats);
+                refused.0.add(&snapshot.stats);
                 safety.check_relay(node, snapshot.stats.relay_readable);
             }
         }

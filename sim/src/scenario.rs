@@ -35,6 +35,7 @@ pub use hostile::{HostileKind, HostileSpec, RATE_MAX, SYBIL_IDENTITIES_MAX};
 use dswarm::harness::ClockSkew;
 
 use self::support::Feature;
+pub use crate::metric::Metric;
 
 use crate::world::nat::NatSpec;
 
@@ -455,8 +456,8 @@ impl Workload {
 /// One `[expect]` entry: `metric = "OP NUMBER"`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expectation {
-    /// The metric, one of [`METRICS`].
-    pub name: String,
+    /// The metric.
+    pub metric: Metric,
     /// How the measured value compares with `value`.
     pub op: Op,
     /// The bound: finite; between 0 and 1 for ratio metrics, at least 0 for the rest.
@@ -513,41 +514,7 @@ impl fmt::Display for Op {
 }
 
 /// The metric names an `[expect]` key may use; anything else is an error.
-pub const METRICS: &[&str] = &[
-    "lookup_success",
-    "lookup_success_after_faults",
-    "restarted_known",
-    "connect_success",
-    "lookup_hops_p50",
-    "lookup_hops_p95",
-    "lookup_latency_ms_p50",
-    "lookup_latency_ms_p99",
-    "ping_success",
-    "contact_ping_success",
-    "delivered_ratio",
-    "get_success",
-    "mutable_latest",
-    "topic_recall",
-    "honest_lookup_success",
-    "forged_stored",
-    "unexpected_sessions",
-];
-
-/// The metrics in [`METRICS`] that are ratios between 0 and 1; for these alone a bare
-/// number means `>=`.
-pub const RATIO_METRICS: &[&str] = &[
-    "lookup_success",
-    "lookup_success_after_faults",
-    "restarted_known",
-    "connect_success",
-    "honest_lookup_success",
-    "ping_success",
-    "contact_ping_success",
-    "delivered_ratio",
-    "get_success",
-    "mutable_latest",
-    "topic_recall",
-];
+pub const METRICS: &[&str] = Metric::NAMES;
 
 /// A scenario file that cannot be used, and where it goes wrong.
 ///

@@ -31,7 +31,9 @@ fn both_engines_agree_on_verdicts_and_lookup_figures() {
 
     // Tolerances: success within 2 points; hop percentiles within one hop; median
     // latency within 25 % (the turmoil engine rounds every delivery up to 1 ms).
-    let success = |r: &dswarm_sim::report::Report| r.metric("lookup_success").unwrap();
+    let success = |r: &dswarm_sim::report::Report| {
+        r.metric(dswarm_sim::metric::Metric::LookupSuccess).unwrap()
+    };
     assert!((success(&direct) - success(&turmoil)).abs() <= 0.02);
     for (a, b) in [
         (direct.lookups.hops_p50, turmoil.lookups.hops_p50),

@@ -91,7 +91,9 @@ fn run_kind(hostile: &str, kind: HostileKind, count: usize) -> Report {
         HostileKind::Sybil => counts.sybils,
     };
     assert_eq!((by_kind, counts.total()), (count, count), "{context}");
-    let success = report.metric("honest_lookup_success").unwrap();
+    let success = report
+        .metric(dswarm_sim::metric::Metric::HonestLookupSuccess)
+        .unwrap();
     assert!(success >= 0.99, "{context}");
     assert!(
         report.safety.records_checked && report.safety.scans > 0,
@@ -109,8 +111,8 @@ fn liars_invented_contacts_are_refused_and_lookups_still_find_their_targets() {
     let r = report.hostile_refused;
     // An invented id at a real node's address: that node cannot prove the key, so it
     // rejects the handshake, and the honest dialler gives up on it.
-    assert!(r.handshakes_rejected > 0, "{r:?}");
-    assert!(r.handshakes_timed_out > 0, "{r:?}");
+    assert!(r.sessions.handshakes_rejected > 0, "{r:?}");
+    assert!(r.sessions.handshakes_timed_out > 0, "{r:?}");
 }
 
 #[test]
@@ -133,7 +135,7 @@ fn forgers_beacons_writes_and_answers_are_refused_and_never_stored() {
     let r = report.hostile_refused;
     assert!(r.beacons_forged > 0, "forged beacons are counted: {r:?}");
     assert!(
-        r.store_refused_signature > 0,
+        r.store.refused_signature > 0,
         "forged writes are refused: {r:?}"
     );
     assert!(r.records_rejected > 0, "forged answers are rejected: {r:?}");
@@ -155,15 +157,15 @@ fn replayed_handshakes_and_frames_are_refused() {
         report.hostile_activity
     );
     assert!(
-        r.frames_replayed > 0,
+        r.sessions.frames_replayed > 0,
         "a frame replayed into its session: {r:?}"
     );
     assert!(
-        r.frames_unknown_session > 0,
+        r.sessions.frames_unknown_session > 0,
         "a frame replayed elsewhere: {r:?}"
     );
     assert!(
-        r.handshake_unmatched > 0,
+        r.sessions.handshake_unmatched > 0,
         "handshake messages replayed: {r:?}"
     );
     assert_eq!(report.safety.unexpected_sessions, 0);
@@ -175,7 +177,7 @@ fn floods_of_hellos_and_requests_are_throttled() {
     let (a, r) = (report.hostile_activity, report.hostile_refused);
     assert!(a.flood_hellos > 4 * 200 * 40, "{a:?}");
     assert!(
-        r.half_open_refused > a.flood_hellos / 2,
+        r.sessions.half_open_refused > a.flood_hellos / 2,
         "most hellos refused: {r:?}"
     );
     assert!(
@@ -460,7 +462,7 @@ fn the_hostile_scenario_passes_at_a_quarter_of_its_size() {
     );
     assert!(report.pass, "{}", report.summary());
     assert!(report.hostile_refused.beacons_forged > 0);
-    assert!(report.hostile_refused.store_refused_signature > 0);
-    assert!(report.hostile_refused.half_open_refused > 0);
-    assert!(report.hostile_refused.frames_replayed > 0);
+    assert!(report.hostile_refused.store.refused_signature > 0);
+    assert!(report.hostile_refused.sessions.half_open_refused > 0);
+    assert!(report.hostile_refused.sessions.frames_replayed > 0);
 }

@@ -68,7 +68,7 @@ fn contact_pings_are_sent_and_answered() {
     assert!((10.0..=100.0).contains(&p50), "{context}");
     assert!((p50..=100.0).contains(&p99), "{context}");
     assert_eq!(
-        report.metric("contact_ping_success"),
+        report.metric(dswarm_sim::metric::Metric::ContactPingSuccess),
         Some(1.0),
         "{context}"
     );

@@ -12,6 +12,7 @@ use std::process::Command;
 
 use dswarm::harness::Kind;
 use dswarm::proto::Time;
+use dswarm_sim::metric::Metric;
 use dswarm_sim::report::Report;
 use dswarm_sim::runner::{self, Options};
 use dswarm_sim::scenario::{self, EngineKind, Scenario};
@@ -73,12 +74,12 @@ fn check_small(report: &Report, engine: EngineKind) {
     assert!(t.recall_mean.is_some_and(|r| r >= 0.95), "{context}");
 
     assert_eq!(report.departed, 8, "0.2 of 40 nodes: {context}");
-    for (name, value) in [
-        ("get_success", r.get_ok as f64 / 50.0),
-        ("mutable_latest", r.mutable_latest as f64 / 20.0),
-        ("topic_recall", t.recall_mean.unwrap()),
+    for (metric, value) in [
+        (Metric::GetSuccess, r.get_ok as f64 / 50.0),
+        (Metric::MutableLatest, r.mutable_latest as f64 / 20.0),
+        (Metric::TopicRecall, t.recall_mean.unwrap()),
     ] {
-        assert_eq!(report.metric(name), Some(value), "{name}: {context}");
+        assert_eq!(report.metric(metric), Some(value), "{metric:?}: {context}");
     }
     assert!(report.pass, "{context}");
 }

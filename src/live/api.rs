@@ -577,84 +577,30 @@ async fn topic(
 
 async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
     let s = snapshot(&state).await?;
-    let st = s.stats;
-    let counters: &[(&str, u64)] = &[
-        ("datagrams_sent", st.datagrams_sent),
-        ("bytes_sent", st.bytes_sent),
-        ("datagrams_received", st.datagrams_received),
-        ("bytes_received", st.bytes_received),
-        ("datagrams_malformed", st.datagrams_malformed),
-        ("messages_malformed", st.messages_malformed),
-        ("who_received", st.who_received),
-        ("beacons_own", st.beacons_own),
-        ("beacons_sent", st.beacons_sent),
-        ("beacons_suppressed", st.beacons_suppressed),
-        ("beacons_accepted", st.beacons_accepted),
-        ("beacons_foreign", st.beacons_foreign),
-        ("beacons_stale", st.beacons_stale),
-        ("beacons_forged", st.beacons_forged),
-        ("beacons_known", st.beacons_known),
-        ("beacons_not_probed", st.beacons_not_probed),
-        ("requests_received", st.requests_received),
-        ("requests_sent", st.requests_sent),
-        ("requests_retried", st.requests_retried),
-        ("requests_timed_out", st.requests_timed_out),
-        ("requests_throttled", st.requests_throttled),
-        ("requests_refused_full", st.requests_refused_full),
-        ("requests_rate_limited", st.requests_rate_limited),
-        ("requests_not_buffered", st.requests_not_buffered),
-        ("probes_refused", st.probes_refused),
-        ("contacts_refused_block", st.contacts_refused_block),
-        ("responses_received", st.responses_received),
-        ("responses_unexpected", st.responses_unexpected),
-        ("responses_wrong_peer", st.responses_wrong_peer),
-        ("lookups_started", st.lookups_started),
-        ("lookups_finished", st.lookups_finished),
-        ("handshakes_started", st.sessions.handshakes_started),
-        ("handshakes_completed", st.sessions.handshakes_completed),
-        ("handshakes_rejected", st.sessions.handshakes_rejected),
-        ("handshakes_timed_out", st.sessions.handshakes_timed_out),
-        ("frames_opened", st.sessions.frames_opened),
-        ("frames_replayed", st.sessions.frames_replayed),
-        ("frames_undecryptable", st.sessions.frames_undecryptable),
-        ("half_open_refused", st.sessions.half_open_refused),
-        ("half_open_evicted", st.sessions.half_open_evicted),
-        ("handshake_unmatched", st.sessions.handshake_unmatched),
-        ("frames_unknown_session", st.sessions.frames_unknown_session),
-        ("sessions_closed", st.sessions.sessions_closed),
-        ("sessions_superseded", st.sessions.sessions_superseded),
-        ("store_stored", st.store.stored),
-        ("store_expired", st.store.expired),
-        ("store_hits", st.store.hits),
-        ("store_misses", st.store.misses),
-        ("store_refused_token", st.store.refused_token),
-        ("store_refused_size", st.store.refused_size),
-        ("store_refused_signature", st.store.refused_signature),
-        ("store_refused_seq", st.store.refused_seq),
-        ("store_refused_full", st.store.refused_full),
-        ("records_rejected", st.records_rejected),
-    ];
     let mut body = String::new();
-    for (name, value) in counters {
+    // Every counter of the one list ([`Stats::for_each`]), then the gauges.
+    s.stats.for_each(&mut |counter, value| {
+        let name = counter.name;
         let _ = writeln!(
             body,
-            "# TYPE dswarm_{name}_total counter\ndswarm_{name}_total {value}"
+            "# HELP dswarm_{name}_total {}\n# TYPE dswarm_{name}_total counter\ndswarm_{name}_total {value}",
+            counter.help()
+        );
+    });
+    let gauges: [(&str, &str, usize); 3] = [
+        (
+            "peers",
+            "Verified peers in the routing table.",
+            s.peers.len(),
+        ),
+        ("sessions", "Open sessions.", s.sessions),
+        ("records_held", "Records held for others.", s.records_held),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(
+            body,
+            "# HELP dswarm_{name} {help}\n# TYPE dswarm_{name} gauge\ndswarm_{name} {value}"
         );
     }
-    let _ = writeln!(
-        body,
-        "# TYPE dswarm_peers gauge\ndswarm_peers {}",
-        s.peers.len()
-    );
-    let _ = writeln!(
-        body,
-        "# TYPE dswarm_sessions gauge\ndswarm_sessions {}",
-        s.sessions
-    );
-    let _ = writeln!(
-        body,
-        "# TYPE dswarm_records_held gauge\ndswarm_records_held {}",
-        s.records_held
-    );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
 }

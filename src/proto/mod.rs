@@ -17,6 +17,7 @@
 //! | [`handshake`] | SHS1 client and server state machines |
 //! | [`session`] | SHS1 over datagrams, sealed sessions, replay windows |
 //! | [`boxstream`] | box-stream framing, for the reference implementation over TCP |
+//! | [`counters`] | the one list of counters, and the macro that declares them |
 //! | [`rpc`] | transaction ids, timeouts, retries, per-peer limits |
 //! | [`lookup`] | one iterative FIND_NODE, to a node or to the k closest |
 //! | [`store`] | records held for others: immutable, mutable, announcements; write tokens |
@@ -26,6 +27,7 @@
 //! | [`node`] | [`Node`]: all of the above behind one `handle_*`/`poll_*` API |
 
 pub mod boxstream;
+pub mod counters;
 pub mod crypto;
 pub mod discovery;
 pub mod footprint;

@@ -35,6 +35,7 @@ use std::time::Duration;
 use rand_core::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::counters::counters;
 use super::crypto::Crypto;
 use super::handshake::{ClientHandshake, HandshakeError, ServerHandshake, SessionKeys};
 use super::id::NodeId;
@@ -159,47 +160,48 @@ pub enum OpenError {
     Decrypt,
 }
 
-/// Counters of the handshake and session layer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SessionStats {
-    /// Handshakes this node dialled.
-    pub handshakes_started: u64,
-    /// Handshakes completed (both roles).
-    pub handshakes_completed: u64,
-    /// Dialled handshakes that got no answer.
-    pub handshakes_timed_out: u64,
-    /// Handshake messages that failed a check (wrong network key, wrong server key,
-    /// tampering, weak keys, bad signatures).
-    pub handshakes_rejected: u64,
-    /// Hellos dropped because too many handshakes from their source were half open.
-    pub half_open_refused: u64,
-    /// Half-open handshakes dropped, oldest first, to make room for a new hello when
-    /// `half_open_max` were held.
-    pub half_open_evicted: u64,
-    /// Handshake datagrams that matched no handshake (late duplicates, strangers).
-    pub handshake_unmatched: u64,
-    /// Frames opened.
-    pub frames_opened: u64,
-    /// First messages that came beside msg3 or msg4 and opened (a round trip, or a
-    /// datagram, saved each).
-    pub early_opened: u64,
-    /// First frames sent beside msg4, in its datagram ([`Sessions::beside_accept`]).
-    pub early_answers: u64,
-    /// Frames refused as replays.
-    pub frames_replayed: u64,
-    /// Frames that did not authenticate.
-    pub frames_undecryptable: u64,
-    /// Frames for no open session.
-    pub frames_unknown_session: u64,
-    /// Frames that overtook msg4, kept and opened when it came.
-    pub frames_held: u64,
-    /// Sessions closed because the peer said it no longer holds them.
-    pub sessions_reset: u64,
-    /// Sessions closed by lifetime, idleness or the session limit.
-    pub sessions_closed: u64,
-    /// Sessions closed because their peer opened two newer ones (counted in
-    /// `sessions_closed` too).
-    pub sessions_superseded: u64,
+counters! {
+    /// Counters of the handshake and session layer.
+    pub struct SessionStats, named "" {
+        /// Handshakes this node dialled.
+        Activity handshakes_started,
+        /// Handshakes completed (both roles).
+        Activity handshakes_completed,
+        /// Dialled handshakes that got no answer.
+        Breach handshakes_timed_out,
+        /// Handshake messages that failed a check (wrong network key, wrong server key,
+        /// tampering, weak keys, bad signatures).
+        Breach handshakes_rejected,
+        /// Hellos dropped because too many handshakes from their source were half open.
+        Breach half_open_refused,
+        /// Half-open handshakes dropped, oldest first, to make room for a new hello when
+        /// `half_open_max` were held.
+        Breach half_open_evicted,
+        /// Handshake datagrams that matched no handshake (late duplicates, strangers).
+        Breach handshake_unmatched,
+        /// Frames opened.
+        Activity frames_opened,
+        /// First messages that came beside msg3 or msg4 and opened (a round trip, or a
+        /// datagram, saved each).
+        Activity early_opened,
+        /// First frames sent beside msg4, in its datagram ([`Sessions::beside_accept`]).
+        Activity early_answers,
+        /// Frames refused as replays.
+        Breach frames_replayed,
+        /// Frames that did not authenticate.
+        Breach frames_undecryptable,
+        /// Frames for no open session.
+        Breach frames_unknown_session,
+        /// Frames that overtook msg4, kept and opened when it came.
+        Activity frames_held,
+        /// Sessions closed because the peer said it no longer holds them.
+        Activity sessions_reset,
+        /// Sessions closed by lifetime, idleness or the session limit.
+        Activity sessions_closed,
+        /// Sessions closed because their peer opened two newer ones (counted in
+        /// `sessions_closed` too).
+        Breach sessions_superseded,
+    }
 }
 
 /// A 128-frame sliding window over the counters received (RFC 6479's idea with one

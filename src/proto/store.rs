@@ -29,6 +29,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use super::counters::counters;
 use super::crypto::Crypto;
 use super::id::{Key, NodeId};
 use super::identity::{Identity, SIGNATURE_LEN};
@@ -340,27 +341,28 @@ impl Default for StoreConfig {
     }
 }
 
-/// Counters of the store.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StoreStats {
-    /// Writes accepted (new records and refreshes).
-    pub stored: u64,
-    /// Records dropped at expiry.
-    pub expired: u64,
-    /// Reads answered with a record.
-    pub hits: u64,
-    /// Reads of records not held.
-    pub misses: u64,
-    /// Writes refused for a bad or missing token.
-    pub refused_token: u64,
-    /// Writes refused as too large.
-    pub refused_size: u64,
-    /// Writes refused for a bad signature.
-    pub refused_signature: u64,
-    /// Mutable writes refused for a lower or conflicting `seq`, and stale unannounces.
-    pub refused_seq: u64,
-    /// Writes refused because the store or the writer's quota was full.
-    pub refused_full: u64,
+counters! {
+    /// Counters of the store.
+    pub struct StoreStats, named "store_" {
+        /// Writes accepted (new records and refreshes).
+        Activity stored,
+        /// Records dropped at expiry.
+        Activity expired,
+        /// Reads answered with a record.
+        Activity hits,
+        /// Reads of records not held.
+        Activity misses,
+        /// Writes refused for a bad or missing token.
+        Breach refused_token,
+        /// Writes refused as too large.
+        Breach refused_size,
+        /// Writes refused for a bad signature.
+        Breach refused_signature,
+        /// Mutable writes refused for a lower or conflicting `seq`, and stale unannounces.
+        Breach refused_seq,
+        /// Writes refused because the store or the writer's quota was full.
+        Breach refused_full,
+    }
 }
 
 /// Write tokens: HMAC-SHA-256(secret of the period, writer id ‖ address), truncated.

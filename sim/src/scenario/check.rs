@@ -18,8 +18,9 @@ use super::tree::{self, Kind};
 use super::{
     Action, ChurnSpec, CryptoKind, EngineKind, Expectation, NetworkSpec, Op, Scenario,
     ScenarioError, Workload, DURATION_MAX, LATENCY_MAX, METRICS, NODES_MAX, NODES_MIN,
-    RATIO_METRICS, WORKLOAD_OPS_MAX,
+    WORKLOAD_OPS_MAX,
 };
+use crate::metric::Metric;
 
 pub(super) const TOP_KEYS: &[&str] = &[
     "name",
@@ -599,20 +600,21 @@ fn expect_value(field: &Field<'_>) -> Result<Vec<Expectation>, ScenarioError> {
     let mut expectations = Vec::with_capacity(table.entries.len());
     for entry in table.entries {
         let field = table.field(entry);
-        let name = entry.key.name.as_str();
+        let metric = Metric::from_name(&entry.key.name)
+            .ok_or_else(|| field.error(format!("unknown metric `{}`", entry.key.name)))?;
         let (op, value, text) = match &field.value.kind {
             Kind::String(text) => {
-                parse_expectation(name, text).map_err(|message| field.error(message))?
+                parse_expectation(metric, text).map_err(|message| field.error(message))?
             }
             Kind::Integer(_) | Kind::Float(_) => {
                 let number = field.number()?;
-                parse_expectation(name, &number.to_string())
+                parse_expectation(metric, &number.to_string())
                     .map_err(|message| field.error(message))?
             }
             _ => return Err(field.type_error("a string like \">= 0.99\"")),
         };
         expectations.push(Expectation {
-            name: name.to_owned(),
+            metric,
             op,
             value,
             text,
@@ -622,9 +624,9 @@ fn expect_value(field: &Field<'_>) -> Result<Vec<Expectation>, ScenarioError> {
 }
 
 /// `"OP NUMBER"` (or, for a ratio metric, a bare number meaning `>=`) for `metric`.
-fn parse_expectation(metric: &str, text: &str) -> Result<(Op, f64, String), String> {
+fn parse_expectation(metric: Metric, text: &str) -> Result<(Op, f64, String), String> {
     let trimmed = text.trim();
-    let example = if RATIO_METRICS.contains(&metric) {
+    let example = if metric.is_ratio() {
         "\">= 0.99\""
     } else {
         "\"<= 6\""
@@ -684,12 +686,13 @@ fn parse_expectation(metric: &str, text: &str) -> Result<(Op, f64, String), Stri
             ))
         }
     };
-    let ratio = RATIO_METRICS.contains(&metric);
+    let ratio = metric.is_ratio();
+    let metric = metric.name();
     if implied && !ratio {
         return Err(format!(
             "a bare number means `>=` only for the ratio metrics ({}); \
              for `{metric}` write the operator, like {example}",
-            RATIO_METRICS.join(", ")
+            Metric::ratio_names().join(", ")
         ));
     }
     if ratio && !(0.0..=1.0).contains(&value) {

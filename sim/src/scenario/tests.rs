@@ -123,13 +123,13 @@ fn design_example_parses_as_written() {
         hostile: HostileSpec::default(),
         expect: vec![
             Expectation {
-                name: "lookup_success".to_owned(),
+                metric: Metric::LookupSuccess,
                 op: Op::Ge,
                 value: 0.99,
                 text: ">= 0.99".to_owned(),
             },
             Expectation {
-                name: "lookup_hops_p95".to_owned(),
+                metric: Metric::LookupHopsP95,
                 op: Op::Le,
                 value: 6.0,
                 text: "<= 6".to_owned(),
@@ -263,7 +263,7 @@ lookup_latency_ms_p50 = ">1"
     let expect: Vec<(&str, Op, f64, &str)> = scenario
         .expect
         .iter()
-        .map(|e| (e.name.as_str(), e.op, e.value, e.text.as_str()))
+        .map(|e| (e.metric.name(), e.op, e.value, e.text.as_str()))
         .collect();
     assert_eq!(
         expect,
@@ -284,7 +284,7 @@ fn dotted_keys_and_sub_table_headers_work_like_inline_tables() {
     ));
     assert_eq!(dotted.network.loss, 0.5);
     assert_eq!(dotted.network.latency_max, ms(90));
-    assert_eq!(dotted.expect[0].name, "lookup_success");
+    assert_eq!(dotted.expect[0].metric, Metric::LookupSuccess);
 
     let header = ok(&format!(
         "{MINIMAL}[network.latency]\nmin = \"1ms\"\nmax = \"2ms\"\n"
@@ -1102,7 +1102,7 @@ fn record_workloads_leaves_and_record_metrics_parse() {
             ..Workload::default()
         }
     );
-    let names: Vec<&str> = scenario.expect.iter().map(|e| e.name.as_str()).collect();
+    let names: Vec<&str> = scenario.expect.iter().map(|e| e.metric.name()).collect();
     assert_eq!(names, ["get_success", "mutable_latest", "topic_recall"]);
     assert_eq!(scenario.expect[0].text, ">= 0.99");
 
@@ -1172,7 +1172,7 @@ fn the_pings_workload_parses() {
             ..Workload::default()
         }
     );
-    assert_eq!(scenario.expect[0].name, "contact_ping_success");
+    assert_eq!(scenario.expect[0].metric, Metric::ContactPingSuccess);
     assert_eq!(scenario.expect[0].text, ">= 0.99");
 
     // Alone, `pings` is work enough for a workload.

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{Behaviour, Limits, TraversalConfig};
+use crate::proto::counters::counters;
 use crate::proto::crypto::CryptoSuite;
 use crate::proto::discovery::DiscoveryConfig;
 use crate::proto::id::{Key, NodeId};
@@ -412,112 +413,115 @@ pub enum PunchFailure {
     Timeout,
 }
 
-/// Counters of everything a node did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Datagrams handed to the driver.
-    pub datagrams_sent: u64,
-    /// Bytes handed to the driver.
-    pub bytes_sent: u64,
-    /// Datagrams received.
-    pub datagrams_received: u64,
-    /// Bytes received.
-    pub bytes_received: u64,
-    /// Received datagrams that did not decode.
-    pub datagrams_malformed: u64,
-    /// Beacons sent.
-    pub beacons_sent: u64,
-    /// Beacons skipped because the segment was heard enough (Trickle suppression).
-    pub beacons_suppressed: u64,
-    /// Beacons accepted.
-    pub beacons_accepted: u64,
-    /// Our own beacons, looped back.
-    pub beacons_own: u64,
-    /// Beacons of another swarm.
-    pub beacons_foreign: u64,
-    /// Beacons with a timestamp out of bounds.
-    pub beacons_stale: u64,
-    /// Beacons whose signature did not verify.
-    pub beacons_forged: u64,
-    /// Beacons of unknown peers not probed because their bucket is full of live
-    /// contacts.
-    pub beacons_not_probed: u64,
-    /// Beacons of peers already in the table at that address, or being probed: no
-    /// news, so not even verified.
-    pub beacons_known: u64,
-    /// Requests received in sessions (and answered).
-    pub requests_received: u64,
-    /// Requests sent, retries included.
-    pub requests_sent: u64,
-    /// Resends after a timeout.
-    pub requests_retried: u64,
-    /// Requests that got no answer after every retry.
-    pub requests_timed_out: u64,
-    /// Requests refused locally by the per-peer limit.
-    pub requests_throttled: u64,
-    /// Requests refused locally because [`RpcConfig::pending_max`] requests were
-    /// tracked already.
-    pub requests_refused_full: u64,
-    /// Requests of a peer over its rate ([`Limits::requests_per_peer_rate`]): not
-    /// answered, not counted in `requests_received`.
-    pub requests_rate_limited: u64,
-    /// Requests not held while their peer's handshake ran, over
-    /// [`Limits::waiting_per_peer_max`] or [`Limits::waiting_bytes_max`].
-    pub requests_not_buffered: u64,
-    /// Beacon senders not probed because [`Limits::probes_max`] probes were out.
-    pub probes_refused: u64,
-    /// Contacts refused by the routing table's address block limits
-    /// ([`TableConfig::contacts_per_block_max`](crate::proto::table::TableConfig::contacts_per_block_max)),
-    /// and beacon senders not probed for that reason.
-    pub contacts_refused_block: u64,
-    /// Responses that matched a request of ours.
-    pub responses_received: u64,
-    /// Responses that matched nothing (late, duplicated, or from another address).
-    pub responses_unexpected: u64,
-    /// Responses from another id than the one asked.
-    pub responses_wrong_peer: u64,
-    /// Lookups started (user, bootstrap and refresh).
-    pub lookups_started: u64,
-    /// Lookups finished.
-    pub lookups_finished: u64,
-    /// `Who` probes sent to bootstrap addresses.
-    pub who_sent: u64,
-    /// `Who` probes received (and answered, when the network tag matched).
-    pub who_received: u64,
-    /// Sealed frames that opened but held no valid message.
-    pub messages_malformed: u64,
-    /// Record answers that failed their check: a value not matching its key, a
-    /// mutable record with a bad signature, another key or a lower `seq`.
-    pub records_rejected: u64,
-    /// Contacts dropped from the table because their frames asked not to be listed.
-    pub contacts_unlisted: u64,
-    /// Goodbyes sent ([`Node::leave`](crate::proto::Node::leave), once per call).
-    pub byes_sent: u64,
-    /// Goodbyes received.
-    pub byes_received: u64,
-    /// Datagrams this node forwarded as a relay.
-    pub relay_forwarded: u64,
-    /// Relay requests refused: unknown target, over the sender's rate, or nested.
-    pub relay_refused: u64,
-    /// Datagrams too large to send through a relay.
-    pub relay_too_large: u64,
-    /// Frames this node relayed that one of its own sessions could open: a relay
-    /// that could read what it carries. Always 0; the simulator checks it.
-    pub relay_readable: u64,
-    /// Hole punches that opened a direct path.
-    pub punches_succeeded: u64,
-    /// Hole punches that ran out of time.
-    pub punches_failed: u64,
-    /// Connects that ended direct, punched and relayed.
-    pub connects_direct: u64,
-    /// See `connects_direct`.
-    pub connects_punched: u64,
-    /// See `connects_direct`.
-    pub connects_relayed: u64,
-    /// Connects whose handshake went to the peer's multicast mailbox.
-    pub connects_mailbox: u64,
-    /// The handshake and session layer's counters.
-    pub sessions: SessionStats,
-    /// The record store's counters.
-    pub store: StoreStats,
+counters! {
+    /// Counters of everything a node did.
+    pub struct Stats, named "" {
+        /// Datagrams handed to the driver.
+        Activity datagrams_sent,
+        /// Bytes handed to the driver.
+        Activity bytes_sent,
+        /// Datagrams received.
+        Activity datagrams_received,
+        /// Bytes received.
+        Activity bytes_received,
+        /// Received datagrams that did not decode.
+        Breach datagrams_malformed,
+        /// Beacons sent.
+        Activity beacons_sent,
+        /// Beacons skipped because the segment was heard enough (Trickle suppression).
+        Activity beacons_suppressed,
+        /// Beacons accepted.
+        Activity beacons_accepted,
+        /// Our own beacons, looped back.
+        Activity beacons_own,
+        /// Beacons of another swarm.
+        Activity beacons_foreign,
+        /// Beacons with a timestamp out of bounds.
+        Breach beacons_stale,
+        /// Beacons whose signature did not verify.
+        Breach beacons_forged,
+        /// Beacons of unknown peers not probed because their bucket is full of live
+        /// contacts.
+        Activity beacons_not_probed,
+        /// Beacons of peers already in the table at that address, or being probed: no
+        /// news, so not even verified.
+        Activity beacons_known,
+        /// Requests received in sessions (and answered).
+        Activity requests_received,
+        /// Requests sent, retries included.
+        Activity requests_sent,
+        /// Resends after a timeout.
+        Activity requests_retried,
+        /// Requests that got no answer after every retry.
+        Breach requests_timed_out,
+        /// Requests refused locally by the per-peer limit.
+        Activity requests_throttled,
+        /// Requests refused locally because [`RpcConfig::pending_max`] requests were
+        /// tracked already.
+        Activity requests_refused_full,
+        /// Requests of a peer over its rate ([`Limits::requests_per_peer_rate`]): not
+        /// answered, not counted in `requests_received`.
+        Breach requests_rate_limited,
+        /// Requests not held while their peer's handshake ran, over
+        /// [`Limits::waiting_per_peer_max`] or [`Limits::waiting_bytes_max`].
+        Breach requests_not_buffered,
+        /// Beacon senders not probed because [`Limits::probes_max`] probes were out.
+        Breach probes_refused,
+        /// Contacts refused by the routing table's address block limits
+        /// ([`TableConfig::contacts_per_block_max`](crate::proto::table::TableConfig::contacts_per_block_max)),
+        /// and beacon senders not probed for that reason.
+        Breach contacts_refused_block,
+        /// Responses that matched a request of ours.
+        Activity responses_received,
+        /// Responses that matched nothing (late, duplicated, or from another address).
+        Breach responses_unexpected,
+        /// Responses from another id than the one asked.
+        Breach responses_wrong_peer,
+        /// Lookups started (user, bootstrap and refresh).
+        Activity lookups_started,
+        /// Lookups finished.
+        Activity lookups_finished,
+        /// `Who` probes sent to bootstrap addresses.
+        Activity who_sent,
+        /// `Who` probes received (and answered, when the network tag matched).
+        Activity who_received,
+        /// Sealed frames that opened but held no valid message.
+        Breach messages_malformed,
+        /// Record answers that failed their check: a value not matching its key, a
+        /// mutable record with a bad signature, another key or a lower `seq`.
+        Breach records_rejected,
+        /// Contacts dropped from the table because their frames asked not to be listed.
+        Activity contacts_unlisted,
+        /// Goodbyes sent ([`Node::leave`](crate::proto::Node::leave), once per call).
+        Activity byes_sent,
+        /// Goodbyes received.
+        Activity byes_received,
+        /// Datagrams this node forwarded as a relay.
+        Activity relay_forwarded,
+        /// Relay requests refused: unknown target, over the sender's rate, or nested.
+        Breach relay_refused,
+        /// Datagrams too large to send through a relay.
+        Activity relay_too_large,
+        /// Frames this node relayed that one of its own sessions could open: a relay
+        /// that could read what it carries. Always 0; the simulator checks it.
+        Activity relay_readable,
+        /// Hole punches that opened a direct path.
+        Activity punches_succeeded,
+        /// Hole punches that ran out of time.
+        Activity punches_failed,
+        /// Connects that ended on a direct path: the peer answered at its address.
+        Activity connects_direct,
+        /// Connects that ended on a direct path a hole punch opened.
+        Activity connects_punched,
+        /// Connects that ended relayed.
+        Activity connects_relayed,
+        /// Connects whose handshake went to the peer's multicast mailbox.
+        Activity connects_mailbox,
+    }
+    nested {
+        /// The handshake and session layer's counters.
+        sessions: SessionStats,
+        /// The record store's counters.
+        store: StoreStats,
+    }
 }

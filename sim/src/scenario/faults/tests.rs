@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::super::{parse, Action, EngineKind, Scenario, ScenarioError};
+use super::super::{parse, Action, EngineKind, Metric, Scenario, ScenarioError};
 
 const HEAD: &str = "name = \"faults\"\nnodes = 100\nengine = \"direct\"\nduration = \"600s\"\n";
 
@@ -399,7 +399,7 @@ fn liveness_and_restart_metrics_are_ratios() {
 fn the_connects_workload_and_its_metric_parse() {
     let s = ok("[[workload]]\nfrom = \"60s\"\nconnects = 200\n[expect]\nconnect_success = 0.99\n");
     assert_eq!(s.workload[0].connects, 200);
-    assert_eq!(s.expect[0].name, "connect_success");
+    assert_eq!(s.expect[0].metric, Metric::ConnectSuccess);
     assert_eq!(s.expect[0].text, ">= 0.99");
     fails(
         "[[workload]]\nfrom = \"60s\"\nconnects = -1\n",
