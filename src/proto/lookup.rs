@@ -195,6 +195,8 @@ impl Lookup {
                 State::Failed => continue,
                 State::Succeeded | State::Waiting => window += 1,
                 State::NotContacted => {
+                    // The only way into `Waiting`, and no state leads back: a lookup
+                    // asks each peer once at most.
                     candidate.state = State::Waiting;
                     self.in_flight += 1;
                     self.contacted += 1;

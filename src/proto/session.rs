@@ -248,6 +248,10 @@ impl ReplayWindow {
             };
             self.highest = counter;
         }
+        debug_assert!(
+            self.highest >= counter,
+            "the highest counter seen only grows"
+        );
         self.set_bits(bits | 1 << (self.highest - counter));
     }
 }
@@ -1111,6 +1115,8 @@ impl Sessions {
         let Some(Slot::Open(open)) = self.slots.get_mut(&id) else {
             return None;
         };
+        // The send counter only grows (an overflow panics in debug builds): no
+        // (key, counter) nonce is ever used twice.
         open.sent += 1;
         let given_up = open.keep_here && !flags.keep;
         open.keep_here = flags.keep;

@@ -53,6 +53,10 @@ fn push_capped(list: &mut Vec<Contact>, contact: Contact, cap: usize) {
         list.reserve_exact(want - list.len());
     }
     list.push(contact);
+    debug_assert!(
+        list.len() <= cap,
+        "a bucket never holds more than its capacity"
+    );
 }
 
 /// What every unused bucket reads as.
