@@ -12,6 +12,29 @@
 //!
 //! Every RPC travels inside a session, so every peer in the routing table has proved
 //! its key: a contact enters the table only when a sealed frame from it opens.
+//!
+//! A driver's loop, here for one node alone for three seconds: it bootstraps from an
+//! address where nobody answers, so its handshake hellos go out, are retried and time
+//! out. `examples/two_nodes.rs` runs the same loop for two nodes and a network:
+//!
+//! ```
+//! # use std::time::Duration;
+//! # use dswarm::proto::{node::Config, Command, Identity, Node, Time};
+//! # use rand_chacha::ChaCha8Rng;
+//! # use rand_core::SeedableRng;
+//! let config = Config { bootstrap: vec!["10.0.0.1:7000".parse().unwrap()], ..Config::default() };
+//! let rng = ChaCha8Rng::seed_from_u64(1);
+//! let mut node = Node::new(Time::ZERO, Duration::ZERO, config, Identity::from_seed([1; 32]), rng);
+//! node.start(Time::ZERO, Command::Bootstrap).expect("it has a bootstrap address");
+//! let end = Time::ZERO + Duration::from_secs(3);
+//! let mut sent = 0;
+//! while let Some(now) = node.poll_timeout().filter(|&deadline| deadline < end) {
+//!     node.handle_timeout(now); // or handle_datagram(now, from, &bytes), if one came first
+//!     while node.poll_transmit().is_some() { sent += 1; } // each one onto the wire
+//!     while let Some(event) = node.poll_event() { println!("{now}: {event:?}"); }
+//! }
+//! assert!(sent > 1, "the hello went out, and again when nobody answered");
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
