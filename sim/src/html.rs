@@ -8,22 +8,7 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
-
-use crate::report::Report;
-
-/// What a run sampled for its charts.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Series {
-    /// Each finished lookup's hop count.
-    pub hops: Vec<u32>,
-    /// Each finished lookup's latency, in milliseconds.
-    pub latencies_ms: Vec<f64>,
-    /// (simulated seconds, mean verified peers per node, fewest) at each sample.
-    pub table_fill: Vec<(f64, f64, f64)>,
-    /// (simulated seconds, datagrams sent per simulated second since the last sample).
-    pub messages_per_sec: Vec<(f64, f64)>,
-}
+use crate::report::{Report, Series};
 
 const WIDTH: f64 = 560.0;
 const HEIGHT: f64 = 220.0;

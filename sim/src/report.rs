@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use dswarm::proto::counters::{Class, Counter};
 use dswarm::proto::footprint::Footprint;
@@ -213,8 +214,8 @@ pub struct Churn {
     pub restarted_here: usize,
 }
 
-/// Lookups started once faults had stopped: at least 60 s after the last `[[at]]`
-/// event or the end of the churn (from 60 s on in a run without either).
+/// Lookups started once faults had stopped: at least [`AfterFaults::SETTLE`] after the
+/// last `[[at]]` event or the end of the churn (from then on in a run without either).
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct AfterFaults {
     /// From when lookups count, in simulated seconds.
@@ -223,6 +224,24 @@ pub struct AfterFaults {
     pub issued: u64,
     /// Of those, lookups that found their target.
     pub succeeded: u64,
+}
+
+impl AfterFaults {
+    /// How long after the last fault lookups start to count.
+    pub const SETTLE: Duration = Duration::from_secs(60);
+}
+
+/// What a run sampled for its charts.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Series {
+    /// Each finished lookup's hop count.
+    pub hops: Vec<u32>,
+    /// Each finished lookup's latency, in milliseconds.
+    pub latencies_ms: Vec<f64>,
+    /// (simulated seconds, mean verified peers per node, fewest) at each sample.
+    pub table_fill: Vec<(f64, f64, f64)>,
+    /// (simulated seconds, datagrams sent per simulated second since the last sample).
+    pub messages_per_sec: Vec<(f64, f64)>,
 }
 
 /// Lookup figures.
@@ -783,7 +802,7 @@ impl Report {
             );
         }
         let a = &self.lookups_after_faults;
-        if a.issued > 0 && a.from_seconds > crate::runner::SETTLE.as_secs_f64() {
+        if a.issued > 0 && a.from_seconds > AfterFaults::SETTLE.as_secs_f64() {
             let _ = writeln!(
                 s,
                 "after faults (lookups from {:.0} s): {} issued, {} found their target",

@@ -58,7 +58,7 @@ use crate::engine::direct::Direct;
 use crate::engine::turmoil::Turmoil;
 use crate::engine::Engine;
 use crate::hostile::{self, Driver, Roster};
-use crate::report::{Breaches, Counters, Faults, Memory, Messages, Report, Tables};
+use crate::report::{AfterFaults, Breaches, Counters, Faults, Memory, Messages, Report, Tables};
 use crate::safety::Safety;
 
 mod faults;
@@ -66,8 +66,6 @@ mod members;
 mod panics;
 mod progress;
 mod tally;
-
-pub use self::faults::SETTLE;
 
 use self::faults::Faults as FaultState;
 use self::members::Members;
@@ -136,7 +134,7 @@ pub struct Run {
     /// The trace's checkpoints (its hash every `CHECKPOINT_EVERY` entries).
     pub checkpoints: Vec<dswarm::harness::Checkpoint>,
     /// What the charts of the HTML report draw.
-    pub series: crate::html::Series,
+    pub series: crate::report::Series,
     /// The marks taken, in order of time: one per [`Options::marks`] entry the run
     /// reached.
     pub marks: Vec<Mark>,
@@ -536,8 +534,8 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
     let ids = built.engine().ids();
     let end = Time::ZERO + scenario.duration;
     let steps = timeline(scenario);
-    let settled =
-        faults::faults_end(scenario).map_or(Time::ZERO, |end| Time::ZERO + end) + faults::SETTLE;
+    let settled = faults::faults_end(scenario).map_or(Time::ZERO, |end| Time::ZERO + end)
+        + AfterFaults::SETTLE;
     let nat = (0..total)
         .map(|node| built.engine().world().nat_kind(node))
         .collect();
@@ -766,7 +764,7 @@ impl Run {
             report,
             records: Vec::new(),
             checkpoints: Vec::new(),
-            series: crate::html::Series::default(),
+            series: crate::report::Series::default(),
             marks: Vec::new(),
         }
     }

@@ -26,8 +26,6 @@ use crate::scenario::{Action, Scenario};
 
 /// The RNG streams of churn's picks and of which nodes crash, within a run's seed.
 use dswarm::harness::streams::{CHURN as STREAM_CHURN, CRASH as STREAM_CRASH};
-/// How long after the last fault the liveness check starts counting lookups.
-pub const SETTLE: Duration = Duration::from_secs(60);
 
 /// The faults' state over a run; see the module docs.
 pub(super) struct Faults {

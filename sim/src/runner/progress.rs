@@ -18,7 +18,7 @@ pub(super) struct Sampler {
     every: Duration,
     next: Time,
     last: (Time, u64),
-    pub(super) series: crate::html::Series,
+    pub(super) series: crate::report::Series,
 }
 
 /// Samples per run, about.
@@ -31,7 +31,7 @@ impl Sampler {
             every,
             next: Time::ZERO + every,
             last: (Time::ZERO, 0),
-            series: crate::html::Series::default(),
+            series: crate::report::Series::default(),
         }
     }
 
