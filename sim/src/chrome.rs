@@ -5,12 +5,15 @@
 //! receiver's at the arrival. Lost datagrams are instants on the sender's track.
 //!
 //! In: trace [`Record`]s (all of a run's, or of the nodes asked for). Out: one JSON
-//! document, written as it goes.
+//! document, written as it goes. Events are read as the typed [`Event`]s the records
+//! hold and carried in their serde form, the one the trace hashes: a field renamed in
+//! the core is a compile error here, not a span silently lost.
 
 use std::io::{self, Write};
-use std::time::Duration;
 
 use dswarm::harness::{index_of, Kind, Record};
+use dswarm::proto::Event;
+use serde_json::{json, Value};
 
 /// Whether `record` concerns one of `nodes` (every record when `nodes` is `None`).
 pub fn concerns(record: &Record, nodes: Option<&[usize]>, swarm: usize) -> bool {
@@ -24,49 +27,37 @@ pub fn concerns(record: &Record, nodes: Option<&[usize]>, swarm: usize) -> bool 
             .is_some_and(|d| nodes.contains(&d))
 }
 
-/// The duration in a `Debug`-printed [`Duration`] such as `1.5s`, `404ms`, `12µs`.
-fn parse_debug_duration(text: &str) -> Option<Duration> {
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().ok()?;
-    let seconds = match unit {
-        "s" => value,
-        "ms" => value / 1e3,
-        "µs" | "us" => value / 1e6,
-        "ns" => value / 1e9,
-        _ => return None,
-    };
-    Some(Duration::from_secs_f64(seconds))
-}
-
-/// An event's name: the first word of its text (`QueryFinished`, `PeerDiscovered`…).
-fn event_name(detail: &str) -> &str {
-    detail
-        .split(|c: char| !c.is_alphanumeric())
-        .next()
-        .unwrap_or("event")
-}
-
-/// For a finished command: its span's start, its length and its outcome's name.
-fn query_span(detail: &str) -> Option<(Duration, &str)> {
-    let rest = detail.strip_prefix("QueryFinished {")?;
-    let elapsed = rest.split("elapsed: ").nth(1)?.split(',').next()?.trim();
-    let outcome = rest.split("outcome: ").nth(1)?;
-    let name = event_name(outcome);
-    Some((parse_debug_duration(elapsed)?, name))
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
+/// The name serde gives a value's variant: the one key of an externally tagged enum's
+/// object, or the string of a unit variant (`QueryFinished`, `Found`, `Timeout`…).
+fn variant(value: &Value) -> String {
+    match value {
+        Value::Object(map) if map.len() == 1 => map.keys().next().cloned().unwrap_or_default(),
+        Value::String(name) => name.clone(),
+        _ => "event".to_string(),
     }
-    out
+}
+
+/// The Chrome trace-event object of one event of `node` at `at` microseconds: a span
+/// ending at `at` for a finished command (named for its outcome), else an instant.
+fn event_entry(event: &Event, node: usize, at: u64) -> Value {
+    let form = serde_json::to_value(event).unwrap_or(Value::Null);
+    if let Event::QueryFinished {
+        elapsed, outcome, ..
+    } = event
+    {
+        let dur = u64::try_from(elapsed.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let name = variant(&serde_json::to_value(outcome).unwrap_or(Value::Null));
+        return json!({
+            "ph": "X", "pid": 1, "tid": node, "ts": at.saturating_sub(dur), "dur": dur,
+            "name": name, "cat": "query", "args": {"event": form},
+        });
+    }
+    json!({
+        "ph": "i", "s": "t", "pid": 1, "tid": node, "ts": at,
+        "name": variant(&form), "cat": "event", "args": {"event": form},
+    })
 }
 
 /// Writes `records` (filtered by `nodes`) of a swarm of `swarm` nodes as a Chrome
@@ -79,16 +70,16 @@ pub fn write(
 ) -> io::Result<()> {
     writeln!(out, "{{\"displayTimeUnit\":\"ms\",\"traceEvents\":[")?;
     let mut first = true;
-    let mut emit = |out: &mut dyn Write, line: String| -> io::Result<()> {
+    let mut emit = |out: &mut dyn Write, entry: Value| -> io::Result<()> {
         if !first {
             writeln!(out, ",")?;
         }
         first = false;
-        write!(out, "{line}")
+        serde_json::to_writer(&mut *out, &entry).map_err(io::Error::from)
     };
     emit(
         out,
-        "{\"ph\":\"M\",\"pid\":1,\"name\":\"process_name\",\"args\":{\"name\":\"swarm\"}}".into(),
+        json!({"ph": "M", "pid": 1, "name": "process_name", "args": {"name": "swarm"}}),
     )?;
     let tracks: Vec<usize> = match nodes {
         Some(nodes) => nodes.to_vec(),
@@ -97,9 +88,10 @@ pub fn write(
     for node in tracks {
         emit(
             out,
-            format!(
-                "{{\"ph\":\"M\",\"pid\":1,\"tid\":{node},\"name\":\"thread_name\",\"args\":{{\"name\":\"node {node}\"}}}}"
-            ),
+            json!({
+                "ph": "M", "pid": 1, "tid": node, "name": "thread_name",
+                "args": {"name": format!("node {node}")},
+            }),
         )?;
     }
     for record in records.iter().filter(|r| concerns(r, nodes, swarm)) {
@@ -109,22 +101,36 @@ pub fn write(
             Kind::Deliver => {
                 let sent = record.sent.as_micros();
                 let dst = record.dst.and_then(|d| index_of(d, swarm));
-                let id = record.index;
-                let len = record.len;
-                emit(out, format!(
-                    "{{\"ph\":\"X\",\"pid\":1,\"tid\":{node},\"ts\":{sent},\"dur\":1,\"name\":\"send\",\"cat\":\"net\",\"args\":{{\"len\":{len},\"to\":{}}}}}",
-                    dst.map_or("null".to_string(), |d| d.to_string())
-                ))?;
-                emit(out, format!(
-                    "{{\"ph\":\"s\",\"pid\":1,\"tid\":{node},\"ts\":{sent},\"id\":{id},\"name\":\"datagram\",\"cat\":\"net\"}}"
-                ))?;
+                let (id, len) = (record.index, record.len);
+                emit(
+                    out,
+                    json!({
+                        "ph": "X", "pid": 1, "tid": node, "ts": sent, "dur": 1, "name": "send",
+                        "cat": "net", "args": {"len": len, "to": dst},
+                    }),
+                )?;
+                emit(
+                    out,
+                    json!({
+                        "ph": "s", "pid": 1, "tid": node, "ts": sent, "id": id,
+                        "name": "datagram", "cat": "net",
+                    }),
+                )?;
                 if let Some(dst) = dst {
-                    emit(out, format!(
-                        "{{\"ph\":\"X\",\"pid\":1,\"tid\":{dst},\"ts\":{at},\"dur\":1,\"name\":\"receive\",\"cat\":\"net\",\"args\":{{\"len\":{len},\"from\":{node}}}}}"
-                    ))?;
-                    emit(out, format!(
-                        "{{\"ph\":\"f\",\"bp\":\"e\",\"pid\":1,\"tid\":{dst},\"ts\":{at},\"id\":{id},\"name\":\"datagram\",\"cat\":\"net\"}}"
-                    ))?;
+                    emit(
+                        out,
+                        json!({
+                            "ph": "X", "pid": 1, "tid": dst, "ts": at, "dur": 1,
+                            "name": "receive", "cat": "net", "args": {"len": len, "from": node},
+                        }),
+                    )?;
+                    emit(
+                        out,
+                        json!({
+                            "ph": "f", "bp": "e", "pid": 1, "tid": dst, "ts": at, "id": id,
+                            "name": "datagram", "cat": "net",
+                        }),
+                    )?;
                 }
             }
             Kind::Drop | Kind::Down => {
@@ -133,28 +139,17 @@ pub fn write(
                 } else {
                     "to a node that is down"
                 };
-                emit(out, format!(
-                    "{{\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":{node},\"ts\":{at},\"name\":\"{name}\",\"cat\":\"net\",\"args\":{{\"len\":{}}}}}",
-                    record.len
-                ))?;
+                emit(
+                    out,
+                    json!({
+                        "ph": "i", "s": "t", "pid": 1, "tid": node, "ts": at, "name": name,
+                        "cat": "net", "args": {"len": record.len},
+                    }),
+                )?;
             }
             Kind::Event => {
-                let detail = record.detail.as_deref().unwrap_or("");
-                let text = escape(detail);
-                if let Some((elapsed, outcome)) = query_span(detail) {
-                    let dur = u64::try_from(elapsed.as_micros())
-                        .unwrap_or(u64::MAX)
-                        .max(1);
-                    let start = at.saturating_sub(dur);
-                    emit(out, format!(
-                        "{{\"ph\":\"X\",\"pid\":1,\"tid\":{node},\"ts\":{start},\"dur\":{dur},\"name\":\"{}\",\"cat\":\"query\",\"args\":{{\"event\":\"{text}\"}}}}",
-                        escape(outcome)
-                    ))?;
-                } else {
-                    emit(out, format!(
-                        "{{\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":{node},\"ts\":{at},\"name\":\"{}\",\"cat\":\"event\",\"args\":{{\"event\":\"{text}\"}}}}",
-                        escape(event_name(detail))
-                    ))?;
+                if let Some(event) = &record.event {
+                    emit(out, event_entry(event, node, at))?;
                 }
             }
         }
@@ -165,29 +160,34 @@ pub fn write(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use dswarm::proto::node::QueryError;
+    use dswarm::proto::{NodeId, QueryId, QueryOutcome};
+
     use super::*;
 
     #[test]
-    fn durations_and_spans_come_out_of_event_text() {
+    fn a_finished_command_is_a_span_named_for_its_outcome_and_others_are_instants() {
+        let finished = Event::QueryFinished {
+            query: QueryId(3),
+            elapsed: Duration::from_micros(404_500),
+            outcome: QueryOutcome::Failed(QueryError::Timeout),
+        };
+        let span = event_entry(&finished, 2, 1_000_000);
+        assert_eq!(span["ph"], "X");
+        assert_eq!(span["name"], "Failed");
+        assert_eq!(span["dur"], 404_500);
+        assert_eq!(span["ts"], 1_000_000 - 404_500);
+        assert_eq!(span["args"]["event"]["QueryFinished"]["query"], 3);
+        let evicted = Event::PeerEvicted {
+            id: NodeId([1; 32]),
+            replaced_by: None,
+        };
+        let instant = event_entry(&evicted, 2, 9);
         assert_eq!(
-            parse_debug_duration("1.5s"),
-            Some(Duration::from_millis(1500))
+            (instant["ph"].as_str(), instant["name"].as_str()),
+            (Some("i"), Some("PeerEvicted"))
         );
-        assert_eq!(
-            parse_debug_duration("404ms"),
-            Some(Duration::from_millis(404))
-        );
-        assert_eq!(
-            parse_debug_duration("12µs"),
-            Some(Duration::from_micros(12))
-        );
-        assert_eq!(parse_debug_duration("fast"), None);
-        let detail = "QueryFinished { query: QueryId(3), elapsed: 404.5ms, outcome: Found(LookupResult { .. }) }";
-        assert_eq!(
-            query_span(detail),
-            Some((Duration::from_micros(404_500), "Found"))
-        );
-        assert_eq!(query_span("PeerDiscovered { id: 1 }"), None);
-        assert_eq!(event_name("PeerDiscovered { id: 1 }"), "PeerDiscovered");
     }
 }

@@ -4,6 +4,10 @@
 //! every node event (time, node, event). Out: a SHA-256 [`Trace::hash_hex`] that two
 //! runs of one seed must share; on request, a compact [`Record`] per entry for finding
 //! where two runs part ways, and a JSON-lines copy of the trace for people to read.
+//!
+//! An event enters the hash in its serde form (its JSON, field names and all), the
+//! same form the JSON lines and the Chrome trace carry: a field renamed in the core
+//! changes the hash visibly, and no reader parses `Debug` text.
 //! Every entry is also a `tracing` event of target `dswarm::trace`: node events at
 //! `debug`, datagrams at `trace` (`RUST_LOG=dswarm::trace=debug`).
 
@@ -12,22 +16,28 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::net::SocketAddr;
 
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::proto::{Event, Time};
 
-/// Feeds formatted text straight into a hash, with no string in between.
-struct HashText<'a>(&'a mut Sha256);
+/// Feeds serialised bytes straight into a hash, with no buffer in between.
+struct HashWriter<'a>(&'a mut Sha256);
 
-impl std::fmt::Write for HashText<'_> {
-    fn write_str(&mut self, text: &str) -> std::fmt::Result {
-        self.0.update(text.as_bytes());
+impl Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
 
 /// What a trace entry records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A datagram that will arrive (at the entry's time).
     Deliver,
@@ -77,10 +87,10 @@ pub struct Record {
     pub dst: Option<SocketAddr>,
     /// Payload length (datagrams only).
     pub len: usize,
-    /// The first 8 bytes of the payload's or the event's SHA-256.
+    /// The first 8 bytes of the payload's SHA-256, or of the event's serde form.
     pub digest: u64,
-    /// The event, as text (events only).
-    pub detail: Option<Box<str>>,
+    /// The event (events only). Boxed: records of datagrams are most of them.
+    pub event: Option<Box<Event>>,
 }
 
 impl std::fmt::Display for Record {
@@ -97,8 +107,8 @@ impl std::fmt::Display for Record {
             write!(f, " -> {dst} len {}", self.len)?;
         }
         write!(f, " digest {:016x}", self.digest)?;
-        if let Some(detail) = &self.detail {
-            write!(f, " {detail}")?;
+        if let Some(event) = &self.event {
+            write!(f, " {event:?}")?;
         }
         Ok(())
     }
@@ -284,7 +294,7 @@ impl Trace {
 #[derive(Clone, Debug)]
 pub struct Leaf {
     /// SHA-256 of the entry: its kind, time, node, destination and bytes, or its
-    /// event's text.
+    /// event's serde form.
     digest: [u8; 32],
     /// Its record, when the trace keeps them ([`Trace::keeps`]); `index` is set when
     /// it is folded. Boxed: leaves are moved about, records seldom kept.
@@ -328,7 +338,7 @@ impl Leaf {
                 dst: Some(dst),
                 len: payload.len(),
                 digest: digest64(payload),
-                detail: None,
+                event: None,
             })
         });
         Leaf {
@@ -343,23 +353,15 @@ impl Leaf {
         hash.update([Kind::Event.tag()]);
         hash.update(at.as_micros().to_be_bytes());
         hash.update((node as u64).to_be_bytes());
-        let logged = tracing::enabled!(target: "dswarm::trace", tracing::Level::DEBUG);
-        if !logged && !keep {
-            // Nobody reads the text: fold it into the hash as it is written.
-            let _ = write!(HashText(&mut hash), "{event:?}");
-            return Leaf {
-                digest: hash.finalize().into(),
-                record: None,
-            };
-        }
-        let text = format!("{event:?}");
-        if logged {
+        if tracing::enabled!(target: "dswarm::trace", tracing::Level::DEBUG) {
             set_log_context(at, Some(node));
-            tracing::debug!(target: "dswarm::trace", "{text}");
+            tracing::debug!(target: "dswarm::trace", "{event:?}");
         }
-        hash.update(text.as_bytes());
-        let record = keep.then(|| {
-            Box::new(Record {
+        let mut record = None;
+        if keep {
+            let form = serde_json::to_vec(event).expect("an event serialises");
+            hash.update(&form);
+            record = Some(Box::new(Record {
                 index: 0,
                 at,
                 sent: at,
@@ -367,10 +369,13 @@ impl Leaf {
                 node,
                 dst: None,
                 len: 0,
-                digest: digest64(text.as_bytes()),
-                detail: Some(text.into_boxed_str()),
-            })
-        });
+                digest: digest64(&form),
+                event: Some(Box::new(event.clone())),
+            }));
+        } else {
+            // Nobody keeps the form: fold it into the hash as it is written.
+            serde_json::to_writer(HashWriter(&mut hash), event).expect("an event serialises");
+        }
         Leaf {
             digest: hash.finalize().into(),
             record,
@@ -403,36 +408,34 @@ impl Record {
     }
 }
 
+/// One line of the JSON-lines trace.
+#[derive(Serialize)]
+struct Line<'a> {
+    t_us: u64,
+    kind: Kind,
+    node: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dst: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    len: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<&'a Event>,
+}
+
 fn jsonl(record: &Record) -> String {
-    let mut line = format!(
-        "{{\"t_us\":{},\"kind\":\"{}\",\"node\":{}",
-        record.at.as_micros(),
-        record.kind.name(),
-        record.node
-    );
-    if let Some(dst) = record.dst {
-        let _ = write!(
-            line,
-            ",\"dst\":\"{dst}\",\"len\":{},\"digest\":\"{:016x}\"",
-            record.len, record.digest
-        );
-    }
-    if let Some(detail) = &record.detail {
-        line.push_str(",\"event\":\"");
-        for c in detail.chars() {
-            match c {
-                '"' => line.push_str("\\\""),
-                '\\' => line.push_str("\\\\"),
-                c if (c as u32) < 0x20 => {
-                    let _ = write!(line, "\\u{:04x}", c as u32);
-                }
-                c => line.push(c),
-            }
-        }
-        line.push('"');
-    }
-    line.push('}');
-    line
+    let datagram = record.dst.is_some();
+    let line = Line {
+        t_us: record.at.as_micros(),
+        kind: record.kind,
+        node: record.node,
+        dst: record.dst,
+        len: datagram.then_some(record.len),
+        digest: datagram.then(|| format!("{:016x}", record.digest)),
+        event: record.event.as_deref(),
+    };
+    serde_json::to_string(&line).expect("a trace line serialises")
 }
 
 thread_local! {
@@ -523,23 +526,39 @@ mod tests {
     }
 
     #[test]
-    fn jsonl_lines_are_json_objects() {
-        let record = Record {
-            index: 0,
-            at: Time::from_micros(7),
-            sent: Time::from_micros(7),
-            kind: Kind::Event,
-            node: 3,
-            dst: None,
-            len: 0,
-            digest: 1,
-            detail: Some("Ev { s: \"a\\b\" }\n".into()),
-        };
-        let line = jsonl(&record);
-        assert!(line.starts_with("{\"t_us\":7,\"kind\":\"event\",\"node\":3"));
-        assert!(
-            line.contains(r#"\"a\\b\""#) && line.contains("\\u000a"),
-            "{line}"
+    fn jsonl_lines_carry_the_event_as_a_json_object() {
+        let id = crate::proto::NodeId([7; 32]);
+        let event = Event::PeerVerified { id, addr: addr() };
+        let mut trace = Trace::new();
+        trace.keep_records();
+        trace.event(Time::from_micros(7), 3, &event);
+        trace.datagram(Kind::Drop, Time::from_micros(8), 3, addr(), b"abc");
+        let lines: Vec<serde_json::Value> = trace
+            .records()
+            .iter()
+            .map(|r| serde_json::from_str(&r.to_jsonl()).expect("one JSON object a line"))
+            .collect();
+        assert_eq!(
+            lines[0],
+            serde_json::json!({
+                "t_us": 7, "kind": "event", "node": 3,
+                "event": {"PeerVerified": {"id": id.to_string(), "addr": "10.0.0.1:7000"}},
+            })
         );
+        assert_eq!(lines[1]["kind"], "drop");
+        assert_eq!(lines[1]["len"], 3);
+        assert_eq!(lines[1]["digest"].as_str().map(str::len), Some(16));
+    }
+
+    #[test]
+    fn an_event_hashes_alike_whether_its_record_is_kept_or_not() {
+        let event = Event::PeerEvicted {
+            id: crate::proto::NodeId([1; 32]),
+            replaced_by: None,
+        };
+        let kept = Leaf::event(true, Time::from_micros(5), 2, &event);
+        let folded = Leaf::event(false, Time::from_micros(5), 2, &event);
+        assert_eq!(kept.digest, folded.digest);
+        assert!(kept.record.is_some() && folded.record.is_none());
     }
 }

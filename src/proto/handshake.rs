@@ -39,7 +39,7 @@ pub const ACCEPT_LEN: usize = 80;
 const ZERO_NONCE: [u8; 24] = [0; 24];
 
 /// Why a handshake ended without a session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub enum HandshakeError {
     /// A message of the wrong length.

@@ -101,6 +101,31 @@ pub(crate) fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result
     Ok(())
 }
 
+/// Serialises bytes as one lowercase hex string (`#[serde(serialize_with)]`).
+pub(crate) fn serialize_hex<S: serde::Serializer>(
+    bytes: &impl AsRef<[u8]>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    struct Hex<'a>(&'a [u8]);
+    impl fmt::Display for Hex<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write_hex(f, self.0)
+        }
+    }
+    s.collect_str(&Hex(bytes.as_ref()))
+}
+
+/// [`serialize_hex`] for an optional byte string: `null` when absent.
+pub(crate) fn serialize_hex_opt<S: serde::Serializer>(
+    bytes: &Option<Vec<u8>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match bytes {
+        Some(bytes) => serialize_hex(bytes, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// Why a hex string is not a 32-byte id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -156,6 +181,13 @@ macro_rules! hex_formatting {
             /// The first 8 hex digits: enough to tell nodes apart in logs.
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 write_hex(f, &self.0[..4])
+            }
+        }
+
+        impl serde::Serialize for $ty {
+            /// All 64 hex digits, as [`Display`](fmt::Display) writes them.
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
             }
         }
 

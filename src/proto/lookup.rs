@@ -54,7 +54,7 @@ pub enum Goal {
 }
 
 /// The result of a finished lookup.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct LookupResult {
     /// The point looked up.
     pub target: NodeId,

@@ -91,7 +91,7 @@ impl Default for SessionConfig {
 }
 
 /// Why a handshake ended without a session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum HandshakeFailure {
     /// No answer after every retransmission.
     Timeout,

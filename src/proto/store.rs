@@ -62,17 +62,20 @@ pub fn mutable_key(public_key: &NodeId, salt: &[u8]) -> Key {
 }
 
 /// A mutable record, signed by its owner.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MutableRecord {
     /// The owner's key, which signed it.
     pub public_key: NodeId,
     /// Up to [`MAX_SALT`] bytes: one key pair owns many records, one per salt.
+    #[serde(serialize_with = "crate::proto::id::serialize_hex")]
     pub salt: Vec<u8>,
     /// Version: a holder keeps the highest.
     pub seq: u64,
     /// Up to [`MAX_VALUE`] bytes.
+    #[serde(serialize_with = "crate::proto::id::serialize_hex")]
     pub value: Vec<u8>,
     /// ed25519 over [`MutableRecord::signed_bytes`].
+    #[serde(serialize_with = "crate::proto::id::serialize_hex")]
     pub signature: [u8; SIGNATURE_LEN],
 }
 
@@ -270,7 +273,7 @@ impl Unannounce {
 }
 
 /// A peer found under a topic: who, and through which relays.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct PeerRecord {
     /// The announcing peer.
     pub public_key: NodeId,
@@ -279,7 +282,7 @@ pub struct PeerRecord {
 }
 
 /// Why a write was refused. Travels as the error code of the answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub enum Refusal {
     /// The token is missing, forged, or from another address or too long ago.
     BadToken,

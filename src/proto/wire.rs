@@ -343,7 +343,7 @@ pub enum Response {
 }
 
 /// A contact as it travels in [`Response::Nodes`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct WireContact {
     /// The node's id.
     pub id: NodeId,

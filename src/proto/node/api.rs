@@ -107,7 +107,7 @@ pub struct Transmit {
 }
 
 /// Names one command's work until its [`Event::QueryFinished`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct QueryId(pub u64);
 
 /// Work an application asks of a node.
@@ -214,7 +214,7 @@ impl fmt::Display for CommandError {
 impl std::error::Error for CommandError {}
 
 /// How a peer first came to the node's attention.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Via {
     /// A multicast beacon, confirmed by a ping.
     Beacon,
@@ -225,7 +225,7 @@ pub enum Via {
 }
 
 /// Something the application may want to know.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Event {
     /// A peer entered the routing table.
     PeerDiscovered {
@@ -292,7 +292,7 @@ pub enum Event {
 }
 
 /// What came of a command.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum QueryOutcome {
     /// [`Command::Ping`] answered.
     Pong {
@@ -316,7 +316,7 @@ pub enum QueryOutcome {
     /// closest nodes it found.
     Stored(StoreResult),
     /// [`Command::ImmutableGet`]: the value, if a holder had it (hash checked).
-    Immutable(Option<Vec<u8>>),
+    Immutable(#[serde(serialize_with = "crate::proto::id::serialize_hex_opt")] Option<Vec<u8>>),
     /// [`Command::MutableGet`]: the record, if a holder had one with the `seq` asked
     /// for (signature checked).
     Mutable(Option<MutableRecord>),
@@ -334,7 +334,7 @@ pub enum QueryOutcome {
 }
 
 /// How a write went.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct StoreResult {
     /// The record's key (the topic, for announcements).
     pub key: Key,
@@ -349,7 +349,7 @@ pub struct StoreResult {
 }
 
 /// One answer (or silence) of [`Command::PingClosest`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct PingResult {
     /// The peer pinged.
     pub peer: NodeId,
@@ -358,7 +358,7 @@ pub struct PingResult {
 }
 
 /// Why a command's work failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub enum QueryError {
     /// No answer after every retry.
@@ -376,7 +376,7 @@ pub enum QueryError {
 }
 
 /// How a [`Command::Connect`] reached its peer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub enum ConnectPath {
     /// Straight to its address.
     Direct,
@@ -401,7 +401,7 @@ impl ConnectPath {
 }
 
 /// Why a hole punch did not open a direct path (the connection stays relayed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum PunchFailure {
     /// Both NATs map every destination anew: no address to aim at.
     BothRandom,

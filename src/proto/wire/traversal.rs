@@ -78,7 +78,7 @@ pub enum Notice {
 
 /// A node's idea of the NAT in front of it, as HyperDHT classifies it from the
 /// reflexive addresses peers report.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub enum NatKind {
     /// Not enough reports yet.
     #[default]
