@@ -1,5 +1,6 @@
-//! SHS1 known-answer tests against the shared vectors (`tests/data/shs1.json`, a copy
-//! of `shared/vectors/shs1.json`; its README gives the formulas and fields).
+//! SHS1 known-answer tests against the vectors in `tests/data/shs1.json` (each case:
+//! the long-term seeds, the ephemeral secrets, the four messages, every intermediate
+//! and the session keys, as the Secret Handshake paper names them).
 //!
 //! Every case is replayed through [`ClientHandshake`] and [`ServerHandshake`] with the
 //! case's ephemeral X25519 secrets and long-term seeds; the four messages, every
