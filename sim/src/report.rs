@@ -1,4 +1,4 @@
-//! The report of one run: the JSON whose keys other people's scripts rely on (the README lists them) and the human summary.
+//! The report of one run: the JSON whose keys other people's scripts rely on (docs/simulating.md lists them) and the human summary.
 //!
 //! In: what the runner measured. Out: a [`Report`] that serialises to the report keys
 //! other people's scripts rely on (`scenario`, `seed`, `nodes`, `sim_seconds`,
