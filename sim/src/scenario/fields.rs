@@ -49,7 +49,7 @@ impl Ctx<'_> {
 
     /// toml's own complaint (syntax, a duplicate key), with the key guessed from the
     /// line it points at.
-    pub(super) fn syntax_error(&self, error: &toml::de::Error) -> ScenarioError {
+    pub(super) fn syntax_error(&self, error: &toml_edit::TomlError) -> ScenarioError {
         let message: Vec<&str> = error
             .message()
             .lines()
