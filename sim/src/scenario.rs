@@ -22,6 +22,7 @@ mod events;
 mod faults;
 mod fields;
 mod hostile;
+pub mod keys;
 pub mod support;
 mod tree;
 
@@ -513,8 +514,7 @@ impl fmt::Display for Op {
     }
 }
 
-/// The metric names an `[expect]` key may use; anything else is an error.
-pub const METRICS: &[&str] = Metric::NAMES;
+pub use keys::METRICS;
 
 /// A scenario file that cannot be used, and where it goes wrong.
 ///

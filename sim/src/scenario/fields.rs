@@ -9,12 +9,13 @@ use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
-use super::check::{AT_KEYS, LATENCY_KEYS, NETWORK_KEYS, TOP_KEYS, WORKLOAD_KEYS};
 use super::duration::parse_duration;
-use super::faults::{CHURN_KEYS, CLOCK_SKEW_KEYS, NAT_KEYS};
-use super::hostile::HOSTILE_KEYS;
+use super::keys::{
+    AT_KEYS, CHURN_KEYS, CLOCK_SKEW_KEYS, HOSTILE_KEYS, LATENCY_KEYS, METRICS, NAT_KEYS,
+    NETWORK_KEYS, TOP_KEYS, WORKLOAD_KEYS,
+};
 use super::tree::{Entry, Kind, Value};
-use super::{ScenarioError, METRICS};
+use super::ScenarioError;
 
 /// The file being checked: where errors point.
 pub(super) struct Ctx<'a> {
