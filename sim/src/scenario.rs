@@ -23,6 +23,7 @@ mod faults;
 mod fields;
 mod hostile;
 pub mod keys;
+pub mod raw;
 pub mod support;
 mod tree;
 
