@@ -22,6 +22,8 @@ mod events;
 mod faults;
 mod fields;
 mod hostile;
+pub mod keys;
+pub mod raw;
 pub mod support;
 mod tree;
 
@@ -513,8 +515,7 @@ impl fmt::Display for Op {
     }
 }
 
-/// The metric names an `[expect]` key may use; anything else is an error.
-pub const METRICS: &[&str] = Metric::NAMES;
+pub use keys::METRICS;
 
 /// A scenario file that cannot be used, and where it goes wrong.
 ///

@@ -5,8 +5,8 @@
 //! that failed, by default; [`PANIC`] when the run panicked) and a budget of runs. Out: the smallest failing TOML found,
 //! the steps taken and the runs spent.
 //!
-//! The search works on the TOML document itself, so it knows no key it does not need
-//! to: every candidate goes through the scenario checker (one that no longer makes
+//! The search edits the file's typed form ([`crate::scenario::raw::File`]), so a
+//! candidate keeps every key the search does not touch; every candidate goes through the scenario checker (one that no longer makes
 //! sense, say a workload after the shortened end, is skipped without a run) and then
 //! through a run. Greedy passes, cheapest wins first, until a pass changes nothing:
 //!
@@ -20,9 +20,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use toml::Value;
-
 use crate::runner::{self, Options};
+use crate::scenario::raw::{File, Seed};
 use crate::scenario::{self, format_duration, parse_duration};
 
 /// The name a run that panicked fails under, before its expectations: shrinking a
@@ -101,108 +100,79 @@ fn failures(
     ))
 }
 
-fn scale_duration(value: &mut Value, factor: f64) -> bool {
-    let Some(text) = value.as_str() else {
-        return false;
-    };
-    let Ok(duration) = parse_duration(text) else {
+/// `value`, a duration as written, times `factor`; `false` (and unchanged) when it is
+/// not a duration, or scaling changes nothing or makes it zero.
+fn scale_duration(value: &mut String, factor: f64) -> bool {
+    let Ok(duration) = parse_duration(value) else {
         return false;
     };
     let scaled = Duration::from_micros((duration.as_micros() as f64 * factor).round() as u64);
     if scaled == duration || scaled.is_zero() {
         return false;
     }
-    *value = Value::String(format_duration(scaled));
+    *value = format_duration(scaled);
     true
 }
 
-fn table_array<'a>(doc: &'a mut Value, key: &str) -> Option<&'a mut Vec<Value>> {
-    doc.get_mut(key)?.as_array_mut()
-}
-
-/// The candidates of one pass over `doc`: each a description and a changed document.
-fn candidates(doc: &Value, expectation: &str) -> Vec<(String, Value)> {
+/// The candidates of one pass over `file`: each a description and a changed file.
+fn candidates(file: &File, expectation: &str) -> Vec<(String, File)> {
     let mut out = Vec::new();
     // 1. Only the expectation that fails.
-    if let Some(expect) = doc.get("expect").and_then(Value::as_table) {
-        if expect.len() > 1 {
-            let mut next = doc.clone();
-            if let Some(t) = next.get_mut("expect").and_then(Value::as_table_mut) {
-                t.retain(|k, _| k == expectation);
-            }
-            out.push((format!("keep only the expectation {expectation}"), next));
-        }
+    if file.expect.len() > 1 {
+        let mut next = file.clone();
+        next.expect.retain(|metric, _| metric == expectation);
+        out.push((format!("keep only the expectation {expectation}"), next));
     }
     // 2. Half the nodes.
-    if let Some(nodes) = doc.get("nodes").and_then(Value::as_integer) {
-        if nodes > 2 {
-            let half = (nodes / 2).max(2);
-            let mut next = doc.clone();
-            next["nodes"] = Value::Integer(half);
-            // A bootstrap count above the nodes would be refused: cap it.
-            if let Some(b) = next.get_mut("network").and_then(|n| n.get_mut("bootstrap")) {
-                if b.as_integer().is_some_and(|b| b > half) {
-                    *b = Value::Integer(half);
-                }
-            }
-            out.push((format!("nodes {nodes} -> {half}"), next));
+    if file.nodes > 2 {
+        let half = (file.nodes / 2).max(2);
+        let mut next = file.clone();
+        next.nodes = half;
+        // A bootstrap count above the nodes would be refused: cap it.
+        if let Some(bootstrap) = next.network.as_mut().and_then(|n| n.bootstrap.as_mut()) {
+            *bootstrap = (*bootstrap).min(half);
         }
+        out.push((format!("nodes {} -> {half}", file.nodes), next));
     }
     // 3. Half the timeline.
-    let mut next = doc.clone();
-    let mut changed = false;
-    if let Some(d) = next.get_mut("duration") {
-        changed |= scale_duration(d, 0.5);
-    }
-    if let Some(w) = next
-        .get_mut("network")
-        .and_then(|n| n.get_mut("join_window"))
-    {
-        scale_duration(w, 0.5);
-    }
-    for key in ["at", "workload"] {
-        if let Some(entries) = table_array(&mut next, key) {
-            for entry in entries.iter_mut() {
-                for field in ["time", "from", "over"] {
-                    if let Some(v) = entry.get_mut(field) {
-                        scale_duration(v, 0.5);
-                    }
-                }
+    let mut next = file.clone();
+    if scale_duration(&mut next.duration, 0.5) {
+        if let Some(window) = next.network.as_mut().and_then(|n| n.join_window.as_mut()) {
+            scale_duration(window, 0.5);
+        }
+        for at in &mut next.at {
+            scale_duration(&mut at.time, 0.5);
+        }
+        for workload in &mut next.workload {
+            scale_duration(&mut workload.from, 0.5);
+            if let Some(over) = workload.over.as_mut() {
+                scale_duration(over, 0.5);
             }
         }
-    }
-    if changed {
-        let was = doc.get("duration").and_then(Value::as_str).unwrap_or("?");
-        let now = next.get("duration").and_then(Value::as_str).unwrap_or("?");
+        let (was, now) = (&file.duration, &next.duration);
         out.push((format!("timeline halved: duration {was} -> {now}"), next));
     }
     // 4. Drop events and workloads one at a time.
-    for key in ["at", "workload"] {
-        let count = doc.get(key).and_then(Value::as_array).map_or(0, Vec::len);
-        for i in 0..count {
-            let mut next = doc.clone();
-            if let Some(entries) = table_array(&mut next, key) {
-                entries.remove(i);
-                if entries.is_empty() {
-                    next.as_table_mut().map(|t| t.remove(key));
-                }
-            }
-            out.push((format!("drop [[{key}]] #{}", i + 1), next));
-        }
+    for i in 0..file.at.len() {
+        let mut next = file.clone();
+        next.at.remove(i);
+        out.push((format!("drop [[at]] #{}", i + 1), next));
+    }
+    for i in 0..file.workload.len() {
+        let mut next = file.clone();
+        next.workload.remove(i);
+        out.push((format!("drop [[workload]] #{}", i + 1), next));
     }
     // 5. Halve workload counts.
-    let count = doc
-        .get("workload")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
-    for i in 0..count {
-        let Some(entry) = doc["workload"][i].as_table() else {
-            continue;
-        };
-        for (field, value) in entry {
-            if let Some(n) = value.as_integer().filter(|&n| n > 1) {
-                let mut next = doc.clone();
-                next["workload"][i][field.as_str()] = Value::Integer(n / 2);
+    for (i, workload) in file.workload.iter().enumerate() {
+        for (field, count) in workload.clone().counts_mut() {
+            if let Some(n) = count.filter(|&n| n > 1) {
+                let mut next = file.clone();
+                for (key, count) in next.workload[i].counts_mut() {
+                    if key == field {
+                        *count = Some(n / 2);
+                    }
+                }
                 out.push((
                     format!("[[workload]] #{} {field} {n} -> {}", i + 1, n / 2),
                     next,
@@ -211,17 +181,23 @@ fn candidates(doc: &Value, expectation: &str) -> Vec<(String, Value)> {
         }
     }
     // 6. Drop fault families.
-    for family in ["loss", "duplicate", "reorder"] {
-        if doc
-            .get("network")
-            .and_then(|n| n.get(family))
-            .is_some_and(|v| v.as_float().is_some_and(|f| f > 0.0) || v.as_integer().is_some())
-        {
-            let mut next = doc.clone();
-            if let Some(n) = next.get_mut("network").and_then(Value::as_table_mut) {
-                n.remove(family);
-                if family == "reorder" {
-                    n.remove("reorder_delay");
+    let network = file.network.clone().unwrap_or_default();
+    let families = [
+        ("loss", network.loss),
+        ("duplicate", network.duplicate),
+        ("reorder", network.reorder),
+    ];
+    for (family, value) in families {
+        if value.is_some_and(|share| share > 0.0) {
+            let mut next = file.clone();
+            if let Some(n) = next.network.as_mut() {
+                match family {
+                    "loss" => n.loss = None,
+                    "duplicate" => n.duplicate = None,
+                    _ => {
+                        n.reorder = None;
+                        n.reorder_delay = None;
+                    }
                 }
             }
             out.push((format!("no {family}"), next));
@@ -242,7 +218,7 @@ pub fn shrink(
     progress: &mut dyn FnMut(&str),
 ) -> Result<Shrunk, ShrinkError> {
     scenario::parse(path, text).map_err(|e| ShrinkError::Scenario(e.to_string()))?;
-    let mut doc: Value = toml::from_str(text).map_err(|e| ShrinkError::Scenario(e.to_string()))?;
+    let mut file = File::from_toml(text).map_err(ShrinkError::Scenario)?;
     let failed = failures(path, text, seed)?.unwrap_or_default();
     let names: Vec<&str> = failed.iter().map(|(n, _)| n.as_str()).collect();
     let expectation = match expectation {
@@ -273,11 +249,11 @@ pub fn shrink(
     let mut runs = 1;
     let mut steps = Vec::new();
     'passes: loop {
-        for (step, next) in candidates(&doc, &expectation) {
+        for (step, next) in candidates(&file, &expectation) {
             if runs >= budget {
                 break 'passes;
             }
-            let Ok(text) = toml::to_string(&next) else {
+            let Ok(text) = next.to_toml() else {
                 continue;
             };
             let Some(failed) = failures(path, &text, seed)? else {
@@ -287,7 +263,7 @@ pub fn shrink(
             if same(&failed) {
                 progress(&step);
                 steps.push(step);
-                doc = next;
+                file = next;
                 // Start the pass again from the cheapest steps on the smaller scenario.
                 continue 'passes;
             }
@@ -295,10 +271,8 @@ pub fn shrink(
         break; // a whole pass without a smaller failing scenario
     }
     // The shrunk file carries its seed: `dswarm run` on it alone fails again.
-    if let Some(table) = doc.as_table_mut() {
-        table.insert("seed".into(), Value::Integer(seed as i64));
-    }
-    let toml = toml::to_string(&doc).map_err(|e| ShrinkError::Scenario(e.to_string()))?;
+    file.seed = Some(Seed::from(seed));
+    let toml = file.to_toml().map_err(ShrinkError::Scenario)?;
     Ok(Shrunk {
         toml,
         expectation,

@@ -11,70 +11,19 @@ use std::time::Duration;
 use super::duration::format_duration;
 use super::events;
 pub(super) use super::events::{leave_fits, partition_fits};
-use super::faults::{self, ChurnRun, CHURN_KEYS, CLOCK_SKEW_KEYS, NAT_KEYS};
+use super::faults::{self, ChurnRun};
 use super::fields::{Ctx, Field, Lookup, Section};
-use super::hostile::{self, HOSTILE_KEYS};
+use super::hostile;
+use super::keys::{
+    AT_KEYS, CHURN_KEYS, CLOCK_SKEW_KEYS, HOSTILE_KEYS, LATENCY_KEYS, METRICS, NAT_KEYS,
+    NETWORK_KEYS, TOP_KEYS, WORKLOAD_KEYS,
+};
 use super::tree::{self, Kind};
 use super::{
     Action, ChurnSpec, CryptoKind, EngineKind, Expectation, NetworkSpec, Op, Scenario,
-    ScenarioError, Workload, DURATION_MAX, LATENCY_MAX, METRICS, NODES_MAX, NODES_MIN,
-    WORKLOAD_OPS_MAX,
+    ScenarioError, Workload, DURATION_MAX, LATENCY_MAX, NODES_MAX, NODES_MIN, WORKLOAD_OPS_MAX,
 };
 use crate::metric::Metric;
-
-pub(super) const TOP_KEYS: &[&str] = &[
-    "name",
-    "seed",
-    "nodes",
-    "engine",
-    "crypto",
-    "duration",
-    "network_key",
-    "network",
-    "at",
-    "workload",
-    "hostile",
-    "churn",
-    "expect",
-];
-pub(super) const NETWORK_KEYS: &[&str] = &[
-    "latency",
-    "loss",
-    "duplicate",
-    "reorder",
-    "reorder_delay",
-    "segments",
-    "bootstrap",
-    "join_window",
-    "clock_skew",
-    "nat",
-    "mailbox",
-];
-pub(super) const LATENCY_KEYS: &[&str] = &["min", "max"];
-pub(super) const AT_KEYS: &[&str] = &[
-    "time",
-    "partition",
-    "one_way",
-    "heal",
-    "leave",
-    "crash",
-    "restart",
-    "keep_table",
-];
-pub(super) const WORKLOAD_KEYS: &[&str] = &[
-    "from",
-    "over",
-    "lookups",
-    "ping_closest",
-    "pings",
-    "puts",
-    "gets",
-    "mutable_puts",
-    "mutable_gets",
-    "announces",
-    "topic_lookups",
-    "connects",
-];
 
 /// Checks scenario `text` read from `path`.
 pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {

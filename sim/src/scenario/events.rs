@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
-use super::check::AT_KEYS;
 use super::duration::format_duration;
 use super::fields::Field;
+use super::keys::AT_KEYS;
 use super::tree::Kind;
 use super::{Action, At, ScenarioError, PARTITION_GROUPS_MAX};
 

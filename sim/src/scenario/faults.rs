@@ -12,14 +12,11 @@ use dswarm::harness::ClockSkew;
 
 use super::duration::{format_duration, parse_duration};
 use super::fields::Field;
+use super::keys::{CHURN_KEYS, CLOCK_SKEW_KEYS, NAT_KEYS};
 use super::support::{self, Feature};
 use super::tree::Kind;
 use super::{EngineKind, ScenarioError};
 use crate::world::nat::NatSpec;
-
-pub(super) const CLOCK_SKEW_KEYS: &[&str] = &["offset", "drift"];
-pub(super) const NAT_KEYS: &[&str] = &["open", "consistent", "random"];
-pub(super) const CHURN_KEYS: &[&str] = &["leave", "join", "graceful", "from", "until"];
 
 /// The largest clock offset a scenario may draw: a day.
 pub const CLOCK_OFFSET_MAX: Duration = Duration::from_secs(86_400);

@@ -9,12 +9,13 @@ use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
-use super::check::{AT_KEYS, LATENCY_KEYS, NETWORK_KEYS, TOP_KEYS, WORKLOAD_KEYS};
 use super::duration::parse_duration;
-use super::faults::{CHURN_KEYS, CLOCK_SKEW_KEYS, NAT_KEYS};
-use super::hostile::HOSTILE_KEYS;
+use super::keys::{
+    AT_KEYS, CHURN_KEYS, CLOCK_SKEW_KEYS, HOSTILE_KEYS, LATENCY_KEYS, METRICS, NAT_KEYS,
+    NETWORK_KEYS, TOP_KEYS, WORKLOAD_KEYS,
+};
 use super::tree::{Entry, Kind, Value};
-use super::{ScenarioError, METRICS};
+use super::ScenarioError;
 
 /// The file being checked: where errors point.
 pub(super) struct Ctx<'a> {
@@ -49,7 +50,7 @@ impl Ctx<'_> {
 
     /// toml's own complaint (syntax, a duplicate key), with the key guessed from the
     /// line it points at.
-    pub(super) fn syntax_error(&self, error: &toml::de::Error) -> ScenarioError {
+    pub(super) fn syntax_error(&self, error: &toml_edit::TomlError) -> ScenarioError {
         let message: Vec<&str> = error
             .message()
             .lines()
@@ -304,18 +305,7 @@ fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
 
 /// Levenshtein distance over chars, ignoring ASCII case.
 fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().map(|c| c.to_ascii_lowercase()).collect();
-    let b: Vec<char> = b.chars().map(|c| c.to_ascii_lowercase()).collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, &ca) in a.iter().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[b.len()]
+    strsim::levenshtein(&a.to_ascii_lowercase(), &b.to_ascii_lowercase())
 }
 
 /// "`a`, `b` or `c`".

@@ -8,25 +8,13 @@
 
 use super::duration::parse_duration;
 use super::fields::Field;
+use super::keys::HOSTILE_KEYS;
 use super::support::{self, Feature};
 use super::tree::Kind;
 use super::{EngineKind, ScenarioError};
 
 #[cfg(test)]
 mod tests;
-
-pub(super) const HOSTILE_KEYS: &[&str] = &[
-    "liars",
-    "droppers",
-    "forgers",
-    "replayers",
-    "flooders",
-    "sybils",
-    "flood_rate",
-    "replay_rate",
-    "forge_rate",
-    "sybil_identities",
-];
 
 /// The highest rate a hostile node may be given, per second.
 pub const RATE_MAX: f64 = 100_000.0;
