@@ -70,26 +70,27 @@ impl Kind {
 
 /// A `[table]` (or the document's root): its header's span, its entries in file order.
 fn table(table: &Table) -> Value {
-    let entries = table
+    let pairs = table
         .iter()
-        .filter_map(|(name, _)| table.get_key_value(name))
-        .filter_map(|(key, item)| entry(key, item))
-        .collect();
-    Value {
-        span: table.span(),
-        kind: Kind::Table(entries),
-    }
+        .filter_map(|(name, _)| table.get_key_value(name));
+    table_of(table.span(), pairs)
 }
 
 fn inline_table(table: &InlineTable) -> Value {
-    let entries = table
+    let pairs = table
         .iter()
-        .filter_map(|(name, _)| table.get_key_value(name))
-        .filter_map(|(key, item)| entry(key, item))
-        .collect();
+        .filter_map(|(name, _)| table.get_key_value(name));
+    table_of(table.span(), pairs)
+}
+
+/// A table of either form from its span and its `(key, item)` pairs in file order.
+fn table_of<'a>(
+    span: Option<Range<usize>>,
+    pairs: impl Iterator<Item = (&'a toml_edit::Key, &'a Item)>,
+) -> Value {
     Value {
-        span: table.span(),
-        kind: Kind::Table(entries),
+        span,
+        kind: Kind::Table(pairs.filter_map(|(key, item)| entry(key, item)).collect()),
     }
 }
 
