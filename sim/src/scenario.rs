@@ -2,11 +2,15 @@
 //! out, or a [`ScenarioError`] naming the file, the line and the dotted key at fault.
 //!
 //! 1. [`load`] reads the file; [`parse`] takes text already in memory.
-//! 2. The text becomes a tree that remembers where every key and value was written.
-//! 3. The checks walk that tree: unknown keys are errors (with "did you mean" when a
-//!    known key is close), each value is type- and range-checked, defaults fill the
-//!    gaps, and the cross-field rules hold (latency min <= max, every event inside the
-//!    run, enough nodes for the bootstrap list and the partitions).
+//! 2. serde reads the text as [`raw::File`], whose types are the format: unknown keys
+//!    are errors (with "did you mean" when a known key is close, or where the key
+//!    belongs), and each value is read as its key means it ([`leaf`] types).
+//! 3. The rules (`check`, `events`, `faults`, `hostile`) turn that into a [`Scenario`]:
+//!    required keys present, ranges held, defaults filled in, and the rules across keys
+//!    (latency min <= max, every event inside the run, enough nodes for the bootstrap
+//!    list and the partitions).
+//!
+//! Every error is made from a dotted key; `doc` finds the line that key is written on.
 //!
 //! A returned `Scenario` satisfies everything its fields' docs promise. Nothing here
 //! panics, whatever the text. `scenarios/README.md` is the users' guide to the format.
@@ -17,12 +21,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 mod check;
+mod doc;
 mod duration;
 mod events;
 mod faults;
-mod fields;
 mod hostile;
 pub mod keys;
+pub mod leaf;
 pub mod raw;
 pub mod support;
 mod tree;
@@ -514,8 +519,6 @@ impl fmt::Display for Op {
         f.write_str(self.as_str())
     }
 }
-
-pub use keys::METRICS;
 
 /// A scenario file that cannot be used, and where it goes wrong.
 ///

@@ -21,8 +21,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::runner::{self, Options};
-use crate::scenario::raw::{File, Seed};
-use crate::scenario::{self, format_duration, parse_duration};
+use crate::scenario::leaf::{Count, Dur, Seed, Whole};
+use crate::scenario::raw::File;
+use crate::scenario::{self, format_duration};
 
 /// The name a run that panicked fails under, before its expectations: shrinking a
 /// crash of the test-bed keeps it crashing (`--expect panic`, or by default).
@@ -100,17 +101,17 @@ fn failures(
     ))
 }
 
-/// `value`, a duration as written, times `factor`; `false` (and unchanged) when it is
-/// not a duration, or scaling changes nothing or makes it zero.
-fn scale_duration(value: &mut String, factor: f64) -> bool {
-    let Ok(duration) = parse_duration(value) else {
+/// `value` times `factor`; `false` (and unchanged) when it is missing, or scaling
+/// changes nothing or makes it zero.
+fn scale_duration(value: Option<&mut Dur>, factor: f64) -> bool {
+    let Some(Dur(duration)) = value else {
         return false;
     };
     let scaled = Duration::from_micros((duration.as_micros() as f64 * factor).round() as u64);
-    if scaled == duration || scaled.is_zero() {
+    if scaled == *duration || scaled.is_zero() {
         return false;
     }
-    *value = format_duration(scaled);
+    *duration = scaled;
     true
 }
 
@@ -118,38 +119,44 @@ fn scale_duration(value: &mut String, factor: f64) -> bool {
 fn candidates(file: &File, expectation: &str) -> Vec<(String, File)> {
     let mut out = Vec::new();
     // 1. Only the expectation that fails.
-    if file.expect.len() > 1 {
+    if file.expect.0.len() > 1 {
         let mut next = file.clone();
-        next.expect.retain(|metric, _| metric == expectation);
+        next.expect
+            .0
+            .retain(|(metric, _)| metric.name() == expectation);
         out.push((format!("keep only the expectation {expectation}"), next));
     }
     // 2. Half the nodes.
-    if file.nodes > 2 {
-        let half = (file.nodes / 2).max(2);
+    let nodes = file.nodes.map_or(0, |nodes| nodes.0);
+    if nodes > 2 {
+        let half = (nodes / 2).max(2);
         let mut next = file.clone();
-        next.nodes = half;
+        next.nodes = Some(Whole(half));
         // A bootstrap count above the nodes would be refused: cap it.
         if let Some(bootstrap) = next.network.as_mut().and_then(|n| n.bootstrap.as_mut()) {
-            *bootstrap = (*bootstrap).min(half);
+            bootstrap.0 = bootstrap.0.min(half as u64);
         }
-        out.push((format!("nodes {} -> {half}", file.nodes), next));
+        out.push((format!("nodes {nodes} -> {half}"), next));
     }
     // 3. Half the timeline.
     let mut next = file.clone();
-    if scale_duration(&mut next.duration, 0.5) {
-        if let Some(window) = next.network.as_mut().and_then(|n| n.join_window.as_mut()) {
-            scale_duration(window, 0.5);
-        }
+    if scale_duration(next.duration.as_mut(), 0.5) {
+        scale_duration(
+            next.network.as_mut().and_then(|n| n.join_window.as_mut()),
+            0.5,
+        );
         for at in &mut next.at {
-            scale_duration(&mut at.time, 0.5);
+            scale_duration(at.time.as_mut(), 0.5);
         }
         for workload in &mut next.workload {
-            scale_duration(&mut workload.from, 0.5);
-            if let Some(over) = workload.over.as_mut() {
-                scale_duration(over, 0.5);
-            }
+            scale_duration(workload.from.as_mut(), 0.5);
+            scale_duration(workload.over.as_mut(), 0.5);
         }
-        let (was, now) = (&file.duration, &next.duration);
+        let written = |file: &File| {
+            file.duration
+                .map_or(String::new(), |d| format_duration(d.0))
+        };
+        let (was, now) = (written(file), written(&next));
         out.push((format!("timeline halved: duration {was} -> {now}"), next));
     }
     // 4. Drop events and workloads one at a time.
@@ -166,11 +173,11 @@ fn candidates(file: &File, expectation: &str) -> Vec<(String, File)> {
     // 5. Halve workload counts.
     for (i, workload) in file.workload.iter().enumerate() {
         for (field, count) in workload.clone().counts_mut() {
-            if let Some(n) = count.filter(|&n| n > 1) {
+            if let Some(Count(n)) = count.filter(|n| n.0 > 1) {
                 let mut next = file.clone();
                 for (key, count) in next.workload[i].counts_mut() {
                     if key == field {
-                        *count = Some(n / 2);
+                        *count = Some(Count(n / 2));
                     }
                 }
                 out.push((
@@ -188,7 +195,7 @@ fn candidates(file: &File, expectation: &str) -> Vec<(String, File)> {
         ("reorder", network.reorder),
     ];
     for (family, value) in families {
-        if value.is_some_and(|share| share > 0.0) {
+        if value.is_some_and(|share| share.0 > 0.0) {
             let mut next = file.clone();
             if let Some(n) = next.network.as_mut() {
                 match family {
@@ -218,7 +225,7 @@ pub fn shrink(
     progress: &mut dyn FnMut(&str),
 ) -> Result<Shrunk, ShrinkError> {
     scenario::parse(path, text).map_err(|e| ShrinkError::Scenario(e.to_string()))?;
-    let mut file = File::from_toml(text).map_err(ShrinkError::Scenario)?;
+    let mut file = File::from_toml(text).map_err(|e| ShrinkError::Scenario(e.to_string()))?;
     let failed = failures(path, text, seed)?.unwrap_or_default();
     let names: Vec<&str> = failed.iter().map(|(n, _)| n.as_str()).collect();
     let expectation = match expectation {
@@ -271,7 +278,7 @@ pub fn shrink(
         break; // a whole pass without a smaller failing scenario
     }
     // The shrunk file carries its seed: `dswarm run` on it alone fails again.
-    file.seed = Some(Seed::from(seed));
+    file.seed = Some(Seed(seed));
     let toml = file.to_toml().map_err(ShrinkError::Scenario)?;
     Ok(Shrunk {
         toml,

@@ -1,136 +1,117 @@
-//! From a parsed tree to a [`Scenario`]: every key known, every value typed and in
-//! range, defaults filled in, cross-field rules held.
+//! The rules of a scenario file: from the file as read ([`raw::File`]) to a
+//! [`Scenario`], every required key present, every value in range, defaults filled in,
+//! and the rules that cross keys held (latency min <= max, every event and workload
+//! inside the run, enough nodes for the bootstrap list, the segments and the
+//! partitions).
 //!
-//! Each table is checked for unknown keys before its values are read, so a misspelt
-//! key is reported as misspelt, not as a missing one. The first problem found is the
-//! one returned; each names its line (from the key's or value's span) and dotted key.
+//! In: the file's text (and path, for errors). Out: the scenario, or the first problem
+//! found, with its dotted key; [`Doc`] finds its line. Reading the text as
+//! [`raw::File`] comes first, so unknown keys and values of the wrong type are reported
+//! before any rule.
 
 use std::path::Path;
 use std::time::Duration;
 
+use super::doc::Doc;
 use super::duration::format_duration;
 use super::events;
 pub(super) use super::events::{leave_fits, partition_fits};
-use super::faults::{self, ChurnRun};
-use super::fields::{Ctx, Field, Lookup, Section};
+use super::faults;
 use super::hostile;
-use super::keys::{
-    AT_KEYS, CHURN_KEYS, CLOCK_SKEW_KEYS, HOSTILE_KEYS, LATENCY_KEYS, METRICS, NAT_KEYS,
-    NETWORK_KEYS, TOP_KEYS, WORKLOAD_KEYS,
-};
-use super::tree::{self, Kind};
+use super::leaf::{Bound, Count, Dur, Text};
+use super::raw;
 use super::{
     Action, ChurnSpec, CryptoKind, EngineKind, Expectation, NetworkSpec, Op, Scenario,
     ScenarioError, Workload, DURATION_MAX, LATENCY_MAX, NODES_MAX, NODES_MIN, WORKLOAD_OPS_MAX,
 };
 use crate::metric::Metric;
 
-/// Checks scenario `text` read from `path`.
+/// Loads scenario `text` read from `path`.
 pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-    let ctx = Ctx { path, text };
-    let mut root = tree::parse(text).map_err(|error| ctx.syntax_error(&error))?;
-    // The document's own span covers nothing useful: a missing top-level key has no line.
-    root.span = None;
-    let top = Section::new(&ctx, String::new(), &root, None, TOP_KEYS)?;
-    check_keys(&top)?;
-
-    let name = top.required("name", "like `name = \"partition-heal\"`")?;
-    let name = name_value(&name)?;
-    let seed = match top.get("seed") {
-        Some(field) => seed_value(&field)?,
-        None => 1,
-    };
-    let nodes_field = top.required("nodes", "like `nodes = 50`")?;
-    let nodes_written = nodes_field.integer()?;
+    let doc = Doc::parse(path, text)?;
+    let file = raw::File::from_toml(text).map_err(|error| doc.serde_error(&error))?;
+    let name = name_value(
+        &doc,
+        required(
+            &doc,
+            "",
+            "name",
+            file.name,
+            "like `name = \"partition-heal\"`",
+        )?,
+    )?;
+    let nodes_written = required(&doc, "", "nodes", file.nodes, "like `nodes = 50`")?.0;
     let nodes = usize::try_from(nodes_written)
         .ok()
         .filter(|&nodes| nodes_in_range(nodes).is_ok())
-        .ok_or_else(|| nodes_field.error(nodes_in_range_message(nodes_written)))?;
-    let engine = match top.get("engine") {
-        Some(field) => field
-            .string()?
-            .parse::<EngineKind>()
-            .map_err(|message| field.error(message))?,
-        None => EngineKind::Turmoil,
-    };
-    let crypto = match top.get("crypto") {
-        Some(field) => field
-            .string()?
-            .parse::<CryptoKind>()
-            .map_err(|message| field.error(message))?,
-        None => CryptoKind::Auto,
-    };
-    let duration_field = top.required("duration", "like `duration = \"120s\"`")?;
-    let duration = duration_field.duration()?;
+        .ok_or_else(|| doc.error("nodes", nodes_in_range_message(nodes_written)))?;
+    let engine = file.engine.unwrap_or(EngineKind::Turmoil);
+    let Dur(duration) = required(
+        &doc,
+        "",
+        "duration",
+        file.duration,
+        "like `duration = \"120s\"`",
+    )?;
     if duration.is_zero() {
-        return Err(duration_field.error("is zero; a run must last, like \"120s\""));
+        return Err(doc.error("duration", "is zero; a run must last, like \"120s\""));
     }
     if duration > DURATION_MAX {
-        return Err(duration_field.error(format!(
-            "{} is longer than the most a run may last, {}",
-            format_duration(duration),
-            format_duration(DURATION_MAX)
-        )));
+        return Err(doc.error(
+            "duration",
+            format!(
+                "{} is longer than the most a run may last, {}",
+                format_duration(duration),
+                format_duration(DURATION_MAX)
+            ),
+        ));
     }
-    let network_key = match top.get("network_key") {
-        Some(field) => Some(network_key_value(&field)?),
-        None => None,
-    };
     let run = Run {
+        doc: &doc,
         nodes,
         duration,
-        duration_field,
         engine,
     };
-    let network = network_value(top.get("network").as_ref(), &run)?;
-    let mut at = match top.get("at") {
-        Some(field) => events::at_value(&field, nodes, duration)?,
-        None => Vec::new(),
-    };
+    let network = network_value(&run, file.network.unwrap_or_default())?;
+    let mut at = events::at_value(&run, file.at)?;
     // Stable: events at one moment keep their file order.
     at.sort_by_key(|event| event.time);
-    let workload = match top.get("workload") {
-        Some(field) => workload_value(&field, &run)?,
-        None => Vec::new(),
-    };
-    let churn = match top.get("churn") {
-        Some(field) => {
-            let churn_run = ChurnRun {
-                nodes,
-                duration,
-                join_window: network.join_window,
-                bootstrap: network.bootstrap,
-            };
-            Some(faults::churn_value(&field, &churn_run)?)
-        }
-        None => None,
-    };
-    let hostile = match top.get("hostile") {
-        Some(field) => {
-            let left = at
-                .iter()
-                .filter_map(|event| match event.action {
-                    Action::Leave { share } => Some(Action::leave_count(share, nodes)),
-                    _ => None,
-                })
-                .sum();
-            hostile::hostile_value(&field, nodes, network.bootstrap, left, engine)?
-        }
+    let workload = file
+        .workload
+        .into_iter()
+        .enumerate()
+        .map(|(index, workload)| workload_value(&run, index, workload))
+        .collect::<Result<_, _>>()?;
+    let churn = file
+        .churn
+        .map(|churn| faults::churn_value(&run, &network, churn))
+        .transpose()?;
+    let left = at
+        .iter()
+        .filter_map(|event| match event.action {
+            Action::Leave { share } => Some(Action::leave_count(share, nodes)),
+            _ => None,
+        })
+        .sum();
+    let hostile = match file.hostile {
+        Some(hostile) => hostile::hostile_value(&run, network.bootstrap, left, hostile)?,
         None => Default::default(),
     };
-    let expect = match top.get("expect") {
-        Some(field) => expect_value(&field)?,
-        None => Vec::new(),
-    };
+    let expect = file
+        .expect
+        .0
+        .into_iter()
+        .map(|(metric, bound)| expect_value(&doc, metric, bound))
+        .collect::<Result<_, _>>()?;
     Ok(Scenario {
         path: path.to_owned(),
         name,
-        seed,
+        seed: file.seed.map_or(1, |seed| seed.0),
         nodes,
         engine,
-        crypto,
+        crypto: file.crypto.unwrap_or(CryptoKind::Auto),
         duration,
-        network_key,
+        network_key: file.network_key.map(|key| key.0),
         network,
         at,
         workload,
@@ -140,56 +121,38 @@ pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioErro
     })
 }
 
-/// Checks every table's keys before any value, so that a key in the wrong table (TOML's
-/// trap: `duration` written below `[network]`) is reported there, not as missing from
-/// the top level. Values of the wrong type are skipped here and reported later.
-fn check_keys(top: &Section<'_>) -> Result<(), ScenarioError> {
-    let tables = |name: &str| -> Vec<Field<'_>> {
-        match top.get(name) {
-            Some(field) => match &field.value.kind {
-                Kind::Array(items) => items
-                    .iter()
-                    .enumerate()
-                    .map(|(index, item)| field.element(index, item))
-                    .collect(),
-                _ => vec![field],
-            },
-            None => Vec::new(),
-        }
-    };
-    let is_table = |field: &Field<'_>| matches!(field.value.kind, Kind::Table(_));
-    for network in tables("network").iter().filter(|field| is_table(field)) {
-        let network = network.table(NETWORK_KEYS)?;
-        for (name, known) in [
-            ("latency", LATENCY_KEYS),
-            ("clock_skew", CLOCK_SKEW_KEYS),
-            ("nat", NAT_KEYS),
-        ] {
-            if let Some(table) = network.get(name).filter(is_table) {
-                table.table(known)?;
-            }
-        }
-    }
-    for (name, known) in [
-        ("at", AT_KEYS),
-        ("workload", WORKLOAD_KEYS),
-        ("hostile", HOSTILE_KEYS),
-        ("churn", CHURN_KEYS),
-        ("expect", METRICS),
-    ] {
-        for field in tables(name).iter().filter(|field| is_table(field)) {
-            field.table(known)?;
-        }
-    }
-    Ok(())
+/// What the rules of the nested tables are checked against.
+pub(super) struct Run<'a> {
+    pub(super) doc: &'a Doc<'a>,
+    pub(super) nodes: usize,
+    pub(super) duration: Duration,
+    pub(super) engine: EngineKind,
 }
 
-/// What the nested tables are checked against.
-struct Run<'a> {
-    nodes: usize,
-    duration: Duration,
-    duration_field: Field<'a>,
-    engine: EngineKind,
+impl Run<'_> {
+    /// An error about `key`, at its line.
+    pub(super) fn error(&self, key: &str, message: impl Into<String>) -> ScenarioError {
+        self.doc.error(key, message)
+    }
+}
+
+/// `value`, or the error that `name` is missing from the table at `table` (the empty
+/// key for the top level), with `example` of what to write.
+pub(super) fn required<T>(
+    doc: &Doc<'_>,
+    table: &str,
+    name: &str,
+    value: Option<T>,
+    example: &str,
+) -> Result<T, ScenarioError> {
+    value.ok_or_else(|| {
+        let (within, key) = if table.is_empty() {
+            ("a scenario".to_owned(), name.to_owned())
+        } else {
+            (format!("`{table}`"), format!("{table}.{name}"))
+        };
+        doc.error(&key, format!("missing; {within} needs `{name}`, {example}"))
+    })
 }
 
 /// Whether churn at these rates fits a swarm of `nodes` with `bootstrap` bootstrap
@@ -240,99 +203,60 @@ pub(super) fn segments_fit(segments: usize, nodes: usize) -> Result<(), String> 
     }
 }
 
-fn name_value(field: &Field<'_>) -> Result<String, ScenarioError> {
-    let name = field.string()?;
+fn name_value(doc: &Doc<'_>, Text(name): Text) -> Result<String, ScenarioError> {
     if name.trim().is_empty() {
-        return Err(
-            field.error("is empty; give the scenario a name, like `name = \"partition-heal\"`")
-        );
+        return Err(doc.error(
+            "name",
+            "is empty; give the scenario a name, like `name = \"partition-heal\"`",
+        ));
     }
     if name.chars().any(char::is_control) {
-        return Err(
-            field.error("contains a control character (a newline or tab); use a one-line name")
-        );
+        return Err(doc.error(
+            "name",
+            "contains a control character (a newline or tab); use a one-line name",
+        ));
     }
-    Ok(name.to_owned())
+    Ok(name)
 }
 
-fn seed_value(field: &Field<'_>) -> Result<u64, ScenarioError> {
-    match &field.value.kind {
-        Kind::Integer(seed) => u64::try_from(*seed)
-            .map_err(|_| field.error(format!("{seed} is negative; a seed is 0 to {}", u64::MAX))),
-        // TOML integers stop at i64::MAX; a string carries the rest of the u64 range.
-        Kind::String(text) => text.trim().parse::<u64>().map_err(|_| {
-            field.error(format!(
-                "{text:?} is not a seed; write a whole number from 0 to {}",
-                u64::MAX
-            ))
-        }),
-        _ => Err(field.type_error("a whole number (or, above 2^63, a string of digits)")),
-    }
-}
-
-fn network_key_value(field: &Field<'_>) -> Result<[u8; 32], ScenarioError> {
-    let text = field.string()?.trim();
-    let length = text.chars().count();
-    if length != 64 {
-        return Err(field.error(format!(
-            "expected 64 hex characters (32 bytes), found {length}"
-        )));
-    }
-    let mut key = [0u8; 32];
-    for (byte, pair) in key.iter_mut().zip(text.as_bytes().chunks(2)) {
-        let pair = std::str::from_utf8(pair).ok();
-        *byte = pair
-            .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-            .ok_or_else(|| field.error("is not hex; use the digits 0-9 and a-f"))?;
-    }
-    Ok(key)
-}
-
-/// `[network]`, or the defaults when `field` is `None`.
-fn network_value(field: Option<&Field<'_>>, run: &Run<'_>) -> Result<NetworkSpec, ScenarioError> {
-    let table = field.map(|field| field.table(NETWORK_KEYS)).transpose()?;
-    let table = Lookup(table);
+/// `[network]`, its missing keys defaulted.
+fn network_value(run: &Run<'_>, network: raw::Network) -> Result<NetworkSpec, ScenarioError> {
     let default = NetworkSpec::default();
-
-    let (latency_min, latency_max) = match table.get("latency") {
-        Some(latency) => latency_value(&latency, &default)?,
+    let (latency_min, latency_max) = match network.latency {
+        Some(latency) => latency_value(run, latency, &default)?,
         None => (default.latency_min, default.latency_max),
     };
-    let probability = |name: &str, below_one: bool| match table.get(name) {
-        Some(field) => field.probability(below_one),
-        None => Ok(0.0),
-    };
-    let loss = probability("loss", true)?;
-    let duplicate = probability("duplicate", false)?;
-    let reorder = probability("reorder", false)?;
-    let reorder_delay = match table.get("reorder_delay") {
-        Some(field) => {
-            let delay = field.duration()?;
-            if delay > LATENCY_MAX {
-                return Err(field.error(format!(
+    let loss = network.loss.map_or(0.0, |loss| loss.0);
+    if loss == 1.0 {
+        return Err(run.error(
+            "network.loss",
+            "is 1: every datagram would be lost; use a value below 1",
+        ));
+    }
+    let reorder_delay = match network.reorder_delay {
+        Some(Dur(delay)) if delay > LATENCY_MAX => {
+            return Err(run.error(
+                "network.reorder_delay",
+                format!(
                     "{} is longer than the longest reorder delay, {}",
                     format_duration(delay),
                     format_duration(LATENCY_MAX)
-                )));
-            }
-            delay
+                ),
+            ))
         }
+        Some(Dur(delay)) => delay,
         None => default.reorder_delay,
     };
-    let segments = match table.get("segments") {
-        Some(field) => {
-            let segments = field.count()?;
-            segments_fit(segments, run.nodes).map_err(|message| field.error(message))?;
-            segments
-        }
-        None => default.segments,
-    };
-    let bootstrap = match table.get("bootstrap") {
-        Some(field) => {
-            let bootstrap = field.count()?;
-            bootstrap_fits(bootstrap, run.nodes).map_err(|message| field.error(message))?;
+    let segments = network.segments.map_or(default.segments, Count::get);
+    segments_fit(segments, run.nodes).map_err(|message| run.error("network.segments", message))?;
+    let bootstrap = match network.bootstrap {
+        Some(bootstrap) => {
+            let bootstrap = bootstrap.get();
+            bootstrap_fits(bootstrap, run.nodes)
+                .map_err(|message| run.error("network.bootstrap", message))?;
             if bootstrap == 0 && segments == 0 {
-                return Err(field.error(
+                return Err(run.error(
+                    "network.bootstrap",
                     "is 0 while segments = 0 (no multicast): nodes could never meet; \
                      set bootstrap or segments above 0",
                 ));
@@ -342,54 +266,52 @@ fn network_value(field: Option<&Field<'_>>, run: &Run<'_>) -> Result<NetworkSpec
         // A small swarm's nodes are all bootstrap nodes.
         None => default.bootstrap.min(run.nodes),
     };
-    let join_window = match table.get("join_window") {
-        Some(field) => {
-            let window = field.duration()?;
-            if window >= run.duration {
-                return Err(field.error(format!(
+    let join_window = match network.join_window {
+        Some(Dur(window)) if window >= run.duration => {
+            return Err(run.error(
+                "network.join_window",
+                format!(
                     "{} is not shorter than the run (duration = {}); every node must join before it ends",
                     format_duration(window),
                     format_duration(run.duration)
-                )));
-            }
-            window
+                ),
+            ))
         }
+        Some(Dur(window)) => window,
         None if default.join_window >= run.duration => {
-            return Err(run.duration_field.error(format!(
-                "{} is not longer than network.join_window ({}, the default); \
-                 run longer or set a shorter join_window",
-                format_duration(run.duration),
-                format_duration(default.join_window)
-            )))
+            return Err(run.error(
+                "duration",
+                format!(
+                    "{} is not longer than network.join_window ({}, the default); \
+                     run longer or set a shorter join_window",
+                    format_duration(run.duration),
+                    format_duration(default.join_window)
+                ),
+            ))
         }
         None => default.join_window,
     };
-    let clock_skew = match table.get("clock_skew") {
-        Some(field) => faults::clock_skew_value(&field, run.engine)?,
+    let clock_skew = match network.clock_skew {
+        Some(skew) => faults::clock_skew_value(run, skew)?,
         None => Default::default(),
     };
-    let nat = match table.get("nat") {
-        Some(field) => faults::nat_value(&field)?,
+    let nat = match network.nat {
+        Some(nat) => faults::nat_value(run, nat)?,
         None => Default::default(),
     };
-    let mailbox = match table.get("mailbox") {
-        Some(field) => {
-            let on = field.boolean()?;
-            if on && segments == 0 {
-                return Err(field.error(
-                    "mailboxes are multicast groups: they need segments above 0".to_owned(),
-                ));
-            }
-            on
-        }
-        None => false,
-    };
+    let mailbox = network.mailbox.is_some_and(|on| on.0);
+    if mailbox && segments == 0 {
+        return Err(run.error(
+            "network.mailbox",
+            "mailboxes are multicast groups: they need segments above 0",
+        ));
+    }
     Ok(NetworkSpec {
         latency_min,
         latency_max,
         loss,
-        duplicate,
-        reorder,
+        duplicate: network.duplicate.map_or(0.0, |share| share.0),
+        reorder: network.reorder.map_or(0.0, |share| share.0),
         reorder_delay,
         segments,
         bootstrap,
@@ -403,173 +325,147 @@ fn network_value(field: Option<&Field<'_>>, run: &Run<'_>) -> Result<NetworkSpec
 /// `latency = { min = "5ms", max = "80ms" }`, either key defaulted, or one fixed
 /// latency: `latency = "20ms"`.
 fn latency_value(
-    field: &Field<'_>,
+    run: &Run<'_>,
+    latency: raw::Latency,
     default: &NetworkSpec,
 ) -> Result<(Duration, Duration), ScenarioError> {
-    let too_long = |field: &Field<'_>, latency: Duration| {
-        field.error(format!(
-            "{} is longer than the longest latency, {}",
-            format_duration(latency),
-            format_duration(LATENCY_MAX)
-        ))
+    let too_long = |key: &str, latency: Duration| {
+        run.error(
+            key,
+            format!(
+                "{} is longer than the longest latency, {}",
+                format_duration(latency),
+                format_duration(LATENCY_MAX)
+            ),
+        )
     };
-    if let Kind::String(_) = field.value.kind {
-        let latency = field.duration()?;
-        if latency > LATENCY_MAX {
-            return Err(too_long(field, latency));
+    let range = match latency {
+        raw::Latency::Fixed(Dur(latency)) if latency > LATENCY_MAX => {
+            return Err(too_long("network.latency", latency))
         }
-        return Ok((latency, latency));
-    }
-    if !matches!(field.value.kind, Kind::Table(_)) {
-        return Err(field.type_error(
-            "a table like `{ min = \"5ms\", max = \"80ms\" }` or one duration like \"20ms\"",
-        ));
-    }
-    let table = field.table(LATENCY_KEYS)?;
-    let min_field = table.get("min");
-    let max_field = table.get("max");
-    let min = min_field
-        .as_ref()
-        .map(Field::duration)
-        .transpose()?
-        .unwrap_or(default.latency_min);
-    let max = max_field
-        .as_ref()
-        .map(Field::duration)
-        .transpose()?
-        .unwrap_or(default.latency_max);
-    if let Some(max_field) = &max_field {
-        if max > LATENCY_MAX {
-            return Err(too_long(max_field, max));
-        }
+        raw::Latency::Fixed(Dur(latency)) => return Ok((latency, latency)),
+        raw::Latency::Range(range) => range,
+    };
+    let min = range.min.map_or(default.latency_min, |min| min.0);
+    let max = range.max.map_or(default.latency_max, |max| max.0);
+    if range.max.is_some() && max > LATENCY_MAX {
+        return Err(too_long("network.latency.max", max));
     }
     if min > max {
-        let message = |max_note: &str| {
-            format!(
-                "min {} is above max {}{max_note}",
-                format_duration(min),
-                format_duration(max)
-            )
-        };
-        return Err(match (&min_field, &max_field) {
-            (None, Some(max_field)) => max_field.error(format!(
-                "{} is below min {} (the default); set min too",
-                format_duration(max),
-                format_duration(min)
-            )),
-            (Some(min_field), None) => min_field.error(message(" (the default); set max too")),
-            (Some(min_field), Some(_)) => min_field.error(message("")),
+        let (min_text, max_text) = (format_duration(min), format_duration(max));
+        let message = |max_note: &str| format!("min {min_text} is above max {max_text}{max_note}");
+        let (key, message) = match (range.min, range.max) {
+            (None, Some(_)) => (
+                "network.latency.max",
+                format!("{max_text} is below min {min_text} (the default); set min too"),
+            ),
+            (Some(_), None) => (
+                "network.latency.min",
+                message(" (the default); set max too"),
+            ),
+            (Some(_), Some(_)) => ("network.latency.min", message("")),
             // The defaults are in order; should they ever not be, say so at `latency`.
-            (None, None) => field.error(message(" (both defaults)")),
-        });
+            (None, None) => ("network.latency", message(" (both defaults)")),
+        };
+        return Err(run.error(key, message));
     }
     Ok((min, max))
 }
 
-fn workload_value(field: &Field<'_>, run: &Run<'_>) -> Result<Vec<Workload>, ScenarioError> {
-    let items = field.array_of_tables("[[workload]]")?;
-    let mut workloads = Vec::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
-        let table = field.element(index, item).table(WORKLOAD_KEYS)?;
-        let from_field = table.required("from", "when its window opens, like `from = \"10s\"`")?;
-        let from = from_field.duration()?;
-        if from >= run.duration {
-            return Err(from_field.error(format!(
+/// The `index`th `[[workload]]`.
+fn workload_value(
+    run: &Run<'_>,
+    index: usize,
+    workload: raw::Workload,
+) -> Result<Workload, ScenarioError> {
+    let table = format!("workload[{index}]");
+    let key = |name: &str| format!("{table}.{name}");
+    let example = "when its window opens, like `from = \"10s\"`";
+    let Dur(from) = required(run.doc, &table, "from", workload.from, example)?;
+    if from >= run.duration {
+        return Err(run.error(
+            &key("from"),
+            format!(
                 "{} is not before the end of the run (duration = {})",
                 format_duration(from),
                 format_duration(run.duration)
-            )));
-        }
-        let over_field = table.get("over");
-        let over = match &over_field {
-            Some(field) => field.duration()?,
-            None => Duration::from_secs(10),
-        };
-        let end = from.saturating_add(over);
-        if end > run.duration {
-            let message = format!(
-                "from {} plus over {}{} ends at {}, after the run ends (duration = {})",
-                format_duration(from),
-                format_duration(over),
-                if over_field.is_some() {
-                    ""
-                } else {
-                    " (the default)"
-                },
-                format_duration(end),
-                format_duration(run.duration)
-            );
-            return Err(match &over_field {
-                Some(over_field) => over_field.error(message),
-                None => {
-                    from_field.error(format!("{message}; set a shorter `over` or start earlier"))
-                }
-            });
-        }
-        let count = |name: &str| match table.get(name) {
-            Some(field) => {
-                let count = field.count()?;
-                if count > WORKLOAD_OPS_MAX {
-                    return Err(field.error(format!(
-                        "{count} is more than one workload may issue, 100,000,000"
-                    )));
-                }
-                Ok(count)
-            }
-            None => Ok(0),
-        };
-        let workload = Workload {
-            from,
-            over,
-            lookups: count("lookups")?,
-            ping_closest: count("ping_closest")?,
-            pings: count("pings")?,
-            puts: count("puts")?,
-            gets: count("gets")?,
-            mutable_puts: count("mutable_puts")?,
-            mutable_gets: count("mutable_gets")?,
-            announces: count("announces")?,
-            topic_lookups: count("topic_lookups")?,
-            connects: count("connects")?,
-        };
-        if workload.counts().iter().all(|&(_, count)| count == 0) {
-            return Err(table.error(
-                "does nothing; set at least one of `lookups`, `ping_closest`, `pings`, `puts`, \
-                 `gets`, `mutable_puts`, `mutable_gets`, `announces`, `topic_lookups` or \
-                 `connects` above 0",
-            ));
-        }
-        workloads.push(workload);
+            ),
+        ));
     }
-    Ok(workloads)
-}
-
-fn expect_value(field: &Field<'_>) -> Result<Vec<Expectation>, ScenarioError> {
-    let table = field.table(METRICS)?;
-    let mut expectations = Vec::with_capacity(table.entries.len());
-    for entry in table.entries {
-        let field = table.field(entry);
-        let metric = Metric::from_name(&entry.key.name)
-            .ok_or_else(|| field.error(format!("unknown metric `{}`", entry.key.name)))?;
-        let (op, value, text) = match &field.value.kind {
-            Kind::String(text) => {
-                parse_expectation(metric, text).map_err(|message| field.error(message))?
-            }
-            Kind::Integer(_) | Kind::Float(_) => {
-                let number = field.number()?;
-                parse_expectation(metric, &number.to_string())
-                    .map_err(|message| field.error(message))?
-            }
-            _ => return Err(field.type_error("a string like \">= 0.99\"")),
-        };
-        expectations.push(Expectation {
-            metric,
-            op,
-            value,
-            text,
+    let over = workload.over.map_or(Duration::from_secs(10), |over| over.0);
+    let end = from.saturating_add(over);
+    if end > run.duration {
+        let message = format!(
+            "from {} plus over {}{} ends at {}, after the run ends (duration = {})",
+            format_duration(from),
+            format_duration(over),
+            if workload.over.is_some() {
+                ""
+            } else {
+                " (the default)"
+            },
+            format_duration(end),
+            format_duration(run.duration)
+        );
+        return Err(match workload.over {
+            Some(_) => run.error(&key("over"), message),
+            None => run.error(
+                &key("from"),
+                format!("{message}; set a shorter `over` or start earlier"),
+            ),
         });
     }
-    Ok(expectations)
+    let mut workload = workload;
+    let mut counts = [0; 10];
+    for ((name, count), slot) in workload.counts_mut().into_iter().zip(&mut counts) {
+        let count = count.map_or(0, Count::get);
+        if count > WORKLOAD_OPS_MAX {
+            return Err(run.error(
+                &key(name),
+                format!("{count} is more than one workload may issue, 100,000,000"),
+            ));
+        }
+        *slot = count;
+    }
+    let [lookups, ping_closest, pings, puts, gets, mutable_puts, mutable_gets, announces, topic_lookups, connects] =
+        counts;
+    if counts.iter().all(|&count| count == 0) {
+        return Err(run.error(
+            &table,
+            "does nothing; set at least one of `lookups`, `ping_closest`, `pings`, `puts`, \
+             `gets`, `mutable_puts`, `mutable_gets`, `announces`, `topic_lookups` or \
+             `connects` above 0",
+        ));
+    }
+    Ok(Workload {
+        from,
+        over,
+        lookups,
+        ping_closest,
+        pings,
+        puts,
+        gets,
+        mutable_puts,
+        mutable_gets,
+        announces,
+        topic_lookups,
+        connects,
+    })
+}
+
+fn expect_value(doc: &Doc<'_>, metric: Metric, bound: Bound) -> Result<Expectation, ScenarioError> {
+    let text = match bound {
+        Bound::Text(text) => text,
+        Bound::Number(number) => number.to_string(),
+    };
+    let (op, value, text) = parse_expectation(metric, &text)
+        .map_err(|message| doc.error(&format!("expect.{}", metric.name()), message))?;
+    Ok(Expectation {
+        metric,
+        op,
+        value,
+        text,
+    })
 }
 
 /// `"OP NUMBER"` (or, for a ratio metric, a bare number meaning `>=`) for `metric`.

@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
+use super::check::{required, Run};
 use super::duration::format_duration;
-use super::fields::Field;
-use super::keys::AT_KEYS;
-use super::tree::Kind;
+use super::leaf::{Dur, Flag, Number, Share};
+use super::raw;
 use super::{Action, At, ScenarioError, PARTITION_GROUPS_MAX};
 
 /// How far apart two shares' sum and 1 may be.
@@ -58,132 +58,118 @@ pub(super) fn partition_fits(shares: &[f64], nodes: usize) -> Result<(), String>
     Ok(())
 }
 
-pub(super) fn at_value(
-    field: &Field<'_>,
-    nodes: usize,
-    duration: Duration,
-) -> Result<Vec<At>, ScenarioError> {
-    let items = field.array_of_tables("[[at]]")?;
-    let mut events = Vec::with_capacity(items.len());
+/// The `[[at]]` entries, in file order.
+pub(super) fn at_value(run: &Run<'_>, entries: Vec<raw::At>) -> Result<Vec<At>, ScenarioError> {
+    let mut events = Vec::with_capacity(entries.len());
     // Nodes gone by the earlier leaves; the order does not matter, only the sum.
     let mut left = 0;
     // When crashes happen, for the restarts that bring their nodes back.
     let mut crashes: Vec<Duration> = Vec::new();
-    for (index, item) in items.iter().enumerate() {
-        let table = field.element(index, item).table(AT_KEYS)?;
-        let time_field = table.required("time", "the moment it happens, like `time = \"30s\"`")?;
-        let time = time_field.duration()?;
-        if time >= duration {
-            return Err(time_field.error(format!(
-                "{} is not before the end of the run (duration = {})",
-                format_duration(time),
-                format_duration(duration)
-            )));
+    for (index, entry) in entries.into_iter().enumerate() {
+        let table = format!("at[{index}]");
+        let key = |name: &str| format!("{table}.{name}");
+        let error = |name: &str, message: &str| run.error(&key(name), message);
+        let example = "the moment it happens, like `time = \"30s\"`";
+        let Dur(time) = required(run.doc, &table, "time", entry.time, example)?;
+        if time >= run.duration {
+            return Err(run.error(
+                &key("time"),
+                format!(
+                    "{} is not before the end of the run (duration = {})",
+                    format_duration(time),
+                    format_duration(run.duration)
+                ),
+            ));
         }
-        let partition = table.get("partition");
-        let heal = table.get("heal");
-        let leave = table.get("leave");
-        let one_way = table.get("one_way");
-        let crash = table.get("crash");
-        let restart = table.get("restart");
-        let keep_table = table.get("keep_table");
-        let mut actions = [&partition, &heal, &leave, &crash, &restart]
-            .into_iter()
-            .flatten();
-        if let (Some(_), Some(second)) = (actions.next(), actions.next()) {
-            return Err(second.key_error(
+        let actions = [
+            ("partition", entry.partition.is_some()),
+            ("heal", entry.heal.is_some()),
+            ("leave", entry.leave.is_some()),
+            ("crash", entry.crash.is_some()),
+            ("restart", entry.restart.is_some()),
+        ];
+        if let Some((second, _)) = actions.iter().filter(|(_, written)| *written).nth(1) {
+            return Err(error(
+                second,
                 "an [[at]] entry does one thing; give partition, heal, leave, crash and restart an [[at]] entry each",
             ));
         }
-        if let (Some(keep_table), None) = (&keep_table, &restart) {
-            return Err(keep_table.key_error("goes with restart = true, which is missing"));
+        if entry.keep_table.is_some() && entry.restart.is_none() {
+            return Err(error(
+                "keep_table",
+                "goes with restart = true, which is missing",
+            ));
         }
-        if let (Some(one_way), None) = (&one_way, &partition) {
-            if crash.is_some() || restart.is_some() {
-                return Err(one_way.key_error("goes with partition, not crash or restart"));
-            }
+        if entry.one_way.is_some() && entry.partition.is_none() {
+            let with = if entry.crash.is_some() || entry.restart.is_some() {
+                "goes with partition, not crash or restart"
+            } else if entry.heal.is_some() {
+                "goes with partition, not heal"
+            } else if entry.leave.is_some() {
+                "goes with partition, not leave"
+            } else {
+                "goes with partition = [...], which is missing"
+            };
+            return Err(error("one_way", with));
         }
-        if let Some(crash) = &crash {
-            let share = crash_share(crash, nodes)?;
+        let action = if let Some(Share(share)) = entry.crash {
             crashes.push(time);
-            events.push(At {
-                time,
-                action: Action::Crash { share },
-            });
-            continue;
-        }
-        if let Some(restart) = &restart {
-            if !restart.boolean()? {
-                return Err(restart.error(
+            Action::Crash {
+                share: crash_share(share, run.nodes).map_err(|message| error("crash", &message))?,
+            }
+        } else if let Some(Flag(restart)) = entry.restart {
+            if !restart {
+                return Err(error(
+                    "restart",
                     "restart = false does nothing; write restart = true, or remove the [[at]] entry",
                 ));
             }
             if !crashes.iter().any(|&crashed| crashed <= time) {
-                return Err(restart.key_error(format!(
-                    "nothing has crashed by {}; a restart brings back the nodes of an earlier `crash`",
-                    format_duration(time)
-                )));
-            }
-            let keep_table = match &keep_table {
-                Some(field) => field.boolean()?,
-                None => false,
-            };
-            events.push(At {
-                time,
-                action: Action::Restart { keep_table },
-            });
-            continue;
-        }
-        let action = match (&partition, &heal, &leave) {
-            (Some(partition), _, _) => {
-                let shares = shares_value(partition)?;
-                partition_fits(&shares, nodes).map_err(|message| partition.error(message))?;
-                let one_way = match &one_way {
-                    Some(field) => field.boolean()?,
-                    None => false,
-                };
-                Action::Partition { shares, one_way }
-            }
-            (None, Some(heal), _) => {
-                if let Some(one_way) = &one_way {
-                    return Err(one_way.key_error("goes with partition, not heal"));
-                }
-                if !heal.boolean()? {
-                    return Err(heal.error(
-                        "heal = false does nothing; write heal = true, or remove the [[at]] entry",
-                    ));
-                }
-                Action::Heal
-            }
-            (None, None, Some(leave)) => {
-                if let Some(one_way) = &one_way {
-                    return Err(one_way.key_error("goes with partition, not leave"));
-                }
-                let share = match &leave.value.kind {
-                    Kind::Integer(_) | Kind::Float(_) => leave.number()?,
-                    _ => {
-                        return Err(leave.type_error(
-                            "a number: the share of the nodes that leaves, like `leave = 0.2`",
-                        ))
-                    }
-                };
-                if !(share > 0.0 && share < 1.0) {
-                    return Err(leave.error(format!(
-                        "share {share} is not above 0 and below 1; `leave = 0.2` takes a fifth of the nodes away"
-                    )));
-                }
-                left = leave_fits(share, left, nodes).map_err(|message| leave.error(message))?;
-                Action::Leave { share }
-            }
-            (None, None, None) => {
-                if let Some(one_way) = &one_way {
-                    return Err(one_way.key_error("goes with partition = [...], which is missing"));
-                }
-                return Err(table.error(
-                    "does nothing; add an action: `partition = [0.5, 0.5]`, `heal = true`, \
-                     `leave = 0.2`, `crash = 0.1` or `restart = true`",
+                return Err(error(
+                    "restart",
+                    &format!(
+                        "nothing has crashed by {}; a restart brings back the nodes of an earlier `crash`",
+                        format_duration(time)
+                    ),
                 ));
             }
+            Action::Restart {
+                keep_table: entry.keep_table.is_some_and(|keep| keep.0),
+            }
+        } else if let Some(shares) = entry.partition {
+            let shares = shares_value(shares)
+                .map_err(|(key, message)| run.error(&format!("{table}.partition{key}"), message))?;
+            partition_fits(&shares, run.nodes).map_err(|message| error("partition", &message))?;
+            Action::Partition {
+                shares,
+                one_way: entry.one_way.is_some_and(|one_way| one_way.0),
+            }
+        } else if let Some(Flag(heal)) = entry.heal {
+            if !heal {
+                return Err(error(
+                    "heal",
+                    "heal = false does nothing; write heal = true, or remove the [[at]] entry",
+                ));
+            }
+            Action::Heal
+        } else if let Some(Share(share)) = entry.leave {
+            if !(share > 0.0 && share < 1.0) {
+                return Err(error(
+                    "leave",
+                    &format!(
+                        "share {share} is not above 0 and below 1; `leave = 0.2` takes a fifth of the nodes away"
+                    ),
+                ));
+            }
+            left =
+                leave_fits(share, left, run.nodes).map_err(|message| error("leave", &message))?;
+            Action::Leave { share }
+        } else {
+            return Err(run.error(
+                &table,
+                "does nothing; add an action: `partition = [0.5, 0.5]`, `heal = true`, \
+                 `leave = 0.2`, `crash = 0.1` or `restart = true`",
+            ));
         };
         events.push(At { time, action });
     }
@@ -191,50 +177,46 @@ pub(super) fn at_value(
 }
 
 /// `crash = 0.1`: a share above 0 and below 1 that makes at least one node of `nodes`.
-fn crash_share(field: &Field<'_>, nodes: usize) -> Result<f64, ScenarioError> {
-    let share = match &field.value.kind {
-        Kind::Integer(_) | Kind::Float(_) => field.number()?,
-        _ => {
-            return Err(field.type_error(
-                "a number: the share of the live nodes that crash, like `crash = 0.1`",
-            ))
-        }
-    };
+fn crash_share(share: f64, nodes: usize) -> Result<f64, String> {
     if !(share > 0.0 && share < 1.0) {
-        return Err(field.error(format!(
+        return Err(format!(
             "share {share} is not above 0 and below 1; `crash = 0.1` crashes a tenth of the live nodes"
-        )));
+        ));
     }
     if Action::leave_count(share, nodes) == 0 {
-        return Err(field.error(format!(
+        return Err(format!(
             "a share of {share} of {nodes} nodes is less than one node; nobody would crash"
-        )));
+        ));
     }
     Ok(share)
 }
 
-fn shares_value(field: &Field<'_>) -> Result<Vec<f64>, ScenarioError> {
-    let Kind::Array(items) = &field.value.kind else {
-        return Err(field.type_error("an array of shares, like [0.5, 0.5]"));
-    };
-    if !(2..=PARTITION_GROUPS_MAX).contains(&items.len()) {
-        return Err(field.error(format!(
-            "has {} groups; a partition has 2 to {PARTITION_GROUPS_MAX}, like [0.5, 0.5]",
-            items.len()
-        )));
+/// `partition = [...]`: 2 to 16 shares, each above 0 and at most 1, adding up to 1.
+/// An error names the element (`[1]`) or, empty, the whole array.
+fn shares_value(shares: Vec<Number>) -> Result<Vec<f64>, (String, String)> {
+    if !(2..=PARTITION_GROUPS_MAX).contains(&shares.len()) {
+        return Err((
+            String::new(),
+            format!(
+                "has {} groups; a partition has 2 to {PARTITION_GROUPS_MAX}, like [0.5, 0.5]",
+                shares.len()
+            ),
+        ));
     }
-    let mut shares = Vec::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
-        let element = field.element(index, item);
-        let share = element.number()?;
-        if !(share > 0.0 && share <= 1.0) {
-            return Err(element.error(format!("share {share} is not above 0 and at most 1")));
-        }
-        shares.push(share);
+    let shares: Vec<f64> = shares.into_iter().map(|share| share.0).collect();
+    if let Some((index, share)) = shares
+        .iter()
+        .enumerate()
+        .find(|(_, &share)| !(share > 0.0 && share <= 1.0))
+    {
+        return Err((
+            format!("[{index}]"),
+            format!("share {share} is not above 0 and at most 1"),
+        ));
     }
     let sum: f64 = shares.iter().sum();
     if (sum - 1.0).abs() > SHARES_TOLERANCE {
-        return Err(field.error(format!("the shares add up to {sum}, not 1")));
+        return Err((String::new(), format!("the shares add up to {sum}, not 1")));
     }
     Ok(shares)
 }

@@ -6,11 +6,9 @@
 //! are never bootstrap nodes, and at least two honest nodes stay after every leave —
 //! and whose kinds the engine runs, or an error naming the line and key.
 
-use super::duration::parse_duration;
-use super::fields::Field;
-use super::keys::HOSTILE_KEYS;
+use super::check::Run;
+use super::raw;
 use super::support::{self, Feature};
-use super::tree::Kind;
 use super::{EngineKind, ScenarioError};
 
 #[cfg(test)]
@@ -202,130 +200,114 @@ pub(super) fn fits(
     Ok(())
 }
 
-/// `[hostile]`, checked against a swarm of `nodes` with `bootstrap` bootstrap nodes of
-/// which `left` leave, run on `engine`.
+/// `[hostile]`, checked against the run with `bootstrap` bootstrap nodes of which
+/// `left` leave.
 pub(super) fn hostile_value(
-    field: &Field<'_>,
-    nodes: usize,
+    run: &Run<'_>,
     bootstrap: usize,
     left: usize,
-    engine: EngineKind,
+    hostile: raw::Hostile,
 ) -> Result<HostileSpec, ScenarioError> {
-    let table = field.table(HOSTILE_KEYS)?;
+    let key = |name: &str| format!("hostile.{name}");
+    let written = [
+        hostile.liars,
+        hostile.droppers,
+        hostile.forgers,
+        hostile.replayers,
+        hostile.flooders,
+        hostile.sybils,
+    ];
     let mut spec = HostileSpec::default();
-    for kind in HostileKind::ALL {
-        if let Some(share) = table.get(kind.key()) {
-            let value = share_value(&share)?;
-            *spec.share_mut(kind) = value;
-            if let (true, Some(why)) = (
-                value > 0.0,
-                support::refusal(engine, Feature::Hostile(kind)),
-            ) {
-                return Err(share.error(format!(
+    for (kind, share) in HostileKind::ALL.into_iter().zip(written) {
+        let Some(share) = share else { continue };
+        let share = share.0;
+        if !(0.0..1.0).contains(&share) {
+            return Err(run.error(
+                &key(kind.key()),
+                format!(
+                    "share {share} is not at least 0 and below 1; `liars = 0.1` makes a tenth of the nodes liars"
+                ),
+            ));
+        }
+        *spec.share_mut(kind) = share;
+        if let (true, Some(why)) = (
+            share > 0.0,
+            support::refusal(run.engine, Feature::Hostile(kind)),
+        ) {
+            return Err(run.error(
+                &key(kind.key()),
+                format!(
                     "the turmoil engine does not run {}: {why}; set engine = \"direct\"",
                     kind.key()
-                )));
-            }
+                ),
+            ));
         }
     }
     let paired = [
-        ("flood_rate", HostileKind::Flooder),
-        ("replay_rate", HostileKind::Replayer),
-        ("forge_rate", HostileKind::Forger),
-        ("sybil_identities", HostileKind::Sybil),
+        (
+            "flood_rate",
+            hostile.flood_rate.is_some(),
+            HostileKind::Flooder,
+        ),
+        (
+            "replay_rate",
+            hostile.replay_rate.is_some(),
+            HostileKind::Replayer,
+        ),
+        (
+            "forge_rate",
+            hostile.forge_rate.is_some(),
+            HostileKind::Forger,
+        ),
+        (
+            "sybil_identities",
+            hostile.sybil_identities.is_some(),
+            HostileKind::Sybil,
+        ),
     ];
-    for (key, kind) in paired {
-        let Some(field) = table.get(key) else {
-            continue;
-        };
+    for (name, _, kind) in paired.into_iter().filter(|&(_, set, _)| set) {
         if spec.share(kind) == 0.0 {
-            return Err(field.key_error(format!(
-                "goes with {}, which is {}; set {} above 0 or remove {key}",
-                kind.key(),
-                if table.get(kind.key()).is_some() {
-                    "0"
-                } else {
-                    "missing"
-                },
-                kind.key()
-            )));
-        }
-        match key {
-            "flood_rate" => spec.flood_rate = rate_value(&field)?,
-            "replay_rate" => spec.replay_rate = rate_value(&field)?,
-            "forge_rate" => spec.forge_rate = rate_value(&field)?,
-            _ => {
-                let identities = field.count()?;
-                if !(2..=SYBIL_IDENTITIES_MAX).contains(&identities) {
-                    return Err(field.error(format!(
-                        "{identities} identities per address; write 2 to {SYBIL_IDENTITIES_MAX}"
-                    )));
-                }
-                spec.sybil_identities = identities;
-            }
+            let share_written = written[kind as usize];
+            return Err(run.error(
+                &key(name),
+                format!(
+                    "goes with {}, which is {}; set {} above 0 or remove {name}",
+                    kind.key(),
+                    if share_written.is_some() {
+                        "0"
+                    } else {
+                        "missing"
+                    },
+                    kind.key()
+                ),
+            ));
         }
     }
-    fits(&spec, nodes, bootstrap, left).map_err(|(kind, message)| {
-        match kind.and_then(|kind| table.get(kind.key())) {
-            Some(share) => share.error(message),
-            None => table.error(message),
+    if let Some(rate) = hostile.flood_rate {
+        spec.flood_rate = rate.0;
+    }
+    if let Some(rate) = hostile.replay_rate {
+        spec.replay_rate = rate.0;
+    }
+    if let Some(rate) = hostile.forge_rate {
+        spec.forge_rate = rate.0;
+    }
+    if let Some(identities) = hostile.sybil_identities {
+        let identities = identities.get();
+        if !(2..=SYBIL_IDENTITIES_MAX).contains(&identities) {
+            return Err(run.error(
+                &key("sybil_identities"),
+                format!("{identities} identities per address; write 2 to {SYBIL_IDENTITIES_MAX}"),
+            ));
+        }
+        spec.sybil_identities = identities;
+    }
+    fits(&spec, run.nodes, bootstrap, left).map_err(|(kind, message)| {
+        let share_written = kind.filter(|&kind| written[kind as usize].is_some());
+        match share_written {
+            Some(kind) => run.error(&key(kind.key()), message),
+            None => run.error("hostile", message),
         }
     })?;
     Ok(spec)
-}
-
-fn share_value(field: &Field<'_>) -> Result<f64, ScenarioError> {
-    let share = match &field.value.kind {
-        Kind::Integer(_) | Kind::Float(_) => field.number()?,
-        _ => {
-            return Err(field
-                .type_error("a number: the share of the nodes of this kind, like `liars = 0.1`"))
-        }
-    };
-    if !(0.0..1.0).contains(&share) {
-        return Err(field.error(format!(
-            "share {share} is not at least 0 and below 1; `liars = 0.1` makes a tenth of the nodes liars"
-        )));
-    }
-    Ok(share)
-}
-
-/// A rate: `"200/s"`, `"5/10s"`, `"30/m"`; per second, above 0 and at most
-/// [`RATE_MAX`] a second.
-fn rate_value(field: &Field<'_>) -> Result<f64, ScenarioError> {
-    let Kind::String(text) = &field.value.kind else {
-        return Err(field.type_error("a rate like \"200/s\""));
-    };
-    let Some((count, per)) = text.split_once('/') else {
-        return Err(field.error(format!(
-            "{text:?} is not a rate; write a count per unit of time, like \"200/s\""
-        )));
-    };
-    let count = count.trim();
-    let count: f64 = match count.parse() {
-        Ok(count) if f64::is_finite(count) && count > 0.0 => count,
-        _ => {
-            return Err(field.error(format!(
-                "{text:?}: {count:?} is not a number above 0; write it like \"200/s\""
-            )))
-        }
-    };
-    let per = per.trim();
-    let unit = if per.starts_with(|c: char| c.is_ascii_digit()) {
-        per.to_owned()
-    } else {
-        format!("1{per}")
-    };
-    let per =
-        parse_duration(&unit).map_err(|message| field.error(format!("{text:?}: {message}")))?;
-    if per.is_zero() {
-        return Err(field.error(format!("{text:?}: per zero time is no rate")));
-    }
-    let rate = count / per.as_secs_f64();
-    if rate > RATE_MAX {
-        return Err(field.error(format!(
-            "{text:?} is {rate} a second, more than the most a node may be given, {RATE_MAX}/s"
-        )));
-    }
-    Ok(rate)
 }

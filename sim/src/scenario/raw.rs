@@ -1,70 +1,89 @@
-//! The scenario file as serde types: what `shrink` edits.
+//! The scenario file as serde types: what the loader reads first, and what `shrink`
+//! edits and writes back.
 //!
 //! TOML text goes in through [`File::from_toml`]; a [`File`] comes out that mirrors the
-//! file key for key, each value as written (durations and rates stay strings, in the
-//! duration parser's syntax), and [`File::to_toml`] writes it back. Unknown keys are
-//! refused (`deny_unknown_fields`), but no value is range-checked here: [`super::parse`]
-//! is what turns text into a validated [`super::Scenario`], with lines and hints.
+//! file key for key, each value read as its key means it (the [`leaf`](super::leaf)
+//! types: a duration is a `Duration`, a rate a number per second), and
+//! [`File::to_toml`] writes it back. Unknown keys are refused (`deny_unknown_fields`);
+//! every key is optional here, so that a missing one is reported by the rules in
+//! `check` with an example of what to write. Nothing that depends on another key is
+//! checked here.
 //!
-//! The field names are the key lists of [`super::keys`]; a test holds the two equal.
+//! The field names are the scenario keys: [`super::keys::Table::keys`] reads them from
+//! these types.
 
-use std::collections::BTreeMap;
+use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, value::MapAccessDeserializer, Deserializer, MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::keys::Table;
+use super::leaf::{
+    mismatch, shares, table, tables, Bound, ChurnRate, Count, Dur, Flag, NetworkKey, Number,
+    Probability, Rate, Seed, Shape, Share, Text, Whole,
+};
+use super::{CryptoKind, EngineKind};
+use crate::metric::Metric;
 
 /// A whole scenario file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct File {
-    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<Seed>,
-    pub nodes: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub engine: Option<String>,
+    pub nodes: Option<Whole>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crypto: Option<String>,
-    pub duration: String,
+    pub engine: Option<EngineKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network_key: Option<String>,
+    pub crypto: Option<CryptoKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Dur>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_key: Option<NetworkKey>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "table"
+    )]
     pub network: Option<Network>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "tables"
+    )]
     pub at: Vec<At>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "tables"
+    )]
     pub workload: Vec<Workload>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "table"
+    )]
     pub hostile: Option<Hostile>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "table"
+    )]
     pub churn: Option<Churn>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub expect: BTreeMap<String, Bound>,
+    #[serde(
+        default,
+        skip_serializing_if = "Expect::is_empty",
+        deserialize_with = "expect"
+    )]
+    pub expect: Expect,
 }
 
-/// `seed`: an integer, or a string for seeds above `i64::MAX`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum Seed {
-    Integer(i64),
-    Text(String),
-}
-
-impl From<u64> for Seed {
-    /// The form a file can hold: TOML integers stop at `i64::MAX`.
-    fn from(seed: u64) -> Seed {
-        match i64::try_from(seed) {
-            Ok(seed) => Seed::Integer(seed),
-            Err(_) => Seed::Text(seed.to_string()),
-        }
-    }
-}
-
-/// An `[expect]` value: `">= 0.99"`, or a bare number.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum Bound {
-    Number(f64),
-    Text(String),
+impl Shape for File {
+    const TABLE: Table = Table::Top;
 }
 
 /// `[network]`.
@@ -74,33 +93,82 @@ pub struct Network {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<Latency>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub loss: Option<f64>,
+    pub loss: Option<Probability>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duplicate: Option<f64>,
+    pub duplicate: Option<Probability>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reorder: Option<f64>,
+    pub reorder: Option<Probability>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reorder_delay: Option<String>,
+    pub reorder_delay: Option<Dur>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub segments: Option<i64>,
+    pub segments: Option<Count>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bootstrap: Option<i64>,
+    pub bootstrap: Option<Count>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub join_window: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_window: Option<Dur>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "table"
+    )]
     pub clock_skew: Option<ClockSkew>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "table"
+    )]
     pub nat: Option<Nat>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mailbox: Option<bool>,
+    pub mailbox: Option<Flag>,
+}
+
+impl Shape for Network {
+    const TABLE: Table = Table::Network;
 }
 
 /// `network.latency`: one duration, or `{ min, max }`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Latency {
-    Fixed(String),
+    Fixed(Dur),
     Range(LatencyRange),
+}
+
+impl<'de> Deserialize<'de> for Latency {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// A string is one latency, a table a range; anything else is refused.
+        struct LatencyVisitor;
+        impl LatencyVisitor {
+            fn refuse<E: de::Error>(&self, found: toml::Value) -> Result<Latency, E> {
+                Err(E::custom(mismatch(Table::Latency.expected(), &found)))
+            }
+        }
+        impl<'de> Visitor<'de> for LatencyVisitor {
+            type Value = Latency;
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str(Table::Latency.expected())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Latency, A::Error> {
+                LatencyRange::deserialize(MapAccessDeserializer::new(map)).map(Latency::Range)
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Latency, E> {
+                Dur::deserialize(de::value::StrDeserializer::<E>::new(text)).map(Latency::Fixed)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Latency, E> {
+                self.refuse(toml::Value::Boolean(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Latency, E> {
+                self.refuse(toml::Value::Integer(v))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Latency, E> {
+                self.refuse(toml::Value::Float(v))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Latency, A::Error> {
+                self.refuse(toml::Value::Array(Vec::new()))
+            }
+        }
+        deserializer.deserialize_any(LatencyVisitor)
+    }
 }
 
 /// `network.latency = { min = "5ms", max = "80ms" }`.
@@ -108,9 +176,13 @@ pub enum Latency {
 #[serde(deny_unknown_fields)]
 pub struct LatencyRange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min: Option<String>,
+    pub min: Option<Dur>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max: Option<String>,
+    pub max: Option<Dur>,
+}
+
+impl Shape for LatencyRange {
+    const TABLE: Table = Table::Latency;
 }
 
 /// `network.clock_skew`.
@@ -118,9 +190,13 @@ pub struct LatencyRange {
 #[serde(deny_unknown_fields)]
 pub struct ClockSkew {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub offset: Option<String>,
+    pub offset: Option<Dur>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub drift: Option<f64>,
+    pub drift: Option<Number>,
+}
+
+impl Shape for ClockSkew {
+    const TABLE: Table = Table::ClockSkew;
 }
 
 /// `network.nat`: shares of the nodes behind each kind of NAT.
@@ -128,66 +204,84 @@ pub struct ClockSkew {
 #[serde(deny_unknown_fields)]
 pub struct Nat {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub open: Option<f64>,
+    pub open: Option<Probability>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consistent: Option<f64>,
+    pub consistent: Option<Probability>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub random: Option<f64>,
+    pub random: Option<Probability>,
+}
+
+impl Shape for Nat {
+    const TABLE: Table = Table::Nat;
 }
 
 /// One `[[at]]` event.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct At {
-    pub time: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub partition: Option<Vec<f64>>,
+    pub time: Option<Dur>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "shares"
+    )]
+    pub partition: Option<Vec<Number>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub one_way: Option<bool>,
+    pub one_way: Option<Flag>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub heal: Option<bool>,
+    pub heal: Option<Flag>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub leave: Option<f64>,
+    pub leave: Option<Share>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crash: Option<f64>,
+    pub crash: Option<Share>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restart: Option<bool>,
+    pub restart: Option<Flag>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keep_table: Option<bool>,
+    pub keep_table: Option<Flag>,
+}
+
+impl Shape for At {
+    const TABLE: Table = Table::At;
 }
 
 /// One `[[workload]]`: a window and the operations issued in it.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
-    pub from: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub over: Option<String>,
+    pub from: Option<Dur>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lookups: Option<i64>,
+    pub over: Option<Dur>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ping_closest: Option<i64>,
+    pub lookups: Option<Count>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pings: Option<i64>,
+    pub ping_closest: Option<Count>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub puts: Option<i64>,
+    pub pings: Option<Count>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gets: Option<i64>,
+    pub puts: Option<Count>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mutable_puts: Option<i64>,
+    pub gets: Option<Count>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mutable_gets: Option<i64>,
+    pub mutable_puts: Option<Count>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub announces: Option<i64>,
+    pub mutable_gets: Option<Count>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub topic_lookups: Option<i64>,
+    pub announces: Option<Count>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connects: Option<i64>,
+    pub topic_lookups: Option<Count>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connects: Option<Count>,
+}
+
+impl Shape for Workload {
+    const TABLE: Table = Table::Workload;
 }
 
 impl Workload {
     /// Each operation count, by its key, for edits that treat them alike.
-    pub fn counts_mut(&mut self) -> [(&'static str, &mut Option<i64>); 10] {
+    pub fn counts_mut(&mut self) -> [(&'static str, &mut Option<Count>); 10] {
         [
             ("lookups", &mut self.lookups),
             ("ping_closest", &mut self.ping_closest),
@@ -208,25 +302,29 @@ impl Workload {
 #[serde(deny_unknown_fields)]
 pub struct Hostile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub liars: Option<f64>,
+    pub liars: Option<Share>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub droppers: Option<f64>,
+    pub droppers: Option<Share>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub forgers: Option<f64>,
+    pub forgers: Option<Share>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replayers: Option<f64>,
+    pub replayers: Option<Share>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flooders: Option<f64>,
+    pub flooders: Option<Share>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sybils: Option<f64>,
+    pub sybils: Option<Share>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flood_rate: Option<String>,
+    pub flood_rate: Option<Rate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replay_rate: Option<String>,
+    pub replay_rate: Option<Rate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub forge_rate: Option<String>,
+    pub forge_rate: Option<Rate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sybil_identities: Option<i64>,
+    pub sybil_identities: Option<Count>,
+}
+
+impl Shape for Hostile {
+    const TABLE: Table = Table::Hostile;
 }
 
 /// `churn = { leave = "2%/min", join = "2%/min" }`.
@@ -234,22 +332,89 @@ pub struct Hostile {
 #[serde(deny_unknown_fields)]
 pub struct Churn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub leave: Option<String>,
+    pub leave: Option<ChurnRate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub join: Option<String>,
+    pub join: Option<ChurnRate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub graceful: Option<f64>,
+    pub graceful: Option<Probability>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
+    pub from: Option<Dur>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub until: Option<String>,
+    pub until: Option<Dur>,
+}
+
+impl Shape for Churn {
+    const TABLE: Table = Table::Churn;
+}
+
+/// `[expect]`: each metric with its bound, in file order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Expect(pub Vec<(Metric, Bound)>);
+
+impl Expect {
+    /// Whether it holds no expectation.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Shape for Expect {
+    const TABLE: Table = Table::Expect;
+}
+
+/// Reads `[expect]`: metric names as keys, in file order.
+fn expect<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Expect, D::Error> {
+    Ok(table::<D, Expect>(deserializer)?.unwrap_or_default())
+}
+
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ExpectVisitor;
+        impl<'de> Visitor<'de> for ExpectVisitor {
+            type Value = Expect;
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str(Table::Expect.expected())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Expect, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(MetricKey(metric)) = map.next_key()? {
+                    entries.push((metric, map.next_value()?));
+                }
+                Ok(Expect(entries))
+            }
+        }
+        deserializer.deserialize_map(ExpectVisitor)
+    }
+}
+
+/// A metric's name as an `[expect]` key; an unknown name is refused as the key (so the
+/// error's path ends in it).
+struct MetricKey(Metric);
+
+impl<'de> Deserialize<'de> for MetricKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Metric::from_name(&name)
+            .map(MetricKey)
+            .ok_or_else(|| de::Error::custom(format!("unknown metric `{name}`")))
+    }
+}
+
+impl Serialize for Expect {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (metric, bound) in &self.0 {
+            map.serialize_entry(metric.name(), bound)?;
+        }
+        map.end()
+    }
 }
 
 impl File {
-    /// The file in `text`; toml's or serde's message when it is not one. Check the
-    /// text with [`super::parse`] first for a message that names the line.
-    pub fn from_toml(text: &str) -> Result<File, String> {
-        toml::from_str(text).map_err(|error| error.to_string())
+    /// The file in `text`, or serde's error with the dotted key it is about. The
+    /// loader ([`super::parse`]) turns that into a message that names the line.
+    pub fn from_toml(text: &str) -> Result<File, serde_path_to_error::Error<toml::de::Error>> {
+        serde_path_to_error::deserialize(toml::Deserializer::new(text))
     }
 
     /// The file as TOML text.

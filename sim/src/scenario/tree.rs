@@ -1,7 +1,9 @@
 //! A TOML document as a tree that remembers where each key and value sits.
 //!
 //! Text goes in; a [`Value`] comes out whose tables keep their entries in file order and
-//! whose keys and values carry byte spans, so the checks in `check` can name a line.
+//! whose keys and values carry byte spans. [`Value::find`] takes a dotted key
+//! (`at[1].partition`) to the value written there, so that an error about a key can
+//! name its line and say what was written.
 //!
 //! The spans come from `toml_edit`'s public API: a document parsed as an
 //! [`ImDocument`] keeps the span of every key, value and table header. A table that
@@ -28,12 +30,8 @@ pub(super) struct Value {
 /// What a TOML value is.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Kind {
-    String(String),
-    Integer(i64),
-    Float(f64),
-    Boolean(bool),
-    /// Kept as written; no scenario key takes one, but the error should say what it saw.
-    Datetime(String),
+    /// A string, number, boolean or date-time.
+    Scalar(toml::Value),
     Array(Vec<Value>),
     Table(Vec<Entry>),
 }
@@ -52,19 +50,29 @@ pub(super) struct Key {
     pub name: String,
 }
 
-impl Kind {
-    /// How an error describes what it found: "a string (\"2000\")", "a table".
-    pub fn describe(&self) -> String {
-        match self {
-            Kind::String(text) if text.chars().count() <= 40 => format!("a string ({text:?})"),
-            Kind::String(_) => "a string".to_owned(),
-            Kind::Integer(integer) => format!("an integer ({integer})"),
-            Kind::Float(float) => format!("a float ({float})"),
-            Kind::Boolean(boolean) => format!("a boolean ({boolean})"),
-            Kind::Datetime(datetime) => format!("a date-time ({datetime})"),
-            Kind::Array(_) => "an array".to_owned(),
-            Kind::Table(_) => "a table".to_owned(),
+impl Value {
+    /// The value at dotted `key` (`network.latency.min`, `at[1].partition[0]`), or
+    /// `None` when nothing is written there. The empty key is this value.
+    pub fn find(&self, key: &str) -> Option<&Value> {
+        let mut value = self;
+        for part in key.split('.').filter(|part| !part.is_empty()) {
+            let mut pieces = part.split('[');
+            let name = pieces.next().unwrap_or("");
+            if !name.is_empty() {
+                let Kind::Table(entries) = &value.kind else {
+                    return None;
+                };
+                value = &entries.iter().find(|entry| entry.key.name == name)?.value;
+            }
+            for index in pieces {
+                let index: usize = index.strip_suffix(']')?.parse().ok()?;
+                let Kind::Array(items) = &value.kind else {
+                    return None;
+                };
+                value = items.get(index)?;
+            }
         }
+        Some(value)
     }
 }
 
@@ -118,13 +126,14 @@ fn item(item: &Item) -> Option<Value> {
 }
 
 fn value(value: &toml_edit::Value) -> Value {
+    use toml::Value as Scalar;
     use toml_edit::Value as V;
     let kind = match value {
-        V::String(text) => Kind::String(text.value().clone()),
-        V::Integer(integer) => Kind::Integer(*integer.value()),
-        V::Float(float) => Kind::Float(*float.value()),
-        V::Boolean(boolean) => Kind::Boolean(*boolean.value()),
-        V::Datetime(datetime) => Kind::Datetime(datetime.value().to_string()),
+        V::String(text) => Kind::Scalar(Scalar::String(text.value().clone())),
+        V::Integer(integer) => Kind::Scalar(Scalar::Integer(*integer.value())),
+        V::Float(float) => Kind::Scalar(Scalar::Float(*float.value())),
+        V::Boolean(boolean) => Kind::Scalar(Scalar::Boolean(*boolean.value())),
+        V::Datetime(datetime) => Kind::Scalar(Scalar::Datetime(*datetime.value())),
         V::Array(array) => Kind::Array(array.iter().map(self::value).collect()),
         V::InlineTable(table) => return inline_table(table),
     };
