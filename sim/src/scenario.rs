@@ -30,7 +30,6 @@ pub mod keys;
 pub mod leaf;
 pub mod raw;
 pub mod support;
-mod tree;
 
 #[cfg(test)]
 mod tests;

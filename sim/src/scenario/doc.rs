@@ -6,18 +6,22 @@
 //! [`ScenarioError`] naming the file, the line and the key. A key that is not written
 //! (a missing one) takes the line of the table that should hold it.
 
+use std::ops::Range;
 use std::path::Path;
 
+use serde_path_to_error::Segment;
+use toml_edit::{ImDocument, Item};
+
 use super::keys::Table;
-use super::leaf::{describe, mismatch};
-use super::tree::{self, Kind, Value};
+use super::leaf::mismatch;
 use super::ScenarioError;
 
-/// A scenario file's path and text, and its tree of spans.
+/// A scenario file's path and text, and the text parsed with the span of every key,
+/// value and table header (`toml_edit` keeps them).
 pub(super) struct Doc<'a> {
     path: &'a Path,
     text: &'a str,
-    root: Value,
+    document: Option<ImDocument<&'a str>>,
 }
 
 impl<'a> Doc<'a> {
@@ -26,16 +30,51 @@ impl<'a> Doc<'a> {
         let mut doc = Doc {
             path,
             text,
-            root: Value {
-                span: None,
-                kind: Kind::Table(Vec::new()),
-            },
+            document: None,
         };
-        doc.root = tree::parse(text).map_err(|error| doc.syntax_error(&error))?;
-        // The document's own span covers nothing useful: a missing top-level key has
-        // no line.
-        doc.root.span = None;
+        doc.document = Some(ImDocument::parse(text).map_err(|error| doc.syntax_error(&error))?);
         Ok(doc)
+    }
+
+    /// What is written at dotted `key` (`network.latency.min`, `at[1].partition[0]`),
+    /// and its span: the value's, or for a table that only a dotted key makes, the
+    /// key's. `None` when nothing is written there; the top level has no span.
+    fn find(&self, key: &str) -> Option<(Option<Range<usize>>, &Item)> {
+        let mut item = self.document.as_ref()?.as_item();
+        let mut span = None;
+        for part in key.split('.').filter(|part| !part.is_empty()) {
+            let mut pieces = part.split('[');
+            let name = pieces.next().unwrap_or("");
+            if !name.is_empty() {
+                let (key, child) = item.as_table_like()?.get_key_value(name)?;
+                span = child.span().or_else(|| key.span());
+                item = child;
+            }
+            for index in pieces {
+                let index: usize = index.strip_suffix(']')?.parse().ok()?;
+                item = item.get(index)?;
+                span = item.span().or(span);
+            }
+        }
+        Some((span, item))
+    }
+
+    /// The value written at `key`, as errors describe it: scalars as they are, arrays
+    /// and tables empty.
+    fn value(&self, key: &str) -> Option<toml::Value> {
+        use toml::Value as V;
+        use toml_edit::Value as E;
+        let value = match self.find(key)?.1 {
+            Item::None => return None,
+            Item::Table(_) | Item::Value(E::InlineTable(_)) => V::Table(Default::default()),
+            Item::ArrayOfTables(_) | Item::Value(E::Array(_)) => V::Array(Vec::new()),
+            Item::Value(E::String(text)) => V::String(text.value().clone()),
+            Item::Value(E::Integer(integer)) => V::Integer(*integer.value()),
+            Item::Value(E::Float(float)) => V::Float(*float.value()),
+            Item::Value(E::Boolean(boolean)) => V::Boolean(*boolean.value()),
+            Item::Value(E::Datetime(datetime)) => V::Datetime(*datetime.value()),
+        };
+        Some(value)
     }
 
     /// An error about `key`, at the line it is written on; for a key not written, the
@@ -43,8 +82,8 @@ impl<'a> Doc<'a> {
     pub(super) fn error(&self, key: &str, message: impl Into<String>) -> ScenarioError {
         let mut written = key;
         let span = loop {
-            if let Some(value) = self.root.find(written) {
-                break value.span.clone();
+            if let Some((span, _)) = self.find(written) {
+                break span;
             }
             match written.rfind(['.', '[']) {
                 Some(end) => written = &written[..end],
@@ -60,32 +99,40 @@ impl<'a> Doc<'a> {
     }
 
     /// What reading the file as [`super::raw::File`] refused: an unknown key gets
-    /// "did you mean" or where it belongs; the rest keep the reader's message.
+    /// "did you mean" or where it belongs, a value of the wrong shape what was expected
+    /// and what the file holds there; the rest keep the reader's message.
     pub(super) fn serde_error(
         &self,
         error: &serde_path_to_error::Error<toml::de::Error>,
     ) -> ScenarioError {
-        let key = error.path().to_string();
-        let key = if key == "." { String::new() } else { key };
-        let (table_key, name) = key.rsplit_once('.').unwrap_or(("", &key));
-        if !name.ends_with(']') {
-            if let Some(table) = Table::of(table_key) {
-                match self.root.find(table_key).map(|value| &value.kind) {
-                    Some(Kind::Table(_)) if !table.keys().contains(&name) => {
-                        return self.error(&key, table.unknown_key(table_key, name));
+        let key = dotted(error.path().iter());
+        let segments: Vec<&Segment> = error.path().iter().collect();
+        if let Some((Segment::Map { key: name }, table_path)) = segments.split_last() {
+            let table_key = dotted(table_path.iter().copied());
+            if let Some(table) = Table::of(&table_key) {
+                match self.value(&table_key) {
+                    // A date-time reaches serde as a table whose one key is not ours.
+                    Some(found) if !found.is_table() => {
+                        return self.error(&table_key, mismatch(table.expected(), &found));
                     }
-                    // A date-time reaches serde as a table of its own.
-                    Some(Kind::Scalar(found)) => {
-                        return self.error(table_key, mismatch(table.expected(), found));
+                    _ if !table.keys().contains(&name.as_str()) => {
+                        return self.error(&key, table.unknown_key(&table_key, name));
                     }
                     _ => {}
                 }
             }
         }
-        let mut message = error.inner().message().to_owned();
-        // serde hands a date-time to a visitor as a table; the document knows better.
-        if let Some(Kind::Scalar(found)) = self.root.find(&key).map(|value| &value.kind) {
-            message = message.replace("found a table", &format!("found {}", describe(found)));
+        let message = error.inner().message();
+        // serde's own words for a value of the wrong shape.
+        let expected = message
+            .strip_prefix("invalid type: ")
+            .and_then(|rest| rest.split_once(", expected "));
+        if let (Some((_, expected)), Some(found)) = (expected, self.value(&key)) {
+            let one_table = Table::of(&key).and_then(Table::as_one_table);
+            return match one_table.filter(|_| found.is_table()) {
+                Some(message) => self.error(&key, message),
+                None => self.error(&key, mismatch(expected, &found)),
+            };
         }
         self.error(&key, message)
     }
@@ -131,6 +178,24 @@ impl<'a> Doc<'a> {
             message: format!("invalid TOML: {}{hint}", message.join("; ")),
         }
     }
+}
+
+/// A serde path as a dotted key: `at[1].partition`; the top level is empty.
+fn dotted<'p>(segments: impl Iterator<Item = &'p Segment>) -> String {
+    let mut key = String::new();
+    for segment in segments {
+        match segment {
+            Segment::Seq { index } => key.push_str(&format!("[{index}]")),
+            Segment::Map { key: name } => {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(name);
+            }
+            Segment::Enum { .. } | Segment::Unknown => {}
+        }
+    }
+    key
 }
 
 /// The dotted key of a `key = value` line holding byte `offset`, from the last table

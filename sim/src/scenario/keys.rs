@@ -67,13 +67,13 @@ impl Table {
         }
     }
 
-    /// The table at dotted `path`, indices and all (`at[3]` is [`Table::At`]).
+    /// The table at dotted `path`, indices or not (`at[3]` and `at` are [`Table::At`]).
     pub fn of(path: &str) -> Option<Table> {
-        let bare: String = path.split('[').next().unwrap_or(path).to_owned();
-        let indexed = bare.len() < path.len();
-        Table::ALL.into_iter().find(|table| {
-            table.path() == bare && indexed == matches!(table, Table::At | Table::Workload)
-        })
+        let bare: String = path
+            .split('[')
+            .map(|part| part.split_once(']').map_or(part, |(_, rest)| rest))
+            .collect();
+        Table::ALL.into_iter().find(|table| table.path() == bare)
     }
 
     /// The keys it may hold, in the order the file format lists them.

@@ -277,15 +277,7 @@ impl Serialize for NetworkKey {
 pub struct Rate(pub f64);
 
 read_with!(Rate, |value| {
-    let Value::String(text) = value else {
-        return Err(mismatch("a rate like \"200/s\"", &value));
-    };
-    let Some((count, per)) = text.split_once('/') else {
-        return Err(format!(
-            "{text:?} is not a rate; write a count per unit of time, like \"200/s\""
-        ));
-    };
-    let count = count.trim();
+    let (text, count, seconds) = split_rate(value, "200/s", "a count")?;
     let count: f64 = match count.parse() {
         Ok(count) if f64::is_finite(count) && count > 0.0 => count,
         _ => {
@@ -294,7 +286,7 @@ read_with!(Rate, |value| {
             ))
         }
     };
-    let rate = count / per_second(&text, per)?;
+    let rate = count / seconds;
     if rate > super::hostile::RATE_MAX {
         return Err(format!(
             "{text:?} is {rate} a second, more than the most a node may be given, {}/s",
@@ -311,28 +303,20 @@ read_with!(Rate, |value| {
 pub struct ChurnRate(pub f64);
 
 read_with!(ChurnRate, |value| {
-    let Value::String(text) = value else {
-        return Err(mismatch("a rate like \"2%/min\"", &value));
-    };
-    let Some((amount, per)) = text.split_once('/') else {
-        return Err(format!(
-            "{text:?} is not a rate; write a share of the nodes per unit of time, like \"2%/min\""
-        ));
-    };
-    let amount = amount.trim();
-    let (number, percent) = match amount.strip_suffix('%') {
-        Some(number) => (number.trim(), true),
-        None => (amount, false),
+    let (text, amount, seconds) = split_rate(value, "2%/min", "a share of the nodes")?;
+    let (number, scale) = match amount.strip_suffix('%') {
+        Some(number) => (number.trim(), 100.0),
+        None => (amount.as_str(), 1.0),
     };
     let share = match number.parse::<f64>() {
-        Ok(value) if value.is_finite() && value >= 0.0 => value / if percent { 100.0 } else { 1.0 },
+        Ok(value) if value.is_finite() && value >= 0.0 => value / scale,
         _ => {
             return Err(format!(
                 "{text:?}: {amount:?} is not a share; write a percentage like \"2%/min\""
             ))
         }
     };
-    let rate = share / per_second(&text, per)?;
+    let rate = share / seconds;
     if rate > super::faults::CHURN_RATE_MAX {
         return Err(format!("{text:?} is more than the whole swarm a second"));
     }
@@ -351,8 +335,18 @@ macro_rules! serialize_per_second {
 }
 serialize_per_second!(Rate, ChurnRate);
 
-/// The seconds in the `per` of a rate (`s`, `10s`, `m`, `min`), or why it is not one.
-fn per_second(text: &str, per: &str) -> Result<f64, String> {
+/// A rate as written, `"AMOUNT/PER"`: the text, the amount (trimmed) and the seconds in
+/// `PER` (`s`, `10s`, `m`, `min`), or why it is not one. `like` is an example of the
+/// rate, `amount` what its amount counts.
+fn split_rate(value: Value, like: &str, amount: &str) -> Result<(String, String, f64), String> {
+    let Value::String(text) = value else {
+        return Err(mismatch(&format!("a rate like \"{like}\""), &value));
+    };
+    let Some((count, per)) = text.split_once('/') else {
+        return Err(format!(
+            "{text:?} is not a rate; write {amount} per unit of time, like \"{like}\""
+        ));
+    };
     let per = per.trim();
     let per = per
         .strip_suffix("in")
@@ -367,7 +361,7 @@ fn per_second(text: &str, per: &str) -> Result<f64, String> {
     if per.is_zero() {
         return Err(format!("{text:?}: per zero time is no rate"));
     }
-    Ok(per.as_secs_f64())
+    Ok((text.clone(), count.trim().to_owned(), per.as_secs_f64()))
 }
 
 /// An `[expect]` bound as written: `">= 0.99"`, or a bare number. What it means depends
@@ -385,93 +379,60 @@ read_with!(Bound, |value| match value {
     other => Err(mismatch("a string like \">= 0.99\"", &other)),
 });
 
-/// `visit_*` for every TOML scalar, each refusing it with [`mismatch`].
-macro_rules! refuse_scalars {
-    () => {
-        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-            Err(E::custom(mismatch(
-                self.expected_text(),
-                &Value::Boolean(v),
-            )))
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            Err(E::custom(mismatch(
-                self.expected_text(),
-                &Value::Integer(v),
-            )))
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            Err(E::custom(mismatch(self.expected_text(), &Value::Float(v))))
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Err(E::custom(mismatch(
-                self.expected_text(),
-                &Value::String(v.to_owned()),
-            )))
-        }
-    };
-}
-
-/// A table whose keys are those of one [`Table`]: what serde needs to say what it
-/// expected when a key holds something else.
+/// A table of the file, for what errors say it expected.
 pub trait Shape {
     /// The table it is.
     const TABLE: Table;
 }
 
-/// Reads an optional table of shape `T`, or says what was expected and what was found.
+// The visitors below take the shapes a key may hold and leave the rest to serde, whose
+// "invalid type: …, expected …" `Doc` rewrites with what the file holds there.
+
+/// Reads an optional table of shape `T`.
 pub(super) fn table<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de> + Shape,
 {
-    deserializer
-        .deserialize_any(ShapeVisitor::<T>(PhantomData))
-        .map(Some)
+    deserializer.deserialize_any(ShapeVisitor {
+        from_table: Some,
+        from_text: None,
+    })
 }
 
-struct ShapeVisitor<T>(PhantomData<T>);
-
-impl<T: Shape> ShapeVisitor<T> {
-    fn expected_text(&self) -> &'static str {
-        T::TABLE.expected()
-    }
+/// Reads a table position as `O`: a table as `T` and then `from_table`, and a string
+/// (for a key that takes one instead) through `from_text`.
+pub struct ShapeVisitor<T, O> {
+    pub from_table: fn(T) -> O,
+    pub from_text: Option<FromText<O>>,
 }
 
-impl<'de, T: Deserialize<'de> + Shape> Visitor<'de> for ShapeVisitor<T> {
-    type Value = T;
+/// How a table position reads a string written instead of a table.
+pub type FromText<O> = fn(&str) -> Result<O, String>;
+
+impl<'de, T: Deserialize<'de> + Shape, O> Visitor<'de> for ShapeVisitor<T, O> {
+    type Value = O;
 
     fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(T::TABLE.expected())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-        T::deserialize(MapAccessDeserializer::new(map))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<O, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map)).map(self.from_table)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<T, A::Error> {
-        Err(de::Error::custom(mismatch(
-            T::TABLE.expected(),
-            &Value::Array(Vec::new()),
-        )))
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<O, E> {
+        match self.from_text {
+            Some(from_text) => from_text(text).map_err(E::custom),
+            None => Err(E::invalid_type(de::Unexpected::Str(text), &self)),
+        }
     }
-
-    refuse_scalars!();
 }
 
-/// An array position (`[[at]]`, `partition = [...]`): each element read as `T`, or an
-/// error that says what was expected (`what`) and what was found.
-pub(super) struct ListVisitor<T> {
-    pub(super) what: &'static str,
-    /// What to say when a table was written; by default [`mismatch`]'s words.
-    pub(super) table: Option<&'static str>,
-    pub(super) element: PhantomData<T>,
-}
-
-impl<T> ListVisitor<T> {
-    fn expected_text(&self) -> &'static str {
-        self.what
-    }
+/// Reads an array position as a `Vec` of `T`; `what` is what it expects.
+struct ListVisitor<T> {
+    what: &'static str,
+    element: PhantomData<T>,
 }
 
 impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
@@ -488,17 +449,6 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
         }
         Ok(items)
     }
-
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Vec<T>, A::Error> {
-        // A date-time reaches a visitor as a table too; `Doc` says which it was.
-        let message = match self.table {
-            Some(message) => message.to_owned(),
-            None => mismatch(self.what, &Value::Table(Default::default())),
-        };
-        Err(de::Error::custom(message))
-    }
-
-    refuse_scalars!();
 }
 
 /// Reads an array of tables, `[[at]]` or `[[workload]]`, whose header is `T`'s table.
@@ -509,7 +459,6 @@ where
 {
     deserializer.deserialize_any(ListVisitor::<T> {
         what: T::TABLE.expected(),
-        table: T::TABLE.as_one_table(),
         element: PhantomData,
     })
 }
@@ -521,7 +470,6 @@ pub(super) fn shares<'de, D: Deserializer<'de>>(
     deserializer
         .deserialize_any(ListVisitor::<Number> {
             what: "an array of shares, like [0.5, 0.5]",
-            table: None,
             element: PhantomData,
         })
         .map(Some)

@@ -14,71 +14,41 @@
 
 use std::fmt;
 
-use serde::de::{self, value::MapAccessDeserializer, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::duration::parse_duration;
 use super::keys::Table;
 use super::leaf::{
-    mismatch, shares, table, tables, Bound, ChurnRate, Count, Dur, Flag, NetworkKey, Number,
-    Probability, Rate, Seed, Shape, Share, Text, Whole,
+    shares, table, tables, Bound, ChurnRate, Count, Dur, Flag, NetworkKey, Number, Probability,
+    Rate, Seed, Shape, ShapeVisitor, Share, Text, Whole,
 };
 use super::{CryptoKind, EngineKind};
 use crate::metric::Metric;
 
 /// A whole scenario file.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct File {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<Text>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<Seed>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodes: Option<Whole>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<EngineKind>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crypto: Option<CryptoKind>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<Dur>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_key: Option<NetworkKey>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "table"
-    )]
+    #[serde(deserialize_with = "table")]
     pub network: Option<Network>,
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "tables"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "tables")]
     pub at: Vec<At>,
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "tables"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "tables")]
     pub workload: Vec<Workload>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "table"
-    )]
+    #[serde(deserialize_with = "table")]
     pub hostile: Option<Hostile>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "table"
-    )]
+    #[serde(deserialize_with = "table")]
     pub churn: Option<Churn>,
-    #[serde(
-        default,
-        skip_serializing_if = "Expect::is_empty",
-        deserialize_with = "expect"
-    )]
+    #[serde(skip_serializing_if = "Expect::is_empty", deserialize_with = "expect")]
     pub expect: Expect,
 }
 
@@ -88,37 +58,20 @@ impl Shape for File {
 
 /// `[network]`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Network {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<Latency>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<Probability>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate: Option<Probability>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reorder: Option<Probability>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reorder_delay: Option<Dur>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segments: Option<Count>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap: Option<Count>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join_window: Option<Dur>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "table"
-    )]
+    #[serde(deserialize_with = "table")]
     pub clock_skew: Option<ClockSkew>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "table"
-    )]
+    #[serde(deserialize_with = "table")]
     pub nat: Option<Nat>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mailbox: Option<Flag>,
 }
 
@@ -136,48 +89,20 @@ pub enum Latency {
 
 impl<'de> Deserialize<'de> for Latency {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        /// A string is one latency, a table a range; anything else is refused.
-        struct LatencyVisitor;
-        impl LatencyVisitor {
-            fn refuse<E: de::Error>(&self, found: toml::Value) -> Result<Latency, E> {
-                Err(E::custom(mismatch(Table::Latency.expected(), &found)))
-            }
-        }
-        impl<'de> Visitor<'de> for LatencyVisitor {
-            type Value = Latency;
-            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-                formatter.write_str(Table::Latency.expected())
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Latency, A::Error> {
-                LatencyRange::deserialize(MapAccessDeserializer::new(map)).map(Latency::Range)
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Latency, E> {
-                Dur::deserialize(de::value::StrDeserializer::<E>::new(text)).map(Latency::Fixed)
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Latency, E> {
-                self.refuse(toml::Value::Boolean(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Latency, E> {
-                self.refuse(toml::Value::Integer(v))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Latency, E> {
-                self.refuse(toml::Value::Float(v))
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Latency, A::Error> {
-                self.refuse(toml::Value::Array(Vec::new()))
-            }
-        }
-        deserializer.deserialize_any(LatencyVisitor)
+        deserializer.deserialize_any(ShapeVisitor {
+            from_table: Latency::Range,
+            from_text: Some(|text| {
+                parse_duration(text).map(|latency| Latency::Fixed(Dur(latency)))
+            }),
+        })
     }
 }
 
 /// `network.latency = { min = "5ms", max = "80ms" }`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LatencyRange {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<Dur>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<Dur>,
 }
 
@@ -186,12 +111,10 @@ impl Shape for LatencyRange {
 }
 
 /// `network.clock_skew`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClockSkew {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<Dur>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<Number>,
 }
 
@@ -200,14 +123,11 @@ impl Shape for ClockSkew {
 }
 
 /// `network.nat`: shares of the nodes behind each kind of NAT.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Nat {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open: Option<Probability>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consistent: Option<Probability>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub random: Option<Probability>,
 }
 
@@ -216,28 +136,17 @@ impl Shape for Nat {
 }
 
 /// One `[[at]]` event.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct At {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<Dur>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "shares"
-    )]
+    #[serde(deserialize_with = "shares")]
     pub partition: Option<Vec<Number>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub one_way: Option<Flag>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heal: Option<Flag>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leave: Option<Share>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crash: Option<Share>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<Flag>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_table: Option<Flag>,
 }
 
@@ -246,32 +155,20 @@ impl Shape for At {
 }
 
 /// One `[[workload]]`: a window and the operations issued in it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Workload {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<Dur>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub over: Option<Dur>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lookups: Option<Count>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ping_closest: Option<Count>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pings: Option<Count>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub puts: Option<Count>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gets: Option<Count>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutable_puts: Option<Count>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutable_gets: Option<Count>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub announces: Option<Count>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic_lookups: Option<Count>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connects: Option<Count>,
 }
 
@@ -298,28 +195,18 @@ impl Workload {
 }
 
 /// `[hostile]`: shares of attacking nodes and their parameters.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Hostile {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liars: Option<Share>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub droppers: Option<Share>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forgers: Option<Share>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replayers: Option<Share>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flooders: Option<Share>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sybils: Option<Share>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flood_rate: Option<Rate>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay_rate: Option<Rate>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forge_rate: Option<Rate>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sybil_identities: Option<Count>,
 }
 
@@ -328,18 +215,13 @@ impl Shape for Hostile {
 }
 
 /// `churn = { leave = "2%/min", join = "2%/min" }`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Churn {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leave: Option<ChurnRate>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join: Option<ChurnRate>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graceful: Option<Probability>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<Dur>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<Dur>,
 }
 
