@@ -1,9 +1,9 @@
 //! The faults of issue 7 ("hard networks") as scenario keys: `network.clock_skew`,
 //! `network.nat`, the top-level `churn` table, and the `crash` and `restart` actions of
-//! `[[at]]` (those are read in `check.rs` with the other actions; their rules are here).
+//! `[[at]]` (those are read in `events.rs` with the other actions).
 //!
-//! In: those tables as read ([`raw`]), and the run they are in. Out: a [`ChurnSpec`], a [`ClockSkew`], a
-//! [`NatSpec`], or an error naming the line and key. What an engine cannot run is
+//! In: those tables as read ([`raw`]), and the run they are in. Out: a [`ChurnSpec`],
+//! a [`ClockSkew`], a [`NatSpec`], or an error naming the line and key. What an engine cannot run is
 //! refused here too, at the key that asks for it.
 
 use std::time::Duration;

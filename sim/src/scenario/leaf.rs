@@ -298,7 +298,7 @@ read_with!(Rate, |value| {
 
 /// A churn rate: `"2%/min"` (a percentage of the scenario's nodes per unit of time) or
 /// `"0.02/min"` (a share); as the share of the nodes per second, at most
-/// [`super::faults::CHURN_RATE_MAX`].
+/// 1 (the whole swarm a second).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ChurnRate(pub f64);
 
