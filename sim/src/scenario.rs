@@ -35,15 +35,13 @@ pub mod support;
 mod tests;
 
 pub use duration::{format_duration, parse_duration};
-pub use faults::{ChurnSpec, CLOCK_DRIFT_MAX, CLOCK_OFFSET_MAX};
+pub use faults::{ChurnSpec, NatKind, NatSpec, CLOCK_DRIFT_MAX, CLOCK_OFFSET_MAX};
 pub use hostile::{HostileKind, HostileSpec, RATE_MAX, SYBIL_IDENTITIES_MAX};
 
 use dswarm::harness::ClockSkew;
 
 use self::support::Feature;
 pub use crate::metric::Metric;
-
-use crate::world::nat::NatSpec;
 
 /// Reads and checks the scenario file at `path`.
 ///

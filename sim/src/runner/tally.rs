@@ -17,7 +17,7 @@ use crate::engine::Done;
 use crate::report::{
     percentile, AfterFaults, ConnectCounts, Connects, ContactPings, Lookups, Pings, Records, Topics,
 };
-use crate::world::nat::NatKind;
+use crate::scenario::NatKind;
 
 /// What a started command was, by tag: what its end is checked against.
 #[derive(Clone, Debug, Default)]

@@ -1,6 +1,7 @@
 //! The faults of issue 7 ("hard networks") as scenario keys: `network.clock_skew`,
 //! `network.nat`, the top-level `churn` table, and the `crash` and `restart` actions of
-//! `[[at]]` (those are read in `events.rs` with the other actions).
+//! `[[at]]` (those are read in `events.rs` with the other actions); and the kinds of NAT
+//! the world simulates, which `network.nat` shares the nodes among.
 //!
 //! In: those tables as read ([`raw`]), and the run they are in. Out: a [`ChurnSpec`],
 //! a [`ClockSkew`], a [`NatSpec`], or an error naming the line and key. What an engine cannot run is
@@ -15,7 +16,6 @@ use super::duration::format_duration;
 use super::raw;
 use super::support::{self, Feature};
 use super::{NetworkSpec, ScenarioError};
-use crate::world::nat::NatSpec;
 
 /// The largest clock offset a scenario may draw: a day.
 pub const CLOCK_OFFSET_MAX: Duration = Duration::from_secs(86_400);
@@ -23,6 +23,72 @@ pub const CLOCK_OFFSET_MAX: Duration = Duration::from_secs(86_400);
 pub const CLOCK_DRIFT_MAX: f64 = 0.1;
 /// The highest churn rate: the whole swarm a second.
 pub const CHURN_RATE_MAX: f64 = 1.0;
+
+/// The NAT a node sits behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NatKind {
+    /// No NAT: reachable at its own address.
+    Open,
+    /// Endpoint-independent mapping, address-dependent filtering.
+    Consistent,
+    /// A mapping per destination, address-and-port-dependent filtering (symmetric).
+    Random,
+}
+
+impl NatKind {
+    /// Every kind, in the order of the scenario key and the report.
+    pub const ALL: [NatKind; 3] = [NatKind::Open, NatKind::Consistent, NatKind::Random];
+
+    /// Its scenario key and report name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NatKind::Open => "open",
+            NatKind::Consistent => "consistent",
+            NatKind::Random => "random",
+        }
+    }
+}
+
+/// `network.nat`: the shares of the nodes behind each kind of NAT.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NatSpec {
+    /// Open nodes: what the other two leave.
+    pub open: f64,
+    /// Nodes behind an endpoint-independent NAT.
+    pub consistent: f64,
+    /// Nodes behind a symmetric NAT.
+    pub random: f64,
+}
+
+impl Default for NatSpec {
+    fn default() -> Self {
+        NatSpec {
+            open: 1.0,
+            consistent: 0.0,
+            random: 0.0,
+        }
+    }
+}
+
+impl NatSpec {
+    /// Whether every node is open.
+    pub fn is_none(&self) -> bool {
+        self.consistent == 0.0 && self.random == 0.0
+    }
+
+    /// How many of `nodes` sit behind a NAT of `kind`: shares rounded to whole nodes,
+    /// the open ones what is left.
+    pub fn count(&self, kind: NatKind, nodes: usize) -> usize {
+        let of = |share: f64| (share * nodes as f64).round() as usize;
+        match kind {
+            NatKind::Consistent => of(self.consistent),
+            NatKind::Random => of(self.random).min(nodes - of(self.consistent).min(nodes)),
+            NatKind::Open => {
+                nodes - self.count(NatKind::Consistent, nodes) - self.count(NatKind::Random, nodes)
+            }
+        }
+    }
+}
 
 /// `churn`: nodes leave and new nodes join at steady rates over a window of the run.
 #[derive(Clone, Debug, PartialEq)]

@@ -28,6 +28,8 @@ use dswarm::proto::Time;
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 
+pub use crate::scenario::{NatKind, NatSpec};
+
 /// How long a mapping, or a filter's permission, outlives the last datagram the node
 /// sent through it.
 pub const NAT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -36,72 +38,6 @@ pub const NAT_TIMEOUT: Duration = Duration::from_secs(30);
 use dswarm::harness::streams::{NAT_KIND as STREAM_NAT_KIND, NAT_PORT as STREAM_NAT_PORT};
 /// The lowest public port a mapping gets.
 const PORT_MIN: u16 = 1024;
-
-/// The NAT a node sits behind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum NatKind {
-    /// No NAT: reachable at its own address.
-    Open,
-    /// Endpoint-independent mapping, address-dependent filtering.
-    Consistent,
-    /// A mapping per destination, address-and-port-dependent filtering (symmetric).
-    Random,
-}
-
-impl NatKind {
-    /// Every kind, in the order of the scenario key and the report.
-    pub const ALL: [NatKind; 3] = [NatKind::Open, NatKind::Consistent, NatKind::Random];
-
-    /// Its scenario key and report name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NatKind::Open => "open",
-            NatKind::Consistent => "consistent",
-            NatKind::Random => "random",
-        }
-    }
-}
-
-/// `network.nat`: the shares of the nodes behind each kind of NAT.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct NatSpec {
-    /// Open nodes: what the other two leave.
-    pub open: f64,
-    /// Nodes behind an endpoint-independent NAT.
-    pub consistent: f64,
-    /// Nodes behind a symmetric NAT.
-    pub random: f64,
-}
-
-impl Default for NatSpec {
-    fn default() -> Self {
-        NatSpec {
-            open: 1.0,
-            consistent: 0.0,
-            random: 0.0,
-        }
-    }
-}
-
-impl NatSpec {
-    /// Whether every node is open.
-    pub fn is_none(&self) -> bool {
-        self.consistent == 0.0 && self.random == 0.0
-    }
-
-    /// How many of `nodes` sit behind a NAT of `kind`: shares rounded to whole nodes,
-    /// the open ones what is left.
-    pub fn count(&self, kind: NatKind, nodes: usize) -> usize {
-        let of = |share: f64| (share * nodes as f64).round() as usize;
-        match kind {
-            NatKind::Consistent => of(self.consistent),
-            NatKind::Random => of(self.random).min(nodes - of(self.consistent).min(nodes)),
-            NatKind::Open => {
-                nodes - self.count(NatKind::Consistent, nodes) - self.count(NatKind::Random, nodes)
-            }
-        }
-    }
-}
 
 /// Node `index`'s public IP, when it is behind a NAT: counted from 100.64.0.1,
 /// skipping last octets 0 and 255 as [`dswarm::harness::addr_of`] does.
