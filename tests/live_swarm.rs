@@ -16,12 +16,24 @@ mod http;
 /// Sends `method path` with `body` to `addr`: the status code and the body, bounded in
 /// time like `http::get`.
 async fn request(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    let host = format!("Host: {addr}\r\n");
+    request_with(addr, method, path, &host, body).await
+}
+
+/// Like [`request`], with `headers` (each ending in CRLF) instead of `Host`.
+async fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> (u16, String) {
     let exchange = async {
         let mut stream = TcpStream::connect(addr)
             .await
             .expect("the API accepts connections");
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\
+            "{method} {path} HTTP/1.1\r\n{headers}Content-Length: {}\r\n\
              Connection: close\r\n\r\n",
             body.len()
         );
@@ -438,4 +450,86 @@ async fn a_node_that_knows_only_a_key_reaches_it_at_its_mailbox() {
     .await;
     assert!(code == 404 || code == 504, "{code} {body}");
     live::shutdown_all(nodes).await;
+}
+
+/// What a web page can make a browser send to 127.0.0.1 is refused on every route,
+/// the GETs that act included, while `curl`'s requests pass; connections are capped,
+/// and one that sends no request is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_refuses_web_pages_and_foreign_hosts_but_not_curl() {
+    let mut config = LiveConfig::localhost();
+    config.group = None;
+    let node = live::spawn(config).await.expect("node starts");
+    let api = node.api.unwrap();
+    let own = format!("Host: {api}\r\n");
+    let localhost = format!("Host: localhost:{}\r\n", api.port());
+
+    // What curl sends: its target as Host, no Origin, no Sec-Fetch-Site.
+    for host in [&own, &localhost] {
+        let (code, body) = request_with(api, "GET", "/api/status", host, b"").await;
+        assert_eq!(code, 200, "{host:?}: {body}");
+    }
+    let same_origin = format!("{own}Origin: http://{api}\r\nSec-Fetch-Site: same-origin\r\n");
+    let (code, body) = request_with(api, "GET", "/api/status", &same_origin, b"").await;
+    assert_eq!(code, 200, "{body}");
+
+    // DNS rebinding: the page's own name as Host.
+    let rebound = format!("Host: attacker.example:{}\r\n", api.port());
+    let (code, body) = request_with(api, "GET", "/api/status", &rebound, b"").await;
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("is not this API"), "{body}");
+
+    // A cross-origin form post, and GETs that make the node act, from another site.
+    let topic = "ab".repeat(32);
+    let foreign = [
+        format!("{own}Origin: http://attacker.example\r\n"),
+        format!("{own}Origin: null\r\n"),
+        format!("{own}Sec-Fetch-Site: cross-site\r\n"),
+        format!("{own}Sec-Fetch-Site: same-site\r\n"),
+    ];
+    for headers in &foreign {
+        for (method, path) in [
+            ("POST", format!("/api/announce/{topic}")),
+            ("GET", "/api/ping".to_owned()),
+            ("GET", format!("/api/lookup/{topic}")),
+            ("GET", "/no/such/route".to_owned()),
+        ] {
+            let (code, body) = request_with(api, method, &path, headers, b"").await;
+            assert_eq!(code, 403, "{method} {path} with {headers:?}: {body}");
+        }
+    }
+    let (_, metrics) = request(api, "GET", "/metrics", b"").await;
+    assert!(
+        metrics.contains("dswarm_api_refused_total{why=\"host\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("dswarm_api_refused_total{why=\"cross_site\"} 16\n"),
+        "{metrics}"
+    );
+
+    // Every connection the API takes, held open without a request: the next request
+    // waits for a free one, and the held ones are closed within the header timeout.
+    let mut held = Vec::new();
+    for _ in 0..live::http::CONNECTIONS {
+        held.push(TcpStream::connect(api).await.expect("connects"));
+    }
+    let waiting = tokio::time::timeout(
+        Duration::from_secs(1),
+        request(api, "GET", "/api/status", b""),
+    )
+    .await;
+    assert!(waiting.is_err(), "a connection past the cap was served");
+    let deadline = live::http::HEADER_TIMEOUT + Duration::from_secs(3);
+    for mut stream in held {
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(deadline, stream.read_to_end(&mut rest)).await;
+        assert!(
+            closed.is_ok(),
+            "an idle connection outlived the header timeout"
+        );
+    }
+    let (code, body) = request(api, "GET", "/api/status", b"").await;
+    assert_eq!(code, 200, "{body}");
+    live::shutdown_all(vec![node]).await;
 }

@@ -21,6 +21,9 @@
 //! Writes answer how many of the k closest nodes stored the record, which refused it
 //! and why, and how many did not answer.
 //!
+//! Requests a web page could have sent (a foreign `Host` or `Origin`) are refused with
+//! 403 before any route, and connections are bounded: see [`super::http`].
+//!
 //! Errors are `{"error": "…"}` with a 4xx or 5xx status: 400 for bad input (hex, JSON,
 //! query strings, salts and relay lists over their limits), 404 for unknown routes and
 //! records not found, 405 for a known route with another method, 413 for a value over
@@ -44,6 +47,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::driver::{Control, Finished, Snapshot};
+use super::http::{self, Guard};
 use crate::proto::id::Key;
 use crate::proto::node::{Command, CommandError, QueryError, QueryOutcome, StoreResult};
 use crate::proto::store::{MutableRecord, MAX_RELAYS, MAX_SALT, MAX_VALUE};
@@ -65,6 +69,8 @@ pub struct ApiState {
     pub udp: SocketAddr,
     /// How long a query may take before the API answers 504.
     pub query_timeout: Duration,
+    /// Who may call, and what was refused.
+    pub guard: Guard,
 }
 
 /// An API error: a status and a message, sent as `{"error": message}`.
@@ -95,6 +101,10 @@ pub fn router(state: ApiState) -> Router {
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::map_response(json_errors))
+        .layer(middleware::from_fn_with_state(
+            state.guard.clone(),
+            http::check,
+        ))
         .with_state(state)
 }
 
@@ -587,6 +597,18 @@ async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
             counter.help()
         );
     });
+    let refused = &state.guard.refused;
+    let api_refused = [("host", &refused.host), ("cross_site", &refused.cross_site)];
+    let _ = writeln!(
+        body,
+        "# HELP dswarm_api_refused_total HTTP requests the API refused: a foreign Host, or \
+         a web page of another site.\n\
+         # TYPE dswarm_api_refused_total counter"
+    );
+    for (why, count) in api_refused {
+        let count = count.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = writeln!(body, "dswarm_api_refused_total{{why=\"{why}\"}} {count}");
+    }
     let gauges: [(&str, &str, usize); 3] = [
         (
             "peers",

@@ -21,6 +21,7 @@ use crate::proto::{Identity, Node, NodeId, Time};
 
 pub mod api;
 pub mod driver;
+pub mod http;
 pub mod socket;
 
 impl Identity {
@@ -185,12 +186,12 @@ pub async fn spawn(config: LiveConfig) -> io::Result<LiveNode> {
                 id,
                 udp,
                 query_timeout: config.query_timeout,
+                guard: http::Guard {
+                    address: api,
+                    refused: Default::default(),
+                },
             });
-            let server = tokio::spawn(async move {
-                if let Err(error) = axum::serve(listener, router).await {
-                    tracing::warn!(%error, "API server stopped");
-                }
-            });
+            let server = tokio::spawn(http::serve(listener, router));
             (Some(api), Some(server))
         }
         None => (None, None),
