@@ -552,6 +552,33 @@ fn a_node_whose_bootstrap_found_nobody_tries_again_and_joins() {
     }
 }
 
+/// `--bootstrap A --bootstrap A`: the address is asked once, and bootstrap finishes.
+#[test]
+fn a_bootstrap_address_listed_twice_is_asked_once() {
+    let mut swarm = Swarm::new(SwarmConfig {
+        nodes: 12,
+        seed: 3,
+        segments: 0,
+        bootstrap_nodes: 1,
+        configure: Some(|_, config| config.bootstrap = config.bootstrap.repeat(2)),
+        ..SwarmConfig::default()
+    });
+    swarm.run_until(secs(30));
+    for (i, node) in swarm.nodes().iter().enumerate() {
+        // Node 0 is the bootstrap node, and lists nobody.
+        assert_eq!(
+            node.config().bootstrap.len(),
+            2 * usize::from(i > 0),
+            "node {i}"
+        );
+        assert!(
+            node.table().len() >= 8,
+            "node {i} has {} peers",
+            node.table().len()
+        );
+    }
+}
+
 /// Requests sent by every node together between 20 s and 55 s of a quiet swarm of one
 /// segment with buckets of 4, each contact counting as alive for `good_for`; and
 /// beacons not probed in all.

@@ -1,6 +1,7 @@
 //! The work behind each [`Command`]: pings, lookups and the phases of bootstrap, as
 //! steps that RPC answers and failures drive.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{
@@ -102,14 +103,14 @@ impl Node {
                 }
                 let query = self.next_query_id();
                 // Ask each bootstrap address who it is; its beacon names the key to
-                // dial, and a ping in the session that opens confirms it.
-                let addrs: Vec<_> = self
-                    .config
-                    .bootstrap
-                    .iter()
-                    .copied()
-                    .filter(|addr| !self.who.contains_key(addr))
-                    .collect();
+                // dial, and a ping in the session that opens confirms it. Once each:
+                // an address listed twice answers once, and the query counts answers.
+                let mut addrs: Vec<SocketAddr> = Vec::new();
+                for &addr in &self.config.bootstrap {
+                    if !self.who.contains_key(&addr) && !addrs.contains(&addr) {
+                        addrs.push(addr);
+                    }
+                }
                 for &addr in &addrs {
                     self.send_who(now, addr, query, 1);
                 }
@@ -129,7 +130,7 @@ impl Node {
         }
     }
 
-    fn send_who(&mut self, now: Time, addr: std::net::SocketAddr, query: QueryId, attempts: u8) {
+    fn send_who(&mut self, now: Time, addr: SocketAddr, query: QueryId, attempts: u8) {
         self.stats.who_sent += 1;
         let who = Datagram::Who {
             network_tag: self.network_tag,
