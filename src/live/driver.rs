@@ -304,6 +304,13 @@ async fn handle_next<S: DatagramSocket, M: DatagramSocket>(
         },
         () = timer => node.handle_timeout(clock(epoch)),
     }
+    // Under a flood a datagram is always ready and the biased select never reaches
+    // the timer: retransmissions, timeouts and beacons would stop. So the timers that
+    // are due run after every input.
+    let now = clock(epoch);
+    if node.poll_timeout().is_some_and(|at| at <= now) {
+        node.handle_timeout(now);
+    }
 }
 
 /// Receives from `socket`, or waits forever when there is none.
@@ -332,5 +339,74 @@ fn snapshot(node: &Node, now: Time) -> Snapshot {
         nat: node.nat(),
         reflexive: node.reflexive_addr(),
         mailbox: node.mailbox(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::node::Config;
+    use crate::proto::Identity;
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::SeedableRng;
+
+    /// A socket under a flood: a datagram of garbage is always ready.
+    struct Flooded;
+
+    impl DatagramSocket for Flooded {
+        async fn send_to(&self, buf: &[u8], _: SocketAddr) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+
+        async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+            buf[..4].copy_from_slice(b"junk");
+            Ok((4, SocketAddr::from(([192, 0, 2, 9], 4000))))
+        }
+    }
+
+    /// A node whose bootstrap has sent its first `Who`, with `epoch` set so that its
+    /// clock reads an hour later: every timer it has is due.
+    fn node_with_timers_due() -> (Node, Instant) {
+        let config = Config {
+            bootstrap: vec![SocketAddr::from(([192, 0, 2, 1], 4000))],
+            ..Config::default()
+        };
+        let identity = Identity::from_seed([7; 32]);
+        let rng = ChaCha8Rng::seed_from_u64(7);
+        let mut node = Node::new(Time::ZERO, Duration::ZERO, config, identity, rng);
+        node.start(Time::ZERO, Command::Bootstrap)
+            .expect("it has a bootstrap address");
+        while node.poll_transmit().is_some() {}
+        let hour = Duration::from_secs(3600);
+        #[allow(clippy::disallowed_methods)] // the driver's own clock, as `run` takes it
+        let epoch = Instant::now()
+            .checked_sub(hour)
+            .expect("an hour after boot");
+        (node, epoch)
+    }
+
+    #[tokio::test]
+    async fn due_timers_run_even_when_a_datagram_is_always_ready() {
+        let (mut node, epoch) = node_with_timers_due();
+        assert!(node.poll_timeout().is_some_and(|at| at <= clock(epoch)));
+        let (mut buf, mut multicast_buf) = (vec![0; 64], vec![0; 64]);
+        handle_next(
+            &mut node,
+            epoch,
+            &Flooded,
+            None::<&Flooded>,
+            &mut buf,
+            &mut multicast_buf,
+        )
+        .await;
+        assert_eq!(
+            node.stats().datagrams_malformed,
+            1,
+            "the flood's datagram was handled"
+        );
+        assert!(
+            node.poll_timeout().is_none_or(|at| at > clock(epoch)),
+            "a due timer was left waiting"
+        );
     }
 }
