@@ -210,7 +210,19 @@ async fn serve(mut nodes: Vec<LiveNode>, quiet: bool) -> ExitCode {
     summary.tick().await;
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+    let mut code = ExitCode::SUCCESS;
     loop {
+        // A node whose driver ended (a panic, a socket that failed) would leave its API
+        // answering 503 for good: stop everything, and say so in the exit code.
+        if let Some(node) = nodes.iter().find(|node| node.has_stopped()) {
+            eprintln!(
+                "error: node {} stopped running (its driver panicked or its socket failed); \
+                 stopping every node",
+                node.id
+            );
+            code = ExitCode::FAILURE;
+            break;
+        }
         let mut events = Vec::new();
         for (i, node) in nodes.iter_mut().enumerate() {
             while let Ok(event) = node.events.try_recv() {
@@ -262,7 +274,7 @@ async fn serve(mut nodes: Vec<LiveNode>, quiet: bool) -> ExitCode {
     // All at once: one after another, each node that announced would wait out its
     // grace period on peers already gone, and ten of them would take ten seconds.
     dswarm::live::shutdown_all(nodes).await;
-    ExitCode::SUCCESS
+    code
 }
 
 async fn print_summary(node: &LiveNode) {
@@ -312,5 +324,29 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dswarm::live::{driver::Control, LiveConfig};
+
+    /// A node whose driver ends on its own (here: told to stop behind `serve`'s back,
+    /// as a panic would end it) makes `serve` stop and fail, instead of serving a dead
+    /// API until someone presses Ctrl-C.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_node_whose_driver_stops_makes_the_process_fail() {
+        let mut config = LiveConfig::localhost();
+        config.group = None;
+        let node = dswarm::live::spawn(config).await.expect("node starts");
+        node.control
+            .send(Control::Shutdown)
+            .await
+            .expect("driver runs");
+        let code = tokio::time::timeout(Duration::from_secs(10), serve(vec![node], true))
+            .await
+            .expect("serve returns by itself");
+        assert_eq!(code, ExitCode::FAILURE);
     }
 }

@@ -92,6 +92,12 @@ pub struct LiveNode {
 }
 
 impl LiveNode {
+    /// Whether the driver loop has ended without being asked to: it panicked, or its
+    /// socket failed. The node no longer runs, and its API answers 503 to everything.
+    pub fn has_stopped(&self) -> bool {
+        self.driver.is_finished()
+    }
+
     /// Stops the node: it withdraws its announcements (for at most
     /// [`driver::SHUTDOWN_GRACE`]), the driver loop ends, the sockets close, the API
     /// stops. Returns within 2 s whatever the network does.
