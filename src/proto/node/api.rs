@@ -440,6 +440,10 @@ counters! {
         Breach beacons_stale,
         /// Beacons whose signature did not verify.
         Breach beacons_forged,
+        /// Contacts in answers, and beacon senders, at addresses no peer can be at: an
+        /// unspecified, multicast or broadcast address, port 0, or loopback outside a
+        /// swarm on one host. Not dialled.
+        Breach contacts_refused,
         /// Beacons of unknown peers not probed because their bucket is full of live
         /// contacts.
         Activity beacons_not_probed,

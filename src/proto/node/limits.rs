@@ -165,6 +165,22 @@ impl RequestRates {
     }
 }
 
+/// Whether a contact another node handed over (in an answer, or as a beacon's
+/// sender) may be dialled by a node at `own`: not an unspecified, multicast or
+/// broadcast address, not port 0, and loopback only when the node itself is on
+/// loopback (a swarm on one host). Anything else would make this node send handshakes
+/// where no peer can be, or at a third party of the sender's choosing.
+pub(super) fn dialable(addr: &SocketAddr, own: Option<SocketAddr>) -> bool {
+    let ip = addr.ip();
+    let broadcast = matches!(ip, std::net::IpAddr::V4(v4) if v4.is_broadcast());
+    let loopback_elsewhere = ip.is_loopback() && own.is_some_and(|own| !own.ip().is_loopback());
+    !(addr.port() == 0
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || broadcast
+        || loopback_elsewhere)
+}
+
 /// Requests held for peers whose handshake runs, with their encoded sizes.
 #[derive(Debug, Default)]
 pub(super) struct Waiting {
@@ -261,6 +277,34 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contacts_that_point_where_no_peer_can_be_are_not_dialled() {
+        let lan: Option<SocketAddr> = Some("10.0.0.1:7000".parse().unwrap());
+        let host: Option<SocketAddr> = Some("127.0.0.1:7000".parse().unwrap());
+        for refused in [
+            "0.0.0.0:7000",
+            "[::]:7000",
+            "10.0.0.2:0",
+            "224.0.0.251:5353",
+            "239.255.77.77:17760",
+            "[ff02::1]:7000",
+            "255.255.255.255:7000",
+            "127.0.0.1:7000",
+            "[::1]:7000",
+        ] {
+            let addr: SocketAddr = refused.parse().unwrap();
+            assert!(!dialable(&addr, lan), "{addr} from a LAN node");
+        }
+        for fine in ["10.0.0.2:7000", "192.0.2.7:9", "[2001:db8::1]:7000"] {
+            let addr: SocketAddr = fine.parse().unwrap();
+            assert!(dialable(&addr, lan), "{addr}");
+        }
+        // A swarm on one host lives on loopback.
+        let peer: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        assert!(dialable(&peer, host));
+        assert!(!dialable(&"127.0.0.1:0".parse().unwrap(), host));
+    }
     use crate::proto::wire::{Request, TxId};
     use std::time::Duration;
 

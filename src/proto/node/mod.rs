@@ -706,6 +706,13 @@ impl Node {
         // of peers heard from lately could only queue as a replacement (pinging every
         // stranger that beacons would make multicast chatter cost requests forever).
         // Neither is acted on, so neither needs verifying.
+        if !limits::dialable(
+            &SocketAddr::new(from.ip(), beacon.port),
+            self.config.address,
+        ) {
+            self.stats.contacts_refused += 1;
+            return;
+        }
         if !self.who.contains_key(&from) && beacon.id != self.id {
             let addr = SocketAddr::new(from.ip(), beacon.port);
             let known = self.table.get(&beacon.id).is_some_and(|c| c.addr == addr);
@@ -930,6 +937,13 @@ impl Node {
         }
         if let Response::Pong { observed } = response {
             self.on_reflexive(now, from, observed);
+        }
+        let mut response = response;
+        if let Response::Nodes { contacts, .. } = &mut response {
+            let own = self.config.address;
+            let before = contacts.len();
+            contacts.retain(|contact| limits::dialable(&contact.addr, own));
+            self.stats.contacts_refused += (before - contacts.len()) as u64;
         }
         if let Purpose::Query(query) = done.context {
             self.on_query_answer(now, query, peer, Ok((done.rtt, response)));
