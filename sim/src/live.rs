@@ -19,7 +19,7 @@ use dswarm::proto::id::parse_hex32;
 use dswarm::proto::node::{Event, DEFAULT_NETWORK_KEY};
 use dswarm::proto::Identity;
 use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::SeedableRng;
 
 /// Options both commands share.
 #[derive(Args, Debug, Clone)]
@@ -54,7 +54,8 @@ pub struct LiveArgs {
     /// Nodes to start in this process.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     nodes: u32,
-    /// Derive every node's keys and RNG from this seed (default: from the OS).
+    /// Derive every node's identity from this seed, for ids that are the same every
+    /// run (default: from the OS). Ephemeral handshake keys always come from the OS.
     #[arg(long)]
     seed: Option<u64>,
     #[command(flatten)]
@@ -99,29 +100,66 @@ fn base_config(common: &Common) -> LiveConfig {
     config
 }
 
-/// Reads a key file (64 hex digits of seed) or creates one with mode 0600.
+/// Reads a key file (64 hex digits of seed), or creates one: the node's identity.
+///
+/// A key file others may read is refused (on Unix: any group or other permission
+/// bit). A new one is written whole or not at all: to a temporary file beside it (mode
+/// 0600), flushed to disk, then linked into place, which fails rather than replace a
+/// key file that appeared meanwhile. A full disk leaves no empty key file behind to
+/// block the next start.
 fn load_or_create_key(path: &Path) -> Result<Identity, String> {
+    let error = |e: &dyn std::fmt::Display| format!("key file {}: {e}", path.display());
     match fs::read_to_string(path) {
         Ok(text) => {
-            let seed = parse_hex32(text.trim())
-                .map_err(|e| format!("key file {}: {e}", path.display()))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = fs::metadata(path)
+                    .map_err(|e| error(&e))?
+                    .permissions()
+                    .mode();
+                if mode & 0o077 != 0 {
+                    return Err(error(&format!(
+                        "others may read it (mode {:o}); make it private: chmod 600 {}",
+                        mode & 0o777,
+                        path.display()
+                    )));
+                }
+            }
+            let seed = parse_hex32(text.trim()).map_err(|e| error(&e))?;
             Ok(Identity::from_seed(seed))
         }
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let identity = Identity::from_os();
             let hex: String = identity.seed().iter().map(|b| format!("{b:02x}")).collect();
-            let mut options = fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options
-                .open(path)
-                .map_err(|e| format!("key file {}: {e}", path.display()))?;
-            writeln!(file, "{hex}").map_err(|e| format!("key file {}: {e}", path.display()))?;
+            write_new(path, format!("{hex}\n").as_bytes()).map_err(|e| error(&e))?;
             Ok(identity)
         }
-        Err(error) => Err(format!("key file {}: {error}", path.display())),
+        Err(e) => Err(error(&e)),
     }
+}
+
+/// Creates `path` holding `bytes`, private to its owner, whole or not at all.
+fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        // A link, unlike a rename, refuses to replace a file already there.
+        fs::hard_link(&temporary, path)?;
+        if let Some(directory) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            fs::File::open(directory)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    let _ = fs::remove_file(&temporary);
+    written
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -141,17 +179,11 @@ pub fn run_live(args: &LiveArgs) -> ExitCode {
         Err(code) => return code,
     };
     rt.block_on(async {
-        let mut seeds = args.seed.map(ChaCha8Rng::seed_from_u64);
         if let Some(seed) = args.seed {
             say!("seed {seed}");
         }
         let mut nodes = Vec::new();
-        for _ in 0..args.nodes {
-            let mut config = base_config(&args.common);
-            if let Some(rng) = &mut seeds {
-                config.identity = Identity::from_rng(rng);
-                rng.fill_bytes(&mut config.rng_seed);
-            }
+        for config in live_configs(args) {
             match live::spawn(config).await {
                 Ok(node) => nodes.push(node),
                 Err(error) => {
@@ -162,6 +194,22 @@ pub fn run_live(args: &LiveArgs) -> ExitCode {
         }
         serve(nodes, args.common.quiet).await
     })
+}
+
+/// The nodes `dswarm live` starts. `--seed` makes their ids reproducible; each node's
+/// RNG (its ephemeral handshake keys, and so its nonces) stays the operating system's,
+/// so a swarm restarted with the same seed never reuses one.
+fn live_configs(args: &LiveArgs) -> Vec<LiveConfig> {
+    let mut seeds = args.seed.map(ChaCha8Rng::seed_from_u64);
+    (0..args.nodes)
+        .map(|_| {
+            let mut config = base_config(&args.common);
+            if let Some(rng) = &mut seeds {
+                config.identity = Identity::from_rng(rng);
+            }
+            config
+        })
+        .collect()
 }
 
 /// Runs `dswarm node`.
@@ -331,6 +379,53 @@ async fn shutdown_signal() {
 mod tests {
     use super::*;
     use dswarm::live::{driver::Control, LiveConfig};
+
+    #[test]
+    fn a_seeded_swarm_has_the_same_ids_and_fresh_ephemeral_keys() {
+        #[derive(clap::Parser)]
+        struct Command {
+            #[command(flatten)]
+            live: LiveArgs,
+        }
+        let args = <Command as clap::Parser>::parse_from(["live", "--nodes", "3", "--seed", "7"]);
+        let (first, again) = (live_configs(&args.live), live_configs(&args.live));
+        for (a, b) in first.iter().zip(&again) {
+            assert_eq!(a.identity.id(), b.identity.id());
+            assert_ne!(a.rng_seed, b.rng_seed, "ephemeral keys must not repeat");
+        }
+    }
+
+    #[test]
+    fn a_key_file_is_created_private_and_whole_and_never_replaced() {
+        let dir = std::env::temp_dir().join(format!("dswarm-key-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("node.key");
+        let first = load_or_create_key(&path).expect("creates it");
+        let again = load_or_create_key(&path).expect("reads it back");
+        assert_eq!(first.id(), again.id());
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["node.key"], "no temporary file is left behind");
+        // Creating it again refuses to replace it.
+        assert!(write_new(&path, b"00\n").is_err());
+        assert_eq!(load_or_create_key(&path).unwrap().id(), first.id());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+            let refused = load_or_create_key(&path).map(|i| i.id()).unwrap_err();
+            assert!(
+                refused.contains("others may read it (mode 644)"),
+                "{refused}"
+            );
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     /// A node whose driver ends on its own (here: told to stop behind `serve`'s back,
     /// as a panic would end it) makes `serve` stop and fail, instead of serving a dead
