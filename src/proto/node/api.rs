@@ -440,6 +440,10 @@ counters! {
         Breach beacons_stale,
         /// Beacons whose signature did not verify.
         Breach beacons_forged,
+        /// Unsolicited beacons dropped unchecked: the budget of signature checks, in
+        /// all or for the sender's address block, was spent
+        /// ([`Limits::beacon_checks_per_second`]).
+        Breach beacons_over_budget,
         /// Contacts in answers, and beacon senders, at addresses no peer can be at: an
         /// unspecified, multicast or broadcast address, port 0, or loopback outside a
         /// swarm on one host. Not dialled.

@@ -19,7 +19,9 @@ impl Node {
             sessions_open: self.sessions.open_count(),
             handshakes: sessions.handshakes,
             table: self.table.heap_bytes(),
-            limits: self.rates.heap_bytes() + self.waiting.heap_bytes(),
+            limits: self.rates.heap_bytes()
+                + self.waiting.heap_bytes()
+                + self.beacon_checks.heap_bytes(),
             rpc: self.rpc.heap_bytes(),
             queries: self.queries_bytes(),
             store: self.store.heap_bytes(),

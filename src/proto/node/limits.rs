@@ -25,6 +25,7 @@ use std::net::SocketAddr;
 
 use super::Node;
 use crate::proto::id::NodeId;
+use crate::proto::table::IpBlock;
 use crate::proto::time::Time;
 use crate::proto::wire::Message;
 
@@ -51,6 +52,16 @@ pub struct Limits {
     /// strangers beyond it are not probed (`probes_refused`); their next beacon (5 s
     /// to 80 s later, as the sender's Trickle interval grows) may be.
     pub probes_max: usize,
+    /// Signature checks of unsolicited beacons per second, in all (a second's worth
+    /// may come at once). 1,000 by default, about 5 % of a core: a new node on a
+    /// segment of a thousand checks every stranger's first beacon within a second. Beacons beyond it are
+    /// dropped unchecked (`beacons_over_budget`), so forged ones cost a bounded share.
+    pub beacon_checks_per_second: u32,
+    /// Of those, the most one address block may have (see
+    /// [`TableConfig::block_prefix_v4`](crate::proto::table::TableConfig::block_prefix_v4)).
+    /// 20 by default: one host beacons once per interval, a few hosts behind one
+    /// prefix a few times. Loopback senders (a swarm on one host) have no block.
+    pub beacon_checks_per_block: u32,
 }
 
 impl Default for Limits {
@@ -61,6 +72,8 @@ impl Default for Limits {
             waiting_per_peer_max: 64,
             waiting_bytes_max: 1 << 20,
             probes_max: 256,
+            beacon_checks_per_second: 1000,
+            beacon_checks_per_block: 20,
         }
     }
 }
@@ -73,10 +86,11 @@ struct Bucket {
 }
 
 impl Bucket {
-    /// The level at `now`: what it was at `at` plus the refill since, at most `capacity`.
-    fn level_at(&self, now: Time, limits: &Limits, capacity: u64) -> u64 {
+    /// The level at `now`: what it was at `at` plus the refill at `rate` a second
+    /// since, at most `capacity`.
+    fn level_at(&self, now: Time, rate: u32, capacity: u64) -> u64 {
         let elapsed = now.saturating_since(self.at).as_micros();
-        let refill = elapsed.saturating_mul(u128::from(limits.requests_per_peer_rate));
+        let refill = elapsed.saturating_mul(u128::from(rate));
         let refill = u64::try_from(refill).unwrap_or(u64::MAX);
         self.level.saturating_add(refill).min(capacity)
     }
@@ -122,12 +136,13 @@ impl RequestRates {
         is_open: impl Fn(&NodeId) -> bool,
     ) -> bool {
         let capacity = u64::from(limits.requests_per_peer_burst.max(1)) * MICRO;
+        let rate = limits.requests_per_peer_rate;
         let new = !self.buckets.contains_key(&peer);
         if new && self.buckets.len() >= self.sweep_at.min(max.max(1)) {
             // Every sweep halves what it leaves to grow before the next: amortised,
             // a constant per request.
             self.buckets
-                .retain(|_, bucket| bucket.level_at(now, limits, capacity) < capacity);
+                .retain(|_, bucket| bucket.level_at(now, rate, capacity) < capacity);
             self.sweep_at = (2 * self.buckets.len()).max(SWEEP_MIN);
         }
         if new && self.buckets.len() >= max.max(1) {
@@ -144,7 +159,7 @@ impl RequestRates {
             level: capacity,
             at: now,
         });
-        bucket.level = bucket.level_at(now, limits, capacity);
+        bucket.level = bucket.level_at(now, rate, capacity);
         bucket.at = now;
         if bucket.level < MICRO {
             return false;
@@ -162,6 +177,68 @@ impl RequestRates {
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.buckets.len()
+    }
+}
+
+/// The most address blocks [`BeaconChecks`] tracks; at the bound, blocks whose
+/// budget has refilled are forgotten, and if none has, beacons of new blocks wait.
+const BEACON_BLOCKS_MAX: usize = 1024;
+
+/// The budget of signature checks of unsolicited beacons: a token bucket for all,
+/// and one per address block ([`Limits::beacon_checks_per_second`],
+/// [`Limits::beacon_checks_per_block`]). Loopback senders, which have no block (a
+/// swarm on one host is not a Sybil attack on itself), draw on the budget in all only.
+#[derive(Debug, Default)]
+pub(super) struct BeaconChecks {
+    all: Option<Bucket>,
+    blocks: BTreeMap<IpBlock, Bucket>,
+}
+
+impl BeaconChecks {
+    /// Whether a beacon from `block` may have its signature checked at `now`; takes
+    /// one check from both budgets if so.
+    pub(super) fn admit(&mut self, now: Time, block: Option<IpBlock>, limits: &Limits) -> bool {
+        let all_rate = limits.beacon_checks_per_second.max(1);
+        let block_rate = limits.beacon_checks_per_block.max(1).min(all_rate);
+        let (all_capacity, block_capacity) =
+            (u64::from(all_rate) * MICRO, u64::from(block_rate) * MICRO);
+        let tracked = block.is_none_or(|block| self.blocks.contains_key(&block));
+        if !tracked && self.blocks.len() >= BEACON_BLOCKS_MAX {
+            self.blocks
+                .retain(|_, b| b.level_at(now, block_rate, block_capacity) < block_capacity);
+            if self.blocks.len() >= BEACON_BLOCKS_MAX {
+                return false;
+            }
+        }
+        let full = |capacity| Bucket {
+            level: capacity,
+            at: now,
+        };
+        let all = self.all.get_or_insert(full(all_capacity));
+        let all_level = all.level_at(now, all_rate, all_capacity);
+        let mut one = block.map(|block| self.blocks.entry(block).or_insert(full(block_capacity)));
+        let block_level = one
+            .as_ref()
+            .map_or(MICRO, |one| one.level_at(now, block_rate, block_capacity));
+        if all_level < MICRO || block_level < MICRO {
+            return false;
+        }
+        if let Some(one) = one.as_mut() {
+            **one = Bucket {
+                level: block_level - MICRO,
+                at: now,
+            };
+        }
+        *all = Bucket {
+            level: all_level - MICRO,
+            at: now,
+        };
+        true
+    }
+
+    /// Heap bytes of the blocks tracked.
+    pub(super) fn heap_bytes(&self) -> usize {
+        crate::proto::footprint::btree::<IpBlock, Bucket>(self.blocks.len())
     }
 }
 
@@ -277,6 +354,38 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forged_beacons_of_one_block_spend_its_budget_and_leave_the_others_theirs() {
+        let limits = Limits::default();
+        let mut checks = BeaconChecks::default();
+        let now = Time::ZERO;
+        let block = |last: u8| IpBlock::of(&SocketAddr::from(([10, 0, 0, last], 1)), 32, 64);
+        let one_block = (0..1000)
+            .filter(|_| checks.admit(now, block(1), &limits))
+            .count();
+        assert_eq!(one_block, 20, "a burst of one block's worth");
+        assert!(
+            checks.admit(now, block(2), &limits),
+            "another block is untouched"
+        );
+        // Many blocks at once: the budget in all holds.
+        let all = (3..=255)
+            .flat_map(|last| (0..20).map(move |_| last))
+            .filter(|&last| checks.admit(now, block(last), &limits))
+            .count();
+        assert_eq!(all + 21, 1000);
+        // Loopback has no block: a swarm on one host only meets the budget in all.
+        let mut checks = BeaconChecks::default();
+        let loopback = IpBlock::of(&SocketAddr::from(([127, 0, 0, 1], 1)), 32, 64);
+        let on_one_host = (0..2000)
+            .filter(|_| checks.admit(now, loopback, &limits))
+            .count();
+        assert_eq!(on_one_host, 1000);
+        // A second later each has its rate back.
+        let later = now + std::time::Duration::from_secs(1);
+        assert!(checks.admit(later, block(1), &limits));
+    }
 
     #[test]
     fn contacts_that_point_where_no_peer_can_be_are_not_dialled() {

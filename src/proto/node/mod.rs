@@ -197,6 +197,8 @@ pub struct Node {
     waiting: limits::Waiting,
     /// How many requests each session peer may still ask.
     rates: limits::RequestRates,
+    /// The budget of beacon signature checks.
+    beacon_checks: limits::BeaconChecks,
     queries: BTreeMap<QueryId, QueryState>,
     probing: BTreeSet<NodeId>,
     who: BTreeMap<SocketAddr, WhoProbe>,
@@ -282,6 +284,7 @@ impl Node {
             discovery,
             waiting: limits::Waiting::default(),
             rates: limits::RequestRates::default(),
+            beacon_checks: limits::BeaconChecks::default(),
             queries: BTreeMap::new(),
             probing: BTreeSet::new(),
             who: BTreeMap::new(),
@@ -728,6 +731,20 @@ impl Node {
                 return;
             }
             if !self.may_probe(&beacon.id, &addr) {
+                return;
+            }
+        }
+        if !self.who.contains_key(&from) {
+            // Unsolicited: its signature check comes out of a budget, so that forged
+            // beacons cost this node a bounded share of its time.
+            let table = &self.config.table;
+            let block = crate::proto::table::IpBlock::of(
+                &from,
+                table.block_prefix_v4,
+                table.block_prefix_v6,
+            );
+            if !self.beacon_checks.admit(now, block, &self.config.limits) {
+                self.stats.beacons_over_budget += 1;
                 return;
             }
         }
