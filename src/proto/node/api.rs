@@ -517,6 +517,10 @@ counters! {
         Activity punches_succeeded,
         /// Hole punches that ran out of time.
         Activity punches_failed,
+        /// Punch requests refused: not over a relayed session, a second within
+        /// [`PUNCH_PERIOD`](super::traversal::PUNCH_PERIOD) from one peer, or toward an
+        /// address no peer can be at.
+        Breach punches_refused,
         /// Connects that ended on a direct path: the peer answered at its address.
         Activity connects_direct,
         /// Connects that ended on a direct path a hole punch opened.

@@ -884,7 +884,9 @@ impl Node {
         let response = if self.config.behaviour.is_honest() {
             match request {
                 Request::Ping => Response::Pong { observed: from },
-                Request::Punch { nat, reflexive } => self.punch_answer(now, peer, nat, reflexive),
+                Request::Punch { nat, reflexive } => {
+                    self.punch_answer(now, from, peer, nat, reflexive)
+                }
                 Request::FindNode { target } => self.nodes_answer(now, from, peer, target),
                 request => self.answer_record_request(now, from, peer, request),
             }

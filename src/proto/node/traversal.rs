@@ -79,6 +79,10 @@ const CLASSIFY_FIRST: Duration = Duration::from_secs(2);
 /// How often it asks again while its NAT stays unknown.
 const CLASSIFY_EVERY: Duration = Duration::from_secs(10);
 
+/// How often one peer may have this node punch toward it: a punch sends probes to an
+/// address the peer names for a whole window, so it is rationed.
+pub(super) const PUNCH_PERIOD: Duration = Duration::from_secs(30);
+
 /// A hole punch: probes to `target` until `deadline`.
 #[derive(Debug)]
 struct Punch {
@@ -104,6 +108,8 @@ pub(super) struct Traversal {
     /// unknown and its own address known.
     classify_at: Option<Time>,
     punches: BTreeMap<NodeId, Punch>,
+    /// When each peer last had this node punch for it, for [`PUNCH_PERIOD`].
+    punched_for: BTreeMap<NodeId, Time>,
     /// FIND_PEER queries by the connect waiting for them.
     pub(super) finding: BTreeMap<QueryId, QueryId>,
     /// The addresses last declared under the own id (relays, mailbox).
@@ -119,6 +125,7 @@ impl Traversal {
             + btree::<NodeId, SocketAddr>(self.relay_addrs.len())
             + vec(&self.relays)
             + btree::<NodeId, Punch>(self.punches.len())
+            + btree::<NodeId, Time>(self.punched_for.len())
             + btree::<QueryId, QueryId>(self.finding.len())
             + vec(&self.declared)
     }
@@ -132,6 +139,7 @@ impl Traversal {
             relays: Vec::new(),
             keepalive_at: None,
             punches: BTreeMap::new(),
+            punched_for: BTreeMap::new(),
             finding: BTreeMap::new(),
             declared: Vec::new(),
         }
@@ -515,11 +523,18 @@ impl Node {
         }
     }
 
-    /// The answer to a punch request: swap addresses and start probing, unless two
-    /// `random` NATs meet.
+    /// The answer to a punch request that came from `from`: swap addresses and start
+    /// probing, unless two `random` NATs meet.
+    ///
+    /// Probing sends datagrams for a whole window to the address the peer names, so a
+    /// node punches only for a peer it reaches through a relay (what a punch is for),
+    /// at most once per [`PUNCH_PERIOD`] for each, and only toward an address a peer
+    /// could be at. Anything else is refused and counted (`punches_refused`); the
+    /// answer still goes, and the peer stays relayed.
     pub(super) fn punch_answer(
         &mut self,
         now: Time,
+        from: SocketAddr,
         peer: NodeId,
         nat: NatKind,
         reflexive: SocketAddr,
@@ -529,8 +544,19 @@ impl Node {
             nat: own,
             reflexive: self.reflexive_addr().unwrap_or(reflexive),
         };
-        if punchable(own, nat) && self.reflexive_addr().is_some() {
+        if !(punchable(own, nat) && self.reflexive_addr().is_some()) {
+            return answer;
+        }
+        let punched = &mut self.traversal.punched_for;
+        punched.retain(|_, at| now < *at + PUNCH_PERIOD);
+        let allowed = relay_path::is_relay_path(from)
+            && !punched.contains_key(&peer)
+            && super::limits::dialable(&reflexive, self.config.address);
+        if allowed {
+            punched.insert(peer, now);
             self.start_punch(now, peer, reflexive, None);
+        } else {
+            self.stats.punches_refused += 1;
         }
         answer
     }
@@ -560,4 +586,80 @@ impl Node {
 /// Whether two NATs can punch: anything but two that map every destination anew.
 pub(super) fn punchable(a: NatKind, b: NatKind) -> bool {
     !(a == NatKind::Random && b == NatKind::Random)
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+    use crate::proto::node::Config;
+    use crate::proto::Identity;
+
+    /// A node at 10.0.0.1:7000 whose peers see it at 100.64.0.1:40000: behind a
+    /// consistent NAT, its reflexive address known.
+    fn node_behind_a_nat() -> Node {
+        let config = Config {
+            address: Some(SocketAddr::from(([10, 0, 0, 1], 7000))),
+            ..Config::default()
+        };
+        let rng = ChaCha8Rng::seed_from_u64(1);
+        let mut node = Node::new(
+            Time::ZERO,
+            Duration::ZERO,
+            config,
+            Identity::from_seed([1; 32]),
+            rng,
+        );
+        let observed = SocketAddr::from(([100, 64, 0, 1], 40000));
+        for last in 2..5 {
+            node.on_reflexive(
+                Time::ZERO,
+                SocketAddr::from(([10, 0, 0, last], 7000)),
+                observed,
+            );
+        }
+        assert_eq!(node.nat(), NatKind::Consistent);
+        node
+    }
+
+    #[test]
+    fn a_punch_is_for_a_relayed_peer_once_a_period_toward_an_address_a_peer_can_be_at() {
+        let mut node = node_behind_a_nat();
+        let (peer, other) = (NodeId([2; 32]), NodeId([3; 32]));
+        let relayed = node.traversal.paths.addr(NodeId([9; 32]), peer);
+        let direct = SocketAddr::from(([10, 0, 0, 2], 7000));
+        let victim = SocketAddr::from(([192, 0, 2, 80], 53));
+        let now = Time::ZERO + Duration::from_secs(1);
+        let punch = |node: &mut Node, now, from, peer, target| {
+            node.punch_answer(now, from, peer, NatKind::Consistent, target);
+            node.traversal.punches.remove(&peer).is_some()
+        };
+        // Over a direct session, a punch is never needed: refused.
+        assert!(!punch(&mut node, now, direct, peer, victim));
+        // Toward loopback or multicast: refused.
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 7000));
+        assert!(!punch(&mut node, now, relayed, peer, loopback));
+        assert!(!punch(
+            &mut node,
+            now,
+            relayed,
+            peer,
+            "224.0.0.1:7000".parse().unwrap()
+        ));
+        // A relayed peer: once, then not again within the period.
+        assert!(punch(&mut node, now, relayed, peer, victim));
+        assert!(!punch(
+            &mut node,
+            now + Duration::from_secs(1),
+            relayed,
+            peer,
+            victim
+        ));
+        let other_path = node.traversal.paths.addr(NodeId([9; 32]), other);
+        assert!(punch(&mut node, now, other_path, other, victim));
+        assert!(punch(&mut node, now + PUNCH_PERIOD, relayed, peer, victim));
+        assert_eq!(node.stats().punches_refused, 4);
+    }
 }
