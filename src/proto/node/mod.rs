@@ -264,7 +264,11 @@ impl Node {
             record_ops: BTreeMap::new(),
             published: BTreeMap::new(),
             internal: BTreeSet::new(),
-            traversal: traversal::Traversal::new(now, config.address),
+            traversal: traversal::Traversal::new(
+                now,
+                config.address,
+                (config.table.block_prefix_v4, config.table.block_prefix_v6),
+            ),
             table,
             rpc: RpcManager::new(config.rpc.clone()),
             sessions: Sessions::new(

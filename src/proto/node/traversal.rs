@@ -130,10 +130,10 @@ impl Traversal {
             + vec(&self.declared)
     }
 
-    pub(super) fn new(now: Time, local: Option<SocketAddr>) -> Traversal {
+    pub(super) fn new(now: Time, local: Option<SocketAddr>, prefixes: (u8, u8)) -> Traversal {
         Traversal {
             classify_at: local.map(|_| now + CLASSIFY_FIRST),
-            nat: NatObserver::new(local),
+            nat: NatObserver::new(local, prefixes),
             paths: RelayPaths::default(),
             relay_addrs: BTreeMap::new(),
             relays: Vec::new(),
