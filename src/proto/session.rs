@@ -37,10 +37,11 @@ use sha2::{Digest, Sha256};
 
 use super::counters::counters;
 use super::crypto::Crypto;
-use super::handshake::{ClientHandshake, HandshakeError, ServerHandshake, SessionKeys};
+use super::handshake::{self, ClientHandshake, HandshakeError, ServerHandshake, SessionKeys};
 use super::id::NodeId;
 use super::identity::Identity;
 use super::relay_path;
+use super::table::IpBlock;
 use super::time::Time;
 use super::wire::{
     self, Datagram, FrameFlags, Handshake, SealedHeader, SessionId, MAX_DATAGRAM, SEALED_HEADER_LEN,
@@ -59,7 +60,9 @@ pub struct SessionConfig {
     pub handshake_retries_max: u8,
     /// Half-open server handshakes held at once.
     pub half_open_max: usize,
-    /// Half-open server handshakes held for one source address (IP and port).
+    /// Half-open server handshakes held for one source host: an IPv4 address or an
+    /// IPv6 /64, whatever its ports (a source on loopback, a swarm on one host, counts
+    /// by IP and port).
     pub half_open_per_source_max: usize,
     /// A session is re-established after this long.
     pub lifetime: Duration,
@@ -374,6 +377,24 @@ struct ByPeer {
     id: SessionId,
 }
 
+/// Whom half-open handshakes are counted against: a host (an IPv4 address, an IPv6
+/// /64) whatever the port, so that rotating ports buys a flood nothing; a source on
+/// loopback, where a whole test swarm shares one address, by IP and port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Source {
+    Host(IpBlock),
+    Port(SocketAddr),
+}
+
+impl Source {
+    pub(crate) fn of(addr: SocketAddr) -> Source {
+        match IpBlock::of(&addr, 32, 64) {
+            Some(host) => Source::Host(host),
+            None => Source::Port(addr),
+        }
+    }
+}
+
 /// The first 8 bytes of `peer`, which order it among ids.
 fn prefix_of(peer: &NodeId) -> u64 {
     let mut first = [0u8; 8];
@@ -396,7 +417,7 @@ pub struct Sessions {
     dialling: BTreeMap<NodeId, SessionId>,
     /// Half-open server handshakes by (source, client's number), for duplicates.
     half_open: BTreeMap<(SocketAddr, SessionId), SessionId>,
-    half_open_by_source: BTreeMap<SocketAddr, usize>,
+    half_open_by_source: BTreeMap<Source, usize>,
     deadlines: BTreeSet<(Time, SessionId)>,
     transmits: VecDeque<(SocketAddr, Vec<u8>)>,
     events: VecDeque<SessionEvent>,
@@ -665,7 +686,18 @@ impl Sessions {
             }
             return;
         }
-        let per_source = self.half_open_by_source.get(&from).copied().unwrap_or(0);
+        // The network key's HMAC first: it costs a hash, where what follows costs a
+        // key generation and may evict an honest half-open handshake.
+        if let Err(error) = handshake::open_hello(crypto, &self.network_key, msg1) {
+            self.stats.handshakes_rejected += 1;
+            tracing::debug!(%from, %error, "refusing hello");
+            return;
+        }
+        let per_source = self
+            .half_open_by_source
+            .get(&Source::of(from))
+            .copied()
+            .unwrap_or(0);
         if per_source >= self.config.half_open_per_source_max {
             self.stats.half_open_refused += 1;
             return;
@@ -695,7 +727,10 @@ impl Sessions {
         .to_bytes();
         self.transmits.push_back((from, reply.clone()));
         self.half_open.insert((from, client), id);
-        *self.half_open_by_source.entry(from).or_default() += 1;
+        *self
+            .half_open_by_source
+            .entry(Source::of(from))
+            .or_default() += 1;
         // A half-open handshake lives as long as the client would keep retrying.
         let patience = self.config.handshake_timeout
             * ((1u32 << self.config.handshake_retries_max.min(16)) * 2);
@@ -731,10 +766,11 @@ impl Sessions {
 
     fn forget_half_open(&mut self, addr: SocketAddr, client: SessionId) {
         if self.half_open.remove(&(addr, client)).is_some() {
-            if let Some(n) = self.half_open_by_source.get_mut(&addr) {
+            let source = Source::of(addr);
+            if let Some(n) = self.half_open_by_source.get_mut(&source) {
                 *n -= 1;
                 if *n == 0 {
-                    self.half_open_by_source.remove(&addr);
+                    self.half_open_by_source.remove(&source);
                 }
             }
         }

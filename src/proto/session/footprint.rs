@@ -45,7 +45,7 @@ impl Sessions {
         }
         handshakes += btree::<NodeId, SessionId>(self.dialling.len())
             + btree::<(std::net::SocketAddr, SessionId), SessionId>(self.half_open.len())
-            + btree::<std::net::SocketAddr, usize>(self.half_open_by_source.len());
+            + btree::<super::Source, usize>(self.half_open_by_source.len());
         let open = self.slots.heap_bytes()
             + vec(&self.by_peer)
             + btree::<(Time, SessionId), ()>(self.deadlines.len())

@@ -344,6 +344,78 @@ fn half_open_handshakes_are_bounded_per_source() {
     assert_eq!(server.handshaking(), 0);
 }
 
+/// A hello for `server` from a new client holding `network_key`.
+fn hello_to(server: &Identity, network_key: [u8; 32], seed: u8, rng: &mut ChaCha8Rng) -> Vec<u8> {
+    let mut client = Sessions::new(
+        SessionConfig::default(),
+        network_key,
+        Identity::from_seed([seed; 32]),
+    );
+    client.connect(Time::ZERO, &RealCrypto, server.id(), addr(B), rng, None);
+    client.poll_transmit().unwrap().1
+}
+
+#[test]
+fn rotating_ports_buys_a_flood_no_more_half_open_handshakes() {
+    let config = SessionConfig {
+        half_open_per_source_max: 3,
+        ..SessionConfig::default()
+    };
+    let server_identity = Identity::from_seed([2; 32]);
+    let mut server = Sessions::new(config, [5; 32], server_identity.clone());
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    for port in 0..6u8 {
+        let hello = hello_to(&server_identity, [5; 32], 10 + port, &mut rng);
+        let from = addr(&format!("10.0.0.9:{}", 4000 + u16::from(port)));
+        deliver(&mut server, Time::ZERO, from, &hello, &mut rng);
+    }
+    assert_eq!(server.handshaking(), 3);
+    assert_eq!(server.stats().half_open_refused, 3);
+    // Another host still gets its handshake.
+    let hello = hello_to(&server_identity, [5; 32], 30, &mut rng);
+    deliver(
+        &mut server,
+        Time::ZERO,
+        addr("10.0.0.10:4000"),
+        &hello,
+        &mut rng,
+    );
+    assert_eq!(server.handshaking(), 4);
+}
+
+#[test]
+fn a_hello_without_the_network_key_costs_no_key_and_evicts_nobody() {
+    let config = SessionConfig {
+        half_open_max: 3,
+        ..SessionConfig::default()
+    };
+    let server_identity = Identity::from_seed([2; 32]);
+    let mut server = Sessions::new(config, [5; 32], server_identity.clone());
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    for i in 0..3u8 {
+        let hello = hello_to(&server_identity, [5; 32], 10 + i, &mut rng);
+        let from = addr(&format!("10.0.1.{}:7000", i + 1));
+        deliver(&mut server, Time::ZERO, from, &hello, &mut rng);
+    }
+    let forged = hello_to(&server_identity, [6; 32], 20, &mut rng);
+    let before = rng.clone();
+    deliver(
+        &mut server,
+        Time::ZERO,
+        addr("10.0.2.1:7000"),
+        &forged,
+        &mut rng,
+    );
+    assert_eq!(server.stats().handshakes_rejected, 1);
+    assert_eq!(
+        server.stats().half_open_evicted,
+        0,
+        "an honest one was pushed out"
+    );
+    assert_eq!(server.handshaking(), 3);
+    assert_eq!(rng, before, "no ephemeral key was drawn for it");
+}
+
 #[test]
 fn at_the_half_open_limit_the_oldest_makes_room_for_a_new_hello() {
     let config = SessionConfig {
