@@ -441,8 +441,7 @@ counters! {
         /// Beacons whose signature did not verify.
         Breach beacons_forged,
         /// Unsolicited beacons dropped unchecked: the budget of signature checks, in
-        /// all or for the sender's address block, was spent
-        /// ([`Limits::beacon_checks_per_second`]).
+        /// all or for the sender's address block, was spent.
         Breach beacons_over_budget,
         /// Contacts in answers, and beacon senders, at addresses no peer can be at: an
         /// unspecified, multicast or broadcast address, port 0, or loopback outside a
@@ -517,9 +516,8 @@ counters! {
         Activity punches_succeeded,
         /// Hole punches that ran out of time.
         Activity punches_failed,
-        /// Punch requests refused: not over a relayed session, a second within
-        /// [`PUNCH_PERIOD`](super::traversal::PUNCH_PERIOD) from one peer, or toward an
-        /// address no peer can be at.
+        /// Punch requests refused: not over a relayed session, a second one from a peer
+        /// within 30 s, or toward an address no peer can be at.
         Breach punches_refused,
         /// Connects that ended on a direct path: the peer answered at its address.
         Activity connects_direct,

@@ -2,14 +2,17 @@
 //!
 //! The node-level bounds live here: the rate of requests one peer may ask of the node
 //! ([`RequestRates`], a token bucket per session peer on the node's own clock), the
-//! requests buffered while handshakes run ([`Waiting`]), and the beacon senders probed
-//! at once. Each breach is refused and counted in [`Stats`](super::Stats).
+//! requests buffered while handshakes run ([`Waiting`]), the beacon senders probed
+//! at once, the signature checks of unsolicited beacons ([`BeaconChecks`], in all and
+//! per address block), and which handed-over contacts may be dialled at all
+//! ([`dialable`]). Each breach is refused and counted in [`Stats`](super::Stats).
 //!
 //! The other bounds belong to the sub-machine they bound:
 //!
 //! | bound | where | default |
 //! |---|---|---|
-//! | half-open handshakes, in all and per source address | [`SessionConfig::half_open_max`](crate::proto::session::SessionConfig::half_open_max), [`half_open_per_source_max`](crate::proto::session::SessionConfig::half_open_per_source_max) | 1,024 (the oldest gives way to a new hello); 16 |
+//! | half-open handshakes, in all and per source host (a hello's HMAC is checked first) | [`SessionConfig::half_open_max`](crate::proto::session::SessionConfig::half_open_max), [`half_open_per_source_max`](crate::proto::session::SessionConfig::half_open_per_source_max) | 1,024 (the oldest gives way to a new hello); 16 |
+//! | hole punches for one peer (relayed sessions only) | [`PUNCH_PERIOD`](super::traversal::PUNCH_PERIOD) | one per 30 s |
 //! | open sessions (least recently used closed beyond) | [`SessionConfig::sessions_max`](crate::proto::session::SessionConfig::sessions_max) | 4,096 |
 //! | sessions per peer | fixed | 2 |
 //! | requests tracked, per peer address and in all | [`RpcConfig`](crate::proto::rpc::RpcConfig) | 8 in flight + 32 queued; 4,096 |
