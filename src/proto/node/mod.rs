@@ -646,6 +646,9 @@ impl Node {
                     request: send.request,
                 };
                 if !self.send_sealed(&send.peer, &message) {
+                    if !send.retry {
+                        self.rpc.awaits_handshake(send.tx);
+                    }
                     self.hold_and_dial(now, send.peer, send.dst, message);
                 }
             }
