@@ -242,7 +242,10 @@ impl Node {
             if relay == self.id || relay == peer {
                 continue;
             }
-            let path = self.traversal.paths.addr(relay, peer);
+            let sessions = &self.sessions;
+            let path = self.traversal.paths.addr(relay, peer, |addr, peer| {
+                sessions.addr_of(peer) == Some(addr)
+            });
             self.traversal.relay_addrs.insert(relay, relay_addr);
             self.connect_ping(now, query, path);
             return;

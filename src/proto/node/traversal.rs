@@ -464,7 +464,10 @@ impl Node {
                 if !self.admit_request(now, peer) {
                     return;
                 }
-                let path = self.traversal.paths.addr(peer, sender);
+                let sessions = &self.sessions;
+                let path = self.traversal.paths.addr(peer, sender, |addr, peer| {
+                    sessions.addr_of(peer) == Some(addr)
+                });
                 self.traversal.relay_addrs.insert(peer, from);
                 self.on_relayed_datagram(now, path, &datagram);
             }
@@ -628,7 +631,10 @@ mod tests {
     fn a_punch_is_for_a_relayed_peer_once_a_period_toward_an_address_a_peer_can_be_at() {
         let mut node = node_behind_a_nat();
         let (peer, other) = (NodeId([2; 32]), NodeId([3; 32]));
-        let relayed = node.traversal.paths.addr(NodeId([9; 32]), peer);
+        let relayed = node
+            .traversal
+            .paths
+            .addr(NodeId([9; 32]), peer, |_, _| true);
         let direct = SocketAddr::from(([10, 0, 0, 2], 7000));
         let victim = SocketAddr::from(([192, 0, 2, 80], 53));
         let now = Time::ZERO + Duration::from_secs(1);
@@ -657,7 +663,10 @@ mod tests {
             peer,
             victim
         ));
-        let other_path = node.traversal.paths.addr(NodeId([9; 32]), other);
+        let other_path = node
+            .traversal
+            .paths
+            .addr(NodeId([9; 32]), other, |_, _| true);
         assert!(punch(&mut node, now, other_path, other, victim));
         assert!(punch(&mut node, now + PUNCH_PERIOD, relayed, peer, victim));
         assert_eq!(node.stats().punches_refused, 4);
