@@ -456,8 +456,27 @@ impl ServerHandshake {
         if !matches!(self.state, ServerState::AwaitHello) {
             return Err(HandshakeError::OutOfOrder);
         }
+        match open_hello(crypto, &self.network_key, msg1) {
+            Ok(a_pub) => self.handle_opened_hello(crypto, msg1, a_pub),
+            Err(error) => {
+                self.state = ServerState::Done;
+                Err(error)
+            }
+        }
+    }
+
+    /// Takes msg1 whose HMAC [`open_hello`] has already checked, giving `a_pub`; gives
+    /// msg2. For a caller that checks hellos before it makes a handshake for them.
+    pub(crate) fn handle_opened_hello(
+        &mut self,
+        crypto: &dyn Crypto,
+        msg1: &[u8],
+        a_pub: [u8; 32],
+    ) -> Result<[u8; HELLO_LEN], HandshakeError> {
+        if !matches!(self.state, ServerState::AwaitHello) {
+            return Err(HandshakeError::OutOfOrder);
+        }
         self.state = ServerState::Done;
-        let a_pub = open_hello(crypto, &self.network_key, msg1)?;
         let ab = crypto
             .x25519(&self.ephemeral_secret, &a_pub)
             .ok_or(HandshakeError::LowOrderKey)?;

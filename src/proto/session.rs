@@ -688,11 +688,14 @@ impl Sessions {
         }
         // The network key's HMAC first: it costs a hash, where what follows costs a
         // key generation and may evict an honest half-open handshake.
-        if let Err(error) = handshake::open_hello(crypto, &self.network_key, msg1) {
-            self.stats.handshakes_rejected += 1;
-            tracing::debug!(%from, %error, "refusing hello");
-            return;
-        }
+        let client_key = match handshake::open_hello(crypto, &self.network_key, msg1) {
+            Ok(client_key) => client_key,
+            Err(error) => {
+                self.stats.handshakes_rejected += 1;
+                tracing::debug!(%from, %error, "refusing hello");
+                return;
+            }
+        };
         let per_source = self
             .half_open_by_source
             .get(&Source::of(from))
@@ -710,7 +713,7 @@ impl Sessions {
         rng.fill_bytes(&mut ephemeral);
         let mut handshake =
             ServerHandshake::new(crypto, self.network_key, self.identity.clone(), ephemeral);
-        let msg2 = match handshake.handle_hello(crypto, msg1) {
+        let msg2 = match handshake.handle_opened_hello(crypto, msg1, client_key) {
             Ok(msg2) => msg2,
             Err(error) => {
                 self.stats.handshakes_rejected += 1;
