@@ -40,7 +40,7 @@ mod records;
 mod traversal;
 
 pub use records::{MAX_MESSAGE, MAX_PEERS};
-pub use traversal::{NatKind, Notice, MAX_RELAYED};
+pub use traversal::{path_notice, NatKind, Notice, MAX_RELAYED};
 
 /// The largest datagram dswarm sends or accepts: fits a 1280-byte IPv6 MTU with room
 /// for headers and tunnels.

@@ -13,8 +13,11 @@
 //! | `0x43` | [`Notice::PunchProbe`] | nonce u64 |
 //! | `0x44` | [`Notice::PunchAck`] | nonce u64 |
 //! | `0x45` | [`Notice::Unlisted`] | nothing |
+//! | `0x46` | [`Notice::PathChallenge`] | token u64 |
+//! | `0x47` | [`Notice::PathResponse`] | token u64 |
 //!
-//! Notices carry no transaction id and get no answer. A relayed datagram is another
+//! Notices carry no transaction id and get no answer (a path challenge's response is
+//! a notice of its own). A relayed datagram is another
 //! session's handshake message or sealed frame, opaque to the relay; it is at most
 //! [`MAX_RELAYED`] bytes so that the wrapping frame still fits [`MAX_DATAGRAM`].
 
@@ -38,6 +41,8 @@ const NOTICE_RELAYED: u8 = 0x42;
 const NOTICE_PUNCH_PROBE: u8 = 0x43;
 const NOTICE_PUNCH_ACK: u8 = 0x44;
 const NOTICE_UNLISTED: u8 = 0x45;
+const NOTICE_PATH_CHALLENGE: u8 = 0x46;
+const NOTICE_PATH_RESPONSE: u8 = 0x47;
 
 /// A one-way message inside a session: nothing answers it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,6 +78,18 @@ pub enum Notice {
     PunchAck {
         /// The probe's nonce.
         nonce: u64,
+    },
+    /// Sent to a new address a session's frames came from, before the session moves
+    /// there: only a peer that receives at that address can echo `token`. Handled by
+    /// the session layer, never seen by the node (see `Sessions`).
+    PathChallenge {
+        /// Unpredictable to the peer; echoed by [`Notice::PathResponse`].
+        token: u64,
+    },
+    /// Echoes a [`Notice::PathChallenge`]'s token, by whatever path the session sends.
+    PathResponse {
+        /// The challenge's token.
+        token: u64,
     },
 }
 
@@ -126,9 +143,24 @@ impl NatKind {
     }
 }
 
+/// The path challenge or response `plaintext` holds, if that is what it holds: what
+/// the session layer takes for itself before a frame reaches the node.
+pub fn path_notice(plaintext: &[u8]) -> Option<Notice> {
+    if !matches!(
+        plaintext.first(),
+        Some(&(NOTICE_PATH_CHALLENGE | NOTICE_PATH_RESPONSE))
+    ) {
+        return None;
+    }
+    match super::decode_message(plaintext) {
+        Ok(Message::Notice(notice)) => Some(notice),
+        _ => None,
+    }
+}
+
 /// Whether `kind` is a notice's type byte.
 pub(super) fn is_notice(kind: u8) -> bool {
-    (NOTICE_BYE..=NOTICE_UNLISTED).contains(&kind)
+    (NOTICE_BYE..=NOTICE_PATH_RESPONSE).contains(&kind)
 }
 
 pub(super) fn write_notice(out: &mut Vec<u8>, notice: &Notice) {
@@ -155,6 +187,14 @@ pub(super) fn write_notice(out: &mut Vec<u8>, notice: &Notice) {
             out.push(NOTICE_PUNCH_ACK);
             out.extend_from_slice(&nonce.to_be_bytes());
         }
+        Notice::PathChallenge { token } => {
+            out.push(NOTICE_PATH_CHALLENGE);
+            out.extend_from_slice(&token.to_be_bytes());
+        }
+        Notice::PathResponse { token } => {
+            out.push(NOTICE_PATH_RESPONSE);
+            out.extend_from_slice(&token.to_be_bytes());
+        }
     }
 }
 
@@ -180,6 +220,8 @@ pub(super) fn read_notice(r: &mut Reader<'_>, kind: u8) -> Result<Message, Decod
         }
         NOTICE_PUNCH_PROBE => Notice::PunchProbe { nonce: r.u64()? },
         NOTICE_PUNCH_ACK => Notice::PunchAck { nonce: r.u64()? },
+        NOTICE_PATH_CHALLENGE => Notice::PathChallenge { token: r.u64()? },
+        NOTICE_PATH_RESPONSE => Notice::PathResponse { token: r.u64()? },
         other => return Err(DecodeError::UnknownMessage(other)),
     };
     Ok(Message::Notice(notice))
@@ -234,6 +276,8 @@ mod tests {
         }));
         round_trip(Message::Notice(Notice::PunchProbe { nonce: u64::MAX }));
         round_trip(Message::Notice(Notice::PunchAck { nonce: 3 }));
+        round_trip(Message::Notice(Notice::PathChallenge { token: 7 }));
+        round_trip(Message::Notice(Notice::PathResponse { token: u64::MAX }));
         for nat in [NatKind::Open, NatKind::Consistent, NatKind::Random] {
             round_trip(Message::Request {
                 tx: TxId(5),
