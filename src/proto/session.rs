@@ -23,6 +23,12 @@
 //!   replay window: replays and frames too old for the window are refused.
 //! - Sessions expire after `lifetime` or after `idle_timeout` without a frame, and are
 //!   established again on the next send.
+//! - A session moves to a new address only once that address proved it receives: an
+//!   authenticated frame from elsewhere (a NAT rebinding, a punched hole, or a peer
+//!   spoofing a victim's address) starts a path challenge to it, and the session moves
+//!   when the challenge's token comes back ([`Notice::PathChallenge`]). Until then the
+//!   new address gets at most [`AMPLIFICATION_LIMIT`] times the bytes received from
+//!   it; what would exceed that goes to the validated address instead.
 //! - A peer has at most two open sessions: the newest, which carries what is sent, and
 //!   the one before it, for frames still in flight. A third handshake closes the
 //!   oldest, so a peer that handshakes again and again holds two slots, not one per
@@ -44,8 +50,11 @@ use super::relay_path;
 use super::table::IpBlock;
 use super::time::Time;
 use super::wire::{
-    self, Datagram, FrameFlags, Handshake, SealedHeader, SessionId, MAX_DATAGRAM, SEALED_HEADER_LEN,
+    self, Datagram, FrameFlags, Handshake, Message, Notice, SealedHeader, SessionId, MAX_DATAGRAM,
+    SEALED_HEADER_LEN,
 };
+use path::Probe;
+pub use path::AMPLIFICATION_LIMIT;
 use slab::Slab;
 
 /// The length of a msg4 datagram alone: magic, version, kind, session number, msg4.
@@ -161,6 +170,9 @@ pub enum OpenError {
     Replay,
     /// It did not authenticate.
     Decrypt,
+    /// A path challenge or its response: authentic, and handled by the session layer
+    /// itself (answered, or the path validated); nothing for the caller.
+    Path,
 }
 
 counters! {
@@ -204,6 +216,16 @@ counters! {
         /// Sessions closed because their peer opened two newer ones (counted in
         /// `sessions_closed` too).
         Breach sessions_superseded,
+        /// Path challenges sent to a new address a session's frames came from.
+        Activity path_challenges,
+        /// Sessions moved to a new address after it echoed a path challenge.
+        Activity paths_validated,
+        /// Frames for an address not validated yet that would have exceeded
+        /// [`AMPLIFICATION_LIMIT`] times the bytes received from it, sent by the
+        /// validated path instead (or, if only that address would do, not sent).
+        Breach path_sends_limited,
+        /// Path responses whose token matched no challenge sent.
+        Breach path_responses_unmatched,
     }
 }
 
@@ -418,6 +440,11 @@ pub struct Sessions {
     /// Half-open server handshakes by (source, client's number), for duplicates.
     half_open: BTreeMap<(SocketAddr, SessionId), SessionId>,
     half_open_by_source: BTreeMap<Source, usize>,
+    /// Open sessions whose frames came from an address not validated yet, by number.
+    probes: BTreeMap<SessionId, Probe>,
+    /// Keys path challenge tokens: derived from the identity's secret, so that no peer
+    /// can predict a token it did not receive.
+    path_key: [u8; 32],
     deadlines: BTreeSet<(Time, SessionId)>,
     transmits: VecDeque<(SocketAddr, Vec<u8>)>,
     events: VecDeque<SessionEvent>,
@@ -427,8 +454,15 @@ pub struct Sessions {
 impl Sessions {
     /// No sessions yet.
     pub fn new(config: SessionConfig, network_key: [u8; 32], identity: Identity) -> Sessions {
+        let path_key = Sha256::new()
+            .chain_update(b"dswarm-path-token-v1")
+            .chain_update(identity.seed())
+            .finalize()
+            .into();
         Sessions {
             local: identity.id(),
+            probes: BTreeMap::new(),
+            path_key,
             config,
             network_key,
             identity,
@@ -1107,6 +1141,7 @@ impl Sessions {
         if let Some(at) = newest {
             self.by_peer.remove(at);
         }
+        self.probes.remove(&id);
         if let Some(Slot::Open(open)) = self.take_slot(id) {
             self.stats.sessions_closed += 1;
             if newest.is_some() {
@@ -1151,16 +1186,64 @@ impl Sessions {
         flags: FrameFlags,
     ) -> Option<(SocketAddr, Vec<u8>)> {
         let id = self.newest(peer)?;
+        let (addr, datagram) = self.seal_in(crypto, id, plaintext, Some(flags))?;
+        let dst = self.destination(id, addr, None, datagram.len())?;
+        Some((dst, datagram))
+    }
+
+    /// Seals `plaintext` for `peer` to go to `dst`, which must be where its session
+    /// sends or an address under validation that may still be sent to (what
+    /// arrived from there answered there, as a punch probe's ack); `None` otherwise.
+    pub fn seal_to(
+        &mut self,
+        crypto: &dyn Crypto,
+        peer: &NodeId,
+        dst: SocketAddr,
+        plaintext: &[u8],
+        flags: FrameFlags,
+    ) -> Option<Vec<u8>> {
+        let id = self.newest(peer)?;
+        let (addr, datagram) = self.seal_in(crypto, id, plaintext, Some(flags))?;
+        self.destination(id, addr, Some(dst), datagram.len())?;
+        Some(datagram)
+    }
+
+    /// Seals a punch probe for `peer`, for the caller to send to the address it
+    /// punches towards; the punch's own rules bound where and how often.
+    pub fn seal_probe(
+        &mut self,
+        crypto: &dyn Crypto,
+        peer: &NodeId,
+        plaintext: &[u8],
+        flags: FrameFlags,
+    ) -> Option<Vec<u8>> {
+        let id = self.newest(peer)?;
+        self.seal_in(crypto, id, plaintext, Some(flags))
+            .map(|(_, datagram)| datagram)
+    }
+
+    /// Seals `plaintext` in open session `id`: its validated address and the
+    /// datagram. `flags` are the node's, and keep the session here as they say; a
+    /// path frame (`None`) carries none and changes nothing.
+    fn seal_in(
+        &mut self,
+        crypto: &dyn Crypto,
+        id: SessionId,
+        plaintext: &[u8],
+        flags: Option<FrameFlags>,
+    ) -> Option<(SocketAddr, Vec<u8>)> {
         let Some(Slot::Open(open)) = self.slots.get_mut(&id) else {
             return None;
         };
         // The send counter only grows (an overflow panics in debug builds): no
         // (key, counter) nonce is ever used twice.
         open.sent += 1;
-        let given_up = open.keep_here && !flags.keep;
-        open.keep_here = flags.keep;
+        let given_up = flags.is_some_and(|flags| open.keep_here && !flags.keep);
+        if let Some(flags) = flags {
+            open.keep_here = flags.keep;
+        }
         let header = SealedHeader {
-            flags,
+            flags: flags.unwrap_or_default(),
             receiver: open.remote,
             counter: open.sent,
         }
@@ -1170,11 +1253,11 @@ impl Sessions {
         datagram.extend_from_slice(&header);
         datagram.extend_from_slice(&sealed);
         debug_assert!(datagram.len() <= MAX_DATAGRAM);
-        let dst = open.addr;
+        let addr = open.addr;
         if given_up {
             self.bring_forward(id);
         }
-        Some((dst, datagram))
+        Some((addr, datagram))
     }
 
     /// Session `id` may now close sooner than its entry in `deadlines` says (a flag
@@ -1256,6 +1339,7 @@ impl Sessions {
                 self.stats.frames_unknown_session += 1
             }
             Err(OpenError::Held) => self.stats.frames_held += 1,
+            Err(OpenError::Path) => self.stats.frames_opened += 1,
             Err(OpenError::Replay) => self.stats.frames_replayed += 1,
             Err(OpenError::Decrypt) => self.stats.frames_undecryptable += 1,
         }
@@ -1303,20 +1387,31 @@ impl Sessions {
         if !early {
             open.accept = None;
         }
-        // Authenticated: the peer may have moved (a NAT rebinding, or a hole punched
-        // next to a relayed path). A relayed copy arriving late does not move a
-        // session off a direct path.
-        if !relay_path::is_relay_path(from) || relay_path::is_relay_path(open.addr) {
-            open.addr = from;
-        }
         open.last_received = now;
-        let given_up = open.keep_there && !frame.flags.keep;
-        open.keep_there = frame.flags.keep;
-        let peer = open.peer;
+        let path = wire::path_notice(&plaintext);
+        // A path frame's flags are the session layer's, not the node's.
+        let given_up = path.is_none() && open.keep_there && !frame.flags.keep;
+        if path.is_none() {
+            open.keep_there = frame.flags.keep;
+        }
+        let (peer, addr) = (open.peer, open.addr);
         if given_up {
             self.bring_forward(receiver);
         }
-        Ok((peer, plaintext))
+        let len = SEALED_HEADER_LEN + ciphertext.len();
+        self.on_frame_from(now, crypto, receiver, addr, from, counter, len);
+        match path {
+            Some(Notice::PathChallenge { token }) => {
+                let echo = Message::Notice(Notice::PathResponse { token });
+                self.seal_path_frame(crypto, receiver, &echo, None);
+                Err(OpenError::Path)
+            }
+            Some(Notice::PathResponse { token }) => {
+                self.on_path_response(receiver, token);
+                Err(OpenError::Path)
+            }
+            _ => Ok((peer, plaintext)),
+        }
     }
 
     /// Whether any session of this node could open the sealed frame `bytes`, without
@@ -1399,6 +1494,7 @@ impl Sessions {
 }
 
 mod footprint;
+mod path;
 mod slab;
 #[cfg(test)]
 mod tests;

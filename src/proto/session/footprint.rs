@@ -49,6 +49,7 @@ impl Sessions {
         let open = self.slots.heap_bytes()
             + vec(&self.by_peer)
             + btree::<(Time, SessionId), ()>(self.deadlines.len())
+            + btree::<SessionId, super::Probe>(self.probes.len())
             + kept;
         let queued = deque(&self.transmits)
             + self

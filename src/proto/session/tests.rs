@@ -13,14 +13,14 @@ use rand_core::SeedableRng;
 const A: &str = "10.0.0.1:7000";
 const B: &str = "10.0.0.2:7000";
 
-struct Pair {
-    a: Sessions,
-    b: Sessions,
+pub(super) struct Pair {
+    pub(super) a: Sessions,
+    pub(super) b: Sessions,
     rng: ChaCha8Rng,
     now: Time,
 }
 
-fn addr(s: &str) -> SocketAddr {
+pub(super) fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
@@ -481,7 +481,7 @@ fn idle_sessions_close_and_can_be_dialled_again() {
 }
 
 /// A pair with a session open between them, and their ids.
-fn open_pair() -> (Pair, NodeId, NodeId) {
+pub(super) fn open_pair() -> (Pair, NodeId, NodeId) {
     let mut p = pair([5; 32], [5; 32]);
     p.connect();
     p.pump(|_| false);
@@ -812,7 +812,7 @@ fn the_server_lets_msg3s_answer_go_once_the_client_stops_retrying() {
 }
 
 /// Decodes a sealed datagram and offers it to `to` as if from `src`.
-fn open_datagram(
+pub(super) fn open_datagram(
     to: &mut Sessions,
     now: Time,
     src: &str,
