@@ -327,12 +327,14 @@ impl Node {
                 }
             }
             (Step::Punching, Ok(Response::Punch { nat, reflexive })) => {
-                let direct = self
-                    .sessions
-                    .addr_of(&peer)
-                    .is_some_and(|addr| !relay_path::is_relay_path(addr));
+                let sessions = &self.sessions;
+                let direct = [sessions.addr_of(&peer), sessions.moving_to(&peer)]
+                    .into_iter()
+                    .flatten()
+                    .any(|addr| !relay_path::is_relay_path(addr));
                 if direct {
-                    // The peer's probes, sent as it answered, beat the answer here.
+                    // The peer's probes, sent as it answered, beat the answer here (the
+                    // session moves onto their path once that path answers a challenge).
                     self.stats.punches_succeeded += 1;
                     self.finish_connect(now, query, ConnectPath::Punched);
                 } else if punchable(self.nat(), nat) {

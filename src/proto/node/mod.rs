@@ -334,6 +334,11 @@ impl Node {
         self.sessions.is_open(peer)
     }
 
+    /// Where the session with `peer` sends: the last address it validated.
+    pub fn session_addr(&self, peer: &NodeId) -> Option<SocketAddr> {
+        self.sessions.addr_of(peer)
+    }
+
     /// The topics this node announces (and keeps announcing), in order: what a clean
     /// shutdown withdraws with [`Command::Unannounce`].
     pub fn announced_topics(&self) -> Vec<crate::proto::id::Key> {
@@ -827,9 +832,13 @@ impl Node {
                     );
                     return;
                 }
-                Err(_) => return, // counted by the session layer
+                // Counted by the session layer, or a path frame it handled.
+                Err(_) => return,
             };
-        self.on_message(now, from, peer, frame.flags.unlisted, &plaintext);
+        // A frame from an address the session has not validated counts as coming from
+        // the validated one: a spoofed source gets into no table and no token.
+        let path = self.sessions.path_of(frame.receiver, from);
+        self.on_message(now, path, from, peer, frame.flags.unlisted, &plaintext);
     }
 
     /// The message that came beside msg3. msg4 goes out first: an answer that
@@ -837,14 +846,24 @@ impl Node {
     pub(super) fn on_early(&mut self, now: Time, from: SocketAddr, early: EarlyMessage) {
         // msg4, if this node is the server, waits in the session queue: the answer
         // rides in its datagram (see `send_sealed`).
-        self.on_message(now, from, early.peer, early.unlisted, &early.plaintext);
+        self.on_message(
+            now,
+            from,
+            from,
+            early.peer,
+            early.unlisted,
+            &early.plaintext,
+        );
     }
 
-    /// A message `peer` sealed, opened: from a frame, or beside msg3.
+    /// A message `peer` sealed, opened: from a frame, or beside msg3. `from` is the
+    /// session's validated address for it, `source` where the datagram came from
+    /// (the same, unless the peer seems to have moved and the move is not proven yet).
     fn on_message(
         &mut self,
         now: Time,
         from: SocketAddr,
+        source: SocketAddr,
         peer: NodeId,
         unlisted: bool,
         plaintext: &[u8],
@@ -859,12 +878,12 @@ impl Node {
         let listed = !unlisted && !crate::proto::relay_path::is_relay_path(from);
         match wire::decode_message(plaintext) {
             Ok(Message::Request { tx, request }) => {
-                self.on_request(now, from, peer, listed, tx, request)
+                self.on_request(now, from, source, peer, listed, tx, request)
             }
             Ok(Message::Response { tx, response }) => {
                 self.on_response(now, from, peer, listed, tx, response)
             }
-            Ok(Message::Notice(notice)) => self.on_notice(now, from, peer, notice),
+            Ok(Message::Notice(notice)) => self.on_notice(now, from, source, peer, notice),
             Err(error) => {
                 self.stats.messages_malformed += 1;
                 tracing::debug!(%from, %error, "dropping malformed message");
@@ -872,10 +891,12 @@ impl Node {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn on_request(
         &mut self,
         now: Time,
         from: SocketAddr,
+        source: SocketAddr,
         peer: NodeId,
         listed: bool,
         tx: TxId,
@@ -890,7 +911,8 @@ impl Node {
         }
         let response = if self.config.behaviour.is_honest() {
             match request {
-                Request::Ping => Response::Pong { observed: from },
+                // Where the datagram came from, proven or not: a reflexive address.
+                Request::Ping => Response::Pong { observed: source },
                 Request::Punch { nat, reflexive } => {
                     self.punch_answer(now, from, peer, nat, reflexive)
                 }

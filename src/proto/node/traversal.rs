@@ -344,11 +344,7 @@ impl Node {
             }
             punch.next = now + self.config.traversal.punch_interval;
             let (target, nonce) = (punch.target, punch.nonce);
-            self.seal_to(
-                &peer,
-                target,
-                &Message::Notice(Notice::PunchProbe { nonce }),
-            );
+            self.send_straight(&peer, target, Notice::PunchProbe { nonce });
         }
     }
 
@@ -381,13 +377,24 @@ impl Node {
 
     // ---- Sending through relays and straight ----
 
-    /// Seals `message` in `peer`'s session but sends it to `dst`, not to the
-    /// session's address: how punch probes go straight while the session is relayed.
-    fn seal_to(&mut self, peer: &NodeId, dst: SocketAddr, message: &Message) {
+    /// Seals a punch probe or ack in `peer`'s session but sends it to `dst`, not to
+    /// the session's address: how punches go straight while the session is relayed.
+    /// A probe's target is bounded by the punch's own rules (see
+    /// [`Node::punch_answer`]); an ack goes where its probe came from, within what the
+    /// session may send an address it has not validated (see
+    /// [`Sessions::seal_to`](crate::proto::session::Sessions::seal_to)).
+    fn send_straight(&mut self, peer: &NodeId, dst: SocketAddr, notice: Notice) {
+        let probe = matches!(notice, Notice::PunchProbe { .. });
         let mut plaintext = Vec::with_capacity(16);
-        message.encode(&mut plaintext);
+        Message::Notice(notice).encode(&mut plaintext);
         let flags = self.frame_flags(peer);
-        if let Some((_, datagram)) = self.sessions.seal(self.crypto, peer, &plaintext, flags) {
+        let (crypto, sessions) = (self.crypto, &mut self.sessions);
+        let sealed = if probe {
+            sessions.seal_probe(crypto, peer, &plaintext, flags)
+        } else {
+            sessions.seal_to(crypto, peer, dst, &plaintext, flags)
+        };
+        if let Some(datagram) = sealed {
             self.send_bytes(dst, datagram);
         }
     }
@@ -419,8 +426,18 @@ impl Node {
 
     // ---- Receiving notices ----
 
-    pub(super) fn on_notice(&mut self, now: Time, from: SocketAddr, peer: NodeId, notice: Notice) {
+    /// `from` is the session's validated address for `peer`, `source` the address
+    /// the notice's datagram came from.
+    pub(super) fn on_notice(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        source: SocketAddr,
+        peer: NodeId,
+        notice: Notice,
+    ) {
         let relayed = relay_path::is_relay_path(from);
+        let came_relayed = relay_path::is_relay_path(source);
         match notice {
             Notice::Bye => {
                 self.stats.byes_received += 1;
@@ -472,17 +489,19 @@ impl Node {
                 self.on_relayed_datagram(now, path, &datagram);
             }
             Notice::PunchProbe { nonce } => {
-                if relayed {
+                if came_relayed {
                     return;
                 }
-                self.seal_to(&peer, from, &Message::Notice(Notice::PunchAck { nonce }));
+                self.send_straight(&peer, source, Notice::PunchAck { nonce });
                 self.punched(now, peer);
             }
             Notice::PunchAck { .. } => {
-                if !relayed {
+                if !came_relayed {
                     self.punched(now, peer);
                 }
             }
+            // The session layer takes these for itself.
+            Notice::PathChallenge { .. } | Notice::PathResponse { .. } => {}
             // Its unlisted flag already took the sender out of the table.
             Notice::Unlisted => {}
             Notice::Relay { .. } | Notice::Relayed { .. } => {
