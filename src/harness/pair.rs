@@ -206,6 +206,11 @@ impl Pair {
     /// (opening a new one if the old one is gone).
     pub fn answers_ping(&mut self) -> bool {
         let node_id = self.node.id();
+        // A session the node closed (the peer's fuzzed frames said Bye) is one an
+        // honest peer closed too.
+        if !self.node.has_session(&self.peer_id) {
+            self.peer.close_peer(&node_id);
+        }
         if !self.peer.is_open(&node_id) {
             self.peer.connect(
                 self.now,
