@@ -804,6 +804,18 @@ impl Store {
         expires
     }
 
+    /// Refuses, and counts, what was signed at `signed` if it is out of its time at
+    /// `now` (see [`StoreConfig::check_time`]).
+    fn judge_time(&mut self, now: Now, signed: u64) -> Result<(), Refusal> {
+        match self
+            .config
+            .check_time(signed, now.unix_secs, self.config.ttl)
+        {
+            Ok(()) => Ok(()),
+            Err(refusal) => self.refuse(refusal),
+        }
+    }
+
     /// When what was signed at `signed` ends its lifetime ([`StoreConfig::ttl`] from
     /// then), by the monotonic clock.
     fn end_of_life(&self, now: Now, signed: u64) -> Time {
@@ -939,12 +951,7 @@ impl Store {
             return self.refuse(Refusal::TooLarge);
         }
         let signed = announcement.unix_secs;
-        if let Err(refusal) = self
-            .config
-            .check_time(signed, now.unix_secs, self.config.ttl)
-        {
-            return self.refuse(refusal);
-        }
+        self.judge_time(now, signed)?;
         let slot_key = (announcement.topic, announcement.public_key);
         let held = self
             .topics
@@ -954,13 +961,8 @@ impl Store {
         if held.is_some_and(|(held, _)| signed < held) || withdrawn.is_some_and(|w| signed <= w) {
             return self.refuse(Refusal::Stale);
         }
-        self.admit(
-            now.time,
-            writer,
-            from,
-            token,
-            held.is_none() && withdrawn.is_none(),
-        )?;
+        let new = held.is_none() && withdrawn.is_none();
+        self.admit(now.time, writer, from, token, new)?;
         if !announcement.verify(crypto) {
             return self.refuse(Refusal::BadSignature);
         }
@@ -1014,24 +1016,14 @@ impl Store {
         let slot_key = (unannounce.topic, unannounce.public_key);
         let held = self.topics.get(&slot_key).map(|(h, _)| h.record.unix_secs);
         let withdrawn = self.tombstones.get(&slot_key).map(|h| h.record);
-        self.admit(
-            now.time,
-            writer,
-            from,
-            token,
-            held.is_none() && withdrawn.is_none(),
-        )?;
+        let new = held.is_none() && withdrawn.is_none();
+        self.admit(now.time, writer, from, token, new)?;
         if !unannounce.verify(crypto) {
             return self.refuse(Refusal::BadSignature);
         }
         let signed = unannounce.unix_secs;
         // A withdrawal as old as an announcement's lifetime withdraws nothing alive.
-        if let Err(refusal) = self
-            .config
-            .check_time(signed, now.unix_secs, self.config.ttl)
-        {
-            return self.refuse(refusal);
-        }
+        self.judge_time(now, signed)?;
         if held.is_some_and(|held| signed < held) || withdrawn.is_some_and(|w| signed < w) {
             return self.refuse(Refusal::Stale);
         }
