@@ -1,7 +1,7 @@
 //! Hostile nodes on the in-process harness ([`Behaviour`]): honest lookups still find
 //! the true closest among liars, honest holders refuse and count a forger's records and
-//! readers reject its forged answers, and a dropper's peers see their requests time
-//! out. Every swarm names its seed.
+//! readers reject its forged answers (topic answers announcement by announcement), and
+//! a dropper's peers see their requests time out. Every swarm names its seed.
 
 use std::time::Duration;
 

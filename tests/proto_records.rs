@@ -1,6 +1,7 @@
 //! Records end to end on the in-process harness: what one node writes, another reads;
 //! holders refuse what they must; records outlive the nodes that held them and die
-//! with their owner.
+//! with their owner; announcements outlive their lifetime while their announcer runs,
+//! and it can announce again the moment it withdrew.
 
 use std::time::Duration;
 
