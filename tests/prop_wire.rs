@@ -11,6 +11,8 @@
 //!    inserted, removed or appended, never panics.
 //! 3. The encoding is canonical: whenever bytes decode, encoding the result gives
 //!    exactly those bytes back (this found `Who` accepting non-zero padding).
+//! 4. A topic answer (`Response::Peers`) of any signed announcements fits a sealed
+//!    frame and decodes to as many of them, whole, as fit.
 //!
 //! The runs use a fixed seed; `PROPTEST_RNG_SEED=N` picks another and
 //! `PROPTEST_CASES=N` changes the number of cases. Failures are kept in
@@ -19,6 +21,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use dswarm::proto::crypto::TAG_LEN;
+use dswarm::proto::store::{SignedPeer, MAX_RELAYS};
+use dswarm::proto::wire::MAX_PEERS;
 use dswarm::proto::wire::{
     decode, decode_message, Beacon, Datagram, DecodeError, ErrorCode, FrameFlags, Handshake,
     Message, NatKind, Notice, Request, Response, SealedHeader, SessionId, TxId, WireContact,
@@ -568,4 +572,50 @@ fn who_padding_must_be_zero() {
         bytes,
         decode(&bytes)
     );
+}
+
+fn signed_peer() -> impl Strategy<Value = SignedPeer> {
+    (
+        node_id(),
+        prop::collection::vec(socket_addr(), 0..=MAX_RELAYS),
+        any::<u64>(),
+        any::<[u8; 64]>(),
+    )
+        .prop_map(|(public_key, relays, unix_secs, signature)| SignedPeer {
+            public_key,
+            relays,
+            unix_secs,
+            signature,
+        })
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// A topic answer of any signed announcements, more than fit included, encodes
+    /// within a sealed frame and decodes to a prefix of them: every one whole, its
+    /// signature with it, as many as fit and at most `MAX_PEERS`.
+    #[test]
+    fn a_topic_answer_fits_a_frame_and_decodes_to_a_prefix(
+        peers in prop::collection::vec(signed_peer(), 0..=2 * MAX_PEERS),
+        tx in any::<u32>(),
+    ) {
+        let message = Message::Response { tx: TxId(tx), response: Response::Peers { peers: peers.clone() } };
+        let bytes = message_bytes(&message);
+        prop_assert!(SEALED_HEADER_LEN + bytes.len() + TAG_LEN <= MAX_DATAGRAM, "{} bytes; {}", bytes.len(), reproduce());
+        let Ok(Message::Response { response: Response::Peers { peers: got }, .. }) = decode_message(&bytes) else {
+            return Err(TestCaseError::fail(format!("does not decode; {}", reproduce())));
+        };
+        prop_assert!(got.len() <= MAX_PEERS);
+        prop_assert_eq!(&got[..], &peers[..got.len()], "{}", reproduce());
+        // Cut only for room: one more would not have fitted.
+        if got.len() < peers.len().min(MAX_PEERS) {
+            let mut more = got.clone();
+            more.push(peers[got.len()].clone());
+            let longer = Message::Response { tx: TxId(tx), response: Response::Peers { peers: more } };
+            let mut out = Vec::new();
+            longer.encode(&mut out);
+            prop_assert_eq!(decode_message(&out), decode_message(&bytes), "{}", reproduce());
+        }
+    }
 }

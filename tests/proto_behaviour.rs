@@ -1,14 +1,14 @@
 //! Hostile nodes on the in-process harness ([`Behaviour`]): honest lookups still find
 //! the true closest among liars, honest holders refuse and count a forger's records and
-//! readers reject its forged answers, and a dropper's peers see their requests time
-//! out. Every swarm names its seed.
+//! readers reject its forged answers (topic answers announcement by announcement), and
+//! a dropper's peers see their requests time out. Every swarm names its seed.
 
 use std::time::Duration;
 
 use dswarm::harness::{Swarm, SwarmConfig};
 use dswarm::proto::node::{Behaviour, QueryError, Stats};
 use dswarm::proto::store::{immutable_key, mutable_key, Refusal};
-use dswarm::proto::{Command, Config, NodeId, QueryOutcome, Time};
+use dswarm::proto::{Command, Config, Key, NodeId, QueryOutcome, Time};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -153,7 +153,7 @@ fn a_forgers_writes_are_refused_and_its_answers_rejected() {
         .refused
         .iter()
         .all(|(_, r)| *r == Refusal::BadSignature));
-    let topic = dswarm::proto::Key::of(b"topic");
+    let topic = Key::of(b"topic");
     let announce = Command::Announce {
         topic,
         relays: Vec::new(),
@@ -228,6 +228,52 @@ fn a_forgers_writes_are_refused_and_its_answers_rejected() {
     };
     assert_eq!((record.seq, record.value.as_slice()), (3, &b"true"[..]));
     assert_eq!(swarm.nodes()[32].stats().records_rejected, before + 1);
+}
+
+#[test]
+fn a_forgers_topic_answers_are_dropped_and_counted() {
+    const SEED: u64 = 9005;
+    let mut swarm = Swarm::new(SwarmConfig {
+        nodes: 60,
+        seed: SEED,
+        configure: Some(forger),
+        ..SwarmConfig::default()
+    });
+    swarm.run_until(secs(20));
+    let ids = swarm.ids();
+    // A topic next to the forger: it holds the announcements, and every topic lookup
+    // asks it.
+    let topic = Key::of(&value_near(&ids, ids[FORGER], "topic"));
+    let announcers = [3, 11, 25];
+    for &node in &announcers {
+        let announce = Command::Announce {
+            topic,
+            relays: Vec::new(),
+        };
+        let QueryOutcome::Stored(result) = outcome(&mut swarm, node, announce) else {
+            panic!("a write ends with a store result");
+        };
+        assert_eq!(result.stored, 20, "{result:?}; reproduce: seed {SEED}");
+    }
+    let asker = 40;
+    let before = swarm.nodes()[asker].stats();
+    let QueryOutcome::Peers(peers) = outcome(&mut swarm, asker, Command::TopicLookup(topic)) else {
+        panic!("a topic lookup ends with peers");
+    };
+    let mut want: Vec<NodeId> = announcers.iter().map(|&n| ids[n]).collect();
+    want.sort();
+    let found: Vec<NodeId> = peers.iter().map(|p| p.public_key).collect();
+    assert_eq!(found, want, "reproduce: seed {SEED}");
+    // The forger's answer: an invented announcer and the three it holds with their
+    // signatures corrupted (forged), and its own, signed long ago (stale).
+    let after = swarm.nodes()[asker].stats();
+    assert_eq!(
+        after.announcements_forged - before.announcements_forged,
+        4,
+        "reproduce: seed {SEED}"
+    );
+    assert_eq!(after.announcements_stale - before.announcements_stale, 1);
+    assert_eq!(honest_sum(&swarm, |s| s.announcements_forged), 4);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Records end to end on the in-process harness: what one node writes, another reads;
 //! holders refuse what they must; records outlive the nodes that held them and die
-//! with their owner.
+//! with their owner; announcements outlive their lifetime while their announcer runs,
+//! and it can announce again the moment it withdrew.
 
 use std::time::Duration;
 
@@ -154,6 +155,71 @@ fn announced_peers_are_found_by_topic_until_they_withdraw() {
     };
     assert_eq!(peers.len(), 2);
     assert!(peers.iter().all(|p| p.public_key != swarm.nodes()[11].id()));
+    // Every announcement of every answer was signed and in date.
+    let checked = |f: fn(&dswarm::proto::Stats) -> u64| -> u64 {
+        swarm.nodes().iter().map(|n| f(&n.stats())).sum()
+    };
+    assert_eq!(checked(|s| s.announcements_forged), 0);
+    assert_eq!(checked(|s| s.announcements_stale), 0);
+    assert_eq!(checked(|s| s.store.refused_stale), 0);
+}
+
+#[test]
+fn a_node_announces_again_in_the_same_instant_it_withdrew() {
+    let mut swarm = swarm(60, 7);
+    let topic = Key::of(b"back again");
+    let first = stored(outcome(
+        &mut swarm,
+        9,
+        Command::Announce {
+            topic,
+            relays: Vec::new(),
+        },
+    ));
+    assert_eq!(first.stored, 20);
+    // Both signed now: the holders keep a tombstone of the withdrawal, and the new
+    // announcement must be newer than it, whichever reaches a holder first.
+    let withdraw = swarm.start(9, Command::Unannounce(topic)).unwrap();
+    let again = Command::Announce {
+        topic,
+        relays: Vec::new(),
+    };
+    let again = stored(outcome(&mut swarm, 9, again));
+    assert_eq!(again.stored, 20, "{again:?}");
+    swarm.run_until(swarm.now() + Duration::from_secs(5));
+    assert!(swarm.finished(9, withdraw).is_some());
+    let QueryOutcome::Peers(peers) = outcome(&mut swarm, 30, Command::TopicLookup(topic)) else {
+        panic!("not a peer list");
+    };
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0].public_key, swarm.nodes()[9].id());
+}
+
+#[test]
+fn an_announcement_outlives_its_lifetime_while_its_announcer_runs() {
+    let mut swarm = swarm(60, 12);
+    let topic = Key::of(b"long-lived");
+    let announce = Command::Announce {
+        topic,
+        relays: Vec::new(),
+    };
+    assert_eq!(stored(outcome(&mut swarm, 14, announce)).stored, 20);
+    // Holders judge its age by its signed time: the republished copies are signed
+    // anew, so they are not refused as stale once the first one's lifetime is over.
+    let ttl = swarm.nodes()[14].config().store.ttl;
+    let end = swarm.now() + ttl + Duration::from_secs(120);
+    swarm.run_until(end);
+    let QueryOutcome::Peers(peers) = outcome(&mut swarm, 33, Command::TopicLookup(topic)) else {
+        panic!("not a peer list");
+    };
+    let found: Vec<_> = peers.iter().map(|p| p.public_key).collect();
+    assert_eq!(found, vec![swarm.nodes()[14].id()]);
+    let stale: u64 = swarm
+        .nodes()
+        .iter()
+        .map(|n| n.stats().store.refused_stale)
+        .sum();
+    assert_eq!(stale, 0);
 }
 
 #[test]

@@ -72,7 +72,8 @@ metrics! {
     TopicRecall = "topic_recall", ratio = true;
     /// `lookup_success`, named for hostile scenarios (workloads run on honest nodes).
     HonestLookupSuccess = "honest_lookup_success", ratio = true;
-    /// Records honest nodes held that the safety oracle found forged.
+    /// Records honest nodes held, and peers their topic lookups returned, that the
+    /// safety oracle found forged.
     ForgedStored = "forged_stored", ratio = false;
     /// Sessions honest nodes opened with another key than the node's at that address.
     UnexpectedSessions = "unexpected_sessions", ratio = false;

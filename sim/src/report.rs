@@ -757,9 +757,10 @@ impl Report {
         }
         let t = &self.topics;
         if t.announce_issued > 0 || t.lookups > 0 || t.lookup_skipped > 0 {
+            let p = &self.protocol;
             let _ = writeln!(
                 s,
-                "topics: announced {} of {} ({} failed); {} lookups, {} done, {} complete (skipped {}); recall mean {}",
+                "topics: announced {} of {} ({} failed); {} lookups, {} done, {} complete (skipped {}); recall mean {}; announcements dropped from answers: {} forged, {} stale; refused by holders as stale: {}",
                 t.announced,
                 t.announce_issued,
                 t.announce_failed,
@@ -768,6 +769,9 @@ impl Report {
                 t.lookup_complete,
                 t.lookup_skipped,
                 t.recall_mean.map_or("-".to_string(), |v| format!("{v:.4}")),
+                p.announcements_forged,
+                p.announcements_stale,
+                p.store.refused_stale,
             );
         }
         let k = &self.connect.total;
@@ -854,8 +858,9 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "honest nodes refused: {} forged beacons, {} bad record answers, {} badly signed writes; handshakes {} rejected, {} half-open refused, {} half-open evicted, {} unmatched; frames {} replayed, {} of no session, {} undecryptable; {} sessions superseded; {} requests over rate; {} contacts over their address block; {} malformed; {} unexpected responses",
-                r.beacons_forged, r.records_rejected, r.store.refused_signature,
+                "honest nodes refused: {} forged beacons, {} bad record answers, {} forged and {} stale announcements in answers, {} badly signed writes, {} stale announcements; handshakes {} rejected, {} half-open refused, {} half-open evicted, {} unmatched; frames {} replayed, {} of no session, {} undecryptable; {} sessions superseded; {} requests over rate; {} contacts over their address block; {} malformed; {} unexpected responses",
+                r.beacons_forged, r.records_rejected, r.announcements_forged, r.announcements_stale,
+                r.store.refused_signature, r.store.refused_stale,
                 r.sessions.handshakes_rejected, r.sessions.half_open_refused, r.sessions.half_open_evicted,
                 r.sessions.handshake_unmatched,
                 r.sessions.frames_replayed, r.sessions.frames_unknown_session, r.sessions.frames_undecryptable,
@@ -876,6 +881,14 @@ impl Report {
             )
         } else {
             "stores not checked (this engine keeps them to its nodes)".to_owned()
+        };
+        let records = if safety.topic_peers_checked > 0 {
+            format!(
+                "{records}, {} peers of topic lookups checked",
+                safety.topic_peers_checked
+            )
+        } else {
+            records
         };
         let _ = writeln!(
             s,

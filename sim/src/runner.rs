@@ -77,7 +77,9 @@ use crate::world::World;
 /// The RNG stream of workload askers and targets within a run's seed.
 use dswarm::harness::streams::WORKLOAD as STREAM_WORKLOAD;
 /// A workload's announces spread over one topic per this many (at least one topic),
-/// so that a topic's announcers fit the 20 peers one holder's answer carries.
+/// so that a topic's announcers mostly fit one holder's answer (`MAX_PEERS`, 11 signed
+/// announcements); holders draw theirs at random, so the k answers of a lookup cover a
+/// busier topic too.
 const ANNOUNCES_PER_TOPIC: usize = 8;
 /// One mutable put in this many writes a new version of an earlier (writer, salt).
 const MUTABLE_REPEAT_ONE_IN: u64 = 2;
@@ -592,12 +594,13 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
                     if let Some((node, command)) =
                         tally.issue(tag, *at, step, &members, &ids, &contact)
                     {
-                        watch.safety.note_command(node, &command);
+                        watch.safety.note_started(tag as u64, node, &command);
                         built.engine().start(node, command, tag as u64);
                     }
                 }
             }
             built.engine().drain_finished(&mut done);
+            watch.safety.check_finished(&done);
             tally.record(&done, &ids, &members.departed);
             done.clear();
         }
@@ -608,6 +611,7 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
             (&mut progress, &tally, &mut sampler, &mut watch, &mut marks),
         );
         engine.drain_finished(&mut done);
+        watch.safety.check_finished(&done);
         tally.record(&done, &ids, &members.departed);
     });
     let mut panic = timeline.err();

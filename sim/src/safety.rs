@@ -6,11 +6,15 @@
 //! violation, each a sentence naming the node and what is wrong. A violation fails the
 //! run whatever its expectations say.
 //!
-//! 1. **No honest node stores a forged record.** Every record an honest node holds
-//!    for others is checked, every [`SCAN_EVERY`] of simulated time and at the end:
-//!    an immutable value must hash to its key; a mutable record or announcement must
-//!    carry a valid signature, and if its owner is an honest node, that node must
-//!    have written it (the same salt and value; the same topic).
+//! 1. **No honest node stores or accepts a forged record.** Every record an honest
+//!    node holds for others is checked, every [`SCAN_EVERY`] of simulated time and at
+//!    the end: an immutable value must hash to its key; a mutable record or
+//!    announcement must carry a valid signature, and if its owner is an honest node,
+//!    that node must have written it (the same salt and value; the same topic). Every
+//!    peer a workload's topic lookup on an honest node returned is checked too: its key
+//!    must be a node's, and if that node is honest, it must have announced the topic
+//!    with those relays (a node's declaration of its own relays, under its own id, is
+//!    the core's, and its relays are not checked).
 //! 2. **No honest node opens a session with a key other than the one expected.**
 //!    Every session an honest node opens (both roles) must have proved the key of
 //!    the node that really lives at the address the handshake ran with.
@@ -24,14 +28,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use dswarm::harness::Network;
 use dswarm::proto::crypto::Crypto;
-use dswarm::proto::store::{immutable_key, Announcement, MutableRecord, StoredRecord};
-use dswarm::proto::{Command, Key, NodeId, Time};
+use dswarm::proto::store::{immutable_key, Announcement, MutableRecord, PeerRecord, StoredRecord};
+use dswarm::proto::{Command, Key, NodeId, QueryOutcome, Time};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::engine::{Engine, Verified};
+use crate::engine::{Done, Engine, Verified};
 
 /// How often the honest nodes' stores are scanned (simulated time).
 pub const SCAN_EVERY: Duration = Duration::from_secs(10);
@@ -48,8 +54,11 @@ pub struct SafetyReport {
     pub scans: u64,
     /// Records looked at, over all scans.
     pub records_scanned: u64,
-    /// Distinct (honest node, record) pairs that were forged: must be 0.
+    /// Distinct (honest node, record) pairs that were forged, stored or returned by a
+    /// topic lookup: must be 0.
     pub forged_stored: u64,
+    /// Peers the workloads' topic lookups on honest nodes returned, all checked.
+    pub topic_peers_checked: u64,
     /// Sessions honest nodes opened, all checked.
     pub sessions_checked: u64,
     /// Of those, sessions with another key than the node's at that address: must be 0.
@@ -93,8 +102,11 @@ pub struct Safety {
     crypto: &'static dyn Crypto,
     /// Every mutable write an honest owner was asked to make.
     writes: BTreeMap<NodeId, BTreeSet<SaltValue>>,
-    /// (announcer, topic) of every announcement honest nodes were asked to make.
-    announced: BTreeSet<(NodeId, Key)>,
+    /// Every announcement honest nodes were asked to make: its relays by (announcer,
+    /// topic).
+    announced: BTreeMap<(NodeId, Key), BTreeSet<Vec<SocketAddr>>>,
+    /// Topic lookups started on honest nodes, by tag: (node, topic).
+    topic_lookups: BTreeMap<u64, (usize, Key)>,
     /// Digests of signed records found good.
     good: BTreeSet<[u8; 32]>,
     /// (node, digest) of forged records found, each counted once.
@@ -115,7 +127,8 @@ impl Safety {
             honest,
             crypto,
             writes: BTreeMap::new(),
-            announced: BTreeSet::new(),
+            announced: BTreeMap::new(),
+            topic_lookups: BTreeMap::new(),
             good: BTreeSet::new(),
             forged: BTreeSet::new(),
             next_scan: Time::ZERO + SCAN_EVERY,
@@ -141,10 +154,79 @@ impl Safety {
                 let writes = self.writes.entry(id).or_default();
                 writes.insert((salt.clone(), value.clone()));
             }
-            Command::Announce { topic, .. } => {
-                self.announced.insert((id, *topic));
+            Command::Announce { topic, relays } => {
+                let relays_of = self.announced.entry((id, *topic)).or_default();
+                relays_of.insert(relays.clone());
             }
             _ => {}
+        }
+    }
+
+    /// Notes a command the workload started on node `node` under `tag` (see
+    /// [`Safety::note_command`]); the peers a topic lookup returns are checked when it
+    /// finishes ([`Safety::check_finished`]).
+    pub fn note_started(&mut self, tag: u64, node: usize, command: &Command) {
+        self.note_command(node, command);
+        if let Command::TopicLookup(topic) = command {
+            if self.honest[node] {
+                self.topic_lookups.insert(tag, (node, *topic));
+            }
+        }
+    }
+
+    /// Checks the peers of the topic lookups among `done`.
+    pub fn check_finished(&mut self, done: &[Done]) {
+        for d in done {
+            let Some((node, topic)) = self.topic_lookups.remove(&d.tag) else {
+                continue;
+            };
+            if let Ok((_, QueryOutcome::Peers(peers))) = &d.result {
+                self.check_topic_peers(node, topic, peers);
+            }
+        }
+    }
+
+    /// Checks the peers a topic lookup of `topic` on node `node` returned.
+    pub fn check_topic_peers(&mut self, node: usize, topic: Key, peers: &[PeerRecord]) {
+        if !self.honest[node] {
+            return;
+        }
+        for peer in peers {
+            self.report.topic_peers_checked += 1;
+            let what = || {
+                format!(
+                    "a topic lookup returned {} under topic {topic} with relays {:?}",
+                    self.owner(&peer.public_key),
+                    peer.relays
+                )
+            };
+            let problem = match self.index.get(&peer.public_key) {
+                None => Some(format!("{}, an announcement nobody could sign", what())),
+                Some(&owner) if self.honest[owner] => {
+                    let own_declaration = topic.0 == *peer.public_key.as_bytes();
+                    let made = self
+                        .announced
+                        .get(&(peer.public_key, topic))
+                        .is_some_and(|relays| relays.contains(&peer.relays));
+                    (!own_declaration && !made).then(|| format!("{} it never made", what()))
+                }
+                // A hostile node may announce itself as it likes.
+                Some(_) => None,
+            };
+            if let Some(problem) = problem {
+                let digest = digest(&[
+                    b"topic peer",
+                    &topic.0,
+                    peer.public_key.as_bytes(),
+                    format!("{:?}", peer.relays).as_bytes(),
+                ]);
+                if self.forged.insert((node, digest)) {
+                    self.report.forged_stored += 1;
+                    self.describe(format!(
+                        "node {node} (honest) accepted a forged announcement: {problem}"
+                    ));
+                }
+            }
         }
     }
 
@@ -344,7 +426,7 @@ impl Safety {
         let made = own_declaration
             || self
                 .announced
-                .contains(&(announcement.public_key, announcement.topic));
+                .contains_key(&(announcement.public_key, announcement.topic));
         (honest_owner && !made).then(|| format!("{} it never made", what()))
     }
 

@@ -1,6 +1,6 @@
 //! Hostile nodes in the simulator: each kind alone shows its effect refused and
 //! counted while honest lookups still succeed; the safety oracles catch a forged
-//! record and a session with the wrong key; hostile runs replay bit for bit; and the
+//! record, a forged peer of a topic lookup and a session with the wrong key; hostile runs replay bit for bit; and the
 //! hostile scenario (a smaller copy of `scenarios/hostile.toml`) passes.
 //!
 //! Every run names its scenario and seed: a failure replays with the `reproduce:` line
@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use dswarm::harness::{addr_of, seed_stream, Network, PORT};
-use dswarm::proto::store::{immutable_key, MutableRecord};
+use dswarm::proto::store::{immutable_key, MutableRecord, PeerRecord};
 use dswarm::proto::{Command, CryptoSuite, Identity, Key, Time};
 use dswarm_sim::engine::direct::Direct;
 use dswarm_sim::engine::{Engine, Verified};
@@ -139,8 +139,14 @@ fn forgers_beacons_writes_and_answers_are_refused_and_never_stored() {
         "forged writes are refused: {r:?}"
     );
     assert!(r.records_rejected > 0, "forged answers are rejected: {r:?}");
+    assert!(
+        r.announcements_forged > 0 && r.announcements_stale > 0,
+        "forged and stale announcements in topic answers are dropped: {r:?}"
+    );
     assert!(report.hostile_activity.forged_writes >= 10 * 40);
+    assert!(report.safety.topic_peers_checked > 0);
     assert_eq!(report.safety.forged_stored, 0);
+    assert_eq!(report.topics.recall_mean, Some(1.0));
     assert_eq!(
         report.records.get_wrong, 0,
         "no get returns a forged record"
@@ -332,6 +338,53 @@ fn the_safety_oracle_catches_forged_records() {
     assert!(report.violations[0].contains("signature does not verify"));
     assert!(report.violations[1].contains("its owner never wrote"));
     assert!(report.violations[2].contains("does not hash to it"));
+}
+
+#[test]
+fn the_safety_oracle_catches_forged_peers_of_a_topic_lookup() {
+    let (mut safety, identities) = oracle();
+    let ids: Vec<_> = identities.iter().map(Identity::id).collect();
+    let topic = Key([3; 32]);
+    safety.note_command(
+        0,
+        &Command::Announce {
+            topic,
+            relays: Vec::new(),
+        },
+    );
+    let peer = |id, relays: Vec<std::net::SocketAddr>| PeerRecord {
+        public_key: id,
+        relays,
+    };
+    let relay = addr_of(1);
+    // What node 0 announced, the hostile node's own announcement, and node 2's own
+    // declaration of its relays: all fine.
+    safety.check_topic_peers(2, topic, &[peer(ids[0], vec![]), peer(ids[1], vec![relay])]);
+    safety.check_topic_peers(0, Key(*ids[2].as_bytes()), &[peer(ids[2], vec![relay])]);
+    // An announcer no node is, node 0 with relays it never gave, node 2 under a topic
+    // it never announced.
+    let invented = peer(dswarm::proto::NodeId([9; 32]), vec![]);
+    safety.check_topic_peers(
+        2,
+        topic,
+        &[
+            invented.clone(),
+            peer(ids[0], vec![relay]),
+            peer(ids[2], vec![]),
+        ],
+    );
+    // Counted once.
+    safety.check_topic_peers(2, topic, std::slice::from_ref(&invented));
+    // What a hostile node's lookup returns is its own business.
+    safety.check_topic_peers(1, topic, &[invented]);
+    let report = finish(safety);
+    assert_eq!(report.topic_peers_checked, 7, "{report:#?}");
+    assert_eq!(report.forged_stored, 3, "{report:#?}");
+    assert!(!report.holds());
+    assert!(report.violations[0].contains("node 2 (honest) accepted a forged announcement"));
+    assert!(report.violations[0].contains("nobody could sign"));
+    assert!(report.violations[1].contains("honest node 0"));
+    assert!(report.violations[2].contains("it never made"));
 }
 
 #[test]

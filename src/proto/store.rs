@@ -12,7 +12,17 @@
 //!   if the signature verifies and `seq` is not lower than the one held; the same `seq`
 //!   with another value is refused.
 //! - **Announcements** under a 32-byte topic: a signed (public key, relay addresses,
-//!   time) record ([`Announcement`]); a newer signed [`Unannounce`] removes it.
+//!   time) record ([`Announcement`]). It lives [`StoreConfig::ttl`] from its signed
+//!   time: a holder refuses one signed longer ago, or more than
+//!   [`StoreConfig::clock_skew`] ahead of its own wall clock, and drops it when its
+//!   lifetime is over. A signed [`Unannounce`] at least as new removes it and leaves a
+//!   tombstone: replays of announcements no newer than the withdrawal are refused until
+//!   their lifetime is over, when the tombstone goes too. Tombstones count against the
+//!   same limits as records.
+//! - **Topic answers** ([`Store::peers`]): up to `n` announcements of a topic drawn at
+//!   random (from the node's seeded RNG), each with its signature ([`SignedPeer`]), so
+//!   that the asker checks them itself ([`StoreConfig::check_time`] with the asker's
+//!   allowance) and the k holders of a busy topic answer with different ones.
 //!
 //! Every write carries a token the writer got from this node in an earlier answer
 //! ([`Tokens`]): HMAC of the writer's id and address under a secret that rotates, so a
@@ -27,6 +37,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
+use rand_core::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::counters::counters;
@@ -146,7 +157,8 @@ pub struct Announcement {
     pub public_key: NodeId,
     /// Up to [`MAX_RELAYS`] addresses through which it can be reached.
     pub relays: Vec<SocketAddr>,
-    /// When it was made (the announcer's clock); a later unannounce must be newer.
+    /// When it was made, in Unix seconds of the announcer's clock: it lives
+    /// [`StoreConfig::ttl`] from then, and an unannounce at least this new withdraws it.
     pub unix_secs: u64,
     /// ed25519 over [`Announcement::signed_bytes`].
     pub signature: [u8; SIGNATURE_LEN],
@@ -226,6 +238,45 @@ impl Announcement {
             relays: self.relays.clone(),
         }
     }
+
+    /// It as a topic answer carries it: without the topic.
+    pub fn signed_peer(&self) -> SignedPeer {
+        SignedPeer {
+            public_key: self.public_key,
+            relays: self.relays.clone(),
+            unix_secs: self.unix_secs,
+            signature: self.signature,
+        }
+    }
+}
+
+/// An announcement as a topic answer ([`Response::Peers`](crate::proto::wire::Response))
+/// carries it: everything but the topic, which the asker named and the signature
+/// covers. The asker checks it as [`SignedPeer::under`] the topic it asked for.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SignedPeer {
+    /// The announcing peer's key, which signed it.
+    pub public_key: NodeId,
+    /// Up to [`MAX_RELAYS`] relay addresses.
+    pub relays: Vec<SocketAddr>,
+    /// When it was made (the announcer's clock), in Unix seconds.
+    pub unix_secs: u64,
+    /// ed25519 over [`Announcement::signed_bytes`] of the topic.
+    pub signature: [u8; SIGNATURE_LEN],
+}
+
+impl SignedPeer {
+    /// The announcement it is under `topic`: it verifies only if `topic` is the one
+    /// its announcer signed.
+    pub fn under(self, topic: Key) -> Announcement {
+        Announcement {
+            topic,
+            public_key: self.public_key,
+            relays: self.relays,
+            unix_secs: self.unix_secs,
+            signature: self.signature,
+        }
+    }
 }
 
 /// A signed request to drop an announcement.
@@ -235,7 +286,8 @@ pub struct Unannounce {
     pub topic: Key,
     /// The announcer, which signed this.
     pub public_key: NodeId,
-    /// Newer than the announcement it removes.
+    /// When it was made (the announcer's clock), in Unix seconds: it removes
+    /// announcements no newer, and refuses them until their lifetime is over.
     pub unix_secs: u64,
     /// ed25519 over [`Unannounce::signed_bytes`].
     pub signature: [u8; SIGNATURE_LEN],
@@ -298,8 +350,11 @@ pub enum Refusal {
     Full,
     /// The writer holds as many records here as one peer may.
     PeerQuota,
-    /// The unannounce is not newer than the announcement.
+    /// Signed too long ago (an announcement's lifetime, [`StoreConfig::ttl`], is
+    /// over), or older than the announcement held, or no newer than a withdrawal held.
     Stale,
+    /// Signed further ahead of the holder's clock than [`StoreConfig::clock_skew`].
+    Future,
 }
 
 impl fmt::Display for Refusal {
@@ -312,7 +367,8 @@ impl fmt::Display for Refusal {
             Refusal::SeqConflict => "same seq with another value",
             Refusal::Full => "store full",
             Refusal::PeerQuota => "too many records from this peer",
-            Refusal::Stale => "older than the record held",
+            Refusal::Stale => "signed too long ago, or older than the record held",
+            Refusal::Future => "signed too far ahead of the holder's clock",
         })
     }
 }
@@ -330,6 +386,11 @@ pub struct StoreConfig {
     pub max_records: usize,
     /// Most records held for one writer.
     pub max_per_peer: usize,
+    /// How far apart two nodes' wall clocks may be. A holder accepts announcements and
+    /// withdrawals signed up to this far ahead of its clock; an asker also accepts
+    /// announcements this much older than their lifetime, for a holder whose clock is
+    /// behind its own.
+    pub clock_skew: Duration,
 }
 
 impl Default for StoreConfig {
@@ -340,8 +401,46 @@ impl Default for StoreConfig {
             token_rotation: Duration::from_secs(5 * 60),
             max_records: 65_536,
             max_per_peer: 1024,
+            clock_skew: Duration::from_secs(120),
         }
     }
+}
+
+impl StoreConfig {
+    /// Whether a time signed at `signed` (Unix seconds) is acceptable at wall time
+    /// `unix_secs`, for something that lives `lifetime` from then: not more than
+    /// [`Self::clock_skew`] ahead ([`Refusal::Future`]), and not `lifetime` old or older
+    /// ([`Refusal::Stale`]). A holder judges with `ttl`, an asker with `ttl +
+    /// clock_skew`.
+    pub fn check_time(
+        &self,
+        signed: u64,
+        unix_secs: u64,
+        lifetime: Duration,
+    ) -> Result<(), Refusal> {
+        if signed > unix_secs.saturating_add(self.clock_skew.as_secs()) {
+            return Err(Refusal::Future);
+        }
+        if lifetime_left(signed, unix_secs, lifetime).is_zero() {
+            return Err(Refusal::Stale);
+        }
+        Ok(())
+    }
+}
+
+/// What is left at wall time `unix_secs` of a lifetime of `lifetime` from `signed`.
+fn lifetime_left(signed: u64, unix_secs: u64, lifetime: Duration) -> Duration {
+    (Duration::from_secs(signed) + lifetime).saturating_sub(Duration::from_secs(unix_secs))
+}
+
+/// A holder's clocks at one moment: the monotonic one that orders expiries, and its
+/// wall clock, which judges signed times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    /// The node's monotonic time.
+    pub time: Time,
+    /// Its wall clock, in seconds since the Unix epoch.
+    pub unix_secs: u64,
 }
 
 counters! {
@@ -361,8 +460,12 @@ counters! {
         Breach refused_size,
         /// Writes refused for a bad signature.
         Breach refused_signature,
-        /// Mutable writes refused for a lower or conflicting `seq`, and stale unannounces.
+        /// Mutable writes refused for a lower or conflicting `seq`.
         Breach refused_seq,
+        /// Announcements and withdrawals refused for their signed time: too old, too
+        /// far ahead, older than the announcement held, or replays of an announcement
+        /// withdrawn (a tombstone).
+        Breach refused_stale,
         /// Writes refused because the store or the writer's quota was full.
         Breach refused_full,
     }
@@ -423,6 +526,7 @@ enum Slot {
     Immutable(Key),
     Mutable(Key),
     Announcement(Key, NodeId),
+    Tombstone(Key, NodeId),
 }
 
 #[derive(Debug)]
@@ -466,7 +570,12 @@ pub struct Store {
     tokens: Tokens,
     immutable: BTreeMap<Key, Held<Vec<u8>>>,
     mutable: BTreeMap<Key, Held<MutableRecord>>,
-    topics: BTreeMap<(Key, NodeId), Held<Announcement>>,
+    /// Announcements, each with its place in `listed`.
+    topics: BTreeMap<(Key, NodeId), (Held<Announcement>, usize)>,
+    /// Each topic's announcers, in no order: what [`Store::peers`] draws from.
+    listed: BTreeMap<Key, Vec<NodeId>>,
+    /// Withdrawals: the time of the last unannounce of each (topic, announcer).
+    tombstones: BTreeMap<(Key, NodeId), Held<u64>>,
     expiries: BTreeSet<(Time, Slot)>,
     per_writer: BTreeMap<NodeId, usize>,
     stats: StoreStats,
@@ -490,12 +599,15 @@ impl Store {
             + self
                 .topics
                 .values()
-                .map(|held| vec(&held.record.relays))
-                .sum::<usize>();
+                .map(|(held, _)| vec(&held.record.relays))
+                .sum::<usize>()
+            + self.listed.values().map(vec).sum::<usize>();
         values
             + btree::<Key, Held<Vec<u8>>>(self.immutable.len())
             + btree::<Key, Held<MutableRecord>>(self.mutable.len())
-            + btree::<(Key, NodeId), Held<Announcement>>(self.topics.len())
+            + btree::<(Key, NodeId), (Held<Announcement>, usize)>(self.topics.len())
+            + btree::<Key, Vec<NodeId>>(self.listed.len())
+            + btree::<(Key, NodeId), Held<u64>>(self.tombstones.len())
             + btree::<(Time, Slot), ()>(self.expiries.len())
             + btree::<NodeId, usize>(self.per_writer.len())
     }
@@ -507,6 +619,7 @@ impl fmt::Debug for Store {
             .field("immutable", &self.immutable.len())
             .field("mutable", &self.mutable.len())
             .field("announcements", &self.topics.len())
+            .field("tombstones", &self.tombstones.len())
             .finish()
     }
 }
@@ -521,6 +634,8 @@ impl Store {
             immutable: BTreeMap::new(),
             mutable: BTreeMap::new(),
             topics: BTreeMap::new(),
+            listed: BTreeMap::new(),
+            tombstones: BTreeMap::new(),
             expiries: BTreeSet::new(),
             per_writer: BTreeMap::new(),
             stats: StoreStats::default(),
@@ -537,9 +652,14 @@ impl Store {
         self.stats
     }
 
-    /// Records held, of all kinds.
+    /// Records held, of all kinds (not tombstones).
     pub fn len(&self) -> usize {
         self.immutable.len() + self.mutable.len() + self.topics.len()
+    }
+
+    /// Withdrawals held (see the module docs).
+    pub fn tombstones(&self) -> usize {
+        self.tombstones.len()
     }
 
     /// Whether it holds nothing.
@@ -563,10 +683,13 @@ impl Store {
             record: &held.record,
             writer: &held.writer,
         });
-        let topics = self.topics.values().map(|held| StoredRecord::Announcement {
-            announcement: &held.record,
-            writer: &held.writer,
-        });
+        let topics = self
+            .topics
+            .values()
+            .map(|(held, _)| StoredRecord::Announcement {
+                announcement: &held.record,
+                writer: &held.writer,
+            });
         immutable.chain(mutable).chain(topics)
     }
 
@@ -590,8 +713,12 @@ impl Store {
             let writer = match slot {
                 Slot::Immutable(key) => self.immutable.remove(&key).map(|h| h.writer),
                 Slot::Mutable(key) => self.mutable.remove(&key).map(|h| h.writer),
-                Slot::Announcement(topic, peer) => {
-                    self.topics.remove(&(topic, peer)).map(|h| h.writer)
+                Slot::Announcement(topic, peer) => self.unlist(&(topic, peer)),
+                Slot::Tombstone(topic, peer) => {
+                    if let Some(held) = self.tombstones.remove(&(topic, peer)) {
+                        self.uncount(&held.writer);
+                    }
+                    continue;
                 }
             };
             if let Some(writer) = writer {
@@ -599,6 +726,28 @@ impl Store {
                 self.uncount(&writer);
             }
         }
+    }
+
+    /// Takes the announcement of `slot_key` out of `topics` and `listed`; its writer.
+    /// Its expiry entry and its writer's count are the caller's.
+    fn unlist(&mut self, slot_key: &(Key, NodeId)) -> Option<NodeId> {
+        let (held, index) = self.topics.remove(slot_key)?;
+        let topic = slot_key.0;
+        if let Some(listed) = self.listed.get_mut(&topic) {
+            listed.swap_remove(index);
+            match listed.get(index) {
+                Some(&moved) => {
+                    if let Some((_, at)) = self.topics.get_mut(&(topic, moved)) {
+                        *at = index;
+                    }
+                }
+                None if listed.is_empty() => {
+                    self.listed.remove(&topic);
+                }
+                None => {}
+            }
+        }
+        Some(held.writer)
     }
 
     fn uncount(&mut self, writer: &NodeId) {
@@ -615,9 +764,8 @@ impl Store {
             Refusal::BadToken => &mut self.stats.refused_token,
             Refusal::TooLarge => &mut self.stats.refused_size,
             Refusal::BadSignature => &mut self.stats.refused_signature,
-            Refusal::SeqTooLow | Refusal::SeqConflict | Refusal::Stale => {
-                &mut self.stats.refused_seq
-            }
+            Refusal::SeqTooLow | Refusal::SeqConflict => &mut self.stats.refused_seq,
+            Refusal::Stale | Refusal::Future => &mut self.stats.refused_stale,
             Refusal::Full | Refusal::PeerQuota => &mut self.stats.refused_full,
         };
         *counter += 1;
@@ -637,7 +785,7 @@ impl Store {
             return self.refuse(Refusal::BadToken);
         }
         if new {
-            if self.len() >= self.config.max_records {
+            if self.len() + self.tombstones.len() >= self.config.max_records {
                 return self.refuse(Refusal::Full);
             }
             if self.per_writer.get(writer).copied().unwrap_or(0) >= self.config.max_per_peer {
@@ -647,14 +795,31 @@ impl Store {
         Ok(())
     }
 
-    /// Sets `slot`'s expiry to `now + ttl`, replacing `old`.
-    fn reschedule(&mut self, slot: Slot, old: Option<Time>, now: Time) -> Time {
+    /// Sets `slot`'s expiry to `expires`, replacing `old`.
+    fn reschedule(&mut self, slot: Slot, old: Option<Time>, expires: Time) -> Time {
         if let Some(old) = old {
             self.expiries.remove(&(old, slot));
         }
-        let expires = now + self.config.ttl;
         self.expiries.insert((expires, slot));
         expires
+    }
+
+    /// Refuses, and counts, what was signed at `signed` if it is out of its time at
+    /// `now` (see [`StoreConfig::check_time`]).
+    fn judge_time(&mut self, now: Now, signed: u64) -> Result<(), Refusal> {
+        match self
+            .config
+            .check_time(signed, now.unix_secs, self.config.ttl)
+        {
+            Ok(()) => Ok(()),
+            Err(refusal) => self.refuse(refusal),
+        }
+    }
+
+    /// When what was signed at `signed` ends its lifetime ([`StoreConfig::ttl`] from
+    /// then), by the monotonic clock.
+    fn end_of_life(&self, now: Now, signed: u64) -> Time {
+        now.time + lifetime_left(signed, now.unix_secs, self.config.ttl)
     }
 
     /// An immutable write from `writer` at `from`.
@@ -672,7 +837,7 @@ impl Store {
         let key = immutable_key(&value);
         let old = self.immutable.get(&key).map(|h| h.expires);
         self.admit(now, writer, from, token, old.is_none())?;
-        let expires = self.reschedule(Slot::Immutable(key), old, now);
+        let expires = self.reschedule(Slot::Immutable(key), old, now + self.config.ttl);
         match self.immutable.get_mut(&key) {
             Some(held) => held.expires = expires,
             None => {
@@ -732,7 +897,11 @@ impl Store {
         if !record.verify(crypto) {
             return self.refuse(Refusal::BadSignature);
         }
-        let expires = self.reschedule(Slot::Mutable(key), held.map(|(_, e)| e), now);
+        let expires = self.reschedule(
+            Slot::Mutable(key),
+            held.map(|(_, e)| e),
+            now + self.config.ttl,
+        );
         match self.mutable.get_mut(&key) {
             Some(held) => {
                 held.record = record;
@@ -768,10 +937,10 @@ impl Store {
         }
     }
 
-    /// An announcement from `writer` at `from`.
+    /// An announcement from `writer` at `from`, judged by the holder's clocks `now`.
     pub fn announce(
         &mut self,
-        now: Time,
+        now: Now,
         crypto: &dyn Crypto,
         writer: &NodeId,
         from: &SocketAddr,
@@ -781,80 +950,125 @@ impl Store {
         if announcement.relays.len() > MAX_RELAYS {
             return self.refuse(Refusal::TooLarge);
         }
+        let signed = announcement.unix_secs;
+        self.judge_time(now, signed)?;
         let slot_key = (announcement.topic, announcement.public_key);
         let held = self
             .topics
             .get(&slot_key)
-            .map(|h| (h.record.unix_secs, h.expires));
-        if let Some((unix_secs, _)) = held {
-            if announcement.unix_secs < unix_secs {
-                return self.refuse(Refusal::Stale);
-            }
+            .map(|(h, _)| (h.record.unix_secs, h.expires));
+        let withdrawn = self.tombstones.get(&slot_key).map(|h| h.record);
+        if held.is_some_and(|(held, _)| signed < held) || withdrawn.is_some_and(|w| signed <= w) {
+            return self.refuse(Refusal::Stale);
         }
-        self.admit(now, writer, from, token, held.is_none())?;
+        let new = held.is_none() && withdrawn.is_none();
+        self.admit(now.time, writer, from, token, new)?;
         if !announcement.verify(crypto) {
             return self.refuse(Refusal::BadSignature);
         }
+        // Newer than the withdrawal: the tombstone has done its work.
+        self.drop_tombstone(&slot_key);
         let slot = Slot::Announcement(slot_key.0, slot_key.1);
-        let expires = self.reschedule(slot, held.map(|(_, e)| e), now);
+        let expires = self.end_of_life(now, signed);
+        let expires = self.reschedule(slot, held.map(|(_, e)| e), expires);
         match self.topics.get_mut(&slot_key) {
-            Some(held) => {
+            Some((held, _)) => {
                 held.record = announcement;
                 held.expires = expires;
             }
             None => {
                 *self.per_writer.entry(*writer).or_default() += 1;
-                self.topics.insert(
-                    slot_key,
-                    Held {
-                        record: announcement,
-                        writer: *writer,
-                        expires,
-                    },
-                );
+                let listed = self.listed.entry(slot_key.0).or_default();
+                listed.push(slot_key.1);
+                let index = listed.len() - 1;
+                let held = Held {
+                    record: announcement,
+                    writer: *writer,
+                    expires,
+                };
+                self.topics.insert(slot_key, (held, index));
             }
         }
         self.stats.stored += 1;
         Ok(())
     }
 
-    /// Removes an announcement, if the unannounce is signed by its announcer and newer.
+    fn drop_tombstone(&mut self, slot_key: &(Key, NodeId)) {
+        if let Some(held) = self.tombstones.remove(slot_key) {
+            let slot = Slot::Tombstone(slot_key.0, slot_key.1);
+            self.expiries.remove(&(held.expires, slot));
+            self.uncount(&held.writer);
+        }
+    }
+
+    /// Withdraws an announcement, if the unannounce is signed by its announcer and at
+    /// least as new, and keeps a tombstone of it until announcements that old are
+    /// stale (see the module docs).
     pub fn unannounce(
         &mut self,
-        now: Time,
+        now: Now,
         crypto: &dyn Crypto,
         writer: &NodeId,
         from: &SocketAddr,
         token: &Token,
         unannounce: &Unannounce,
     ) -> Result<(), Refusal> {
-        self.admit(now, writer, from, token, false)?;
+        let slot_key = (unannounce.topic, unannounce.public_key);
+        let held = self.topics.get(&slot_key).map(|(h, _)| h.record.unix_secs);
+        let withdrawn = self.tombstones.get(&slot_key).map(|h| h.record);
+        let new = held.is_none() && withdrawn.is_none();
+        self.admit(now.time, writer, from, token, new)?;
         if !unannounce.verify(crypto) {
             return self.refuse(Refusal::BadSignature);
         }
-        let slot_key = (unannounce.topic, unannounce.public_key);
-        if let Some(held) = self.topics.get(&slot_key) {
-            if unannounce.unix_secs < held.record.unix_secs {
-                return self.refuse(Refusal::Stale);
-            }
-            let (expires, writer) = (held.expires, held.writer);
-            self.topics.remove(&slot_key);
+        let signed = unannounce.unix_secs;
+        // A withdrawal as old as an announcement's lifetime withdraws nothing alive.
+        self.judge_time(now, signed)?;
+        if held.is_some_and(|held| signed < held) || withdrawn.is_some_and(|w| signed < w) {
+            return self.refuse(Refusal::Stale);
+        }
+        if let Some(expires) = self.topics.get(&slot_key).map(|(h, _)| h.expires) {
             self.expiries
                 .remove(&(expires, Slot::Announcement(slot_key.0, slot_key.1)));
-            self.uncount(&writer);
+            if let Some(writer) = self.unlist(&slot_key) {
+                self.uncount(&writer);
+            }
         }
+        self.drop_tombstone(&slot_key);
+        let slot = Slot::Tombstone(slot_key.0, slot_key.1);
+        let expires = self.end_of_life(now, signed);
+        self.reschedule(slot, None, expires);
+        *self.per_writer.entry(*writer).or_default() += 1;
+        let tombstone = Held {
+            record: signed,
+            writer: *writer,
+            expires,
+        };
+        self.tombstones.insert(slot_key, tombstone);
         Ok(())
     }
 
-    /// Up to `n` peers announced under `topic`, in key order.
-    pub fn peers(&mut self, topic: &Key, n: usize) -> Vec<PeerRecord> {
-        let lo = (*topic, NodeId([0; 32]));
-        let hi = (*topic, NodeId([0xff; 32]));
-        let peers: Vec<PeerRecord> = self
-            .topics
-            .range(lo..=hi)
-            .take(n)
-            .map(|(_, held)| held.record.peer())
+    /// Up to `n` announcements under `topic` still alive at `now`, drawn at random by
+    /// `rng` in a random order, each as a topic answer carries it.
+    pub fn peers(
+        &mut self,
+        now: Now,
+        topic: &Key,
+        n: usize,
+        rng: &mut impl RngCore,
+    ) -> Vec<SignedPeer> {
+        let listed = self.listed.get(topic).map_or(&[][..], Vec::as_slice);
+        let peers: Vec<SignedPeer> = draw(rng, listed.len(), n)
+            .into_iter()
+            .filter_map(|i| self.topics.get(&(*topic, listed[i])))
+            .map(|(held, _)| &held.record)
+            .filter(|a| {
+                let ttl = self.config.ttl;
+                self.config
+                    .check_time(a.unix_secs, now.unix_secs, ttl)
+                    .is_ok()
+            })
+            .map(Announcement::signed_peer)
             .collect();
         if peers.is_empty() {
             self.stats.misses += 1;
@@ -863,6 +1077,25 @@ impl Store {
         }
         peers
     }
+}
+
+/// `n` distinct indices below `len` (all of them if fewer), drawn at random by `rng` and
+/// in a random order: Floyd's sampling, then a shuffle. No draw when `len` is 0 or 1.
+fn draw(rng: &mut impl RngCore, len: usize, n: usize) -> Vec<usize> {
+    let n = n.min(len);
+    if len <= 1 {
+        return (0..n).collect();
+    }
+    let mut below = |bound: usize| (rng.next_u64() % bound as u64) as usize;
+    let mut picked: Vec<usize> = Vec::with_capacity(n);
+    for j in len - n..len {
+        let t = below(j + 1);
+        picked.push(if picked.contains(&t) { j } else { t });
+    }
+    for i in (1..n).rev() {
+        picked.swap(i, below(i + 1));
+    }
+    picked
 }
 
 #[cfg(test)]

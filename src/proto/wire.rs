@@ -34,7 +34,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use super::crypto::TAG_LEN;
 use super::id::{Key, NodeId, ID_LEN};
 use super::identity::SIGNATURE_LEN;
-use super::store::{Announcement, MutableRecord, PeerRecord, Refusal, Token, Unannounce};
+use super::store::{Announcement, MutableRecord, Refusal, SignedPeer, Token, Unannounce};
 
 mod records;
 mod traversal;
@@ -322,11 +322,11 @@ pub enum Response {
         /// The record, if held with the `seq` asked for.
         record: Option<MutableRecord>,
     },
-    /// Answers [`Request::GetPeers`]: as many peers as fit one datagram, at most
-    /// [`MAX_PEERS`].
+    /// Answers [`Request::GetPeers`]: the topic's announcements, signed, drawn at
+    /// random by the holder; as many as fit one datagram, at most [`MAX_PEERS`].
     Peers {
-        /// The peers.
-        peers: Vec<PeerRecord>,
+        /// The announcements, without the topic the request named.
+        peers: Vec<SignedPeer>,
     },
     /// Answers [`Request::Punch`]: the responder's side, and it starts probing.
     Punch {

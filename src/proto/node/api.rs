@@ -497,6 +497,12 @@ counters! {
         /// Record answers that failed their check: a value not matching its key, a
         /// mutable record with a bad signature, another key or a lower `seq`.
         Breach records_rejected,
+        /// Announcements in topic answers whose signature does not verify under the
+        /// topic asked for: dropped, the rest of the answer kept.
+        Breach announcements_forged,
+        /// Announcements in topic answers signed too long ago or too far ahead of this
+        /// node's clock: dropped, the rest of the answer kept.
+        Breach announcements_stale,
         /// Contacts dropped from the table because their frames asked not to be listed.
         Activity contacts_unlisted,
         /// Goodbyes sent ([`Node::leave`](crate::proto::Node::leave), once per call).

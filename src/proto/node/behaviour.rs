@@ -9,7 +9,8 @@
 //!   to hold no record;
 //! - [`Behaviour::Dropper`] opens sessions and never answers a request in them;
 //! - [`Behaviour::Forger`] signs its beacons and records badly and answers record
-//!   reads with records that fail their check.
+//!   reads with records that fail their check, topic reads with announcements that
+//!   do not verify or are out of date.
 //!
 //! Everything a hostile node invents comes from its own seeded RNG, so a run with
 //! hostile nodes is as reproducible as one without.
@@ -21,9 +22,9 @@ use rand_core::RngCore;
 use super::Node;
 use crate::proto::id::{Key, NodeId};
 use crate::proto::identity::SIGNATURE_LEN;
-use crate::proto::store::MutableRecord;
+use crate::proto::store::{Announcement, MutableRecord, Now, SignedPeer};
 use crate::proto::time::Time;
-use crate::proto::wire::{Beacon, Request, Response, WireContact, MAX_CONTACTS};
+use crate::proto::wire::{Beacon, Request, Response, WireContact, MAX_CONTACTS, MAX_PEERS};
 
 /// For test-beds: makes this node misbehave the way hostile peers do.
 ///
@@ -46,7 +47,9 @@ pub enum Behaviour {
     /// their keys, as an honest writer would (an immutable value with a byte flipped,
     /// mutable records and announcements with a corrupted signature); answers record
     /// reads with forged records (a value that does not hash to its key, a mutable
-    /// record with a bad signature).
+    /// record with a bad signature) and topic reads with forged announcements (its own,
+    /// signed but two lifetimes old; one of an invented key with a random signature;
+    /// the ones it holds with their signatures corrupted).
     Forger,
 }
 
@@ -138,6 +141,9 @@ impl Node {
                     record: Some(record),
                 })
             }
+            (Behaviour::Forger, Request::GetPeers { topic }) => Some(Response::Peers {
+                peers: self.forged_peers(now, &topic),
+            }),
             (_, request) => Some(self.answer_record_request(now, from, peer, request)),
         }
     }
@@ -192,6 +198,37 @@ impl Node {
                 value
             }
         }
+    }
+
+    /// A forger's answer to a topic read: its own announcement under `topic`, signed
+    /// but two lifetimes old; one of an invented key whose signature is random bytes;
+    /// then the announcements it holds there, their signatures corrupted.
+    fn forged_peers(&mut self, now: Time, topic: &Key) -> Vec<SignedPeer> {
+        let unix_secs = self.unix_secs(now);
+        let old = unix_secs.saturating_sub(2 * self.config.store.ttl.as_secs());
+        let own = Announcement::sign(self.crypto, &self.identity, *topic, old, Vec::new());
+        let mut public_key = [0u8; 32];
+        self.rng.fill_bytes(&mut public_key);
+        let mut signature = [0u8; SIGNATURE_LEN];
+        self.rng.fill_bytes(&mut signature);
+        let invented = SignedPeer {
+            public_key: NodeId(public_key),
+            relays: Vec::new(),
+            unix_secs,
+            signature,
+        };
+        let at = Now {
+            time: now,
+            unix_secs,
+        };
+        let mut held = self.store.peers(at, topic, MAX_PEERS, &mut self.rng);
+        for peer in &mut held {
+            peer.signature[0] ^= 0x01;
+        }
+        [own.signed_peer(), invented]
+            .into_iter()
+            .chain(held)
+            .collect()
     }
 
     /// A forger's answer to a mutable read: the record held with its signature

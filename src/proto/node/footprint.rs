@@ -60,6 +60,7 @@ impl Node {
             + btree::<SocketAddr, WhoProbe>(self.who.len())
             + btree::<QueryId, records::Pending>(self.record_ops.len())
             + btree::<records::Published, records::Republish>(self.published.len())
+            + btree::<crate::proto::id::Key, u64>(self.withdrawn.len())
             + btree::<QueryId, ()>(self.internal.len())
     }
 }

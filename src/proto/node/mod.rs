@@ -218,6 +218,9 @@ pub struct Node {
     record_ops: BTreeMap<QueryId, records::Pending>,
     /// What this node wrote and writes again.
     published: BTreeMap<records::Published, records::Republish>,
+    /// Topics this node withdrew, with the time signed, while that is not past: its
+    /// next announcement there is signed later.
+    withdrawn: BTreeMap<crate::proto::id::Key, u64>,
     /// Queries the node started for itself (republishing): their end is not reported.
     internal: BTreeSet<QueryId>,
     /// NAT class, relays, hole punches.
@@ -263,6 +266,7 @@ impl Node {
             store,
             record_ops: BTreeMap::new(),
             published: BTreeMap::new(),
+            withdrawn: BTreeMap::new(),
             internal: BTreeSet::new(),
             traversal: traversal::Traversal::new(
                 now,

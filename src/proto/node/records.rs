@@ -11,11 +11,20 @@
 //!    (mutable `latest`, topic lookups, which stream the peers found as they come).
 //!
 //! Answers are checked before they count: an immutable value must hash to its key, a
-//! mutable record must be signed by its key's owner and have the `seq` asked for.
+//! mutable record must be signed by its key's owner and have the `seq` asked for, and
+//! every announcement of a topic answer must be signed by its announcer under the topic
+//! asked for (else `announcements_forged`) and alive by this node's clock, allowing
+//! for the holder's clock being behind (`StoreConfig::check_time` with `ttl +
+//! clock_skew`; else `announcements_stale`). What fails is dropped, and the rest of
+//! the answer still counts.
 //!
 //! What this node wrote itself it writes again every [`StoreConfig::republish`]
 //! (`crate::proto::store::StoreConfig`) while it runs, so the records outlive their
-//! holders' churn and their expiry; those repeats report nothing.
+//! holders' churn and their expiry; those repeats report nothing. An announcement is
+//! signed anew each time, with the current time: holders judge its age by that. A
+//! withdrawal is signed no older than the announcement it withdraws, and the next
+//! announcement under that topic later than the withdrawal, so holders never take one
+//! for a replay of the other.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -27,8 +36,8 @@ use super::{
 use crate::proto::id::{Key, NodeId};
 use crate::proto::lookup::LookupResult;
 use crate::proto::store::{
-    immutable_key, mutable_key, Announcement, MutableRecord, PeerRecord, Refusal, Token,
-    Unannounce, MAX_RELAYS, MAX_SALT, MAX_VALUE,
+    immutable_key, mutable_key, Announcement, MutableRecord, Now, PeerRecord, Refusal, SignedPeer,
+    Token, Unannounce, MAX_RELAYS, MAX_SALT, MAX_VALUE,
 };
 use crate::proto::time::Time;
 use crate::proto::wire::{Request, Response, WireContact, MAX_PEERS};
@@ -117,6 +126,8 @@ pub(super) struct Fanout {
     value: Option<Vec<u8>>,
     record: Option<MutableRecord>,
     peers: BTreeSet<PeerRecord>,
+    /// The announcements of topic answers that checked out: checked once each.
+    checked: BTreeSet<SignedPeer>,
     done: bool,
 }
 
@@ -128,6 +139,7 @@ impl Fanout {
             + vec(&self.refused)
             + self.value.as_ref().map_or(0, vec)
             + btree::<PeerRecord, ()>(self.peers.len())
+            + btree::<SignedPeer, ()>(self.checked.len())
     }
 }
 
@@ -198,6 +210,13 @@ impl Node {
             }
             Command::Announce { topic, relays } => {
                 too_large("relay list", relays.len(), MAX_RELAYS)?;
+                // Later than a withdrawal of this second, which holders keep.
+                self.withdrawn
+                    .retain(|_, withdrawn| *withdrawn >= unix_secs);
+                let unix_secs = match self.withdrawn.get(&topic) {
+                    Some(withdrawn) => unix_secs.max(withdrawn.saturating_add(1)),
+                    None => unix_secs,
+                };
                 let announcement =
                     Announcement::sign(self.crypto, &self.identity, topic, unix_secs, relays);
                 (
@@ -206,9 +225,18 @@ impl Node {
                 )
             }
             Command::Unannounce(topic) => {
-                self.published.remove(&Published::Topic(topic));
-                // Newer than any announcement this node made this second.
-                let unix_secs = unix_secs.saturating_add(1);
+                // No older than the announcement it withdraws.
+                let announced = match self.published.remove(&Published::Topic(topic)) {
+                    Some(Republish {
+                        op: RecordOp::Announce(announcement),
+                        ..
+                    }) => announcement.unix_secs,
+                    _ => 0,
+                };
+                let unix_secs = unix_secs.max(announced);
+                self.withdrawn
+                    .retain(|_, withdrawn| *withdrawn >= unix_secs);
+                self.withdrawn.insert(topic, unix_secs);
                 let unannounce = Unannounce::sign(self.crypto, &self.identity, topic, unix_secs);
                 (RecordOp::Unannounce(unannounce), None)
             }
@@ -259,18 +287,28 @@ impl Node {
         self.published.values().map(|r| r.next).min()
     }
 
-    /// Writes again what is due, without reporting it.
+    /// Writes again what is due, without reporting it; announcements signed anew, at
+    /// the current time.
     pub(super) fn republish_due(&mut self, now: Time) {
         if self.table.is_empty() {
             return;
         }
         let every = self.config.store.republish;
+        let (crypto, identity) = (self.crypto, &self.identity);
+        let unix_secs = self.unix_secs(now);
         let due: Vec<RecordOp> = self
             .published
             .values_mut()
             .filter(|r| r.next <= now)
             .map(|r| {
                 r.next = now + every;
+                if let RecordOp::Announce(old) = &r.op {
+                    let unix_secs = unix_secs.max(old.unix_secs);
+                    let relays = old.relays.clone();
+                    let renewed =
+                        Announcement::sign(crypto, identity, old.topic, unix_secs, relays);
+                    r.op = RecordOp::Announce(renewed);
+                }
                 r.op.clone()
             })
             .collect();
@@ -308,6 +346,7 @@ impl Node {
             value: None,
             record: None,
             peers: BTreeSet::new(),
+            checked: BTreeSet::new(),
             done: false,
         };
         if let Some(state) = self.queries.get_mut(&query) {
@@ -391,6 +430,8 @@ impl Node {
     ) {
         let crypto = self.crypto;
         let internal = self.internal.contains(&query);
+        let unix_secs = self.unix_secs(now);
+        let store = &self.config.store;
         let Some(state) = self.queries.get_mut(&query) else {
             return;
         };
@@ -400,6 +441,7 @@ impl Node {
         fanout.in_flight = fanout.in_flight.saturating_sub(1);
         let mut streamed = Vec::new();
         let mut rejected = false;
+        let (mut forged, mut stale) = (0, 0);
         match (answer, &fanout.op) {
             (Err(_), _) => fanout.unanswered += 1,
             (Ok((_, Response::Stored)), op) if op.is_write() => fanout.stored += 1,
@@ -429,8 +471,27 @@ impl Node {
                     None => {}
                 }
             }
-            (Ok((_, Response::Peers { peers })), RecordOp::TopicLookup(_)) => {
-                for peer in peers.into_iter().take(MAX_PEERS) {
+            (Ok((_, Response::Peers { peers })), RecordOp::TopicLookup(topic)) => {
+                // The holder's clock may be behind this one's by the skew allowed.
+                let lifetime = store.ttl + store.clock_skew;
+                for signed in peers.into_iter().take(MAX_PEERS) {
+                    if fanout.checked.contains(&signed) {
+                        continue;
+                    }
+                    if store
+                        .check_time(signed.unix_secs, unix_secs, lifetime)
+                        .is_err()
+                    {
+                        stale += 1;
+                        continue;
+                    }
+                    let announcement = signed.clone().under(*topic);
+                    if !announcement.verify(crypto) {
+                        forged += 1;
+                        continue;
+                    }
+                    fanout.checked.insert(signed);
+                    let peer = announcement.peer();
                     if fanout.peers.insert(peer.clone()) {
                         streamed.push(peer);
                     }
@@ -441,6 +502,8 @@ impl Node {
         if rejected {
             self.stats.records_rejected += 1;
         }
+        self.stats.announcements_forged += forged;
+        self.stats.announcements_stale += stale;
         if !streamed.is_empty() && !internal {
             self.events.push_back(Event::TopicPeers {
                 query,
@@ -459,6 +522,10 @@ impl Node {
         request: Request,
     ) -> Response {
         let crypto = self.crypto;
+        let at = Now {
+            time: now,
+            unix_secs: self.unix_secs(now),
+        };
         let stored = |result: Result<(), Refusal>| match result {
             Ok(()) => Response::Stored,
             Err(refusal) => Response::Refused(refusal),
@@ -485,16 +552,16 @@ impl Node {
                 announcement,
             } => stored(
                 self.store
-                    .announce(now, crypto, &peer, &from, &token, announcement),
+                    .announce(at, crypto, &peer, &from, &token, announcement),
             ),
             Request::Unannounce { token, unannounce } => {
                 stored(
                     self.store
-                        .unannounce(now, crypto, &peer, &from, &token, &unannounce),
+                        .unannounce(at, crypto, &peer, &from, &token, &unannounce),
                 )
             }
             Request::GetPeers { topic } => Response::Peers {
-                peers: self.store.peers(&topic, MAX_PEERS),
+                peers: self.store.peers(at, &topic, MAX_PEERS, &mut self.rng),
             },
         }
     }

@@ -3,18 +3,27 @@
 //! keeps the codec beside them without growing it past reading.
 //!
 //! Sizes: a value is at most [`MAX_VALUE`] bytes and a salt [`MAX_SALT`], so the
-//! largest message, a mutable put, is 1,160 bytes, within [`MAX_MESSAGE`].
+//! largest message, a mutable put, is 1,160 bytes, within [`MAX_MESSAGE`]. A topic
+//! answer carries each announcement signed ([`SignedPeer`]: 105 bytes and its relays'
+//! addresses), as many as fit one sealed datagram: [`MAX_PEERS`] (11) without relays,
+//! 9 with three IPv4 relays each, 7 with three IPv6 relays each ([`peers_that_fit`]).
 
 use super::{
-    put_addr, put_head, Announcement, DecodeError, Key, Message, MutableRecord, NodeId, PeerRecord,
-    Reader, Refusal, Request, Response, TxId, Unannounce, MAX_DATAGRAM, SEALED_HEADER_LEN, TAG_LEN,
+    put_addr, put_head, Announcement, DecodeError, Key, Message, MutableRecord, NodeId, Reader,
+    Refusal, Request, Response, SignedPeer, TxId, Unannounce, MAX_DATAGRAM, SEALED_HEADER_LEN,
+    TAG_LEN,
 };
+use crate::proto::identity::SIGNATURE_LEN;
 use crate::proto::store::{MAX_RELAYS, MAX_SALT, MAX_VALUE};
 
 /// The largest message a sealed datagram carries.
 pub const MAX_MESSAGE: usize = MAX_DATAGRAM - SEALED_HEADER_LEN - TAG_LEN;
-/// Most peers in one [`Response::Peers`].
-pub const MAX_PEERS: usize = 20;
+/// A [`Response::Peers`] before its entries: type, transaction id, count.
+const PEERS_HEAD_LEN: usize = 1 + 4 + 1;
+/// A [`SignedPeer`] without relays: public key, unix seconds, relay count, signature.
+const SIGNED_PEER_LEN: usize = 32 + 8 + 1 + SIGNATURE_LEN;
+/// Most announcements in one [`Response::Peers`]: as many as fit without relays.
+pub const MAX_PEERS: usize = (MAX_MESSAGE - PEERS_HEAD_LEN) / SIGNED_PEER_LEN;
 
 const MSG_IMMUTABLE_PUT: u8 = 0x03;
 const MSG_IMMUTABLE_GET: u8 = 0x04;
@@ -39,6 +48,7 @@ fn refusal_code(refusal: Refusal) -> u8 {
         Refusal::Full => 6,
         Refusal::PeerQuota => 7,
         Refusal::Stale => 8,
+        Refusal::Future => 9,
     }
 }
 
@@ -52,6 +62,7 @@ fn refusal_from(code: u8) -> Result<Refusal, DecodeError> {
         6 => Refusal::Full,
         7 => Refusal::PeerQuota,
         8 => Refusal::Stale,
+        9 => Refusal::Future,
         other => return Err(DecodeError::UnknownRefusal(other)),
     })
 }
@@ -132,12 +143,12 @@ fn addr_len(addr: &std::net::SocketAddr) -> usize {
 }
 
 /// How many of `peers` fit one [`Response::Peers`] (at most [`MAX_PEERS`]).
-pub fn peers_that_fit(peers: &[PeerRecord]) -> usize {
-    let mut size = 1 + 4 + 1;
+pub fn peers_that_fit(peers: &[SignedPeer]) -> usize {
+    let mut size = PEERS_HEAD_LEN;
     let mut n = 0;
     for peer in peers.iter().take(MAX_PEERS) {
         let relays = peer.relays.iter().take(MAX_RELAYS);
-        size += 32 + 1 + relays.map(addr_len).sum::<usize>();
+        size += SIGNED_PEER_LEN + relays.map(addr_len).sum::<usize>();
         if size > MAX_MESSAGE {
             break;
         }
@@ -239,7 +250,9 @@ pub(super) fn write_response(out: &mut Vec<u8>, tx: TxId, response: &Response) {
             out.push(n as u8);
             for peer in &peers[..n] {
                 out.extend_from_slice(peer.public_key.as_bytes());
+                out.extend_from_slice(&peer.unix_secs.to_be_bytes());
                 put_relays(out, &peer.relays);
+                out.extend_from_slice(&peer.signature);
             }
         }
     }
@@ -321,9 +334,11 @@ pub(super) fn read(r: &mut Reader<'_>, kind: u8, tx: TxId) -> Result<Message, De
             }
             let mut peers = Vec::with_capacity(n);
             for _ in 0..n {
-                peers.push(PeerRecord {
+                peers.push(SignedPeer {
                     public_key: NodeId(r.array()?),
+                    unix_secs: r.u64()?,
                     relays: read_relays(r)?,
+                    signature: r.array()?,
                 });
             }
             response(Response::Peers { peers })
@@ -419,9 +434,11 @@ mod tests {
             },
             Response::Mutable { record: None },
             Response::Peers {
-                peers: vec![PeerRecord {
+                peers: vec![SignedPeer {
                     public_key: NodeId([8; 32]),
                     relays,
+                    unix_secs: 1_700_000_002,
+                    signature: [9; 64],
                 }],
             },
         ];
@@ -433,15 +450,44 @@ mod tests {
         }
     }
 
+    fn signed_peers(n: usize, relays: &[std::net::SocketAddr]) -> Vec<SignedPeer> {
+        (0..n as u8)
+            .map(|i| SignedPeer {
+                public_key: NodeId([i; 32]),
+                relays: relays.to_vec(),
+                unix_secs: u64::from(i),
+                signature: [i; 64],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn signed_peers_fit_eleven_bare_nine_with_ipv4_relays_seven_with_ipv6() {
+        let v4: std::net::SocketAddr = "192.0.2.1:1".parse().unwrap();
+        let v6: std::net::SocketAddr = "[2001:db8::1]:1".parse().unwrap();
+        assert_eq!(MAX_PEERS, 11);
+        for (relays, fit) in [(vec![], 11), (vec![v4; 3], 9), (vec![v6; 3], 7)] {
+            let peers = signed_peers(20, &relays);
+            assert_eq!(peers_that_fit(&peers), fit, "{relays:?}");
+            let mut out = Vec::new();
+            Message::Response {
+                tx: TxId(3),
+                response: Response::Peers { peers },
+            }
+            .encode(&mut out);
+            assert!(out.len() <= MAX_MESSAGE, "{} bytes", out.len());
+        }
+        // Eleven bare ones: 6 + 11 × 105 bytes.
+        let mut out = Vec::new();
+        let peers = signed_peers(MAX_PEERS, &[]);
+        write_response(&mut out, TxId(1), &Response::Peers { peers });
+        assert_eq!(out.len(), 1_161);
+    }
+
     #[test]
     fn a_peer_list_is_cut_to_what_fits() {
         let v6: std::net::SocketAddr = "[2001:db8::1]:1".parse().unwrap();
-        let peers: Vec<PeerRecord> = (0..MAX_PEERS as u8)
-            .map(|i| PeerRecord {
-                public_key: NodeId([i; 32]),
-                relays: vec![v6; MAX_RELAYS],
-            })
-            .collect();
+        let peers = signed_peers(MAX_PEERS, &[v6; MAX_RELAYS]);
         let n = peers_that_fit(&peers);
         assert!(n < MAX_PEERS && n > 0);
         let mut out = Vec::new();
@@ -461,15 +507,8 @@ mod tests {
             panic!("does not decode");
         };
         assert_eq!(got, peers[..n]);
-        // Without relays, all twenty fit.
-        let bare: Vec<PeerRecord> = peers
-            .into_iter()
-            .map(|p| PeerRecord {
-                relays: vec![],
-                ..p
-            })
-            .collect();
-        assert_eq!(peers_that_fit(&bare), MAX_PEERS);
+        // Without relays, all fit.
+        assert_eq!(peers_that_fit(&signed_peers(MAX_PEERS, &[])), MAX_PEERS);
     }
 
     #[test]
