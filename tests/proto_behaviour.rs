@@ -1,7 +1,8 @@
 //! Hostile nodes on the in-process harness ([`Behaviour`]): honest lookups still find
 //! the true closest among liars, honest holders refuse and count a forger's records and
-//! readers reject its forged answers (topic answers announcement by announcement), and
-//! a dropper's peers see their requests time out. Every swarm names its seed.
+//! readers reject its forged answers (topic answers announcement by announcement), a
+//! dropper's peers see their requests time out, and lookups go on past silent peers.
+//! Every swarm names its seed.
 
 use std::time::Duration;
 
@@ -343,4 +344,75 @@ fn a_droppers_peers_see_timeouts() {
         panic!("the lookup ends with a result; reproduce: seed {SEED}");
     };
     assert_eq!(result.closest.first().map(|c| c.id), Some(target));
+}
+
+/// One node in ten lies and one in twenty drops (none of the three bootstrap nodes).
+fn liars_and_droppers(index: usize, config: &mut Config) {
+    config.behaviour = match index % 20 {
+        7 | 17 => Behaviour::Liar,
+        9 => Behaviour::Dropper,
+        _ => Behaviour::Honest,
+    };
+}
+
+/// The median time of 60 immutable puts from nodes honest in [`liars_and_droppers`],
+/// in a swarm of 200 that `configure` may make partly hostile. A put's first phase is a
+/// lookup of the k closest to its key.
+fn median_put(seed: u64, configure: Option<fn(usize, &mut Config)>) -> Duration {
+    let mut swarm = Swarm::new(SwarmConfig {
+        nodes: 200,
+        seed,
+        configure,
+        ..SwarmConfig::default()
+    });
+    swarm.run_until(secs(30));
+    let honest: Vec<usize> = (3..200).filter(|i| !matches!(i % 20, 7 | 9 | 17)).collect();
+    let mut puts = Vec::new();
+    for i in 0..60 {
+        let from = honest[i * 7 % honest.len()];
+        let value = format!("value {i}").into_bytes();
+        let query = swarm
+            .start(from, Command::ImmutablePut(value))
+            .expect("bootstrapped nodes know peers");
+        puts.push((from, query));
+        let next = swarm.now() + Duration::from_millis(50);
+        swarm.run_until(next);
+    }
+    let end = swarm.now() + Duration::from_secs(30);
+    swarm.run_until(end);
+    let mut times: Vec<Duration> = puts
+        .iter()
+        .map(|(from, query)| {
+            let finished = swarm
+                .finished(*from, *query)
+                .unwrap_or_else(|| panic!("a put never finished; reproduce: seed {seed}"));
+            assert!(
+                matches!(&finished.outcome, QueryOutcome::Stored(r) if r.stored > 0),
+                "{:?}; reproduce: seed {seed}",
+                finished.outcome
+            );
+            finished.elapsed
+        })
+        .collect();
+    times.sort_unstable();
+    times[times.len() / 2]
+}
+
+/// A dropper never answers, and a contact a liar invented at a real node's address
+/// never finishes its handshake. Lookups that waited for them through every retry made
+/// the median put 4.8 times as long here as in the same swarm without hostile nodes
+/// (3.99 s against 0.83 s). Asking another peer once one is silent past its request's
+/// first wait brings that to 1.53 times (1.25 s against 0.82 s), with one node in
+/// seven hostile; on `scenarios/hostile.toml`'s 2,000 nodes it is 1.16 times. The
+/// bound is 2: well clear of the first figure, and not at the edge of the second.
+#[test]
+fn silent_peers_do_not_hold_up_lookups_of_the_k_closest() {
+    const SEED: u64 = 9005;
+    let honest = median_put(SEED, None);
+    let hostile = median_put(SEED, Some(liars_and_droppers));
+    println!("median put: {honest:?} without hostile nodes, {hostile:?} among them");
+    assert!(
+        hostile.as_secs_f64() <= 2.0 * honest.as_secs_f64(),
+        "median put {hostile:?} among hostile nodes, {honest:?} without; reproduce: seed {SEED}"
+    );
 }

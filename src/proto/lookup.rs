@@ -2,10 +2,11 @@
 //!
 //! In: the target, a [`Goal`], the seed contacts (the local table's closest), then, for
 //! each peer it asked, [`Lookup::on_success`] with the contacts that peer returned or
-//! [`Lookup::on_failure`]. Out: [`Lookup::next_peer`] names the next peer to ask, keeping
-//! at most α requests in flight; [`Lookup::is_finished`] turns true when the goal is met,
-//! and [`Lookup::result`] gives the closest peers that answered, the hop count and
-//! whether the target itself answered.
+//! [`Lookup::on_failure`], and [`Lookup::on_stalled`] for a peer whose request went
+//! unanswered past its first wait. Out: [`Lookup::next_peer`] names the next peer to
+//! ask, keeping at most α requests in flight; [`Lookup::is_finished`] turns true when
+//! the goal is met, and [`Lookup::result`] gives the closest peers that answered, the
+//! hop count and whether the target itself answered.
 //!
 //! Two goals, on purpose:
 //!
@@ -16,7 +17,19 @@
 //!   [`Goal::Closest`] does, reported not found.
 //! - [`Goal::Closest`] (bootstrap, bucket refresh, record puts and gets, announce and topic
 //!   lookups): over once each of the k closest peers seen has answered or failed, and
-//!   nothing is in flight. Records live on the k closest, so these need all of them.
+//!   nothing is in flight (stalled peers skipped, see below). Records live on the k
+//!   closest, so these need all of them.
+//!
+//! Stalled peers, as rust-libp2p's queries have them: a peer still silent when its
+//! request's first wait ran out (the caller says when: the RPC layer's measured wait)
+//! no longer holds one of the α places, nor a place among the k closest, so the lookup
+//! asks the next candidate instead of waiting through every retry. A stalled peer is
+//! not failed: if it answers while the lookup runs, its answer counts. A lookup does
+//! not wait for stalled peers to end, with one exception: a [`Goal::Node`] lookup whose
+//! target itself is stalled waits for it, since only the target can meet that goal and
+//! a lost datagram is the likely reason. Silent peers are what hostile ones are
+//! (droppers answer nothing; contacts a liar invented at a real node's address never
+//! finish their handshake), and on a lossy network a resend usually answers soon after.
 //!
 //! Hops: seeds are at hop 0, and a contact first learned from a peer at hop h is at
 //! hop h + 1. A lookup's hop count is the hop of the closest peer that answered: the
@@ -31,6 +44,9 @@ use super::wire::WireContact;
 enum State {
     NotContacted,
     Waiting,
+    /// Asked, silent past its first wait, and no longer waited for (see the module
+    /// docs); its request still runs.
+    Stalled,
     Succeeded,
     Failed,
 }
@@ -49,7 +65,7 @@ pub enum Goal {
     /// does, over as [`Goal::Closest`] is, and not found.
     Node,
     /// Find the k nodes closest to the target: over once each of the k closest seen has
-    /// answered or failed.
+    /// answered or failed (stalled ones skipped).
     Closest,
 }
 
@@ -142,7 +158,7 @@ impl Lookup {
         self.goal == Goal::Node && self.found
     }
 
-    /// Requests in flight.
+    /// Requests in flight and still waited for (stalled ones not counted).
     pub fn in_flight(&self) -> usize {
         self.in_flight
     }
@@ -192,7 +208,7 @@ impl Lookup {
                 return None;
             }
             match candidate.state {
-                State::Failed => continue,
+                State::Failed | State::Stalled => continue,
                 State::Succeeded | State::Waiting => window += 1,
                 State::NotContacted => {
                     // The only way into `Waiting`, and no state leads back: a lookup
@@ -207,19 +223,26 @@ impl Lookup {
         None
     }
 
-    fn waiting(&mut self, id: &NodeId) -> Option<&mut Candidate> {
+    /// The candidate `id`, if it was asked and has not answered or failed (stalled
+    /// ones included); it leaves the α in flight unless it had stalled.
+    fn answering(&mut self, id: &NodeId) -> Option<&mut Candidate> {
         let candidate = self.candidates.get_mut(&id.distance(&self.target))?;
-        (candidate.state == State::Waiting).then_some(candidate)
+        match candidate.state {
+            State::Waiting => self.in_flight -= 1,
+            State::Stalled => {}
+            _ => return None,
+        }
+        Some(candidate)
     }
 
-    /// `id` answered with `closer`. Ignored unless `id` was asked and has not answered.
+    /// `id` answered with `closer`. Ignored unless `id` was asked and has not answered;
+    /// a stalled peer's answer counts.
     pub fn on_success(&mut self, id: &NodeId, closer: &[WireContact]) {
-        let Some(candidate) = self.waiting(id) else {
+        let Some(candidate) = self.answering(id) else {
             return;
         };
         candidate.state = State::Succeeded;
         let hop = candidate.hop.saturating_add(1);
-        self.in_flight -= 1;
         self.found |= *id == self.target;
         for contact in closer {
             self.add(*contact, hop);
@@ -228,30 +251,58 @@ impl Lookup {
 
     /// Asking `id` failed. Ignored unless `id` was asked and has not answered.
     pub fn on_failure(&mut self, id: &NodeId) {
-        let Some(candidate) = self.waiting(id) else {
+        let Some(candidate) = self.answering(id) else {
             return;
         };
         candidate.state = State::Failed;
-        self.in_flight -= 1;
         self.failed += 1;
+    }
+
+    /// Whether `id` was asked, stalled, and has not answered or failed since.
+    pub fn is_stalled(&self, id: &NodeId) -> bool {
+        self.candidates
+            .get(&id.distance(&self.target))
+            .is_some_and(|c| c.state == State::Stalled)
+    }
+
+    /// `id` has not answered within its request's first wait: it stops holding one of
+    /// the α places and a place among the k closest, and the lookup asks another peer
+    /// (see the module docs). Ignored unless `id` was asked and is still waited for;
+    /// returns whether it was.
+    pub fn on_stalled(&mut self, id: &NodeId) -> bool {
+        let Some(candidate) = self.candidates.get_mut(&id.distance(&self.target)) else {
+            return false;
+        };
+        if candidate.state != State::Waiting {
+            return false;
+        }
+        candidate.state = State::Stalled;
+        self.in_flight -= 1;
+        true
     }
 
     /// Whether the lookup is over: a [`Goal::Node`] lookup's target answered (requests
     /// may still be in flight: their answers no longer matter), or nothing is in flight
-    /// and nobody among the k closest is left to ask.
+    /// and nobody among the k closest is left to ask. Stalled peers are not waited for,
+    /// except a [`Goal::Node`] lookup's stalled target.
     pub fn is_finished(&self) -> bool {
         if self.found_its_node() {
             return true;
         }
-        if self.in_flight > 0 {
+        if self.in_flight > 0 || self.target_stalled() {
             return false;
         }
         !self
             .candidates
             .values()
-            .filter(|c| c.state != State::Failed)
+            .filter(|c| !matches!(c.state, State::Failed | State::Stalled))
             .take(self.k)
             .any(|c| c.state == State::NotContacted)
+    }
+
+    /// Whether a [`Goal::Node`] lookup's target was asked and is stalled.
+    fn target_stalled(&self) -> bool {
+        self.goal == Goal::Node && self.is_stalled(&self.target)
     }
 
     /// The outcome so far: the k closest that answered, and whether the target did.
@@ -421,5 +472,78 @@ mod tests {
         let result = find.result();
         assert!(!result.found);
         assert_eq!(result.closest, vec![contact(1)]);
+    }
+
+    #[test]
+    fn a_stalled_peer_gives_up_its_place_and_its_late_answer_still_counts() {
+        let (local, target) = (contact(0xF0).id, contact(0).id);
+        let seeds = [contact(0x40), contact(0x41), contact(0x42)];
+        let mut lookup = Lookup::new(target, local, 2, 1, Goal::Closest, seeds);
+        assert_eq!(lookup.next_peer(), Some(contact(0x40)));
+        assert_eq!(lookup.next_peer(), None, "alpha = 1");
+        assert!(lookup.on_stalled(&contact(0x40).id));
+        assert!(!lookup.on_stalled(&contact(0x40).id), "stalled once");
+        assert!(lookup.is_stalled(&contact(0x40).id));
+        // Its place in flight and among the k = 2 closest goes to the next peers.
+        assert_eq!(lookup.next_peer(), Some(contact(0x41)));
+        lookup.on_success(&contact(0x41).id, &[]);
+        assert_eq!(lookup.next_peer(), Some(contact(0x42)));
+        // The stalled peer answers after all, with a closer node: both count.
+        lookup.on_success(&contact(0x40).id, &[contact(0x01)]);
+        assert!(!lookup.is_stalled(&contact(0x40).id));
+        assert_eq!(lookup.in_flight(), 1, "0x42 alone is in flight");
+        assert_eq!(lookup.next_peer(), None);
+        lookup.on_success(&contact(0x42).id, &[]);
+        assert_eq!(lookup.next_peer(), Some(contact(0x01)));
+        lookup.on_success(&contact(0x01).id, &[]);
+        assert!(lookup.is_finished());
+        assert_eq!(lookup.result().closest, vec![contact(0x01), contact(0x40)]);
+    }
+
+    #[test]
+    fn a_lookup_of_the_k_closest_does_not_wait_for_stalled_peers() {
+        let (local, target) = (contact(0xF0).id, contact(0).id);
+        let seeds = [contact(0x40), contact(0x41), contact(0x42)];
+        let mut lookup = Lookup::new(target, local, 2, 3, Goal::Closest, seeds);
+        let asked: Vec<_> = std::iter::from_fn(|| lookup.next_peer()).collect();
+        assert_eq!(asked, vec![contact(0x40), contact(0x41)]);
+        lookup.on_stalled(&contact(0x40).id);
+        assert_eq!(lookup.next_peer(), Some(contact(0x42)));
+        lookup.on_success(&contact(0x41).id, &[]);
+        assert!(!lookup.is_finished(), "0x42 is waited for");
+        lookup.on_success(&contact(0x42).id, &[]);
+        assert!(
+            lookup.is_finished(),
+            "0x40's request still runs; not waited for"
+        );
+        let result = lookup.result();
+        assert_eq!(result.closest, vec![contact(0x41), contact(0x42)]);
+        assert_eq!((result.contacted, result.failed), (3, 0));
+        // A stalled peer that then fails is counted failed.
+        lookup.on_failure(&contact(0x40).id);
+        assert_eq!(lookup.result().failed, 1);
+    }
+
+    #[test]
+    fn a_lookup_for_a_node_waits_for_its_stalled_target() {
+        let (local, target) = (contact(0xF0).id, contact(0).id);
+        let seeds = || [contact(0), contact(1)];
+        let mut find = Lookup::new(target, local, 2, 3, Goal::Node, seeds());
+        assert_eq!(find.next_peer(), Some(contact(0)));
+        assert_eq!(find.next_peer(), Some(contact(1)));
+        find.on_stalled(&contact(0).id);
+        find.on_success(&contact(1).id, &[contact(0)]);
+        assert!(!find.is_finished(), "only the target can meet the goal");
+        find.on_success(&contact(0).id, &[]);
+        assert!(find.is_finished() && find.found());
+
+        // A target that stalls, then fails: not found.
+        let mut find = Lookup::new(target, local, 2, 3, Goal::Node, seeds());
+        while find.next_peer().is_some() {}
+        find.on_stalled(&contact(0).id);
+        find.on_success(&contact(1).id, &[]);
+        assert!(!find.is_finished());
+        find.on_failure(&contact(0).id);
+        assert!(find.is_finished() && !find.found());
     }
 }

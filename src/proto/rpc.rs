@@ -3,8 +3,10 @@
 //! In: requests to send ([`RpcManager::start`]), responses that arrived
 //! ([`RpcManager::handle_response`]) and the clock ([`RpcManager::handle_timeout`]).
 //! Out: requests to put on the wire ([`RpcManager::poll_send`], first sends and
-//! retries alike), completed requests with their round-trip time, and failures
-//! ([`RpcManager::poll_failure`]) once every retry has timed out.
+//! retries alike), completed requests with their round-trip time, requests whose first
+//! wait ran out unanswered ([`RpcManager::poll_stalled`], once each: the caller may go
+//! on without them while they are resent) and failures ([`RpcManager::poll_failure`])
+//! once every retry has timed out.
 //!
 //! How long a request waits before it is sent again follows the round trips measured
 //! so far, as TCP's retransmission timer does (RFC 6298): the smoothed round trip plus
@@ -110,6 +112,16 @@ pub struct Failed<C> {
     pub reason: RpcFailure,
 }
 
+/// A request whose first wait ran out without an answer: it is being resent, and may
+/// still be answered or fail later.
+#[derive(Debug)]
+pub struct Stalled<C> {
+    /// The caller's context.
+    pub context: C,
+    /// The peer the request was for.
+    pub peer: NodeId,
+}
+
 /// Why a request failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RpcFailure {
@@ -145,6 +157,7 @@ pub struct RpcManager<C> {
     in_flight: BTreeMap<SocketAddr, usize>,
     queued: BTreeMap<SocketAddr, VecDeque<TxId>>,
     sends: VecDeque<Send>,
+    stalls: VecDeque<Stalled<C>>,
     failures: VecDeque<Failed<C>>,
     /// Requests refused because `pending_max` were tracked.
     refused_full: u64,
@@ -189,6 +202,7 @@ impl<C> RpcManager<C> {
             + btree::<SocketAddr, VecDeque<TxId>>(self.queued.len())
             + self.queued.values().map(deque).sum::<usize>()
             + deque(&self.sends)
+            + deque(&self.stalls)
             + deque(&self.failures)
     }
 
@@ -201,6 +215,7 @@ impl<C> RpcManager<C> {
             in_flight: BTreeMap::new(),
             queued: BTreeMap::new(),
             sends: VecDeque::new(),
+            stalls: VecDeque::new(),
             failures: VecDeque::new(),
             refused_full: 0,
             rtt: None,
@@ -424,8 +439,12 @@ impl<C> RpcManager<C> {
         }
     }
 
-    /// Resends requests whose timeout passed and fails those out of retries.
-    pub fn handle_timeout(&mut self, now: Time) {
+    /// Resends requests whose timeout passed and fails those out of retries. A request
+    /// resent for the first time is reported stalled ([`RpcManager::poll_stalled`]).
+    pub fn handle_timeout(&mut self, now: Time)
+    where
+        C: Clone,
+    {
         while let Some(&(deadline, tx)) = self.deadlines.first() {
             if deadline > now {
                 break;
@@ -435,6 +454,12 @@ impl<C> RpcManager<C> {
                 continue;
             };
             if p.attempts <= self.config.retries_max {
+                if p.attempts == 1 {
+                    self.stalls.push_back(Stalled {
+                        context: p.context.clone(),
+                        peer: p.peer,
+                    });
+                }
                 self.send(now, tx);
             } else if let Some(p) = self.finish(now, tx) {
                 self.failures.push_back(Failed {
@@ -450,6 +475,12 @@ impl<C> RpcManager<C> {
     /// (a queued request gets a slot) and `handle_timeout` (retries).
     pub fn poll_send(&mut self) -> Option<Send> {
         self.sends.pop_front()
+    }
+
+    /// The next request whose first wait ran out unanswered (reported once; it goes on
+    /// being resent). Changes after `handle_timeout`.
+    pub fn poll_stalled(&mut self) -> Option<Stalled<C>> {
+        self.stalls.pop_front()
     }
 
     /// The next request that failed. Changes after `handle_timeout`.
@@ -583,6 +614,36 @@ mod tests {
         let failed = rpc.poll_failure().unwrap();
         assert_eq!((failed.context, failed.reason), (7, RpcFailure::Timeout));
         assert_eq!(rpc.pending_len(), 0);
+    }
+
+    #[test]
+    fn a_request_silent_past_its_first_wait_is_reported_stalled_once() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut rpc = RpcManager::new(RpcConfig::default());
+        let (one, two) = (NodeId([1; 32]), NodeId([2; 32]));
+        let slow = rpc
+            .start(ms(0), peer(1), one, Request::Ping, 1, &mut rng)
+            .unwrap();
+        let quick = rpc
+            .start(ms(0), peer(2), two, Request::Ping, 2, &mut rng)
+            .unwrap();
+        while rpc.poll_send().is_some() {}
+        rpc.handle_response(ms(400), peer(2), quick).unwrap();
+        rpc.handle_timeout(ms(999));
+        assert!(rpc.poll_stalled().is_none(), "within its first wait");
+        rpc.handle_timeout(ms(1000));
+        let stalled = rpc.poll_stalled().expect("its first wait ran out");
+        assert_eq!((stalled.context, stalled.peer), (1, one));
+        assert!(rpc.poll_send().unwrap().retry, "and it is resent");
+        rpc.handle_timeout(ms(3000));
+        assert!(rpc.poll_send().unwrap().retry);
+        assert!(rpc.poll_stalled().is_none(), "reported once");
+        // Its answer still comes through.
+        assert_eq!(
+            rpc.handle_response(ms(3100), peer(1), slow)
+                .map(|c| c.context),
+            Some(1)
+        );
     }
 
     #[test]

@@ -488,6 +488,13 @@ counters! {
         Activity lookups_started,
         /// Lookups finished.
         Activity lookups_finished,
+        /// Peers a lookup asked that were still silent when their request's first wait
+        /// ran out: the lookup asked another peer in their place instead of waiting
+        /// through every retry (hostile peers that stay silent, or a lost datagram).
+        Activity lookup_stalls,
+        /// Answers from such stalled peers that came while their lookup still ran, and
+        /// counted.
+        Activity lookup_stalls_answered,
         /// `Who` probes sent to bootstrap addresses.
         Activity who_sent,
         /// `Who` probes received (and answered, when the network tag matched).

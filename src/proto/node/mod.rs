@@ -501,6 +501,7 @@ impl Node {
         }
         self.sessions.handle_timeout(now);
         self.rpc.handle_timeout(now);
+        self.lookup_stalls(now);
         self.who_timeouts(now);
         if self.rebootstrap.is_some_and(|at| at <= now) {
             // One retry per schedule: the next is set when this one ends. Reported like

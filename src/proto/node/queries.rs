@@ -261,11 +261,35 @@ impl Node {
             Query::Lookup { lookup, .. } => {
                 match answer {
                     Ok((_, Response::Nodes { contacts, token })) => {
+                        let late = lookup.is_stalled(&peer);
                         lookup.on_success(&peer, &contacts);
+                        self.stats.lookup_stalls_answered += u64::from(late);
                         self.note_token(query, peer, token);
                     }
                     _ => lookup.on_failure(&peer),
                 }
+                self.drive_lookup(now, query);
+            }
+        }
+    }
+
+    /// Tells each lookup which of its peers stalled: requests whose first wait ran out
+    /// unanswered. The lookup asks others in their place (see [`Lookup::on_stalled`]);
+    /// the requests go on being resent, and an answer still counts.
+    pub(super) fn lookup_stalls(&mut self, now: Time) {
+        while let Some(stalled) = self.rpc.poll_stalled() {
+            let Purpose::Query(query) = stalled.context else {
+                continue;
+            };
+            let Some(QueryState {
+                query: Query::Lookup { lookup, .. },
+                ..
+            }) = self.queries.get_mut(&query)
+            else {
+                continue;
+            };
+            if lookup.on_stalled(&stalled.peer) {
+                self.stats.lookup_stalls += 1;
                 self.drive_lookup(now, query);
             }
         }

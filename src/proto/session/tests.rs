@@ -202,6 +202,78 @@ fn dialling_another_key_at_the_address_is_never_a_session() {
     ));
 }
 
+/// What `a` sent, in order: its `Auth` datagrams (msg3) by when they went out.
+fn msg3_times(sent: &[(Time, Vec<u8>)]) -> Vec<Duration> {
+    sent.iter()
+        .filter(|(_, bytes)| {
+            matches!(
+                decode(bytes),
+                Ok(Datagram::Handshake(Handshake::Auth { .. }))
+            )
+        })
+        .map(|(at, _)| *at - Time::ZERO)
+        .collect()
+}
+
+#[test]
+fn a_key_the_address_does_not_hold_is_given_up_after_two_msg3_resends_timed_by_the_round_trip() {
+    // msg1 and msg2 take 100 ms together: msg4 should follow msg3 as soon, so msg3 is
+    // resent after three round trips (300 ms), then 600 ms, and the dial fails 1.2 s
+    // after the last resend: 2.2 s in all, where 500 ms, 1 s, 2 s and 4 s more took
+    // 7.6 s.
+    let mut p = pair([5; 32], [5; 32]);
+    let invented = Identity::from_seed([3; 32]).id();
+    p.a.connect(p.now, &RealCrypto, invented, addr(B), &mut p.rng, None);
+    let (_, hello) = p.a.poll_transmit().unwrap();
+    deliver(&mut p.b, p.now, addr(A), &hello, &mut p.rng);
+    let (_, reply) = p.b.poll_transmit().unwrap();
+    p.advance(Duration::from_millis(100));
+    deliver(&mut p.a, p.now, addr(B), &reply, &mut p.rng);
+    let mut sent = Vec::new();
+    let mut failed = None;
+    while p.now < Time::ZERO + Duration::from_secs(10) {
+        while let Some((_, bytes)) = p.a.poll_transmit() {
+            deliver(&mut p.b, p.now, addr(A), &bytes, &mut p.rng);
+            sent.push((p.now, bytes));
+        }
+        if failed.is_none() && !events(&mut p.a).is_empty() {
+            failed = Some(p.now - Time::ZERO);
+        }
+        p.advance(Duration::from_millis(50));
+    }
+    let ms = Duration::from_millis;
+    assert_eq!(msg3_times(&sent), vec![ms(100), ms(400), ms(1000)]);
+    assert_eq!(failed, Some(ms(2200)));
+    let server = p.b.stats();
+    assert_eq!(
+        (server.handshakes_rejected, server.handshake_unmatched),
+        (1, 2),
+        "the first msg3 did not open, and the server then forgot the handshake"
+    );
+    let stats = p.a.stats();
+    assert_eq!(
+        (stats.handshakes_timed_out, stats.handshakes_unproven),
+        (1, 1)
+    );
+}
+
+#[test]
+fn msg3_or_msg4_lost_twice_in_a_row_still_opens_the_session() {
+    // A msg3 and a msg4 lost, in turn: the third msg3 opens the session, 600 ms
+    // after the first (on the 200 ms floor: the pump's round trip takes no time).
+    let mut p = pair([5; 32], [5; 32]);
+    p.connect();
+    p.pump(|n| n == 3);
+    p.advance(Duration::from_millis(200));
+    p.pump(|n| n == 2);
+    let b_id = Identity::from_seed([2; 32]).id();
+    assert!(!p.a.is_open(&b_id));
+    p.advance(Duration::from_millis(400));
+    p.pump(|_| false);
+    assert!(p.a.is_open(&b_id));
+    assert_eq!(p.a.stats().handshakes_completed, 1);
+}
+
 #[test]
 fn lost_messages_are_retransmitted_and_duplicates_answered_the_same() {
     for lost in 1..=4 {
