@@ -195,6 +195,17 @@ impl Lookup {
         self.failed
     }
 
+    /// Peers that failed or are stalled now: those a finished lookup did not hear
+    /// from, and so how many more seeds it may need (see [`Lookup::add_seeds`]).
+    pub fn silent(&self) -> usize {
+        let stalled = self
+            .candidates
+            .values()
+            .filter(|c| c.state == State::Stalled)
+            .count();
+        self.failed as usize + stalled
+    }
+
     /// The next peer to ask, marked as asked; `None` when α requests are in flight, no
     /// peer among the k closest is left to ask, or a [`Goal::Node`] lookup found its
     /// target.
@@ -519,9 +530,29 @@ mod tests {
         let result = lookup.result();
         assert_eq!(result.closest, vec![contact(0x41), contact(0x42)]);
         assert_eq!((result.contacted, result.failed), (3, 0));
-        // A stalled peer that then fails is counted failed.
+        assert_eq!(lookup.silent(), 1, "0x40 counts among the silent");
+        // A stalled peer that then fails is counted failed, and silent once.
         lookup.on_failure(&contact(0x40).id);
         assert_eq!(lookup.result().failed, 1);
+        assert_eq!(lookup.silent(), 1);
+    }
+
+    #[test]
+    fn a_lookup_whose_seeds_all_stall_ends_empty_and_asks_for_as_many_more() {
+        let (local, target) = (contact(0xF0).id, contact(0).id);
+        let mut lookup = Lookup::new(target, local, 2, 2, Goal::Closest, [contact(1), contact(2)]);
+        while lookup.next_peer().is_some() {}
+        lookup.on_stalled(&contact(1).id);
+        lookup.on_stalled(&contact(2).id);
+        assert!(lookup.is_finished() && lookup.result().closest.is_empty());
+        // Nodes that left before the table evicted them: the caller seeds again with
+        // the table's k + silent closest, and the walk goes on.
+        assert_eq!(lookup.silent(), 2);
+        assert_eq!(lookup.add_seeds([contact(1), contact(2), contact(3)]), 1);
+        assert_eq!(lookup.next_peer(), Some(contact(3)));
+        lookup.on_success(&contact(3).id, &[]);
+        assert!(lookup.is_finished());
+        assert_eq!(lookup.result().closest, vec![contact(3)]);
     }
 
     #[test]

@@ -488,10 +488,12 @@ impl Node {
         }
         let k = self.config.table.bucket_capacity;
         let found_early = lookup.goal() == Goal::Node && lookup.found();
-        if !found_early && lookup.failed() > 0 && lookup.result().closest.len() < k {
-            // The seeds went silent (nodes that left, not evicted yet) before k
-            // answered: the table's next closest may still be there.
-            let more = self.table.closest(&target, k + lookup.failed() as usize);
+        let silent = lookup.silent();
+        if !found_early && silent > 0 && lookup.result().closest.len() < k {
+            // The seeds went silent (nodes that left, not evicted yet; stalled ones
+            // count, as they are no longer waited for) before k answered: the table's
+            // next closest may still be there.
+            let more = self.table.closest(&target, k + silent);
             let seeds = more.into_iter().map(|c| WireContact {
                 id: c.id,
                 addr: c.addr,
