@@ -45,6 +45,7 @@ use super::crypto::Crypto;
 use super::id::{Key, NodeId};
 use super::identity::{Identity, SIGNATURE_LEN};
 use super::time::Time;
+use quota::{Owner, Quotas};
 
 /// Largest value of an immutable or mutable record, in bytes.
 pub const MAX_VALUE: usize = 1000;
@@ -350,6 +351,9 @@ pub enum Refusal {
     Full,
     /// The writer holds as many records here as one peer may.
     PeerQuota,
+    /// The writers of the writer's address block hold as many records here as one
+    /// block may ([`StoreConfig::max_per_block`]).
+    BlockQuota,
     /// Signed too long ago (an announcement's lifetime, [`StoreConfig::ttl`], is
     /// over), or older than the announcement held, or no newer than a withdrawal held.
     Stale,
@@ -367,6 +371,7 @@ impl fmt::Display for Refusal {
             Refusal::SeqConflict => "same seq with another value",
             Refusal::Full => "store full",
             Refusal::PeerQuota => "too many records from this peer",
+            Refusal::BlockQuota => "too many records from this peer's address block",
             Refusal::Stale => "signed too long ago, or older than the record held",
             Refusal::Future => "signed too far ahead of the holder's clock",
         })
@@ -386,6 +391,10 @@ pub struct StoreConfig {
     pub max_records: usize,
     /// Most records held for one writer.
     pub max_per_peer: usize,
+    /// Most records held for the writers of one address block (the routing table's
+    /// blocks; loopback writers have none): one operator's many identities on one
+    /// address share it.
+    pub max_per_block: usize,
     /// How far apart two nodes' wall clocks may be. A holder accepts announcements and
     /// withdrawals signed up to this far ahead of its clock; an asker also accepts
     /// announcements this much older than their lifetime, for a holder whose clock is
@@ -401,6 +410,7 @@ impl Default for StoreConfig {
             token_rotation: Duration::from_secs(5 * 60),
             max_records: 65_536,
             max_per_peer: 1024,
+            max_per_block: 4096,
             clock_skew: Duration::from_secs(120),
         }
     }
@@ -468,6 +478,9 @@ counters! {
         Breach refused_stale,
         /// Writes refused because the store or the writer's quota was full.
         Breach refused_full,
+        /// Writes refused because the writers of the writer's address block held their
+        /// quota.
+        Breach refused_block,
     }
 }
 
@@ -532,7 +545,8 @@ enum Slot {
 #[derive(Debug)]
 struct Held<T> {
     record: T,
-    writer: NodeId,
+    /// The proven peer that wrote it, and its block: what it counts against.
+    owner: Owner,
     expires: Time,
 }
 
@@ -577,7 +591,7 @@ pub struct Store {
     /// Withdrawals: the time of the last unannounce of each (topic, announcer).
     tombstones: BTreeMap<(Key, NodeId), Held<u64>>,
     expiries: BTreeSet<(Time, Slot)>,
-    per_writer: BTreeMap<NodeId, usize>,
+    quotas: Quotas,
     stats: StoreStats,
 }
 
@@ -609,7 +623,7 @@ impl Store {
             + btree::<Key, Vec<NodeId>>(self.listed.len())
             + btree::<(Key, NodeId), Held<u64>>(self.tombstones.len())
             + btree::<(Time, Slot), ()>(self.expiries.len())
-            + btree::<NodeId, usize>(self.per_writer.len())
+            + self.quotas.heap_bytes()
     }
 }
 
@@ -625,8 +639,10 @@ impl fmt::Debug for Store {
 }
 
 impl Store {
-    /// An empty store; `secret` keys its tokens.
-    pub fn new(config: StoreConfig, secret: [u8; 32]) -> Store {
+    /// An empty store; `secret` keys its tokens, and `prefixes` (IPv4, IPv6) cut
+    /// writers' addresses into blocks, as the routing table does
+    /// ([`TableConfig::block_prefix_v4`](super::table::TableConfig::block_prefix_v4)).
+    pub fn new(config: StoreConfig, secret: [u8; 32], prefixes: (u8, u8)) -> Store {
         let tokens = Tokens::new(secret, config.token_rotation);
         Store {
             config,
@@ -637,7 +653,7 @@ impl Store {
             listed: BTreeMap::new(),
             tombstones: BTreeMap::new(),
             expiries: BTreeSet::new(),
-            per_writer: BTreeMap::new(),
+            quotas: Quotas::new(prefixes),
             stats: StoreStats::default(),
         }
     }
@@ -677,18 +693,18 @@ impl Store {
             .map(|(key, held)| StoredRecord::Immutable {
                 key,
                 value: &held.record,
-                writer: &held.writer,
+                writer: &held.owner.writer,
             });
         let mutable = self.mutable.values().map(|held| StoredRecord::Mutable {
             record: &held.record,
-            writer: &held.writer,
+            writer: &held.owner.writer,
         });
         let topics = self
             .topics
             .values()
             .map(|(held, _)| StoredRecord::Announcement {
                 announcement: &held.record,
-                writer: &held.writer,
+                writer: &held.owner.writer,
             });
         immutable.chain(mutable).chain(topics)
     }
@@ -710,27 +726,27 @@ impl Store {
                 break;
             }
             self.expiries.pop_first();
-            let writer = match slot {
-                Slot::Immutable(key) => self.immutable.remove(&key).map(|h| h.writer),
-                Slot::Mutable(key) => self.mutable.remove(&key).map(|h| h.writer),
+            let owner = match slot {
+                Slot::Immutable(key) => self.immutable.remove(&key).map(|h| h.owner),
+                Slot::Mutable(key) => self.mutable.remove(&key).map(|h| h.owner),
                 Slot::Announcement(topic, peer) => self.unlist(&(topic, peer)),
                 Slot::Tombstone(topic, peer) => {
                     if let Some(held) = self.tombstones.remove(&(topic, peer)) {
-                        self.uncount(&held.writer);
+                        self.quotas.sub(&held.owner);
                     }
                     continue;
                 }
             };
-            if let Some(writer) = writer {
+            if let Some(owner) = owner {
                 self.stats.expired += 1;
-                self.uncount(&writer);
+                self.quotas.sub(&owner);
             }
         }
     }
 
-    /// Takes the announcement of `slot_key` out of `topics` and `listed`; its writer.
-    /// Its expiry entry and its writer's count are the caller's.
-    fn unlist(&mut self, slot_key: &(Key, NodeId)) -> Option<NodeId> {
+    /// Takes the announcement of `slot_key` out of `topics` and `listed`; its owner.
+    /// Its expiry entry and its owner's count are the caller's.
+    fn unlist(&mut self, slot_key: &(Key, NodeId)) -> Option<Owner> {
         let (held, index) = self.topics.remove(slot_key)?;
         let topic = slot_key.0;
         if let Some(listed) = self.listed.get_mut(&topic) {
@@ -747,19 +763,11 @@ impl Store {
                 None => {}
             }
         }
-        Some(held.writer)
+        Some(held.owner)
     }
 
-    fn uncount(&mut self, writer: &NodeId) {
-        if let Some(n) = self.per_writer.get_mut(writer) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_writer.remove(writer);
-            }
-        }
-    }
-
-    fn refuse(&mut self, refusal: Refusal) -> Result<(), Refusal> {
+    /// Counts `refusal`, and gives it back.
+    fn refused(&mut self, refusal: Refusal) -> Refusal {
         let counter = match refusal {
             Refusal::BadToken => &mut self.stats.refused_token,
             Refusal::TooLarge => &mut self.stats.refused_size,
@@ -767,12 +775,18 @@ impl Store {
             Refusal::SeqTooLow | Refusal::SeqConflict => &mut self.stats.refused_seq,
             Refusal::Stale | Refusal::Future => &mut self.stats.refused_stale,
             Refusal::Full | Refusal::PeerQuota => &mut self.stats.refused_full,
+            Refusal::BlockQuota => &mut self.stats.refused_block,
         };
         *counter += 1;
-        Err(refusal)
+        refusal
     }
 
-    /// Checks the token, then room for one more record of `writer` if `new`.
+    fn refuse(&mut self, refusal: Refusal) -> Result<(), Refusal> {
+        Err(self.refused(refusal))
+    }
+
+    /// Checks the token, then room for one more record of `writer` at `from` if
+    /// `new`; the owner the record would count against.
     fn admit(
         &mut self,
         now: Time,
@@ -780,19 +794,20 @@ impl Store {
         from: &SocketAddr,
         token: &Token,
         new: bool,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Owner, Refusal> {
         if !self.tokens.check(now, writer, from, token) {
-            return self.refuse(Refusal::BadToken);
+            return Err(self.refused(Refusal::BadToken));
         }
+        let owner = self.quotas.owner(writer, from);
         if new {
             if self.len() + self.tombstones.len() >= self.config.max_records {
-                return self.refuse(Refusal::Full);
+                return Err(self.refused(Refusal::Full));
             }
-            if self.per_writer.get(writer).copied().unwrap_or(0) >= self.config.max_per_peer {
-                return self.refuse(Refusal::PeerQuota);
+            if let Err(refusal) = self.quotas.check(&owner, &self.config) {
+                return Err(self.refused(refusal));
             }
         }
-        Ok(())
+        Ok(owner)
     }
 
     /// Sets `slot`'s expiry to `expires`, replacing `old`.
@@ -836,17 +851,17 @@ impl Store {
         }
         let key = immutable_key(&value);
         let old = self.immutable.get(&key).map(|h| h.expires);
-        self.admit(now, writer, from, token, old.is_none())?;
+        let owner = self.admit(now, writer, from, token, old.is_none())?;
         let expires = self.reschedule(Slot::Immutable(key), old, now + self.config.ttl);
         match self.immutable.get_mut(&key) {
             Some(held) => held.expires = expires,
             None => {
-                *self.per_writer.entry(*writer).or_default() += 1;
+                self.quotas.add(&owner);
                 self.immutable.insert(
                     key,
                     Held {
                         record: value,
-                        writer: *writer,
+                        owner,
                         expires,
                     },
                 );
@@ -893,7 +908,7 @@ impl Store {
                 return self.refuse(Refusal::SeqConflict);
             }
         }
-        self.admit(now, writer, from, token, held.is_none())?;
+        let owner = self.admit(now, writer, from, token, held.is_none())?;
         if !record.verify(crypto) {
             return self.refuse(Refusal::BadSignature);
         }
@@ -908,12 +923,12 @@ impl Store {
                 held.expires = expires;
             }
             None => {
-                *self.per_writer.entry(*writer).or_default() += 1;
+                self.quotas.add(&owner);
                 self.mutable.insert(
                     key,
                     Held {
                         record,
-                        writer: *writer,
+                        owner,
                         expires,
                     },
                 );
@@ -962,7 +977,7 @@ impl Store {
             return self.refuse(Refusal::Stale);
         }
         let new = held.is_none() && withdrawn.is_none();
-        self.admit(now.time, writer, from, token, new)?;
+        let owner = self.admit(now.time, writer, from, token, new)?;
         if !announcement.verify(crypto) {
             return self.refuse(Refusal::BadSignature);
         }
@@ -977,13 +992,13 @@ impl Store {
                 held.expires = expires;
             }
             None => {
-                *self.per_writer.entry(*writer).or_default() += 1;
+                self.quotas.add(&owner);
                 let listed = self.listed.entry(slot_key.0).or_default();
                 listed.push(slot_key.1);
                 let index = listed.len() - 1;
                 let held = Held {
                     record: announcement,
-                    writer: *writer,
+                    owner,
                     expires,
                 };
                 self.topics.insert(slot_key, (held, index));
@@ -997,7 +1012,7 @@ impl Store {
         if let Some(held) = self.tombstones.remove(slot_key) {
             let slot = Slot::Tombstone(slot_key.0, slot_key.1);
             self.expiries.remove(&(held.expires, slot));
-            self.uncount(&held.writer);
+            self.quotas.sub(&held.owner);
         }
     }
 
@@ -1017,7 +1032,7 @@ impl Store {
         let held = self.topics.get(&slot_key).map(|(h, _)| h.record.unix_secs);
         let withdrawn = self.tombstones.get(&slot_key).map(|h| h.record);
         let new = held.is_none() && withdrawn.is_none();
-        self.admit(now.time, writer, from, token, new)?;
+        let owner = self.admit(now.time, writer, from, token, new)?;
         if !unannounce.verify(crypto) {
             return self.refuse(Refusal::BadSignature);
         }
@@ -1030,18 +1045,18 @@ impl Store {
         if let Some(expires) = self.topics.get(&slot_key).map(|(h, _)| h.expires) {
             self.expiries
                 .remove(&(expires, Slot::Announcement(slot_key.0, slot_key.1)));
-            if let Some(writer) = self.unlist(&slot_key) {
-                self.uncount(&writer);
+            if let Some(held_owner) = self.unlist(&slot_key) {
+                self.quotas.sub(&held_owner);
             }
         }
         self.drop_tombstone(&slot_key);
         let slot = Slot::Tombstone(slot_key.0, slot_key.1);
         let expires = self.end_of_life(now, signed);
         self.reschedule(slot, None, expires);
-        *self.per_writer.entry(*writer).or_default() += 1;
+        self.quotas.add(&owner);
         let tombstone = Held {
             record: signed,
-            writer: *writer,
+            owner,
             expires,
         };
         self.tombstones.insert(slot_key, tombstone);
@@ -1097,6 +1112,8 @@ fn draw(rng: &mut impl RngCore, len: usize, n: usize) -> Vec<usize> {
     }
     picked
 }
+
+mod quota;
 
 #[cfg(test)]
 mod tests;

@@ -522,6 +522,9 @@ counters! {
         Breach relay_refused,
         /// Datagrams too large to send through a relay.
         Activity relay_too_large,
+        /// Relay paths dropped after going unused, with no session on them, for the
+        /// sessions' idle timeout.
+        Activity relay_paths_expired,
         /// Frames this node relayed that one of its own sessions could open: a relay
         /// that could read what it carries. Always 0; the simulator checks it.
         Activity relay_readable,

@@ -243,7 +243,7 @@ impl Node {
                 continue;
             }
             let sessions = &self.sessions;
-            let path = self.traversal.paths.addr(relay, peer, |addr, peer| {
+            let path = self.traversal.paths.addr(now, relay, peer, |addr, peer| {
                 sessions.addr_of(peer) == Some(addr)
             });
             self.traversal.relay_addrs.insert(relay, relay_addr);

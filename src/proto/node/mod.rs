@@ -261,7 +261,8 @@ impl Node {
         table.stagger_refresh(|| discovery::fraction(half, rng.next_u32()));
         let mut token_secret = [0u8; 32];
         rng.fill_bytes(&mut token_secret);
-        let store = Store::new(config.store.clone(), token_secret);
+        let prefixes = (config.table.block_prefix_v4, config.table.block_prefix_v6);
+        let store = Store::new(config.store.clone(), token_secret, prefixes);
         Node {
             store,
             record_ops: BTreeMap::new(),
@@ -271,7 +272,8 @@ impl Node {
             traversal: traversal::Traversal::new(
                 now,
                 config.address,
-                (config.table.block_prefix_v4, config.table.block_prefix_v6),
+                prefixes,
+                config.sessions.idle_timeout,
             ),
             table,
             rpc: RpcManager::new(config.rpc.clone()),

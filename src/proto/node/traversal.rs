@@ -130,11 +130,18 @@ impl Traversal {
             + vec(&self.declared)
     }
 
-    pub(super) fn new(now: Time, local: Option<SocketAddr>, prefixes: (u8, u8)) -> Traversal {
+    /// `idle`: how long a relay path no session runs on is kept unused (the sessions'
+    /// idle timeout).
+    pub(super) fn new(
+        now: Time,
+        local: Option<SocketAddr>,
+        prefixes: (u8, u8),
+        idle: Duration,
+    ) -> Traversal {
         Traversal {
             classify_at: local.map(|_| now + CLASSIFY_FIRST),
             nat: NatObserver::new(local, prefixes),
-            paths: RelayPaths::default(),
+            paths: RelayPaths::new(relay_path::PATHS_MAX, idle),
             relay_addrs: BTreeMap::new(),
             relays: Vec::new(),
             keepalive_at: None,
@@ -147,7 +154,8 @@ impl Traversal {
 
     pub(super) fn poll_timeout(&self) -> Option<Time> {
         let punches = self.punches.values().map(|p| p.next.min(p.deadline)).min();
-        [self.keepalive_at, self.classify_at, punches]
+        let sweep = self.paths.poll_timeout();
+        [self.keepalive_at, self.classify_at, punches, sweep]
             .into_iter()
             .flatten()
             .min()
@@ -284,6 +292,11 @@ impl Node {
     /// Pings the relays when due, asks peers for the reflexive address while the NAT
     /// is unknown, and runs punch probes.
     pub(super) fn traversal_timeout(&mut self, now: Time) {
+        let sessions = &self.sessions;
+        let expired = self.traversal.paths.handle_timeout(now, |addr, peer| {
+            sessions.addr_of(peer) == Some(addr)
+        });
+        self.stats.relay_paths_expired += expired as u64;
         if self.traversal.declared.is_empty() && self.mailbox().is_some() {
             self.declare(now);
         }
@@ -482,7 +495,7 @@ impl Node {
                     return;
                 }
                 let sessions = &self.sessions;
-                let path = self.traversal.paths.addr(peer, sender, |addr, peer| {
+                let path = self.traversal.paths.addr(now, peer, sender, |addr, peer| {
                     sessions.addr_of(peer) == Some(addr)
                 });
                 self.traversal.relay_addrs.insert(peer, from);
@@ -653,7 +666,7 @@ mod tests {
         let relayed = node
             .traversal
             .paths
-            .addr(NodeId([9; 32]), peer, |_, _| true);
+            .addr(Time::ZERO, NodeId([9; 32]), peer, |_, _| true);
         let direct = SocketAddr::from(([10, 0, 0, 2], 7000));
         let victim = SocketAddr::from(([192, 0, 2, 80], 53));
         let now = Time::ZERO + Duration::from_secs(1);
@@ -685,7 +698,7 @@ mod tests {
         let other_path = node
             .traversal
             .paths
-            .addr(NodeId([9; 32]), other, |_, _| true);
+            .addr(Time::ZERO, NodeId([9; 32]), other, |_, _| true);
         assert!(punch(&mut node, now, other_path, other, victim));
         assert!(punch(&mut node, now + PUNCH_PERIOD, relayed, peer, victim));
         assert_eq!(node.stats().punches_refused, 4);

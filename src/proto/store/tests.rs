@@ -12,7 +12,7 @@ fn setup() -> (
     SocketAddr,
     Time,
 ) {
-    let store = Store::new(StoreConfig::default(), [9; 32]);
+    let store = Store::new(StoreConfig::default(), [9; 32], (32, 64));
     let crypto = CryptoSuite::Real.implementation();
     let identity = Identity::from_rng(&mut ChaCha8Rng::seed_from_u64(1));
     let writer = identity.id();
@@ -311,7 +311,7 @@ fn tombstones_count_against_the_store_limits() {
         max_records: 2,
         ..StoreConfig::default()
     };
-    let mut store = Store::new(config, [1; 32]);
+    let mut store = Store::new(config, [1; 32], (32, 64));
     let token = store.token(now, &writer, &from);
     let clock = at(now, UNIX);
     for topic in 0..2 {
@@ -419,7 +419,7 @@ fn withdrawals_and_expiry_keep_the_draw_consistent() {
     assert!(store.peers(clock, &topic, 20, &mut rng).is_empty());
     assert_eq!((store.len(), store.tombstones()), (0, 0));
     assert!(
-        store.per_writer.is_empty(),
+        store.quotas.is_empty(),
         "every count went with its record"
     );
 }
@@ -432,7 +432,7 @@ fn limits_per_node_and_per_writer_are_refusals() {
         max_per_peer: 2,
         ..StoreConfig::default()
     };
-    let mut store = Store::new(config, [1; 32]);
+    let mut store = Store::new(config, [1; 32], (32, 64));
     let token = store.token(now, &writer, &from);
     for i in 0..2u8 {
         assert_eq!(
@@ -455,4 +455,42 @@ fn limits_per_node_and_per_writer_are_refusals() {
         Err(Refusal::Full)
     );
     assert_eq!(store.stats().refused_full, 2);
+}
+
+#[test]
+fn identities_on_one_address_share_a_quota_that_others_do_not() {
+    let (_, _, _, _, _, now) = setup();
+    let config = StoreConfig {
+        max_per_peer: 2,
+        max_per_block: 3,
+        ..StoreConfig::default()
+    };
+    let mut store = Store::new(config, [1; 32], (32, 64));
+    let put = |store: &mut Store, id: u8, from: &str, value: u8| {
+        let (writer, from) = (NodeId([id; 32]), from.parse().unwrap());
+        let token = store.token(now, &writer, &from);
+        store.put_immutable(now, &writer, &from, &token, vec![value])
+    };
+    // Two identities of one address, each under its own quota, fill the block's.
+    assert_eq!(put(&mut store, 1, "10.0.0.1:7000", 1), Ok(()));
+    assert_eq!(put(&mut store, 1, "10.0.0.1:7000", 2), Ok(()));
+    assert_eq!(put(&mut store, 2, "10.0.0.1:7001", 3), Ok(()));
+    assert_eq!(
+        put(&mut store, 3, "10.0.0.1:7002", 4),
+        Err(Refusal::BlockQuota),
+        "a third identity of the same address"
+    );
+    // Writing again what is held takes no more room.
+    assert_eq!(put(&mut store, 2, "10.0.0.1:7001", 3), Ok(()));
+    // Another address has its own; loopback writers have only their own.
+    assert_eq!(put(&mut store, 4, "10.0.0.2:7000", 5), Ok(()));
+    for (id, value) in [(5, 6), (5, 7), (6, 8), (6, 9)] {
+        assert_eq!(put(&mut store, id, "127.0.0.1:7000", value), Ok(()));
+    }
+    assert_eq!(store.stats().refused_block, 1);
+    assert_eq!(store.stats().refused_full, 0);
+    // The block's room comes back as its records expire.
+    store.handle_timeout(now + store.config().ttl);
+    assert!(store.is_empty() && store.quotas.is_empty());
+    assert_eq!(put(&mut store, 3, "10.0.0.1:7002", 4), Ok(()));
 }

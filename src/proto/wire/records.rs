@@ -49,6 +49,7 @@ fn refusal_code(refusal: Refusal) -> u8 {
         Refusal::PeerQuota => 7,
         Refusal::Stale => 8,
         Refusal::Future => 9,
+        Refusal::BlockQuota => 10,
     }
 }
 
@@ -63,6 +64,7 @@ fn refusal_from(code: u8) -> Result<Refusal, DecodeError> {
         7 => Refusal::PeerQuota,
         8 => Refusal::Stale,
         9 => Refusal::Future,
+        10 => Refusal::BlockQuota,
         other => return Err(DecodeError::UnknownRefusal(other)),
     })
 }
