@@ -239,7 +239,7 @@ mod tests {
         // `lively` carries a datagram just before the sweep: it is not idle yet.
         paths.addr(T0 + IDLE - Duration::from_secs(1), relay, lively, in_use);
         assert_eq!(paths.handle_timeout(T0 + IDLE, in_use), 1, "quiet goes");
-        assert!(paths.by_pair.get(&(relay, quiet)).is_none());
+        assert!(!paths.by_pair.contains_key(&(relay, quiet)));
         assert_eq!(paths.len(), 2);
         assert_eq!(paths.poll_timeout(), Some(T0 + IDLE * 2));
         // The next sweep takes `lively`; the path a session runs on stays however old.
