@@ -196,6 +196,84 @@ fn a_node_announces_again_in_the_same_instant_it_withdrew() {
 }
 
 #[test]
+fn an_announcement_changed_within_a_second_replaces_the_last_whichever_lands_first() {
+    // A node behind a NAT declares its relays, then better ones a few milliseconds
+    // later: both signed in the same second, their writes racing to the holders.
+    let mut swarm = swarm(60, 5);
+    let relays = |last: u8| vec![std::net::SocketAddr::from(([10, 9, 9, last], 7000))];
+    let topics: Vec<Key> = (0..8u8).map(|i| Key::of(&[b'r', i])).collect();
+    let mut queries = Vec::new();
+    for (i, topic) in topics.iter().enumerate() {
+        let node = 10 + i;
+        for relays in [relays(1), relays(2)] {
+            let topic = *topic;
+            queries.push((
+                node,
+                swarm
+                    .start(node, Command::Announce { topic, relays })
+                    .unwrap(),
+            ));
+        }
+    }
+    swarm.run_until(swarm.now() + Duration::from_secs(10));
+    for (node, query) in queries {
+        assert!(swarm.finished(node, query).is_some());
+    }
+    for (i, topic) in topics.into_iter().enumerate() {
+        let QueryOutcome::Peers(peers) = outcome(&mut swarm, 40, Command::TopicLookup(topic))
+        else {
+            panic!("not a peer list");
+        };
+        let found: Vec<_> = peers
+            .iter()
+            .map(|p| (p.public_key, p.relays.clone()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![(swarm.nodes()[10 + i].id(), relays(2))],
+            "topic {i}"
+        );
+    }
+}
+
+#[test]
+fn a_topic_lookup_reports_each_announcer_once_at_its_newest() {
+    let mut swarm = swarm(60, 6);
+    let topic = Key::of(b"moving");
+    let relays = |last: u8| vec![std::net::SocketAddr::from(([10, 9, 9, last], 7000))];
+    let first = Command::Announce {
+        topic,
+        relays: relays(1),
+    };
+    assert_eq!(stored(outcome(&mut swarm, 10, first)).stored, 20);
+    // Half the holders miss the new relays, and come back holding the old ones.
+    let holders: Vec<usize> = (0..60)
+        .filter(|&i| swarm.nodes()[i].records_held() > 0)
+        .collect();
+    let missed = &holders[..holders.len() / 2];
+    for &i in missed {
+        swarm.set_down(i, true);
+    }
+    swarm.run_until(swarm.now() + Duration::from_secs(2));
+    let again = Command::Announce {
+        topic,
+        relays: relays(2),
+    };
+    assert!(stored(outcome(&mut swarm, 10, again)).stored > 0);
+    for &i in missed {
+        swarm.set_down(i, false);
+    }
+    let QueryOutcome::Peers(peers) = outcome(&mut swarm, 40, Command::TopicLookup(topic)) else {
+        panic!("not a peer list");
+    };
+    let found: Vec<_> = peers
+        .iter()
+        .map(|p| (p.public_key, p.relays.clone()))
+        .collect();
+    assert_eq!(found, vec![(swarm.nodes()[10].id(), relays(2))]);
+}
+
+#[test]
 fn an_announcement_outlives_its_lifetime_while_its_announcer_runs() {
     let mut swarm = swarm(60, 12);
     let topic = Key::of(b"long-lived");

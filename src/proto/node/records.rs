@@ -26,7 +26,7 @@
 //! announcement under that topic later than the withdrawal, so holders never take one
 //! for a replay of the other.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
 use super::{
@@ -125,7 +125,9 @@ pub(super) struct Fanout {
     unanswered: usize,
     value: Option<Vec<u8>>,
     record: Option<MutableRecord>,
-    peers: BTreeSet<PeerRecord>,
+    /// Each announcer's newest announcement found, by its signed time: holders that
+    /// missed a later write still answer with an earlier one.
+    peers: BTreeMap<NodeId, (u64, PeerRecord)>,
     /// The announcements of topic answers that checked out: checked once each.
     checked: BTreeSet<SignedPeer>,
     done: bool,
@@ -138,7 +140,7 @@ impl Fanout {
         deque(&self.queue)
             + vec(&self.refused)
             + self.value.as_ref().map_or(0, vec)
-            + btree::<PeerRecord, ()>(self.peers.len())
+            + btree::<NodeId, (u64, PeerRecord)>(self.peers.len())
             + btree::<SignedPeer, ()>(self.checked.len())
     }
 }
@@ -216,6 +218,20 @@ impl Node {
                 let unix_secs = match self.withdrawn.get(&topic) {
                     Some(withdrawn) => unix_secs.max(withdrawn.saturating_add(1)),
                     None => unix_secs,
+                };
+                // Later than another announcement of this topic signed this second:
+                // holders keep the newest by signed time, and the writes of two
+                // announcements in one second may land in either order.
+                let unix_secs = match self.published.get(&Published::Topic(topic)) {
+                    Some(Republish {
+                        op: RecordOp::Announce(last),
+                        ..
+                    }) if last.relays != relays => unix_secs.max(last.unix_secs.saturating_add(1)),
+                    Some(Republish {
+                        op: RecordOp::Announce(last),
+                        ..
+                    }) => unix_secs.max(last.unix_secs),
+                    _ => unix_secs,
                 };
                 let announcement =
                     Announcement::sign(self.crypto, &self.identity, topic, unix_secs, relays);
@@ -345,7 +361,7 @@ impl Node {
             unanswered: 0,
             value: None,
             record: None,
-            peers: BTreeSet::new(),
+            peers: BTreeMap::new(),
             checked: BTreeSet::new(),
             done: false,
         };
@@ -404,7 +420,8 @@ impl Node {
             RecordOp::ImmutableGet(_) => QueryOutcome::Immutable(fanout.value.take()),
             RecordOp::MutableGet { .. } => QueryOutcome::Mutable(fanout.record.take()),
             RecordOp::TopicLookup(_) => {
-                QueryOutcome::Peers(std::mem::take(&mut fanout.peers).into_iter().collect())
+                let peers = std::mem::take(&mut fanout.peers);
+                QueryOutcome::Peers(peers.into_values().map(|(_, peer)| peer).collect())
             }
             op => QueryOutcome::Stored(StoreResult {
                 key: op.key(),
@@ -490,9 +507,17 @@ impl Node {
                         forged += 1;
                         continue;
                     }
+                    let signed_at = signed.unix_secs;
                     fanout.checked.insert(signed);
                     let peer = announcement.peer();
-                    if fanout.peers.insert(peer.clone()) {
+                    let newer = match fanout.peers.get(&peer.public_key) {
+                        Some((held, _)) => signed_at > *held,
+                        None => true,
+                    };
+                    if newer {
+                        fanout
+                            .peers
+                            .insert(peer.public_key, (signed_at, peer.clone()));
                         streamed.push(peer);
                     }
                 }

@@ -293,9 +293,10 @@ impl Node {
     /// is unknown, and runs punch probes.
     pub(super) fn traversal_timeout(&mut self, now: Time) {
         let sessions = &self.sessions;
-        let expired = self.traversal.paths.handle_timeout(now, |addr, peer| {
-            sessions.addr_of(peer) == Some(addr)
-        });
+        let expired = self
+            .traversal
+            .paths
+            .handle_timeout(now, |addr, peer| sessions.addr_of(peer) == Some(addr));
         self.stats.relay_paths_expired += expired as u64;
         if self.traversal.declared.is_empty() && self.mailbox().is_some() {
             self.declare(now);

@@ -418,10 +418,7 @@ fn withdrawals_and_expiry_keep_the_draw_consistent() {
     store.handle_timeout(now + store.config().ttl);
     assert!(store.peers(clock, &topic, 20, &mut rng).is_empty());
     assert_eq!((store.len(), store.tombstones()), (0, 0));
-    assert!(
-        store.quotas.is_empty(),
-        "every count went with its record"
-    );
+    assert!(store.quotas.is_empty(), "every count went with its record");
 }
 
 #[test]
