@@ -21,13 +21,6 @@ fn secs(s: u64) -> Time {
     Time::ZERO + Duration::from_secs(s)
 }
 
-fn fast() -> Config {
-    Config {
-        crypto: CryptoSuite::Fast,
-        ..Config::default()
-    }
-}
-
 /// Node `index`'s identity, drawn as the harness draws it: the first thing on stream
 /// `index` of the seed.
 fn identity_of(seed: u64, index: usize) -> Identity {
@@ -42,7 +35,7 @@ fn fifty_fast_nodes_form_a_swarm_whose_lookups_succeed() {
     let config = SwarmConfig {
         nodes: 50,
         seed: SEED,
-        node: fast(),
+        crypto: CryptoSuite::Fast,
         ..SwarmConfig::default()
     };
     let mut swarm = Swarm::new(config);
@@ -50,7 +43,7 @@ fn fifty_fast_nodes_form_a_swarm_whose_lookups_succeed() {
     assert!(swarm
         .nodes()
         .iter()
-        .all(|n| n.config().crypto == CryptoSuite::Fast));
+        .all(|n| n.crypto_suite() == CryptoSuite::Fast));
 
     let tally = swarm::run_lookups(&mut swarm, 200, SEED);
     assert!(
@@ -77,7 +70,7 @@ fn beacons_alone_fill_the_tables_and_carry_fast_signatures() {
         seed: 11,
         segments: 1,
         bootstrap_nodes: 0,
-        node: fast(),
+        crypto: CryptoSuite::Fast,
         ..SwarmConfig::default()
     });
     swarm.capture(0);
@@ -125,7 +118,7 @@ fn a_node_with_another_network_key_cannot_open_a_session_with_fast_nodes() {
     let mut swarm = Swarm::new(SwarmConfig {
         nodes: 20,
         seed: SEED,
-        node: fast(),
+        crypto: CryptoSuite::Fast,
         configure: Some(foreign_key),
         ..SwarmConfig::default()
     });
@@ -186,9 +179,10 @@ fn a_beacon_claiming_another_key_at_a_peers_address_never_enters_the_table() {
 
 #[test]
 fn fast_and_real_nodes_do_not_mix() {
-    fn odd_nodes_real(i: usize, config: &mut Config) {
-        if i % 2 == 1 {
-            config.crypto = CryptoSuite::Real;
+    fn odd_nodes_real(i: usize) -> CryptoSuite {
+        match i % 2 {
+            1 => CryptoSuite::Real,
+            _ => CryptoSuite::Fast,
         }
     }
     let mut swarm = Swarm::new(SwarmConfig {
@@ -196,8 +190,7 @@ fn fast_and_real_nodes_do_not_mix() {
         seed: 14,
         segments: 1,
         bootstrap_nodes: 0,
-        node: fast(),
-        configure: Some(odd_nodes_real),
+        crypto_of: Some(odd_nodes_real),
         ..SwarmConfig::default()
     });
     swarm.run_until(secs(12));
@@ -228,7 +221,7 @@ fn one_seed_one_run_with_the_fast_suite() {
             seed: 15,
             loss: 0.02,
             segments: 2,
-            node: fast(),
+            crypto: CryptoSuite::Fast,
             ..SwarmConfig::default()
         });
         swarm.run_until(secs(10));

@@ -70,7 +70,7 @@ impl Remote {
 
     /// Runs a handshake with `node` to its end; `true` if a session opened.
     fn connect(&mut self, node: &mut Node, now: Time) -> bool {
-        let crypto = node.config().crypto.implementation();
+        let crypto = node.crypto_suite().implementation();
         self.sessions
             .connect(now, crypto, node.id(), NODE_ADDR, &mut self.rng, None);
         for _ in 0..4 {
@@ -120,7 +120,7 @@ impl Remote {
 
     /// A well-signed, current beacon of this peer.
     fn beacon(&self, node: &Node, now: Time) -> Vec<u8> {
-        let crypto = node.config().crypto.implementation();
+        let crypto = node.crypto_suite().implementation();
         let tag = network_tag(&node.config().network_key);
         let unix_secs = node.unix_secs(now);
         let port = self.addr.port();
@@ -366,7 +366,7 @@ fn half_open_handshakes_from_one_source_are_capped() {
     for i in 0..100u64 {
         // Hellos from fresh identities, never followed up.
         let mut peer = Remote::new(5000 + i, flood_addr);
-        let crypto = node.config().crypto.implementation();
+        let crypto = node.crypto_suite().implementation();
         peer.sessions
             .connect(at(0), crypto, node.id(), NODE_ADDR, &mut peer.rng, None);
         while let Some((_, bytes)) = peer.sessions.poll_transmit() {

@@ -62,7 +62,7 @@ fn after_two_rounds_of_refreshes_lookups_stay_exact() {
         ..SwarmConfig::default()
     };
     // What is checked is routing, not crypto: the fast suite keeps the test short.
-    config.node.crypto = CryptoSuite::Fast;
+    config.crypto = CryptoSuite::Fast;
     let mut swarm = Swarm::new(config);
     swarm.run_until(Time::ZERO + Duration::from_secs(1800));
     let tally = swarm::run_lookups(&mut swarm, 1000, SEED + 1);

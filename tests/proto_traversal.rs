@@ -97,7 +97,6 @@ impl World {
                 let mut config = Config {
                     port: PORT,
                     address: Some(local),
-                    crypto: CryptoSuite::Fast,
                     bootstrap: if i == 0 {
                         Vec::new()
                     } else {
@@ -110,12 +109,13 @@ impl World {
                 };
                 configure(i, &mut config);
                 Host {
-                    node: Node::new(
+                    node: Node::with_suite(
                         Time::ZERO,
                         Duration::from_secs(1_700_000_000),
                         config,
                         identity,
                         rng,
+                        CryptoSuite::Fast,
                     ),
                     nat,
                     local,

@@ -254,7 +254,6 @@ pub fn swarm_config_with(scenario: &Scenario, roster: &Roster) -> SwarmConfig {
     if let Some(key) = scenario.network_key {
         node.network_key = key;
     }
-    node.crypto = crypto_of(scenario);
     node.mailbox = scenario.network.mailbox;
     let per_node = (!roster.is_empty()).then(|| {
         let behaviours: Vec<_> = (0..scenario.nodes).map(|i| roster.behaviour(i)).collect();
@@ -276,6 +275,8 @@ pub fn swarm_config_with(scenario: &Scenario, roster: &Roster) -> SwarmConfig {
         bootstrap_nodes: scenario.network.bootstrap.min(scenario.nodes),
         join_window: scenario.network.join_window,
         node,
+        crypto: crypto_of(scenario),
+        crypto_of: None,
         configure: None,
         per_node,
         clock_skew: scenario.network.clock_skew,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::clock::{ClockSkew, NodeClock};
 use super::network::{addr_of, seed_stream, uniform, UniformNetwork};
 use super::{streams, MULTICAST_GROUP};
-use crate::proto::{Config, Identity, Node, Time};
+use crate::proto::{Config, CryptoSuite, Identity, Node, Time};
 
 /// The shape of a simulated swarm.
 #[derive(Clone, Debug)]
@@ -38,6 +38,11 @@ pub struct SwarmConfig {
     /// The template of every node's configuration (port, bootstrap list and multicast
     /// group are filled in per node).
     pub node: Config,
+    /// The crypto suite of every node: [`CryptoSuite::Fast`] for very large runs.
+    pub crypto: CryptoSuite,
+    /// Node `i`'s suite instead, for a swarm that mixes suites (whose nodes of
+    /// different suites never talk).
+    pub crypto_of: Option<fn(usize) -> CryptoSuite>,
     /// Adjusts node `i`'s configuration after the template is filled in (another
     /// network key for some nodes, say).
     pub configure: Option<fn(usize, &mut Config)>,
@@ -82,6 +87,8 @@ impl Default for SwarmConfig {
             bootstrap_nodes: 3,
             join_window: Duration::from_secs(2),
             node: Config::default(),
+            crypto: CryptoSuite::Real,
+            crypto_of: None,
             configure: None,
             per_node: None,
             clock_skew: ClockSkew::default(),
@@ -148,7 +155,9 @@ impl SwarmConfig {
         }
         let clock = self.clock(index);
         let local = clock.local(now);
-        Node::new(local, clock.unix_at(local), config, identity, rng)
+        let unix = clock.unix_at(local);
+        let suite = self.crypto_of.map_or(self.crypto, |of| of(index));
+        Node::with_suite(local, unix, config, identity, rng, suite)
     }
 
     /// When each node sends its [`Command::Bootstrap`]: a seeded moment of the join

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
-use crate::proto::crypto::Crypto;
+use crate::proto::crypto::{Crypto, CryptoSuite};
 use crate::proto::node::{Config, Node};
 use crate::proto::session::{SessionConfig, Sessions};
 use crate::proto::wire::{self, Datagram, Message, Request, Response, TxId};
@@ -33,7 +33,7 @@ pub fn ask(
     tx: TxId,
     request: Request,
 ) -> Option<Response> {
-    let crypto = node.config().crypto.implementation();
+    let crypto = node.crypto_suite().implementation();
     let mut plaintext = Vec::new();
     Message::Request { tx, request }.encode(&mut plaintext);
     let flags = wire::FrameFlags::default();
@@ -96,7 +96,7 @@ impl Pair {
             ..Config::default()
         };
         let network_key = config.network_key;
-        let crypto = config.crypto.implementation();
+        let crypto = CryptoSuite::Real.implementation();
         let node = Node::new(
             Time::ZERO,
             UNIX_START,

@@ -4,6 +4,17 @@
 //! receives the multicast group's beacons, the [`driver::run`] loop, and an HTTP API
 //! ([`api`]) on 127.0.0.1. What comes back, [`LiveNode`], says where everything is and
 //! shuts it all down.
+//!
+//! A live node runs the real crypto suite, and nothing else can reach a socket: the
+//! adapter builds its nodes with [`Node::new`], and the simulator's fast stand-in
+//! ([`CryptoSuite::Fast`](crate::proto::CryptoSuite::Fast)) is chosen only by
+//! [`Node::with_suite`], which takes no part of a [`LiveConfig`]. A configuration has no
+//! field to name a suite:
+//!
+//! ```compile_fail
+//! let mut config = dswarm::live::LiveConfig::localhost();
+//! config.node.crypto = dswarm::proto::CryptoSuite::Fast; // no such field
+//! ```
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -159,8 +170,6 @@ pub async fn spawn(config: LiveConfig) -> io::Result<LiveNode> {
         }
         None => None,
     };
-    // The fast suite is a simulator's stand-in: never on a real network.
-    node_config.crypto = crate::proto::CryptoSuite::Real;
     let bootstrap = !node_config.bootstrap.is_empty();
     #[allow(clippy::disallowed_methods)] // the live world's wall clock, read once
     let unix_time = std::time::SystemTime::now()

@@ -9,7 +9,7 @@ use std::time::Duration;
 use dswarm::harness::{Swarm, SwarmConfig};
 use dswarm::proto::discovery::network_tag;
 use dswarm::proto::wire::{Beacon, Datagram};
-use dswarm::proto::{Command, Config, CryptoSuite, Event, Identity, NodeId, QueryOutcome, Time};
+use dswarm::proto::{Command, CryptoSuite, Event, Identity, NodeId, QueryOutcome, Time};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -123,10 +123,7 @@ pub fn a_beacon_claiming_another_key_at_a_peers_address_never_enters_the_table(
         seed,
         segments: 1,
         bootstrap_nodes: 0,
-        node: Config {
-            crypto: suite,
-            ..Config::default()
-        },
+        crypto: suite,
         ..SwarmConfig::default()
     });
     swarm.record_events();

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use super::{Behaviour, Limits, TraversalConfig};
 use crate::proto::counters::counters;
-use crate::proto::crypto::CryptoSuite;
 use crate::proto::discovery::DiscoveryConfig;
 use crate::proto::id::{Key, NodeId};
 use crate::proto::lookup::LookupResult;
@@ -51,9 +50,6 @@ pub struct Config {
     pub who_timeout: Duration,
     /// Requests a lookup keeps in flight (Kademlia's α).
     pub lookup_parallelism: usize,
-    /// The crypto suite: [`CryptoSuite::Real`], or [`CryptoSuite::Fast`] for very
-    /// large simulated runs. Nodes of one swarm must agree.
-    pub crypto: CryptoSuite,
     /// Record store tunables: lifetimes, limits, token rotation.
     pub store: StoreConfig,
     /// For test-beds: makes this node misbehave the way hostile peers do.
@@ -87,7 +83,6 @@ impl Default for Config {
             who_retries_max: 2,
             who_timeout: Duration::from_millis(1000),
             lookup_parallelism: 3,
-            crypto: CryptoSuite::Real,
             store: StoreConfig::default(),
             behaviour: Behaviour::Honest,
             limits: Limits::default(),

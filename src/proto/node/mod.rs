@@ -44,7 +44,7 @@ use std::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 
-use super::crypto::Crypto;
+use super::crypto::{Crypto, CryptoSuite};
 use super::discovery::{self, BeaconDue, BeaconRejected, Discovery};
 use super::id::NodeId;
 use super::identity::Identity;
@@ -184,6 +184,7 @@ pub struct Node {
     id: NodeId,
     config: Config,
     crypto: &'static dyn Crypto,
+    suite: CryptoSuite,
     network_tag: [u8; NETWORK_TAG_LEN],
     rng: ChaCha8Rng,
     start: Time,
@@ -244,13 +245,29 @@ impl fmt::Debug for Node {
 
 impl Node {
     /// A node that starts at `now`, when its wall clock reads `unix_time` since the
-    /// Unix epoch. `rng` is the only randomness it will use.
+    /// Unix epoch. `rng` is the only randomness it will use. It runs the real crypto
+    /// suite: the only one that may meet a real network.
     pub fn new(
         now: Time,
         unix_time: Duration,
         config: Config,
         identity: Identity,
+        rng: ChaCha8Rng,
+    ) -> Node {
+        Node::with_suite(now, unix_time, config, identity, rng, CryptoSuite::Real)
+    }
+
+    /// [`Node::new`] with the crypto suite `suite`; nodes of one swarm must agree.
+    /// [`CryptoSuite::Fast`] is for simulated swarms only. The boundary is in the
+    /// types: the live adapter builds its nodes with [`Node::new`], and nothing it is
+    /// given ([`Config`] included) can name a suite.
+    pub fn with_suite(
+        now: Time,
+        unix_time: Duration,
+        config: Config,
+        identity: Identity,
         mut rng: ChaCha8Rng,
+        suite: CryptoSuite,
     ) -> Node {
         let id = identity.id();
         let network_tag = discovery::network_tag(&config.network_key);
@@ -282,7 +299,8 @@ impl Node {
                 config.network_key,
                 identity.clone(),
             ),
-            crypto: config.crypto.implementation(),
+            crypto: suite.implementation(),
+            suite,
             network_tag,
             identity,
             id,
@@ -318,6 +336,11 @@ impl Node {
     /// The configuration it runs with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The crypto suite it runs (see [`Node::with_suite`]).
+    pub fn crypto_suite(&self) -> CryptoSuite {
+        self.suite
     }
 
     /// Its counters.
