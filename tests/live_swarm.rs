@@ -533,3 +533,67 @@ async fn the_api_refuses_web_pages_and_foreign_hosts_but_not_curl() {
     assert_eq!(code, 200, "{body}");
     live::shutdown_all(vec![node]).await;
 }
+
+/// A counter of a node's `/metrics`.
+async fn metric(api: SocketAddr, name: &str) -> u64 {
+    let (status, body) = http::get(api, "/metrics").await;
+    assert_eq!(status, 200);
+    let prefix = format!("dswarm_{name}_total ");
+    body.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {name}: {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_publishes_again_what_it_kept_beside_its_key() {
+    let dir = std::env::temp_dir().join(format!("dswarm-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let records = live::owned::OwnedFile::beside(&dir.join("node.key"));
+
+    let mut config = LiveConfig::localhost();
+    config.group = None;
+    let holder = live::spawn(config).await.expect("holder starts");
+    let identity = dswarm::proto::Identity::from_seed([5; 32]);
+    let owner_config = || {
+        let mut config = LiveConfig::localhost();
+        config.group = None;
+        config.identity = identity.clone();
+        config.node.bootstrap = vec![holder.udp];
+        config.records = Some(records.clone());
+        config
+    };
+    let owner = live::spawn(owner_config()).await.expect("owner starts");
+    for round in 0.. {
+        let (_, body) = http::get(owner.api.unwrap(), "/api/status").await;
+        let json: Value = serde_json::from_str(&body).unwrap();
+        if json["peers_verified"].as_u64() >= Some(1) {
+            break;
+        }
+        assert!(round < 50, "no peer after 10 s: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let value = b"kept across a restart";
+    let put = ok(owner.api.unwrap(), "PUT", "/api/immutable", value).await;
+    assert_eq!(put["stored"], 1, "{put}");
+    let kept = std::fs::read_to_string(&records).expect("the records file is written");
+    assert!(kept.contains(&hex(value)), "{kept}");
+    owner.shutdown().await;
+
+    // The next life reads the file and writes the value again once it has a peer.
+    let before = metric(holder.api.unwrap(), "store_stored").await;
+    let owner = live::spawn(owner_config())
+        .await
+        .expect("owner starts again");
+    for round in 0.. {
+        if metric(holder.api.unwrap(), "store_stored").await > before {
+            break;
+        }
+        assert!(round < 50, "not written again after 10 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(std::fs::read_to_string(&records).unwrap(), kept);
+    live::shutdown_all(vec![owner, holder]).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}

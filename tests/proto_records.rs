@@ -274,6 +274,68 @@ fn a_topic_lookup_reports_each_announcer_once_at_its_newest() {
 }
 
 #[test]
+fn what_a_node_published_is_written_again_by_its_next_life() {
+    let mut swarm = swarm(60, 9);
+    let value = b"mine".to_vec();
+    let topic = Key::of(b"still here");
+    let salt = b"profile".to_vec();
+    let commands = [
+        Command::ImmutablePut(value.clone()),
+        Command::MutablePut {
+            salt: salt.clone(),
+            value: b"v7".to_vec(),
+            seq: Some(7),
+        },
+        Command::Announce {
+            topic,
+            relays: Vec::new(),
+        },
+    ];
+    for command in commands {
+        assert_eq!(stored(outcome(&mut swarm, 12, command)).stored, 20);
+    }
+    let owned = swarm.nodes()[12].owned();
+    assert_eq!(owned.len(), 3, "{owned:?}");
+    // The node restarts with nothing but its identity and what it kept; the holders
+    // all leave meanwhile, so nothing is found unless the new life writes it again.
+    swarm.set_down(12, true);
+    let holders: Vec<usize> = (0..60)
+        .filter(|&i| i != 12 && swarm.nodes()[i].records_held() > 0)
+        .collect();
+    for &i in &holders {
+        swarm.set_down(i, true);
+    }
+    let reader = (0..60).find(|i| !holders.contains(i) && *i != 12).unwrap();
+    swarm.revive(12, Some(vec![swarm.addr(reader)]));
+    assert_eq!(swarm.restore(12, owned.clone()), 3);
+    assert_eq!(swarm.nodes()[12].owned(), owned);
+    swarm.run_until(swarm.now() + Duration::from_secs(10));
+    let got = outcome(
+        &mut swarm,
+        reader,
+        Command::ImmutableGet(immutable_key(&value)),
+    );
+    assert_eq!(got, QueryOutcome::Immutable(Some(value)));
+    let public_key = swarm.nodes()[12].id();
+    let get = Command::MutableGet {
+        public_key,
+        salt,
+        seq: 0,
+        latest: true,
+    };
+    let QueryOutcome::Mutable(Some(record)) = outcome(&mut swarm, reader, get) else {
+        panic!("the mutable record is not found");
+    };
+    assert_eq!((record.seq, record.value), (7, b"v7".to_vec()));
+    let QueryOutcome::Peers(peers) = outcome(&mut swarm, reader, Command::TopicLookup(topic))
+    else {
+        panic!("not a peer list");
+    };
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0].public_key, public_key);
+}
+
+#[test]
 fn an_announcement_outlives_its_lifetime_while_its_announcer_runs() {
     let mut swarm = swarm(60, 12);
     let topic = Key::of(b"long-lived");

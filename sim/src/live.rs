@@ -14,6 +14,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use dswarm::live::file::{self, Existing};
+use dswarm::live::owned::OwnedFile;
 use dswarm::live::{self, driver::Control, LiveConfig, LiveNode};
 use dswarm::proto::id::parse_hex32;
 use dswarm::proto::node::{Event, DEFAULT_NETWORK_KEY};
@@ -72,6 +74,8 @@ pub struct NodeArgs {
     #[arg(long, default_value = "127.0.0.1:0")]
     udp: SocketAddr,
     /// Keep the identity here: read it if the file exists, else create it (mode 0600).
+    /// What the node publishes is kept beside it, in `<key file>.records.json`, and
+    /// published again at the next start.
     #[arg(long)]
     key_file: Option<PathBuf>,
     #[command(flatten)]
@@ -132,34 +136,12 @@ fn load_or_create_key(path: &Path) -> Result<Identity, String> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let identity = Identity::from_os();
             let hex: String = identity.seed().iter().map(|b| format!("{b:02x}")).collect();
-            write_new(path, format!("{hex}\n").as_bytes()).map_err(|e| error(&e))?;
+            file::write_whole(path, format!("{hex}\n").as_bytes(), Existing::Keep)
+                .map_err(|e| error(&e))?;
             Ok(identity)
         }
         Err(e) => Err(error(&e)),
     }
-}
-
-/// Creates `path` holding `bytes`, private to its owner, whole or not at all.
-fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        // A link, unlike a rename, refuses to replace a file already there.
-        fs::hard_link(&temporary, path)?;
-        if let Some(directory) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            fs::File::open(directory)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    let _ = fs::remove_file(&temporary);
-    written
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -222,6 +204,7 @@ pub fn run_node(args: &NodeArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     if let Some(path) = &args.key_file {
+        config.records = Some(OwnedFile::beside(path));
         match load_or_create_key(path) {
             Ok(identity) => config.identity = identity,
             Err(error) => {
@@ -410,7 +393,7 @@ mod tests {
             .collect();
         assert_eq!(names, ["node.key"], "no temporary file is left behind");
         // Creating it again refuses to replace it.
-        assert!(write_new(&path, b"00\n").is_err());
+        assert!(file::write_whole(&path, b"00\n", Existing::Keep).is_err());
         assert_eq!(load_or_create_key(&path).unwrap().id(), first.id());
         #[cfg(unix)]
         {

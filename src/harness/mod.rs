@@ -563,6 +563,16 @@ impl<N: Network> Swarm<N> {
         })
     }
 
+    /// Hands node `node` what a former life of it published ([`Node::restore`]).
+    pub fn restore(&mut self, node: usize, owned: Vec<Command>) -> usize {
+        with_worker!(self, node, |w| {
+            let local = w.local(node);
+            let taken = w.node(node).restore(local, owned);
+            w.after(node);
+            taken
+        })
+    }
+
     /// Runs a command on node `node` and runs windows until it finishes or `limit` of
     /// simulated time has passed.
     pub fn run_command(

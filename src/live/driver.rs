@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::owned::OwnedFile;
 use crate::proto::node::{Command, CommandError, Event, QueryOutcome, Stats};
 use crate::proto::table::Contact;
 use crate::proto::wire::MAX_DATAGRAM;
@@ -144,10 +145,25 @@ enum Waiter {
 pub async fn run<S: DatagramSocket, M: DatagramSocket>(
     socket: S,
     multicast: Option<M>,
+    node: Node,
+    epoch: Instant,
+    control: mpsc::Receiver<Control>,
+    events: mpsc::UnboundedSender<Event>,
+) -> io::Result<()> {
+    run_keeping(socket, multicast, node, epoch, control, events, None).await
+}
+
+/// [`run`], keeping what the node publishes in `owned`: rewritten after each command
+/// that changes it ([`Node::owned`]), and not by a clean stop's withdrawals, so that
+/// the next start announces again what this one announced.
+pub async fn run_keeping<S: DatagramSocket, M: DatagramSocket>(
+    socket: S,
+    multicast: Option<M>,
     mut node: Node,
     epoch: Instant,
     mut control: mpsc::Receiver<Control>,
     events: mpsc::UnboundedSender<Event>,
+    mut owned: Option<OwnedFile>,
 ) -> io::Result<()> {
     let now = || clock(epoch);
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
@@ -160,14 +176,22 @@ pub async fn run<S: DatagramSocket, M: DatagramSocket>(
             message = control.recv() => match message {
                 None => return Ok(()),
                 Some(Control::Shutdown) => break,
-                Some(Control::Run { command, reply }) => match node.start(now(), command) {
-                    Ok(query) => {
-                        waiting.insert(query, Waiter::Reply(reply));
+                Some(Control::Run { command, reply }) => {
+                    match node.start(now(), command) {
+                        Ok(query) => {
+                            waiting.insert(query, Waiter::Reply(reply));
+                        }
+                        Err(error) => {
+                            let _ = reply.send(Err(error));
+                        }
                     }
-                    Err(error) => {
-                        let _ = reply.send(Err(error));
+                    if let Some(file) = &mut owned {
+                        if let Err(error) = file.save(node.owned()) {
+                            let path = file.path().display();
+                            tracing::warn!(%path, %error, "cannot keep the node's own records");
+                        }
                     }
-                },
+                }
                 Some(Control::Snapshot { reply }) => {
                     let _ = reply.send(snapshot(&node, now()));
                 }

@@ -18,6 +18,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
@@ -32,7 +33,9 @@ use crate::proto::{Identity, Node, NodeId, Time};
 
 pub mod api;
 pub mod driver;
+pub mod file;
 pub mod http;
+pub mod owned;
 pub mod socket;
 
 impl Identity {
@@ -64,6 +67,9 @@ pub struct LiveConfig {
     pub multicast_ttl: u32,
     /// How long an API query may take before it answers 504.
     pub query_timeout: Duration,
+    /// Keep what the node publishes in this file, and publish again at start what it
+    /// holds ([`owned`]); `None` keeps nothing.
+    pub records: Option<PathBuf>,
 }
 
 impl LiveConfig {
@@ -81,6 +87,7 @@ impl LiveConfig {
             group: Some(socket::DEFAULT_GROUP),
             multicast_ttl: 0,
             query_timeout: Duration::from_secs(10),
+            records: None,
         }
     }
 }
@@ -176,20 +183,30 @@ pub async fn spawn(config: LiveConfig) -> io::Result<LiveNode> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let id = config.identity.id();
-    let node = Node::new(
+    let mut node = Node::new(
         Time::ZERO,
         unix_time,
         node_config,
         config.identity,
         ChaCha8Rng::from_seed(config.rng_seed),
     );
+    let owned = match config.records {
+        Some(path) => {
+            let (file, kept) = owned::OwnedFile::open(path)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            let restored = node.restore(Time::ZERO, kept);
+            tracing::info!(path = %file.path().display(), restored, "own records kept");
+            Some(file)
+        }
+        None => None,
+    };
     tracing::info!(%id, %udp, "node starting");
     let (control, control_rx) = mpsc::channel(64);
     let (events_tx, events) = mpsc::unbounded_channel();
     #[allow(clippy::disallowed_methods)] // the driver's epoch: the one monotonic clock read
     let epoch = tokio::time::Instant::now();
-    let driver = tokio::spawn(driver::run(
-        socket, multicast, node, epoch, control_rx, events_tx,
+    let driver = tokio::spawn(driver::run_keeping(
+        socket, multicast, node, epoch, control_rx, events_tx, owned,
     ));
 
     let (api, server) = match config.api {

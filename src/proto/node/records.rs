@@ -174,8 +174,76 @@ impl Node {
         now: Time,
         command: Command,
     ) -> Result<QueryId, CommandError> {
+        let (op, publish) = self.record_op(now, command)?;
+        if self.table.is_empty() {
+            return Err(CommandError::NoPeers);
+        }
+        if let Some(published) = publish {
+            let next = now + self.config.store.republish;
+            let op = op.clone();
+            self.published.insert(published, Republish { next, op });
+        }
+        Ok(self.start_record_op(now, op, LookupKind::Record))
+    }
+
+    /// What this node published and keeps writing again: the commands that publish
+    /// it anew, in a stable order (values by key, mutable records by salt, topics by
+    /// key). Its own declaration of relays and mailbox is not among them: the node
+    /// makes it again by itself. An application that keeps these across a restart
+    /// hands them to the next life with [`Node::restore`].
+    pub fn owned(&self) -> Vec<Command> {
+        self.published
+            .iter()
+            .filter(|(published, _)| **published != Published::Topic(Key(*self.id.as_bytes())))
+            .filter_map(|(_, republish)| match &republish.op {
+                RecordOp::ImmutablePut(value) => Some(Command::ImmutablePut(value.clone())),
+                RecordOp::MutablePut(record) => Some(Command::MutablePut {
+                    salt: record.salt.clone(),
+                    value: record.value.clone(),
+                    seq: Some(record.seq),
+                }),
+                RecordOp::Announce(announcement) => Some(Command::Announce {
+                    topic: announcement.topic,
+                    relays: announcement.relays.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Takes up what a former life of this node published ([`Node::owned`]): each is
+    /// signed as its command would be and written again as soon as the node has peers,
+    /// then every republish interval. Nothing is reported. A command that is not a
+    /// put or an announcement, or that is too large, is refused and the rest kept;
+    /// returns how many were taken up.
+    pub fn restore(&mut self, now: Time, owned: Vec<Command>) -> usize {
+        self.advance(now);
+        let mut taken = 0;
+        for command in owned {
+            let publishes = matches!(
+                command,
+                Command::ImmutablePut(_) | Command::MutablePut { .. } | Command::Announce { .. }
+            );
+            if !publishes {
+                continue;
+            }
+            if let Ok((op, Some(published))) = self.record_op(now, command) {
+                self.published
+                    .insert(published, Republish { next: now, op });
+                taken += 1;
+            }
+        }
+        taken
+    }
+
+    /// A record command's op, signed where it needs signing, and what it publishes.
+    fn record_op(
+        &mut self,
+        now: Time,
+        command: Command,
+    ) -> Result<(RecordOp, Option<Published>), CommandError> {
         let unix_secs = self.unix_secs(now);
-        let (op, publish) = match command {
+        Ok(match command {
             Command::ImmutablePut(value) => {
                 too_large("value", value.len(), MAX_VALUE)?;
                 let key = immutable_key(&value);
@@ -258,16 +326,7 @@ impl Node {
             }
             Command::TopicLookup(topic) => (RecordOp::TopicLookup(topic), None),
             other => unreachable!("not a record command: {other:?}"),
-        };
-        if self.table.is_empty() {
-            return Err(CommandError::NoPeers);
-        }
-        if let Some(published) = publish {
-            let next = now + self.config.store.republish;
-            let op = op.clone();
-            self.published.insert(published, Republish { next, op });
-        }
-        Ok(self.start_record_op(now, op, LookupKind::Record))
+        })
     }
 
     /// FIND_PEER's topic lookup of `peer`'s key: a [`Command::TopicLookup`] whose walk
@@ -298,8 +357,12 @@ impl Node {
         query
     }
 
-    /// When the next owned record is due to be written again.
+    /// When the next owned record is due to be written again; none while the node has
+    /// no peers to write to (it is written once it has).
     pub(super) fn republish_timeout(&self) -> Option<Time> {
+        if self.table.is_empty() {
+            return None;
+        }
         self.published.values().map(|r| r.next).min()
     }
 
