@@ -31,6 +31,18 @@
 //! (droppers answer nothing; contacts a liar invented at a real node's address never
 //! finish their handshake), and on a lossy network a resend usually answers soon after.
 //!
+//! One candidate per address block (the eclipse defence, on unless the caller turns it
+//! off with [`Lookup::new`]'s `blocks`): many identities behind one address (or one
+//! IPv6 prefix) can be ground near any key, and once they are "the k closest" a lookup
+//! would ask only them and they answer only with each other. So a lookup keeps at most
+//! one candidate of each [`IpBlock`] (cut with the prefix lengths the routing table
+//! uses for its own per-block limits): the first of a block it hears of, replaced by
+//! a closer one of the same block as long as it has not been asked; any other is
+//! skipped and counted ([`Lookup::skipped`]). A block thus costs one request at most,
+//! and the k closest window holds k different blocks. Candidates without a block
+//! (loopback) are never limited, nor is the node whose id is the target, which only
+//! it can be.
+//!
 //! Hops: seeds are at hop 0, and a contact first learned from a peer at hop h is at
 //! hop h + 1. A lookup's hop count is the hop of the closest peer that answered: the
 //! length of the chain of answers that led to it.
@@ -38,6 +50,7 @@
 use std::collections::BTreeMap;
 
 use super::id::{Distance, NodeId};
+use super::table::IpBlock;
 use super::wire::WireContact;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,21 +115,32 @@ pub struct Lookup {
     contacted: u32,
     failed: u32,
     refilled: bool,
+    /// The IPv4 and IPv6 prefix lengths of the one-candidate-per-block rule; `None`:
+    /// no rule.
+    blocks: Option<(u8, u8)>,
+    /// The candidate each block holds, by its distance.
+    held: BTreeMap<IpBlock, Distance>,
+    /// Candidates skipped for a block that held one already.
+    skipped: u32,
 }
 
 impl Lookup {
     /// Heap bytes of its candidates.
     pub fn heap_bytes(&self) -> usize {
         crate::proto::footprint::btree::<Distance, Candidate>(self.candidates.len())
+            + crate::proto::footprint::btree::<IpBlock, Distance>(self.held.len())
     }
 
-    /// A lookup for `target` by `local`, starting from `seeds`, that ends on `goal`.
+    /// A lookup for `target` by `local`, starting from `seeds`, that ends on `goal`;
+    /// with `blocks` (the IPv4 and IPv6 prefix lengths of an address block), one
+    /// candidate per block (see the module docs).
     pub fn new(
         target: NodeId,
         local: NodeId,
         k: usize,
         alpha: usize,
         goal: Goal,
+        blocks: Option<(u8, u8)>,
         seeds: impl IntoIterator<Item = WireContact>,
     ) -> Lookup {
         let mut lookup = Lookup {
@@ -131,6 +155,9 @@ impl Lookup {
             contacted: 0,
             failed: 0,
             refilled: false,
+            blocks,
+            held: BTreeMap::new(),
+            skipped: 0,
         };
         for seed in seeds {
             lookup.add(seed, 0);
@@ -163,20 +190,60 @@ impl Lookup {
         self.in_flight
     }
 
-    /// Adds `contact` unless it is the local node or already a candidate; returns
-    /// whether it was new.
+    /// Candidates skipped because their address block held one already (see the
+    /// module docs).
+    pub fn skipped(&self) -> u32 {
+        self.skipped
+    }
+
+    /// Adds `contact` unless it is the local node, already a candidate, or of a block
+    /// that holds another candidate (see the module docs); returns whether it was new.
     fn add(&mut self, contact: WireContact, hop: u8) -> bool {
         if contact.id == self.local {
             return false;
         }
-        let entry = self.candidates.entry(contact.id.distance(&self.target));
-        let new = matches!(entry, std::collections::btree_map::Entry::Vacant(_));
-        entry.or_insert(Candidate {
-            contact,
-            state: State::NotContacted,
-            hop,
-        });
-        new
+        let distance = contact.id.distance(&self.target);
+        if self.candidates.contains_key(&distance) || !self.block_admits(&contact, distance) {
+            return false;
+        }
+        self.candidates.insert(
+            distance,
+            Candidate {
+                contact,
+                state: State::NotContacted,
+                hop,
+            },
+        );
+        true
+    }
+
+    /// Whether the one-candidate-per-block rule lets `contact`, at `distance`, in; if
+    /// it replaces a farther candidate of its block not asked yet, that one goes.
+    fn block_admits(&mut self, contact: &WireContact, distance: Distance) -> bool {
+        let Some((v4, v6)) = self.blocks else {
+            return true;
+        };
+        if contact.id == self.target {
+            return true;
+        }
+        let Some(block) = IpBlock::of(&contact.addr, v4, v6) else {
+            return true;
+        };
+        let Some(&held) = self.held.get(&block) else {
+            self.held.insert(block, distance);
+            return true;
+        };
+        let replaceable = distance < held
+            && self
+                .candidates
+                .get(&held)
+                .is_some_and(|c| c.state == State::NotContacted);
+        self.skipped += 1;
+        if replaceable {
+            self.candidates.remove(&held);
+            self.held.insert(block, distance);
+        }
+        replaceable
     }
 
     /// More seeds, once per lookup, for a lookup whose candidates ran out before k of
@@ -340,6 +407,9 @@ mod tests {
     use super::*;
     use std::net::SocketAddr;
 
+    /// The table's default prefix lengths: one block per IPv4 address.
+    const BLOCKS: Option<(u8, u8)> = Some((32, 64));
+
     fn contact(last: u8) -> WireContact {
         let mut id = [0u8; 32];
         id[31] = last;
@@ -354,7 +424,7 @@ mod tests {
         let local = contact(0xF0).id;
         let target = contact(0).id;
         let seeds = [contact(0x40), contact(0x41), contact(0x42), contact(0x43)];
-        let mut lookup = Lookup::new(target, local, 2, 3, Goal::Closest, seeds);
+        let mut lookup = Lookup::new(target, local, 2, 3, Goal::Closest, BLOCKS, seeds);
         let asked: Vec<_> = std::iter::from_fn(|| lookup.next_peer()).collect();
         assert_eq!(asked.len(), 2, "only the k = 2 closest are worth asking");
         assert_eq!(asked, vec![contact(0x40), contact(0x41)]);
@@ -382,7 +452,15 @@ mod tests {
     #[test]
     fn alpha_bounds_requests_in_flight() {
         let seeds = (1..=10).map(contact);
-        let mut lookup = Lookup::new(contact(0).id, contact(0xFF).id, 20, 3, Goal::Closest, seeds);
+        let mut lookup = Lookup::new(
+            contact(0).id,
+            contact(0xFF).id,
+            20,
+            3,
+            Goal::Closest,
+            BLOCKS,
+            seeds,
+        );
         let asked: Vec<_> = std::iter::from_fn(|| lookup.next_peer()).collect();
         assert_eq!(asked.len(), 3);
         assert_eq!(lookup.in_flight(), 3);
@@ -393,12 +471,20 @@ mod tests {
     #[test]
     fn answers_from_strangers_and_the_local_id_are_ignored() {
         let local = contact(0x05).id;
-        let mut lookup = Lookup::new(contact(0).id, local, 20, 3, Goal::Closest, [contact(0x10)]);
+        let mut lookup = Lookup::new(
+            contact(0).id,
+            local,
+            20,
+            3,
+            Goal::Closest,
+            BLOCKS,
+            [contact(0x10)],
+        );
         lookup.on_success(&contact(0x11).id, &[contact(0x01)]);
         assert_eq!(lookup.next_peer(), Some(contact(0x10)));
         lookup.on_success(&contact(0x10).id, &[contact(0x05)]);
         assert!(lookup.is_finished(), "its own id is never a candidate");
-        assert!(Lookup::new(contact(0).id, local, 20, 3, Goal::Closest, []).is_finished());
+        assert!(Lookup::new(contact(0).id, local, 20, 3, Goal::Closest, BLOCKS, []).is_finished());
     }
 
     /// A made-up swarm of the nodes `contact(n)` for `n` in `ids`: node n answers with
@@ -430,8 +516,8 @@ mod tests {
     fn finding_a_node_stops_as_soon_as_it_answers() {
         let (local, target) = (contact(0xFF).id, contact(0).id);
         let seeds = || (120..=127).map(contact);
-        let mut find = Lookup::new(target, local, 8, 3, Goal::Node, seeds());
-        let mut closest = Lookup::new(target, local, 8, 3, Goal::Closest, seeds());
+        let mut find = Lookup::new(target, local, 8, 3, Goal::Node, BLOCKS, seeds());
+        let mut closest = Lookup::new(target, local, 8, 3, Goal::Closest, BLOCKS, seeds());
         let found = walk(&mut find, 0..=127);
         let walked = walk(&mut closest, 0..=127);
 
@@ -459,8 +545,8 @@ mod tests {
     fn finding_an_absent_node_walks_to_the_k_closest_and_reports_not_found() {
         let (local, target) = (contact(0xFF).id, contact(0).id);
         let seeds = || (120..=127).map(contact);
-        let mut find = Lookup::new(target, local, 8, 3, Goal::Node, seeds());
-        let mut closest = Lookup::new(target, local, 8, 3, Goal::Closest, seeds());
+        let mut find = Lookup::new(target, local, 8, 3, Goal::Node, BLOCKS, seeds());
+        let mut closest = Lookup::new(target, local, 8, 3, Goal::Closest, BLOCKS, seeds());
         let absent = walk(&mut find, 1..=127);
         let walked = walk(&mut closest, 1..=127);
 
@@ -473,7 +559,15 @@ mod tests {
     #[test]
     fn a_target_that_fails_is_not_found() {
         let (local, target) = (contact(0xFF).id, contact(0).id);
-        let mut find = Lookup::new(target, local, 2, 3, Goal::Node, [contact(0), contact(1)]);
+        let mut find = Lookup::new(
+            target,
+            local,
+            2,
+            3,
+            Goal::Node,
+            BLOCKS,
+            [contact(0), contact(1)],
+        );
         assert_eq!(find.next_peer(), Some(contact(0)));
         assert_eq!(find.next_peer(), Some(contact(1)));
         find.on_failure(&contact(0).id);
@@ -489,7 +583,7 @@ mod tests {
     fn a_stalled_peer_gives_up_its_place_and_its_late_answer_still_counts() {
         let (local, target) = (contact(0xF0).id, contact(0).id);
         let seeds = [contact(0x40), contact(0x41), contact(0x42)];
-        let mut lookup = Lookup::new(target, local, 2, 1, Goal::Closest, seeds);
+        let mut lookup = Lookup::new(target, local, 2, 1, Goal::Closest, BLOCKS, seeds);
         assert_eq!(lookup.next_peer(), Some(contact(0x40)));
         assert_eq!(lookup.next_peer(), None, "alpha = 1");
         assert!(lookup.on_stalled(&contact(0x40).id));
@@ -515,7 +609,7 @@ mod tests {
     fn a_lookup_of_the_k_closest_does_not_wait_for_stalled_peers() {
         let (local, target) = (contact(0xF0).id, contact(0).id);
         let seeds = [contact(0x40), contact(0x41), contact(0x42)];
-        let mut lookup = Lookup::new(target, local, 2, 3, Goal::Closest, seeds);
+        let mut lookup = Lookup::new(target, local, 2, 3, Goal::Closest, BLOCKS, seeds);
         let asked: Vec<_> = std::iter::from_fn(|| lookup.next_peer()).collect();
         assert_eq!(asked, vec![contact(0x40), contact(0x41)]);
         lookup.on_stalled(&contact(0x40).id);
@@ -540,7 +634,15 @@ mod tests {
     #[test]
     fn a_lookup_whose_seeds_all_stall_ends_empty_and_asks_for_as_many_more() {
         let (local, target) = (contact(0xF0).id, contact(0).id);
-        let mut lookup = Lookup::new(target, local, 2, 2, Goal::Closest, [contact(1), contact(2)]);
+        let mut lookup = Lookup::new(
+            target,
+            local,
+            2,
+            2,
+            Goal::Closest,
+            BLOCKS,
+            [contact(1), contact(2)],
+        );
         while lookup.next_peer().is_some() {}
         lookup.on_stalled(&contact(1).id);
         lookup.on_stalled(&contact(2).id);
@@ -559,7 +661,7 @@ mod tests {
     fn a_lookup_for_a_node_waits_for_its_stalled_target() {
         let (local, target) = (contact(0xF0).id, contact(0).id);
         let seeds = || [contact(0), contact(1)];
-        let mut find = Lookup::new(target, local, 2, 3, Goal::Node, seeds());
+        let mut find = Lookup::new(target, local, 2, 3, Goal::Node, BLOCKS, seeds());
         assert_eq!(find.next_peer(), Some(contact(0)));
         assert_eq!(find.next_peer(), Some(contact(1)));
         find.on_stalled(&contact(0).id);
@@ -569,12 +671,80 @@ mod tests {
         assert!(find.is_finished() && find.found());
 
         // A target that stalls, then fails: not found.
-        let mut find = Lookup::new(target, local, 2, 3, Goal::Node, seeds());
+        let mut find = Lookup::new(target, local, 2, 3, Goal::Node, BLOCKS, seeds());
         while find.next_peer().is_some() {}
         find.on_stalled(&contact(0).id);
         find.on_success(&contact(1).id, &[]);
         assert!(!find.is_finished());
         find.on_failure(&contact(0).id);
         assert!(find.is_finished() && !find.found());
+    }
+
+    /// Node `last`'s id behind the one address 10.9.9.9, each on its own port.
+    fn sybil(last: u8) -> WireContact {
+        let addr = SocketAddr::from(([10, 9, 9, 9], 7000 + u16::from(last)));
+        WireContact {
+            id: contact(last).id,
+            addr,
+        }
+    }
+
+    #[test]
+    fn identities_behind_one_address_take_one_place_among_the_k_closest() {
+        let (local, target) = (contact(0xF0).id, contact(0).id);
+        let honest = [0x40, 0x41, 0x42, 0x43].map(contact);
+        let sybils: Vec<_> = (1..=8).map(sybil).collect();
+        // Sybils answer with each other, closer than anybody honest; honest nodes
+        // answer with the honest nodes.
+        let run = |blocks| {
+            let seeds = [sybil(0x08), honest[0]];
+            let mut lookup = Lookup::new(target, local, 4, 1, Goal::Closest, blocks, seeds);
+            while let Some(peer) = lookup.next_peer() {
+                let answer = if peer.addr.ip() == sybil(0).addr.ip() {
+                    &sybils[..]
+                } else {
+                    &honest[..]
+                };
+                lookup.on_success(&peer.id, answer);
+            }
+            assert!(lookup.is_finished());
+            (lookup.result().closest, lookup.skipped())
+        };
+        let (eclipsed, skipped) = run(None);
+        assert_eq!(eclipsed, (1..=4).map(sybil).collect::<Vec<_>>());
+        assert_eq!(skipped, 0);
+        let (closest, skipped) = run(BLOCKS);
+        assert_eq!(
+            closest,
+            vec![sybil(0x08), honest[0], honest[1], honest[2]],
+            "one place for the block, the rest for honest nodes"
+        );
+        assert_eq!(skipped, 7, "0x01 to 0x07: their block was asked already");
+    }
+
+    #[test]
+    fn a_closer_candidate_of_a_block_replaces_one_not_asked_yet() {
+        let (local, target) = (contact(0xF0).id, contact(0).id);
+        let seeds = [sybil(0x08), sybil(0x02), sybil(0x04)];
+        let mut lookup = Lookup::new(target, local, 4, 3, Goal::Closest, BLOCKS, seeds);
+        assert_eq!(
+            lookup.skipped(),
+            2,
+            "0x08 gave way to 0x02; 0x04 is farther"
+        );
+        assert_eq!(lookup.next_peer(), Some(sybil(0x02)));
+        assert_eq!(lookup.next_peer(), None, "nobody else of the block");
+        // The target itself is never limited, and loopback has no block.
+        let loopback = |last: u8| WireContact {
+            id: contact(last).id,
+            addr: SocketAddr::from(([127, 0, 0, 1], 7000 + u16::from(last))),
+        };
+        lookup.on_success(
+            &sybil(0x02).id,
+            &[sybil(0x00), loopback(0x05), loopback(0x06)],
+        );
+        let asked: Vec<_> = std::iter::from_fn(|| lookup.next_peer()).collect();
+        assert_eq!(asked, vec![sybil(0x00), loopback(0x05), loopback(0x06)]);
+        assert_eq!(lookup.skipped(), 2);
     }
 }

@@ -51,6 +51,12 @@ pub struct Config {
     pub who_timeout: Duration,
     /// Requests a lookup keeps in flight (Kademlia's α).
     pub lookup_parallelism: usize,
+    /// A lookup keeps one candidate per address block (the table's
+    /// [`TableConfig::block_prefix_v4`] and [`TableConfig::block_prefix_v6`]): the first
+    /// it hears of, or a closer one not asked yet. Many identities behind one address
+    /// then take one place among the k closest, not all of them, and cannot eclipse a
+    /// key. On by default; loopback addresses have no block and are never limited.
+    pub lookup_one_per_block: bool,
     /// The crypto suite: [`CryptoSuite::Real`], or [`CryptoSuite::Fast`] for very
     /// large simulated runs. Nodes of one swarm must agree.
     pub crypto: CryptoSuite,
@@ -87,6 +93,7 @@ impl Default for Config {
             who_retries_max: 2,
             who_timeout: Duration::from_millis(1000),
             lookup_parallelism: 3,
+            lookup_one_per_block: true,
             crypto: CryptoSuite::Real,
             store: StoreConfig::default(),
             behaviour: Behaviour::Honest,
@@ -492,6 +499,10 @@ counters! {
         /// ran out: the lookup asked another peer in their place instead of waiting
         /// through every retry (hostile peers that stay silent, or a lost datagram).
         Activity lookup_stalls,
+        /// Candidates finished lookups skipped because a candidate of the same address
+        /// block was asked already, or was closer: the one-candidate-per-block rule
+        /// that keeps identities ground behind one address from eclipsing a key.
+        Activity lookup_block_skips,
         /// Answers from such stalled peers that came while their lookup still ran, and
         /// counted.
         Activity lookup_stalls_answered,
