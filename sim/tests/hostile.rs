@@ -501,7 +501,7 @@ fn the_hostile_scenario_passes_at_a_quarter_of_its_size() {
         .iter()
         .map(|&k| full.hostile.count(k, full.nodes))
         .collect();
-    assert_eq!(counts, [200, 100, 40, 40, 20, 0]);
+    assert_eq!(counts, [200, 100, 40, 40, 20, 0, 0]);
     let small = scenario::load(Path::new("tests/data/hostile-small.toml")).unwrap();
     assert_eq!(
         small.hostile, full.hostile,

@@ -43,6 +43,15 @@
 //! (loopback) are never limited, nor is the node whose id is the target, which only
 //! it can be.
 //!
+//! Disjoint paths ([`Lookup::disjoint`], off unless the caller asks; S/Kademlia's, and
+//! rust-libp2p's `disjoint_query_paths`): the seeds are dealt, closest first, to d
+//! paths in turn; a contact learned from a peer joins that peer's path unless another
+//! path knows it already, so each peer serves one path at most. Each path keeps α
+//! requests in flight and its own k closest window, and the lookup is over once every
+//! path is. The result holds each path's k closest that answered, so a record read
+//! asks, and a write stores at, every path's closest: a read succeeds if any path led
+//! to the value. Cost: up to d times the requests.
+//!
 //! Hops: seeds are at hop 0, and a contact first learned from a peer at hop h is at
 //! hop h + 1. A lookup's hop count is the hop of the closest peer that answered: the
 //! length of the chain of answers that led to it.
@@ -69,6 +78,8 @@ struct Candidate {
     contact: WireContact,
     state: State,
     hop: u8,
+    /// The disjoint path it belongs to (0 without disjoint paths).
+    path: u8,
 }
 
 /// What ends a [`Lookup`] (see the module docs).
@@ -87,8 +98,9 @@ pub enum Goal {
 pub struct LookupResult {
     /// The point looked up.
     pub target: NodeId,
-    /// Up to k peers that answered, closest first. A [`Goal::Node`] lookup that found its
-    /// target holds those that had answered by then, the target first.
+    /// Up to k peers that answered (k on each disjoint path), closest first. A
+    /// [`Goal::Node`] lookup that found its target holds those that had answered by
+    /// then, the target first.
     pub closest: Vec<WireContact>,
     /// Whether the node whose id is the target answered (it is then `closest[0]`).
     pub found: bool,
@@ -112,6 +124,10 @@ pub struct Lookup {
     found: bool,
     candidates: BTreeMap<Distance, Candidate>,
     in_flight: usize,
+    /// Requests in flight and waited for, by path.
+    path_in_flight: Vec<usize>,
+    /// The path [`Lookup::next_peer`] looks at first.
+    turn: usize,
     contacted: u32,
     failed: u32,
     refilled: bool,
@@ -152,6 +168,8 @@ impl Lookup {
             found: false,
             candidates: BTreeMap::new(),
             in_flight: 0,
+            path_in_flight: vec![0],
+            turn: 0,
             contacted: 0,
             failed: 0,
             refilled: false,
@@ -160,9 +178,26 @@ impl Lookup {
             skipped: 0,
         };
         for seed in seeds {
-            lookup.add(seed, 0);
+            lookup.add(seed, 0, 0);
         }
         lookup
+    }
+
+    /// The same lookup over `paths` disjoint paths (see the module docs; 1: one path,
+    /// as without), its seeds dealt to them closest first.
+    pub fn disjoint(mut self, paths: usize) -> Lookup {
+        let paths = paths.clamp(1, usize::from(u8::MAX));
+        self.path_in_flight = vec![0; paths];
+        for (i, candidate) in self.candidates.values_mut().enumerate() {
+            // Below u8::MAX: paths is.
+            candidate.path = (i % paths) as u8;
+        }
+        self
+    }
+
+    /// How many disjoint paths it walks.
+    fn paths(&self) -> usize {
+        self.path_in_flight.len()
     }
 
     /// The point looked up.
@@ -198,7 +233,7 @@ impl Lookup {
 
     /// Adds `contact` unless it is the local node, already a candidate, or of a block
     /// that holds another candidate (see the module docs); returns whether it was new.
-    fn add(&mut self, contact: WireContact, hop: u8) -> bool {
+    fn add(&mut self, contact: WireContact, hop: u8, path: u8) -> bool {
         if contact.id == self.local {
             return false;
         }
@@ -212,6 +247,7 @@ impl Lookup {
                 contact,
                 state: State::NotContacted,
                 hop,
+                path,
             },
         );
         true
@@ -254,7 +290,15 @@ impl Lookup {
         if std::mem::replace(&mut self.refilled, true) {
             return 0;
         }
-        seeds.into_iter().filter(|s| self.add(*s, 0)).count()
+        let paths = self.paths();
+        let mut added = 0;
+        for seed in seeds {
+            // Below u8::MAX: paths is.
+            if self.add(seed, 0, (added % paths) as u8) {
+                added += 1;
+            }
+        }
+        added
     }
 
     /// Requests that failed so far.
@@ -273,15 +317,35 @@ impl Lookup {
         self.failed as usize + stalled
     }
 
-    /// The next peer to ask, marked as asked; `None` when α requests are in flight, no
-    /// peer among the k closest is left to ask, or a [`Goal::Node`] lookup found its
-    /// target.
+    /// The next peer to ask, marked as asked; `None` when α requests are in flight on
+    /// every path, no peer among any path's k closest is left to ask, or a
+    /// [`Goal::Node`] lookup found its target. Paths take turns.
     pub fn next_peer(&mut self) -> Option<WireContact> {
-        if self.in_flight >= self.alpha || self.found_its_node() {
+        if self.found_its_node() {
             return None;
         }
+        let paths = self.paths();
+        for step in 0..paths {
+            let path = (self.turn + step) % paths;
+            if self.path_in_flight[path] >= self.alpha {
+                continue;
+            }
+            if let Some(contact) = self.next_on(path) {
+                self.turn = (path + 1) % paths;
+                return Some(contact);
+            }
+        }
+        None
+    }
+
+    /// The next peer of `path` to ask, marked as asked.
+    fn next_on(&mut self, path: usize) -> Option<WireContact> {
         let mut window = 0;
-        for candidate in self.candidates.values_mut() {
+        let on_path = self
+            .candidates
+            .values_mut()
+            .filter(|c| usize::from(c.path) == path);
+        for candidate in on_path {
             if window >= self.k {
                 return None;
             }
@@ -293,6 +357,7 @@ impl Lookup {
                     // asks each peer once at most.
                     candidate.state = State::Waiting;
                     self.in_flight += 1;
+                    self.path_in_flight[path] += 1;
                     self.contacted += 1;
                     return Some(candidate.contact);
                 }
@@ -306,7 +371,10 @@ impl Lookup {
     fn answering(&mut self, id: &NodeId) -> Option<&mut Candidate> {
         let candidate = self.candidates.get_mut(&id.distance(&self.target))?;
         match candidate.state {
-            State::Waiting => self.in_flight -= 1,
+            State::Waiting => {
+                self.in_flight -= 1;
+                self.path_in_flight[usize::from(candidate.path)] -= 1;
+            }
             State::Stalled => {}
             _ => return None,
         }
@@ -320,10 +388,10 @@ impl Lookup {
             return;
         };
         candidate.state = State::Succeeded;
-        let hop = candidate.hop.saturating_add(1);
+        let (hop, path) = (candidate.hop.saturating_add(1), candidate.path);
         self.found |= *id == self.target;
         for contact in closer {
-            self.add(*contact, hop);
+            self.add(*contact, hop, path);
         }
     }
 
@@ -356,6 +424,7 @@ impl Lookup {
         }
         candidate.state = State::Stalled;
         self.in_flight -= 1;
+        self.path_in_flight[usize::from(candidate.path)] -= 1;
         true
     }
 
@@ -370,12 +439,14 @@ impl Lookup {
         if self.in_flight > 0 || self.target_stalled() {
             return false;
         }
-        !self
-            .candidates
-            .values()
-            .filter(|c| !matches!(c.state, State::Failed | State::Stalled))
-            .take(self.k)
-            .any(|c| c.state == State::NotContacted)
+        !(0..self.paths()).any(|path| {
+            self.candidates
+                .values()
+                .filter(|c| usize::from(c.path) == path)
+                .filter(|c| !matches!(c.state, State::Failed | State::Stalled))
+                .take(self.k)
+                .any(|c| c.state == State::NotContacted)
+        })
     }
 
     /// Whether a [`Goal::Node`] lookup's target was asked and is stalled.
@@ -383,13 +454,19 @@ impl Lookup {
         self.goal == Goal::Node && self.is_stalled(&self.target)
     }
 
-    /// The outcome so far: the k closest that answered, and whether the target did.
+    /// The outcome so far: the k closest that answered (on each disjoint path), and
+    /// whether the target did.
     pub fn result(&self) -> LookupResult {
+        let mut taken = vec![0; self.paths()];
         let answered: Vec<&Candidate> = self
             .candidates
             .values()
             .filter(|c| c.state == State::Succeeded)
-            .take(self.k)
+            .filter(|c| {
+                let taken = &mut taken[usize::from(c.path)];
+                *taken += 1;
+                *taken <= self.k
+            })
             .collect();
         LookupResult {
             target: self.target,
@@ -746,5 +823,46 @@ mod tests {
         let asked: Vec<_> = std::iter::from_fn(|| lookup.next_peer()).collect();
         assert_eq!(asked, vec![sybil(0x00), loopback(0x05), loopback(0x06)]);
         assert_eq!(lookup.skipped(), 2);
+    }
+
+    #[test]
+    fn disjoint_paths_keep_a_path_that_never_met_an_attacker() {
+        let (local, target) = (contact(0xF0).id, contact(0).id);
+        // Attackers each at an address of their own: no block rule stops them.
+        let attacker = |last: u8| WireContact {
+            id: contact(last).id,
+            addr: SocketAddr::from(([10, 9, 9, last], 7000)),
+        };
+        let attackers: Vec<_> = (1..=8).map(attacker).collect();
+        let honest = [0x40, 0x41, 0x42, 0x43].map(contact);
+        let run = |paths| {
+            let seeds = [attacker(0x08), honest[0]];
+            let mut lookup =
+                Lookup::new(target, local, 4, 1, Goal::Closest, BLOCKS, seeds).disjoint(paths);
+            let mut asked = Vec::new();
+            while let Some(peer) = lookup.next_peer() {
+                asked.push(peer);
+                let answer = if attackers.contains(&peer) {
+                    &attackers[..]
+                } else {
+                    &honest[..]
+                };
+                lookup.on_success(&peer.id, answer);
+            }
+            assert!(lookup.is_finished());
+            (lookup.result().closest, asked.len())
+        };
+        let (one, asked_one) = run(1);
+        assert_eq!(one, attackers[..4].to_vec(), "one path: eclipsed");
+        let (two, asked_two) = run(2);
+        assert_eq!(
+            two,
+            [&attackers[..4], &honest[..]].concat(),
+            "the honest path's k closest are in the result"
+        );
+        assert!(
+            asked_two > asked_one,
+            "{asked_two} requests, {asked_one} on one path"
+        );
     }
 }

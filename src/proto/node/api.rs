@@ -15,7 +15,7 @@ use crate::proto::rpc::RpcConfig;
 use crate::proto::session::{HandshakeFailure, SessionConfig, SessionStats};
 use crate::proto::store::{MutableRecord, PeerRecord, Refusal, StoreConfig, StoreStats};
 use crate::proto::table::TableConfig;
-use crate::proto::wire::NatKind;
+use crate::proto::wire::{NatKind, WireContact};
 
 /// The network key of the open swarm. A private swarm picks its own 32 bytes.
 pub const DEFAULT_NETWORK_KEY: [u8; 32] = *b"dswarm-open-swarm-network-key-v1";
@@ -57,6 +57,11 @@ pub struct Config {
     /// then take one place among the k closest, not all of them, and cannot eclipse a
     /// key. On by default; loopback addresses have no block and are never limited.
     pub lookup_one_per_block: bool,
+    /// Disjoint paths each lookup walks (S/Kademlia; rust-libp2p's
+    /// `disjoint_query_paths`): each peer serves one path at most, each path keeps α
+    /// requests in flight, and record reads ask (writes store at) every path's k
+    /// closest. 1 (the default): one path, as Kademlia has it; at most 255.
+    pub lookup_disjoint_paths: usize,
     /// The crypto suite: [`CryptoSuite::Real`], or [`CryptoSuite::Fast`] for very
     /// large simulated runs. Nodes of one swarm must agree.
     pub crypto: CryptoSuite,
@@ -65,6 +70,10 @@ pub struct Config {
     /// For test-beds: makes this node misbehave the way hostile peers do.
     /// [`Behaviour::Honest`] (the default) follows the protocol.
     pub behaviour: Behaviour,
+    /// For test-beds: the contacts a [`Behaviour::Eclipse`] node answers FIND_NODE
+    /// with (its fellow attackers). Empty by default, and unused by any other
+    /// behaviour.
+    pub allies: Vec<WireContact>,
     /// Bounds on what remote peers can make the node spend (the others are in the
     /// sub-configurations; [`Limits`] lists them all).
     pub limits: Limits,
@@ -94,9 +103,11 @@ impl Default for Config {
             who_timeout: Duration::from_millis(1000),
             lookup_parallelism: 3,
             lookup_one_per_block: true,
+            lookup_disjoint_paths: 1,
             crypto: CryptoSuite::Real,
             store: StoreConfig::default(),
             behaviour: Behaviour::Honest,
+            allies: Vec::new(),
             limits: Limits::default(),
             traversal: TraversalConfig::default(),
             mailbox: false,

@@ -451,7 +451,8 @@ impl Node {
             .config
             .lookup_one_per_block
             .then_some((table.block_prefix_v4, table.block_prefix_v6));
-        let lookup = Lookup::new(target, self.id, k, alpha, kind.goal(), blocks, seeds);
+        let lookup = Lookup::new(target, self.id, k, alpha, kind.goal(), blocks, seeds)
+            .disjoint(self.config.lookup_disjoint_paths);
         self.stats.lookups_started += 1;
         self.queries
             .entry(query)
