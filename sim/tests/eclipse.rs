@@ -48,7 +48,7 @@ fn honest_gets_and_lookups_survive_an_eclipse_only_with_one_candidate_per_block(
     let defended = eclipse(true);
     assert_eq!(
         defended.hostile.count(HostileKind::Eclipse, defended.nodes),
-        396
+        240
     );
     let report = run(&defended);
     assert!(report.pass, "{}", report.summary());

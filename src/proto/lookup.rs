@@ -38,8 +38,10 @@
 //! one candidate of each [`IpBlock`] (cut with the prefix lengths the routing table
 //! uses for its own per-block limits): the first of a block it hears of, replaced by
 //! a closer one of the same block as long as it has not been asked; any other is
-//! skipped and counted ([`Lookup::skipped`]). A block thus costs one request at most,
-//! and the k closest window holds k different blocks. Candidates without a block
+//! skipped and counted ([`Lookup::skipped`]). A block thus costs one request at a
+//! time, and the k closest window holds k different blocks. A candidate that fails or
+//! stalls frees its block for the next one heard of: otherwise a liar could invent ids
+//! at honest nodes' addresses and keep those nodes out of every lookup it answers. Candidates without a block
 //! (loopback) are never limited, nor is the node whose id is the target, which only
 //! it can be.
 //!
@@ -401,7 +403,23 @@ impl Lookup {
             return;
         };
         candidate.state = State::Failed;
+        let addr = candidate.contact.addr;
         self.failed += 1;
+        self.release_block(&addr, id);
+    }
+
+    /// The candidate `id` at `addr` failed or stalled: its block may take another
+    /// candidate (see the module docs).
+    fn release_block(&mut self, addr: &std::net::SocketAddr, id: &NodeId) {
+        let Some((v4, v6)) = self.blocks else {
+            return;
+        };
+        let Some(block) = IpBlock::of(addr, v4, v6) else {
+            return;
+        };
+        if self.held.get(&block) == Some(&id.distance(&self.target)) {
+            self.held.remove(&block);
+        }
     }
 
     /// Whether `id` was asked, stalled, and has not answered or failed since.
@@ -425,6 +443,8 @@ impl Lookup {
         candidate.state = State::Stalled;
         self.in_flight -= 1;
         self.path_in_flight[usize::from(candidate.path)] -= 1;
+        let addr = candidate.contact.addr;
+        self.release_block(&addr, id);
         true
     }
 
@@ -864,5 +884,34 @@ mod tests {
             asked_two > asked_one,
             "{asked_two} requests, {asked_one} on one path"
         );
+    }
+
+    #[test]
+    fn a_block_whose_candidate_failed_takes_another() {
+        let (local, target) = (contact(0xF0).id, contact(0).id);
+        // An id invented at an honest node's address, closer than the node itself.
+        let invented = WireContact {
+            id: contact(0x02).id,
+            addr: contact(0x40).addr,
+        };
+        let seeds = [contact(0x30)];
+        let mut lookup = Lookup::new(target, local, 4, 1, Goal::Closest, BLOCKS, seeds);
+        assert_eq!(lookup.next_peer(), Some(contact(0x30)));
+        lookup.on_success(&contact(0x30).id, &[invented]);
+        assert_eq!(lookup.next_peer(), Some(invented));
+        lookup.on_success(&invented.id, &[]);
+        // Asked and answered: the real node of that address is skipped...
+        let mut lookup2 = lookup.clone();
+        lookup2.add_seeds([contact(0x40)]);
+        assert_eq!(lookup2.skipped(), 1);
+        // ...but had the invented id failed, the block would take the real node.
+        let mut lookup = Lookup::new(target, local, 4, 1, Goal::Closest, BLOCKS, seeds);
+        lookup.next_peer();
+        lookup.on_success(&contact(0x30).id, &[invented]);
+        assert_eq!(lookup.next_peer(), Some(invented));
+        lookup.on_stalled(&invented.id);
+        lookup.add_seeds([contact(0x40)]);
+        assert_eq!(lookup.next_peer(), Some(contact(0x40)));
+        assert_eq!(lookup.skipped(), 0);
     }
 }
