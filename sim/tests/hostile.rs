@@ -89,6 +89,7 @@ fn run_kind(hostile: &str, kind: HostileKind, count: usize) -> Report {
         HostileKind::Replayer => counts.replayers,
         HostileKind::Flooder => counts.flooders,
         HostileKind::Sybil => counts.sybils,
+        HostileKind::Eclipse => counts.eclipsers,
     };
     assert_eq!((by_kind, counts.total()), (count, count), "{context}");
     let success = report

@@ -90,6 +90,8 @@ fn design_example_parses_as_written() {
             clock_skew: Default::default(),
             nat: Default::default(),
             mailbox: false,
+            lookup_one_per_block: true,
+            lookup_disjoint_paths: 1,
             latency_min: ms(5),
             latency_max: ms(80),
             loss: 0.01,
