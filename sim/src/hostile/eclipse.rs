@@ -9,9 +9,9 @@
 //!
 //! - The attackers take on `attackers / eclipse_identities` keys (at least one), the
 //!   first the workload uses; attacker `j` (in index order) grinds near key
-//!   `j % keys`, and sits at address `(j / keys) % eclipse_addresses`, so each key's
-//!   identities are spread over every address, as an attacker facing per-address
-//!   limits would spread them.
+//!   `j % keys`; taken key by key, the identities are dealt to the addresses in turn,
+//!   so each key's identities are spread over the addresses, as an attacker facing
+//!   per-address limits would spread them, and every address is used.
 //! - Grinding: seeds drawn from a stream of their own ([`ECLIPSE`]) until each key has
 //!   its identities, each closer to its key than the closest honest node (but the
 //!   key's own node, for a lookup's target), so that they are the closest a lookup
@@ -74,9 +74,11 @@ impl Eclipse {
             .copied()
             .collect();
         let mut groups = vec![Vec::new(); addresses];
+        // Key by key, each key's identities dealt to the addresses in turn.
+        let per_key = attackers.len().div_ceil(keys.len().max(1));
         for (j, &node) in attackers.iter().enumerate() {
-            let at = j / keys.len().max(1);
-            groups[at % addresses].push(node);
+            let (key, nth) = (j % keys.len().max(1), j / keys.len().max(1));
+            groups[(key * per_key + nth) % addresses].push(node);
         }
         groups.retain(|g| !g.is_empty());
         let ground = grind(seed, attackers.len(), &keys, honest);
@@ -171,9 +173,20 @@ mod tests {
             assert!(eclipse.allies.iter().any(|a| a.id == id));
         }
         // Each key's identities sit behind every address.
-        let ips: std::collections::BTreeSet<_> =
-            eclipse.allies.iter().map(|a| a.addr.ip()).collect();
-        assert_eq!(ips.len(), 4);
+        for k in 0..keys.len() {
+            let ips: std::collections::BTreeSet<_> = attackers
+                .iter()
+                .skip(k)
+                .step_by(keys.len())
+                .map(|node| Identity::from_seed(eclipse.seeds[node]).id())
+                .filter_map(|id| eclipse.allies.iter().find(|a| a.id == id))
+                .map(|a| a.addr.ip())
+                .collect();
+            assert_eq!(ips.len(), 4, "key {k}");
+        }
+        // As many addresses as identities: each its own.
+        let spread = Eclipse::aim(7, &attackers, &keys, &honest, 20, 40);
+        assert_eq!(spread.groups.len(), 40);
         let again = Eclipse::aim(7, &attackers, &keys, &honest, 20, 4);
         assert_eq!(again.seeds, eclipse.seeds, "the same seed grinds the same");
     }
