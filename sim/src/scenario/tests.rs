@@ -1233,3 +1233,22 @@ fn the_largest_swarm_fits_the_node_streams() {
     use dswarm::harness::streams;
     assert!(NODES_MAX as u64 <= streams::NODES_MAX);
 }
+
+#[test]
+fn the_lookup_defences_default_on_and_off_and_hold_their_range() {
+    let default = ok(MINIMAL).network;
+    assert!(default.lookup_one_per_block);
+    assert_eq!(default.lookup_disjoint_paths, 1);
+    let set = ok(&format!(
+        "{MINIMAL}[network]\nlookup_one_per_block = false\nlookup_disjoint_paths = 3\n"
+    ))
+    .network;
+    assert!(!set.lookup_one_per_block);
+    assert_eq!(set.lookup_disjoint_paths, 3);
+    fails(
+        &format!("{MINIMAL}[network]\nlookup_disjoint_paths = 9\n"),
+        Some(5),
+        Some("network.lookup_disjoint_paths"),
+        "write 1",
+    );
+}
