@@ -1,7 +1,9 @@
 //! The eclipse scenario: identities ground near the workload's keys, from two IP
 //! addresses, that answer FIND_NODE with each other and drop what they are given.
 //! With one lookup candidate per address block (the default), honest gets and lookups
-//! survive; the same run without it loses most of them.
+//! survive; the same run without it loses most of them. Attackers with an address
+//! for every identity pass that rule, and disjoint lookup paths save the gets and
+//! lookups then.
 //!
 //! Every run names its scenario and seed: a failure replays with the `reproduce:` line
 //! it prints.
@@ -16,11 +18,19 @@ const FILE: &str = "../scenarios/eclipse.toml";
 
 /// `scenarios/eclipse.toml`, with the defence as `defence` says.
 fn eclipse(defence: bool) -> Scenario {
-    let text = std::fs::read_to_string(FILE).unwrap();
-    let text = text.replace(
+    edited(&[(
         "lookup_one_per_block = true",
         &format!("lookup_one_per_block = {defence}"),
-    );
+    )])
+}
+
+/// `scenarios/eclipse.toml` with each `(from, to)` edit made.
+fn edited(edits: &[(&str, &str)]) -> Scenario {
+    let mut text = std::fs::read_to_string(FILE).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from}");
+        text = text.replace(from, to);
+    }
     scenario::parse(Path::new(FILE), &text).unwrap()
 }
 
@@ -63,4 +73,20 @@ fn honest_gets_and_lookups_survive_an_eclipse_only_with_one_candidate_per_block(
         "without the defence {lookups_open} of lookups and {gets_open} of gets survived"
     );
     assert_eq!(open.protocol.lookup_block_skips, 0);
+}
+
+#[test]
+fn disjoint_paths_save_gets_and_lookups_from_attackers_with_an_address_each() {
+    let spread = ("eclipse_addresses = 2", "eclipse_addresses = 240");
+    let blocks_only = run(&edited(&[spread]));
+    let (lookups, gets) = survival(&blocks_only);
+    assert!(
+        lookups <= 0.5 && gets <= 0.5,
+        "one candidate per block alone: {lookups} of lookups and {gets} of gets survived"
+    );
+    let paths = ("bootstrap = 3", "bootstrap = 3\nlookup_disjoint_paths = 3");
+    let disjoint = run(&edited(&[spread, paths]));
+    let (lookups, gets) = survival(&disjoint);
+    assert!(lookups >= 0.95 && gets >= 0.95, "{lookups} {gets}");
+    assert!(disjoint.pass, "{}", disjoint.summary());
 }
