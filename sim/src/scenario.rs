@@ -36,7 +36,10 @@ mod tests;
 
 pub use duration::{format_duration, parse_duration};
 pub use faults::{ChurnSpec, NatKind, NatSpec, CLOCK_DRIFT_MAX, CLOCK_OFFSET_MAX};
-pub use hostile::{HostileKind, HostileSpec, RATE_MAX, SYBIL_IDENTITIES_MAX};
+pub use hostile::{
+    HostileKind, HostileSpec, ECLIPSE_ADDRESSES_MAX, ECLIPSE_IDENTITIES_MAX, RATE_MAX,
+    SYBIL_IDENTITIES_MAX,
+};
 
 use dswarm::harness::ClockSkew;
 
