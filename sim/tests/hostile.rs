@@ -259,7 +259,8 @@ unexpected_sessions = "== 0"
 #[test]
 fn same_seed_same_trace_with_every_kind_of_hostile_node() {
     let hostile = "liars = 0.05\ndroppers = 0.05\nforgers = 0.03\nreplayers = 0.03\n\
-                   flooders = 0.02\nsybils = 0.05\nsybil_identities = 5";
+                   flooders = 0.02\nsybils = 0.05\nsybil_identities = 5\neclipsers = 0.1\n\
+                   eclipse_identities = 4";
     let mut scenario = parse(&kind_scenario(hostile));
     scenario.nodes = 120;
     scenario.duration = std::time::Duration::from_secs(30);
