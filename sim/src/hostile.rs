@@ -19,6 +19,9 @@
 //!   keys to [`FLOOD_VICTIMS`] honest nodes of their choosing, and ping their three
 //!   closest peers: a flood is aimed, or no node would notice it.
 //! - Sybils run honestly, `sybil_identities` of them behind each IP address.
+//! - Eclipse attackers are the core's `Behaviour::Eclipse`, with identities ground
+//!   near the workload's keys and spread over `eclipse_addresses` IP addresses
+//!   ([`eclipse`]); [`Roster::aim_eclipse`] grinds them once the keys are known.
 //!
 //! Every hostile node draws from its own RNG stream of the seed, so a run with hostile
 //! nodes replays exactly. Nothing here reads or changes an honest node.
@@ -35,6 +38,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 use serde::Serialize;
 
+pub mod eclipse;
+
+use std::collections::BTreeMap;
+
+use dswarm::proto::id::NodeId;
+use dswarm::proto::wire::WireContact;
+
+use self::eclipse::Eclipse;
 use crate::engine::Engine;
 use crate::scenario::{HostileKind, HostileSpec};
 
@@ -55,6 +66,10 @@ pub struct Roster {
     kinds: Vec<Option<HostileKind>>,
     /// Sybil nodes by shared address, each group's first node the host.
     sybil_groups: Vec<Vec<usize>>,
+    /// The eclipse attackers: their addresses, identities and allies.
+    eclipse: Eclipse,
+    /// `eclipse_identities` and `eclipse_addresses`, for [`Roster::aim_eclipse`].
+    eclipse_shape: (usize, usize),
 }
 
 /// How many nodes of each kind a run has.
@@ -72,12 +87,20 @@ pub struct HostileCounts {
     pub flooders: usize,
     /// Identities behind shared addresses.
     pub sybils: usize,
+    /// Identities ground near the workload's keys that answer with each other.
+    pub eclipsers: usize,
 }
 
 impl HostileCounts {
     /// Hostile nodes of every kind.
     pub fn total(&self) -> usize {
-        self.liars + self.droppers + self.forgers + self.replayers + self.flooders + self.sybils
+        self.liars
+            + self.droppers
+            + self.forgers
+            + self.replayers
+            + self.flooders
+            + self.sybils
+            + self.eclipsers
     }
 }
 
@@ -87,10 +110,13 @@ impl Roster {
     pub fn new(seed: u64, nodes: usize, bootstrap: usize, spec: &HostileSpec) -> Roster {
         let mut kinds = vec![None; nodes];
         let mut sybil_groups = Vec::new();
+        let eclipse_shape = (spec.eclipse_identities, spec.eclipse_addresses);
         if spec.is_empty() {
             return Roster {
                 kinds,
                 sybil_groups,
+                eclipse: Eclipse::default(),
+                eclipse_shape,
             };
         }
         let mut rng = seed_stream(seed, STREAM_ROSTER);
@@ -116,7 +142,41 @@ impl Roster {
         Roster {
             kinds,
             sybil_groups,
+            eclipse: Eclipse::default(),
+            eclipse_shape,
         }
+    }
+
+    /// Grinds the eclipse attackers' identities near the first of `targets` (the keys
+    /// the workload uses, in the order it first does), closer than any of `honest`,
+    /// and gives them their addresses; see [`eclipse`].
+    pub fn aim_eclipse(&mut self, seed: u64, targets: &[NodeId], honest: &[NodeId]) {
+        let (identities, addresses) = self.eclipse_shape;
+        let attackers = self.of(HostileKind::Eclipse);
+        self.eclipse = Eclipse::aim(seed, &attackers, targets, honest, identities, addresses);
+    }
+
+    /// The nodes behind each shared address, host first: sybils' and eclipse
+    /// attackers'.
+    pub fn host_groups(&self) -> Vec<Vec<usize>> {
+        let mut groups = self.sybil_groups.clone();
+        groups.extend(self.eclipse.groups.iter().cloned());
+        groups
+    }
+
+    /// The secret seeds of the eclipse attackers' ground identities, by node.
+    pub fn identity_seeds(&self) -> &BTreeMap<usize, [u8; 32]> {
+        &self.eclipse.seeds
+    }
+
+    /// Every eclipse attacker's id and address: what they answer FIND_NODE with.
+    pub fn allies(&self) -> &[WireContact] {
+        &self.eclipse.allies
+    }
+
+    /// The keys the eclipse attackers took on.
+    pub fn eclipsed_keys(&self) -> &[NodeId] {
+        &self.eclipse.keys
     }
 
     /// Node `node`'s kind; `None` for an honest node.
@@ -161,6 +221,7 @@ impl Roster {
             replayers: count(HostileKind::Replayer),
             flooders: count(HostileKind::Flooder),
             sybils: count(HostileKind::Sybil),
+            eclipsers: count(HostileKind::Eclipse),
         }
     }
 
@@ -170,6 +231,7 @@ impl Roster {
             Some(HostileKind::Liar) => Behaviour::Liar,
             Some(HostileKind::Dropper) => Behaviour::Dropper,
             Some(HostileKind::Forger) => Behaviour::Forger,
+            Some(HostileKind::Eclipse) => Behaviour::Eclipse,
             _ => Behaviour::Honest,
         }
     }

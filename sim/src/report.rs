@@ -852,8 +852,8 @@ impl Report {
             let r = &self.hostile_refused;
             let _ = writeln!(
                 s,
-                "hostile: {} liars, {} droppers, {} forgers, {} replayers, {} flooders, {} sybils; sent {} flood hellos, {} flood requests, {} replays, {} forged writes",
-                h.liars, h.droppers, h.forgers, h.replayers, h.flooders, h.sybils,
+                "hostile: {} liars, {} droppers, {} forgers, {} replayers, {} flooders, {} sybils, {} eclipsers; sent {} flood hellos, {} flood requests, {} replays, {} forged writes",
+                h.liars, h.droppers, h.forgers, h.replayers, h.flooders, h.sybils, h.eclipsers,
                 a.flood_hellos, a.flood_requests, a.replays, a.forged_writes,
             );
             let _ = writeln!(

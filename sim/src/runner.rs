@@ -49,7 +49,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dswarm::harness::{seed_stream, PerNode, Record, SwarmConfig};
-use dswarm::proto::node::DEFAULT_NETWORK_KEY;
+use dswarm::proto::node::{Behaviour, DEFAULT_NETWORK_KEY};
 use dswarm::proto::{Config, CryptoSuite, Key, NodeId, Time};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -240,7 +240,41 @@ pub fn crypto_of(scenario: &Scenario) -> CryptoSuite {
 /// The hostile nodes of a scenario.
 pub fn roster(scenario: &Scenario) -> Roster {
     let bootstrap = scenario.network.bootstrap.min(scenario.nodes);
-    Roster::new(scenario.seed, scenario.nodes, bootstrap, &scenario.hostile)
+    let mut roster = Roster::new(scenario.seed, scenario.nodes, bootstrap, &scenario.hostile);
+    if scenario.hostile.eclipsers > 0.0 {
+        let total = scenario.nodes + joiners(scenario);
+        let mut honest = roster.honest();
+        honest.resize(total, true);
+        let ids: Vec<NodeId> = (0..total)
+            .map(|node| crate::hostile::eclipse::stream_id(scenario.seed, node))
+            .collect();
+        let honest_ids: Vec<NodeId> = (0..total)
+            .filter(|&node| honest[node])
+            .map(|node| ids[node])
+            .collect();
+        let members = Members::new(scenario.seed, total, &honest, joiners(scenario));
+        let targets = eclipse_targets(&timeline(scenario), &members, &ids);
+        roster.aim_eclipse(scenario.seed, &targets, &honest_ids);
+    }
+    roster
+}
+
+/// The keys an eclipse attacker who knows the workload goes for, in the order the
+/// workload first uses them: each immutable put's key (gets read those) and each
+/// lookup's target, as the draw names it with nobody departed.
+fn eclipse_targets(steps: &[(Time, Step)], members: &Members, ids: &[NodeId]) -> Vec<NodeId> {
+    let mut targets: Vec<NodeId> = Vec::new();
+    for (_, step) in steps {
+        let target = match step {
+            Step::Put { value, .. } => NodeId(Key::of(&value_of(*value)).0),
+            Step::Lookup { asker, target } => ids[members.pair(*asker, *target).1],
+            _ => continue,
+        };
+        if !targets.contains(&target) {
+            targets.push(target);
+        }
+    }
+    targets
 }
 
 /// The swarm a scenario describes, as both engines build it, hostile nodes included.
@@ -255,12 +289,18 @@ pub fn swarm_config_with(scenario: &Scenario, roster: &Roster) -> SwarmConfig {
         node.network_key = key;
     }
     node.mailbox = scenario.network.mailbox;
+    node.lookup_one_per_block = scenario.network.lookup_one_per_block;
+    node.lookup_disjoint_paths = scenario.network.lookup_disjoint_paths;
     let per_node = (!roster.is_empty()).then(|| {
         let behaviours: Vec<_> = (0..scenario.nodes).map(|i| roster.behaviour(i)).collect();
+        let allies = roster.allies().to_vec();
         PerNode(Arc::new(move |i: usize, config: &mut Config| {
             // Nodes that join mid-run are honest.
             if let Some(&behaviour) = behaviours.get(i) {
                 config.behaviour = behaviour;
+                if behaviour == Behaviour::Eclipse {
+                    config.allies.clone_from(&allies);
+                }
             }
         }))
     });
@@ -282,6 +322,7 @@ pub fn swarm_config_with(scenario: &Scenario, roster: &Roster) -> SwarmConfig {
         clock_skew: scenario.network.clock_skew,
         dormant: joiners,
         threads: 1,
+        identity_seeds: Arc::new(roster.identity_seeds().clone()),
     }
 }
 
@@ -373,6 +414,13 @@ pub fn parameters(scenario: &Scenario) -> String {
         lines.push_str(&rate(
             hostile.forgers,
             format!(", forge {}/s", hostile.forge_rate),
+        ));
+        lines.push_str(&rate(
+            hostile.eclipsers,
+            format!(
+                ", eclipsers from {} addresses, {} identities per key",
+                hostile.eclipse_addresses, hostile.eclipse_identities
+            ),
         ));
         lines.push_str(&rate(
             hostile.sybils,
@@ -515,7 +563,7 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
     config.threads = options.threads.max(1);
     let total = config.nodes;
     let mut world = World::new(scenario.seed, total, &scenario.network);
-    world.share_hosts(roster.sybil_groups());
+    world.share_hosts(&roster.host_groups());
     let mut built = match scenario.engine {
         EngineKind::Direct => {
             let mut direct = Direct::new(config, world);

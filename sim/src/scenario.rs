@@ -36,7 +36,10 @@ mod tests;
 
 pub use duration::{format_duration, parse_duration};
 pub use faults::{ChurnSpec, NatKind, NatSpec, CLOCK_DRIFT_MAX, CLOCK_OFFSET_MAX};
-pub use hostile::{HostileKind, HostileSpec, RATE_MAX, SYBIL_IDENTITIES_MAX};
+pub use hostile::{
+    HostileKind, HostileSpec, ECLIPSE_ADDRESSES_MAX, ECLIPSE_IDENTITIES_MAX, RATE_MAX,
+    SYBIL_IDENTITIES_MAX,
+};
 
 use dswarm::harness::ClockSkew;
 
@@ -327,7 +330,17 @@ pub struct NetworkSpec {
     /// tries a peer's mailbox first on connect (mp2p). Needs `segments` above 0 and
     /// the direct engine. Default false.
     pub mailbox: bool,
+    /// `lookup_one_per_block`: every node's lookups keep one candidate per address
+    /// block (the core's `Config::lookup_one_per_block`), the eclipse defence. Default
+    /// true; false measures a swarm without it.
+    pub lookup_one_per_block: bool,
+    /// `lookup_disjoint_paths`: disjoint paths every node's lookups walk (the core's
+    /// `Config::lookup_disjoint_paths`), 1 to [`DISJOINT_PATHS_MAX`]; default 1.
+    pub lookup_disjoint_paths: usize,
 }
+
+/// The most disjoint paths a scenario's lookups may walk.
+pub const DISJOINT_PATHS_MAX: usize = 8;
 
 impl Default for NetworkSpec {
     /// The network of a file without a `[network]` table (and at least 3 nodes).
@@ -345,6 +358,8 @@ impl Default for NetworkSpec {
             clock_skew: ClockSkew::default(),
             nat: NatSpec::default(),
             mailbox: false,
+            lookup_one_per_block: true,
+            lookup_disjoint_paths: 1,
         }
     }
 }

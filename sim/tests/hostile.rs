@@ -89,6 +89,7 @@ fn run_kind(hostile: &str, kind: HostileKind, count: usize) -> Report {
         HostileKind::Replayer => counts.replayers,
         HostileKind::Flooder => counts.flooders,
         HostileKind::Sybil => counts.sybils,
+        HostileKind::Eclipse => counts.eclipsers,
     };
     assert_eq!((by_kind, counts.total()), (count, count), "{context}");
     let success = report
@@ -258,7 +259,8 @@ unexpected_sessions = "== 0"
 #[test]
 fn same_seed_same_trace_with_every_kind_of_hostile_node() {
     let hostile = "liars = 0.05\ndroppers = 0.05\nforgers = 0.03\nreplayers = 0.03\n\
-                   flooders = 0.02\nsybils = 0.05\nsybil_identities = 5";
+                   flooders = 0.02\nsybils = 0.05\nsybil_identities = 5\neclipsers = 0.1\n\
+                   eclipse_identities = 4";
     let mut scenario = parse(&kind_scenario(hostile));
     scenario.nodes = 120;
     scenario.duration = std::time::Duration::from_secs(30);
@@ -501,7 +503,7 @@ fn the_hostile_scenario_passes_at_a_quarter_of_its_size() {
         .iter()
         .map(|&k| full.hostile.count(k, full.nodes))
         .collect();
-    assert_eq!(counts, [200, 100, 40, 40, 20, 0]);
+    assert_eq!(counts, [200, 100, 40, 40, 20, 0, 0]);
     let small = scenario::load(Path::new("tests/data/hostile-small.toml")).unwrap();
     assert_eq!(
         small.hostile, full.hostile,

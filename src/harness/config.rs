@@ -5,6 +5,7 @@
 //! the seed, its configuration from the template, its clocks from the clock skew —
 //! and the moments at which the nodes join.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,6 +61,10 @@ pub struct SwarmConfig {
     /// order ([`Network::serial`](super::Network::serial)) or has no smallest
     /// latency runs on one.
     pub threads: usize,
+    /// Nodes whose identity is not their stream's: node index to the identity's
+    /// secret seed (hostile identities ground near chosen keys, say). The node's
+    /// stream is drawn from as before, so its other draws do not move.
+    pub identity_seeds: Arc<BTreeMap<usize, [u8; 32]>>,
 }
 
 /// Adjusts node `i`'s configuration: [`SwarmConfig::per_node`].
@@ -94,6 +99,7 @@ impl Default for SwarmConfig {
             clock_skew: ClockSkew::default(),
             dormant: 0,
             threads: 1,
+            identity_seeds: Arc::default(),
         }
     }
 }
@@ -138,7 +144,10 @@ impl SwarmConfig {
         now: Time,
     ) -> Node {
         let mut rng = seed_stream(self.seed, streams::node(index));
-        let identity = Identity::from_rng(&mut rng);
+        let mut identity = Identity::from_rng(&mut rng);
+        if let Some(&seed) = self.identity_seeds.get(&index) {
+            identity = Identity::from_seed(seed);
+        }
         if life > 0 {
             rng = seed_stream(self.seed, streams::life(index, life));
         }

@@ -65,6 +65,8 @@ pub const CRASH: u64 = (1 << 41) + 19;
 /// Which nodes are hostile, of which kind. (Once `(1 << 41) + 18`, churn's number:
 /// rosters and churn picks read the same draws.)
 pub const ROSTER: u64 = (1 << 41) + 20;
+/// The identities eclipse attackers grind near their target keys.
+pub const ECLIPSE: u64 = (1 << 41) + 21;
 
 /// Hostile node `i` draws what it sends from stream `ACTOR + i`: a range of
 /// [`NODES_MAX`] streams (see [`actor`]).
@@ -96,6 +98,7 @@ pub const ALL: &[(&str, u64, u64)] = &[
     ("CHURN", CHURN, 1),
     ("CRASH", CRASH, 1),
     ("ROSTER", ROSTER, 1),
+    ("ECLIPSE", ECLIPSE, 1),
     ("ACTOR", ACTOR, NODES_MAX),
     ("LIVES", LIVES, (LIVES_MAX - 1) * NODES_MAX),
     ("SWARM", SWARM, 1),

@@ -306,6 +306,16 @@ fn network_value(run: &Run<'_>, network: raw::Network) -> Result<NetworkSpec, Sc
             "mailboxes are multicast groups: they need segments above 0",
         ));
     }
+    let lookup_disjoint_paths = network.lookup_disjoint_paths.map_or(1, |paths| paths.get());
+    if !(1..=super::DISJOINT_PATHS_MAX).contains(&lookup_disjoint_paths) {
+        return Err(run.error(
+            "network.lookup_disjoint_paths",
+            format!(
+                "{lookup_disjoint_paths} paths; write 1 (one path, the default) to {}",
+                super::DISJOINT_PATHS_MAX
+            ),
+        ));
+    }
     Ok(NetworkSpec {
         latency_min,
         latency_max,
@@ -319,6 +329,8 @@ fn network_value(run: &Run<'_>, network: raw::Network) -> Result<NetworkSpec, Sc
         clock_skew,
         nat,
         mailbox,
+        lookup_one_per_block: network.lookup_one_per_block.is_none_or(|on| on.0),
+        lookup_disjoint_paths,
     })
 }
 

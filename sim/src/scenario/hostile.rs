@@ -18,6 +18,10 @@ mod tests;
 pub const RATE_MAX: f64 = 100_000.0;
 /// The most identities one sybil address may carry.
 pub const SYBIL_IDENTITIES_MAX: usize = 1000;
+/// The most addresses eclipse attackers may spread over.
+pub const ECLIPSE_ADDRESSES_MAX: usize = 1000;
+/// The most identities eclipse attackers may grind near one key.
+pub const ECLIPSE_IDENTITIES_MAX: usize = 1000;
 
 /// What a hostile node does; see `scenarios/README.md` for each kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,17 +38,22 @@ pub enum HostileKind {
     Flooder,
     /// One of several identities behind one IP address, each on its own port.
     Sybil,
+    /// One of many identities ground near the workload's keys, from a few addresses,
+    /// answering FIND_NODE with each other and dropping what it is given
+    /// (`Behaviour::Eclipse`).
+    Eclipse,
 }
 
 impl HostileKind {
     /// Every kind, in the order the scenario keys, the draw and the report use.
-    pub const ALL: [HostileKind; 6] = [
+    pub const ALL: [HostileKind; 7] = [
         HostileKind::Liar,
         HostileKind::Dropper,
         HostileKind::Forger,
         HostileKind::Replayer,
         HostileKind::Flooder,
         HostileKind::Sybil,
+        HostileKind::Eclipse,
     ];
 
     /// Its scenario key and report name: `liars`, `droppers`, …
@@ -56,6 +65,7 @@ impl HostileKind {
             HostileKind::Replayer => "replayers",
             HostileKind::Flooder => "flooders",
             HostileKind::Sybil => "sybils",
+            HostileKind::Eclipse => "eclipsers",
         }
     }
 }
@@ -76,6 +86,8 @@ pub struct HostileSpec {
     pub flooders: f64,
     /// `sybils`.
     pub sybils: f64,
+    /// `eclipsers`.
+    pub eclipsers: f64,
     /// `flood_rate`: SHS1 hellos a flooder sends a second, and requests it sends a
     /// second to its closest peers; default 200.
     pub flood_rate: f64,
@@ -86,6 +98,14 @@ pub struct HostileSpec {
     /// `sybil_identities`: identities per sybil address; default 10, 2 to
     /// [`SYBIL_IDENTITIES_MAX`].
     pub sybil_identities: usize,
+    /// `eclipse_addresses`: IP addresses the eclipse attackers spread over, each
+    /// carrying its share of them on ports of their own; default 2, 1 to
+    /// [`ECLIPSE_ADDRESSES_MAX`].
+    pub eclipse_addresses: usize,
+    /// `eclipse_identities`: identities ground near each key attacked; default 20
+    /// (Kademlia's k), 1 to [`ECLIPSE_IDENTITIES_MAX`]. The attackers take on as many
+    /// of the workload's keys as they have identities for.
+    pub eclipse_identities: usize,
 }
 
 impl Default for HostileSpec {
@@ -97,10 +117,13 @@ impl Default for HostileSpec {
             replayers: 0.0,
             flooders: 0.0,
             sybils: 0.0,
+            eclipsers: 0.0,
             flood_rate: 200.0,
             replay_rate: 20.0,
             forge_rate: 0.5,
             sybil_identities: 10,
+            eclipse_addresses: 2,
+            eclipse_identities: 20,
         }
     }
 }
@@ -115,6 +138,7 @@ impl HostileSpec {
             HostileKind::Replayer => self.replayers,
             HostileKind::Flooder => self.flooders,
             HostileKind::Sybil => self.sybils,
+            HostileKind::Eclipse => self.eclipsers,
         }
     }
 
@@ -126,6 +150,7 @@ impl HostileSpec {
             HostileKind::Replayer => &mut self.replayers,
             HostileKind::Flooder => &mut self.flooders,
             HostileKind::Sybil => &mut self.sybils,
+            HostileKind::Eclipse => &mut self.eclipsers,
         }
     }
 
@@ -216,6 +241,7 @@ pub(super) fn hostile_value(
         hostile.replayers,
         hostile.flooders,
         hostile.sybils,
+        hostile.eclipsers,
     ];
     let mut spec = HostileSpec::default();
     for (kind, share) in HostileKind::ALL.into_iter().zip(written) {
@@ -264,6 +290,16 @@ pub(super) fn hostile_value(
             hostile.sybil_identities.is_some(),
             HostileKind::Sybil,
         ),
+        (
+            "eclipse_addresses",
+            hostile.eclipse_addresses.is_some(),
+            HostileKind::Eclipse,
+        ),
+        (
+            "eclipse_identities",
+            hostile.eclipse_identities.is_some(),
+            HostileKind::Eclipse,
+        ),
     ];
     for (name, _, kind) in paired.into_iter().filter(|&(_, set, _)| set) {
         if spec.share(kind) == 0.0 {
@@ -301,6 +337,27 @@ pub(super) fn hostile_value(
             ));
         }
         spec.sybil_identities = identities;
+    }
+    for (name, value, max, field) in [
+        (
+            "eclipse_addresses",
+            hostile.eclipse_addresses,
+            ECLIPSE_ADDRESSES_MAX,
+            &mut spec.eclipse_addresses,
+        ),
+        (
+            "eclipse_identities",
+            hostile.eclipse_identities,
+            ECLIPSE_IDENTITIES_MAX,
+            &mut spec.eclipse_identities,
+        ),
+    ] {
+        let Some(value) = value else { continue };
+        let value = value.get();
+        if !(1..=max).contains(&value) {
+            return Err(run.error(&key(name), format!("{value}; write 1 to {max}")));
+        }
+        *field = value;
     }
     fits(&spec, run.nodes, bootstrap, left).map_err(|(kind, message)| {
         let share_written = kind.filter(|&kind| written[kind as usize].is_some());

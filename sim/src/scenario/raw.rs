@@ -73,6 +73,8 @@ pub struct Network {
     #[serde(deserialize_with = "table")]
     pub nat: Option<Nat>,
     pub mailbox: Option<Flag>,
+    pub lookup_one_per_block: Option<Flag>,
+    pub lookup_disjoint_paths: Option<Count>,
 }
 
 impl Shape for Network {
@@ -204,10 +206,13 @@ pub struct Hostile {
     pub replayers: Option<Share>,
     pub flooders: Option<Share>,
     pub sybils: Option<Share>,
+    pub eclipsers: Option<Share>,
     pub flood_rate: Option<Rate>,
     pub replay_rate: Option<Rate>,
     pub forge_rate: Option<Rate>,
     pub sybil_identities: Option<Count>,
+    pub eclipse_addresses: Option<Count>,
+    pub eclipse_identities: Option<Count>,
 }
 
 impl Shape for Hostile {

@@ -32,7 +32,9 @@ pub fn refusal(engine: EngineKind, feature: Feature) -> Option<&'static str> {
             HostileKind::Replayer | HostileKind::Flooder => {
                 Some("the turmoil engine cannot tap or inject datagrams")
             }
-            HostileKind::Sybil => Some("a turmoil-net host carries one node"),
+            HostileKind::Sybil | HostileKind::Eclipse => {
+                Some("a turmoil-net host carries one node")
+            }
         },
     }
 }

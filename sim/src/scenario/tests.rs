@@ -90,6 +90,8 @@ fn design_example_parses_as_written() {
             clock_skew: Default::default(),
             nat: Default::default(),
             mailbox: false,
+            lookup_one_per_block: true,
+            lookup_disjoint_paths: 1,
             latency_min: ms(5),
             latency_max: ms(80),
             loss: 0.01,
@@ -1230,4 +1232,23 @@ fn the_largest_swarm_fits_the_node_streams() {
     // joiners come on top of `nodes`, and `addr_of` refuses an index past that too).
     use dswarm::harness::streams;
     assert!(NODES_MAX as u64 <= streams::NODES_MAX);
+}
+
+#[test]
+fn the_lookup_defences_default_on_and_off_and_hold_their_range() {
+    let default = ok(MINIMAL).network;
+    assert!(default.lookup_one_per_block);
+    assert_eq!(default.lookup_disjoint_paths, 1);
+    let set = ok(&format!(
+        "{MINIMAL}[network]\nlookup_one_per_block = false\nlookup_disjoint_paths = 3\n"
+    ))
+    .network;
+    assert!(!set.lookup_one_per_block);
+    assert_eq!(set.lookup_disjoint_paths, 3);
+    fails(
+        &format!("{MINIMAL}[network]\nlookup_disjoint_paths = 9\n"),
+        Some(5),
+        Some("network.lookup_disjoint_paths"),
+        "write 1",
+    );
 }

@@ -14,7 +14,7 @@ use crate::proto::rpc::RpcConfig;
 use crate::proto::session::{HandshakeFailure, SessionConfig, SessionStats};
 use crate::proto::store::{MutableRecord, PeerRecord, Refusal, StoreConfig, StoreStats};
 use crate::proto::table::TableConfig;
-use crate::proto::wire::NatKind;
+use crate::proto::wire::{NatKind, WireContact};
 
 /// The network key of the open swarm. A private swarm picks its own 32 bytes.
 pub const DEFAULT_NETWORK_KEY: [u8; 32] = *b"dswarm-open-swarm-network-key-v1";
@@ -50,11 +50,26 @@ pub struct Config {
     pub who_timeout: Duration,
     /// Requests a lookup keeps in flight (Kademlia's α).
     pub lookup_parallelism: usize,
+    /// A lookup keeps one candidate per address block (the table's
+    /// [`TableConfig::block_prefix_v4`] and [`TableConfig::block_prefix_v6`]): the first
+    /// it hears of, or a closer one not asked yet. Many identities behind one address
+    /// then take one place among the k closest, not all of them, and cannot eclipse a
+    /// key. On by default; loopback addresses have no block and are never limited.
+    pub lookup_one_per_block: bool,
+    /// Disjoint paths each lookup walks (S/Kademlia; rust-libp2p's
+    /// `disjoint_query_paths`): each peer serves one path at most, each path keeps α
+    /// requests in flight, and record reads ask (writes store at) every path's k
+    /// closest. 1 (the default): one path, as Kademlia has it; at most 255.
+    pub lookup_disjoint_paths: usize,
     /// Record store tunables: lifetimes, limits, token rotation.
     pub store: StoreConfig,
     /// For test-beds: makes this node misbehave the way hostile peers do.
     /// [`Behaviour::Honest`] (the default) follows the protocol.
     pub behaviour: Behaviour,
+    /// For test-beds: the contacts a [`Behaviour::Eclipse`] node answers FIND_NODE
+    /// with (its fellow attackers). Empty by default, and unused by any other
+    /// behaviour.
+    pub allies: Vec<WireContact>,
     /// Bounds on what remote peers can make the node spend (the others are in the
     /// sub-configurations; [`Limits`] lists them all).
     pub limits: Limits,
@@ -83,8 +98,11 @@ impl Default for Config {
             who_retries_max: 2,
             who_timeout: Duration::from_millis(1000),
             lookup_parallelism: 3,
+            lookup_one_per_block: true,
+            lookup_disjoint_paths: 1,
             store: StoreConfig::default(),
             behaviour: Behaviour::Honest,
+            allies: Vec::new(),
             limits: Limits::default(),
             traversal: TraversalConfig::default(),
             mailbox: false,
@@ -487,6 +505,10 @@ counters! {
         /// ran out: the lookup asked another peer in their place instead of waiting
         /// through every retry (hostile peers that stay silent, or a lost datagram).
         Activity lookup_stalls,
+        /// Candidates finished lookups skipped because a candidate of the same address
+        /// block was asked already, or was closer: the one-candidate-per-block rule
+        /// that keeps identities ground behind one address from eclipsing a key.
+        Activity lookup_block_skips,
         /// Answers from such stalled peers that came while their lookup still ran, and
         /// counted.
         Activity lookup_stalls_answered,

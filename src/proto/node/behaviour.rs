@@ -10,7 +10,10 @@
 //! - [`Behaviour::Dropper`] opens sessions and never answers a request in them;
 //! - [`Behaviour::Forger`] signs its beacons and records badly and answers record
 //!   reads with records that fail their check, topic reads with announcements that
-//!   do not verify or are out of date.
+//!   do not verify or are out of date;
+//! - [`Behaviour::Eclipse`] answers FIND_NODE with its allies
+//!   ([`Config::allies`](super::Config::allies)) closest to the target, accepts record
+//!   writes and drops them, and answers every read as if it held nothing.
 //!
 //! Everything a hostile node invents comes from its own seeded RNG, so a run with
 //! hostile nodes is as reproducible as one without.
@@ -51,6 +54,13 @@ pub enum Behaviour {
     /// signed but two lifetimes old; one of an invented key with a random signature;
     /// the ones it holds with their signatures corrupted).
     Forger,
+    /// One of many identities ground near chosen keys, from a few addresses: answers
+    /// FIND_NODE with the contacts of its [`Config::allies`](super::Config::allies)
+    /// closest to the target (never an honest node: poisoned answers), answers every
+    /// record write `Stored` and keeps nothing, and every record and topic read as if
+    /// it held nothing. Once such identities are the k closest a lookup sees, the
+    /// key's writes are lost and its reads fail.
+    Eclipse,
 }
 
 impl Behaviour {
@@ -59,13 +69,14 @@ impl Behaviour {
         self == Behaviour::Honest
     }
 
-    /// A short lowercase name: `honest`, `liar`, `dropper`, `forger`.
+    /// A short lowercase name: `honest`, `liar`, `dropper`, `forger`, `eclipse`.
     pub fn name(self) -> &'static str {
         match self {
             Behaviour::Honest => "honest",
             Behaviour::Liar => "liar",
             Behaviour::Dropper => "dropper",
             Behaviour::Forger => "forger",
+            Behaviour::Eclipse => "eclipse",
         }
     }
 
@@ -90,6 +101,21 @@ impl Behaviour {
             _ => {}
         }
         request
+    }
+}
+
+/// An eclipse node's answer to anything but a ping or FIND_NODE: writes accepted (and
+/// dropped), reads empty, hole punches ignored.
+fn eclipse_answer(request: Request) -> Option<Response> {
+    match request {
+        Request::ImmutablePut { .. }
+        | Request::MutablePut { .. }
+        | Request::Announce { .. }
+        | Request::Unannounce { .. } => Some(Response::Stored),
+        Request::ImmutableGet { .. } => Some(Response::Immutable { value: None }),
+        Request::MutableGet { .. } => Some(Response::Mutable { record: None }),
+        Request::GetPeers { .. } => Some(Response::Peers { peers: Vec::new() }),
+        Request::Ping | Request::FindNode { .. } | Request::Punch { .. } => None,
     }
 }
 
@@ -121,6 +147,12 @@ impl Node {
                 let token = self.store.token(now, &peer, &from);
                 Some(Response::Nodes { contacts, token })
             }
+            (Behaviour::Eclipse, Request::FindNode { target }) => {
+                let contacts = self.ally_contacts(&peer, &target);
+                let token = self.store.token(now, &peer, &from);
+                Some(Response::Nodes { contacts, token })
+            }
+            (Behaviour::Eclipse, request) => eclipse_answer(request),
             (_, Request::FindNode { target }) => Some(self.nodes_answer(now, from, peer, target)),
             (Behaviour::Liar, Request::ImmutableGet { .. }) => {
                 Some(Response::Immutable { value: None })
@@ -146,6 +178,22 @@ impl Node {
             }),
             (_, request) => Some(self.answer_record_request(now, from, peer, request)),
         }
+    }
+
+    /// An eclipse node's FIND_NODE answer: its allies closest to `target`, but itself
+    /// and the asker, as many as an honest answer holds.
+    fn ally_contacts(&self, peer: &NodeId, target: &NodeId) -> Vec<WireContact> {
+        let n = self.config.table.bucket_capacity.min(MAX_CONTACTS);
+        let mut allies: Vec<WireContact> = self
+            .config
+            .allies
+            .iter()
+            .filter(|c| c.id != *peer && c.id != self.id)
+            .copied()
+            .collect();
+        allies.sort_unstable_by_key(|c| c.id.distance(target));
+        allies.truncate(n);
+        allies
     }
 
     /// A liar's FIND_NODE answer: the contacts farthest from `target` that are not

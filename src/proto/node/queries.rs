@@ -446,7 +446,13 @@ impl Node {
         ) && bucket
             .is_some_and(|b| self.table.neighbourhood().is_some_and(|n| b > n));
         let k = if light || join_far { alpha } else { k };
-        let lookup = Lookup::new(target, self.id, k, alpha, kind.goal(), seeds);
+        let table = &self.config.table;
+        let blocks = self
+            .config
+            .lookup_one_per_block
+            .then_some((table.block_prefix_v4, table.block_prefix_v6));
+        let lookup = Lookup::new(target, self.id, k, alpha, kind.goal(), blocks, seeds)
+            .disjoint(self.config.lookup_disjoint_paths);
         self.stats.lookups_started += 1;
         self.queries
             .entry(query)
@@ -505,6 +511,7 @@ impl Node {
         }
         let (result, kind) = (lookup.result(), *kind);
         self.stats.lookups_finished += 1;
+        self.stats.lookup_block_skips += u64::from(lookup.skipped());
         self.table.mark_refreshed(now, &target);
         match kind {
             LookupKind::User => self.finish_query(now, query, QueryOutcome::Found(result)),

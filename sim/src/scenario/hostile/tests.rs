@@ -31,19 +31,39 @@ fn shares_rates_and_counts_parse() {
     let s = ok(&format!(
         "{HEAD}[hostile]\nliars = 0.1\ndroppers = 0.05\nforgers = 0.02\nreplayers = 0.02\n\
          flooders = 0.01\nsybils = 0.1\nflood_rate = \"5/10s\"\nreplay_rate = \"30/m\"\n\
-         forge_rate = \"2/s\"\nsybil_identities = 4\n"
+         forge_rate = \"2/s\"\nsybil_identities = 4\neclipsers = 0.1\neclipse_addresses = 3\n\
+         eclipse_identities = 5\n"
     ));
     let h = &s.hostile;
     assert_eq!((h.liars, h.droppers, h.flooders), (0.1, 0.05, 0.01));
     assert_eq!((h.flood_rate, h.replay_rate, h.forge_rate), (0.5, 0.5, 2.0));
     assert_eq!(h.sybil_identities, 4);
     let counts: Vec<usize> = HostileKind::ALL.iter().map(|&k| h.count(k, 200)).collect();
-    assert_eq!(counts, [20, 10, 4, 4, 2, 20]);
-    assert_eq!(h.total(200), 60);
+    assert_eq!(counts, [20, 10, 4, 4, 2, 20, 20]);
+    assert_eq!(h.total(200), 80);
+    assert_eq!((h.eclipse_addresses, h.eclipse_identities), (3, 5));
     // No table: an honest swarm, with the defaults.
     let honest = ok(HEAD);
     assert!(honest.hostile.is_empty());
     assert_eq!(honest.hostile.flood_rate, 200.0);
+}
+
+#[test]
+fn eclipse_keys_go_with_eclipsers_and_hold_their_range() {
+    fails(
+        &format!("{HEAD}[hostile]\neclipse_addresses = 2\n"),
+        Some(6),
+        "hostile.eclipse_addresses",
+        "goes with eclipsers",
+    );
+    fails(
+        &format!("{HEAD}[hostile]\neclipsers = 0.5\neclipse_identities = 0\n"),
+        Some(7),
+        "hostile.eclipse_identities",
+        "write 1 to 1000",
+    );
+    let h = ok(&format!("{HEAD}[hostile]\neclipsers = 0.5\n")).hostile;
+    assert_eq!((h.eclipse_addresses, h.eclipse_identities), (2, 20));
 }
 
 #[test]
