@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use dswarm::harness::pair::{ask, Pair};
 use dswarm::harness::{Swarm, SwarmConfig};
 use dswarm::proto::node::{Behaviour, QueryError, Stats};
 use dswarm::proto::store::{immutable_key, mutable_key, Refusal};
@@ -14,6 +15,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
 const LIMIT: Duration = Duration::from_secs(30);
+
+#[path = "support/requests.rs"]
+mod requests;
 
 fn secs(s: u64) -> Time {
     Time::ZERO + Duration::from_secs(s)
@@ -415,4 +419,39 @@ fn silent_peers_do_not_hold_up_lookups_of_the_k_closest() {
         hostile.as_secs_f64() <= 2.0 * honest.as_secs_f64(),
         "median put {hostile:?} among hostile nodes, {honest:?} without; reproduce: seed {SEED}"
     );
+}
+
+/// A hostile node of every kind takes every kind of request, punches included, and
+/// answers or ignores it: a test-bed's hostile node that panics ends the run.
+#[test]
+fn hostile_nodes_take_every_request_without_panicking() {
+    let behaviours = [
+        Behaviour::Liar,
+        Behaviour::Dropper,
+        Behaviour::Forger,
+        Behaviour::Eclipse,
+    ];
+    for (seed, behaviour) in (1..).zip(behaviours) {
+        let mut pair = Pair::connected_with(seed, |config| config.behaviour = behaviour);
+        let identity = dswarm::proto::Identity::from_seed([seed as u8; 32]);
+        let reflexive = "203.0.113.9:40000".parse().unwrap();
+        let crypto = pair.crypto();
+        let requests = requests::every_kind(crypto, &identity, b"v".to_vec(), reflexive);
+        for (tx, request) in (1..).zip(requests) {
+            let now = pair.now;
+            let kind = format!("{request:?}");
+            let answer = ask(
+                &mut pair.node,
+                &mut pair.peer,
+                now,
+                Pair::PEER_ADDR,
+                Pair::NODE_ADDR,
+                dswarm::proto::wire::TxId(tx),
+                request,
+            );
+            if behaviour == Behaviour::Dropper {
+                assert_eq!(answer, None, "{behaviour:?} answered {kind}");
+            }
+        }
+    }
 }

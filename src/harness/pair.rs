@@ -88,13 +88,20 @@ impl Pair {
 
     /// A fresh node (no peers, no session) and the peer's idle session layer.
     pub fn fresh(seed: u64) -> Pair {
+        Pair::fresh_with(seed, |_| {})
+    }
+
+    /// [`Pair::fresh`], its node's configuration changed by `configure` (a hostile
+    /// behaviour, say).
+    pub fn fresh_with(seed: u64, configure: impl FnOnce(&mut Config)) -> Pair {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let identity = Identity::from_rng(&mut rng);
         let peer_identity = Identity::from_rng(&mut rng);
-        let config = Config {
+        let mut config = Config {
             port: Self::NODE_ADDR.port(),
             ..Config::default()
         };
+        configure(&mut config);
         let network_key = config.network_key;
         let crypto = CryptoSuite::Real.implementation();
         let node = Node::new(
@@ -119,7 +126,12 @@ impl Pair {
     /// A node with an open session to the peer (the peer dialled; the handshake ran to
     /// its end).
     pub fn connected(seed: u64) -> Pair {
-        let mut pair = Pair::fresh(seed);
+        Pair::connected_with(seed, |_| {})
+    }
+
+    /// [`Pair::connected`], its node's configuration changed by `configure`.
+    pub fn connected_with(seed: u64, configure: impl FnOnce(&mut Config)) -> Pair {
+        let mut pair = Pair::fresh_with(seed, configure);
         let node_id = pair.node.id();
         pair.peer.connect(
             pair.now,

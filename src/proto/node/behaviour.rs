@@ -154,6 +154,10 @@ impl Node {
             }
             (Behaviour::Eclipse, request) => eclipse_answer(request),
             (_, Request::FindNode { target }) => Some(self.nodes_answer(now, from, peer, target)),
+            // Liars and forgers punch as honest nodes do: their lies are elsewhere.
+            (_, Request::Punch { nat, reflexive }) => {
+                Some(self.punch_answer(now, from, peer, nat, reflexive))
+            }
             (Behaviour::Liar, Request::ImmutableGet { .. }) => {
                 Some(Response::Immutable { value: None })
             }
