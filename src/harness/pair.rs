@@ -88,13 +88,19 @@ impl Pair {
 
     /// A fresh node (no peers, no session) and the peer's idle session layer.
     pub fn fresh(seed: u64) -> Pair {
+        Pair::fresh_with(seed, |_| {})
+    }
+
+    /// [`Pair::fresh`], the node's configuration changed by `edit` first.
+    pub fn fresh_with(seed: u64, edit: impl FnOnce(&mut Config)) -> Pair {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let identity = Identity::from_rng(&mut rng);
         let peer_identity = Identity::from_rng(&mut rng);
-        let config = Config {
+        let mut config = Config {
             port: Self::NODE_ADDR.port(),
             ..Config::default()
         };
+        edit(&mut config);
         let network_key = config.network_key;
         let crypto = config.crypto.implementation();
         let node = Node::new(
@@ -119,7 +125,12 @@ impl Pair {
     /// A node with an open session to the peer (the peer dialled; the handshake ran to
     /// its end).
     pub fn connected(seed: u64) -> Pair {
-        let mut pair = Pair::fresh(seed);
+        Pair::connected_with(seed, |_| {})
+    }
+
+    /// [`Pair::connected`], the node's configuration changed by `edit` first.
+    pub fn connected_with(seed: u64, edit: impl FnOnce(&mut Config)) -> Pair {
+        let mut pair = Pair::fresh_with(seed, edit);
         let node_id = pair.node.id();
         pair.peer.connect(
             pair.now,
