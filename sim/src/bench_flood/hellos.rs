@@ -1,0 +1,319 @@
+//! `dswarm bench-flood --hellos-per-second RATE`: a hello flood against a live node,
+//! with honest clients handshaking with it all the while; run with cookies off
+//! (`--cookie-load never`), then on (the default threshold), in one sitting.
+//!
+//! In: the rate, how long, how many honest clients, the `dswarm` binary. Out: for each
+//! run, the flood's achieved rate, the honest handshakes' success share and times, the
+//! flooded node's CPU and counters ([`HelloRun`]), printed side by side.
+//!
+//! The flooder sends hellos whose network-key HMAC verifies, each with a fresh random
+//! ephemeral key and session number, from `senders` UDP sockets in turn (rotating
+//! ports), paced to the rate, and never reads what comes back: a source that does not
+//! receive, as a spoofing flood is. Each honest client dials the node again and again
+//! through its own session layer (a new identity each time, so that every dial is a
+//! full handshake that follows cookie replies as a node does), and counts a handshake
+//! a success if it completes before the layer gives up (its four hello attempts take
+//! 7.5 s). Everything runs on 127.0.0.1 and stops by itself.
+
+// A benchmark of live processes measures wall time and waits on them.
+#![allow(clippy::disallowed_methods)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dswarm::proto::crypto::RealCrypto;
+use dswarm::proto::handshake;
+use dswarm::proto::node::DEFAULT_NETWORK_KEY;
+use dswarm::proto::session::{SessionConfig, SessionEvent, Sessions};
+use dswarm::proto::wire::{self, Datagram, Handshake, SessionId, MAX_DATAGRAM};
+use dswarm::proto::{Identity, NodeId, Time};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use super::NodeProcess;
+
+/// The node's counters a run reads before and after.
+const COUNTERS: [&str; 8] = [
+    "datagrams_received",
+    "handshakes_completed",
+    "half_open_evicted",
+    "half_open_refused",
+    "cookies_sent",
+    "cookie_hellos",
+    "cookies_refused",
+    "handshakes_rejected",
+];
+
+/// What one hello flood did.
+#[derive(Clone, Debug, Default)]
+pub struct HelloRun {
+    /// The flooded node's `--cookie-load`.
+    pub cookie_load: String,
+    /// Hellos the flooder sent, and over how long.
+    pub hellos_sent: u64,
+    /// Seconds the flood lasted.
+    pub flood_seconds: f64,
+    /// Honest handshakes dialled during the flood.
+    pub honest_dialled: u64,
+    /// Of those, the ones that completed.
+    pub honest_completed: u64,
+    /// Their times to complete, in milliseconds, sorted.
+    pub honest_ms: Vec<f64>,
+    /// CPU seconds the flooded node spent during the flood (user and system).
+    pub node_cpu_seconds: f64,
+    /// The counters' growth over the flood, in [`COUNTERS`] order.
+    pub counters: Vec<u64>,
+}
+
+impl HelloRun {
+    /// Hellos sent per second.
+    pub fn rate(&self) -> f64 {
+        self.hellos_sent as f64 / self.flood_seconds.max(1e-9)
+    }
+
+    /// The share of honest handshakes that completed.
+    pub fn success(&self) -> f64 {
+        self.honest_completed as f64 / (self.honest_dialled.max(1)) as f64
+    }
+
+    /// The `q` quantile of the completed handshakes' times, in ms.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        if self.honest_ms.is_empty() {
+            return f64::NAN;
+        }
+        let at = ((self.honest_ms.len() - 1) as f64 * q).round() as usize;
+        self.honest_ms[at]
+    }
+
+    /// The flooded node's CPU use during the flood, in cores.
+    pub fn node_cores(&self) -> f64 {
+        self.node_cpu_seconds / self.flood_seconds.max(1e-9)
+    }
+
+    /// A counter's growth over the flood, by name (0 if it was not read).
+    pub fn counter(&self, name: &str) -> u64 {
+        COUNTERS
+            .iter()
+            .position(|c| *c == name)
+            .and_then(|i| self.counters.get(i).copied())
+            .unwrap_or(0)
+    }
+}
+
+/// User and system CPU time of process `pid` so far, in seconds (`/proc/PID/stat`).
+fn cpu_seconds(pid: u32) -> Result<f64, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<f64, String> {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or_else(|| format!("bad /proc/{pid}/stat"))
+    };
+    // utime and stime are fields 14 and 15, the 12th and 13th after the name; the
+    // kernel counts them in USER_HZ, 100 a second on Linux.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// Sends hellos to `node` at `rate` a second from `sockets` in turn until `stop`;
+/// returns how many went.
+fn flood(sockets: &[UdpSocket], node: SocketAddr, rate: f64, stop: &AtomicBool) -> u64 {
+    let mut rng = ChaCha8Rng::seed_from_u64(0x00F1_00D5);
+    let started = Instant::now();
+    let (mut tried, mut sent) = (0u64, 0u64);
+    while !stop.load(Ordering::Relaxed) {
+        let owed = (started.elapsed().as_secs_f64() * rate) as u64;
+        if tried >= owed {
+            std::thread::sleep(Duration::from_micros(200));
+            continue;
+        }
+        let batch_end = owed.min(tried + 256);
+        while tried < batch_end {
+            // A fresh ephemeral key: 32 random bytes are as good as a real one until
+            // the server does the Diffie-Hellman, and cost the flooder nothing.
+            let mut ephemeral = [0u8; 32];
+            rng.fill_bytes(&mut ephemeral);
+            let hello = Datagram::Handshake(Handshake::Hello {
+                client: SessionId(rng.next_u32()),
+                msg: handshake::hello(&RealCrypto, &DEFAULT_NETWORK_KEY, &ephemeral),
+            })
+            .to_bytes();
+            let socket = &sockets[(tried % sockets.len() as u64) as usize];
+            tried += 1;
+            // A full send buffer drops it here: count only what left.
+            if socket.send_to(&hello, node).is_ok() {
+                sent += 1;
+            }
+        }
+    }
+    sent
+}
+
+/// One honest client: dials `server` at `node` with a new identity each time until
+/// `stop`; the time of each dial that completed, and how many were dialled.
+fn honest(node: SocketAddr, server: NodeId, seed: u64, stop: &AtomicBool) -> (u64, Vec<f64>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut times = Vec::new();
+    let mut dialled = 0u64;
+    let Ok(socket) = UdpSocket::bind("127.0.0.1:0") else {
+        return (0, times);
+    };
+    let epoch = Instant::now();
+    let now = || Time::from_micros(epoch.elapsed().as_micros() as u64);
+    let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+    while !stop.load(Ordering::Relaxed) {
+        let identity = Identity::from_rng(&mut rng);
+        let mut sessions = Sessions::new(SessionConfig::default(), DEFAULT_NETWORK_KEY, identity);
+        let started = Instant::now();
+        sessions.connect(now(), &RealCrypto, server, node, &mut rng, None);
+        dialled += 1;
+        let done = loop {
+            while let Some((dst, bytes)) = sessions.poll_transmit() {
+                let _ = socket.send_to(&bytes, dst);
+            }
+            match sessions.poll_event() {
+                Some(SessionEvent::Established { .. }) => break true,
+                Some(SessionEvent::Failed { .. }) => break false,
+                _ => {}
+            }
+            let wait = sessions
+                .poll_timeout()
+                .map_or(Duration::from_millis(50), |t| t.saturating_since(now()))
+                .clamp(Duration::from_millis(1), Duration::from_millis(50));
+            let _ = socket.set_read_timeout(Some(wait));
+            match socket.recv_from(&mut buf) {
+                Ok((len, from)) => {
+                    if let Ok(Datagram::Handshake(h)) = wire::decode(&buf[..len]) {
+                        sessions.handle_handshake(now(), &RealCrypto, from, h, &mut rng);
+                    }
+                }
+                Err(_) => sessions.handle_timeout(now()),
+            }
+        };
+        if done {
+            times.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        // A breath between dials, as a node's are spread out.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (dialled, times)
+}
+
+/// One run: a node started with `--cookie-load cookie_load`, flooded at `rate` for
+/// `seconds` from `senders` sockets while `clients` honest clients dial it.
+pub fn run_one(
+    bin: &Path,
+    cookie_load: &str,
+    rate: f64,
+    seconds: f64,
+    senders: u16,
+    clients: u16,
+) -> Result<HelloRun, String> {
+    let node = NodeProcess::start(bin, &["--cookie-load".into(), cookie_load.into()])?;
+    std::thread::sleep(Duration::from_millis(300));
+    let sockets: Vec<UdpSocket> = (0..senders)
+        .map(|_| {
+            let socket = UdpSocket::bind("127.0.0.1:0")?;
+            socket.set_nonblocking(true)?;
+            Ok(socket)
+        })
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| format!("cannot bind a sender: {e}"))?;
+    let before: Vec<u64> = COUNTERS
+        .iter()
+        .map(|n| node.counter(n))
+        .collect::<Result<_, _>>()?;
+    let cpu_before = cpu_seconds(node.pid())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let (sent, results) = std::thread::scope(|scope| {
+        let flooder = scope.spawn(|| flood(&sockets, node.udp, rate, &stop));
+        // Let the flood build up before the first honest dial.
+        std::thread::sleep(Duration::from_millis(500));
+        let honest: Vec<_> = (0..clients)
+            .map(|i| {
+                let stop = &stop;
+                let (udp, id) = (node.udp, node.id);
+                scope.spawn(move || honest(udp, id, 1000 + u64::from(i), stop))
+            })
+            .collect();
+        while started.elapsed().as_secs_f64() < seconds {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Ordering::Relaxed);
+        let sent = flooder.join().unwrap_or(0);
+        let results: Vec<(u64, Vec<f64>)> = honest
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect();
+        (sent, results)
+    });
+    let flood_seconds = started.elapsed().as_secs_f64();
+    let cpu_after = cpu_seconds(node.pid())?;
+    let after: Vec<u64> = COUNTERS
+        .iter()
+        .map(|n| node.counter(n))
+        .collect::<Result<_, _>>()?;
+    let mut honest_ms: Vec<f64> = results.iter().flat_map(|(_, t)| t.clone()).collect();
+    honest_ms.sort_by(f64::total_cmp);
+    Ok(HelloRun {
+        cookie_load: cookie_load.to_string(),
+        hellos_sent: sent,
+        flood_seconds,
+        honest_dialled: results.iter().map(|(d, _)| d).sum(),
+        honest_completed: honest_ms.len() as u64,
+        honest_ms,
+        node_cpu_seconds: cpu_after - cpu_before,
+        counters: after.iter().zip(&before).map(|(a, b)| a - b).collect(),
+    })
+}
+
+/// Prints one run.
+pub fn print(run: &HelloRun) {
+    println!(
+        "cookie load {}: {} hellos in {:.1} s ({:.0}/s achieved); node received {} datagrams, used {:.2} s of CPU ({:.2} cores)",
+        run.cookie_load,
+        run.hellos_sent,
+        run.flood_seconds,
+        run.rate(),
+        run.counter("datagrams_received"),
+        run.node_cpu_seconds,
+        run.node_cores(),
+    );
+    println!(
+        "  honest handshakes: {} of {} completed ({:.1} %), median {:.2} ms, p90 {:.2} ms, max {:.2} ms",
+        run.honest_completed,
+        run.honest_dialled,
+        100.0 * run.success(),
+        run.quantile_ms(0.5),
+        run.quantile_ms(0.9),
+        run.quantile_ms(1.0),
+    );
+    let counters: Vec<String> = COUNTERS
+        .iter()
+        .skip(1)
+        .map(|name| format!("{name} {}", run.counter(name)))
+        .collect();
+    println!("  node counted: {}", counters.join(", "));
+}
+
+/// Prints the two runs' ratios.
+pub fn compare(off: &HelloRun, on: &HelloRun) {
+    println!(
+        "after/before: honest success {:.1} % vs {:.1} % ({:.2}x), median time {:.2} vs {:.2} ms, node CPU {:.2} vs {:.2} cores ({:.2}x)",
+        100.0 * on.success(),
+        100.0 * off.success(),
+        on.success() / off.success().max(1e-9),
+        on.quantile_ms(0.5),
+        off.quantile_ms(0.5),
+        on.node_cores(),
+        off.node_cores(),
+        on.node_cores() / off.node_cores().max(1e-9),
+    );
+}
