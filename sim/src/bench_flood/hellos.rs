@@ -56,13 +56,16 @@ pub struct HelloRun {
     pub hellos_sent: u64,
     /// Seconds the flood lasted.
     pub flood_seconds: f64,
+    /// Seconds from the flood's start until the last honest dial ended.
+    pub run_seconds: f64,
     /// Honest handshakes dialled during the flood.
     pub honest_dialled: u64,
     /// Of those, the ones that completed.
     pub honest_completed: u64,
     /// Their times to complete, in milliseconds, sorted.
     pub honest_ms: Vec<f64>,
-    /// CPU seconds the flooded node spent during the flood (user and system).
+    /// CPU seconds the flooded node spent from the flood's start until the last honest
+    /// dial ended (user and system).
     pub node_cpu_seconds: f64,
     /// The counters' growth over the flood, in [`COUNTERS`] order.
     pub counters: Vec<u64>,
@@ -88,9 +91,9 @@ impl HelloRun {
         self.honest_ms[at]
     }
 
-    /// The flooded node's CPU use during the flood, in cores.
+    /// The flooded node's CPU use during the run, in cores.
     pub fn node_cores(&self) -> f64 {
-        self.node_cpu_seconds / self.flood_seconds.max(1e-9)
+        self.node_cpu_seconds / self.run_seconds.max(1e-9)
     }
 
     /// A counter's growth over the flood, by name (0 if it was not read).
@@ -122,8 +125,8 @@ fn cpu_seconds(pid: u32) -> Result<f64, String> {
 }
 
 /// Sends hellos to `node` at `rate` a second from `sockets` in turn until `stop`;
-/// returns how many went.
-fn flood(sockets: &[UdpSocket], node: SocketAddr, rate: f64, stop: &AtomicBool) -> u64 {
+/// returns how many went, and over how many seconds.
+fn flood(sockets: &[UdpSocket], node: SocketAddr, rate: f64, stop: &AtomicBool) -> (u64, f64) {
     let mut rng = ChaCha8Rng::seed_from_u64(0x00F1_00D5);
     let started = Instant::now();
     let (mut tried, mut sent) = (0u64, 0u64);
@@ -152,7 +155,7 @@ fn flood(sockets: &[UdpSocket], node: SocketAddr, rate: f64, stop: &AtomicBool) 
             }
         }
     }
-    sent
+    (sent, started.elapsed().as_secs_f64())
 }
 
 /// One honest client: dials `server` at `node` with a new identity each time until
@@ -232,7 +235,7 @@ pub fn run_one(
     let cpu_before = cpu_seconds(node.pid())?;
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let (sent, results) = std::thread::scope(|scope| {
+    let ((sent, flood_seconds), results) = std::thread::scope(|scope| {
         let flooder = scope.spawn(|| flood(&sockets, node.udp, rate, &stop));
         // Let the flood build up before the first honest dial.
         std::thread::sleep(Duration::from_millis(500));
@@ -247,14 +250,15 @@ pub fn run_one(
             std::thread::sleep(Duration::from_millis(50));
         }
         stop.store(true, Ordering::Relaxed);
-        let sent = flooder.join().unwrap_or(0);
+        let sent = flooder.join().unwrap_or((0, 0.0));
         let results: Vec<(u64, Vec<f64>)> = honest
             .into_iter()
             .map(|h| h.join().unwrap_or_default())
             .collect();
         (sent, results)
     });
-    let flood_seconds = started.elapsed().as_secs_f64();
+    // The node's CPU and counters cover the dials still running when the flood
+    // stopped, a few seconds at most.
     let cpu_after = cpu_seconds(node.pid())?;
     let after: Vec<u64> = COUNTERS
         .iter()
@@ -266,6 +270,7 @@ pub fn run_one(
         cookie_load: cookie_load.to_string(),
         hellos_sent: sent,
         flood_seconds,
+        run_seconds: started.elapsed().as_secs_f64(),
         honest_dialled: results.iter().map(|(d, _)| d).sum(),
         honest_completed: honest_ms.len() as u64,
         honest_ms,
@@ -277,13 +282,14 @@ pub fn run_one(
 /// Prints one run.
 pub fn print(run: &HelloRun) {
     println!(
-        "cookie load {}: {} hellos in {:.1} s ({:.0}/s achieved); node received {} datagrams, used {:.2} s of CPU ({:.2} cores)",
+        "cookie load {}: {} hellos in {:.1} s ({:.0}/s achieved); node received {} datagrams, used {:.2} s of CPU in {:.1} s ({:.2} cores)",
         run.cookie_load,
         run.hellos_sent,
         run.flood_seconds,
         run.rate(),
         run.counter("datagrams_received"),
         run.node_cpu_seconds,
+        run.run_seconds,
         run.node_cores(),
     );
     println!(
@@ -303,17 +309,24 @@ pub fn print(run: &HelloRun) {
     println!("  node counted: {}", counters.join(", "));
 }
 
-/// Prints the two runs' ratios.
+/// Prints the two runs side by side, with ratios where both are non-zero.
 pub fn compare(off: &HelloRun, on: &HelloRun) {
+    let ratio = |after: f64, before: f64| {
+        if before > 0.0 && after.is_finite() {
+            format!("{:.2}x", after / before)
+        } else {
+            "no ratio".to_string()
+        }
+    };
     println!(
-        "after/before: honest success {:.1} % vs {:.1} % ({:.2}x), median time {:.2} vs {:.2} ms, node CPU {:.2} vs {:.2} cores ({:.2}x)",
+        "after/before: honest success {:.1} % vs {:.1} % ({}), median time {:.2} vs {:.2} ms, node CPU {:.2} vs {:.2} cores ({})",
         100.0 * on.success(),
         100.0 * off.success(),
-        on.success() / off.success().max(1e-9),
+        ratio(on.success(), off.success()),
         on.quantile_ms(0.5),
         off.quantile_ms(0.5),
         on.node_cores(),
         off.node_cores(),
-        on.node_cores() / off.node_cores().max(1e-9),
+        ratio(on.node_cores(), off.node_cores()),
     );
 }
