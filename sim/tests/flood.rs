@@ -30,6 +30,7 @@ fn a_flooded_node_stays_small_and_still_serves_honest_peers() {
         seconds: 10.0,
         honest: 4,
         min_success: 0.9,
+        baseline_bin: None,
     };
     #[allow(clippy::disallowed_methods)] // the test reports its wall time
     let started = Instant::now();
@@ -59,7 +60,7 @@ fn a_flooded_node_stays_small_and_still_serves_honest_peers() {
 #[test]
 fn honest_handshakes_complete_while_hellos_arrive_at_20000_a_second() {
     let bin = Path::new(env!("CARGO_BIN_EXE_dswarm"));
-    let run = bench_flood::hellos::run_one(bin, "256", 20_000.0, 4.0, 128, 2)
+    let run = bench_flood::hellos::run_one(bin, Some("256"), 20_000.0, 4.0, 128, 2)
         .unwrap_or_else(|e| panic!("the hello flood could not run: {e}"));
     bench_flood::hellos::print(&run);
     assert!(run.honest_dialled >= 4, "{} dials", run.honest_dialled);

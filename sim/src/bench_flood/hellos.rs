@@ -50,8 +50,9 @@ const COUNTERS: [&str; 8] = [
 /// What one hello flood did.
 #[derive(Clone, Debug, Default)]
 pub struct HelloRun {
-    /// The flooded node's `--cookie-load`.
-    pub cookie_load: String,
+    /// Which node was flooded: `cookie load N` (its `--cookie-load`), or `baseline`
+    /// (another build's binary, started without the flag).
+    pub node: String,
     /// Hellos the flooder sent, and over how long.
     pub hellos_sent: u64,
     /// Seconds the flood lasted.
@@ -208,17 +209,22 @@ fn honest(node: SocketAddr, server: NodeId, seed: u64, stop: &AtomicBool) -> (u6
     (dialled, times)
 }
 
-/// One run: a node started with `--cookie-load cookie_load`, flooded at `rate` for
+/// One run: a node started with `--cookie-load cookie_load` (or, without one, as it
+/// is: another build's binary), flooded at `rate` for
 /// `seconds` from `senders` sockets while `clients` honest clients dial it.
 pub fn run_one(
     bin: &Path,
-    cookie_load: &str,
+    cookie_load: Option<&str>,
     rate: f64,
     seconds: f64,
     senders: u16,
     clients: u16,
 ) -> Result<HelloRun, String> {
-    let node = NodeProcess::start(bin, &["--cookie-load".into(), cookie_load.into()])?;
+    let extra: Vec<String> = match cookie_load {
+        Some(load) => vec!["--cookie-load".into(), load.into()],
+        None => Vec::new(),
+    };
+    let node = NodeProcess::start(bin, &extra)?;
     std::thread::sleep(Duration::from_millis(300));
     let sockets: Vec<UdpSocket> = (0..senders)
         .map(|_| {
@@ -267,7 +273,9 @@ pub fn run_one(
     let mut honest_ms: Vec<f64> = results.iter().flat_map(|(_, t)| t.clone()).collect();
     honest_ms.sort_by(f64::total_cmp);
     Ok(HelloRun {
-        cookie_load: cookie_load.to_string(),
+        node: cookie_load.map_or(format!("baseline {}", bin.display()), |load| {
+            format!("cookie load {load}")
+        }),
         hellos_sent: sent,
         flood_seconds,
         run_seconds: started.elapsed().as_secs_f64(),
@@ -282,8 +290,8 @@ pub fn run_one(
 /// Prints one run.
 pub fn print(run: &HelloRun) {
     println!(
-        "cookie load {}: {} hellos in {:.1} s ({:.0}/s achieved); node received {} datagrams, used {:.2} s of CPU in {:.1} s ({:.2} cores)",
-        run.cookie_load,
+        "{}: {} hellos in {:.1} s ({:.0}/s achieved); node received {} datagrams, used {:.2} s of CPU in {:.1} s ({:.2} cores)",
+        run.node,
         run.hellos_sent,
         run.flood_seconds,
         run.rate(),
