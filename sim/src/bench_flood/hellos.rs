@@ -107,6 +107,16 @@ impl HelloRun {
     }
 }
 
+/// The node's [`COUNTERS`]; one its build does not have (a baseline's cookie
+/// counters) reads 0.
+fn counters(node: &NodeProcess) -> Result<Vec<u64>, String> {
+    node.counter(COUNTERS[0])?;
+    Ok(COUNTERS
+        .iter()
+        .map(|n| node.counter(n).unwrap_or(0))
+        .collect())
+}
+
 /// User and system CPU time of process `pid` so far, in seconds (`/proc/PID/stat`).
 fn cpu_seconds(pid: u32) -> Result<f64, String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -234,10 +244,7 @@ pub fn run_one(
         })
         .collect::<std::io::Result<_>>()
         .map_err(|e| format!("cannot bind a sender: {e}"))?;
-    let before: Vec<u64> = COUNTERS
-        .iter()
-        .map(|n| node.counter(n))
-        .collect::<Result<_, _>>()?;
+    let before = counters(&node)?;
     let cpu_before = cpu_seconds(node.pid())?;
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -266,10 +273,7 @@ pub fn run_one(
     // The node's CPU and counters cover the dials still running when the flood
     // stopped, a few seconds at most.
     let cpu_after = cpu_seconds(node.pid())?;
-    let after: Vec<u64> = COUNTERS
-        .iter()
-        .map(|n| node.counter(n))
-        .collect::<Result<_, _>>()?;
+    let after = counters(&node)?;
     let mut honest_ms: Vec<f64> = results.iter().flat_map(|(_, t)| t.clone()).collect();
     honest_ms.sort_by(f64::total_cmp);
     Ok(HelloRun {
