@@ -721,50 +721,6 @@ pub fn print(report: &FloodReport) {
     }
 }
 
-/// Runs the hello flood twice, cookies off then on (after the baseline binary, if
-/// given): exit 0 if with cookies on at least `min_success` of the honest handshakes
-/// completed, 1 if not, 2 if a run could not be made.
-fn run_hellos(bin: &Path, args: &BenchFloodArgs, rate: f64) -> ExitCode {
-    let mut runs = Vec::new();
-    let mut nodes = vec![(bin, Some("never")), (bin, Some("256"))];
-    if let Some(baseline) = &args.baseline_bin {
-        nodes.insert(0, (baseline.as_path(), None));
-    }
-    for (node, cookie_load) in nodes {
-        match hellos::run_one(
-            node,
-            cookie_load,
-            rate,
-            args.seconds,
-            args.senders,
-            args.honest,
-        ) {
-            Ok(run) => {
-                hellos::print(&run);
-                runs.push(run);
-            }
-            Err(error) => {
-                eprintln!("error: {error}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let [.., off, on] = &runs[..] else {
-        return ExitCode::from(2);
-    };
-    hellos::compare(off, on);
-    if on.success() >= args.min_success {
-        println!("PASS");
-        ExitCode::SUCCESS
-    } else {
-        println!(
-            "FAIL (with cookies on, at least {:.0} % of honest handshakes must complete)",
-            100.0 * args.min_success
-        );
-        ExitCode::from(1)
-    }
-}
-
 /// Runs `dswarm bench-flood`: exit 0 if memory stayed within the bound and the honest
 /// lookup and ping succeeded, 1 if not, 2 if the run could not be made.
 pub fn run(args: &BenchFloodArgs) -> ExitCode {
@@ -776,7 +732,7 @@ pub fn run(args: &BenchFloodArgs) -> ExitCode {
         }
     };
     if let Some(rate) = args.hellos_per_second {
-        return run_hellos(&bin, args, rate);
+        return hellos::run(&bin, args, rate);
     }
     match flood(&bin, args) {
         Ok(report) => {

@@ -33,7 +33,9 @@ use dswarm::proto::{Identity, NodeId, Time};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use super::NodeProcess;
+use std::process::ExitCode;
+
+use super::{BenchFloodArgs, NodeProcess};
 
 /// The node's counters a run reads before and after.
 const COUNTERS: [&str; 8] = [
@@ -341,4 +343,48 @@ pub fn compare(off: &HelloRun, on: &HelloRun) {
         off.node_cores(),
         ratio(on.node_cores(), off.node_cores()),
     );
+}
+
+/// Runs the hello flood twice, cookies off then on (after the baseline binary, if
+/// given): exit 0 if with cookies on at least `min_success` of the honest handshakes
+/// completed, 1 if not, 2 if a run could not be made.
+pub fn run(bin: &Path, args: &BenchFloodArgs, rate: f64) -> ExitCode {
+    let mut runs = Vec::new();
+    let mut nodes = vec![(bin, Some("never")), (bin, Some("256"))];
+    if let Some(baseline) = &args.baseline_bin {
+        nodes.insert(0, (baseline.as_path(), None));
+    }
+    for (node, cookie_load) in nodes {
+        match run_one(
+            node,
+            cookie_load,
+            rate,
+            args.seconds,
+            args.senders,
+            args.honest,
+        ) {
+            Ok(run) => {
+                print(&run);
+                runs.push(run);
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let [.., off, on] = &runs[..] else {
+        return ExitCode::from(2);
+    };
+    compare(off, on);
+    if on.success() >= args.min_success {
+        println!("PASS");
+        ExitCode::SUCCESS
+    } else {
+        println!(
+            "FAIL (with cookies on, at least {:.0} % of honest handshakes must complete)",
+            100.0 * args.min_success
+        );
+        ExitCode::from(1)
+    }
 }
