@@ -4,7 +4,8 @@
 //! received from it, and the session and the routing table stay where the peer really
 //! is. The peer stored a large value at the node first, so that a small get could
 //! fetch it from afar. (Handshake hellos and stray datagrams from the same address are
-//! mixed in: a node answers them where they came from, within the same bound.)
+//! mixed in: a node answers them where they came from, within the same bound, under
+//! handshake load too, where hellos get cookie replies.)
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use dswarm::harness::pair::{ask, Pair};
 use dswarm::proto::session::AMPLIFICATION_LIMIT;
 use dswarm::proto::wire::{
     Datagram, FrameFlags, Handshake, Message, Notice, Request, Response, SessionId, TxId,
+    COOKIE_LEN,
 };
 use dswarm::proto::{Identity, Key, NodeId};
 use proptest::prelude::*;
@@ -40,8 +42,13 @@ enum Step {
         garbage: Vec<u8>,
         victim: Option<usize>,
     },
-    /// A handshake hello from a victim's address, as a flood would send.
-    Hello { victim: usize, seed: u8 },
+    /// A handshake hello from a victim's address, as a flood would send, with a
+    /// cookie made up beside it or not.
+    Hello {
+        victim: usize,
+        seed: u8,
+        cookie: Option<[u8; COOKIE_LEN]>,
+    },
     /// Random bytes from a victim's address.
     Stray { victim: usize, bytes: Vec<u8> },
     /// Time passes (timers fire: retries, challenges, table checks).
@@ -53,7 +60,8 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         6 => (0..64usize, proptest::collection::vec(any::<u8>(), 0..900), victim)
             .prop_map(|(pick, garbage, victim)| Step::Sealed { pick, garbage, victim }),
-        1 => (0..VICTIMS.len(), any::<u8>()).prop_map(|(victim, seed)| Step::Hello { victim, seed }),
+        1 => (0..VICTIMS.len(), any::<u8>(), any::<Option<[u8; COOKIE_LEN]>>())
+            .prop_map(|(victim, seed, cookie)| Step::Hello { victim, seed, cookie }),
         1 => (0..VICTIMS.len(), proptest::collection::vec(any::<u8>(), 0..200))
             .prop_map(|(victim, bytes)| Step::Stray { victim, bytes }),
         1 => (0..3000u64).prop_map(|millis| Step::Wait { millis }),
@@ -131,7 +139,7 @@ fn menu(pair: &Pair) -> Vec<Message> {
     menu
 }
 
-fn hello(pair: &Pair, seed: u8) -> Vec<u8> {
+fn hello(pair: &Pair, seed: u8, cookie: Option<[u8; COOKIE_LEN]>) -> Vec<u8> {
     // A hello as a flooder would make it: the right network key, a fresh ephemeral.
     let network_key = pair.node.config().network_key;
     let client = dswarm::proto::handshake::ClientHandshake::new(
@@ -141,15 +149,25 @@ fn hello(pair: &Pair, seed: u8) -> Vec<u8> {
         pair.node.id(),
         [seed; 32],
     );
-    Datagram::Handshake(Handshake::Hello {
-        client: SessionId(u32::from(seed)),
-        msg: client.hello(),
-    })
+    let (client, msg) = (SessionId(u32::from(seed)), client.hello());
+    match cookie {
+        None => Datagram::Handshake(Handshake::Hello { client, msg }),
+        Some(cookie) => Datagram::Handshake(Handshake::CookieHello {
+            client,
+            msg,
+            cookie,
+        }),
+    }
     .to_bytes()
 }
 
-fn run(steps: &[Step], busy: bool, seed: u64) -> Result<(), TestCaseError> {
-    let mut pair = Pair::connected(seed);
+fn run(steps: &[Step], busy: bool, loaded: bool, seed: u64) -> Result<(), TestCaseError> {
+    // Loaded: every hello is past the cookie threshold.
+    let mut pair = Pair::connected_with(seed, |config| {
+        if loaded {
+            config.sessions.cookie_load = 0;
+        }
+    });
     store_value(&mut pair);
     if busy {
         pair.busy();
@@ -185,7 +203,11 @@ fn run(steps: &[Step], busy: bool, seed: u64) -> Result<(), TestCaseError> {
                 let from = victim.map_or(Pair::PEER_ADDR, |v| victims[v]);
                 (from, frame)
             }
-            Step::Hello { victim, seed } => (victims[*victim], hello(&pair, *seed)),
+            Step::Hello {
+                victim,
+                seed,
+                cookie,
+            } => (victims[*victim], hello(&pair, *seed, *cookie)),
             Step::Stray { victim, bytes } => (victims[*victim], bytes.clone()),
             Step::Wait { millis } => {
                 pair.now = pair.now + Duration::from_millis(*millis);
@@ -240,9 +262,12 @@ fn a_spoofed_source_never_gets_more_than_three_times_what_it_sent() {
     let case = (
         proptest::collection::vec(step(), 1..120),
         any::<bool>(),
+        any::<bool>(),
         any::<u64>(),
     );
-    let result = runner.run(&case, |(steps, busy, seed)| run(&steps, busy, seed % 16));
+    let result = runner.run(&case, |(steps, busy, loaded, seed)| {
+        run(&steps, busy, loaded, seed % 16)
+    });
     if let Err(failure) = result {
         panic!(
             "{failure}\n{}",

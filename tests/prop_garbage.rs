@@ -7,7 +7,7 @@
 use dswarm::harness::pair::Pair;
 use dswarm::proto::wire::{
     decode_message, Beacon, Datagram, FrameFlags, Handshake, Message, Response, SealedHeader,
-    SessionId, TxId, MAX_MESSAGE,
+    SessionId, TxId, COOKIE_LEN, MAX_MESSAGE,
 };
 use dswarm::proto::Identity;
 use proptest::prelude::*;
@@ -29,6 +29,17 @@ const BATCH: usize = 1000;
 fn corpus(pair: &Pair) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let crypto = pair.crypto();
     let identity = Identity::from_rng(&mut ChaCha8Rng::seed_from_u64(7));
+    let valid_hello = Datagram::Handshake(Handshake::Hello {
+        client: SessionId(3),
+        msg: dswarm::proto::handshake::ClientHandshake::new(
+            crypto,
+            pair.node.config().network_key,
+            identity.clone(),
+            pair.node.id(),
+            [9; 32],
+        )
+        .hello(),
+    });
     let datagrams = [
         Datagram::Beacon(Beacon {
             id: identity.id(),
@@ -58,6 +69,27 @@ fn corpus(pair: &Pair) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
             client: SessionId(1),
             msg: [6; 80],
             early: None,
+        }),
+        // A hello that passes the network key's check, alone and with a cookie.
+        valid_hello.clone(),
+        match &valid_hello {
+            Datagram::Handshake(Handshake::Hello { client, msg }) => {
+                Datagram::Handshake(Handshake::CookieHello {
+                    client: *client,
+                    msg: *msg,
+                    cookie: [8; COOKIE_LEN],
+                })
+            }
+            _ => unreachable!("a hello"),
+        },
+        Datagram::Handshake(Handshake::Cookie {
+            client: SessionId(1),
+            cookie: [8; COOKIE_LEN],
+        }),
+        Datagram::Handshake(Handshake::CookieHello {
+            client: SessionId(1),
+            msg: [3; 64],
+            cookie: [8; COOKIE_LEN],
         }),
         Datagram::Sealed {
             header: SealedHeader {
@@ -215,6 +247,14 @@ fn a_node_halfway_through_a_handshake_takes_any_bytes() {
 #[test]
 fn a_node_with_a_session_takes_any_bytes_in_and_out_of_it() {
     one_state("connected", || Pair::connected(4));
+}
+
+#[test]
+fn a_node_under_handshake_load_takes_any_bytes() {
+    // Every hello is past the cookie threshold: answered with a cookie, or refused.
+    one_state("loaded", || {
+        Pair::connected_with(6, |config| config.sessions.cookie_load = 0)
+    });
 }
 
 #[test]

@@ -26,8 +26,8 @@ use dswarm::proto::wire::MAX_PEERS;
 use dswarm::proto::wire::{
     decode, decode_message, Beacon, Datagram, DecodeError, ErrorCode, FrameFlags, Handshake,
     Message, NatKind, Notice, Request, Response, SealedHeader, SessionId, TxId, WireContact,
-    BEACON_LEN, MAGIC, MAX_CONTACTS, MAX_DATAGRAM, MAX_RELAYED, NETWORK_TAG_LEN, SEALED_HEADER_LEN,
-    VERSION,
+    BEACON_LEN, COOKIE_LEN, MAGIC, MAX_CONTACTS, MAX_DATAGRAM, MAX_RELAYED, NETWORK_TAG_LEN,
+    SEALED_HEADER_LEN, VERSION,
 };
 use dswarm::proto::NodeId;
 use proptest::prelude::*;
@@ -177,6 +177,18 @@ fn handshake() -> impl Strategy<Value = Handshake> {
     prop_oneof![
         (session.clone(), any::<[u8; 64]>())
             .prop_map(|(client, msg)| Handshake::Hello { client, msg }),
+        (session.clone(), any::<[u8; COOKIE_LEN]>())
+            .prop_map(|(client, cookie)| Handshake::Cookie { client, cookie }),
+        (
+            session.clone(),
+            any::<[u8; 64]>(),
+            any::<[u8; COOKIE_LEN]>()
+        )
+            .prop_map(|(client, msg, cookie)| Handshake::CookieHello {
+                client,
+                msg,
+                cookie
+            }),
         (session.clone(), session.clone(), any::<[u8; 64]>()).prop_map(|(client, server, msg)| {
             Handshake::HelloReply {
                 client,

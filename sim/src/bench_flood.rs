@@ -17,6 +17,10 @@
 //! 5. waits for `A` to drain its socket, reads its counters (`GET /metrics`) and memory
 //!    (VmHWM: peak; VmRSS: now), and has `B` look `A` up and ping it over HTTP.
 //!
+//! With `--hellos-per-second RATE` it floods hellos with a valid HMAC instead, while
+//! honest clients handshake with the node, once with cookies off and once on (the
+//! `hellos` module).
+//!
 //! Both processes are killed when the run ends, however it ends. Linux only (`/proc`).
 //! The figures of one run on a 2-core machine are in the closing note.
 
@@ -41,6 +45,9 @@ use dswarm::proto::{CryptoSuite, Identity, NodeId};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
+#[path = "bench_flood/hellos.rs"]
+pub mod hellos;
+
 /// Arguments of `dswarm bench-flood`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchFloodArgs {
@@ -64,6 +71,25 @@ pub struct BenchFloodArgs {
     /// Fail (exit 1) if the node's peak memory grows by this many MiB or more.
     #[arg(long, default_value_t = 20.0)]
     pub max_growth_mib: f64,
+    /// Instead of the garbage flood: hellos with a valid network-key HMAC at this
+    /// rate, from `senders` rotating sockets, while honest clients handshake with the
+    /// node; run with cookies off, then on (see the `hellos` module).
+    #[arg(long)]
+    pub hellos_per_second: Option<f64>,
+    /// How long each hello flood lasts, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    /// Honest clients handshaking with the node during a hello flood.
+    #[arg(long, default_value_t = 4)]
+    pub honest: u16,
+    /// Fail (exit 1) if, with cookies on, fewer honest handshakes than this share
+    /// complete during the hello flood.
+    #[arg(long, default_value_t = 0.9)]
+    pub min_success: f64,
+    /// Also flood this `dswarm` binary (another build, started without
+    /// `--cookie-load`) first, as a baseline for the hello flood.
+    #[arg(long)]
+    pub baseline_bin: Option<PathBuf>,
 }
 
 /// What one flood did and cost.
@@ -705,6 +731,9 @@ pub fn run(args: &BenchFloodArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(rate) = args.hellos_per_second {
+        return hellos::run(&bin, args, rate);
+    }
     match flood(&bin, args) {
         Ok(report) => {
             print(&report);

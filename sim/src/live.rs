@@ -48,6 +48,10 @@ pub struct Common {
     /// No periodic summaries.
     #[arg(long)]
     quiet: bool,
+    /// Half-open handshakes held from which a hello must bring a cookie (a number,
+    /// or `never`; default: a quarter of the half-open cap).
+    #[arg(long, value_parser = cookie_load)]
+    cookie_load: Option<usize>,
 }
 
 /// Arguments of `dswarm live`.
@@ -94,8 +98,20 @@ fn network_key(s: &str) -> Result<[u8; 32], String> {
     parse_hex32(s).map_err(|e| format!("network key: {e}"))
 }
 
+fn cookie_load(s: &str) -> Result<usize, String> {
+    match s {
+        "never" => Ok(usize::MAX),
+        n => n
+            .parse()
+            .map_err(|e| format!("cookie load: {e} (a number, or `never`)")),
+    }
+}
+
 fn base_config(common: &Common) -> LiveConfig {
     let mut config = LiveConfig::localhost();
+    if let Some(load) = common.cookie_load {
+        config.node.sessions.cookie_load = load;
+    }
     config.node.network_key = common.network_key.unwrap_or(DEFAULT_NETWORK_KEY);
     config.node.bootstrap = common.bootstrap.clone();
     config.group = (!common.no_multicast).then_some(common.multicast_group);

@@ -12,12 +12,14 @@
 //! - Handshake messages are retransmitted on timeout (doubling each time) and
 //!   duplicates are answered idempotently with the same bytes, so lost, duplicated
 //!   and reordered datagrams are fine.
-//! - Half-open server handshakes are bounded in total and per source address. Beyond
-//!   the per-source bound a hello is dropped and counted; at the total bound the oldest
-//!   half-open handshake makes room for it (also counted), so that a flood of hellos
-//!   from many ports cannot lock honest newcomers out until its handshakes time out:
-//!   it would have to send `half_open_max` hellos within one honest round trip. (Per
-//!   address, not per IP: a thousand nodes on 127.0.0.1 are a thousand sources.)
+//! - Half-open server handshakes are bounded in total and per source host (an IPv4
+//!   address, an IPv6 /64; on loopback, per address and port). Beyond the per-source
+//!   bound a hello is dropped and counted; at the total bound the oldest half-open
+//!   handshake makes room for it (also counted).
+//! - From `cookie_load` half-open handshakes on, a hello is answered with a stateless
+//!   cookie reply, and only a hello that brings the cookie back (its source receives)
+//!   costs a key and a half-open handshake; the dialling side follows cookie replies by
+//!   itself (the `hello` module).
 //! - Every frame is sealed with ChaCha20-Poly1305 under per-direction keys derived from
 //!   the handshake, with an explicit 64-bit counter as nonce and a 128-frame sliding
 //!   replay window: replays and frames too old for the window are refused.
@@ -43,7 +45,7 @@ use sha2::{Digest, Sha256};
 
 use super::counters::counters;
 use super::crypto::Crypto;
-use super::handshake::{self, ClientHandshake, HandshakeError, ServerHandshake, SessionKeys};
+use super::handshake::{ClientHandshake, HandshakeError, ServerHandshake, SessionKeys};
 use super::id::NodeId;
 use super::identity::Identity;
 use super::relay_path;
@@ -53,6 +55,8 @@ use super::wire::{
     self, Datagram, FrameFlags, Handshake, Message, Notice, SealedHeader, SessionId, MAX_DATAGRAM,
     SEALED_HEADER_LEN,
 };
+use hello::CookieSecrets;
+pub use hello::COOKIE_PERIOD;
 use path::Probe;
 pub use path::AMPLIFICATION_LIMIT;
 use slab::Slab;
@@ -69,6 +73,10 @@ pub struct SessionConfig {
     pub handshake_retries_max: u8,
     /// Half-open server handshakes held at once.
     pub half_open_max: usize,
+    /// Half-open server handshakes held from which a hello must bring a cookie: it is
+    /// answered with a cookie reply, and only the hello sent again with the cookie costs
+    /// a key and a half-open handshake. `usize::MAX`: never.
+    pub cookie_load: usize,
     /// Half-open server handshakes held for one source host: an IPv4 address or an
     /// IPv6 /64, whatever its ports (a source on loopback, a swarm on one host, counts
     /// by IP and port).
@@ -93,6 +101,7 @@ impl Default for SessionConfig {
             handshake_timeout: Duration::from_millis(500),
             handshake_retries_max: 3,
             half_open_max: 1024,
+            cookie_load: 256,
             half_open_per_source_max: 16,
             lifetime: Duration::from_secs(3600),
             idle_timeout: Duration::from_secs(300),
@@ -198,6 +207,17 @@ counters! {
         Breach half_open_evicted,
         /// Handshake datagrams that matched no handshake (late duplicates, strangers).
         Breach handshake_unmatched,
+        /// Cookie replies sent: hellos that came while `cookie_load` handshakes were
+        /// half open without a valid cookie (refused: no key made, nothing kept).
+        Activity cookies_sent,
+        /// Hellos that brought a valid cookie while `cookie_load` handshakes were half
+        /// open, and were answered.
+        Activity cookie_hellos,
+        /// Of the hellos refused under load, those whose cookie was forged, stale, or
+        /// minted for another address or hello.
+        Breach cookies_refused,
+        /// Cookie replies to this node's dials: its hello went again with the cookie.
+        Activity cookies_followed,
         /// Frames opened.
         Activity frames_opened,
         /// First messages that came beside msg3 or msg4 and opened (a round trip, or a
@@ -360,8 +380,11 @@ struct Dial {
     /// A frame of this session that overtook msg4 (the answer to the early
     /// message, most likely): opened once msg4 opens the session.
     overtaken: Option<Overtaken>,
-    /// The datagram to retransmit: msg1, then msg3.
+    /// The datagram to retransmit: msg1 (with the server's cookie once it sent one),
+    /// then msg3.
     last: Vec<u8>,
+    /// Cookie replies followed at once.
+    cookies: u8,
     server: Option<SessionId>,
     attempts: u8,
     deadline: Time,
@@ -469,6 +492,8 @@ pub struct Sessions {
     /// Keys path challenge tokens: derived from the identity's secret, so that no peer
     /// can predict a token it did not receive.
     path_key: [u8; 32],
+    /// The secrets cookies are minted under, drawn when first needed.
+    cookies: CookieSecrets,
     deadlines: BTreeSet<(Time, SessionId)>,
     transmits: VecDeque<(SocketAddr, Vec<u8>)>,
     events: VecDeque<SessionEvent>,
@@ -487,6 +512,7 @@ impl Sessions {
             local: identity.id(),
             probes: BTreeMap::new(),
             path_key,
+            cookies: CookieSecrets::default(),
             config,
             network_key,
             identity,
@@ -692,6 +718,7 @@ impl Sessions {
                 early_sent: false,
                 overtaken: None,
                 last: hello,
+                cookies: 0,
                 server: None,
                 attempts: 1,
                 deadline,
@@ -713,7 +740,15 @@ impl Sessions {
         rng: &mut impl RngCore,
     ) -> Vec<EarlyMessage> {
         match message {
-            Handshake::Hello { client, msg } => self.on_hello(now, crypto, from, client, &msg, rng),
+            Handshake::Hello { client, msg } => {
+                self.on_hello(now, crypto, from, client, &msg, None, rng)
+            }
+            Handshake::CookieHello {
+                client,
+                msg,
+                cookie,
+            } => self.on_hello(now, crypto, from, client, &msg, Some(&cookie), rng),
+            Handshake::Cookie { client, cookie } => self.on_cookie(from, client, cookie),
             Handshake::HelloReply {
                 client,
                 server,
@@ -728,115 +763,6 @@ impl Sessions {
             }
         }
         Vec::new()
-    }
-
-    fn on_hello(
-        &mut self,
-        now: Time,
-        crypto: &dyn Crypto,
-        from: SocketAddr,
-        client: SessionId,
-        msg1: &[u8; 64],
-        rng: &mut impl RngCore,
-    ) {
-        if let Some(id) = self.half_open.get(&(from, client)) {
-            // A duplicate: the same answer again.
-            if let Some(Slot::Server(half_open)) = self.slots.get(id) {
-                self.transmits.push_back((from, half_open.reply.clone()));
-            }
-            return;
-        }
-        // The network key's HMAC first: it costs a hash, where what follows costs a
-        // key generation and may evict an honest half-open handshake.
-        let client_key = match handshake::open_hello(crypto, &self.network_key, msg1) {
-            Ok(client_key) => client_key,
-            Err(error) => {
-                self.stats.handshakes_rejected += 1;
-                tracing::debug!(%from, %error, "refusing hello");
-                return;
-            }
-        };
-        let per_source = self
-            .half_open_by_source
-            .get(&Source::of(from))
-            .copied()
-            .unwrap_or(0);
-        if per_source >= self.config.half_open_per_source_max {
-            self.stats.half_open_refused += 1;
-            return;
-        }
-        if self.half_open.len() >= self.config.half_open_max && !self.evict_oldest_half_open() {
-            self.stats.half_open_refused += 1;
-            return;
-        }
-        let mut ephemeral = [0u8; 32];
-        rng.fill_bytes(&mut ephemeral);
-        let mut handshake =
-            ServerHandshake::new(crypto, self.network_key, self.identity.clone(), ephemeral);
-        let msg2 = match handshake.handle_opened_hello(crypto, msg1, client_key) {
-            Ok(msg2) => msg2,
-            Err(error) => {
-                self.stats.handshakes_rejected += 1;
-                tracing::debug!(%from, %error, "refusing hello");
-                return;
-            }
-        };
-        let id = self.new_id(rng);
-        let reply = Datagram::Handshake(Handshake::HelloReply {
-            client,
-            server: id,
-            msg: msg2,
-        })
-        .to_bytes();
-        self.transmits.push_back((from, reply.clone()));
-        self.half_open.insert((from, client), id);
-        *self
-            .half_open_by_source
-            .entry(Source::of(from))
-            .or_default() += 1;
-        // A half-open handshake lives as long as the client would keep retrying.
-        let patience = self.config.handshake_timeout
-            * ((1u32 << self.config.handshake_retries_max.min(16)) * 2);
-        self.set_slot(
-            id,
-            Slot::Server(Box::new(HalfOpen {
-                handshake,
-                addr: from,
-                client,
-                reply,
-                deadline: now + patience,
-            })),
-        );
-    }
-
-    /// Drops the half-open server handshake that started first (every one waits the
-    /// same patience, so its deadline is the earliest); `false` if none is held.
-    fn evict_oldest_half_open(&mut self) -> bool {
-        let oldest = self
-            .deadlines
-            .iter()
-            .map(|&(_, id)| id)
-            .find(|id| matches!(self.slots.get(id), Some(Slot::Server(_))));
-        let Some(id) = oldest else {
-            return false;
-        };
-        if let Some(Slot::Server(half_open)) = self.take_slot(id) {
-            self.forget_half_open(half_open.addr, half_open.client);
-            self.stats.half_open_evicted += 1;
-        }
-        true
-    }
-
-    fn forget_half_open(&mut self, addr: SocketAddr, client: SessionId) {
-        if self.half_open.remove(&(addr, client)).is_some() {
-            let source = Source::of(addr);
-            if let Some(n) = self.half_open_by_source.get_mut(&source) {
-                *n -= 1;
-                if *n == 0 {
-                    self.half_open_by_source.remove(&source);
-                }
-            }
-        }
     }
 
     fn on_hello_reply(
@@ -1528,6 +1454,7 @@ impl Sessions {
 }
 
 mod footprint;
+mod hello;
 mod path;
 mod slab;
 #[cfg(test)]

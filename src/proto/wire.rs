@@ -14,6 +14,8 @@
 //! | `0x12` | [`Handshake::HelloReply`] (msg2) | client session u32, server session u32, msg2 64 |
 //! | `0x13` | [`Handshake::Auth`] (msg3) | server session u32, msg3 112, then optionally the client's first sealed frame (a whole sealed datagram) |
 //! | `0x14` | [`Handshake::Accept`] (msg4) | client session u32, msg4 80, then optionally the server's first sealed frame (a whole sealed datagram) |
+//! | `0x15` | [`Handshake::Cookie`]: a loaded server's answer to a hello, "say it again with this" | client session u32, cookie 16 |
+//! | `0x16` | [`Handshake::CookieHello`]: msg1 again, with the cookie beside it | client session u32, msg1 64, cookie 16 |
 //! | `0x20` | [`Datagram::Sealed`]: a session frame | receiver session u32, counter u64, AEAD ciphertext of a [`Message`] |
 //! | `0x21` | the same, from a sender that asks not to be listed (it sits behind a NAT) | as `0x20` |
 //! | `0x24`, `0x25` | `0x20` and `0x21` from a sender that keeps the session (the receiver is in its routing table, or would be taken in): the receiver keeps it too | as `0x20` |
@@ -21,7 +23,9 @@
 //!
 //! Only beacons, `Who` and the handshake travel in the clear; every RPC [`Message`]
 //! travels sealed, authenticated together with the frame's header. A `Who` is padded
-//! to the size of the beacon it asks for, so it cannot amplify traffic.
+//! to the size of the beacon it asks for, so it cannot amplify traffic. A cookie reply
+//! (`0x15`, 23 bytes) is smaller than the hello (71 bytes) that draws it, for the same
+//! reason; the cookie travels beside the SHS1 bytes, never inside them.
 //!
 //! A [`Message`] is a type byte, a 32-bit transaction id, then its fields; a one-way
 //! [`Notice`] has no transaction id (see the `traversal` module). Integers are
@@ -60,6 +64,8 @@ const KIND_HELLO: u8 = 0x11;
 const KIND_HELLO_REPLY: u8 = 0x12;
 const KIND_AUTH: u8 = 0x13;
 const KIND_ACCEPT: u8 = 0x14;
+const KIND_COOKIE: u8 = 0x15;
+const KIND_COOKIE_HELLO: u8 = 0x16;
 const KIND_SEALED: u8 = 0x20;
 const KIND_SEALED_UNLISTED: u8 = 0x21;
 const KIND_SEALED_KEEP: u8 = 0x24;
@@ -74,6 +80,13 @@ const KIND_NO_SESSION: u8 = 0x22;
 pub const BEACON_LEN: usize = 3 + ID_LEN + 2 + 8 + NETWORK_TAG_LEN + SIGNATURE_LEN;
 /// Length of a sealed frame's header: magic, version, kind, receiver session, counter.
 pub const SEALED_HEADER_LEN: usize = 3 + 4 + 8;
+/// Length of a handshake cookie ([`Handshake::Cookie`]).
+pub const COOKIE_LEN: usize = 16;
+/// Length of a hello datagram ([`Handshake::Hello`]).
+pub const HELLO_DATAGRAM_LEN: usize = 3 + 4 + 64;
+/// Length of a cookie reply datagram ([`Handshake::Cookie`]): under a third of the
+/// hello that draws it.
+pub const COOKIE_DATAGRAM_LEN: usize = 3 + 4 + COOKIE_LEN;
 
 const MSG_PING: u8 = 0x01;
 const MSG_FIND_NODE: u8 = 0x02;
@@ -160,6 +173,26 @@ pub enum Handshake {
         /// request, in the same datagram as msg4 rather than one of its own. A whole
         /// sealed datagram, so the client opens it like any other.
         early: Option<Vec<u8>>,
+    },
+    /// A server under load to a hello that brought no valid cookie: "say it again with
+    /// this cookie". It holds nothing for the hello: the cookie is a MAC, under a
+    /// secret of its own, of the hello's source address, its session number and msg1,
+    /// so only a client that receives at that address can send it back.
+    Cookie {
+        /// The client's session number (the hello's).
+        client: SessionId,
+        /// The cookie to send back beside msg1.
+        cookie: [u8; COOKIE_LEN],
+    },
+    /// msg1 again, with the cookie a [`Handshake::Cookie`] gave it: the SHS1 bytes are
+    /// those of the first hello, the cookie travels beside them.
+    CookieHello {
+        /// The client's session number.
+        client: SessionId,
+        /// SHS1 msg1, the same as the hello's.
+        msg: [u8; 64],
+        /// The cookie, as received.
+        cookie: [u8; COOKIE_LEN],
     },
 }
 
@@ -529,6 +562,15 @@ pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
             let early = early_frame(r.rest(), 3 + 4 + 80)?;
             Datagram::Handshake(Handshake::Accept { client, msg, early })
         }
+        KIND_COOKIE => Datagram::Handshake(Handshake::Cookie {
+            client: SessionId(r.u32()?),
+            cookie: r.array()?,
+        }),
+        KIND_COOKIE_HELLO => Datagram::Handshake(Handshake::CookieHello {
+            client: SessionId(r.u32()?),
+            msg: r.array()?,
+            cookie: r.array()?,
+        }),
         KIND_SEALED | KIND_SEALED_UNLISTED | KIND_SEALED_KEEP | KIND_SEALED_UNLISTED_KEEP => {
             let receiver = SessionId(r.u32()?);
             let counter = r.u64()?;
@@ -572,6 +614,8 @@ pub fn is_session_datagram(bytes: &[u8]) -> bool {
                 | KIND_HELLO_REPLY
                 | KIND_AUTH
                 | KIND_ACCEPT
+                | KIND_COOKIE
+                | KIND_COOKIE_HELLO
                 | KIND_SEALED
                 | KIND_SEALED_UNLISTED
                 | KIND_SEALED_KEEP
@@ -702,6 +746,21 @@ impl Datagram {
                     if let Some(early) = early {
                         out.extend_from_slice(early);
                     }
+                }
+                Handshake::Cookie { client, cookie } => {
+                    out.push(KIND_COOKIE);
+                    out.extend_from_slice(&client.0.to_be_bytes());
+                    out.extend_from_slice(cookie);
+                }
+                Handshake::CookieHello {
+                    client,
+                    msg,
+                    cookie,
+                } => {
+                    out.push(KIND_COOKIE_HELLO);
+                    out.extend_from_slice(&client.0.to_be_bytes());
+                    out.extend_from_slice(msg);
+                    out.extend_from_slice(cookie);
                 }
             },
             Datagram::Sealed { header, ciphertext } => {

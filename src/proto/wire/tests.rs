@@ -103,6 +103,14 @@ fn handshake_datagrams_carry_the_shs1_messages_exactly() {
             },
             3 + 4 + 80,
         ),
+        (
+            Handshake::CookieHello {
+                client: SessionId(1),
+                msg: [1; 64],
+                cookie: [5; COOKIE_LEN],
+            },
+            3 + 4 + 64 + COOKIE_LEN,
+        ),
     ];
     for (handshake, len) in cases {
         let datagram = Datagram::Handshake(handshake);
@@ -110,6 +118,29 @@ fn handshake_datagrams_carry_the_shs1_messages_exactly() {
         assert_eq!(bytes.len(), len);
         assert_eq!(decode(&bytes), Ok(datagram));
     }
+}
+
+#[test]
+fn a_cookie_reply_is_under_a_third_of_the_hello_that_draws_it() {
+    let hello = Datagram::Handshake(Handshake::Hello {
+        client: SessionId(1),
+        msg: [1; 64],
+    })
+    .to_bytes();
+    let cookie = Datagram::Handshake(Handshake::Cookie {
+        client: SessionId(1),
+        cookie: [7; COOKIE_LEN],
+    });
+    let bytes = cookie.to_bytes();
+    assert_eq!(hello.len(), HELLO_DATAGRAM_LEN);
+    assert_eq!(bytes.len(), COOKIE_DATAGRAM_LEN);
+    assert!(3 * bytes.len() < hello.len(), "{} bytes", bytes.len());
+    assert_eq!(decode(&bytes), Ok(cookie));
+    for len in 0..bytes.len() {
+        assert!(decode(&bytes[..len]).is_err(), "prefix of {len} bytes");
+    }
+    assert!(decode(&[&bytes[..], &[0]].concat()).is_err());
+    assert!(is_session_datagram(&bytes), "a relay carries it");
 }
 
 #[test]
@@ -153,7 +184,7 @@ fn foreign_and_unknown_headers_are_named() {
         decode(&[MAGIC, 9, 1]),
         Err(DecodeError::UnsupportedVersion(9))
     );
-    for kind in [0x00, 0x03, 0x15, 0x23, 0x30] {
+    for kind in [0x00, 0x03, 0x17, 0x23, 0x30] {
         assert_eq!(
             decode(&[MAGIC, VERSION, kind]),
             Err(DecodeError::UnknownKind(kind))
