@@ -947,3 +947,50 @@ fn an_answer_that_overtakes_msg4_is_read_once_msg4_arrives() {
     let read = deliver_early(&mut p.a, addr(B), &accept, &mut p.rng).expect("the answer, read");
     assert_eq!((read.peer, read.plaintext), (b_id, b"a".to_vec()));
 }
+
+/// The replay window against a model that remembers every counter: a counter is
+/// accepted if it was never accepted before and is at most 127 below the highest
+/// seen (or above it). Steps are drawn around the highest, so that the window's edge,
+/// its shifts by less and more than its width, and replays are all met.
+#[test]
+fn the_replay_window_agrees_with_a_model_that_forgets_nothing() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed, TestRunner};
+    use std::collections::BTreeSet;
+
+    let step = prop_oneof![
+        8 => -140i64..=4,    // around the window's lower edge, and replays
+        2 => 1i64..=300,     // shifts by less and more than the window
+        1 => Just(i64::MAX), // a jump far ahead
+    ];
+    let config = Config {
+        cases: 512,
+        rng_seed: RngSeed::Fixed(0x5EA1),
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    runner
+        .run(&proptest::collection::vec(step, 1..400), |steps| {
+            let mut window = ReplayWindow::default();
+            let mut seen = BTreeSet::new();
+            let mut highest = 0u64;
+            for step in steps {
+                let counter = match step {
+                    i64::MAX => highest.saturating_add(1 << 40),
+                    d if d < 0 => highest.saturating_sub(d.unsigned_abs()),
+                    d => highest.saturating_add(d as u64),
+                };
+                let fresh = !seen.contains(&counter)
+                    && (counter > highest || highest - counter < ReplayWindow::SIZE);
+                prop_assert_eq!(window.check(counter), fresh, "counter {}", counter);
+                if fresh {
+                    window.record(counter);
+                    seen.insert(counter);
+                    highest = highest.max(counter);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
