@@ -1459,3 +1459,6 @@ mod path;
 mod slab;
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod sealing_tests;
