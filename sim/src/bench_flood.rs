@@ -580,13 +580,7 @@ pub fn flood(bin: &Path, args: &BenchFloodArgs) -> Result<FloodReport, String> {
                 break;
             }
             sent += 1;
-            let mut ephemeral = [0u8; 32];
-            rng.fill_bytes(&mut ephemeral);
-            let hello = Datagram::Handshake(Handshake::Hello {
-                client: SessionId(rng.next_u32()),
-                msg: handshake::hello(&RealCrypto, &DEFAULT_NETWORK_KEY, &ephemeral),
-            })
-            .to_bytes();
+            let hello = fresh_hello(&mut rng);
             if socket.send_to(&hello, a.udp).is_ok() {
                 report.handshakes_sent += 1;
             }
@@ -757,4 +751,17 @@ pub fn run(args: &BenchFloodArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// A well-formed SHS1 hello under the open swarm's network key, with a fresh ephemeral
+/// key and session number: 32 random bytes are as good as a real key until the server
+/// does the Diffie-Hellman, and cost the flooder nothing.
+fn fresh_hello(rng: &mut impl RngCore) -> Vec<u8> {
+    let mut ephemeral = [0u8; 32];
+    rng.fill_bytes(&mut ephemeral);
+    Datagram::Handshake(Handshake::Hello {
+        client: SessionId(rng.next_u32()),
+        msg: handshake::hello(&RealCrypto, &DEFAULT_NETWORK_KEY, &ephemeral),
+    })
+    .to_bytes()
 }

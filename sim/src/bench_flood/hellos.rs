@@ -25,13 +25,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dswarm::proto::crypto::RealCrypto;
-use dswarm::proto::handshake;
 use dswarm::proto::node::DEFAULT_NETWORK_KEY;
 use dswarm::proto::session::{SessionConfig, SessionEvent, Sessions};
-use dswarm::proto::wire::{self, Datagram, Handshake, SessionId, MAX_DATAGRAM};
+use dswarm::proto::wire::{self, Datagram, MAX_DATAGRAM};
 use dswarm::proto::{Identity, NodeId, Time};
 use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::SeedableRng;
 
 use std::process::ExitCode;
 
@@ -151,15 +150,7 @@ fn flood(sockets: &[UdpSocket], node: SocketAddr, rate: f64, stop: &AtomicBool) 
         }
         let batch_end = owed.min(tried + 256);
         while tried < batch_end {
-            // A fresh ephemeral key: 32 random bytes are as good as a real one until
-            // the server does the Diffie-Hellman, and cost the flooder nothing.
-            let mut ephemeral = [0u8; 32];
-            rng.fill_bytes(&mut ephemeral);
-            let hello = Datagram::Handshake(Handshake::Hello {
-                client: SessionId(rng.next_u32()),
-                msg: handshake::hello(&RealCrypto, &DEFAULT_NETWORK_KEY, &ephemeral),
-            })
-            .to_bytes();
+            let hello = super::fresh_hello(&mut rng);
             let socket = &sockets[(tried % sockets.len() as u64) as usize];
             tried += 1;
             // A full send buffer drops it here: count only what left.
