@@ -537,14 +537,7 @@ pub fn flood(bin: &Path, args: &BenchFloodArgs) -> Result<FloodReport, String> {
 
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let corpus = corpus(&mut rng);
-    let sockets: Vec<UdpSocket> = (0..args.senders)
-        .map(|_| {
-            let socket = UdpSocket::bind("127.0.0.1:0")?;
-            socket.set_nonblocking(true)?;
-            Ok(socket)
-        })
-        .collect::<std::io::Result<_>>()
-        .map_err(|e| format!("cannot bind a sender: {e}"))?;
+    let sockets = senders(args.senders)?;
     let mut pacer = Pacer::new(a.udp, args.unpaced)?;
     let sent_at = Instant::now();
     let mut buf = Vec::with_capacity(MAX_DATAGRAM + 64);
@@ -764,4 +757,17 @@ fn fresh_hello(rng: &mut impl RngCore) -> Vec<u8> {
         msg: handshake::hello(&RealCrypto, &DEFAULT_NETWORK_KEY, &ephemeral),
     })
     .to_bytes()
+}
+
+/// `n` non-blocking UDP sockets on 127.0.0.1, each on a port of its own: the flood's
+/// rotating sources.
+fn senders(n: u16) -> Result<Vec<UdpSocket>, String> {
+    (0..n)
+        .map(|_| {
+            let socket = UdpSocket::bind("127.0.0.1:0")?;
+            socket.set_nonblocking(true)?;
+            Ok(socket)
+        })
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| format!("cannot bind a sender: {e}"))
 }

@@ -229,14 +229,7 @@ pub fn run_one(
     };
     let node = NodeProcess::start(bin, &extra)?;
     std::thread::sleep(Duration::from_millis(300));
-    let sockets: Vec<UdpSocket> = (0..senders)
-        .map(|_| {
-            let socket = UdpSocket::bind("127.0.0.1:0")?;
-            socket.set_nonblocking(true)?;
-            Ok(socket)
-        })
-        .collect::<std::io::Result<_>>()
-        .map_err(|e| format!("cannot bind a sender: {e}"))?;
+    let sockets = super::senders(senders)?;
     let before = counters(&node)?;
     let cpu_before = cpu_seconds(node.pid())?;
     let stop = Arc::new(AtomicBool::new(false));
