@@ -177,6 +177,14 @@ pub async fn run_keeping<S: DatagramSocket, M: DatagramSocket>(
                 None => return Ok(()),
                 Some(Control::Shutdown) => break,
                 Some(Control::Run { command, reply }) => {
+                    // Only these change what the node owns (see `Node::owned`).
+                    let publishes = matches!(
+                        command,
+                        Command::ImmutablePut(_)
+                            | Command::MutablePut { .. }
+                            | Command::Announce { .. }
+                            | Command::Unannounce(_)
+                    );
                     match node.start(now(), command) {
                         Ok(query) => {
                             waiting.insert(query, Waiter::Reply(reply));
@@ -185,7 +193,7 @@ pub async fn run_keeping<S: DatagramSocket, M: DatagramSocket>(
                             let _ = reply.send(Err(error));
                         }
                     }
-                    if let Some(file) = &mut owned {
+                    if let Some(file) = owned.as_mut().filter(|_| publishes) {
                         if let Err(error) = file.save(node.owned()) {
                             let path = file.path().display();
                             tracing::warn!(%path, %error, "cannot keep the node's own records");
