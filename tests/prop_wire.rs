@@ -24,10 +24,10 @@ use dswarm::proto::crypto::TAG_LEN;
 use dswarm::proto::store::{SignedPeer, MAX_RELAYS};
 use dswarm::proto::wire::MAX_PEERS;
 use dswarm::proto::wire::{
-    decode, decode_message, Beacon, Datagram, DecodeError, ErrorCode, FrameFlags, Handshake,
-    Message, NatKind, Notice, Request, Response, SealedHeader, SessionId, TxId, WireContact,
-    BEACON_LEN, COOKIE_LEN, MAGIC, MAX_CONTACTS, MAX_DATAGRAM, MAX_RELAYED, NETWORK_TAG_LEN,
-    SEALED_HEADER_LEN, VERSION,
+    decode, decode_message, relayed_has_room, Beacon, Datagram, DecodeError, ErrorCode, FrameFlags,
+    Handshake, Message, NatKind, Notice, Request, Response, SealedHeader, SessionId, TxId,
+    WireContact, BEACON_LEN, COOKIE_LEN, MAGIC, MAX_CONTACTS, MAX_DATAGRAM, MAX_RELAYED,
+    NETWORK_TAG_LEN, SEALED_HEADER_LEN, VERSION,
 };
 use dswarm::proto::NodeId;
 use proptest::prelude::*;
@@ -112,7 +112,14 @@ fn notice() -> impl Strategy<Value = Notice> {
     prop_oneof![
         Just(Notice::Bye),
         (node_id(), datagram.clone()).prop_map(|(to, datagram)| Notice::Relay { to, datagram }),
-        (node_id(), datagram).prop_map(|(from, datagram)| Notice::Relayed { from, datagram }),
+        (node_id(), proptest::option::of(socket_addr()), datagram).prop_map(
+            |(from, observed, datagram)| Notice::Relayed {
+                from,
+                // The relay vouches for the address only where it fits.
+                observed: observed.filter(|addr| relayed_has_room(datagram.len(), addr)),
+                datagram,
+            }
+        ),
         any::<u64>().prop_map(|nonce| Notice::PunchProbe { nonce }),
         any::<u64>().prop_map(|nonce| Notice::PunchAck { nonce }),
     ]

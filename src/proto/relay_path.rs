@@ -7,8 +7,9 @@
 //! such an address by wrapping it in a relay notice to the relay, and feeds a relayed
 //! datagram in as if it came from that address.
 //!
-//! In: a (relay, peer) pair, or an address. Out: the pair's stand-in address (stable
-//! while its path is kept), or the pair behind an address.
+//! In: a (relay, peer) pair, or an address; the address the relay says it sees the
+//! peer at. Out: the pair's stand-in address (stable while its path is kept), or the
+//! pair behind an address, and the peer's address as the relay vouched for it.
 //!
 //! A relay can name any sender in what it forwards, and each new (relay, sender) pair
 //! makes a path. So at most [`PATHS_MAX`] are kept: at the bound, a new pair first
@@ -39,11 +40,13 @@ pub fn is_relay_path(addr: SocketAddr) -> bool {
     }
 }
 
-/// One path: its (relay, peer) pair and when it last carried a datagram.
+/// One path: its (relay, peer) pair, when it last carried a datagram, and where the
+/// relay last said it sees the peer.
 #[derive(Clone, Copy, Debug)]
 struct Path {
     pair: (NodeId, NodeId),
     used: Time,
+    observed: Option<SocketAddr>,
 }
 
 /// The relay paths of one node; see the module docs.
@@ -121,7 +124,14 @@ impl RelayPaths {
         );
         self.next += 1;
         let pair = (relay, peer);
-        self.by_addr.insert(addr, Path { pair, used: now });
+        self.by_addr.insert(
+            addr,
+            Path {
+                pair,
+                used: now,
+                observed: None,
+            },
+        );
         self.by_pair.insert(pair, addr);
         self.sweep_at.get_or_insert(now + self.idle);
         addr
@@ -131,6 +141,18 @@ impl RelayPaths {
         if let Some(path) = self.by_addr.remove(addr) {
             self.by_pair.remove(&path.pair);
         }
+    }
+
+    /// Notes that the relay of path `addr` sees its peer at `observed`.
+    pub fn vouch(&mut self, addr: SocketAddr, observed: SocketAddr) {
+        if let Some(path) = self.by_addr.get_mut(&addr) {
+            path.observed = Some(observed);
+        }
+    }
+
+    /// Where the relay of path `addr` last said it sees the peer.
+    pub fn observed(&self, addr: SocketAddr) -> Option<SocketAddr> {
+        self.by_addr.get(&addr)?.observed
     }
 
     /// The (relay, peer) behind a stand-in address.

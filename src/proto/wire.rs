@@ -44,7 +44,7 @@ mod records;
 mod traversal;
 
 pub use records::{MAX_MESSAGE, MAX_PEERS};
-pub use traversal::{path_notice, NatKind, Notice, MAX_RELAYED};
+pub use traversal::{path_notice, relayed_has_room, NatKind, Notice, MAX_RELAYED};
 
 /// The largest datagram dswarm sends or accepts: fits a 1280-byte IPv6 MTU with room
 /// for headers and tunnels.
@@ -923,6 +923,11 @@ impl Reader<'_> {
 
     fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.array::<1>()?[0])
+    }
+
+    /// The next byte, left unread.
+    fn peek_u8(&self) -> Result<u8, DecodeError> {
+        Reader { ..*self }.u8()
     }
 
     fn u16(&mut self) -> Result<u16, DecodeError> {

@@ -422,6 +422,9 @@ pub enum PunchFailure {
     NoReflexiveAddress,
     /// The peer did not answer the punch request.
     NoAnswer,
+    /// The peer named an address its relay did not vouch for, or one no peer could
+    /// be at: no probes went there.
+    Unvouched,
     /// Probes went out for the whole punch window and none arrived.
     Timeout,
 }

@@ -337,12 +337,22 @@ impl Node {
                     // session moves onto their path once that path answers a challenge).
                     self.stats.punches_succeeded += 1;
                     self.finish_connect(now, query, ConnectPath::Punched);
-                } else if punchable(self.nat(), nat) {
-                    self.start_punch(now, peer, reflexive, Some(query));
-                } else {
+                } else if !punchable(self.nat(), nat) {
                     self.events.push_back(Event::PunchFailed {
                         peer,
                         reason: PunchFailure::BothRandom,
+                    });
+                    self.finish_connect(now, query, ConnectPath::Relayed);
+                } else if self.sessions.addr_of(&peer).is_some_and(|path| {
+                    self.traversal
+                        .punch_target(path, reflexive, self.config.address)
+                }) {
+                    self.start_punch(now, peer, reflexive, Some(query));
+                } else {
+                    self.stats.punches_refused += 1;
+                    self.events.push_back(Event::PunchFailed {
+                        peer,
+                        reason: PunchFailure::Unvouched,
                     });
                     self.finish_connect(now, query, ConnectPath::Relayed);
                 }

@@ -152,6 +152,21 @@ impl Traversal {
         }
     }
 
+    /// Whether a punch over relay path `path` may aim at `target`, the address the
+    /// peer names: only where a peer could be (`own` is this node's address, for
+    /// loopback swarms), and only at the IP address the path's relay vouched for in
+    /// what it forwarded. The port may differ: a NAT that maps each destination anew
+    /// shows the relay another port than the peer learned from others.
+    pub(super) fn punch_target(
+        &self,
+        path: SocketAddr,
+        target: SocketAddr,
+        own: Option<SocketAddr>,
+    ) -> bool {
+        let vouched = self.paths.observed(path);
+        super::limits::dialable(&target, own) && vouched.is_some_and(|at| at.ip() == target.ip())
+    }
+
     pub(super) fn poll_timeout(&self) -> Option<Time> {
         let punches = self.punches.values().map(|p| p.next.min(p.deadline)).min();
         let sweep = self.paths.poll_timeout();
@@ -478,8 +493,13 @@ impl Node {
                     // node took no part in. Counted for the simulator's safety check.
                     self.stats.relay_readable += 1;
                 }
+                // `from` is the session's validated address: where this node sees the
+                // sender, which it vouches for so a punch can aim there.
+                let observed =
+                    Some(from).filter(|addr| wire::relayed_has_room(datagram.len(), addr));
                 let relayed = Message::Notice(Notice::Relayed {
                     from: peer,
+                    observed,
                     datagram,
                 });
                 if self.send_sealed(&to, &relayed) {
@@ -490,6 +510,7 @@ impl Node {
             }
             Notice::Relayed {
                 from: sender,
+                observed,
                 datagram,
             } if !relayed => {
                 if !self.admit_request(now, peer) {
@@ -499,6 +520,9 @@ impl Node {
                 let path = self.traversal.paths.addr(now, peer, sender, |addr, peer| {
                     sessions.addr_of(peer) == Some(addr)
                 });
+                if let Some(observed) = observed {
+                    self.traversal.paths.vouch(path, observed);
+                }
                 self.traversal.relay_addrs.insert(peer, from);
                 self.on_relayed_datagram(now, path, &datagram);
             }
@@ -565,8 +589,9 @@ impl Node {
     /// Probing sends datagrams for a whole window to the address the peer names, so a
     /// node punches only for a peer it reaches through a relay (what a punch is for),
     /// at most once per [`PUNCH_PERIOD`] for each, and only toward an address a peer
-    /// could be at. Anything else is refused and counted (`punches_refused`); the
-    /// answer still goes, and the peer stays relayed.
+    /// could be at and that the relay vouched for ([`Node::punch_target`]). Anything
+    /// else is refused and counted (`punches_refused`); the answer still goes, and
+    /// the peer stays relayed.
     pub(super) fn punch_answer(
         &mut self,
         now: Time,
@@ -583,11 +608,12 @@ impl Node {
         if !(punchable(own, nat) && self.reflexive_addr().is_some()) {
             return answer;
         }
+        let aim = self
+            .traversal
+            .punch_target(from, reflexive, self.config.address);
         let punched = &mut self.traversal.punched_for;
         punched.retain(|_, at| now < *at + PUNCH_PERIOD);
-        let allowed = relay_path::is_relay_path(from)
-            && !punched.contains_key(&peer)
-            && super::limits::dialable(&reflexive, self.config.address);
+        let allowed = relay_path::is_relay_path(from) && !punched.contains_key(&peer) && aim;
         if allowed {
             punched.insert(peer, now);
             self.start_punch(now, peer, reflexive, None);
@@ -670,6 +696,7 @@ mod tests {
             .addr(Time::ZERO, NodeId([9; 32]), peer, |_, _| true);
         let direct = SocketAddr::from(([10, 0, 0, 2], 7000));
         let victim = SocketAddr::from(([192, 0, 2, 80], 53));
+        node.traversal.paths.vouch(relayed, victim);
         let now = Time::ZERO + Duration::from_secs(1);
         let punch = |node: &mut Node, now, from, peer, target| {
             node.punch_answer(now, from, peer, NatKind::Consistent, target);
@@ -700,8 +727,42 @@ mod tests {
             .traversal
             .paths
             .addr(Time::ZERO, NodeId([9; 32]), other, |_, _| true);
+        node.traversal.paths.vouch(other_path, victim);
         assert!(punch(&mut node, now, other_path, other, victim));
         assert!(punch(&mut node, now + PUNCH_PERIOD, relayed, peer, victim));
         assert_eq!(node.stats().punches_refused, 4);
+    }
+
+    #[test]
+    fn a_punch_aims_only_at_the_ip_address_the_relay_vouched_for() {
+        let mut node = node_behind_a_nat();
+        let relay = NodeId([9; 32]);
+        let seen = SocketAddr::from(([198, 51, 100, 7], 41000));
+        let victim = SocketAddr::from(([192, 0, 2, 80], 53));
+        let now = Time::ZERO + Duration::from_secs(1);
+        let mut punch = |peer: u8, vouched: Option<SocketAddr>, target| {
+            let peer = NodeId([peer; 32]);
+            let path = node.traversal.paths.addr(now, relay, peer, |_, _| true);
+            if let Some(vouched) = vouched {
+                node.traversal.paths.vouch(path, vouched);
+            }
+            node.punch_answer(now, path, peer, NatKind::Consistent, target);
+            node.traversal.punches.remove(&peer).is_some()
+        };
+        // The relay forwarded nothing that said where it sees the peer: refused.
+        assert!(!punch(2, None, seen));
+        // The peer names another host than the one the relay sees it at: refused,
+        // whichever port.
+        assert!(!punch(3, Some(seen), victim));
+        assert!(!punch(
+            4,
+            Some(seen),
+            SocketAddr::new(victim.ip(), seen.port())
+        ));
+        // The host the relay sees it at, on the port the relay sees or another (a NAT
+        // that maps each destination anew): a punch.
+        assert!(punch(5, Some(seen), seen));
+        assert!(punch(6, Some(seen), SocketAddr::new(seen.ip(), 40001)));
+        assert_eq!(node.stats().punches_refused, 3);
     }
 }

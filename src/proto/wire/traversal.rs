@@ -9,7 +9,7 @@
 //! | `0x88` | [`Response::Punch`] | tx u32, NAT kind u8, reflexive address |
 //! | `0x40` | [`Notice::Bye`] | nothing |
 //! | `0x41` | [`Notice::Relay`] | target id 32, datagram length u16, datagram |
-//! | `0x42` | [`Notice::Relayed`] | source id 32, datagram length u16, datagram |
+//! | `0x42` | [`Notice::Relayed`] | source id 32, observed address or `0`, datagram length u16, datagram |
 //! | `0x43` | [`Notice::PunchProbe`] | nonce u64 |
 //! | `0x44` | [`Notice::PunchAck`] | nonce u64 |
 //! | `0x45` | [`Notice::Unlisted`] | nothing |
@@ -30,8 +30,19 @@ use super::{
 use crate::proto::id::ID_LEN;
 
 /// The largest datagram a [`Notice::Relay`] or [`Notice::Relayed`] carries: what is
-/// left of a datagram after the wrapping frame's header, tag, type, id and length.
-pub const MAX_RELAYED: usize = MAX_DATAGRAM - SEALED_HEADER_LEN - TAG_LEN - 1 - ID_LEN - 2;
+/// left of a datagram after the wrapping frame's header, tag, type, id, length and
+/// the one byte that says a [`Notice::Relayed`] carries no observed address.
+pub const MAX_RELAYED: usize = MAX_DATAGRAM - SEALED_HEADER_LEN - TAG_LEN - 1 - ID_LEN - 2 - 1;
+
+/// Whether a [`Notice::Relayed`] carrying `len` bytes still has room for an observed
+/// address of `observed`'s family within [`MAX_DATAGRAM`].
+pub fn relayed_has_room(len: usize, observed: &SocketAddr) -> bool {
+    let extra = match observed {
+        SocketAddr::V4(_) => 4 + 2,
+        SocketAddr::V6(_) => 16 + 2,
+    };
+    len + extra <= MAX_RELAYED
+}
 
 pub(super) const MSG_PUNCH: u8 = 0x0A;
 pub(super) const MSG_PUNCH_REPLY: u8 = 0x88;
@@ -66,6 +77,11 @@ pub enum Notice {
     Relayed {
         /// Who sent it (proved to the relay by their session).
         from: NodeId,
+        /// The address the relay's session with `from` runs on: where the relay saw
+        /// `from`, validated by that session. The relay vouches for it whenever it
+        /// fits ([`relayed_has_room`]), which a handshake message or a small frame
+        /// always does; a hole punch aims only at an address vouched for.
+        observed: Option<SocketAddr>,
         /// The end-to-end datagram.
         datagram: Vec<u8>,
     },
@@ -167,17 +183,24 @@ pub(super) fn write_notice(out: &mut Vec<u8>, notice: &Notice) {
     match notice {
         Notice::Bye => out.push(NOTICE_BYE),
         Notice::Unlisted => out.push(NOTICE_UNLISTED),
-        Notice::Relay { to: id, datagram } | Notice::Relayed { from: id, datagram } => {
-            let kind = match notice {
-                Notice::Relay { .. } => NOTICE_RELAY,
-                _ => NOTICE_RELAYED,
-            };
-            debug_assert!(datagram.len() <= MAX_RELAYED);
-            let datagram = &datagram[..datagram.len().min(MAX_RELAYED)];
-            out.push(kind);
-            out.extend_from_slice(id.as_bytes());
-            out.extend_from_slice(&(datagram.len() as u16).to_be_bytes());
-            out.extend_from_slice(datagram);
+        Notice::Relay { to, datagram } => {
+            out.push(NOTICE_RELAY);
+            out.extend_from_slice(to.as_bytes());
+            put_relayed(out, datagram);
+        }
+        Notice::Relayed {
+            from,
+            observed,
+            datagram,
+        } => {
+            out.push(NOTICE_RELAYED);
+            out.extend_from_slice(from.as_bytes());
+            debug_assert!(observed.is_none_or(|addr| relayed_has_room(datagram.len(), &addr)));
+            match observed {
+                Some(addr) if relayed_has_room(datagram.len(), addr) => put_addr(out, addr),
+                _ => out.push(NO_ADDRESS),
+            }
+            put_relayed(out, datagram);
         }
         Notice::PunchProbe { nonce } => {
             out.push(NOTICE_PUNCH_PROBE);
@@ -198,24 +221,55 @@ pub(super) fn write_notice(out: &mut Vec<u8>, notice: &Notice) {
     }
 }
 
+/// The family byte that stands for "no address" in a [`Notice::Relayed`].
+const NO_ADDRESS: u8 = 0;
+
+fn put_relayed(out: &mut Vec<u8>, datagram: &[u8]) {
+    debug_assert!(datagram.len() <= MAX_RELAYED);
+    let datagram = &datagram[..datagram.len().min(MAX_RELAYED)];
+    out.extend_from_slice(&(datagram.len() as u16).to_be_bytes());
+    out.extend_from_slice(datagram);
+}
+
+fn read_relayed(r: &mut Reader<'_>) -> Result<Vec<u8>, DecodeError> {
+    let len = usize::from(r.u16()?);
+    if len > MAX_RELAYED {
+        return Err(DecodeError::TooLarge {
+            field: "relayed datagram",
+            len,
+        });
+    }
+    Ok(r.take(len)?.to_vec())
+}
+
 pub(super) fn read_notice(r: &mut Reader<'_>, kind: u8) -> Result<Message, DecodeError> {
     let notice = match kind {
         NOTICE_BYE => Notice::Bye,
         NOTICE_UNLISTED => Notice::Unlisted,
-        NOTICE_RELAY | NOTICE_RELAYED => {
-            let id = NodeId(r.array()?);
-            let len = usize::from(r.u16()?);
-            if len > MAX_RELAYED {
+        NOTICE_RELAY => Notice::Relay {
+            to: NodeId(r.array()?),
+            datagram: read_relayed(r)?,
+        },
+        NOTICE_RELAYED => {
+            let from = NodeId(r.array()?);
+            let observed = match r.peek_u8()? {
+                NO_ADDRESS => {
+                    r.u8()?;
+                    None
+                }
+                _ => Some(r.addr()?),
+            };
+            let datagram = read_relayed(r)?;
+            if observed.is_some_and(|addr| !relayed_has_room(datagram.len(), &addr)) {
                 return Err(DecodeError::TooLarge {
                     field: "relayed datagram",
-                    len,
+                    len: datagram.len(),
                 });
             }
-            let datagram = r.take(len)?.to_vec();
-            if kind == NOTICE_RELAY {
-                Notice::Relay { to: id, datagram }
-            } else {
-                Notice::Relayed { from: id, datagram }
+            Notice::Relayed {
+                from,
+                observed,
+                datagram,
             }
         }
         NOTICE_PUNCH_PROBE => Notice::PunchProbe { nonce: r.u64()? },
@@ -272,7 +326,18 @@ mod tests {
         }));
         round_trip(Message::Notice(Notice::Relayed {
             from: NodeId([9; 32]),
+            observed: None,
+            datagram: vec![0xD5; MAX_RELAYED],
+        }));
+        round_trip(Message::Notice(Notice::Relayed {
+            from: NodeId([9; 32]),
+            observed: Some(addr),
             datagram: vec![1, 2, 3],
+        }));
+        round_trip(Message::Notice(Notice::Relayed {
+            from: NodeId([9; 32]),
+            observed: Some("[2001:db8::1]:9".parse().unwrap()),
+            datagram: vec![7; MAX_RELAYED - 18],
         }));
         round_trip(Message::Notice(Notice::PunchProbe { nonce: u64::MAX }));
         round_trip(Message::Notice(Notice::PunchAck { nonce: 3 }));
@@ -325,14 +390,33 @@ mod tests {
     }
 
     #[test]
-    fn a_largest_relay_fits_a_sealed_datagram() {
-        let mut bytes = Vec::new();
-        Message::Notice(Notice::Relay {
+    fn a_largest_relay_fits_a_sealed_datagram_and_so_does_what_the_relay_forwards() {
+        let sealed_len = |notice: Notice| {
+            let mut bytes = Vec::new();
+            Message::Notice(notice).encode(&mut bytes);
+            SEALED_HEADER_LEN + bytes.len() + TAG_LEN
+        };
+        let relay = sealed_len(Notice::Relay {
             to: NodeId([7; 32]),
             datagram: vec![0; MAX_RELAYED],
-        })
-        .encode(&mut bytes);
-        assert_eq!(SEALED_HEADER_LEN + bytes.len() + TAG_LEN, MAX_DATAGRAM);
+        });
+        assert_eq!(relay, MAX_DATAGRAM - 1);
+        let v4: SocketAddr = "198.51.100.7:41000".parse().unwrap();
+        let v6: SocketAddr = "[2001:db8::7]:41000".parse().unwrap();
+        for (observed, len) in [
+            (None, MAX_RELAYED),
+            (Some(v4), MAX_RELAYED - 6),
+            (Some(v6), MAX_RELAYED - 18),
+        ] {
+            assert!(observed.is_none_or(|addr| relayed_has_room(len, &addr)));
+            assert!(observed.is_none_or(|addr| !relayed_has_room(len + 1, &addr)));
+            let relayed = sealed_len(Notice::Relayed {
+                from: NodeId([9; 32]),
+                observed,
+                datagram: vec![0; len],
+            });
+            assert_eq!(relayed, MAX_DATAGRAM, "{observed:?}");
+        }
     }
 
     #[test]
@@ -344,8 +428,19 @@ mod tests {
             decode_message(&bytes),
             Err(DecodeError::TooLarge { .. })
         ));
+        // A relayed datagram too long to come with the address it names.
         let mut bytes = vec![NOTICE_RELAYED];
         bytes.extend_from_slice(&[0; 32]);
+        bytes.extend_from_slice(&[4, 198, 51, 100, 7, 0, 9]);
+        bytes.extend_from_slice(&(MAX_RELAYED as u16).to_be_bytes());
+        bytes.extend_from_slice(&vec![0; MAX_RELAYED]);
+        assert!(matches!(
+            decode_message(&bytes),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        let mut bytes = vec![NOTICE_RELAYED];
+        bytes.extend_from_slice(&[0; 32]);
+        bytes.push(NO_ADDRESS);
         bytes.extend_from_slice(&10u16.to_be_bytes());
         bytes.extend_from_slice(&[0; 9]);
         assert!(matches!(
