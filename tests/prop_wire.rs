@@ -25,9 +25,9 @@ use dswarm::proto::store::{SignedPeer, MAX_RELAYS};
 use dswarm::proto::wire::MAX_PEERS;
 use dswarm::proto::wire::{
     decode, decode_message, relayed_has_room, Beacon, Datagram, DecodeError, ErrorCode, FrameFlags,
-    Handshake, Message, NatKind, Notice, Request, Response, SealedHeader, SessionId, TxId,
-    WireContact, BEACON_LEN, COOKIE_LEN, MAGIC, MAX_CONTACTS, MAX_DATAGRAM, MAX_RELAYED,
-    NETWORK_TAG_LEN, SEALED_HEADER_LEN, VERSION,
+    Handshake, Message, NatKind, Notice, Request, ResetCode, Response, SealedHeader, SessionId,
+    StreamFrame, TxId, WireContact, BEACON_LEN, COOKIE_LEN, MAGIC, MAX_ACK_RANGES, MAX_CONTACTS,
+    MAX_DATAGRAM, MAX_RELAYED, MAX_STREAM_DATA, NETWORK_TAG_LEN, SEALED_HEADER_LEN, VERSION,
 };
 use dswarm::proto::NodeId;
 use proptest::prelude::*;
@@ -125,6 +125,48 @@ fn notice() -> impl Strategy<Value = Notice> {
     ]
 }
 
+fn stream_frame() -> impl Strategy<Value = StreamFrame> {
+    let reason = prop::sample::select(vec![
+        ResetCode::Refused,
+        ResetCode::NotListening,
+        ResetCode::Cancelled,
+        ResetCode::TimedOut,
+        ResetCode::Violation,
+        ResetCode::TooMany,
+        ResetCode::Unknown,
+    ]);
+    prop_oneof![
+        (
+            any::<u32>(),
+            any::<u64>(),
+            any::<(bool, bool)>(),
+            prop::collection::vec(any::<u8>(), 0..=MAX_STREAM_DATA),
+        )
+            .prop_map(|(stream, offset, (end, open), bytes)| StreamFrame::Data {
+                stream,
+                offset,
+                end,
+                open,
+                bytes,
+            }),
+        (
+            any::<u32>(),
+            any::<(u64, u64, bool)>(),
+            prop::collection::vec(any::<(u64, u64)>(), 0..=MAX_ACK_RANGES),
+        )
+            .prop_map(
+                |(stream, (received, limit, end), ranges)| StreamFrame::Ack {
+                    stream,
+                    received,
+                    end,
+                    limit,
+                    ranges,
+                }
+            ),
+        (any::<u32>(), reason).prop_map(|(stream, reason)| StreamFrame::Reset { stream, reason }),
+    ]
+}
+
 fn response() -> impl Strategy<Value = Response> {
     prop_oneof![
         socket_addr().prop_map(|observed| Response::Pong { observed }),
@@ -149,6 +191,7 @@ fn message() -> impl Strategy<Value = Message> {
         (tx.clone(), request()).prop_map(|(tx, request)| Message::Request { tx, request }),
         (tx, response()).prop_map(|(tx, response)| Message::Response { tx, response }),
         notice().prop_map(Message::Notice),
+        stream_frame().prop_map(Message::Stream),
     ]
 }
 
@@ -432,7 +475,7 @@ proptest! {
         prop_assert_eq!(decode_message(&bytes), Ok(message.clone()), "{}", reproduce());
         prop_assert_eq!(message.tx(), match &message {
             Message::Request { tx, .. } | Message::Response { tx, .. } => Some(*tx),
-            Message::Notice(_) => None,
+            Message::Notice(_) | Message::Stream(_) => None,
         });
     }
 

@@ -1,6 +1,7 @@
 //! NAT traversal end to end: nodes behind open, consistent and random NATs classify
 //! themselves, stay out of routing tables when unreachable, find each other by key and
-//! connect straight, through a hole punch or through a relay; leaving nodes say
+//! connect straight, through a hole punch or through a relay; streams ride each of
+//! those paths, and a listener's firewall keeps out whom it should; leaving nodes say
 //! goodbye.
 //!
 //! The world here is this file's own: a few dozen nodes, 10 ms links, and NATs as
@@ -14,7 +15,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use dswarm::proto::node::{ConnectPath, Event};
-use dswarm::proto::wire::NatKind;
+use dswarm::proto::relay_path::is_relay_path;
+use dswarm::proto::stream::{Firewall, Read, StreamError, StreamEvent, StreamId};
+use dswarm::proto::wire::{NatKind, ResetCode};
 use dswarm::proto::{
     Command, Config, CryptoSuite, Identity, Node, NodeId, QueryId, QueryOutcome, Time,
 };
@@ -503,4 +506,173 @@ fn a_node_that_knows_only_a_key_reaches_its_mailbox() {
             "node {i}"
         );
     }
+}
+
+/// Moves `data` from host `a` to host `b` over `stream` while the world runs, `b`
+/// answering with the count it read; returns what `b` read and what `a` read back.
+fn transfer(
+    world: &mut World,
+    a: usize,
+    b: usize,
+    stream: StreamId,
+    data: &[u8],
+) -> (Vec<u8>, Vec<u8>) {
+    let remote = StreamId {
+        peer: world.id(a),
+        number: stream.number,
+    };
+    let (mut written, mut at_b, mut at_a) = (0, Vec::new(), Vec::new());
+    let (mut b_done, mut a_done) = (false, false);
+    let mut buf = vec![0u8; 64 * 1024];
+    let deadline = world.now + Duration::from_secs(60);
+    while !(a_done && b_done) && world.now < deadline {
+        let now = world.now;
+        if written < data.len() {
+            written += world.hosts[a]
+                .node
+                .stream_write(now, stream, &data[written..])
+                .expect("the stream takes bytes");
+            if written == data.len() {
+                world.hosts[a].node.stream_finish(now, stream).unwrap();
+            }
+            world.after(a);
+        }
+        while !b_done {
+            match world.hosts[b].node.stream_read(now, remote, &mut buf) {
+                Ok(Read::Bytes(n)) => at_b.extend_from_slice(&buf[..n]),
+                Ok(Read::End) => {
+                    let answer = format!("got {}", at_b.len());
+                    let node = &mut world.hosts[b].node;
+                    node.stream_write(now, remote, answer.as_bytes()).unwrap();
+                    node.stream_finish(now, remote).unwrap();
+                    b_done = true;
+                }
+                Ok(Read::Blocked) | Err(_) => break,
+            }
+        }
+        world.after(b);
+        if let Ok(Read::Bytes(n)) = world.hosts[a].node.stream_read(now, stream, &mut buf) {
+            at_a.extend_from_slice(&buf[..n]);
+        }
+        a_done = world
+            .events
+            .iter()
+            .any(|(i, e)| *i == a && *e == Event::Stream(StreamEvent::Finished(stream)));
+        world.after(a);
+        world.run_for(Duration::from_millis(5));
+    }
+    (at_b, at_a)
+}
+
+#[test]
+fn a_stream_carries_every_byte_on_each_path_and_across_the_move_from_relay_to_punch() {
+    let mut world = swarm();
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    let cases = [
+        (Nat::Consistent, Nat::Open, ConnectPath::Direct),
+        (Nat::Open, Nat::Consistent, ConnectPath::Punched),
+        (Nat::Random, Nat::Random, ConnectPath::Relayed),
+    ];
+    for (nat_a, nat_b, want) in cases {
+        let (a, b) = pair(&mut world, nat_a, nat_b, want != ConnectPath::Direct);
+        let peer = world.id(b);
+        world.hosts[b].node.listen(Firewall::Open);
+        world.events.clear();
+        let query = world.start(a, Command::Connect(peer));
+        // The stream opens as soon as a session does: on the punched path that is the
+        // relayed session, and the punch moves it while the bytes flow.
+        // (A session left from before, to a NAT that no longer lets it in, does not
+        // count there.)
+        for _ in 0..4000 {
+            let addr = world.hosts[a].node.session_addr(&peer);
+            let punched = want == ConnectPath::Punched;
+            if addr.is_some_and(|addr| !punched || is_relay_path(addr)) {
+                break;
+            }
+            world.run_for(Duration::from_millis(5));
+        }
+        let first = world.hosts[a].node.session_addr(&peer).expect("a session");
+        let before = world.hosts[a].node.stats().streams;
+        let now = world.now;
+        let stream = world.hosts[a].node.open_stream(now, peer).expect("opens");
+        world.after(a);
+        let (at_b, at_a) = transfer(&mut world, a, b, stream, &data);
+        assert!(
+            at_b == data,
+            "{want:?}: {} of {} bytes, in order",
+            at_b.len(),
+            data.len()
+        );
+        assert_eq!(at_a, format!("got {}", data.len()).into_bytes(), "{want:?}");
+        let outcome = world.finished.remove(&(a, query));
+        assert_eq!(outcome, Some(QueryOutcome::Connected { peer, path: want }));
+        let last = world.hosts[a].node.session_addr(&peer).unwrap();
+        if want == ConnectPath::Punched {
+            assert!(
+                is_relay_path(first) && !is_relay_path(last),
+                "{first} then {last}"
+            );
+        }
+        // Both ends print the same handshake hash.
+        let hash = world.hosts[a].node.handshake_hash(&peer);
+        assert!(hash.is_some());
+        assert_eq!(hash, world.hosts[b].node.handshake_hash(&world.id(a)));
+        let stats = world.hosts[a].node.stats().streams;
+        let sent = stats.bytes_sent - before.bytes_sent;
+        assert_eq!(sent, data.len() as u64, "{want:?}");
+        assert_eq!(stats.finished - before.finished, 1, "{want:?}");
+    }
+}
+
+#[test]
+fn a_firewalled_listener_refuses_a_dialler_at_once_and_sees_none_of_its_bytes() {
+    let mut world = swarm();
+    let (a, b, c) = (3, 4, 5);
+    let allowed = world.id(c);
+    world.hosts[b]
+        .node
+        .listen(Firewall::Allow(std::collections::BTreeSet::from([allowed])));
+    let peer = world.id(b);
+    world.connect(a, b);
+    world.connect(c, b);
+    world.events.clear();
+    let now = world.now;
+    let refused = world.hosts[a].node.open_stream(now, peer).unwrap();
+    world.hosts[a]
+        .node
+        .stream_write(now, refused, b"secret")
+        .unwrap();
+    world.after(a);
+    let welcome = world.hosts[c].node.open_stream(now, peer).unwrap();
+    world.hosts[c]
+        .node
+        .stream_write(now, welcome, b"hello")
+        .unwrap();
+    world.after(c);
+    world.run_for(Duration::from_millis(100));
+    let refusal = Event::Stream(StreamEvent::Reset {
+        stream: refused,
+        error: StreamError::Reset {
+            code: ResetCode::Refused,
+            by_peer: true,
+        },
+    });
+    assert!(
+        world.events.contains(&(a, refusal)),
+        "told within a round trip"
+    );
+    let at_b: Vec<&Event> = world
+        .events
+        .iter()
+        .filter(|(i, _)| *i == b)
+        .map(|(_, e)| e)
+        .collect();
+    let opened_from = |e: &&Event| match e {
+        Event::Stream(StreamEvent::Opened { stream, .. }) => Some(stream.peer),
+        _ => None,
+    };
+    let openers: Vec<NodeId> = at_b.iter().filter_map(opened_from).collect();
+    assert_eq!(openers, [allowed], "only the allowed key's stream opened");
+    assert!(world.hosts[b].node.stats().streams.refused >= 1);
+    assert_eq!(world.hosts[b].node.streams().len(), 1);
 }

@@ -303,6 +303,7 @@ async fn serve(mut nodes: Vec<LiveNode>, quiet: bool) -> ExitCode {
                 Event::PunchFailed { peer, reason } => {
                     say!("{id:?} punch to {peer:?} failed: {reason:?}")
                 }
+                Event::Stream(event) => say!("{id:?} stream {event:?}"),
                 Event::QueryFinished { .. } | Event::TopicPeers { .. } => {}
             }
         }

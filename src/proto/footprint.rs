@@ -41,13 +41,15 @@ pub struct Footprint {
     pub store: usize,
     /// NAT traversal: relays, punches, address reports.
     pub traversal: usize,
+    /// Streams: their state, and the bytes their buffers hold.
+    pub streams: usize,
     /// Datagrams and events the driver has not taken yet.
     pub queued: usize,
 }
 
 impl Footprint {
     /// Every part by name, with its bytes (`sessions_open`, a count, is not a part).
-    pub fn parts(&self) -> [(&'static str, usize); 10] {
+    pub fn parts(&self) -> [(&'static str, usize); 11] {
         [
             ("inline", self.inline),
             ("sessions", self.sessions),
@@ -58,6 +60,7 @@ impl Footprint {
             ("queries", self.queries),
             ("store", self.store),
             ("traversal", self.traversal),
+            ("streams", self.streams),
             ("queued", self.queued),
         ]
     }
@@ -78,6 +81,7 @@ impl Footprint {
         self.rpc += other.rpc;
         self.queries += other.queries;
         self.store += other.store;
+        self.streams += other.streams;
         self.traversal += other.traversal;
         self.queued += other.queued;
     }

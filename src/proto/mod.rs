@@ -41,6 +41,7 @@ pub mod relay_path;
 pub mod rpc;
 pub mod session;
 pub mod store;
+pub mod stream;
 pub mod table;
 pub mod time;
 pub mod wire;

@@ -573,6 +573,28 @@ impl Sessions {
         Some(self.by_peer[at].id)
     }
 
+    /// A hash both ends of `peer`'s newest open session compute alike, and nobody
+    /// else can: SHA-256 over the session's two datagram keys, in byte order. The
+    /// application can print it at both ends to check it talks to whom it thinks
+    /// (Omega's `handshakeHash`); it reveals nothing of the keys.
+    pub fn handshake_hash(&self, peer: &NodeId) -> Option<[u8; 32]> {
+        let Some(Slot::Open(open)) = self.slots.get(&self.newest(peer)?) else {
+            return None;
+        };
+        let (low, high) = match open.send_key <= open.recv_key {
+            true => (&open.send_key, &open.recv_key),
+            false => (&open.recv_key, &open.send_key),
+        };
+        Some(
+            Sha256::new()
+                .chain_update(b"dswarm-handshake-hash-v1")
+                .chain_update(low)
+                .chain_update(high)
+                .finalize()
+                .into(),
+        )
+    }
+
     /// Where `peer`'s open session sends to, if one is open.
     pub fn addr_of(&self, peer: &NodeId) -> Option<SocketAddr> {
         match self.slots.get(&self.newest(peer)?) {

@@ -41,9 +41,11 @@ use super::identity::SIGNATURE_LEN;
 use super::store::{Announcement, MutableRecord, Refusal, SignedPeer, Token, Unannounce};
 
 mod records;
+mod stream;
 mod traversal;
 
 pub use records::{MAX_MESSAGE, MAX_PEERS};
+pub use stream::{ResetCode, StreamFrame, DATA_HEADER_LEN, MAX_ACK_RANGES, MAX_STREAM_DATA};
 pub use traversal::{path_notice, relayed_has_room, NatKind, Notice, MAX_RELAYED};
 
 /// The largest datagram dswarm sends or accepts: fits a 1280-byte IPv6 MTU with room
@@ -255,6 +257,8 @@ pub enum Message {
     },
     /// One-way: nothing answers it.
     Notice(Notice),
+    /// A frame of a reliable stream (see the `stream` module).
+    Stream(StreamFrame),
 }
 
 /// What a node can ask a peer.
@@ -449,6 +453,10 @@ pub enum DecodeError {
     UnknownRefusal(u8),
     /// A NAT kind byte this version does not know.
     UnknownNatKind(u8),
+    /// A stream reset code this version does not know.
+    UnknownResetCode(u8),
+    /// A flags byte with bits this version does not know.
+    UnknownFlags(u8),
 }
 
 impl fmt::Display for DecodeError {
@@ -473,6 +481,8 @@ impl fmt::Display for DecodeError {
             DecodeError::TooLarge { field, len } => write!(f, "{field} of {len} is over its limit"),
             DecodeError::UnknownRefusal(code) => write!(f, "unknown refusal code {code}"),
             DecodeError::UnknownNatKind(byte) => write!(f, "unknown NAT kind {byte}"),
+            DecodeError::UnknownResetCode(byte) => write!(f, "unknown stream reset code {byte}"),
+            DecodeError::UnknownFlags(byte) => write!(f, "unknown flags {byte:#04x}"),
         }
     }
 }
@@ -638,6 +648,9 @@ fn read_message(r: &mut Reader<'_>) -> Result<Message, DecodeError> {
     let kind = r.u8()?;
     if traversal::is_notice(kind) {
         return traversal::read_notice(r, kind);
+    }
+    if stream::is_stream_frame(kind) {
+        return stream::read_frame(r, kind);
     }
     let tx = TxId(r.u32()?);
     Ok(match kind {
@@ -820,6 +833,7 @@ impl Message {
                 response => records::write_response(out, *tx, response),
             },
             Message::Notice(notice) => traversal::write_notice(out, notice),
+            Message::Stream(frame) => stream::write_frame(out, frame),
         }
     }
 
@@ -827,7 +841,7 @@ impl Message {
     pub fn tx(&self) -> Option<TxId> {
         match self {
             Message::Request { tx, .. } | Message::Response { tx, .. } => Some(*tx),
-            Message::Notice(_) => None,
+            Message::Notice(_) | Message::Stream(_) => None,
         }
     }
 }

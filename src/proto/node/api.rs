@@ -13,6 +13,7 @@ use crate::proto::lookup::LookupResult;
 use crate::proto::rpc::RpcConfig;
 use crate::proto::session::{HandshakeFailure, SessionConfig, SessionStats};
 use crate::proto::store::{MutableRecord, PeerRecord, Refusal, StoreConfig, StoreStats};
+use crate::proto::stream::{StreamConfig, StreamEvent, StreamStats};
 use crate::proto::table::TableConfig;
 use crate::proto::wire::{NatKind, WireContact};
 
@@ -82,6 +83,8 @@ pub struct Config {
     ///
     /// [`mailbox_group`]: crate::proto::discovery::mailbox_group
     pub mailbox: bool,
+    /// Stream tunables: windows, buffers, timeouts, limits.
+    pub streams: StreamConfig,
 }
 
 impl Default for Config {
@@ -106,6 +109,7 @@ impl Default for Config {
             limits: Limits::default(),
             traversal: TraversalConfig::default(),
             mailbox: false,
+            streams: StreamConfig::default(),
         }
     }
 }
@@ -302,6 +306,8 @@ pub enum Event {
         /// What came of it.
         outcome: QueryOutcome,
     },
+    /// A stream opened, has bytes, can take bytes, finished or was reset.
+    Stream(StreamEvent),
 }
 
 /// What came of a command.
@@ -569,5 +575,7 @@ counters! {
         sessions: SessionStats,
         /// The record store's counters.
         store: StoreStats,
+        /// The streams' counters.
+        streams: StreamStats,
     }
 }

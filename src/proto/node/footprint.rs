@@ -10,7 +10,7 @@ use crate::proto::id::NodeId;
 
 impl Node {
     /// What this node holds now, by part: sessions, handshakes, routing table,
-    /// limits, RPCs, queries, records, traversal and undelivered output.
+    /// limits, RPCs, queries, records, traversal, streams and undelivered output.
     pub fn footprint(&self) -> Footprint {
         let sessions = self.sessions.footprint();
         Footprint {
@@ -26,6 +26,7 @@ impl Node {
             queries: self.queries_bytes(),
             store: self.store.heap_bytes(),
             traversal: self.traversal.heap_bytes(),
+            streams: self.streams.heap_bytes(),
             queued: sessions.queued
                 + deque(&self.transmits)
                 + self

@@ -52,6 +52,7 @@ use super::lookup::{Goal, Lookup};
 use super::rpc::{RpcFailure, RpcManager};
 use super::session::{EarlyMessage, OpenError, SessionEvent, Sessions};
 use super::store::Store;
+use super::stream::StreamSet;
 use super::table::{Contact, InsertOutcome, RoutingTable};
 use super::time::Time;
 use super::wire::{
@@ -65,6 +66,7 @@ mod footprint;
 mod limits;
 mod queries;
 mod records;
+mod streams;
 mod traversal;
 
 pub use api::*;
@@ -226,6 +228,8 @@ pub struct Node {
     internal: BTreeSet<QueryId>,
     /// NAT class, relays, hole punches.
     traversal: traversal::Traversal,
+    /// Streams, and the listener's firewall.
+    streams: StreamSet,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -292,6 +296,7 @@ impl Node {
                 prefixes,
                 config.sessions.idle_timeout,
             ),
+            streams: StreamSet::new(config.streams.clone(), id),
             table,
             rpc: RpcManager::new(config.rpc.clone()),
             sessions: Sessions::new(
@@ -348,6 +353,7 @@ impl Node {
         Stats {
             sessions: self.sessions.stats(),
             store: self.store.stats(),
+            streams: self.streams.stats(),
             requests_refused_full: self.rpc.refused_full(),
             ..self.stats
         }
@@ -436,6 +442,7 @@ impl Node {
             self.store.poll_timeout(),
             self.republish_timeout(),
             self.traversal.poll_timeout(),
+            self.streams.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -548,6 +555,7 @@ impl Node {
         self.store.handle_timeout(now);
         self.republish_due(now);
         self.traversal_timeout(now);
+        self.streams.handle_timeout(now);
         while let Some(bucket) = self.table.poll_refresh(now) {
             // A bucket of the neighbourhood: one lookup of the own id refreshes them
             // all, instead of one lookup each.
@@ -695,6 +703,7 @@ impl Node {
                 moved = true;
                 self.on_session_event(now, event);
             }
+            moved |= self.flush_streams(now);
             if !moved {
                 return;
             }
@@ -914,6 +923,7 @@ impl Node {
                 self.on_response(now, from, peer, listed, tx, response)
             }
             Ok(Message::Notice(notice)) => self.on_notice(now, from, source, peer, notice),
+            Ok(Message::Stream(frame)) => self.on_stream_frame(now, peer, frame),
             Err(error) => {
                 self.stats.messages_malformed += 1;
                 tracing::debug!(%from, %error, "dropping malformed message");

@@ -477,6 +477,7 @@ impl Node {
                     });
                 }
                 self.sessions.close_peer(&peer);
+                self.streams.peer_gone(&peer);
                 self.rpc
                     .fail_peer(now, &peer, crate::proto::rpc::RpcFailure::Unreachable);
             }
