@@ -84,6 +84,10 @@ pub struct NodeArgs {
     key_file: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
+    /// Besides serving: listen for streams, or connect one to a peer; stdout then
+    /// carries only stream bytes.
+    #[command(subcommand)]
+    pipe: Option<crate::pipe::Pipe>,
 }
 
 /// Prints a line to stdout; a closed stdout (a reader that went away) must not take
@@ -235,7 +239,10 @@ pub fn run_node(args: &NodeArgs) -> ExitCode {
     };
     rt.block_on(async {
         match live::spawn(config).await {
-            Ok(node) => serve(vec![node], args.common.quiet).await,
+            Ok(node) => match args.pipe.clone() {
+                Some(pipe) => crate::pipe::run(node, pipe, shutdown_signal()).await,
+                None => serve(vec![node], args.common.quiet).await,
+            },
             Err(error) => {
                 eprintln!("error: cannot start the node: {error}");
                 ExitCode::from(2)

@@ -19,6 +19,7 @@ mod bench_flood;
 mod bench_live;
 mod bench_sim;
 mod live;
+mod pipe;
 mod run;
 mod shrink_cmd;
 mod sweep_cmd;

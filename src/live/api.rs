@@ -2,7 +2,7 @@
 //!
 //! | route | does |
 //! |---|---|
-//! | `GET /api/status` | id, UDP address, peers known and verified, sessions, records held, uptime |
+//! | `GET /api/status` | id, UDP address, peers known and verified, sessions, records held, uptime, whether it listens for streams, its open streams |
 //! | `GET /api/peers` | the routing table, closest first |
 //! | `GET /api/ping` | pings the 3 closest peers: their ids and round-trip times in ms |
 //! | `GET /api/lookup/{id-hex}` | iterative FIND_NODE, over as soon as that node answers: `found`, the closest that answered and the hops taken |
@@ -14,6 +14,7 @@
 //! | `POST /api/announce/{topic-hex}` | announces this node under a topic; optional body `{"relays": ["ip:port"]}` |
 //! | `DELETE /api/announce/{topic-hex}` | withdraws the announcement |
 //! | `GET /api/topic/{topic-hex}` | the peers announced under a topic |
+//! | `POST /api/stream/{id-hex}` | finds the peer, opens a stream to it, sends the body (at most 64 KiB), ends it, and answers with what the peer sent back (at most 1 MiB); `x-dswarm-path` and `x-dswarm-handshake` say how |
 //! | `GET /metrics` | the node's counters in the Prometheus text format |
 //!
 //! A salt is the path segment's UTF-8 bytes (percent-decoded), at most 32. Values come
@@ -48,9 +49,13 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::driver::{Control, Finished, Snapshot};
 use super::http::{self, Guard};
+use super::stream::{LiveStream, StreamControl};
 use crate::proto::id::Key;
-use crate::proto::node::{Command, CommandError, QueryError, QueryOutcome, StoreResult};
+use crate::proto::node::{
+    Command, CommandError, ConnectPath, QueryError, QueryOutcome, StoreResult,
+};
 use crate::proto::store::{MutableRecord, MAX_RELAYS, MAX_SALT, MAX_VALUE};
+use crate::proto::stream::StreamError;
 use crate::proto::NodeId;
 
 /// The most of a request body the API reads at all. Values are held to [`MAX_VALUE`]
@@ -97,6 +102,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/mutable/{public_key}/{salt}", get(mutable_get))
         .route("/api/announce/{topic}", post(announce).delete(unannounce))
         .route("/api/topic/{topic}", get(topic))
+        .route("/api/stream/{id}", post(stream))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -301,6 +307,17 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> 
         "nat": s.nat.name(),
         "reflexive": s.reflexive.map(|a| a.to_string()),
         "mailbox": s.mailbox.map(|a| a.to_string()),
+        "listening": s.listening,
+        "streams": s.streams.iter().map(|info| json!({
+            "peer": info.stream.peer.to_string(),
+            "number": info.stream.number,
+            "incoming": info.incoming,
+            "sent": info.sent,
+            "received": info.received,
+            "buffered": info.buffered,
+            "window": info.window,
+            "srtt_ms": info.srtt_ms,
+        })).collect::<Vec<_>>(),
     })))
 }
 
@@ -373,25 +390,20 @@ async fn lookup(
     }
 }
 
-/// `GET /api/connect/{id}`: find the peer by its key and open a session with it;
-/// which path it took (direct, punched, relayed, mailbox).
-async fn connect(
-    State(state): State<ApiState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+/// Finds `id` by its key and opens a session with it: the path taken, and how long.
+async fn connect_to(
+    state: &ApiState,
+    id: &str,
+) -> Result<(NodeId, ConnectPath, Duration), ApiError> {
     let peer: NodeId = id.parse().map_err(|error| {
         ApiError(
             StatusCode::BAD_REQUEST,
             format!("bad node id `{id}`: {error}"),
         )
     })?;
-    let finished = run(&state, Command::Connect(peer)).await?;
+    let finished = run(state, Command::Connect(peer)).await?;
     match finished.outcome {
-        QueryOutcome::Connected { peer, path } => Ok(Json(json!({
-            "peer": peer.to_string(),
-            "path": path.name(),
-            "elapsed_ms": ms(finished.elapsed),
-        }))),
+        QueryOutcome::Connected { peer, path } => Ok((peer, path, finished.elapsed)),
         QueryOutcome::Failed(QueryError::NotFound) => Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("peer {peer} is neither listed nor announced"),
@@ -402,6 +414,83 @@ async fn connect(
         )),
         other => Err(ApiError(StatusCode::BAD_GATEWAY, format!("{other:?}"))),
     }
+}
+
+/// `GET /api/connect/{id}`: find the peer by its key and open a session with it;
+/// which path it took (direct, punched, relayed, mailbox).
+async fn connect(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (peer, path, elapsed) = connect_to(&state, &id).await?;
+    Ok(Json(json!({
+        "peer": peer.to_string(),
+        "path": path.name(),
+        "elapsed_ms": ms(elapsed),
+    })))
+}
+
+/// The most of a peer's answer `POST /api/stream` passes on.
+const STREAM_ANSWER_MAX: usize = 1 << 20;
+
+/// `POST /api/stream/{id}`: the body over a new stream to the peer, its answer back.
+async fn stream(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (peer, path, _) = connect_to(&state, &id).await?;
+    let refused = |error: StreamError| {
+        let status = match error {
+            StreamError::Reset { .. } => StatusCode::BAD_GATEWAY,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError(status, format!("stream to {peer}: {error}"))
+    };
+    let exchange = async {
+        let open = ask(&state, |reply| {
+            Control::Stream(StreamControl::Open { peer, reply })
+        });
+        let (stream, hash) = open.await?.await.map_err(|_| gone())?.map_err(refused)?;
+        let stream = LiveStream::new(stream, hash, state.control.clone());
+        stream.write(body.to_vec()).await.map_err(refused)?;
+        stream.finish().await;
+        let mut answer = Vec::new();
+        while let Some(bytes) = stream.read().await.map_err(refused)? {
+            answer.extend_from_slice(&bytes);
+            if answer.len() > STREAM_ANSWER_MAX {
+                stream.reset().await;
+                return Err(ApiError(
+                    StatusCode::BAD_GATEWAY,
+                    format!("the peer's answer is over {STREAM_ANSWER_MAX} bytes"),
+                ));
+            }
+        }
+        Ok((answer, hash))
+    };
+    let (answer, hash) = tokio::time::timeout(state.query_timeout, exchange)
+        .await
+        .map_err(|_| {
+            ApiError(
+                StatusCode::GATEWAY_TIMEOUT,
+                "the stream did not end in time".into(),
+            )
+        })??;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (
+                header::HeaderName::from_static("x-dswarm-path"),
+                path.name().to_string(),
+            ),
+            (
+                header::HeaderName::from_static("x-dswarm-handshake"),
+                hex(&hash),
+            ),
+        ],
+        answer,
+    )
+        .into_response())
 }
 
 async fn immutable_put(
@@ -609,7 +698,7 @@ async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
         let count = count.load(std::sync::atomic::Ordering::Relaxed);
         let _ = writeln!(body, "dswarm_api_refused_total{{why=\"{why}\"}} {count}");
     }
-    let gauges: [(&str, &str, usize); 3] = [
+    let gauges: [(&str, &str, usize); 5] = [
         (
             "peers",
             "Verified peers in the routing table.",
@@ -617,6 +706,16 @@ async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
         ),
         ("sessions", "Open sessions.", s.sessions),
         ("records_held", "Records held for others.", s.records_held),
+        (
+            "streams",
+            "Streams open (finished ones linger a while).",
+            s.streams.len(),
+        ),
+        (
+            "listening",
+            "1 while peers may open streams to this node.",
+            usize::from(s.listening),
+        ),
     ];
     for (name, help, value) in gauges {
         let _ = writeln!(

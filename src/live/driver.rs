@@ -19,7 +19,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::owned::OwnedFile;
+use super::stream::{Pipes, StreamControl};
 use crate::proto::node::{Command, CommandError, Event, QueryOutcome, Stats};
+use crate::proto::stream::{StreamEvent, StreamInfo};
 use crate::proto::table::Contact;
 use crate::proto::wire::MAX_DATAGRAM;
 use crate::proto::{Node, NodeId, QueryId, Time};
@@ -90,6 +92,10 @@ pub struct Snapshot {
     pub reflexive: Option<SocketAddr>,
     /// Its multicast mailbox, if it keeps one.
     pub mailbox: Option<SocketAddr>,
+    /// Whether peers may open streams to it.
+    pub listening: bool,
+    /// Its streams.
+    pub streams: Vec<StreamInfo>,
 }
 
 /// What the application can ask of a running node.
@@ -113,6 +119,9 @@ pub enum Control {
     /// Stop cleanly: withdraw this node's announcements, for at most
     /// [`SHUTDOWN_GRACE`], then end the loop (see [`run`]).
     Shutdown,
+    /// Listen, open a stream, or read, write, end or reset one (see
+    /// [`super::stream`]).
+    Stream(StreamControl),
 }
 
 /// How long a clean stop keeps the node running to withdraw its announcements: after
@@ -169,8 +178,12 @@ pub async fn run_keeping<S: DatagramSocket, M: DatagramSocket>(
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
     let mut multicast_buf = vec![0u8; MAX_DATAGRAM + 1];
     let mut waiting: BTreeMap<QueryId, Waiter> = BTreeMap::new();
+    let mut pipes = Pipes::default();
     loop {
-        flush(&mut node, &socket, &mut waiting, &events).await;
+        flush(&mut node, &socket, &mut waiting, &events, &mut pipes).await;
+        if pipes.service(&mut node, now()) {
+            flush(&mut node, &socket, &mut waiting, &events, &mut pipes).await;
+        }
         tokio::select! {
             biased;
             message = control.recv() => match message {
@@ -204,6 +217,7 @@ pub async fn run_keeping<S: DatagramSocket, M: DatagramSocket>(
                     let _ = reply.send(snapshot(&node, now()));
                 }
                 Some(Control::Leave) => node.leave(now()),
+                Some(Control::Stream(control)) => pipes.on_control(&mut node, now(), control),
             },
             () = handle_next(
                 &mut node,
@@ -231,7 +245,7 @@ pub async fn run_keeping<S: DatagramSocket, M: DatagramSocket>(
     let grace = tokio::time::sleep(SHUTDOWN_GRACE);
     tokio::pin!(grace);
     loop {
-        flush(&mut node, &socket, &mut waiting, &events).await;
+        flush(&mut node, &socket, &mut waiting, &events, &mut pipes).await;
         if waiting.is_empty() {
             break;
         }
@@ -253,7 +267,7 @@ pub async fn run_keeping<S: DatagramSocket, M: DatagramSocket>(
     }
     // Last, goodbyes: the peers drop this node now rather than after timeouts.
     node.leave(now());
-    flush(&mut node, &socket, &mut waiting, &events).await;
+    flush(&mut node, &socket, &mut waiting, &events, &mut pipes).await;
     Ok(())
 }
 
@@ -269,6 +283,7 @@ async fn flush<S: DatagramSocket>(
     socket: &S,
     waiting: &mut BTreeMap<QueryId, Waiter>,
     events: &mpsc::UnboundedSender<Event>,
+    pipes: &mut Pipes,
 ) {
     while let Some(transmit) = node.poll_transmit() {
         if let Err(error) = socket.send_to(&transmit.payload, transmit.dst).await {
@@ -298,6 +313,11 @@ async fn flush<S: DatagramSocket>(
             },
             // Whoever waits for the lookup gets every peer in its outcome.
             Event::TopicPeers { query, .. } if waiting.contains_key(query) => continue,
+            Event::Stream(StreamEvent::Opened {
+                stream,
+                incoming: true,
+            }) => pipes.on_accepted(*stream, node.handshake_hash(&stream.peer)),
+            Event::Stream(StreamEvent::Reset { stream, error }) => pipes.on_reset(*stream, *error),
             _ => {}
         }
         let _ = events.send(event); // the application may have gone away
@@ -371,6 +391,8 @@ fn snapshot(node: &Node, now: Time) -> Snapshot {
         nat: node.nat(),
         reflexive: node.reflexive_addr(),
         mailbox: node.mailbox(),
+        listening: node.is_listening(),
+        streams: node.streams(),
     }
 }
 

@@ -29,7 +29,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::proto::node::{Command, Config, Event};
+use crate::proto::stream::{Firewall, StreamError};
 use crate::proto::{Identity, Node, NodeId, Time};
+use stream::{LiveStream, StreamControl};
 
 pub mod api;
 pub mod driver;
@@ -37,6 +39,7 @@ pub mod file;
 pub mod http;
 pub mod owned;
 pub mod socket;
+pub mod stream;
 
 impl Identity {
     /// A fresh identity from the operating system's randomness.
@@ -114,6 +117,49 @@ impl LiveNode {
     /// socket failed. The node no longer runs, and its API answers 503 to everything.
     pub fn has_stopped(&self) -> bool {
         self.driver.is_finished()
+    }
+
+    /// Lets peers open streams to this node, as `firewall` allows; the streams it
+    /// accepts come out of the returned channel.
+    pub async fn listen(&self, firewall: Firewall) -> mpsc::UnboundedReceiver<LiveStream> {
+        let (accepted, mut ids) = mpsc::unbounded_channel();
+        let (streams, out) = mpsc::unbounded_channel();
+        let _ = self
+            .control
+            .send(driver::Control::Stream(StreamControl::Listen {
+                firewall,
+                accepted,
+            }))
+            .await;
+        let control = self.control.clone();
+        tokio::spawn(async move {
+            while let Some((id, hash)) = ids.recv().await {
+                if streams
+                    .send(LiveStream::new(id, hash, control.clone()))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        out
+    }
+
+    /// Opens a stream to `peer`, with which the node has a session (after a
+    /// `Connect`).
+    pub async fn open_stream(&self, peer: NodeId) -> Result<LiveStream, StreamError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let open = StreamControl::Open { peer, reply };
+        if self
+            .control
+            .send(driver::Control::Stream(open))
+            .await
+            .is_err()
+        {
+            return Err(StreamError::PeerLeft);
+        }
+        let (id, hash) = answer.await.unwrap_or(Err(StreamError::PeerLeft))?;
+        Ok(LiveStream::new(id, hash, self.control.clone()))
     }
 
     /// Stops the node: it withdraws its announcements (for at most

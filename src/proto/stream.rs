@@ -313,11 +313,19 @@ impl Stream {
         })
     }
 
+    /// Whether nothing more is owed either way: every byte and both ends went and
+    /// were acknowledged, only the application's reads are left.
+    fn delivered(&self) -> bool {
+        self.send.done() && self.recv.complete()
+    }
+
     fn poll_timeout(&self, config: &StreamConfig) -> Option<Time> {
         let idle = self.last_heard + config.idle_timeout;
         match self.over {
             Some(Ok(())) => Some(idle),
             Some(Err(_)) => None,
+            // Waiting for the application alone: no peer to wait for.
+            None if self.delivered() => None,
             None => [self.send.poll_timeout(), self.probe_at(config), Some(idle)]
                 .into_iter()
                 .flatten()
@@ -332,6 +340,7 @@ impl Stream {
         match self.over {
             Some(Ok(())) => return idle,
             Some(Err(_)) => return false,
+            None if self.delivered() => return false,
             None => {}
         }
         if idle {

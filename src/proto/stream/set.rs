@@ -86,7 +86,7 @@ pub struct StreamInfo {
     pub stream: StreamId,
     /// The peer opened it.
     pub incoming: bool,
-    /// Bytes the application wrote and read.
+    /// Bytes the application wrote.
     pub sent: u64,
     /// Bytes the application read.
     pub received: u64,
@@ -111,7 +111,7 @@ counters! {
         Activity refused,
         /// Streams that finished cleanly.
         Activity finished,
-        /// Streams reset, by either end, or because the peer's session closed.
+        /// Streams reset, by either end, or because the peer said goodbye.
         Activity reset,
         /// Streams reset because the peer went silent for the idle timeout.
         Activity timed_out,
@@ -367,7 +367,9 @@ impl StreamSet {
         Ok(())
     }
 
-    /// The session with `peer` closed: its streams are reset.
+    /// `peer` left: its streams are reset, but for those where everything was
+    /// delivered both ways and only the application's reads are left, which it may
+    /// still read to the end.
     pub fn peer_gone(&mut self, peer: &NodeId) {
         let first = StreamId {
             peer: *peer,
@@ -380,6 +382,13 @@ impl StreamSet {
             .map(|(id, _)| *id)
             .collect();
         for stream in gone {
+            if self
+                .streams
+                .get(&stream)
+                .is_some_and(|entry| entry.stream.over.is_none() && entry.stream.delivered())
+            {
+                continue;
+            }
             if let Some(entry) = self.streams.remove(&stream) {
                 if entry.stream.over.is_none() {
                     self.stats.reset += 1;

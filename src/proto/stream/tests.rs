@@ -257,3 +257,36 @@ fn a_slow_reader_stops_the_writer_at_the_window_and_a_read_lets_it_go_on() {
     assert!(events(&mut a).contains(&StreamEvent::Writable(stream)));
     assert!(a.write(stream, &big[written..]).unwrap() > 0);
 }
+
+#[test]
+fn a_peer_that_leaves_after_delivering_everything_can_still_be_read_to_the_end() {
+    let (mut a, mut b) = pair(Some(Firewall::Open));
+    let stream = a.open(Time::ZERO, B).unwrap();
+    a.write(stream, b"all of it").unwrap();
+    a.finish(stream).unwrap();
+    exchange(Time::ZERO, &mut a, &mut b);
+    let remote = StreamId {
+        peer: A,
+        number: stream.number,
+    };
+    b.finish(remote).unwrap();
+    exchange(Time::ZERO, &mut a, &mut b);
+    // A said goodbye before B's application read anything.
+    b.peer_gone(&A);
+    b.handle_timeout(Time::ZERO + Duration::from_secs(3600));
+    assert_eq!(read_all(&mut b, remote), (b"all of it".to_vec(), true));
+    exchange(Time::ZERO, &mut a, &mut b);
+    assert!(events(&mut b).contains(&StreamEvent::Finished(remote)));
+
+    // Mid-transfer, the same goodbye ends the stream with a reason.
+    let (mut a, mut b) = pair(Some(Firewall::Open));
+    let stream = a.open(Time::ZERO, B).unwrap();
+    a.write(stream, b"half").unwrap();
+    exchange(Time::ZERO, &mut a, &mut b);
+    a.peer_gone(&B);
+    let reset = StreamEvent::Reset {
+        stream,
+        error: StreamError::PeerLeft,
+    };
+    assert!(events(&mut a).contains(&reset));
+}
