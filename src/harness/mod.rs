@@ -70,6 +70,7 @@ use crate::proto::node::Transmit;
 use crate::proto::wire::WireContact;
 use crate::proto::{Command, CommandError, Event, Node, NodeId, QueryId, QueryOutcome, Time};
 
+pub use self::part::App;
 use self::part::{Env, Meta, Part, Worker};
 
 /// The multicast group of the simulated LAN segments.
@@ -266,7 +267,7 @@ impl<N: Network> Swarm<N> {
         let mut swarm = Swarm {
             network,
             nodes,
-            meta: vec![Meta::default(); n],
+            meta: (0..n).map(|_| Meta::default()).collect(),
             addrs,
             mailboxes,
             parts,
@@ -561,6 +562,37 @@ impl<N: Network> Swarm<N> {
             w.after(node);
             result
         })
+    }
+
+    /// Runs `app` on node `node` from now on: it sees every event the node produces
+    /// (see [`App`]). Replaces an earlier one.
+    pub fn set_app(&mut self, node: usize, app: Box<dyn App>) {
+        self.meta[node].app = Some(app);
+    }
+
+    /// Calls `f` with node `node`, its time and its program, and sends what the node
+    /// has to send after it.
+    pub fn act<T>(
+        &mut self,
+        node: usize,
+        f: impl FnOnce(Time, &mut Node, Option<&mut dyn App>) -> T,
+    ) -> T {
+        with_worker!(self, node, |w| {
+            let local = w.local(node);
+            let at = node - w.part.lo;
+            let app = w.meta[at].app.as_deref_mut();
+            let result = f(local, &mut w.nodes[at], app);
+            w.after(node);
+            result
+        })
+    }
+
+    /// Every node's program, by node.
+    pub fn apps(&self) -> impl Iterator<Item = (usize, &dyn App)> + '_ {
+        self.meta
+            .iter()
+            .enumerate()
+            .filter_map(|(i, meta)| meta.app.as_deref().map(|app| (i, app)))
     }
 
     /// Hands node `node` what a former life of it published ([`Node::restore`]).

@@ -24,12 +24,24 @@ use super::trace::{set_log_context, Kind, Leaf};
 use super::{Captured, Finished, NodeClock, Tapped, What};
 
 /// A node's engine-side state, owned by its part while a window runs.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Default)]
 pub(super) struct Meta {
     /// The timer entry queued for the node, if any.
     pub(super) armed: Option<Time>,
     /// The node's own sequence number for the next event it causes.
     pub(super) seq: u64,
+    /// The program on the node, if one was set ([`super::Swarm::set_app`]).
+    pub(super) app: Option<Box<dyn App>>,
+}
+
+/// A program on a simulated node: what an application does with the node's events,
+/// at once, as a live program would (reading a stream that became readable, writing
+/// to one that became writable). It sees only its own node, so parts still run side
+/// by side and the run stays the same at every thread count.
+pub trait App: Send + std::any::Any {
+    /// `event` just came out of `node`, at the node's time `now`; what the program
+    /// does to the node in answer is sent and traced like anything else.
+    fn on_event(&mut self, now: Time, node: &mut Node, event: &Event);
 }
 
 /// An event for another part's node, sent in this window.
@@ -251,6 +263,14 @@ impl<N: Network> Worker<'_, '_, N> {
         }
         let now = self.part.now;
         while let Some(event) = self.node(index).poll_event() {
+            if let Some(app) = &mut self.meta[index - self.part.lo].app {
+                let local = self.env.clocks[index].local(now);
+                app.on_event(local, &mut self.nodes[index - self.part.lo], &event);
+                // What the program made the node send goes now, before the next event.
+                while let Some(transmit) = self.node(index).poll_transmit() {
+                    self.route(index, transmit);
+                }
+            }
             let leaf = Leaf::event(self.env.keep, now, index, &event);
             self.part.leaves.push((now, index, leaf));
             if let Event::QueryFinished {
