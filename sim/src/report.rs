@@ -249,8 +249,13 @@ pub struct Series {
 pub struct Lookups {
     /// Started.
     pub issued: u64,
-    /// Found their target as the closest contact.
+    /// Found their target: `listed` and `declared` together.
     pub succeeded: u64,
+    /// Found their target listed: it answered the walk, and is the closest contact.
+    pub listed: u64,
+    /// Found their target declared: it did not answer (behind a NAT, it is in no
+    /// routing table), but its own signed declaration under its id was read.
+    pub declared: u64,
     /// Finished without finding it, or could not start.
     pub failed: u64,
     /// Still running when the scenario ended.
@@ -698,9 +703,11 @@ impl Report {
         if self.lookups.issued > 0 {
             let _ = writeln!(
                 s,
-                "lookups: {} issued, {} found their target, {} failed, {} unfinished; hops p50 {} p95 {}; latency p50 {} ms p99 {} ms",
+                "lookups: {} issued, {} found their target ({} listed, {} declared), {} failed, {} unfinished; hops p50 {} p95 {}; latency p50 {} ms p99 {} ms",
                 self.lookups.issued,
                 self.lookups.succeeded,
+                self.lookups.listed,
+                self.lookups.declared,
                 self.lookups.failed,
                 self.lookups.unfinished,
                 opt_u(self.lookups.hops_p50),
