@@ -207,9 +207,12 @@ pub struct Churn {
     pub crashed: usize,
     /// Crashed nodes that came back (`restart` events).
     pub restarted: usize,
-    /// Of the nodes that restarted (each counted once), those still in the swarm at the
-    /// end that some other node in the swarm holds in its routing table.
+    /// Of `restarted_listable`, those that some other node in the swarm holds in its
+    /// routing table.
     pub restarted_known: usize,
+    /// Of `restarted_here`, those that can be listed: not behind a NAT. A node behind
+    /// one marks its frames unlisted, and no routing table may hold it.
+    pub restarted_listable: usize,
     /// Nodes that restarted, each counted once, still in the swarm at the end.
     pub restarted_here: usize,
 }
@@ -567,7 +570,7 @@ impl Report {
             }
             Metric::RestartedKnown => ratio(
                 self.churn.restarted_known as u64,
-                self.churn.restarted_here as u64,
+                self.churn.restarted_listable as u64,
             ),
             Metric::LookupSuccessAfterFaults => ratio(
                 self.lookups_after_faults.succeeded,
@@ -808,8 +811,8 @@ impl Report {
         if c.left + c.joined + c.crashed + c.restarted > 0 {
             let _ = writeln!(
                 s,
-                "churn: {} left ({} saying goodbye), {} joined, {} crashed, {} restarted ({} of {} back in others' tables)",
-                c.left, c.left_gracefully, c.joined, c.crashed, c.restarted, c.restarted_known, c.restarted_here
+                "churn: {} left ({} saying goodbye), {} joined, {} crashed, {} restarted ({} still here; of the {} not behind a NAT, {} back in others' tables)",
+                c.left, c.left_gracefully, c.joined, c.crashed, c.restarted, c.restarted_here, c.restarted_listable, c.restarted_known
             );
         }
         let a = &self.lookups_after_faults;
