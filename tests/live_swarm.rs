@@ -143,6 +143,8 @@ async fn ten_nodes_find_each_other_and_answer_over_http() {
     let json: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["closest"][0]["id"], target.to_string(), "{body}");
     assert_eq!(json["found"], true);
+    assert_eq!(json["found_as"], "listed", "it answered: {body}");
+    assert_eq!(json["relays"], serde_json::json!([]), "{body}");
 
     // Bad requests get a 4xx with a JSON error.
     for (path, expected) in [

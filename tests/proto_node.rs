@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use dswarm::harness::{Swarm, SwarmConfig};
+use dswarm::proto::lookup::Found;
 use dswarm::proto::node::{Config, PingResult, QueryError, Via};
 use dswarm::proto::table::BUCKETS;
 use dswarm::proto::{wire, Command, CommandError, CryptoSuite, Event, NodeId, QueryOutcome, Time};
@@ -313,9 +314,9 @@ fn a_lookup_of_a_node_ends_when_it_answers_and_one_of_a_point_gathers_the_k_clos
     beside.0[31] ^= 1;
     let (point, point_took) = lookup(&mut swarm, beside);
 
-    assert!(node.found, "{node:?}");
+    assert_eq!(node.found, Some(Found::Listed), "{node:?}");
     assert_eq!(node.closest[0].id, target);
-    assert!(!point.found, "{point:?}");
+    assert_eq!(point.found, None, "{point:?}");
     assert_eq!(point.closest[0].id, target, "the closest to the point");
     assert_eq!(point.closest.len(), 20, "the k closest answered");
     assert!(

@@ -1,5 +1,6 @@
 //! NAT traversal end to end: nodes behind open, consistent and random NATs classify
-//! themselves, stay out of routing tables when unreachable, find each other by key and
+//! themselves, stay out of routing tables when unreachable, find each other by key
+//! (a lookup finds an open node listed and one behind a NAT by its declaration) and
 //! connect straight, through a hole punch or through a relay; streams ride each of
 //! those paths, and a listener's firewall keeps out whom it should; leaving nodes say
 //! goodbye.
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use dswarm::proto::lookup::{Found, LookupResult};
 use dswarm::proto::node::{ConnectPath, Event};
 use dswarm::proto::relay_path::is_relay_path;
 use dswarm::proto::stream::{Firewall, Read, StreamError, StreamEvent, StreamId};
@@ -303,13 +305,25 @@ impl World {
         self.run_until(until);
     }
 
-    fn connect(&mut self, a: usize, b: usize) -> QueryOutcome {
-        let id = self.id(b);
-        let query = self.start(a, Command::Connect(id));
+    /// Runs `command` on node `a` for 20 s; its outcome.
+    fn command(&mut self, a: usize, command: Command) -> QueryOutcome {
+        let query = self.start(a, command.clone());
         self.run_for(Duration::from_secs(20));
         self.finished
             .remove(&(a, query))
-            .unwrap_or_else(|| panic!("connect {a} -> {b} did not finish"))
+            .unwrap_or_else(|| panic!("{command:?} on {a} did not finish"))
+    }
+
+    fn connect(&mut self, a: usize, b: usize) -> QueryOutcome {
+        self.command(a, Command::Connect(self.id(b)))
+    }
+
+    /// Node `a` looks `target` up (`Command::FindNode`).
+    fn lookup(&mut self, a: usize, target: NodeId) -> LookupResult {
+        match self.command(a, Command::FindNode(target)) {
+            QueryOutcome::Found(result) => result,
+            other => panic!("lookup of {target:?} from {a}: {other:?}"),
+        }
     }
 }
 
@@ -441,6 +455,48 @@ fn a_random_pair_reports_why_the_punch_was_not_tried() {
                 peer,
                 reason: dswarm::proto::node::PunchFailure::BothRandom
             }));
+}
+
+#[test]
+fn a_lookup_finds_an_open_node_listed_and_one_behind_a_nat_by_its_declaration() {
+    let mut world = swarm();
+    // Askers open and behind each NAT; targets open (5) and behind each NAT (14, 23).
+    for asker in [3, 15, 21] {
+        let open = world.lookup(asker, world.id(5));
+        assert_eq!(open.found, Some(Found::Listed), "{asker} -> 5: {open:?}");
+        assert_eq!(
+            open.closest[0].id,
+            world.id(5),
+            "it answered: it comes first"
+        );
+        for natted in [14, 23] {
+            let result = world.lookup(asker, world.id(natted));
+            let relays: Vec<SocketAddr> = world.hosts[natted]
+                .node
+                .relays()
+                .iter()
+                .map(|r| r.addr)
+                .collect();
+            assert!(!relays.is_empty(), "node {natted} keeps relays");
+            // No table lists it, so the walk never reached it; its own signed
+            // declaration names the relays it keeps.
+            assert_eq!(
+                result.found,
+                Some(Found::Declared { relays }),
+                "{asker} -> {natted}: {result:?}"
+            );
+            assert!(result.closest.iter().all(|c| c.id != world.id(natted)));
+        }
+        let stats = world.hosts[asker].node.stats();
+        assert_eq!(
+            (stats.lookups_found_listed, stats.lookups_found_declared),
+            (1, 2),
+            "node {asker} counts each lookup by how it found its node"
+        );
+    }
+    // A key nobody holds is neither.
+    let nowhere = world.lookup(3, NodeId([0x42; 32]));
+    assert_eq!(nowhere.found, None, "{nowhere:?}");
 }
 
 #[test]

@@ -231,7 +231,12 @@ fn faults_table(out: &mut String, report: &Report) {
         ("nodes that crashed", c.crashed, c.crashed > 0),
         ("nodes that restarted", c.restarted, c.crashed > 0),
         (
-            "restarted nodes in others' tables",
+            "restarted nodes not behind a NAT",
+            c.restarted_listable,
+            c.crashed > 0,
+        ),
+        (
+            "of them, in others' tables",
             c.restarted_known,
             c.crashed > 0,
         ),

@@ -46,7 +46,8 @@ metrics! {
     /// Share of the lookups started at least 60 s after the faults stopped that found
     /// their target.
     LookupSuccessAfterFaults = "lookup_success_after_faults", ratio = true;
-    /// Share of the nodes that restarted that another node holds in its table.
+    /// Share of the nodes that restarted and are not behind a NAT (only those can be
+    /// listed) that another node holds in its table.
     RestartedKnown = "restarted_known", ratio = true;
     /// Share of `connects` that ended with a session, by any path.
     ConnectSuccess = "connect_success", ratio = true;

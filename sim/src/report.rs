@@ -207,9 +207,12 @@ pub struct Churn {
     pub crashed: usize,
     /// Crashed nodes that came back (`restart` events).
     pub restarted: usize,
-    /// Of the nodes that restarted (each counted once), those still in the swarm at the
-    /// end that some other node in the swarm holds in its routing table.
+    /// Of `restarted_listable`, those that some other node in the swarm holds in its
+    /// routing table.
     pub restarted_known: usize,
+    /// Of `restarted_here`, those that can be listed: not behind a NAT. A node behind
+    /// one marks its frames unlisted, and no routing table may hold it.
+    pub restarted_listable: usize,
     /// Nodes that restarted, each counted once, still in the swarm at the end.
     pub restarted_here: usize,
 }
@@ -249,8 +252,13 @@ pub struct Series {
 pub struct Lookups {
     /// Started.
     pub issued: u64,
-    /// Found their target as the closest contact.
+    /// Found their target: `listed` and `declared` together.
     pub succeeded: u64,
+    /// Found their target listed: it answered the walk, and is the closest contact.
+    pub listed: u64,
+    /// Found their target declared: it did not answer (behind a NAT, it is in no
+    /// routing table), but its own signed declaration under its id was read.
+    pub declared: u64,
     /// Finished without finding it, or could not start.
     pub failed: u64,
     /// Still running when the scenario ended.
@@ -562,7 +570,7 @@ impl Report {
             }
             Metric::RestartedKnown => ratio(
                 self.churn.restarted_known as u64,
-                self.churn.restarted_here as u64,
+                self.churn.restarted_listable as u64,
             ),
             Metric::LookupSuccessAfterFaults => ratio(
                 self.lookups_after_faults.succeeded,
@@ -698,9 +706,11 @@ impl Report {
         if self.lookups.issued > 0 {
             let _ = writeln!(
                 s,
-                "lookups: {} issued, {} found their target, {} failed, {} unfinished; hops p50 {} p95 {}; latency p50 {} ms p99 {} ms",
+                "lookups: {} issued, {} found their target ({} listed, {} declared), {} failed, {} unfinished; hops p50 {} p95 {}; latency p50 {} ms p99 {} ms",
                 self.lookups.issued,
                 self.lookups.succeeded,
+                self.lookups.listed,
+                self.lookups.declared,
                 self.lookups.failed,
                 self.lookups.unfinished,
                 opt_u(self.lookups.hops_p50),
@@ -801,8 +811,8 @@ impl Report {
         if c.left + c.joined + c.crashed + c.restarted > 0 {
             let _ = writeln!(
                 s,
-                "churn: {} left ({} saying goodbye), {} joined, {} crashed, {} restarted ({} of {} back in others' tables)",
-                c.left, c.left_gracefully, c.joined, c.crashed, c.restarted, c.restarted_known, c.restarted_here
+                "churn: {} left ({} saying goodbye), {} joined, {} crashed, {} restarted ({} still here; of the {} not behind a NAT, {} back in others' tables)",
+                c.left, c.left_gracefully, c.joined, c.crashed, c.restarted, c.restarted_here, c.restarted_listable, c.restarted_known
             );
         }
         let a = &self.lookups_after_faults;

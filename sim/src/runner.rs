@@ -587,10 +587,10 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
     let steps = timeline(scenario);
     let settled = faults::faults_end(scenario).map_or(Time::ZERO, |end| Time::ZERO + end)
         + AfterFaults::SETTLE;
-    let nat = (0..total)
+    let nat: Vec<_> = (0..total)
         .map(|node| built.engine().world().nat_kind(node))
         .collect();
-    let mut tally = Tally::new(&steps, settled, nat);
+    let mut tally = Tally::new(&steps, settled, nat.clone());
     let mut honest = roster.honest();
     honest.resize(total, true); // nodes that join mid-run are honest
     let mut members = Members::new(scenario.seed, total, &honest, total - scenario.nodes);
@@ -678,7 +678,7 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
     // task that died), and the report keeps what the timeline tallied.
     let readings = panics::catch(|| {
         let mut safety = watch.safety.finish(built.engine());
-        let (known, here) = built.restarted_known(&faults.restarted, &members.departed, &ids);
+        let restarted = built.restarted_known(&faults.restarted, &members.departed, &nat, &ids);
         let snapshots = built.engine().snapshots();
         // Tables of the honest nodes still in the swarm: those that left stopped
         // filling theirs, and a hostile node's table is its own business.
@@ -709,10 +709,10 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
             mean: tables.iter().sum::<usize>() as f64 / tables.len().max(1) as f64,
             max: tables.iter().copied().max().unwrap_or(0),
         };
-        (safety, (known, here), (tables, memory), protocol, refused)
+        (safety, restarted, (tables, memory), protocol, refused)
     });
-    let (safety, (known, here), (tables, memory), protocol, refused) =
-        readings.unwrap_or_else(|second| {
+    let (safety, (known, listable, here), (tables, memory), protocol, refused) = readings
+        .unwrap_or_else(|second| {
             panic = Some(match panic.take() {
                 Some(first) => {
                     format!("{first}; reading the nodes afterwards panicked too: {second}")
@@ -722,6 +722,7 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
             Default::default()
         });
     faults.counts.restarted_known = known;
+    faults.counts.restarted_listable = listable;
     faults.counts.restarted_here = here;
     let engine = built.engine();
     engine.trace_mut().finish_jsonl()?;
@@ -832,23 +833,30 @@ enum Built {
 }
 
 impl Built {
-    /// Of the `restarted` nodes still in the swarm (not `departed`), how many some
-    /// other node in the swarm holds in its routing table; and how many there are.
+    /// Of the `restarted` nodes still in the swarm (not `departed`): how many some
+    /// other node in the swarm holds in its routing table, of those that can be
+    /// listed (not behind a NAT, by `nat`: no table may hold one that is); how many
+    /// can be listed; and how many there are.
     fn restarted_known(
         &self,
         restarted: &std::collections::BTreeSet<usize>,
         departed: &[bool],
+        nat: &[crate::scenario::NatKind],
         ids: &[NodeId],
-    ) -> (usize, usize) {
+    ) -> (usize, usize, usize) {
         let here: Vec<usize> = restarted
             .iter()
             .copied()
             .filter(|&n| !departed[n])
             .collect();
-        if here.is_empty() {
-            return (0, 0);
+        let wanted: std::collections::BTreeSet<NodeId> = here
+            .iter()
+            .filter(|&&n| nat[n] == crate::scenario::NatKind::Open)
+            .map(|&n| ids[n])
+            .collect();
+        if wanted.is_empty() {
+            return (0, 0, here.len());
         }
-        let wanted: std::collections::BTreeSet<NodeId> = here.iter().map(|&n| ids[n]).collect();
         let mut known = std::collections::BTreeSet::new();
         for holder in (0..ids.len()).filter(|&n| !departed[n]) {
             let mut note = |id: NodeId| {
@@ -864,7 +872,7 @@ impl Built {
                 Built::Turmoil(turmoil) => turmoil.contacts(holder).iter().for_each(|&id| note(id)),
             }
         }
-        (known.len(), here.len())
+        (known.len(), wanted.len(), here.len())
     }
 
     fn engine(&mut self) -> &mut dyn Engine {

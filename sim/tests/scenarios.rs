@@ -136,3 +136,35 @@ fn lookups_of_random_keys_converge_across_segments() {
     assert_eq!(disjoint, 0, "a lookup ended among none of the true closest");
     assert!(recall >= 0.99, "recall {recall:.4}");
 }
+
+/// Issue 25: a lookup of a node behind a NAT used to fail (no routing table lists
+/// it, so no walk ends at it), and nat-mix's lookups found exactly its open nodes.
+/// Lookups now find such a node as Connect does, by its own signed declaration: the
+/// scenario's expectations hold at 500 nodes, and the report tells the two kinds
+/// apart.
+#[test]
+fn nat_mix_finds_nodes_behind_nats_by_their_declaration() {
+    let scenario = scenario::load(Path::new("../scenarios/nat-mix.toml")).unwrap();
+    let mut scenario = scenario.with_nodes(500).unwrap();
+    let workload = &mut scenario.workload[0];
+    (workload.lookups, workload.connects) = (500, 300);
+    let report = runner::run(&scenario, Options::default()).unwrap().report;
+    let why = format!("reproduce: dswarm run scenarios/nat-mix.toml --nodes 500 (with 500 lookups and 300 connects)\n{}", report.summary());
+    let lookups = report.lookups;
+    assert_eq!(lookups.issued, 500, "{why}");
+    assert_eq!(
+        lookups.succeeded,
+        lookups.listed + lookups.declared,
+        "{why}"
+    );
+    // 40 % of the nodes are open: they answer; the rest are found declared.
+    let share = |n: u64| n as f64 / lookups.issued as f64;
+    assert!((0.3..0.5).contains(&share(lookups.listed)), "{why}");
+    assert!((0.5..0.7).contains(&share(lookups.declared)), "{why}");
+    let protocol = &report.protocol;
+    assert!(
+        protocol.lookups_found_declared >= lookups.declared,
+        "the nodes count what the tally saw, and connects' searches too: {why}"
+    );
+    assert!(report.pass, "{why}");
+}

@@ -5,7 +5,7 @@
 //! | `GET /api/status` | id, UDP address, peers known and verified, sessions, records held, uptime, whether it listens for streams, its open streams |
 //! | `GET /api/peers` | the routing table, closest first |
 //! | `GET /api/ping` | pings the 3 closest peers: their ids and round-trip times in ms |
-//! | `GET /api/lookup/{id-hex}` | iterative FIND_NODE, over as soon as that node answers: `found`, the closest that answered and the hops taken |
+//! | `GET /api/lookup/{id-hex}` | FIND_PEER of that node: `found`, `found_as` (`listed`: it answered; `declared`: its signed declaration was read) and its declared `relays`, the closest that answered and the hops taken |
 //! | `GET /api/connect/{id-hex}` | finds a peer by its key and opens a session: the path taken (`direct`, `punched`, `relayed`, `mailbox`) |
 //! | `PUT /api/immutable` | stores the raw body (at most 1000 bytes) under its SHA-256 |
 //! | `GET /api/immutable/{key-hex}` | the value stored under a key |
@@ -51,6 +51,7 @@ use super::driver::{Control, Finished, Snapshot};
 use super::http::{self, Guard};
 use super::stream::{LiveStream, StreamControl};
 use crate::proto::id::Key;
+use crate::proto::lookup::Found;
 use crate::proto::node::{
     Command, CommandError, ConnectPath, QueryError, QueryOutcome, StoreResult,
 };
@@ -372,9 +373,15 @@ async fn lookup(
                 .iter()
                 .map(|c| json!({ "id": c.id.to_string(), "addr": c.addr.to_string() }))
                 .collect();
+            let relays: Vec<String> = match &result.found {
+                Some(Found::Declared { relays }) => relays.iter().map(|a| a.to_string()).collect(),
+                _ => Vec::new(),
+            };
             Ok(Json(json!({
                 "target": target.to_string(),
-                "found": result.found,
+                "found": result.found.is_some(),
+                "found_as": result.found.as_ref().map(Found::name),
+                "relays": relays,
                 "hops": result.hops,
                 "contacted": result.contacted,
                 "failed": result.failed,

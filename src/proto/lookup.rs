@@ -6,7 +6,8 @@
 //! unanswered past its first wait. Out: [`Lookup::next_peer`] names the next peer to
 //! ask, keeping at most α requests in flight; [`Lookup::is_finished`] turns true when
 //! the goal is met, and [`Lookup::result`] gives the closest peers that answered, the
-//! hop count and whether the target itself answered.
+//! hop count and whether the target itself answered ([`Found::Listed`]; the node's
+//! FIND_PEER may find it [`Found::Declared`] afterwards, see [`LookupResult::found`]).
 //!
 //! Two goals, on purpose:
 //!
@@ -59,6 +60,7 @@
 //! length of the chain of answers that led to it.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use super::id::{Distance, NodeId};
 use super::table::IpBlock;
@@ -104,14 +106,45 @@ pub struct LookupResult {
     /// [`Goal::Node`] lookup that found its target holds those that had answered by
     /// then, the target first.
     pub closest: Vec<WireContact>,
-    /// Whether the node whose id is the target answered (it is then `closest[0]`).
-    pub found: bool,
+    /// Whether, and how, the node whose id is the target was found: it answered
+    /// ([`Found::Listed`], it is then `closest[0]`), or, for a FIND_PEER
+    /// ([`Command::FindNode`](crate::proto::Command::FindNode), a connect's search),
+    /// its own signed declaration was read ([`Found::Declared`]). `None`: neither.
+    pub found: Option<Found>,
     /// Hops to the closest peer that answered (see the module docs).
     pub hops: u8,
     /// Requests sent.
     pub contacted: u32,
     /// Requests that failed.
     pub failed: u32,
+}
+
+/// How a lookup found the node whose id is its target ([`LookupResult::found`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Found {
+    /// The node answered the walk, in a session that proved its key: it is listed in
+    /// routing tables and reachable at its address, `closest[0]`.
+    Listed,
+    /// The node did not answer, but the k closest to its id held its own signed
+    /// declaration under the topic `Key(id)`: a node behind a NAT, which no routing
+    /// table lists, reachable through these relay addresses (and its multicast
+    /// mailbox, if it listed one). Only a FIND_PEER reads declarations: a walk alone
+    /// finds [`Found::Listed`] or nothing.
+    Declared {
+        /// The addresses it declared: its mailbox first, if it keeps one, then its
+        /// relays.
+        relays: Vec<SocketAddr>,
+    },
+}
+
+impl Found {
+    /// The lower-case name used in reports: `listed` or `declared`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Found::Listed => "listed",
+            Found::Declared { .. } => "declared",
+        }
+    }
 }
 
 /// One iterative lookup for `target`.
@@ -491,7 +524,7 @@ impl Lookup {
         LookupResult {
             target: self.target,
             closest: answered.iter().map(|c| c.contact).collect(),
-            found: self.found,
+            found: self.found.then_some(Found::Listed),
             hops: answered.first().map_or(0, |c| c.hop),
             contacted: self.contacted,
             failed: self.failed,

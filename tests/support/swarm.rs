@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use dswarm::harness::{Swarm, SwarmConfig};
 use dswarm::proto::discovery::network_tag;
+use dswarm::proto::lookup::Found;
 use dswarm::proto::wire::{Beacon, Datagram};
 use dswarm::proto::{Command, CryptoSuite, Event, Identity, NodeId, QueryOutcome, Time};
 use rand_chacha::ChaCha8Rng;
@@ -94,14 +95,15 @@ pub fn run_lookups(swarm: &mut Swarm, count: usize, seed: u64) -> LookupTally {
         let result = result(*from, target, *query);
         tally.hops.push(result.hops);
         let closest = result.closest.first().map(|c| c.id);
-        assert_eq!(result.found, closest == Some(*target), "found means first");
-        if !result.found && ids[*from] != *target {
+        let listed = result.found == Some(Found::Listed);
+        assert_eq!(listed, closest == Some(*target), "found means first");
+        if !listed && ids[*from] != *target {
             tally.misses.push((*from, *target, closest));
         }
     }
     for (from, point, query) in &points {
         let result = result(*from, point, *query);
-        assert!(!result.found, "nobody holds {point:?}");
+        assert_eq!(result.found, None, "nobody holds {point:?}");
         let k = swarm.nodes()[*from].config().table.bucket_capacity;
         let (hits, total) = swarm.recall(*from, point, &result.closest, k);
         tally.recall_hits += hits;

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use dswarm::proto::lookup::Found;
 use dswarm::proto::node::{ConnectPath, QueryError};
 use dswarm::proto::{Command, Key, NodeId, QueryOutcome, Time};
 
@@ -94,7 +95,9 @@ pub(super) struct Tally {
     issued: Vec<Issued>,
     pub(super) lookups_started: u64,
     pub(super) lookups_done: u64,
-    lookups_found: u64,
+    /// Lookups that found their target, by how: `listed`, `declared`.
+    lookups_listed: u64,
+    lookups_declared: u64,
     pub(super) hops: Vec<u32>,
     pub(super) latency: Vec<Duration>,
     pings_started: u64,
@@ -124,7 +127,8 @@ impl Tally {
             issued: vec![Issued::Nothing; steps.len()],
             lookups_started: count(|s| matches!(s, Step::Lookup { .. })),
             lookups_done: 0,
-            lookups_found: 0,
+            lookups_listed: 0,
+            lookups_declared: 0,
             hops: Vec::new(),
             latency: Vec::new(),
             pings_started: count(|s| matches!(s, Step::Ping { .. })),
@@ -317,8 +321,20 @@ impl Tally {
                     if let (Some(QueryOutcome::Found(result)), Some(elapsed)) = (outcome, elapsed) {
                         self.hops.push(u32::from(result.hops));
                         self.latency.push(elapsed);
-                        if result.closest.first().map(|c| c.id) == Some(ids[target]) {
-                            self.lookups_found += 1;
+                        // Listed: the target answered, and is the closest. Declared:
+                        // the node checked its signature under the target's key.
+                        let first = result.closest.first().map(|c| c.id);
+                        let found = match &result.found {
+                            Some(Found::Listed) if first == Some(ids[target]) => {
+                                Some(&mut self.lookups_listed)
+                            }
+                            Some(Found::Declared { .. }) if result.target == ids[target] => {
+                                Some(&mut self.lookups_declared)
+                            }
+                            _ => None,
+                        };
+                        if let Some(count) = found {
+                            *count += 1;
                             self.after_faults.succeeded += u64::from(settled);
                         }
                     }
@@ -463,10 +479,13 @@ impl Tally {
         self.hops.sort_unstable();
         self.latency.sort_unstable();
         let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+        let found = self.lookups_listed + self.lookups_declared;
         Lookups {
             issued: self.lookups_started,
-            succeeded: self.lookups_found,
-            failed: self.lookups_done - self.lookups_found,
+            succeeded: found,
+            listed: self.lookups_listed,
+            declared: self.lookups_declared,
+            failed: self.lookups_done - found,
             unfinished: self.lookups_started - self.lookups_done,
             hops_p50: percentile(&self.hops, 0.5),
             hops_p95: percentile(&self.hops, 0.95),

@@ -118,7 +118,8 @@ fn finding_a_node_stops_as_soon_as_it_answers() {
     let found = walk(&mut find, 0..=127);
     let walked = walk(&mut closest, 0..=127);
 
-    assert!(found.found && walked.found);
+    assert_eq!(found.found, Some(Found::Listed));
+    assert_eq!(walked.found, Some(Found::Listed));
     assert_eq!(found.closest[0], contact(0), "the target comes first");
     assert_eq!(
         found.hops, walked.hops,
@@ -147,7 +148,7 @@ fn finding_an_absent_node_walks_to_the_k_closest_and_reports_not_found() {
     let absent = walk(&mut find, 1..=127);
     let walked = walk(&mut closest, 1..=127);
 
-    assert!(!absent.found);
+    assert_eq!(absent.found, None);
     assert_eq!(absent, walked, "the same walk, the same answer");
     let ids: Vec<_> = absent.closest.iter().map(|c| c.id.0[31]).collect();
     assert_eq!(ids, (1..9).collect::<Vec<_>>());
@@ -172,7 +173,7 @@ fn a_target_that_fails_is_not_found() {
     find.on_success(&contact(1).id, &[contact(0)]);
     assert!(find.is_finished());
     let result = find.result();
-    assert!(!result.found);
+    assert_eq!(result.found, None);
     assert_eq!(result.closest, vec![contact(1)]);
 }
 

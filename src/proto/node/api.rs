@@ -134,9 +134,14 @@ pub enum Command {
     Ping(NodeId),
     /// Ping the `n` peers closest to this node (what `GET /api/ping` does, n = 3).
     PingClosest(usize),
-    /// Iterative lookup of the node with this id: over as soon as that node answers
-    /// (it has then proved its key), else once the k closest seen have answered, and
-    /// not found. Ends with [`QueryOutcome::Found`].
+    /// Find the node with this id (FIND_PEER, as [`Command::Connect`] does): an
+    /// iterative lookup over as soon as that node answers (it has then proved its key:
+    /// found [`Listed`](crate::proto::lookup::Found::Listed)); else, once the k closest
+    /// seen have answered, a read of the topic `Key(id)` there for the node's own
+    /// signed declaration of relays and mailbox (a node behind a NAT, which no routing
+    /// table lists: found [`Declared`](crate::proto::lookup::Found::Declared)). Ends
+    /// with [`QueryOutcome::Found`];
+    /// [`LookupResult::found`] says whether and how.
     FindNode(NodeId),
     /// Ask the bootstrap addresses for peers, then look up this node's own id.
     Bootstrap,
@@ -322,8 +327,9 @@ pub enum QueryOutcome {
     },
     /// [`Command::PingClosest`]: one entry per peer pinged, closest first.
     PingedClosest(Vec<PingResult>),
-    /// [`Command::FindNode`] finished: whether the node answered
-    /// ([`LookupResult::found`]), the closest that answered and the hops taken.
+    /// [`Command::FindNode`] finished: whether and how the node was found
+    /// ([`LookupResult::found`]: it answered, or its declaration was read), the
+    /// closest that answered and the hops taken.
     Found(LookupResult),
     /// [`Command::Bootstrap`] finished with this many peers in the table.
     Bootstrapped {
@@ -510,6 +516,12 @@ counters! {
         Activity lookups_started,
         /// Lookups finished.
         Activity lookups_finished,
+        /// FIND_PEERs ([`Command::FindNode`], a connect's search) that found their node
+        /// listed: it answered the walk.
+        Activity lookups_found_listed,
+        /// FIND_PEERs that found their node declared: it did not answer (behind a NAT,
+        /// it is in no routing table), but its own signed declaration was read.
+        Activity lookups_found_declared,
         /// Peers a lookup asked that were still silent when their request's first wait
         /// ran out: the lookup asked another peer in their place instead of waiting
         /// through every retry (hostile peers that stay silent, or a lost datagram).

@@ -1,8 +1,9 @@
 //! [`Command::Connect`](super::Command::Connect): find a peer by its key and open a session by whatever path
 //! its NAT and this node's allow.
 //!
-//! In: the command, FIND_PEER's walk and answer, the pings' and the punch request's
-//! answers. Out: [`QueryOutcome::Connected`] with the path taken, or a failure.
+//! In: the command, FIND_PEER's outcome (see `records`), the pings' and the punch
+//! request's answers. Out: [`QueryOutcome::Connected`] with the path taken, or a
+//! failure.
 //!
 //! The steps, each tried when the one before fails:
 //!
@@ -10,10 +11,11 @@
 //!    outlive the NAT mapping under it, so it is checked, and closed if dead);
 //! 2. the peer's multicast mailbox, derived from its key, when this node uses
 //!    mailboxes;
-//! 3. FIND_PEER, the walk to the topic `Key(id)`: it ends as soon as the peer itself
-//!    answers, and the peer is pinged straight; a peer that never answers leaves the
-//!    walk to end at the k closest, whose topic records hold its signed declaration,
-//!    listing its mailbox and relays;
+//! 3. FIND_PEER, as [`Command::FindNode`](super::Command::FindNode) runs it: the walk
+//!    to the peer's id ends as soon as the peer itself answers, and the peer is
+//!    pinged straight ([`Found::Listed`]); a peer that never answers leaves the walk
+//!    to end at the k closest, whose topic records under `Key(id)` hold its signed
+//!    declaration, listing its mailbox and relays ([`Found::Declared`]);
 //! 4. a ping through each declared relay in turn, which opens an end-to-end session
 //!    relayed on a stand-in address; then the punch (see `traversal`).
 
@@ -26,9 +28,8 @@ use super::{
 };
 use crate::proto::discovery::mailbox_group;
 use crate::proto::id::NodeId;
-use crate::proto::lookup::LookupResult;
+use crate::proto::lookup::Found;
 use crate::proto::relay_path;
-use crate::proto::store::PeerRecord;
 use crate::proto::time::Time;
 use crate::proto::wire::{Request, Response, WireContact};
 
@@ -164,16 +165,6 @@ impl Node {
         }
     }
 
-    /// FIND_PEER's walk ended: keep the closest it found (the peer itself, if it
-    /// answered; relay ids come from there).
-    pub(super) fn find_peer_walked(&mut self, child: QueryId, result: &LookupResult) {
-        if let Some(&parent) = self.traversal.finding.get(&child) {
-            if let Some(connect) = self.connect_state(parent) {
-                connect.closest = result.closest.clone();
-            }
-        }
-    }
-
     /// An internal query ended; `true` if it was a FIND_PEER, now handled.
     pub(super) fn find_peer_done(
         &mut self,
@@ -187,16 +178,23 @@ impl Node {
         let Some(connect) = self.connect_state(parent) else {
             return true;
         };
-        let peer = connect.peer;
-        if let QueryOutcome::Peers(peers) = outcome {
-            if let Some(PeerRecord { relays, .. }) = peers.iter().find(|p| p.public_key == peer) {
-                connect.relays = relays.clone();
-            }
-        }
-        if let Some(listed) = connect.closest.iter().find(|c| c.id == peer).copied() {
-            self.connect_ping(now, parent, listed.addr);
-        } else {
+        let QueryOutcome::Found(result) = outcome else {
             self.try_next_relay(now, parent);
+            return true;
+        };
+        // The closest it found: where relay ids come from.
+        connect.closest = result.closest.clone();
+        match (&result.found, result.closest.first()) {
+            (Some(Found::Listed), Some(listed)) => {
+                let addr = listed.addr;
+                self.connect_ping(now, parent, addr);
+            }
+            (found, _) => {
+                if let Some(Found::Declared { relays }) = found {
+                    connect.relays = relays.clone();
+                }
+                self.try_next_relay(now, parent);
+            }
         }
         true
     }

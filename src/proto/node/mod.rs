@@ -91,8 +91,6 @@ enum Purpose {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum LookupKind {
-    /// A [`Command::FindNode`]: ends as soon as the node it names answers.
-    User,
     /// Bootstrap's self-lookup.
     Bootstrap,
     /// A random lookup into one bucket's range; `parent` is the bootstrap waiting for
@@ -103,8 +101,9 @@ enum LookupKind {
     },
     /// The first phase of a record command (see `records`).
     Record,
-    /// FIND_PEER's walk to the topic of a peer's key (see `connect`): the first phase
-    /// of a topic lookup, over as soon as the peer itself answers.
+    /// FIND_PEER's walk to a peer's id, for a [`Command::FindNode`] or a connect (see
+    /// `records`): the first phase of a read of the topic `Key(id)`, over as soon as
+    /// the peer itself answers.
     FindPeer,
 }
 
@@ -113,7 +112,7 @@ impl LookupKind {
     /// bootstrap, refreshes and records need.
     fn goal(self) -> Goal {
         match self {
-            LookupKind::User | LookupKind::FindPeer => Goal::Node,
+            LookupKind::FindPeer => Goal::Node,
             LookupKind::Bootstrap | LookupKind::Refresh { .. } | LookupKind::Record => {
                 Goal::Closest
             }

@@ -81,14 +81,7 @@ impl Node {
                 self.insert_query(now, query, Query::PingClosest { results, pending });
                 Ok(query)
             }
-            Command::FindNode(target) => {
-                if self.table.is_empty() {
-                    return Err(CommandError::NoPeers);
-                }
-                let query = self.next_query_id();
-                self.start_lookup(now, query, target, LookupKind::User);
-                Ok(query)
-            }
+            Command::FindNode(target) => self.start_find_peer(now, target),
             command @ (Command::ImmutablePut(_)
             | Command::ImmutableGet(_)
             | Command::MutablePut { .. }
@@ -514,12 +507,8 @@ impl Node {
         self.stats.lookup_block_skips += u64::from(lookup.skipped());
         self.table.mark_refreshed(now, &target);
         match kind {
-            LookupKind::User => self.finish_query(now, query, QueryOutcome::Found(result)),
-            LookupKind::FindPeer if found_early => {
-                // The peer answered in a session: its declared relays are not needed.
-                self.find_peer_walked(query, &result);
-                self.finish_query(now, query, QueryOutcome::Peers(Vec::new()));
-            }
+            // The peer answered in a session: its declaration is not needed.
+            LookupKind::FindPeer if found_early => self.find_peer_found(now, query, result),
             LookupKind::Record | LookupKind::FindPeer => self.start_fanout(now, query, result),
             LookupKind::Bootstrap => self.refresh_beyond_closest(now, query),
             LookupKind::Refresh { parent, from_above } => {

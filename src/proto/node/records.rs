@@ -1,5 +1,11 @@
 //! The record commands of [`Node`]: immutable and mutable put/get, announce,
-//! unannounce and topic lookup, and the answers to other nodes' record requests.
+//! unannounce and topic lookup, FIND_PEER, and the answers to other nodes' record
+//! requests.
+//!
+//! In: the commands, the lookup's answers and the fan-out's. Out: each command's
+//! [`QueryOutcome`]; for FIND_PEER, [`QueryOutcome::Found`] with how the peer was
+//! found ([`Found`]), to the application ([`Command::FindNode`]) or to the connect
+//! that asked (see `connect`).
 //!
 //! A record command runs in two phases under one query id:
 //!
@@ -9,6 +15,13 @@
 //!    once with their tokens; a read asks them closest first, α at a time, and stops at
 //!    the first valid answer (immutable, or mutable without `latest`) or asks them all
 //!    (mutable `latest`, topic lookups, which stream the peers found as they come).
+//!
+//! FIND_PEER, the one way a node finds another by its key, is a read of the topic
+//! `Key(id)` whose walk is over as soon as the peer itself answers: the peer is then
+//! [`Found::Listed`] and no fan-out follows. A peer that never answers (one behind a
+//! NAT is in no routing table, so no walk reaches it) leaves the walk to end at the k
+//! closest, and the fan-out reads its own signed declaration of relays and mailbox
+//! there: [`Found::Declared`]. Announcements of others under that topic do not count.
 //!
 //! Answers are checked before they count: an immutable value must hash to its key, a
 //! mutable record must be signed by its key's owner and have the `seq` asked for, and
@@ -34,7 +47,7 @@ use super::{
     QueryOutcome, StoreResult,
 };
 use crate::proto::id::{Key, NodeId};
-use crate::proto::lookup::LookupResult;
+use crate::proto::lookup::{Found, LookupResult};
 use crate::proto::store::{
     immutable_key, mutable_key, Announcement, MutableRecord, Now, PeerRecord, Refusal, SignedPeer,
     Token, Unannounce, MAX_RELAYS, MAX_SALT, MAX_VALUE,
@@ -49,10 +62,16 @@ pub(super) enum RecordOp {
     ImmutablePut(Vec<u8>),
     ImmutableGet(Key),
     MutablePut(MutableRecord),
-    MutableGet { key: Key, seq: u64, latest: bool },
+    MutableGet {
+        key: Key,
+        seq: u64,
+        latest: bool,
+    },
     Announce(Announcement),
     Unannounce(Unannounce),
     TopicLookup(Key),
+    /// FIND_PEER's read of the topic `Key(id)` of this peer (see the module docs).
+    FindPeer(NodeId),
 }
 
 impl RecordOp {
@@ -65,6 +84,7 @@ impl RecordOp {
             RecordOp::MutableGet { key, .. } => *key,
             RecordOp::Announce(a) => a.topic,
             RecordOp::Unannounce(u) => u.topic,
+            RecordOp::FindPeer(peer) => Key(*peer.as_bytes()),
         }
     }
 
@@ -101,7 +121,9 @@ impl RecordOp {
                 token,
                 unannounce: unannounce.clone(),
             },
-            RecordOp::TopicLookup(topic) => Request::GetPeers { topic: *topic },
+            RecordOp::TopicLookup(_) | RecordOp::FindPeer(_) => {
+                Request::GetPeers { topic: self.key() }
+            }
         }
     }
 }
@@ -131,17 +153,24 @@ pub(super) struct Fanout {
     /// The announcements of topic answers that checked out: checked once each.
     checked: BTreeSet<SignedPeer>,
     done: bool,
+    /// FIND_PEER's walk, which its outcome reports.
+    walk: Option<Box<LookupResult>>,
 }
 
 impl Fanout {
     /// Heap bytes of its queue, refusals, value and peer records, inline.
     pub(super) fn heap_bytes(&self) -> usize {
         use crate::proto::footprint::{btree, deque, vec};
+        use std::mem::size_of;
         deque(&self.queue)
             + vec(&self.refused)
             + self.value.as_ref().map_or(0, vec)
             + btree::<NodeId, (u64, PeerRecord)>(self.peers.len())
             + btree::<SignedPeer, ()>(self.checked.len())
+            + self
+                .walk
+                .as_ref()
+                .map_or(0, |walk| size_of::<LookupResult>() + vec(&walk.closest))
     }
 }
 
@@ -329,8 +358,8 @@ impl Node {
         })
     }
 
-    /// FIND_PEER's topic lookup of `peer`'s key: a [`Command::TopicLookup`] whose walk
-    /// ends as soon as the peer itself answers (see `connect`).
+    /// FIND_PEER of `peer` (see the module docs): [`Command::FindNode`], and the search
+    /// of a connect. Ends with [`QueryOutcome::Found`] ([`Node::find_peer_found`]).
     pub(super) fn start_find_peer(
         &mut self,
         now: Time,
@@ -339,8 +368,19 @@ impl Node {
         if self.table.is_empty() {
             return Err(CommandError::NoPeers);
         }
-        let op = RecordOp::TopicLookup(Key(*peer.as_bytes()));
+        let op = RecordOp::FindPeer(peer);
         Ok(self.start_record_op(now, op, LookupKind::FindPeer))
+    }
+
+    /// A FIND_PEER ended, `result.found` saying whether and how it found its peer:
+    /// counted, and handed to whoever asked.
+    pub(super) fn find_peer_found(&mut self, now: Time, query: QueryId, result: LookupResult) {
+        match result.found {
+            Some(Found::Listed) => self.stats.lookups_found_listed += 1,
+            Some(Found::Declared { .. }) => self.stats.lookups_found_declared += 1,
+            None => {}
+        }
+        self.finish_query(now, query, QueryOutcome::Found(result));
     }
 
     fn start_record_op(&mut self, now: Time, op: RecordOp, kind: LookupKind) -> QueryId {
@@ -406,7 +446,6 @@ impl Node {
 
     /// The lookup phase ended: start the fan-out to the k closest that answered.
     pub(super) fn start_fanout(&mut self, now: Time, query: QueryId, result: LookupResult) {
-        self.find_peer_walked(query, &result);
         let Some(Pending { op, tokens }) = self.record_ops.remove(&query) else {
             return;
         };
@@ -415,6 +454,7 @@ impl Node {
             .iter()
             .filter_map(|c| tokens.get(&c.id).map(|t| (*c, *t)))
             .collect();
+        let walk = matches!(op, RecordOp::FindPeer(_)).then(|| Box::new(result));
         let fanout = Fanout {
             op,
             queue,
@@ -427,6 +467,7 @@ impl Node {
             peers: BTreeMap::new(),
             checked: BTreeSet::new(),
             done: false,
+            walk,
         };
         if let Some(state) = self.queries.get_mut(&query) {
             state.query = Query::Records(Box::new(fanout));
@@ -479,10 +520,25 @@ impl Node {
         let Query::Records(fanout) = &mut state.query else {
             return;
         };
+        if let (RecordOp::FindPeer(peer), Some(walk)) = (&fanout.op, fanout.walk.take()) {
+            // Its own declaration, not another's under its topic.
+            let declared = fanout
+                .peers
+                .remove(peer)
+                .map(|(_, record)| Found::Declared {
+                    relays: record.relays,
+                });
+            let result = LookupResult {
+                found: declared,
+                ..*walk
+            };
+            self.find_peer_found(now, query, result);
+            return;
+        }
         let outcome = match &fanout.op {
             RecordOp::ImmutableGet(_) => QueryOutcome::Immutable(fanout.value.take()),
             RecordOp::MutableGet { .. } => QueryOutcome::Mutable(fanout.record.take()),
-            RecordOp::TopicLookup(_) => {
+            RecordOp::TopicLookup(_) | RecordOp::FindPeer(_) => {
                 let peers = std::mem::take(&mut fanout.peers);
                 QueryOutcome::Peers(peers.into_values().map(|(_, peer)| peer).collect())
             }
@@ -551,7 +607,11 @@ impl Node {
                     None => {}
                 }
             }
-            (Ok((_, Response::Peers { peers })), RecordOp::TopicLookup(topic)) => {
+            (
+                Ok((_, Response::Peers { peers })),
+                op @ (RecordOp::TopicLookup(_) | RecordOp::FindPeer(_)),
+            ) => {
+                let topic = &op.key();
                 // The holder's clock may be behind this one's by the skew allowed.
                 let lifetime = store.ttl + store.clock_skew;
                 for signed in peers.into_iter().take(MAX_PEERS) {
@@ -592,7 +652,9 @@ impl Node {
         }
         self.stats.announcements_forged += forged;
         self.stats.announcements_stale += stale;
-        if !streamed.is_empty() && !internal {
+        // Only a topic lookup streams what it finds; FIND_PEER reports its peer at the end.
+        let streams = !internal && matches!(fanout.op, RecordOp::TopicLookup(_));
+        if !streamed.is_empty() && streams {
             self.events.push_back(Event::TopicPeers {
                 query,
                 peers: streamed,

@@ -11,9 +11,10 @@
 //!   picks up to [`TraversalConfig::relays`] of its closest contacts as relays, pings
 //!   them every [`TraversalConfig::keepalive`] to hold its NAT mapping and their
 //!   session open, and announces them under its own id (the topic `Key(id)`), signed.
-//! - **FIND_PEER** is that topic lookup: a walk to the peer's id that also shows
-//!   whether the peer itself is listed (then its address is in the closest set) and
-//!   fetches its signed relay announcement otherwise.
+//! - **FIND_PEER** (`records`; [`Command::FindNode`] and a connect's search) reads
+//!   that topic: a walk to the peer's id that ends when the peer answers (it is
+//!   listed), and otherwise fetches its signed declaration from the k closest (it is
+//!   declared).
 //! - **Relay**: a node forwards a [`Notice::Relay`] only to a peer it has a session
 //!   with, as a [`Notice::Relayed`] naming the sender; both count against the
 //!   sender's request rate ([`Limits`](super::Limits)). What it forwards is the two
