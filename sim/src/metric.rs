@@ -51,6 +51,9 @@ metrics! {
     RestartedKnown = "restarted_known", ratio = true;
     /// Share of `connects` that ended with a session, by any path.
     ConnectSuccess = "connect_success", ratio = true;
+    /// Share of `streams` transfers that finished: every byte delivered and checked,
+    /// both ends closed.
+    StreamSuccess = "stream_success", ratio = true;
     /// Median hops per successful lookup.
     LookupHopsP50 = "lookup_hops_p50", ratio = false;
     /// 95th percentile of hops.

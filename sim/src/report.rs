@@ -17,6 +17,10 @@ use dswarm::proto::Stats;
 use serde::ser::SerializeMap;
 use serde::Serialize;
 
+mod streams;
+
+pub use streams::{StreamPath, Streams};
+
 use crate::hostile::{Activity, HostileCounts};
 use crate::safety::SafetyReport;
 use crate::scenario::{Expectation, Metric};
@@ -76,6 +80,9 @@ pub struct Report {
     /// `Command::Connect`s of the workloads: the path each took, overall and by the
     /// NATs of the two ends.
     pub connect: Connects,
+    /// Stream transfers of the workloads (`streams`): how many finished, goodput and
+    /// completion time, overall and by path.
+    pub streams: Streams,
     /// Verified peers per routing table at the end.
     pub tables: Tables,
     /// What a node holds in memory at the end, by part (the core's estimate).
@@ -568,6 +575,7 @@ impl Report {
             Metric::ConnectSuccess => {
                 ratio(self.connect.total.connected(), self.connect.total.attempts)
             }
+            Metric::StreamSuccess => ratio(self.streams.completed, self.streams.issued),
             Metric::RestartedKnown => ratio(
                 self.churn.restarted_known as u64,
                 self.churn.restarted_listable as u64,
@@ -804,6 +812,44 @@ impl Report {
                 );
             }
         }
+        let t = &self.streams;
+        if t.issued > 0 {
+            let opt = |v: Option<f64>, digits: usize| {
+                v.map_or("-".to_string(), |v| format!("{v:.digits$}"))
+            };
+            let _ = writeln!(
+                s,
+                "streams: {} issued, {} completed ({} bytes), {} refused, {} failed, {} unfinished; goodput p50 {} Mbit/s p5 {}; completion p50 {} ms p99 {}",
+                t.issued,
+                t.completed,
+                t.bytes,
+                t.refused,
+                t.failed,
+                t.unfinished,
+                opt(t.goodput_mbps_p50, 2),
+                opt(t.goodput_mbps_p5, 2),
+                opt(t.completion_ms_p50, 1),
+                opt(t.completion_ms_p99, 1),
+            );
+            for (path, p) in &t.by_path {
+                let _ = writeln!(
+                    s,
+                    "  {path}: {} of {} completed, goodput p50 {} Mbit/s, completion p50 {} ms",
+                    p.completed,
+                    p.opened,
+                    opt(p.goodput_mbps_p50, 2),
+                    opt(p.completion_ms_p50, 1),
+                );
+            }
+            if !t.failed_by.is_empty() {
+                let why: Vec<String> = t
+                    .failed_by
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
+                let _ = writeln!(s, "  failed: {}", why.join(", "));
+            }
+        }
         if self.departed > 0 {
             let _ = writeln!(s, "departed: {} nodes left the swarm", self.departed);
         }
@@ -914,6 +960,13 @@ impl Report {
                 String::new()
             }
         );
+        if self.streams.issued > 0 {
+            let _ = writeln!(
+                s,
+                "safety: {} stream bytes checked, {} wrong",
+                self.streams.bytes, safety.stream_bytes_corrupt
+            );
+        }
         for violation in &safety.violations {
             let _ = writeln!(s, "SAFETY VIOLATED: {violation}");
         }

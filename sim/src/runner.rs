@@ -66,6 +66,7 @@ mod members;
 mod panics;
 mod progress;
 mod tally;
+mod transfers;
 
 use self::faults::Faults as FaultState;
 use self::members::Members;
@@ -75,6 +76,7 @@ use crate::scenario::{Action, CryptoKind, EngineKind, Scenario, Workload};
 use crate::world::World;
 
 /// The RNG stream of workload askers and targets within a run's seed.
+use dswarm::harness::streams::LISTENERS as STREAM_LISTENERS;
 use dswarm::harness::streams::WORKLOAD as STREAM_WORKLOAD;
 /// A workload's announces spread over one topic per this many (at least one topic),
 /// so that a topic's announcers mostly fit one holder's answer (`MAX_PEERS`, 11 signed
@@ -152,6 +154,13 @@ enum Step {
     Connect {
         asker: u64,
         target: u64,
+    },
+    /// A stream transfer of `bytes` from the node draw `asker` names to a listener
+    /// (see [`transfers`]).
+    Stream {
+        asker: u64,
+        target: u64,
+        bytes: u64,
     },
     /// A churn departure of the live node draw `pick` names (bootstrap nodes aside),
     /// saying goodbye first when `graceful`.
@@ -536,6 +545,16 @@ fn timeline(scenario: &Scenario) -> Vec<(Time, Step)> {
             let (asker, target) = (rng.next_u64(), rng.next_u64());
             steps.push((spread(i, w.connects), Step::Connect { asker, target }));
         }
+        for i in 0..w.streams {
+            let (asker, target) = (rng.next_u64(), rng.next_u64());
+            let bytes = w.stream_bytes;
+            let step = Step::Stream {
+                asker,
+                target,
+                bytes,
+            };
+            steps.push((spread(i, w.streams), step));
+        }
     }
     steps.extend(faults::churn_steps(scenario, scenario.nodes));
     steps.sort_by_key(|(at, _)| *at); // stable: file order within one moment
@@ -594,6 +613,8 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
     let mut honest = roster.honest();
     honest.resize(total, true); // nodes that join mid-run are honest
     let mut members = Members::new(scenario.seed, total, &honest, total - scenario.nodes);
+    let mut listeners_rng = seed_stream(scenario.seed, STREAM_LISTENERS);
+    let mut transfers = transfers::Transfers::new(scenario, &honest, &mut listeners_rng);
     let mut faults = FaultState::new(scenario);
     let mut progress = Progress::new(options.progress, wall, end);
     let mut sampler = Sampler::new(scenario.duration);
@@ -615,6 +636,7 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
     let timeline = panics::catch(|| {
         watch.driver.begin(built.engine());
         watch.safety.begin(built.engine());
+        transfers.begin(built.engine(), &honest);
         for (tag, (at, step)) in steps.iter().enumerate() {
             let parts = (&mut progress, &tally, &mut sampler, &mut watch, &mut marks);
             advance(built.engine(), *at, parts);
@@ -638,6 +660,14 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
                     faults.leave(*pick, *graceful, &mut members, built.engine())
                 }
                 Step::ChurnJoin { node } => faults.join(*node, &mut members, built.engine()),
+                Step::Stream {
+                    asker,
+                    target,
+                    bytes,
+                } => {
+                    let engine = built.engine();
+                    transfers.issue(tag as u64, *asker, *target, *bytes, &members, &ids, engine);
+                }
                 step => {
                     let contact = |node: usize, pick: u64| built.contact(node, pick);
                     if let Some((node, command)) =
@@ -678,6 +708,8 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
     // task that died), and the report keeps what the timeline tallied.
     let readings = panics::catch(|| {
         let mut safety = watch.safety.finish(built.engine());
+        let (streams, corrupt, first) = std::mem::take(&mut transfers).finish(built.engine());
+        safety.check_streams(corrupt, first);
         let restarted = built.restarted_known(&faults.restarted, &members.departed, &nat, &ids);
         let snapshots = built.engine().snapshots();
         // Tables of the honest nodes still in the swarm: those that left stopped
@@ -709,9 +741,16 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
             mean: tables.iter().sum::<usize>() as f64 / tables.len().max(1) as f64,
             max: tables.iter().copied().max().unwrap_or(0),
         };
-        (safety, restarted, (tables, memory), protocol, refused)
+        (
+            safety,
+            restarted,
+            (tables, memory),
+            protocol,
+            refused,
+            streams,
+        )
     });
-    let (safety, (known, listable, here), (tables, memory), protocol, refused) = readings
+    let (safety, (known, listable, here), (tables, memory), protocol, refused, streams) = readings
         .unwrap_or_else(|second| {
             panic = Some(match panic.take() {
                 Some(first) => {
@@ -765,6 +804,7 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
         records: tally.records(),
         topics: tally.topics(),
         connect: tally.connects(),
+        streams,
         tables,
         memory,
         protocol,

@@ -67,6 +67,9 @@ pub struct SafetyReport {
     /// core's `Stats::relay_readable`, summed at the end): must be 0, a relay sees
     /// only ciphertext.
     pub relay_readable: u64,
+    /// Bytes the `streams` workload's listeners read that were not what the opener
+    /// wrote (a wrong, missing, repeated or shifted byte): must be 0.
+    pub stream_bytes_corrupt: u64,
     /// The first violations, described.
     pub violations: Vec<String>,
 }
@@ -74,7 +77,23 @@ pub struct SafetyReport {
 impl SafetyReport {
     /// Whether nothing was violated.
     pub fn holds(&self) -> bool {
-        self.forged_stored == 0 && self.unexpected_sessions == 0 && self.relay_readable == 0
+        self.forged_stored == 0
+            && self.unexpected_sessions == 0
+            && self.relay_readable == 0
+            && self.stream_bytes_corrupt == 0
+    }
+
+    /// Checks what the stream transfers' listeners read: `corrupt` wrong bytes, the
+    /// first described by `first`.
+    pub fn check_streams(&mut self, corrupt: u64, first: Option<String>) {
+        if corrupt == 0 {
+            return;
+        }
+        self.stream_bytes_corrupt += corrupt;
+        if let (Some(first), true) = (first, self.violations.len() < DESCRIBED_MAX) {
+            self.violations
+                .push(format!("{first} ({corrupt} wrong bytes in all)"));
+        }
     }
 
     /// Checks what honest node `node` relayed: `readable` frames it could have opened.

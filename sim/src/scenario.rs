@@ -190,6 +190,12 @@ impl Scenario {
             let message = format!("the {engine} engine does not run {key}: {why}");
             return Err(refused(format!("hostile.{key}"), message));
         }
+        if let Some(i) = self.workload.iter().position(|w| w.streams > 0) {
+            if let Some(why) = support::refusal(engine, Feature::Streams) {
+                let message = format!("the {engine} engine does not run streams: {why}");
+                return Err(refused(format!("workload[{i}].streams"), message));
+            }
+        }
         if self.network.clock_skew.drift_max > 0.0 {
             if let Some(why) = support::refusal(engine, Feature::ClockDrift) {
                 let message = format!("the {engine} engine cannot drift clocks: {why}");
@@ -420,8 +426,8 @@ impl Action {
 }
 
 /// `[[workload]]`: operations spread over a window of the run, each from a random
-/// node still in the swarm.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// node still in the swarm. Its `Default` is a file's defaults, every count 0.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Workload {
     /// `from`: when the window opens; before the scenario's `duration`.
     pub from: Duration,
@@ -449,14 +455,51 @@ pub struct Workload {
     /// `topic_lookups`: lookups of a topic that has acknowledged announcements,
     /// default 0.
     pub topic_lookups: usize,
-    /// `connects`: `Command::Connect`s from a random node to another, default 0. A
-    /// workload has at least one count above 0.
+    /// `connects`: `Command::Connect`s from a random node to another, default 0.
     pub connects: usize,
+    /// `streams`: transfers of `stream_bytes` each, from a random honest node to a
+    /// random listening one: a `Connect`, then a stream that carries the bytes (a
+    /// pattern the listener checks byte by byte) and comes back ended. Default 0. A
+    /// workload has at least one count above 0.
+    pub streams: usize,
+    /// `stream_bytes`: the size of each transfer, default 64 KiB.
+    pub stream_bytes: u64,
+    /// `listeners`: the share of honest nodes that listen for streams (and are the
+    /// transfers' targets), default 0.5; at least one node listens when `streams` is
+    /// above 0.
+    pub listeners: f64,
 }
+
+impl Default for Workload {
+    fn default() -> Self {
+        Workload {
+            from: Duration::ZERO,
+            over: Duration::from_secs(10),
+            lookups: 0,
+            ping_closest: 0,
+            pings: 0,
+            puts: 0,
+            gets: 0,
+            mutable_puts: 0,
+            mutable_gets: 0,
+            announces: 0,
+            topic_lookups: 0,
+            connects: 0,
+            streams: 0,
+            stream_bytes: STREAM_BYTES_DEFAULT,
+            listeners: LISTENERS_DEFAULT,
+        }
+    }
+}
+
+/// What one stream transfer carries unless `stream_bytes` says otherwise.
+pub const STREAM_BYTES_DEFAULT: u64 = 64 * 1024;
+/// The share of honest nodes that listen unless `listeners` says otherwise.
+pub const LISTENERS_DEFAULT: f64 = 0.5;
 
 impl Workload {
     /// Every count with its key, in file-format order.
-    pub fn counts(&self) -> [(&'static str, usize); 10] {
+    pub fn counts(&self) -> [(&'static str, usize); 11] {
         [
             ("lookups", self.lookups),
             ("ping_closest", self.ping_closest),
@@ -468,6 +511,7 @@ impl Workload {
             ("announces", self.announces),
             ("topic_lookups", self.topic_lookups),
             ("connects", self.connects),
+            ("streams", self.streams),
         ]
     }
 }

@@ -168,3 +168,36 @@ fn nat_mix_finds_nodes_behind_nats_by_their_declaration() {
     );
     assert!(report.pass, "{why}");
 }
+
+/// Issue 25: `scenarios/streams.toml` as shipped (500 nodes behind a NAT mix, 2 %
+/// loss, 1 % reordering, 200 transfers of 256 KiB): every transfer finishes on every
+/// path, and the listeners checked every byte against what the openers wrote.
+#[test]
+fn streams_carry_every_byte_across_the_nat_mix_on_every_path() {
+    let scenario = scenario::load(Path::new("../scenarios/streams.toml")).unwrap();
+    let report = runner::run(&scenario, Options::default()).unwrap().report;
+    let why = format!(
+        "reproduce: dswarm run scenarios/streams.toml\n{}",
+        report.summary()
+    );
+    let streams = &report.streams;
+    assert_eq!(streams.issued, 200, "{why}");
+    assert_eq!(streams.completed, 200, "{why}");
+    assert_eq!(streams.bytes, 200 * 256 * 1024, "{why}");
+    assert_eq!(report.safety.stream_bytes_corrupt, 0, "{why}");
+    for path in ["direct", "punched", "relayed"] {
+        let taken = streams.by_path.get(path).map_or(0, |p| p.completed);
+        assert!(taken > 0, "no transfer went {path}: {why}");
+    }
+    assert!(streams.goodput_mbps_p50.is_some_and(|g| g > 0.0), "{why}");
+    assert!(report.pass, "{why}");
+}
+
+/// The turmoil engine does not run streams: a clear error at the key, not a panic.
+#[test]
+fn the_turmoil_engine_refuses_streams_at_the_key() {
+    let scenario = scenario::load(Path::new("../scenarios/streams.toml")).unwrap();
+    let error = scenario.with_engine(EngineKind::Turmoil).unwrap_err();
+    assert_eq!(error.key.as_deref(), Some("workload[0].streams"), "{error}");
+    assert!(error.message.contains("does not run streams"), "{error}");
+}

@@ -67,6 +67,8 @@ pub const CRASH: u64 = (1 << 41) + 19;
 pub const ROSTER: u64 = (1 << 41) + 20;
 /// The identities eclipse attackers grind near their target keys.
 pub const ECLIPSE: u64 = (1 << 41) + 21;
+/// Which honest nodes listen for the `streams` workload's transfers.
+pub const LISTENERS: u64 = (1 << 41) + 22;
 
 /// Hostile node `i` draws what it sends from stream `ACTOR + i`: a range of
 /// [`NODES_MAX`] streams (see [`actor`]).
@@ -99,6 +101,7 @@ pub const ALL: &[(&str, u64, u64)] = &[
     ("CRASH", CRASH, 1),
     ("ROSTER", ROSTER, 1),
     ("ECLIPSE", ECLIPSE, 1),
+    ("LISTENERS", LISTENERS, 1),
     ("ACTOR", ACTOR, NODES_MAX),
     ("LIVES", LIVES, (LIVES_MAX - 1) * NODES_MAX),
     ("SWARM", SWARM, 1),

@@ -13,6 +13,11 @@ use dswarm::harness::{Fates, NetStats, Swarm, SwarmConfig, Tapped, Trace};
 use dswarm::proto::store::StoredRecord;
 use dswarm::proto::{Command, Event, NodeId, QueryId, Time};
 
+use std::any::Any;
+
+use dswarm::proto::stream::Firewall;
+
+use super::transfers::{TransferEnd, Transfers};
 use super::{Done, Engine, NodeSnapshot, Verified};
 use crate::world::World;
 
@@ -254,6 +259,47 @@ impl Engine for Direct {
         if !self.swarm.is_down(node) {
             let _ = self.swarm.start(node, command);
         }
+    }
+
+    fn stream_setup(&mut self, nodes: &[usize], listeners: &[usize]) {
+        for &node in nodes {
+            self.swarm.set_app(node, Box::<Transfers>::default());
+        }
+        for &node in listeners {
+            self.swarm
+                .act(node, |_, node, _| node.listen(Firewall::Open));
+        }
+    }
+
+    fn stream_start(&mut self, node: usize, peer: NodeId, bytes: u64, tag: u64) {
+        if self.swarm.is_down(node) {
+            return;
+        }
+        self.swarm.act(node, |now, node, app| {
+            let app: Option<&mut dyn Any> = app.map(|app| app as &mut dyn Any);
+            if let Some(transfers) = app.and_then(|app| app.downcast_mut::<Transfers>()) {
+                transfers.start(now, node, peer, bytes, tag);
+            }
+        });
+    }
+
+    fn stream_ends(&mut self) -> (Vec<(usize, TransferEnd)>, u64, Option<String>) {
+        let mut ends = Vec::new();
+        let (mut corrupt, mut first) = (0, None);
+        for (node, app) in self.swarm.apps() {
+            let app: &dyn Any = app;
+            let Some(transfers) = app.downcast_ref::<Transfers>() else {
+                continue;
+            };
+            ends.extend(transfers.ended.iter().map(|end| (node, end.clone())));
+            corrupt += transfers.corrupt;
+            if let (None, Some((stream, offset))) = (&first, transfers.first_corrupt) {
+                first = Some(format!(
+                    "node {node} read a wrong byte at offset {offset} of stream {stream}"
+                ));
+            }
+        }
+        (ends, corrupt, first)
     }
 
     /// Read off the tables alone: the progress line asks every few seconds, and a

@@ -19,6 +19,7 @@
 //! scenario check refuses the hostile kinds that would need the rest there.
 
 pub mod direct;
+pub mod transfers;
 pub mod turmoil;
 
 use std::net::SocketAddr;
@@ -151,6 +152,24 @@ pub trait Engine {
     /// Starts `command` on node `node` now, unless it left; its end is not reported.
     fn start_detached(&mut self, _node: usize, _command: Command) {
         unsupported(self.name(), "commands of hostile nodes")
+    }
+
+    /// Runs the `streams` workload's program ([`transfers::Transfers`]) on `nodes`,
+    /// and has `listeners` listen for streams, open to anyone.
+    fn stream_setup(&mut self, _nodes: &[usize], _listeners: &[usize]) {
+        unsupported(self.name(), "streams")
+    }
+
+    /// Starts a transfer of `bytes` from node `node` to `peer`, tagged `tag`: its
+    /// program connects, then opens a stream (see [`transfers`]).
+    fn stream_start(&mut self, _node: usize, _peer: NodeId, _bytes: u64, _tag: u64) {
+        unsupported(self.name(), "streams")
+    }
+
+    /// The transfers that ended, with their openers, and the sinks' wrong bytes with
+    /// the first one's description.
+    fn stream_ends(&mut self) -> (Vec<(usize, transfers::TransferEnd)>, u64, Option<String>) {
+        (Vec::new(), 0, None)
     }
 }
 

@@ -169,7 +169,10 @@ impl Tally {
     ) -> Option<(usize, Command)> {
         let oracle = &self.oracle;
         let (node, command, issued) = match step {
-            Step::World(_) | Step::ChurnLeave { .. } | Step::ChurnJoin { .. } => return None,
+            Step::World(_)
+            | Step::ChurnLeave { .. }
+            | Step::ChurnJoin { .. }
+            | Step::Stream { .. } => return None,
             Step::Lookup { asker, target } => {
                 let (asker, target) = members.pair(*asker, *target);
                 let command = Command::FindNode(ids[target]);

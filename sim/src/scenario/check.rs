@@ -20,9 +20,11 @@ use super::faults;
 use super::hostile;
 use super::leaf::{Bound, Count, Dur, Text};
 use super::raw;
+use super::support::{self, Feature};
 use super::{
     Action, ChurnSpec, CryptoKind, EngineKind, Expectation, NetworkSpec, Op, Scenario,
-    ScenarioError, Workload, DURATION_MAX, LATENCY_MAX, NODES_MAX, NODES_MIN, WORKLOAD_OPS_MAX,
+    ScenarioError, Workload, DURATION_MAX, LATENCY_MAX, LISTENERS_DEFAULT, NODES_MAX, NODES_MIN,
+    STREAM_BYTES_DEFAULT, WORKLOAD_OPS_MAX,
 };
 use crate::metric::Metric;
 
@@ -428,7 +430,7 @@ fn workload_value(
         });
     }
     let mut workload = workload;
-    let mut counts = [0; 10];
+    let mut counts = [0; 11];
     for ((name, count), slot) in workload.counts_mut().into_iter().zip(&mut counts) {
         let count = count.map_or(0, Count::get);
         if count > WORKLOAD_OPS_MAX {
@@ -439,14 +441,43 @@ fn workload_value(
         }
         *slot = count;
     }
-    let [lookups, ping_closest, pings, puts, gets, mutable_puts, mutable_gets, announces, topic_lookups, connects] =
+    let [lookups, ping_closest, pings, puts, gets, mutable_puts, mutable_gets, announces, topic_lookups, connects, streams] =
         counts;
     if counts.iter().all(|&count| count == 0) {
         return Err(run.error(
             &table,
             "does nothing; set at least one of `lookups`, `ping_closest`, `pings`, `puts`, \
-             `gets`, `mutable_puts`, `mutable_gets`, `announces`, `topic_lookups` or \
-             `connects` above 0",
+             `gets`, `mutable_puts`, `mutable_gets`, `announces`, `topic_lookups`, \
+             `connects` or `streams` above 0",
+        ));
+    }
+    if streams > 0 {
+        if let Some(why) = support::refusal(run.engine, Feature::Streams) {
+            return Err(run.error(
+                &key("streams"),
+                format!(
+                    "the {} engine does not run streams: {why}; set engine = \"direct\"",
+                    run.engine
+                ),
+            ));
+        }
+    }
+    let stream_bytes = workload
+        .stream_bytes
+        .map_or(STREAM_BYTES_DEFAULT, |size| size.0);
+    if stream_bytes == 0 || stream_bytes > STREAM_BYTES_MAX {
+        return Err(run.error(
+            &key("stream_bytes"),
+            format!("{stream_bytes} bytes is not a transfer size; give 1 byte to 64 MiB"),
+        ));
+    }
+    let listeners = workload
+        .listeners
+        .map_or(LISTENERS_DEFAULT, |share| share.0);
+    if !(listeners > 0.0 && listeners <= 1.0) {
+        return Err(run.error(
+            &key("listeners"),
+            format!("{listeners} is not a share of the nodes above 0 and at most 1"),
         ));
     }
     Ok(Workload {
@@ -462,8 +493,13 @@ fn workload_value(
         announces,
         topic_lookups,
         connects,
+        streams,
+        stream_bytes,
+        listeners,
     })
 }
+/// The largest transfer: what the simulator keeps checking byte by byte.
+const STREAM_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
 fn expect_value(doc: &Doc<'_>, metric: Metric, bound: Bound) -> Result<Expectation, ScenarioError> {
     let text = match bound {

@@ -149,6 +149,54 @@ read_with!(Share, |value| number(
 )
 .map(Share));
 
+/// A size in bytes: `"256KiB"`, `"1MiB"`, `"1000B"` (KiB and MiB are 1,024 and
+/// 1,048,576 bytes; kB and MB 1,000 and 1,000,000), or a whole number of bytes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Size(pub u64);
+
+read_with!(Size, |value| match value {
+    Value::Integer(bytes) => u64::try_from(bytes)
+        .map(Size)
+        .map_err(|_| format!("{bytes} is negative; expected a size like \"256KiB\"")),
+    Value::String(text) => parse_size(&text).map(Size),
+    other => Err(mismatch("a size like \"256KiB\"", &other)),
+});
+
+impl Serialize for Size {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format!("{}B", self.0))
+    }
+}
+
+/// Reads `"256KiB"`, `"1.5MiB"`, `"1000B"`, `"64kB"`.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let unit_bytes: f64 = match unit.trim() {
+        "B" | "" => 1.0,
+        "kB" | "KB" => 1e3,
+        "MB" => 1e6,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?}; write B, KiB, MiB, kB or MB, like \"256KiB\""
+            ))
+        }
+    };
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size; write it like \"256KiB\""))?;
+    let bytes = number * unit_bytes;
+    if !bytes.is_finite() || bytes.fract() != 0.0 || bytes > u64::MAX as f64 {
+        return Err(format!("{text:?} is not a whole number of bytes"));
+    }
+    Ok(bytes as u64)
+}
+
 /// `true` or `false`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(transparent)]

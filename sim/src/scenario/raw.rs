@@ -22,7 +22,7 @@ use super::duration::parse_duration;
 use super::keys::Table;
 use super::leaf::{
     shares, table, tables, Bound, ChurnRate, Count, Dur, Flag, NetworkKey, Number, Probability,
-    Rate, Seed, Shape, ShapeVisitor, Share, Text, Whole,
+    Rate, Seed, Shape, ShapeVisitor, Share, Size, Text, Whole,
 };
 use super::{CryptoKind, EngineKind};
 use crate::metric::Metric;
@@ -172,6 +172,9 @@ pub struct Workload {
     pub announces: Option<Count>,
     pub topic_lookups: Option<Count>,
     pub connects: Option<Count>,
+    pub streams: Option<Count>,
+    pub stream_bytes: Option<Size>,
+    pub listeners: Option<Share>,
 }
 
 impl Shape for Workload {
@@ -180,7 +183,7 @@ impl Shape for Workload {
 
 impl Workload {
     /// Each operation count, by its key, for edits that treat them alike.
-    pub fn counts_mut(&mut self) -> [(&'static str, &mut Option<Count>); 10] {
+    pub fn counts_mut(&mut self) -> [(&'static str, &mut Option<Count>); 11] {
         [
             ("lookups", &mut self.lookups),
             ("ping_closest", &mut self.ping_closest),
@@ -192,6 +195,7 @@ impl Workload {
             ("announces", &mut self.announces),
             ("topic_lookups", &mut self.topic_lookups),
             ("connects", &mut self.connects),
+            ("streams", &mut self.streams),
         ]
     }
 }

@@ -14,6 +14,8 @@ pub enum Feature {
     ClockDrift,
     /// Hostile nodes of one kind (`[hostile]`).
     Hostile(HostileKind),
+    /// Stream transfers (`workload.streams`).
+    Streams,
 }
 
 /// Why `engine` does not run `feature`, or `None` when it does.
@@ -23,6 +25,11 @@ pub fn refusal(engine: EngineKind, feature: Feature) -> Option<&'static str> {
         (EngineKind::Turmoil, Feature::ClockDrift) => {
             Some("its nodes share tokio's one simulated clock")
         }
+        (EngineKind::Turmoil, Feature::Streams) => Some(
+            "a transfer's source and sink are programs on the nodes (the harness's App), \
+             and the turmoil engine's nodes run the live driver, which has no such program \
+             yet",
+        ),
         (EngineKind::Turmoil, Feature::Hostile(kind)) => match kind {
             HostileKind::Liar | HostileKind::Dropper => None,
             HostileKind::Forger => Some(
@@ -45,7 +52,7 @@ mod tests {
 
     #[test]
     fn the_direct_engine_runs_everything_and_the_turmoil_engine_says_why_not() {
-        let mut features = vec![Feature::ClockDrift];
+        let mut features = vec![Feature::ClockDrift, Feature::Streams];
         features.extend(HostileKind::ALL.iter().map(|&k| Feature::Hostile(k)));
         for &feature in &features {
             assert_eq!(refusal(EngineKind::Direct, feature), None, "{feature:?}");
@@ -55,6 +62,7 @@ mod tests {
             .filter(|&f| refusal(EngineKind::Turmoil, f).is_some())
             .collect();
         assert!(refused.contains(&Feature::ClockDrift));
+        assert!(refused.contains(&Feature::Streams));
         assert!(!refused.contains(&Feature::Hostile(HostileKind::Liar)));
         assert!(refused.contains(&Feature::Hostile(HostileKind::Flooder)));
     }

@@ -55,6 +55,11 @@ impl Node {
         Ok(n)
     }
 
+    /// How many bytes [`Node::stream_write`] would take now.
+    pub fn stream_room(&mut self, stream: StreamId) -> Result<usize, StreamError> {
+        self.streams.room(stream)
+    }
+
     /// Reads what arrived, in order.
     pub fn stream_read(
         &mut self,

@@ -328,6 +328,11 @@ impl StreamSet {
         Ok(n)
     }
 
+    /// How many bytes a write would take now.
+    pub fn room(&mut self, stream: StreamId) -> Result<usize, StreamError> {
+        Ok(self.entry(stream)?.stream.send.room())
+    }
+
     /// Reads what arrived in order.
     pub fn read(&mut self, stream: StreamId, buf: &mut [u8]) -> Result<Read, StreamError> {
         if self

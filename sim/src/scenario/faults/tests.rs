@@ -417,7 +417,47 @@ fn the_connects_workload_and_its_metric_parse() {
         "[[workload]]\nfrom = \"60s\"\nconnects = 0\n",
         5,
         "workload[0]",
-        "`connects` above 0",
+        "`connects` or `streams` above 0",
+    );
+}
+
+#[test]
+fn the_streams_workload_its_sizes_and_its_metric_parse() {
+    let s = ok("[[workload]]\nfrom = \"60s\"\nstreams = 20\nstream_bytes = \"256KiB\"\nlisteners = 0.25\n[expect]\nstream_success = 0.99\n");
+    let w = &s.workload[0];
+    assert_eq!(
+        (w.streams, w.stream_bytes, w.listeners),
+        (20, 256 * 1024, 0.25)
+    );
+    assert_eq!(s.expect[0].metric, Metric::StreamSuccess);
+    let s = ok("[[workload]]\nfrom = \"60s\"\nstreams = 1\nstream_bytes = 1500\n");
+    assert_eq!(
+        (s.workload[0].stream_bytes, s.workload[0].listeners),
+        (1500, 0.5)
+    );
+    for (size, bytes) in [("\"1MiB\"", 1 << 20), ("\"64kB\"", 64_000), ("\"10B\"", 10)] {
+        let s = ok(&format!(
+            "[[workload]]\nfrom = \"60s\"\nstreams = 1\nstream_bytes = {size}\n"
+        ));
+        assert_eq!(s.workload[0].stream_bytes, bytes, "{size}");
+    }
+    fails(
+        "[[workload]]\nfrom = \"60s\"\nstreams = 1\nstream_bytes = \"100MiB\"\n",
+        8,
+        "workload[0].stream_bytes",
+        "1 byte to 64 MiB",
+    );
+    fails(
+        "[[workload]]\nfrom = \"60s\"\nstreams = 1\nstream_bytes = \"12 parsecs\"\n",
+        8,
+        "workload[0].stream_bytes",
+        "unknown unit",
+    );
+    fails(
+        "[[workload]]\nfrom = \"60s\"\nstreams = 1\nlisteners = 0\n",
+        8,
+        "workload[0].listeners",
+        "above 0",
     );
 }
 
