@@ -673,6 +673,14 @@ fn a_stream_carries_every_byte_on_each_path_and_across_the_move_from_relay_to_pu
         let hash = world.hosts[a].node.handshake_hash(&peer);
         assert!(hash.is_some());
         assert_eq!(hash, world.hosts[b].node.handshake_hash(&world.id(a)));
+        // A relayed stream moves its bytes through the relay's relay budget, not the
+        // budget of requests: nothing was dropped for either.
+        let limited: u64 = world
+            .hosts
+            .iter()
+            .map(|h| h.node.stats().requests_rate_limited + h.node.stats().relay_rate_limited)
+            .sum();
+        assert_eq!(limited, 0, "{want:?}");
         let stats = world.hosts[a].node.stats().streams;
         let sent = stats.bytes_sent - before.bytes_sent;
         assert_eq!(sent, data.len() as u64, "{want:?}");

@@ -558,6 +558,9 @@ counters! {
         Activity relay_forwarded,
         /// Relay requests refused: unknown target, over the sender's rate, or nested.
         Breach relay_refused,
+        /// Relay notices dropped because their sender went over
+        /// [`Limits::relay_per_peer_rate`](super::Limits::relay_per_peer_rate).
+        Breach relay_rate_limited,
         /// Datagrams too large to send through a relay.
         Activity relay_too_large,
         /// Relay paths dropped after going unused, with no session on them, for the

@@ -20,6 +20,7 @@ impl Node {
             handshakes: sessions.handshakes,
             table: self.table.heap_bytes(),
             limits: self.rates.heap_bytes()
+                + self.relay_rates.heap_bytes()
                 + self.waiting.heap_bytes()
                 + self.beacon_checks.heap_bytes(),
             rpc: self.rpc.heap_bytes(),

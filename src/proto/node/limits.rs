@@ -55,6 +55,17 @@ pub struct Limits {
     /// strangers beyond it are not probed (`probes_refused`); their next beacon (5 s
     /// to 80 s later, as the sender's Trickle interval grows) may be.
     pub probes_max: usize,
+    /// Relay notices per second one session peer may have this node forward (as a
+    /// relay) or take (from a relay), on average. 2,000 by default, about 2 MB/s of
+    /// sealed frames: a relayed stream moves its bytes through it, where requests are
+    /// a handful. Forwarding sends one datagram for each one received, of about the
+    /// same size, so this bounds a relay's work per sender, not an amplification.
+    /// Notices over it are dropped (`relay_rate_limited`); a stream's loss recovery
+    /// then slows it down.
+    pub relay_per_peer_rate: u32,
+    /// Relay notices one session peer may send in a burst above the rate. 4,000 by
+    /// default.
+    pub relay_per_peer_burst: u32,
     /// Signature checks of unsolicited beacons per second, in all (a second's worth
     /// may come at once). 1,000 by default, about 5 % of a core: a new node on a
     /// segment of a thousand checks every stranger's first beacon within a second. Beacons beyond it are
@@ -72,6 +83,8 @@ impl Default for Limits {
         Limits {
             requests_per_peer_rate: 50,
             requests_per_peer_burst: 100,
+            relay_per_peer_rate: 2000,
+            relay_per_peer_burst: 4000,
             waiting_per_peer_max: 64,
             waiting_bytes_max: 1 << 20,
             probes_max: 256,
@@ -138,8 +151,23 @@ impl RequestRates {
         max: usize,
         is_open: impl Fn(&NodeId) -> bool,
     ) -> bool {
-        let capacity = u64::from(limits.requests_per_peer_burst.max(1)) * MICRO;
-        let rate = limits.requests_per_peer_rate;
+        let (rate, burst) = (
+            limits.requests_per_peer_rate,
+            limits.requests_per_peer_burst,
+        );
+        self.admit_at(now, peer, (rate, burst), max, is_open)
+    }
+
+    /// [`RequestRates::admit`] at `rate` a second with bursts of `burst`.
+    pub(super) fn admit_at(
+        &mut self,
+        now: Time,
+        peer: NodeId,
+        (rate, burst): (u32, u32),
+        max: usize,
+        is_open: impl Fn(&NodeId) -> bool,
+    ) -> bool {
+        let capacity = u64::from(burst.max(1)) * MICRO;
         let new = !self.buckets.contains_key(&peer);
         if new && self.buckets.len() >= self.sweep_at.min(max.max(1)) {
             // Every sweep halves what it leaves to grow before the next: amortised,
@@ -334,6 +362,24 @@ impl Node {
         if !admitted {
             self.stats.requests_rate_limited += 1;
             tracing::debug!(%peer, "request over the peer's rate");
+        }
+        admitted
+    }
+
+    /// Whether `peer` may have one more relay notice forwarded or taken now (see
+    /// [`Limits::relay_per_peer_rate`]); counts the refusal if not.
+    pub(super) fn admit_relay(&mut self, now: Time, peer: NodeId) -> bool {
+        let sessions = &self.sessions;
+        let limits = &self.config.limits;
+        let admitted = self.relay_rates.admit_at(
+            now,
+            peer,
+            (limits.relay_per_peer_rate, limits.relay_per_peer_burst),
+            self.config.sessions.sessions_max,
+            |p| sessions.is_open(p),
+        );
+        if !admitted {
+            self.stats.relay_rate_limited += 1;
         }
         admitted
     }

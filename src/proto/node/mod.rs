@@ -199,6 +199,8 @@ pub struct Node {
     waiting: limits::Waiting,
     /// How many requests each session peer may still ask.
     rates: limits::RequestRates,
+    /// How many relay notices each session peer may still have forwarded or taken.
+    relay_rates: limits::RequestRates,
     /// The budget of beacon signature checks.
     beacon_checks: limits::BeaconChecks,
     queries: BTreeMap<QueryId, QueryState>,
@@ -316,6 +318,7 @@ impl Node {
             discovery,
             waiting: limits::Waiting::default(),
             rates: limits::RequestRates::default(),
+            relay_rates: limits::RequestRates::default(),
             beacon_checks: limits::BeaconChecks::default(),
             queries: BTreeMap::new(),
             probing: BTreeSet::new(),
@@ -732,7 +735,10 @@ impl Node {
                 });
                 self.rpc.fail_peer(now, &peer, RpcFailure::Unreachable);
             }
-            SessionEvent::Closed { peer } => self.rates.forget(&peer),
+            SessionEvent::Closed { peer } => {
+                self.rates.forget(&peer);
+                self.relay_rates.forget(&peer);
+            }
         }
     }
 

@@ -17,7 +17,7 @@
 //!   declared).
 //! - **Relay**: a node forwards a [`Notice::Relay`] only to a peer it has a session
 //!   with, as a [`Notice::Relayed`] naming the sender; both count against the
-//!   sender's request rate ([`Limits`](super::Limits)). What it forwards is the two
+//!   sender's relay rate ([`Limits::relay_per_peer_rate`](super::Limits)). What it forwards is the two
 //!   ends' own handshake and session frames: the relay sees ciphertext and two ids.
 //!   Each end runs that session on a stand-in address ([`crate::proto::relay_path`]).
 //! - **Hole punch**: over the relayed session, [`Request::Punch`] swaps NAT classes
@@ -486,7 +486,7 @@ impl Node {
                 // Only the two ends' handshake and sealed frames: nothing a relay
                 // could read, and no beacon or probe bounced off it.
                 let opaque = wire::is_session_datagram(&datagram);
-                if !opaque || to == self.id || to == peer || !self.admit_request(now, peer) {
+                if !opaque || to == self.id || to == peer || !self.admit_relay(now, peer) {
                     self.stats.relay_refused += 1;
                     return;
                 }
@@ -515,7 +515,7 @@ impl Node {
                 observed,
                 datagram,
             } if !relayed => {
-                if !self.admit_request(now, peer) {
+                if !self.admit_relay(now, peer) {
                     return;
                 }
                 let sessions = &self.sessions;
