@@ -210,6 +210,11 @@ impl RecvHalf {
             *slot = byte;
         }
         self.read += n as u64;
+        if self.done() {
+            // Everything up to the end was read: give the buffer's capacity back,
+            // rather than hold it while the finished stream lingers.
+            self.ready = VecDeque::new();
+        }
         // Open the window again once a quarter of it came free, so a reader that
         // takes a byte at a time does not cost an acknowledgement per byte.
         if self.limit() >= self.advertised + self.window / 4 {
@@ -265,6 +270,11 @@ mod tests {
         assert_eq!(read_all(&mut half), data);
         assert_eq!(half.read(&mut [0; 4]), Read::End);
         assert_eq!(half.wasted, 5 + 7);
+        assert_eq!(
+            half.heap_bytes(),
+            0,
+            "a half read to its end holds no buffer"
+        );
     }
 
     #[test]
