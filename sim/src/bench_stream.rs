@@ -2,8 +2,8 @@
 //! in one process on 127.0.0.1 beside plain TCP, with live nodes (real crypto, real
 //! UDP sockets, the live driver).
 //!
-//! In: `--mib N` (bytes to move), `--chunk` (write size), `--connects K`,
-//! `--idle-streams M`. Out: a table on stdout (and with `--json FILE` the same
+//! In: `--mib N` (bytes to move), `--chunk` (write size), `--window-kib` (the
+//! transfer's stream window and send buffer), `--connects K`, `--idle-streams M`. Out: a table on stdout (and with `--json FILE` the same
 //! figures as JSON); exit 0 when every phase finished, 1 when one failed or timed
 //! out, 2 when the runtime or a socket could not start.
 //!
@@ -83,6 +83,10 @@ pub struct BenchStreamArgs {
     /// Idle streams opened for the memory figure.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=250))]
     pub idle_streams: u64,
+    /// The stream's receive window and send buffer at both ends of the transfer, in
+    /// KiB (`StreamConfig::window` and `send_buffer`; the default is theirs).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(64..=65536))]
+    pub window_kib: u64,
     /// Leave out the relayed connects (they need 2 s for the NATs to be classified).
     #[arg(long)]
     pub no_relayed: bool,
@@ -162,6 +166,8 @@ pub struct Memory {
 pub struct Report {
     /// Bytes per write.
     pub chunk: u64,
+    /// The transfer's stream window and send buffer, bytes.
+    pub window: u64,
     /// The stream's goodput.
     pub dswarm: Transfer,
     /// Plain TCP's.
@@ -475,8 +481,8 @@ async fn bench(args: &BenchStreamArgs) -> ExitCode {
     let chunk = args.chunk as usize;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "bench-stream: 127.0.0.1, one process, {} MiB in {}-byte writes, {} connects each way, {} idle streams; {cores} cores",
-        args.mib, chunk, args.connects, args.idle_streams
+        "bench-stream: 127.0.0.1, one process, {} MiB in {}-byte writes, stream window {} KiB, {} connects each way, {} idle streams; {cores} cores",
+        args.mib, chunk, args.window_kib, args.connects, args.idle_streams
     );
     let mut nodes = Nodes::default();
     let result = phases(args, bytes, chunk, cores, &mut nodes).await;
@@ -517,6 +523,8 @@ async fn phases(
     let streams = StreamConfig {
         // Room for the idle streams, all with one peer.
         per_peer_max: 256,
+        window: args.window_kib << 10,
+        send_buffer: args.window_kib << 10,
         ..StreamConfig::default()
     };
     let b = nodes.spawn_open(None, streams.clone()).await?;
@@ -557,6 +565,7 @@ async fn phases(
 
     Ok(Report {
         chunk: chunk as u64,
+        window: args.window_kib << 10,
         ratio: dswarm.mb_per_s / tcp.mb_per_s,
         dswarm,
         tcp,
