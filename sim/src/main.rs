@@ -18,6 +18,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bench_flood;
 mod bench_live;
 mod bench_sim;
+mod bench_stream;
 mod live;
 mod pipe;
 mod run;
@@ -55,6 +56,9 @@ enum Commands {
     /// Measure an engine: simulated seconds per wall second, events per second and
     /// memory of a swarm that joins, then pings random contacts once a second per node.
     BenchSim(bench_sim::BenchSimArgs),
+    /// Measure a live stream on 127.0.0.1 beside TCP: goodput, CPU, connect to first
+    /// byte (direct and relayed), memory per idle and busy stream.
+    BenchStream(bench_stream::BenchStreamArgs),
 }
 
 /// Log lines of simulated runs carry the simulated time and the node they concern
@@ -99,5 +103,6 @@ fn main() -> ExitCode {
         Commands::BenchLive(args) => bench_live::run(&args),
         Commands::BenchFlood(args) => bench_flood::run(&args),
         Commands::BenchSim(args) => bench_sim::run(&args),
+        Commands::BenchStream(args) => bench_stream::run(&args),
     }
 }

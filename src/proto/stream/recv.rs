@@ -128,6 +128,7 @@ impl RecvHalf {
             let part = &bytes[(from - offset) as usize..(to - offset) as usize];
             self.insert(from, part);
         }
+        self.release_if_done();
         Ok(self.readable() && (!was_readable || from < to))
     }
 
@@ -196,6 +197,15 @@ impl RecvHalf {
         self.ahead = joined;
     }
 
+    /// Everything up to the end was read (the end may come after the last bytes, in
+    /// an empty segment): gives the buffer's capacity back, rather than hold it while
+    /// the finished stream lingers.
+    fn release_if_done(&mut self) {
+        if self.done() {
+            self.ready = VecDeque::new();
+        }
+    }
+
     /// Copies what is in order into `buf`.
     pub fn read(&mut self, buf: &mut [u8]) -> Read {
         if self.ready.is_empty() {
@@ -210,6 +220,7 @@ impl RecvHalf {
             *slot = byte;
         }
         self.read += n as u64;
+        self.release_if_done();
         // Open the window again once a quarter of it came free, so a reader that
         // takes a byte at a time does not cost an acknowledgement per byte.
         if self.limit() >= self.advertised + self.window / 4 {
@@ -265,6 +276,18 @@ mod tests {
         assert_eq!(read_all(&mut half), data);
         assert_eq!(half.read(&mut [0; 4]), Read::End);
         assert_eq!(half.wasted, 5 + 7);
+        assert_eq!(
+            half.heap_bytes(),
+            0,
+            "a half read to its end holds no buffer"
+        );
+        // The end may come after every byte was read, in an empty segment.
+        let mut half = RecvHalf::new(100);
+        half.on_segment(0, &data, false).unwrap();
+        assert_eq!(read_all(&mut half), data);
+        assert!(half.heap_bytes() > 0);
+        half.on_segment(30, &[], true).unwrap();
+        assert_eq!(half.heap_bytes(), 0, "the end came last");
     }
 
     #[test]

@@ -251,6 +251,11 @@ impl SendHalf {
             self.buf.drain(..(received - self.una) as usize);
             self.una = received;
         }
+        if self.end_acked {
+            // Nothing more will be written: give the buffer's capacity back, rather
+            // than hold it while the finished stream lingers.
+            self.buf = VecDeque::new();
+        }
         // Beyond.
         for &(from, to) in ranges {
             for (&offset, s) in self.segments.range_mut(from..to) {
@@ -362,6 +367,7 @@ mod tests {
         half.on_ack(at(9), 50, true, 1000, &[]).unwrap();
         assert!(half.done());
         assert!(half.poll_timeout().is_none());
+        assert_eq!(half.heap_bytes(), 0, "a finished half holds no buffer");
     }
 
     #[test]

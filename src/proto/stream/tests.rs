@@ -290,3 +290,52 @@ fn a_peer_that_leaves_after_delivering_everything_can_still_be_read_to_the_end()
     };
     assert!(events(&mut a).contains(&reset));
 }
+
+#[test]
+fn a_finished_stream_lingers_without_the_capacity_its_bytes_needed() {
+    let (mut a, mut b) = pair(Some(Firewall::Open));
+    let mut now = Time::ZERO;
+    let stream = a.open(now, B).unwrap();
+    let data = vec![7u8; 200_000];
+    let (mut written, mut received, mut remote) = (0, 0, None);
+    while received < data.len() {
+        written += a.write(stream, &data[written..]).unwrap();
+        if written == data.len() {
+            a.finish(stream).unwrap();
+        }
+        exchange(now, &mut a, &mut b);
+        for event in events(&mut b) {
+            if let StreamEvent::Opened { stream, .. } = event {
+                remote = Some(stream);
+            }
+        }
+        received += read_all(&mut b, remote.expect("B took the stream")).0.len();
+        now = now + Duration::from_millis(1);
+    }
+    let remote = remote.unwrap();
+    b.finish(remote).unwrap();
+    exchange(now, &mut a, &mut b);
+    assert_eq!(read_all(&mut a, stream), (Vec::new(), true));
+    assert_eq!(read_all(&mut b, remote), (Vec::new(), true));
+    exchange(now, &mut a, &mut b);
+    assert!(events(&mut a).contains(&StreamEvent::Finished(stream)));
+    assert!(events(&mut b).contains(&StreamEvent::Finished(remote)));
+    // Both still hold the stream, for the idle timeout; its buffers held up to a
+    // window (256 KiB) each, and a lingering stream needs no more than one that
+    // never carried a byte.
+    assert_eq!((a.len(), b.len()), (1, 1));
+    let (mut c, mut d) = pair(Some(Firewall::Open));
+    c.open(now, B).unwrap();
+    exchange(now, &mut c, &mut d);
+    assert_eq!(d.len(), 1);
+    assert_eq!(
+        a.heap_bytes(),
+        c.heap_bytes(),
+        "the sender's lingering stream"
+    );
+    assert_eq!(
+        b.heap_bytes(),
+        d.heap_bytes(),
+        "the receiver's lingering stream"
+    );
+}
