@@ -247,7 +247,11 @@ impl Pipes {
     /// out, ends after writes. Returns whether anything moved.
     pub fn service(&mut self, node: &mut Node, now: Time) -> bool {
         let mut moved = false;
-        let mut buf = vec![0u8; READ_CHUNK];
+        // Runs after every datagram: a buffer only when a read waits.
+        let mut buf = match self.reads.is_empty() {
+            true => Vec::new(),
+            false => vec![0u8; READ_CHUNK],
+        };
         let waiting: Vec<StreamId> = self.reads.keys().copied().collect();
         for stream in waiting {
             let answer = match node.stream_read(now, stream, &mut buf) {

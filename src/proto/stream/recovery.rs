@@ -126,13 +126,19 @@ impl NewReno {
         self.recovery_until.is_some()
     }
 
-    /// `acked` bytes newly acknowledged; `cumulative` is the peer's contiguous offset.
-    pub fn on_ack(&mut self, acked: u64, cumulative: u64) {
+    /// `acked` bytes newly acknowledged; `cumulative` is the peer's contiguous offset;
+    /// `limited` says whether the window was what held the sender back. A window that
+    /// was not in use does not grow (RFC 7661): a sender held by the peer's limit or
+    /// by its application would otherwise grow it without bound, then burst.
+    pub fn on_ack(&mut self, acked: u64, cumulative: u64, limited: bool) {
         if let Some(until) = self.recovery_until {
             if cumulative < until {
                 return;
             }
             self.recovery_until = None;
+        }
+        if !limited {
+            return;
         }
         if self.cwnd < self.ssthresh {
             // Slow start (RFC 5681 (2)): at most one segment per ack.
@@ -207,19 +213,21 @@ mod tests {
         let mss = 1000;
         let mut cc = NewReno::new(mss);
         assert_eq!(cc.window(), 10 * mss);
-        cc.on_ack(5 * mss, 5 * mss);
+        cc.on_ack(5 * mss, 5 * mss, false);
+        assert_eq!(cc.window(), 10 * mss, "a window not in use does not grow");
+        cc.on_ack(5 * mss, 5 * mss, true);
         assert_eq!(cc.window(), 11 * mss, "slow start: one segment per ack");
         cc.on_loss(11 * mss, 20 * mss);
         assert_eq!(cc.window(), 5 * mss + mss / 2);
         cc.on_loss(5 * mss, 20 * mss);
         assert_eq!(cc.window(), 5 * mss + mss / 2, "one halving per window");
-        cc.on_ack(mss, 10 * mss);
+        cc.on_ack(mss, 10 * mss, true);
         assert_eq!(cc.window(), 5 * mss + mss / 2, "no growth in recovery");
-        cc.on_ack(mss, 20 * mss);
+        cc.on_ack(mss, 20 * mss, true);
         assert!(!cc.in_recovery());
         // Congestion avoidance: a window's worth of acks for one segment more.
         let before = cc.window();
-        cc.on_ack(before, 21 * mss);
+        cc.on_ack(before, 21 * mss, true);
         assert_eq!(cc.window(), before + mss);
         cc.on_timeout(8 * mss, 30 * mss);
         assert_eq!(cc.window(), mss);

@@ -288,7 +288,9 @@ impl SendHalf {
         }
         if acked > 0 {
             self.rtt.reset_backoff();
-            self.cc.on_ack(acked, self.una);
+            // Held back by the window if it had less than a segment to spare.
+            let limited = flight + self.mss > self.cc.window();
+            self.cc.on_ack(acked, self.una, limited);
             self.rto_at = self.outstanding().then(|| now + self.rtt.rto());
         }
         Ok(acked)
@@ -345,8 +347,14 @@ mod tests {
         assert!(half.blocked());
         assert_eq!(half.on_ack(at(10), 25, false, 1000, &[]), Ok(25));
         assert_eq!(half.rtt.srtt(), Some(Duration::from_millis(10)));
-        // Ten segments of window, grown by one per ack in slow start.
+        // Ten segments of window: the peer's limit held the sender, not the window,
+        // so the window did not grow (RFC 7661).
         let sent = std::iter::from_fn(|| half.poll_segment(at(10))).count();
+        assert_eq!(sent, 10);
+        // Held by the window now: each ack grows it by a segment in slow start.
+        half.on_ack(at(20), 25 + 10 * MSS, false, 1000, &[])
+            .unwrap();
+        let sent = std::iter::from_fn(|| half.poll_segment(at(20))).count();
         assert_eq!(sent, 11);
     }
 

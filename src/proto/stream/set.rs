@@ -214,12 +214,34 @@ impl StreamSet {
             .count()
     }
 
+    /// Whether a new stream with `peer` fits the limits, making room if need be: a
+    /// finished stream only lingers to acknowledge late retransmissions, so the
+    /// oldest one (of `peer`'s, when those are what is full) gives way to a new one.
+    fn make_room(&mut self, peer: &NodeId) -> bool {
+        let peer_full = self.with_peer(peer) >= self.config.per_peer_max;
+        if !peer_full && self.streams.len() < self.config.max {
+            return true;
+        }
+        let lingering = self
+            .streams
+            .iter()
+            .filter(|(id, e)| e.stream.over == Some(Ok(())) && (!peer_full || id.peer == *peer))
+            .min_by_key(|(id, e)| (e.stream.opened_at, **id))
+            .map(|(id, _)| *id);
+        match lingering {
+            Some(id) => {
+                self.streams.remove(&id);
+                self.dirty.remove(&id);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Opens a stream to `peer`; the caller checked that a session is open. Its first
     /// frame goes at once.
     pub fn open(&mut self, now: Time, peer: NodeId) -> Result<StreamId, StreamError> {
-        if self.streams.len() >= self.config.max
-            || self.with_peer(&peer) >= self.config.per_peer_max
-        {
+        if !self.make_room(&peer) {
             return Err(StreamError::TooMany);
         }
         let number = (self.next_number << 1) | u32::from(self.local > peer);
@@ -280,7 +302,7 @@ impl StreamSet {
     }
 
     /// Whether a peer's new stream is let in: listening, the firewall, the limits.
-    fn admit(&self, stream: &StreamId) -> Result<(), ResetCode> {
+    fn admit(&mut self, stream: &StreamId) -> Result<(), ResetCode> {
         let Some(firewall) = &self.listening else {
             return Err(ResetCode::NotListening);
         };
@@ -291,9 +313,7 @@ impl StreamSet {
         if !firewall.allows(&stream.peer) {
             return Err(ResetCode::Refused);
         }
-        if self.streams.len() >= self.config.max
-            || self.with_peer(&stream.peer) >= self.config.per_peer_max
-        {
+        if !self.make_room(&stream.peer) {
             return Err(ResetCode::TooMany);
         }
         Ok(())

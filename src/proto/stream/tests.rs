@@ -339,3 +339,41 @@ fn a_finished_stream_lingers_without_the_capacity_its_bytes_needed() {
         "the receiver's lingering stream"
     );
 }
+
+#[test]
+fn finished_streams_that_linger_give_way_to_new_ones() {
+    let (mut a, mut b) = pair(Some(Firewall::Open));
+    let limit = StreamConfig::default().per_peer_max;
+    let mut now = Time::ZERO;
+    for i in 0..3 * limit {
+        let stream = a.open(now, B).unwrap_or_else(|e| panic!("stream {i}: {e}"));
+        a.write(stream, b"ping").unwrap();
+        a.finish(stream).unwrap();
+        exchange(now, &mut a, &mut b);
+        let remote = StreamId {
+            peer: A,
+            number: stream.number,
+        };
+        assert_eq!(
+            read_all(&mut b, remote),
+            (b"ping".to_vec(), true),
+            "stream {i}"
+        );
+        b.finish(remote).unwrap();
+        exchange(now, &mut a, &mut b);
+        assert!(read_all(&mut a, stream).1);
+        exchange(now, &mut a, &mut b);
+        assert!(
+            events(&mut a).contains(&StreamEvent::Finished(stream)),
+            "stream {i}"
+        );
+        now = now + Duration::from_millis(100);
+    }
+    assert!(a.len() <= limit && b.len() <= limit);
+    // Streams still running are not pushed out: at the limit, a new one waits.
+    let (mut a, _) = pair(None);
+    for _ in 0..limit {
+        a.open(Time::ZERO, B).unwrap();
+    }
+    assert_eq!(a.open(Time::ZERO, B), Err(StreamError::TooMany));
+}
