@@ -50,7 +50,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dswarm::live::driver::{self, Control, Finished, Snapshot};
-use dswarm::live::stream::{LiveStream, StreamControl};
+use dswarm::live::stream::LiveStream;
 use dswarm::live::{self, LiveConfig, LiveNode};
 use dswarm::proto::node::{Command, ConnectPath, QueryOutcome};
 use dswarm::proto::stream::{Firewall, StreamConfig};
@@ -362,43 +362,16 @@ async fn snapshot(node: &Handle) -> Option<Snapshot> {
     answer.await.ok()
 }
 
-/// Takes streams from anyone; what [`LiveNode::listen`] does, for any driver.
+/// Takes streams from anyone.
 async fn listen(node: &Handle) -> mpsc::UnboundedReceiver<LiveStream> {
-    let (accepted, mut ids) = mpsc::unbounded_channel();
-    let (streams, out) = mpsc::unbounded_channel();
-    let _ = node
-        .control
-        .send(Control::Stream(StreamControl::Listen {
-            firewall: Firewall::Open,
-            accepted,
-        }))
-        .await;
-    let control = node.control.clone();
-    tokio::spawn(async move {
-        while let Some((id, hash)) = ids.recv().await {
-            if streams
-                .send(LiveStream::new(id, hash, control.clone()))
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
-    out
+    dswarm::live::stream::listen(&node.control, Firewall::Open).await
 }
 
-/// Opens a stream to `peer`; what [`LiveNode::open_stream`] does, for any driver.
+/// Opens a stream to `peer`.
 async fn open(node: &Handle, peer: NodeId) -> Result<LiveStream, String> {
-    let (reply, answer) = oneshot::channel();
-    node.control
-        .send(Control::Stream(StreamControl::Open { peer, reply }))
+    dswarm::live::stream::open(&node.control, peer)
         .await
-        .map_err(|_| "the node stopped".to_string())?;
-    let (id, hash) = answer
-        .await
-        .map_err(|_| "the node stopped".to_string())?
-        .map_err(|e| e.to_string())?;
-    Ok(LiveStream::new(id, hash, node.control.clone()))
+        .map_err(|e| e.to_string())
 }
 
 /// Waits until `ready` holds of the node's snapshot, polling every 50 ms.

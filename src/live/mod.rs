@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 use crate::proto::node::{Command, Config, Event};
 use crate::proto::stream::{Firewall, StreamError};
 use crate::proto::{Identity, Node, NodeId, Time};
-use stream::{LiveStream, StreamControl};
+use stream::LiveStream;
 
 pub mod api;
 pub mod driver;
@@ -122,44 +122,13 @@ impl LiveNode {
     /// Lets peers open streams to this node, as `firewall` allows; the streams it
     /// accepts come out of the returned channel.
     pub async fn listen(&self, firewall: Firewall) -> mpsc::UnboundedReceiver<LiveStream> {
-        let (accepted, mut ids) = mpsc::unbounded_channel();
-        let (streams, out) = mpsc::unbounded_channel();
-        let _ = self
-            .control
-            .send(driver::Control::Stream(StreamControl::Listen {
-                firewall,
-                accepted,
-            }))
-            .await;
-        let control = self.control.clone();
-        tokio::spawn(async move {
-            while let Some((id, hash)) = ids.recv().await {
-                if streams
-                    .send(LiveStream::new(id, hash, control.clone()))
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        });
-        out
+        stream::listen(&self.control, firewall).await
     }
 
     /// Opens a stream to `peer`, with which the node has a session (after a
     /// `Connect`).
     pub async fn open_stream(&self, peer: NodeId) -> Result<LiveStream, StreamError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let open = StreamControl::Open { peer, reply };
-        if self
-            .control
-            .send(driver::Control::Stream(open))
-            .await
-            .is_err()
-        {
-            return Err(StreamError::PeerLeft);
-        }
-        let (id, hash) = answer.await.unwrap_or(Err(StreamError::PeerLeft))?;
-        Ok(LiveStream::new(id, hash, self.control.clone()))
+        stream::open(&self.control, peer).await
     }
 
     /// Stops the node: it withdraws its announcements (for at most

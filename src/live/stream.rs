@@ -148,6 +148,46 @@ impl LiveStream {
     }
 }
 
+/// Has the node behind `control` take streams as `firewall` allows; the streams it
+/// accepts come out of the returned channel. (What [`super::LiveNode::listen`] does,
+/// for any driver.)
+pub async fn listen(
+    control: &mpsc::Sender<Control>,
+    firewall: Firewall,
+) -> mpsc::UnboundedReceiver<LiveStream> {
+    let (accepted, mut ids) = mpsc::unbounded_channel();
+    let (streams, out) = mpsc::unbounded_channel();
+    let listen = StreamControl::Listen { firewall, accepted };
+    let _ = control.send(Control::Stream(listen)).await;
+    let control = control.clone();
+    tokio::spawn(async move {
+        while let Some((id, hash)) = ids.recv().await {
+            if streams
+                .send(LiveStream::new(id, hash, control.clone()))
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    out
+}
+
+/// Opens a stream from the node behind `control` to `peer`, with which it has a
+/// session. (What [`super::LiveNode::open_stream`] does, for any driver.)
+pub async fn open(
+    control: &mpsc::Sender<Control>,
+    peer: NodeId,
+) -> Result<LiveStream, StreamError> {
+    let (reply, answer) = oneshot::channel();
+    let open = StreamControl::Open { peer, reply };
+    if control.send(Control::Stream(open)).await.is_err() {
+        return Err(StreamError::PeerLeft);
+    }
+    let (id, hash) = answer.await.unwrap_or(Err(StreamError::PeerLeft))?;
+    Ok(LiveStream::new(id, hash, control.clone()))
+}
+
 /// A write under way: its bytes, how many the node took, and who waits.
 #[derive(Debug)]
 struct Write {
