@@ -19,7 +19,8 @@
 //! no byte of its reaches the application.
 //!
 //! **Reliability** ([`send`], [`recv`], [`recovery`]): byte offsets, cumulative and
-//! selective acknowledgements (every data frame is acknowledged), loss found by three
+//! selective acknowledgements (every second in-order segment, or within
+//! [`ACK_DELAY`]; at once for anything out of order), loss found by three
 //! segments acknowledged beyond (RFC 6675) or by the retransmission timer (RFC 6298),
 //! NewReno congestion control (RFC 5681, 6582, initial window of RFC 6928). The
 //! receiver holds at most [`StreamConfig::window`] bytes and advertises the offset
@@ -54,6 +55,10 @@ use self::send::SendHalf;
 use super::time::Time;
 use super::wire::{ResetCode, StreamFrame, MAX_STREAM_DATA};
 use super::NodeId;
+
+/// How long an acknowledgement of one in-order segment may wait for a second one
+/// (RFC 5681 §4.2 allows 500 ms; QUIC's default is 25 ms, which is ours).
+pub const ACK_DELAY: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// What a sender may send before the receiver's first acknowledgement says how much
 /// it takes: every receiver's window is at least this.
@@ -163,6 +168,8 @@ struct Stream {
     probe: bool,
     /// A reset to send (this end's).
     reset_out: Option<ResetCode>,
+    /// When a held acknowledgement goes anyway ([`ACK_DELAY`]).
+    ack_at: Option<Time>,
     /// The stream is over: reset, or finished.
     over: Option<Result<(), StreamError>>,
     /// Bytes the application wrote and read, for reports.
@@ -191,6 +198,7 @@ impl Stream {
             // The opener says so at once, data or not.
             probe: outgoing,
             reset_out: None,
+            ack_at: None,
             over: None,
             sent_bytes: 0,
             received_bytes: 0,
@@ -209,7 +217,12 @@ impl Stream {
             StreamFrame::Data {
                 offset, end, bytes, ..
             } => match self.recv.on_segment(offset, &bytes, end) {
-                Ok(readable) => readable,
+                Ok(readable) => {
+                    if self.recv.held() {
+                        self.ack_at.get_or_insert(now + ACK_DELAY);
+                    }
+                    readable
+                }
                 Err(_) => {
                     self.fail(ResetCode::Violation);
                     false
@@ -261,6 +274,7 @@ impl Stream {
             return None;
         }
         if self.recv.ack_due() {
+            self.ack_at = None;
             let (received, end, limit, ranges) = self.recv.ack();
             return Some(StreamFrame::Ack {
                 stream: 0,
@@ -321,7 +335,7 @@ impl Stream {
 
     fn poll_timeout(&self, config: &StreamConfig) -> Option<Time> {
         let idle = self.last_heard + config.idle_timeout;
-        match self.over {
+        let timers = match self.over {
             Some(Ok(())) => Some(idle),
             Some(Err(_)) => None,
             // Waiting for the application alone: no peer to wait for.
@@ -330,12 +344,20 @@ impl Stream {
                 .into_iter()
                 .flatten()
                 .min(),
+        };
+        match self.over {
+            Some(Err(_)) => None,
+            _ => [timers, self.ack_at].into_iter().flatten().min(),
         }
     }
 
     /// Timers: retransmission, probe, idle. Returns whether a lingering finished
     /// stream may go.
     fn handle_timeout(&mut self, now: Time, config: &StreamConfig) -> bool {
+        if self.ack_at.is_some_and(|at| at <= now) {
+            self.ack_at = None;
+            self.recv.release_held();
+        }
         let idle = now >= self.last_heard + config.idle_timeout;
         match self.over {
             Some(Ok(())) => return idle,

@@ -1,6 +1,6 @@
 //! How fast a stream may send: the retransmission timer of RFC 6298 and NewReno
-//! congestion control (RFC 5681, with RFC 6582's recovery and RFC 6928's initial
-//! window), both counted in bytes.
+//! congestion control (RFC 5681, with RFC 6582's recovery, RFC 6928's initial window
+//! and RFC 3465's byte counting), both counted in bytes.
 //!
 //! In: round-trip samples, acknowledged bytes, loss and timeout signals. Out: the
 //! retransmission timeout and the congestion window.
@@ -141,8 +141,9 @@ impl NewReno {
             return;
         }
         if self.cwnd < self.ssthresh {
-            // Slow start (RFC 5681 (2)): at most one segment per ack.
-            self.cwnd += acked.min(self.mss);
+            // Slow start counting bytes (RFC 3465, L = 2): an acknowledgement of two
+            // segments, as a delayed one is, grows the window by two.
+            self.cwnd += acked.min(2 * self.mss);
         } else {
             // Congestion avoidance: one segment per window acknowledged.
             self.avoided += acked;
@@ -216,7 +217,11 @@ mod tests {
         cc.on_ack(5 * mss, 5 * mss, false);
         assert_eq!(cc.window(), 10 * mss, "a window not in use does not grow");
         cc.on_ack(5 * mss, 5 * mss, true);
-        assert_eq!(cc.window(), 11 * mss, "slow start: one segment per ack");
+        assert_eq!(
+            cc.window(),
+            12 * mss,
+            "slow start: up to two segments per ack"
+        );
         cc.on_loss(11 * mss, 20 * mss);
         assert_eq!(cc.window(), 5 * mss + mss / 2);
         cc.on_loss(5 * mss, 20 * mss);

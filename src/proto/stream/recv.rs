@@ -49,6 +49,9 @@ pub struct RecvHalf {
     advertised: u64,
     /// Whether an acknowledgement is owed.
     ack_due: bool,
+    /// Segments that arrived in order since the last acknowledgement, which may
+    /// wait for a second one or for the delayed-ack timer.
+    held: u32,
     /// Bytes that arrived beyond the limit or a second time.
     pub(super) wasted: u64,
 }
@@ -64,6 +67,7 @@ impl RecvHalf {
             end: None,
             advertised: window,
             ack_due: false,
+            held: 0,
             wasted: 0,
         }
     }
@@ -107,10 +111,17 @@ impl RecvHalf {
     }
 
     /// A segment: `bytes` at `offset`, the last one when `end`. Every segment owes an
-    /// acknowledgement, even one that brings nothing new. Returns whether new bytes
-    /// became readable.
+    /// acknowledgement, even one that brings nothing new; as TCP's delayed
+    /// acknowledgements (RFC 1122, RFC 5681 §4.2), one full segment that arrives in
+    /// order with nothing held beyond may wait for the next, or for
+    /// [`RecvHalf::held`]'s timer; anything else (a probe, an end, a segment out of
+    /// order or again, a gap to report) is acknowledged at once. Returns whether new
+    /// bytes became readable.
     pub fn on_segment(&mut self, offset: u64, bytes: &[u8], end: bool) -> Result<bool, RecvError> {
-        self.ack_due = true;
+        // In order, and no gap before it (a segment that fills one is acknowledged at
+        // once, so the sender hears of the repair).
+        let in_order =
+            offset == self.received() && !bytes.is_empty() && !end && self.ahead.is_empty();
         let seg_end = offset.saturating_add(bytes.len() as u64);
         if end {
             if self.end.is_some_and(|at| at != seg_end) || seg_end < self.highest() {
@@ -129,7 +140,24 @@ impl RecvHalf {
             self.insert(from, part);
         }
         self.release_if_done();
+        if in_order && self.held == 0 {
+            self.held = 1;
+        } else {
+            self.ack_due = true;
+        }
         Ok(self.readable() && (!was_readable || from < to))
+    }
+
+    /// Whether an acknowledgement waits for a second segment or the timer.
+    pub fn held(&self) -> bool {
+        self.held > 0
+    }
+
+    /// The delayed-ack timer fired: what is held is acknowledged now.
+    pub fn release_held(&mut self) {
+        if self.held > 0 {
+            self.ack_due = true;
+        }
     }
 
     /// The highest offset held or read.
@@ -238,6 +266,7 @@ impl RecvHalf {
     /// limit, and up to [`MAX_ACK_RANGES`] ranges held beyond, lowest first.
     pub fn ack(&mut self) -> (u64, bool, u64, Vec<(u64, u64)>) {
         self.ack_due = false;
+        self.held = 0;
         self.advertised = self.limit();
         let ranges = self
             .ahead
@@ -303,6 +332,30 @@ mod tests {
         half.on_segment(10, &data[10..30], true).unwrap();
         assert_eq!(half.buffered(), 10);
         assert!(!half.complete());
+    }
+
+    #[test]
+    fn one_in_order_segment_may_wait_for_the_next_and_anything_else_is_acknowledged_at_once() {
+        let mut half = RecvHalf::new(100);
+        half.on_segment(0, &[1; 10], false).unwrap();
+        assert!(!half.ack_due() && half.held(), "the first may wait");
+        half.on_segment(10, &[1; 10], false).unwrap();
+        assert!(half.ack_due(), "the second goes");
+        assert_eq!(half.ack().0, 20);
+        half.on_segment(20, &[1; 10], false).unwrap();
+        half.release_held();
+        assert!(half.ack_due(), "the timer releases a held one");
+        half.ack();
+        for (offset, len, end) in [
+            (40, 10, false),
+            (30, 10, false),
+            (50, 0, false),
+            (50, 5, true),
+        ] {
+            half.on_segment(offset, &vec![1; len], end).unwrap();
+            assert!(half.ack_due(), "at once: {offset} {len} {end}");
+            half.ack();
+        }
     }
 
     #[test]

@@ -351,11 +351,12 @@ mod tests {
         // so the window did not grow (RFC 7661).
         let sent = std::iter::from_fn(|| half.poll_segment(at(10))).count();
         assert_eq!(sent, 10);
-        // Held by the window now: each ack grows it by a segment in slow start.
+        // Held by the window now: an ack of ten segments grows it by two in slow
+        // start (RFC 3465, L = 2).
         half.on_ack(at(20), 25 + 10 * MSS, false, 1000, &[])
             .unwrap();
         let sent = std::iter::from_fn(|| half.poll_segment(at(20))).count();
-        assert_eq!(sent, 11);
+        assert_eq!(sent, 12);
     }
 
     #[test]
