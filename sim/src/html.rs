@@ -311,7 +311,7 @@ pub fn render(report: &Report, series: &Series, reproduce: &str) -> String {
         escape(&report.crypto),
         report.sim_seconds,
         report.wall_seconds,
-        escape(&report.trace_hash),
+        escape(report.trace_hash.as_deref().unwrap_or("not claimed (not reproducible)")),
         escape(reproduce)
     );
     if let Some(panic) = &report.panic {

@@ -36,8 +36,11 @@ pub struct Report {
     pub seed: u64,
     /// Nodes simulated.
     pub nodes: usize,
-    /// `direct` or `turmoil`.
+    /// `direct`, `turmoil` or `live`.
     pub engine: String,
+    /// Whether the run is reproducible from its seed: true on the simulated engines;
+    /// false on `live`, whose nodes run on real sockets in real time.
+    pub deterministic: bool,
     /// Threads the engine ran on: the direct engine's `--threads`, unless its world
     /// must run on one (NATs, a smallest latency of 0); the turmoil engine's is 1.
     pub threads: usize,
@@ -53,8 +56,9 @@ pub struct Report {
     pub wall_seconds: f64,
     /// Simulated seconds per wall-clock second.
     pub speed: f64,
-    /// SHA-256 over every datagram delivered or dropped and every node event.
-    pub trace_hash: String,
+    /// SHA-256 over every datagram delivered or dropped and every node event; `null`
+    /// on a run that is not [`Report::deterministic`], whose trace no seed replays.
+    pub trace_hash: Option<String>,
     /// Entries in the trace.
     pub trace_entries: u64,
     /// Datagram counts.
@@ -870,7 +874,18 @@ impl Report {
             );
         }
         self.hostile_summary(&mut s);
-        let _ = writeln!(s, "trace {}", self.trace_hash);
+        match &self.trace_hash {
+            Some(hash) => {
+                let _ = writeln!(s, "trace {hash}");
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "trace not claimed (a {} run is not reproducible), {} entries",
+                    self.engine, self.trace_entries
+                );
+            }
+        }
         if let Some(panic) = &self.panic {
             let _ = writeln!(
                 s,

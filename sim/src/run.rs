@@ -111,10 +111,11 @@ fn check_determinism(
     );
     let second = rerun(None, other)?;
     let (a, b) = (&first.report, &second.report);
+    let hash = |r: &dswarm_sim::report::Report| r.trace_hash.clone().unwrap_or_default();
     if a.trace_hash == b.trace_hash && a.trace_entries == b.trace_entries {
         println!(
             "determinism: both runs have trace {} ({} entries, {} checkpoints agree)",
-            a.trace_hash,
+            hash(a),
             a.trace_entries,
             first.checkpoints.len()
         );
@@ -132,7 +133,8 @@ fn check_determinism(
     };
     println!(
         "NONDETERMINISTIC: trace {} vs {}; the runs part between entries {start} and {end}: recording that stretch of both",
-        a.trace_hash, b.trace_hash
+        hash(a),
+        hash(b)
     );
     let (left, right) = (
         rerun(Some(start..end), threads)?,

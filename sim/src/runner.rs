@@ -781,7 +781,8 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
         sim_seconds,
         wall_seconds,
         speed: sim_seconds / wall_seconds.max(1e-9),
-        trace_hash: engine.trace().hash_hex(),
+        deterministic: engine.deterministic(),
+        trace_hash: engine.deterministic().then(|| engine.trace().hash_hex()),
         trace_entries: engine.trace().len(),
         messages: Messages {
             sent: net.sent,

@@ -258,7 +258,7 @@ pub fn run_seed(
         seed,
         pass: report.pass,
         failed,
-        trace_hash: report.trace_hash,
+        trace_hash: report.trace_hash.unwrap_or_default(),
         drawn,
         reproduce,
     })

@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use dswarm::harness::{
     addr_of, index_of, keyed, seed_stream, uniform, unit, Datagram, Fates, Network, Route, PORT,
@@ -66,8 +66,10 @@ pub struct World {
     /// Addresses of nodes that share an IP, and which node each is.
     shared: BTreeMap<SocketAddr, usize>,
     /// The nodes' NATs and their mappings: state that every datagram through a NAT
-    /// changes, so a world with NATs is asked from one thread ([`Network::serial`]).
-    nat: Mutex<Nat>,
+    /// changes, so a world with NATs is asked from one thread ([`Network::serial`]) —
+    /// or, on the live engine, under this lock, shared by every copy [`World::share`]
+    /// makes.
+    nat: Arc<Mutex<Nat>>,
 }
 
 /// What the world did to datagrams, by cause: the engine's [`Fates`] and the NATs'
@@ -95,20 +97,11 @@ fn mix(mut z: u64) -> u64 {
 }
 
 impl Clone for World {
+    /// A copy with NATs of its own (see [`World::share`]).
     fn clone(&self) -> World {
         World {
-            seed: self.seed,
-            spec: self.spec.clone(),
-            segments: self.segments.clone(),
-            groups: self.groups.clone(),
-            one_way: self.one_way,
-            loss: self.loss.clone(),
-            duplicate: self.duplicate.clone(),
-            reorder: self.reorder.clone(),
-            partition: self.partition.clone(),
-            hosts: self.hosts.clone(),
-            shared: self.shared.clone(),
-            nat: Mutex::new(self.nat().clone()),
+            nat: Arc::new(Mutex::new(self.nat().clone())),
+            ..self.share()
         }
     }
 }
@@ -131,8 +124,34 @@ impl World {
             duplicate: seed_stream(seed, STREAM_DUPLICATE),
             reorder: seed_stream(seed, STREAM_REORDER),
             partition: seed_stream(seed, STREAM_PARTITION),
-            nat: Mutex::new(Nat::new(seed, nodes, spec.bootstrap, &spec.nat)),
+            nat: Arc::new(Mutex::new(Nat::new(seed, nodes, spec.bootstrap, &spec.nat))),
         }
+    }
+
+    /// A copy of this world that shares its NATs (their mappings and counters) with
+    /// it, where [`Clone`] copies them: what the live engine hands to its sockets'
+    /// threads after a partition or a heal, while datagrams keep crossing the NATs.
+    pub fn share(&self) -> World {
+        World {
+            seed: self.seed,
+            spec: self.spec.clone(),
+            segments: self.segments.clone(),
+            groups: self.groups.clone(),
+            one_way: self.one_way,
+            loss: self.loss.clone(),
+            duplicate: self.duplicate.clone(),
+            reorder: self.reorder.clone(),
+            partition: self.partition.clone(),
+            hosts: self.hosts.clone(),
+            shared: self.shared.clone(),
+            nat: Arc::clone(&self.nat),
+        }
+    }
+
+    /// The multicast segment node `node` is on, if the world has segments.
+    pub fn segment_of(&self, node: usize) -> Option<usize> {
+        let segments = self.segments.len();
+        (segments > 0).then(|| self.hosts[node] % segments)
     }
 
     /// Node `node`'s NAT.

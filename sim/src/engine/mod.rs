@@ -61,6 +61,11 @@ pub trait Engine {
     fn profile(&self) -> Option<dswarm::harness::Profile> {
         None
     }
+    /// Whether a run on it is a function of its seed: the simulated engines are, the
+    /// live engine is not.
+    fn deterministic(&self) -> bool {
+        true
+    }
     /// The simulated time.
     fn now(&self) -> Time;
     /// Runs everything due up to `until`, then sets the clock to it.
