@@ -15,6 +15,7 @@ use dswarm::live::driver::{Control, Finished, Snapshot};
 use dswarm::live::{self, LiveConfig, LiveNode};
 use dswarm::proto::node::{Command, QueryOutcome};
 use dswarm::proto::Identity;
+use dswarm_sim::proc::{cpu_seconds, peak_rss_mib};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use tokio::sync::oneshot;
@@ -37,25 +38,6 @@ pub struct BenchLiveArgs {
     /// Keys and lookup targets come from this seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-}
-
-/// User and system CPU seconds of this process so far (Linux only).
-pub(crate) fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0) // USER_HZ is 100 on Linux
-}
-
-/// This process's peak resident memory (VmHWM) in MiB (Linux only).
-pub(crate) fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 async fn run_command(node: &LiveNode, command: Command) -> Option<Finished> {

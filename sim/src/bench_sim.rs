@@ -36,7 +36,7 @@
 // A benchmark measures wall time and waits on its children.
 #![allow(clippy::disallowed_methods)]
 
-use crate::bench_live::{cpu_seconds, peak_rss_mib};
+use dswarm_sim::proc::{cpu_seconds, peak_rss_mib};
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader};
 use std::path::Path;

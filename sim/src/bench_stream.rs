@@ -63,7 +63,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::bench_live::cpu_seconds;
+use dswarm_sim::proc::cpu_seconds;
 
 #[path = "bench_stream/nat.rs"]
 pub mod nat;

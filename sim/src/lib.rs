@@ -23,6 +23,7 @@ pub mod engine;
 pub mod hostile;
 pub mod html;
 pub mod metric;
+pub mod proc;
 pub mod report;
 pub mod runner;
 pub mod safety;

@@ -106,6 +106,10 @@ pub struct Report {
     /// (`dswarm run --profile`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub windows: Option<Windows>,
+    /// What the live engine measured of the machine: lags, the kernel's drops, CPU,
+    /// and warnings when the machine did not keep up. Absent on the simulated engines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveFigures>,
     /// The test-bed panicked: the message and where (`"… at sim/src/world.rs:215:42"`).
     /// The run stopped there; every figure is what it had come to by then, and the
     /// run fails. `null` when it did not panic.
@@ -115,6 +119,46 @@ pub struct Report {
     /// Whether every expectation held, no safety oracle found a violation and the
     /// test-bed did not panic.
     pub pass: bool,
+}
+
+/// What a live run measured of the machine that ran it; see the live engine's
+/// `watch` module.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LiveFigures {
+    /// The tokio workers the nodes ran on.
+    pub workers: usize,
+    /// Whether beacons went over real loopback multicast groups (`real`), or why
+    /// the senders' shims fanned them out instead (`emulated: …`).
+    pub multicast: String,
+    /// The wall time the engine expected before it started, in seconds.
+    pub estimate_s: f64,
+    /// CPU time of the process (user and system) over the run, in seconds.
+    pub cpu_s: f64,
+    /// `cpu_s` per node per simulated second.
+    pub cpu_per_node_s: f64,
+    /// Share of datagrams handed to their node more than 2 ms after they were due.
+    pub late_share: f64,
+    /// How late datagrams were handed to their nodes: median, 99th percentile,
+    /// most (milliseconds; bucket edges, never below the truth).
+    pub lateness_ms_p50: f64,
+    /// See `lateness_ms_p50`.
+    pub lateness_ms_p99: f64,
+    /// See `lateness_ms_p50`.
+    pub lateness_ms_max: f64,
+    /// A probe task sleeping 5 ms at a time on the workers: how late it woke.
+    pub probe_lag_ms_p99: f64,
+    /// See `probe_lag_ms_p99`.
+    pub probe_lag_ms_max: f64,
+    /// How far the runner fell behind the timeline at worst (milliseconds).
+    pub runner_lag_ms_max: f64,
+    /// Datagrams the kernel dropped in the nodes' receive buffers; `null` where
+    /// the kernel does not say (off Linux).
+    pub kernel_drops: Option<u64>,
+    /// Sends the kernel refused.
+    pub send_failures: u64,
+    /// What the machine did not keep up with; the run's figures are not to be
+    /// trusted when this is not empty.
+    pub warnings: Vec<String>,
 }
 
 /// The direct engine's windows: the work of each thread, the time spent waiting, and

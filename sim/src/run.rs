@@ -190,6 +190,13 @@ fn run_inner(args: &RunArgs) -> Result<ExitCode, ExitCode> {
         })?;
         reproduce.push_str(&format!(" --engine {engine}"));
     }
+    if scenario.engine == EngineKind::Live && args.check_determinism {
+        eprintln!(
+            "error: --check-determinism: the live engine's runs are not reproducible (real \
+             sockets, real time); check the direct or turmoil engine instead"
+        );
+        return Err(ExitCode::from(2));
+    }
     let report_file = args
         .report
         .as_ref()

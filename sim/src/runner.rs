@@ -55,6 +55,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::engine::direct::Direct;
+use crate::engine::live::Live;
 use crate::engine::turmoil::Turmoil;
 use crate::engine::Engine;
 use crate::hostile::{self, Driver, Roster};
@@ -240,7 +241,7 @@ fn bytes_of(seed: u64, max: usize) -> Vec<u8> {
 
 /// The crypto suite a scenario runs with.
 pub fn crypto_of(scenario: &Scenario) -> CryptoSuite {
-    match scenario.crypto.resolve(scenario.nodes) {
+    match scenario.crypto_resolved() {
         CryptoKind::Fast => CryptoSuite::Fast,
         CryptoKind::Real | CryptoKind::Auto => CryptoSuite::Real,
     }
@@ -346,7 +347,7 @@ pub fn joiners(scenario: &Scenario) -> usize {
 /// The lines printed before a run: the seed and every parameter it drew or defaulted.
 pub fn parameters(scenario: &Scenario) -> String {
     let n = &scenario.network;
-    let crypto = scenario.crypto.resolve(scenario.nodes).as_str();
+    let crypto = scenario.crypto_resolved().as_str();
     let mut lines = format!(
         "scenario {} ({})\nseed {} nodes {} engine {} crypto {} duration {:?}\n\
          network: latency {:?}..{:?} loss {} duplicate {} reorder {} (up to {:?}) segments {} bootstrap {} join within {:?}",
@@ -460,6 +461,7 @@ fn engine_name(kind: EngineKind) -> &'static str {
     match kind {
         EngineKind::Direct => "direct",
         EngineKind::Turmoil => "turmoil",
+        EngineKind::Live => "live",
     }
 }
 
@@ -592,6 +594,10 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
             Built::Direct(Box::new(direct))
         }
         EngineKind::Turmoil => Built::Turmoil(Box::new(Turmoil::new(config, world))),
+        EngineKind::Live => {
+            let workers = config.threads;
+            Built::Live(Box::new(Live::new(config, world, workers)))
+        }
     };
     if let (true, Some(window)) = (options.keep_records, options.keep_window.clone()) {
         built.engine().trace_mut().keep_records_in(window);
@@ -777,7 +783,7 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
         engine: engine.name().to_string(),
         threads: engine.threads(),
         serial: engine.serial().map(str::to_string),
-        crypto: scenario.crypto.resolve(scenario.nodes).as_str().to_string(),
+        crypto: scenario.crypto_resolved().as_str().to_string(),
         sim_seconds,
         wall_seconds,
         speed: sim_seconds / wall_seconds.max(1e-9),
@@ -816,6 +822,7 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
         windows: engine
             .profile()
             .map(|p| crate::report::Windows::of(&p, scenario.network.latency_min)),
+        live: engine.live_figures(),
         panic,
         expectations: Vec::new(),
         pass: true,
@@ -849,7 +856,7 @@ impl Run {
             seed: scenario.seed,
             nodes: scenario.nodes,
             engine: engine_name(scenario.engine).to_string(),
-            crypto: scenario.crypto.resolve(scenario.nodes).as_str().to_string(),
+            crypto: scenario.crypto_resolved().as_str().to_string(),
             wall_seconds: wall.elapsed().as_secs_f64(),
             panic: Some(panic),
             ..Report::default()
@@ -871,6 +878,7 @@ impl Run {
 enum Built {
     Direct(Box<Direct>),
     Turmoil(Box<Turmoil>),
+    Live(Box<Live>),
 }
 
 impl Built {
@@ -911,6 +919,7 @@ impl Built {
                     .iter()
                     .for_each(|c| note(c.id)),
                 Built::Turmoil(turmoil) => turmoil.contacts(holder).iter().for_each(|&id| note(id)),
+                Built::Live(live) => live.contacts(holder).iter().for_each(|&id| note(id)),
             }
         }
         (known.len(), wanted.len(), here.len())
@@ -920,6 +929,7 @@ impl Built {
         match self {
             Built::Direct(direct) => direct.as_mut(),
             Built::Turmoil(turmoil) => turmoil.as_mut(),
+            Built::Live(live) => live.as_mut(),
         }
     }
 
@@ -941,6 +951,11 @@ impl Built {
             }
             Built::Turmoil(turmoil) => {
                 let table = turmoil.contacts(node);
+                let len = table.len() as u64;
+                (len > 0).then(|| table[(pick % len) as usize])
+            }
+            Built::Live(live) => {
+                let table = live.contacts(node);
                 let len = table.len() as u64;
                 (len > 0).then(|| table[(pick % len) as usize])
             }

@@ -318,7 +318,7 @@ impl Safety {
         let honest = &self.honest;
         let checked = engine.scan_stores(&mut |node, record| {
             if honest[node] {
-                found.push((node, Owned::of(record)));
+                found.push((node, record));
             }
         });
         if !checked {

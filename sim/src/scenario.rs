@@ -196,6 +196,12 @@ impl Scenario {
                 return Err(refused(format!("workload[{i}].streams"), message));
             }
         }
+        if self.crypto == CryptoKind::Fast {
+            if let Some(why) = support::refusal(engine, Feature::FastCrypto) {
+                let message = format!("the {engine} engine does not run fast crypto: {why}");
+                return Err(refused("crypto".to_owned(), message));
+            }
+        }
         if self.network.clock_skew.drift_max > 0.0 {
             if let Some(why) = support::refusal(engine, Feature::ClockDrift) {
                 let message = format!("the {engine} engine cannot drift clocks: {why}");
@@ -207,13 +213,16 @@ impl Scenario {
     }
 }
 
-/// Which engine drives the nodes. Reads and writes `"direct"` / `"turmoil"`.
+/// Which engine drives the nodes. Reads and writes `"direct"` / `"turmoil"` / `"live"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EngineKind {
     /// An event queue calling each node's `handle_*` methods; no tokio.
     Direct,
     /// Each node runs the live driver loop on a simulated socket under paused tokio time.
     Turmoil,
+    /// Each node runs the live driver loop on a real UDP socket on 127.0.0.1, in real
+    /// time, on a multi-threaded tokio runtime; a shim at each socket applies the world.
+    Live,
 }
 
 impl EngineKind {
@@ -222,6 +231,7 @@ impl EngineKind {
         match self {
             EngineKind::Direct => "direct",
             EngineKind::Turmoil => "turmoil",
+            EngineKind::Live => "live",
         }
     }
 }
@@ -233,8 +243,9 @@ impl FromStr for EngineKind {
         match text {
             "direct" => Ok(EngineKind::Direct),
             "turmoil" => Ok(EngineKind::Turmoil),
+            "live" => Ok(EngineKind::Live),
             _ => Err(format!(
-                "unknown engine {text:?}; expected \"turmoil\" or \"direct\""
+                "unknown engine {text:?}; expected \"turmoil\", \"direct\" or \"live\""
             )),
         }
     }
@@ -259,6 +270,17 @@ pub enum CryptoKind {
 
 /// The node count from which [`CryptoKind::Auto`] means fast crypto.
 pub const CRYPTO_FAST_FROM_NODES: usize = 2_000;
+
+impl Scenario {
+    /// The crypto its nodes run: `crypto`, with `auto` resolved for its size, and
+    /// always real on the live engine (whose nodes are `Node::new`'s).
+    pub fn crypto_resolved(&self) -> CryptoKind {
+        match self.engine {
+            EngineKind::Live => CryptoKind::Real,
+            _ => self.crypto.resolve(self.nodes),
+        }
+    }
+}
 
 impl CryptoKind {
     /// `Real` or `Fast`: `Auto` resolved for a swarm of `nodes`.

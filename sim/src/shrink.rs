@@ -224,7 +224,14 @@ pub fn shrink(
     budget: usize,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Shrunk, ShrinkError> {
-    scenario::parse(path, text).map_err(|e| ShrinkError::Scenario(e.to_string()))?;
+    let parsed = scenario::parse(path, text).map_err(|e| ShrinkError::Scenario(e.to_string()))?;
+    if parsed.engine == scenario::EngineKind::Live {
+        return Err(ShrinkError::Scenario(
+            "shrink replays a failing seed, and live runs do not replay: set engine = \"direct\" \
+             or \"turmoil\""
+                .to_owned(),
+        ));
+    }
     let mut file = File::from_toml(text).map_err(|e| ShrinkError::Scenario(e.to_string()))?;
     let failed = failures(path, text, seed)?.unwrap_or_default();
     let names: Vec<&str> = failed.iter().map(|(n, _)| n.as_str()).collect();

@@ -197,6 +197,8 @@ pub fn swarm_draw(scenario: &mut Scenario, seed: u64) -> String {
     let other = match scenario.engine {
         EngineKind::Direct => EngineKind::Turmoil,
         EngineKind::Turmoil => EngineKind::Direct,
+        // Never into or out of real time.
+        EngineKind::Live => EngineKind::Live,
     };
     if unit() < 0.5 && scenario.clone().with_engine(other).is_ok() {
         scenario.engine = other;

@@ -98,6 +98,15 @@ fn run_inner(args: &SweepArgs) -> Result<ExitCode, ExitCode> {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
+    if scenario.engine == scenario::EngineKind::Live {
+        eprintln!(
+            "error: {}: a sweep runs seeds side by side, and a live run needs the machine's \
+             cores to itself: run each seed with `dswarm run --seed N`, or set engine = \
+             \"direct\"",
+            path.display()
+        );
+        return Err(ExitCode::from(2));
+    }
     let jobs = args.jobs.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |j| j as usize,

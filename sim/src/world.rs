@@ -148,6 +148,11 @@ impl World {
         }
     }
 
+    /// How many multicast segments the world has (0: none).
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
     /// The multicast segment node `node` is on, if the world has segments.
     pub fn segment_of(&self, node: usize) -> Option<usize> {
         let segments = self.segments.len();

@@ -403,12 +403,12 @@ over = "10s"
 lookups = 100
 "#;
 
-/// On both engines, sessions with NATed nodes run at their public addresses, the
+/// On every engine, sessions with NATed nodes run at their public addresses, the
 /// safety oracle finds the right node behind each, and NATs drop what their filters
 /// refuse.
 #[test]
-fn natted_nodes_are_seen_at_public_addresses_on_both_engines() {
-    for engine in [EngineKind::Direct, EngineKind::Turmoil] {
+fn natted_nodes_are_seen_at_public_addresses_on_every_engine() {
+    for engine in [EngineKind::Direct, EngineKind::Turmoil, EngineKind::Live] {
         let scenario = parse(NAT).with_engine(engine).unwrap();
         let world = World::new(scenario.seed, scenario.nodes, &scenario.network);
         let kinds: Vec<NatKind> = (0..scenario.nodes).map(|n| world.nat_kind(n)).collect();
@@ -423,6 +423,7 @@ fn natted_nodes_are_seen_at_public_addresses_on_both_engines() {
             EngineKind::Turmoil => {
                 Box::new(dswarm_sim::engine::turmoil::Turmoil::new(config, world))
             }
+            EngineKind::Live => Box::new(dswarm_sim::engine::live::Live::new(config, world, 2)),
         };
         built.watch_sessions();
         built.run_until(at(15));

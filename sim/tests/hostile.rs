@@ -462,7 +462,7 @@ fn a_tampered_copy_of_a_record_an_honest_node_holds_fails_the_run() {
     let mut held = Vec::new();
     engine.scan_stores(&mut |node, record| {
         if roster.is_honest(node) {
-            held.push((node, Owned::of(record)));
+            held.push((node, record));
         }
     });
     let (holder, record) = held

@@ -122,6 +122,19 @@ pub enum Control {
     /// Listen, open a stream, or read, write, end or reset one (see
     /// [`super::stream`]).
     Stream(StreamControl),
+    /// Look into the node: the closure runs on the driver's task, with the node and
+    /// the time, between two datagrams (the simulator's live engine reads the records
+    /// a node holds this way).
+    Inspect(Inspect),
+}
+
+/// A look into a running node: see [`Control::Inspect`].
+pub struct Inspect(pub Box<dyn FnOnce(&Node, Time) + Send>);
+
+impl std::fmt::Debug for Inspect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inspect(..)")
+    }
 }
 
 /// How long a clean stop keeps the node running to withdraw its announcements: after
@@ -218,6 +231,7 @@ pub async fn run_keeping<S: DatagramSocket, M: DatagramSocket>(
                 }
                 Some(Control::Leave) => node.leave(now()),
                 Some(Control::Stream(control)) => pipes.on_control(&mut node, now(), control),
+                Some(Control::Inspect(Inspect(look))) => look(&node, now()),
             },
             () = handle_next(
                 &mut node,

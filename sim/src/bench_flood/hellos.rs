@@ -118,22 +118,9 @@ fn counters(node: &NodeProcess) -> Result<Vec<u64>, String> {
         .collect())
 }
 
-/// User and system CPU time of process `pid` so far, in seconds (`/proc/PID/stat`).
+/// User and system CPU time of process `pid` so far, in seconds.
 fn cpu_seconds(pid: u32) -> Result<f64, String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| -> Result<f64, String> {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .ok_or_else(|| format!("bad /proc/{pid}/stat"))
-    };
-    // utime and stime are fields 14 and 15, the 12th and 13th after the name; the
-    // kernel counts them in USER_HZ, 100 a second on Linux.
-    Ok((ticks(11)? + ticks(12)?) / 100.0)
+    dswarm_sim::proc::cpu_seconds_of_pid(pid).ok_or_else(|| format!("cannot read /proc/{pid}/stat"))
 }
 
 /// Sends hellos to `node` at `rate` a second from `sockets` in turn until `stop`;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use dswarm::harness::{Fates, NetStats, Swarm, SwarmConfig, Tapped, Trace};
-use dswarm::proto::store::StoredRecord;
+
 use dswarm::proto::{Command, Event, NodeId, QueryId, Time};
 
 use std::any::Any;
@@ -19,6 +19,7 @@ use dswarm::proto::stream::Firewall;
 
 use super::transfers::{TransferEnd, Transfers};
 use super::{Done, Engine, NodeSnapshot, Verified};
+use crate::safety::Owned;
 use crate::world::World;
 
 /// The direct engine; see the module docs.
@@ -229,13 +230,13 @@ impl Engine for Direct {
         out.append(&mut self.verified);
     }
 
-    fn scan_stores(&mut self, f: &mut dyn FnMut(usize, StoredRecord<'_>)) -> bool {
+    fn scan_stores(&mut self, f: &mut dyn FnMut(usize, Owned)) -> bool {
         for (index, node) in self.swarm.nodes().iter().enumerate() {
             if self.swarm.is_down(index) {
                 continue;
             }
             for record in node.stored_records() {
-                f(index, record);
+                f(index, Owned::of(record));
             }
         }
         true

@@ -19,6 +19,8 @@
 //! scenario check refuses the hostile kinds that would need the rest there.
 
 pub mod direct;
+pub mod live;
+mod tables;
 pub mod transfers;
 pub mod turmoil;
 
@@ -27,9 +29,9 @@ use std::time::Duration;
 
 use dswarm::harness::{Fates, NetStats, Tapped, Trace};
 use dswarm::proto::footprint::Footprint;
-use dswarm::proto::store::StoredRecord;
 use dswarm::proto::{Command, CommandError, NodeId, QueryOutcome, Stats, Time};
 
+use crate::safety::Owned;
 use crate::world::World;
 
 /// The end of a command started with [`Engine::start`].
@@ -65,6 +67,10 @@ pub trait Engine {
     /// live engine is not.
     fn deterministic(&self) -> bool {
         true
+    }
+    /// What the live engine measured of the machine; `None` on the others.
+    fn live_figures(&mut self) -> Option<crate::report::LiveFigures> {
+        None
     }
     /// The simulated time.
     fn now(&self) -> Time;
@@ -135,7 +141,7 @@ pub trait Engine {
 
     /// Calls `f` with every record each node still in the swarm holds for others;
     /// `false` (and no call) when the engine cannot look into its nodes.
-    fn scan_stores(&mut self, _f: &mut dyn FnMut(usize, StoredRecord<'_>)) -> bool {
+    fn scan_stores(&mut self, _f: &mut dyn FnMut(usize, Owned)) -> bool {
         false
     }
 

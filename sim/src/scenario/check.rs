@@ -99,6 +99,17 @@ pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioErro
         Some(hostile) => hostile::hostile_value(&run, network.bootstrap, left, hostile)?,
         None => Default::default(),
     };
+    let crypto = file.crypto.unwrap_or(CryptoKind::Auto);
+    if crypto == CryptoKind::Fast {
+        if let Some(why) = support::refusal(engine, Feature::FastCrypto) {
+            return Err(doc.error(
+                "crypto",
+                format!(
+                    "the {engine} engine does not run fast crypto: {why}; set crypto = \"real\""
+                ),
+            ));
+        }
+    }
     let expect = file
         .expect
         .0
@@ -111,7 +122,7 @@ pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioErro
         seed: file.seed.map_or(1, |seed| seed.0),
         nodes,
         engine,
-        crypto: file.crypto.unwrap_or(CryptoKind::Auto),
+        crypto,
         duration,
         network_key: file.network_key.map(|key| key.0),
         network,

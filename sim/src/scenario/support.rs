@@ -16,6 +16,8 @@ pub enum Feature {
     Hostile(HostileKind),
     /// Stream transfers (`workload.streams`).
     Streams,
+    /// The fast stand-in for ed25519 and x25519 (`crypto = "fast"`).
+    FastCrypto,
 }
 
 /// Why `engine` does not run `feature`, or `None` when it does.
@@ -30,6 +32,29 @@ pub fn refusal(engine: EngineKind, feature: Feature) -> Option<&'static str> {
              and the turmoil engine's nodes run the live driver, which has no such program \
              yet",
         ),
+        (EngineKind::Turmoil, Feature::FastCrypto) => None,
+        (EngineKind::Live, Feature::ClockDrift) => {
+            Some("its nodes all read the host's one monotonic clock through tokio")
+        }
+        (EngineKind::Live, Feature::Streams) => Some(
+            "a transfer's source and sink are programs on the nodes (the harness's App), \
+             and the live engine's nodes run the live driver, which has no such program \
+             yet",
+        ),
+        (EngineKind::Live, Feature::FastCrypto) => Some(
+            "live nodes run the real crypto suite only; the fast stand-in never meets a \
+             socket",
+        ),
+        (EngineKind::Live, Feature::Hostile(kind)) => match kind {
+            HostileKind::Liar | HostileKind::Dropper | HostileKind::Forger => None,
+            HostileKind::Replayer | HostileKind::Flooder => {
+                Some("the live engine's socket shims do not tap or inject datagrams")
+            }
+            HostileKind::Sybil | HostileKind::Eclipse => Some(
+                "the live engine gives each node a loopback socket of its own and does not \
+                 put several identities behind one address",
+            ),
+        },
         (EngineKind::Turmoil, Feature::Hostile(kind)) => match kind {
             HostileKind::Liar | HostileKind::Dropper => None,
             HostileKind::Forger => Some(
@@ -65,5 +90,25 @@ mod tests {
         assert!(refused.contains(&Feature::Streams));
         assert!(!refused.contains(&Feature::Hostile(HostileKind::Liar)));
         assert!(refused.contains(&Feature::Hostile(HostileKind::Flooder)));
+    }
+
+    #[test]
+    fn the_live_engine_runs_the_hostiles_a_behaviour_carries_and_real_crypto_only() {
+        let runs = |f| refusal(EngineKind::Live, f).is_none();
+        for kind in [HostileKind::Liar, HostileKind::Dropper, HostileKind::Forger] {
+            assert!(runs(Feature::Hostile(kind)), "{kind:?}");
+        }
+        for kind in [
+            HostileKind::Replayer,
+            HostileKind::Flooder,
+            HostileKind::Sybil,
+            HostileKind::Eclipse,
+        ] {
+            assert!(!runs(Feature::Hostile(kind)), "{kind:?}");
+        }
+        for feature in [Feature::FastCrypto, Feature::ClockDrift, Feature::Streams] {
+            assert!(!runs(feature), "{feature:?}");
+        }
+        assert!(refusal(EngineKind::Turmoil, Feature::FastCrypto).is_none());
     }
 }

@@ -53,6 +53,7 @@ use turmoil_net::{EnterGuard, HostId, Net, Packet, Transport, UdpDatagram};
 
 use self::host::{Failure, Hosted, Shared, SimSocket};
 use self::wheel::Wheel;
+use super::tables::Tables;
 use super::{Done, Engine, NodeSnapshot, Verified};
 use crate::world::World;
 
@@ -84,7 +85,7 @@ pub struct Turmoil {
     pending: Vec<Vec<Pending>>,
     /// Each node's routing table (the contacts' ids, in the order they entered), kept
     /// from its events: asking the nodes would wake their tasks and change the run.
-    tables: Vec<Vec<NodeId>>,
+    tables: Tables,
     /// (time, node) of every join, in order; `joins[next_join..]` are still to send.
     joins: Vec<(Time, usize)>,
     next_join: usize,
@@ -114,8 +115,6 @@ pub struct Turmoil {
     leaving: Vec<usize>,
     /// Each node that left, as it was when it left.
     departed: Vec<Option<NodeSnapshot>>,
-    /// Sessions opened since the last drain, once [`Engine::watch_sessions`] asked.
-    verified: Option<Vec<Verified>>,
     /// Simulated time zero on tokio's clock: every driver's epoch.
     epoch: tokio::time::Instant,
     /// Each node's host, and its driver task while it runs.
@@ -186,7 +185,7 @@ impl Turmoil {
             controls,
             events,
             pending: (0..n).map(|_| Vec::new()).collect(),
-            tables: vec![Vec::new(); n],
+            tables: Tables::new(n),
             joins,
             next_join: 0,
             wheel: Wheel::new(),
@@ -205,7 +204,6 @@ impl Turmoil {
             touched: Vec::new(),
             leaving: Vec::new(),
             departed: vec![None; n],
-            verified: None,
             epoch,
             tasks: (0..n).map(|_| None).collect(),
             lives: vec![None; n],
@@ -273,7 +271,7 @@ impl Turmoil {
             old.abort();
         }
         self.departed[index] = None;
-        self.tables[index].clear();
+        self.tables.clear(index);
         self.pending[index].clear();
         self.shared.set_up(index);
         self.spawn(index, node, life);
@@ -302,7 +300,7 @@ impl Turmoil {
     /// Node `node`'s routing table as its events told it up to the last step: the
     /// contacts' ids in the order they entered. Reading it wakes no task.
     pub fn contacts(&self, node: usize) -> &[NodeId] {
-        &self.tables[node]
+        self.tables.contacts(node)
     }
 
     /// Datagrams in flight.
@@ -440,26 +438,7 @@ impl Turmoil {
         self.shared.take_touched(&mut touched);
         for &node in &touched {
             while let Ok(event) = self.events[node].try_recv() {
-                match event {
-                    Event::PeerDiscovered { id, .. } => self.tables[node].push(id),
-                    Event::PeerEvicted { id, .. } => {
-                        let table = &mut self.tables[node];
-                        if let Some(at) = table.iter().position(|&known| known == id) {
-                            table.remove(at);
-                        }
-                    }
-                    Event::PeerVerified { id, addr } => {
-                        if let Some(verified) = &mut self.verified {
-                            verified.push(Verified {
-                                at: now,
-                                node,
-                                peer: id,
-                                addr,
-                            });
-                        }
-                    }
-                    _ => {}
-                }
+                self.tables.note(now, node, &event);
                 self.trace.event(now, node, &event);
             }
             let mut k = 0;
@@ -691,18 +670,16 @@ impl Engine for Turmoil {
     }
 
     fn watch_sessions(&mut self) {
-        self.verified.get_or_insert_with(Vec::new);
+        self.tables.watch_sessions();
     }
 
     fn drain_verified(&mut self, out: &mut Vec<Verified>) {
-        if let Some(verified) = &mut self.verified {
-            out.append(verified);
-        }
+        self.tables.drain_verified(out);
     }
 
     /// Kept from the nodes' events: asking them would wake their tasks.
     fn table_sizes(&mut self) -> Vec<usize> {
-        self.tables.iter().map(Vec::len).collect()
+        self.tables.sizes()
     }
 
     /// Asks every driver still running ([`Turmoil::ask_snapshots`]); a node that
