@@ -139,7 +139,7 @@ pub struct LiveFigures {
     /// Share of datagrams handed to their node more than 2 ms after they were due.
     pub late_share: f64,
     /// How late datagrams were handed to their nodes: median, 99th percentile,
-    /// most (milliseconds; bucket edges, never below the truth).
+    /// most (milliseconds; the upper edges of 50 µs buckets).
     pub lateness_ms_p50: f64,
     /// See `lateness_ms_p50`.
     pub lateness_ms_p99: f64,
@@ -159,6 +159,38 @@ pub struct LiveFigures {
     /// What the machine did not keep up with; the run's figures are not to be
     /// trusted when this is not empty.
     pub warnings: Vec<String>,
+}
+
+impl LiveFigures {
+    /// Its lines of the summary: what the machine did, and a warning when it did not
+    /// keep up.
+    fn summary(&self, s: &mut String) {
+        let drops = self
+            .kernel_drops
+            .map_or("not measured".to_owned(), |d| d.to_string());
+        let _ = writeln!(
+            s,
+            "live: {} workers, multicast {}; CPU {:.2} s ({:.2} ms per node per simulated s); \
+             datagrams handed late p50 {:.2} ms p99 {:.2} ms max {:.1} ms ({:.2} % over 2 ms); \
+             probe lag p99 {:.2} ms; kernel drops {drops}",
+            self.workers,
+            self.multicast,
+            self.cpu_s,
+            self.cpu_per_node_s * 1000.0,
+            self.lateness_ms_p50,
+            self.lateness_ms_p99,
+            self.lateness_ms_max,
+            self.late_share * 100.0,
+            self.probe_lag_ms_p99,
+        );
+        if !self.warnings.is_empty() {
+            let _ = writeln!(
+                s,
+                "WARNING the machine did not keep up: {}; this run's figures are not trustworthy",
+                self.warnings.join("; ")
+            );
+        }
+    }
 }
 
 /// The direct engine's windows: the work of each thread, the time spent waiting, and
@@ -918,6 +950,9 @@ impl Report {
             );
         }
         self.hostile_summary(&mut s);
+        if let Some(live) = &self.live {
+            live.summary(&mut s);
+        }
         match &self.trace_hash {
             Some(hash) => {
                 let _ = writeln!(s, "trace {hash}");

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use dswarm::harness::{first_checkpoint_divergence, first_divergence, CHECKPOINT_EVERY};
+use dswarm_sim::engine::live::estimate::Estimate;
 use dswarm_sim::runner::{self, Options};
 use dswarm_sim::scenario::{self, EngineKind};
 
@@ -51,8 +52,8 @@ pub struct RunArgs {
     /// sent, what was sent to them, their events.
     #[arg(long, value_delimiter = ',', value_name = "N,N,…")]
     trace_nodes: Option<Vec<usize>>,
-    /// Threads for the direct engine (default: the cores available). The run, trace
-    /// hash and all, is the same at every count.
+    /// Threads for the direct engine, or the live engine's tokio workers (default: the
+    /// cores available). A direct run, trace hash and all, is the same at every count.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     threads: Option<u32>,
     /// Profile the direct engine's windows: the work of each thread, the time spent
@@ -230,6 +231,16 @@ fn run_inner(args: &RunArgs) -> Result<ExitCode, ExitCode> {
         |t| t as usize,
     );
     println!("{}", runner::parameters(&scenario));
+    let estimate = if scenario.engine == EngineKind::Live {
+        let estimate = Estimate::dry_run(&scenario, threads).map_err(|e| {
+            eprintln!("error: the live engine's dry run: {e}");
+            ExitCode::from(2)
+        })?;
+        println!("{}", estimate.lines(scenario.nodes));
+        Some(estimate.wall)
+    } else {
+        None
+    };
     let mut trace_file = trace_file;
     let options = Options {
         trace_jsonl: if streamed {
@@ -244,6 +255,7 @@ fn run_inner(args: &RunArgs) -> Result<ExitCode, ExitCode> {
         progress: !args.quiet,
         threads,
         profile: args.profile,
+        estimate,
         ..Options::default()
     };
     let first = runner::run(&scenario, options).map_err(|e| {

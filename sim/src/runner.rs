@@ -112,6 +112,9 @@ pub struct Options {
     pub threads: usize,
     /// Profile the direct engine's windows (the report's `windows`).
     pub profile: bool,
+    /// The live engine's estimate of the run's wall time, said before it started: the
+    /// report's `live.estimate_s`.
+    pub estimate: Option<Duration>,
 }
 
 /// What [`Options::on_mark`] calls.
@@ -596,7 +599,11 @@ fn run_caught(scenario: &Scenario, options: Options, wall: Instant) -> std::io::
         EngineKind::Turmoil => Built::Turmoil(Box::new(Turmoil::new(config, world))),
         EngineKind::Live => {
             let workers = config.threads;
-            Built::Live(Box::new(Live::new(config, world, workers)))
+            let mut live = Live::new(config, world, workers);
+            if let Some(estimate) = options.estimate {
+                live.set_estimate(estimate);
+            }
+            Built::Live(Box::new(live))
         }
     };
     if let (true, Some(window)) = (options.keep_records, options.keep_window.clone()) {

@@ -20,6 +20,7 @@
 //! offsets run (each node's unix time is its own); drifting clocks are refused by the
 //! scenario check, as are the hostile kinds that need to tap or inject datagrams.
 
+pub mod estimate;
 mod shim;
 pub mod watch;
 

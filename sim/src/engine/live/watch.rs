@@ -8,15 +8,17 @@
 //! for the report, with a warning for each limit passed: a run whose machine did not
 //! keep up says so instead of handing out wrong figures.
 //!
-//! Histograms are log-bucketed atomics: no lock on the datagram path.
+//! Histograms are atomics in 50 µs buckets up to 51.2 ms (above that, one bucket and
+//! the maximum): no lock on the datagram path.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::report::LiveFigures;
 
-/// Buckets of powers of two microseconds: 0–1 µs, 1–2 µs, …, up to about 4,000 s.
-const BUCKETS: usize = 32;
+/// Buckets of [`BUCKET_MICROS`] each, the last one open-ended.
+const BUCKETS: usize = 1025;
+const BUCKET_MICROS: u64 = 50;
 /// A datagram handed later than this is late.
 pub const LATE: Duration = Duration::from_millis(2);
 /// Share of late datagrams above which a run warns.
@@ -28,10 +30,10 @@ pub const PROBE_EVERY: Duration = Duration::from_millis(5);
 /// Runner lateness above which a run warns.
 const RUNNER_WARN: Duration = Duration::from_millis(50);
 
-/// Durations in log buckets; see the module docs.
+/// Durations in buckets; see the module docs.
 #[derive(Debug)]
 pub struct Histogram {
-    buckets: [AtomicU64; BUCKETS],
+    buckets: Box<[AtomicU64]>,
     count: AtomicU64,
     max: AtomicU64,
     over: AtomicU64,
@@ -42,7 +44,7 @@ impl Histogram {
     /// Counts durations, and those over `threshold` apart.
     pub fn new(threshold: Duration) -> Histogram {
         Histogram {
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
             count: AtomicU64::new(0),
             max: AtomicU64::new(0),
             over: AtomicU64::new(0),
@@ -52,7 +54,7 @@ impl Histogram {
 
     /// Counts one duration of `micros`.
     pub fn record(&self, micros: u64) {
-        let bucket = (u64::BITS - micros.leading_zeros()) as usize;
+        let bucket = usize::try_from(micros / BUCKET_MICROS).unwrap_or(usize::MAX);
         self.buckets[bucket.min(BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
         self.max.fetch_max(micros, Ordering::Relaxed);
@@ -76,8 +78,8 @@ impl Histogram {
         self.max.load(Ordering::Relaxed) as f64 / 1000.0
     }
 
-    /// The `q` quantile, in milliseconds: the upper edge of its bucket (at most twice
-    /// the true value, never below it), or the maximum if that is less.
+    /// The `q` quantile, in milliseconds: the upper edge of its bucket (at most 50 µs
+    /// above the true value, never below it), or the maximum if that is less.
     pub fn quantile_ms(&self, q: f64) -> f64 {
         let count = self.count();
         if count == 0 {
@@ -88,7 +90,7 @@ impl Histogram {
         for (bucket, n) in self.buckets.iter().enumerate() {
             seen += n.load(Ordering::Relaxed);
             if seen >= rank {
-                let edge = if bucket == 0 { 1 } else { 1u64 << bucket };
+                let edge = (bucket as u64 + 1) * BUCKET_MICROS;
                 return (edge as f64 / 1000.0).min(self.max_ms());
             }
         }
@@ -217,7 +219,7 @@ mod tests {
         assert_eq!(h.count(), 5);
         assert!((h.over_share() - 0.2).abs() < 1e-9, "one of five over 2 ms");
         let p50 = h.quantile_ms(0.5);
-        assert!((0.3..=0.6).contains(&p50), "{p50}");
+        assert!((0.3..=0.35).contains(&p50), "{p50}");
         assert!((h.quantile_ms(1.0) - 5.0).abs() < 1e-9, "the max caps the edge");
     }
 
