@@ -172,3 +172,56 @@ fn an_engine_that_refuses_the_scenario_exits_2_naming_the_key() {
     assert!(err.contains("`workload[0].streams`"), "{err}");
     assert!(out.stdout.is_empty(), "nothing runs on bad input");
 }
+
+/// Sub-millisecond links: the turmoil engine's 1 ms steps double every lookup's
+/// latency, the KS test sees it (exit 1, with a reproduce line), and a `latency_d`
+/// floor above the gap lets it pass.
+#[test]
+fn the_ks_test_sees_the_turmoil_engines_millisecond_steps() {
+    let report = temp("sub-ms.json");
+    let out = dswarm(&[
+        "compare",
+        "tests/data/compare-sub-ms.toml",
+        "--engines",
+        "direct,turmoil",
+        "--report",
+        report.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}\n{}", stderr(&out));
+    assert!(
+        text.contains("DISAGREE: lookup_latency_ms of direct against turmoil"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().last(),
+        Some("reproduce: dswarm compare tests/data/compare-sub-ms.toml --engines direct,turmoil --seed 3"),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["agree"], false);
+    let latency = &json["checks"][2];
+    assert_eq!(latency["figure"], "lookup_latency_ms");
+    assert_eq!(latency["verdict"], "disagree", "{latency}");
+    let d = latency["statistic"].as_f64().unwrap();
+    assert!(d > latency["critical"].as_f64().unwrap(), "{latency}");
+
+    let floored = temp("sub-ms-floor.toml");
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/compare-sub-ms.toml"),
+    )
+    .unwrap();
+    std::fs::write(&floored, format!("{text}\n[compare]\nlatency_d = 0.95\n")).unwrap();
+    let out = dswarm(&[
+        "compare",
+        floored.to_str().unwrap(),
+        "--engines",
+        "direct,turmoil",
+        "--quiet",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("(floor; critical"), "{text}");
+}
