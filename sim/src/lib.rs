@@ -14,11 +14,14 @@
 //!   with an unexpected key.
 //! - [`report`]: the JSON report, expectations checked, and the human summary.
 //! - [`chrome`]: a run's trace as Chrome/Perfetto trace-event JSON.
+//! - [`compare`]: one scenario on several engines, side by side, checked against a
+//!   reference run within the `[compare]` tolerances.
 //! - [`html`]: the one-file HTML report with inline SVG charts.
 //! - [`shrink`]: a smaller scenario that fails the same way.
 //! - [`sweep`]: many seeds of one scenario on worker threads, shards, swarm testing.
 
 pub mod chrome;
+pub mod compare;
 pub mod engine;
 pub mod hostile;
 pub mod html;

@@ -1,7 +1,8 @@
 //! `dswarm`: the command line of the dswarm test-bed.
 //!
-//! Exit codes: 0 every expectation held; 1 an expectation failed or the test-bed
-//! panicked in a simulated run (the last line is a `reproduce:` command); 2 bad input.
+//! Exit codes: 0 every expectation held (for `compare`: every engine agreed); 1 an
+//! expectation failed (`compare`: a figure disagreed) or the test-bed panicked in a
+//! simulated run (the last line is a `reproduce:` command); 2 bad input.
 
 use std::process::ExitCode;
 
@@ -19,6 +20,7 @@ mod bench_flood;
 mod bench_live;
 mod bench_sim;
 mod bench_stream;
+mod compare_cmd;
 mod live;
 mod pipe;
 mod run;
@@ -43,6 +45,9 @@ enum Commands {
     Sweep(sweep_cmd::SweepArgs),
     /// Search for a smaller scenario that still fails the same expectation on a seed.
     Shrink(shrink_cmd::ShrinkArgs),
+    /// Run a scenario on several engines and check that the simulator's figures agree
+    /// with the reference run's (live, or the last engine listed).
+    Compare(compare_cmd::CompareArgs),
     /// Start N live nodes in this process on 127.0.0.1, finding each other by
     /// multicast, each with an HTTP API.
     Live(live::LiveArgs),
@@ -88,7 +93,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr);
     if matches!(
         cli.command,
-        Commands::Run(_) | Commands::Sweep(_) | Commands::Shrink(_)
+        Commands::Run(_) | Commands::Sweep(_) | Commands::Shrink(_) | Commands::Compare(_)
     ) {
         logs.with_timer(SimTime).init();
     } else {
@@ -98,6 +103,7 @@ fn main() -> ExitCode {
         Commands::Run(args) => run::run(&args),
         Commands::Sweep(args) => sweep_cmd::run(&args),
         Commands::Shrink(args) => shrink_cmd::run(&args),
+        Commands::Compare(args) => compare_cmd::run(&args),
         Commands::Live(args) => live::run_live(&args),
         Commands::Node(args) => live::run_node(&args),
         Commands::BenchLive(args) => bench_live::run(&args),

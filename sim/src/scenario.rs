@@ -99,8 +99,44 @@ pub struct Scenario {
     pub hostile: HostileSpec,
     /// `churn`: nodes leaving and joining at steady rates; none by default.
     pub churn: Option<ChurnSpec>,
+    /// `[compare]`: how close `dswarm compare` wants each engine's figures to the
+    /// reference run's; the defaults without the table. `dswarm run` ignores it.
+    pub compare: CompareSpec,
     /// `[expect]`: what must hold at the end, in file order.
     pub expect: Vec<Expectation>,
+}
+
+/// `[compare]`: the tolerances of `dswarm compare` (see `dswarm_sim::compare`), each
+/// checked against the reference run's figure. Its `Default` is a file's defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompareSpec {
+    /// `success`: the most lookup success may differ, as a share (0.01 is one
+    /// percentage point); 0 to 1, default 0.01.
+    pub success: f64,
+    /// `hops_p95`: the most the 95th percentile of lookup hops may differ, in hops;
+    /// default 1.
+    pub hops_p95: u64,
+    /// `latency_alpha`: the significance level of the two-sample Kolmogorov–Smirnov
+    /// test on lookup latencies; above 0 and at most 0.5, default 0.01.
+    pub latency_alpha: f64,
+    /// `latency_d`: an effect-size floor, 0 to 1: with it, latencies differ only when
+    /// the KS statistic D exceeds both the critical value and this. Default none.
+    pub latency_d: Option<f64>,
+    /// `min_lookups`: fewer lookups (or finished lookups, for hops and latency) on
+    /// either side make a check inconclusive rather than failed; at least 1, default 50.
+    pub min_lookups: u64,
+}
+
+impl Default for CompareSpec {
+    fn default() -> Self {
+        CompareSpec {
+            success: 0.01,
+            hops_p95: 1,
+            latency_alpha: 0.01,
+            latency_d: None,
+            min_lookups: 50,
+        }
+    }
 }
 
 /// The fewest nodes a scenario may have.

@@ -22,7 +22,7 @@ use super::leaf::{Bound, Count, Dur, Text};
 use super::raw;
 use super::support::{self, Feature};
 use super::{
-    Action, ChurnSpec, CryptoKind, EngineKind, Expectation, NetworkSpec, Op, Scenario,
+    Action, ChurnSpec, CompareSpec, CryptoKind, EngineKind, Expectation, NetworkSpec, Op, Scenario,
     ScenarioError, Workload, DURATION_MAX, LATENCY_MAX, LISTENERS_DEFAULT, NODES_MAX, NODES_MIN,
     STREAM_BYTES_DEFAULT, WORKLOAD_OPS_MAX,
 };
@@ -110,6 +110,11 @@ pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioErro
             ));
         }
     }
+    let compare = file
+        .compare
+        .map(|compare| compare_value(&doc, compare))
+        .transpose()?
+        .unwrap_or_default();
     let expect = file
         .expect
         .0
@@ -130,6 +135,7 @@ pub(super) fn scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioErro
         workload,
         hostile,
         churn,
+        compare,
         expect,
     })
 }
@@ -509,6 +515,41 @@ fn workload_value(
         listeners,
     })
 }
+/// `[compare]`, its missing keys defaulted. `success` and `latency_d` are
+/// probabilities already (0 to 1); `latency_alpha` must leave the test a chance of
+/// passing, and `min_lookups` must ask for some.
+fn compare_value(doc: &Doc<'_>, compare: raw::Compare) -> Result<CompareSpec, ScenarioError> {
+    let default = CompareSpec::default();
+    let latency_alpha = compare
+        .latency_alpha
+        .map_or(default.latency_alpha, |alpha| alpha.0);
+    if !(latency_alpha > 0.0 && latency_alpha <= 0.5) {
+        return Err(doc.error(
+            "compare.latency_alpha",
+            format!(
+                "{latency_alpha} is not a significance level here; write one above 0 and \
+                 at most 0.5, like 0.01"
+            ),
+        ));
+    }
+    let min_lookups = compare
+        .min_lookups
+        .map_or(default.min_lookups, |count| count.0);
+    if min_lookups == 0 {
+        return Err(doc.error(
+            "compare.min_lookups",
+            "is 0; a comparison needs at least 1 lookup on each side, like 50",
+        ));
+    }
+    Ok(CompareSpec {
+        success: compare.success.map_or(default.success, |share| share.0),
+        hops_p95: compare.hops_p95.map_or(default.hops_p95, |hops| hops.0),
+        latency_alpha,
+        latency_d: compare.latency_d.map(|d| d.0),
+        min_lookups,
+    })
+}
+
 /// The largest transfer: what the simulator keeps checking byte by byte.
 const STREAM_BYTES_MAX: u64 = 64 * 1024 * 1024;
 

@@ -32,13 +32,15 @@ pub enum Table {
     Hostile,
     /// `churn`.
     Churn,
+    /// `[compare]`, the tolerances of `dswarm compare`.
+    Compare,
     /// `[expect]`, whose keys are metrics.
     Expect,
 }
 
 impl Table {
     /// Every table, the top level first.
-    pub const ALL: [Table; 10] = [
+    pub const ALL: [Table; 11] = [
         Table::Top,
         Table::Network,
         Table::Latency,
@@ -48,6 +50,7 @@ impl Table {
         Table::Workload,
         Table::Hostile,
         Table::Churn,
+        Table::Compare,
         Table::Expect,
     ];
 
@@ -63,6 +66,7 @@ impl Table {
             Table::Workload => "workload",
             Table::Hostile => "hostile",
             Table::Churn => "churn",
+            Table::Compare => "compare",
             Table::Expect => "expect",
         }
     }
@@ -88,6 +92,7 @@ impl Table {
             Table::Workload => fields_of::<raw::Workload>(),
             Table::Hostile => fields_of::<raw::Hostile>(),
             Table::Churn => fields_of::<raw::Churn>(),
+            Table::Compare => fields_of::<raw::Compare>(),
             Table::Expect => Metric::NAMES,
         }
     }
@@ -95,7 +100,9 @@ impl Table {
     /// What an error says it expected when the key holds something else.
     pub fn expected(self) -> &'static str {
         match self {
-            Table::Top | Table::Network | Table::Hostile | Table::Expect => "a table",
+            Table::Top | Table::Network | Table::Hostile | Table::Compare | Table::Expect => {
+                "a table"
+            }
             Table::Latency => {
                 "a table like `{ min = \"5ms\", max = \"80ms\" }` or one duration like \"20ms\""
             }
@@ -140,6 +147,7 @@ impl Table {
             Table::Workload => "a [[workload]] entry",
             Table::Hostile => "the [hostile] table",
             Table::Churn => "the `churn` table, like `churn = { leave = \"2%/min\" }`",
+            Table::Compare => "the [compare] table",
             Table::Expect => "the [expect] table",
         }
     }

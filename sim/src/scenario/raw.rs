@@ -48,6 +48,8 @@ pub struct File {
     pub hostile: Option<Hostile>,
     #[serde(deserialize_with = "table")]
     pub churn: Option<Churn>,
+    #[serde(deserialize_with = "table")]
+    pub compare: Option<Compare>,
     #[serde(skip_serializing_if = "Expect::is_empty", deserialize_with = "expect")]
     pub expect: Expect,
 }
@@ -236,6 +238,22 @@ pub struct Churn {
 
 impl Shape for Churn {
     const TABLE: Table = Table::Churn;
+}
+
+/// `[compare]`: how close `dswarm compare` wants each engine's figures to the
+/// reference run's. `dswarm run` reads it and ignores it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Compare {
+    pub success: Option<Probability>,
+    pub hops_p95: Option<Count>,
+    pub latency_alpha: Option<Probability>,
+    pub latency_d: Option<Probability>,
+    pub min_lookups: Option<Count>,
+}
+
+impl Shape for Compare {
+    const TABLE: Table = Table::Compare;
 }
 
 /// `[expect]`: each metric with its bound, in file order.

@@ -123,6 +123,7 @@ fn design_example_parses_as_written() {
             ..Workload::default()
         }],
         hostile: HostileSpec::default(),
+        compare: CompareSpec::default(),
         expect: vec![
             Expectation {
                 metric: Metric::LookupSuccess,
@@ -1250,5 +1251,68 @@ fn the_lookup_defences_default_on_and_off_and_hold_their_range() {
         Some(5),
         Some("network.lookup_disjoint_paths"),
         "write 1",
+    );
+}
+
+#[test]
+fn the_compare_table_defaults_reads_and_refuses_what_it_should() {
+    assert_eq!(ok(MINIMAL).compare, CompareSpec::default());
+    let set = ok(&format!(
+        "{MINIMAL}[compare]\nsuccess = 0.02\nhops_p95 = 0\nlatency_alpha = 0.05\n\
+         latency_d = 0.1\nmin_lookups = 20\n"
+    ))
+    .compare;
+    assert_eq!(
+        set,
+        CompareSpec {
+            success: 0.02,
+            hops_p95: 0,
+            latency_alpha: 0.05,
+            latency_d: Some(0.1),
+            min_lookups: 20,
+        }
+    );
+    fails(
+        &format!("{MINIMAL}[compare]\nsucess = 0.02\n"),
+        Some(5),
+        Some("compare.sucess"),
+        "did you mean `success`?",
+    );
+    fails(
+        &format!("{MINIMAL}[compare]\nlatency_alpha = 0.6\n"),
+        Some(5),
+        Some("compare.latency_alpha"),
+        "at most 0.5",
+    );
+    fails(
+        &format!("{MINIMAL}[compare]\nlatency_alpha = 0\n"),
+        Some(5),
+        Some("compare.latency_alpha"),
+        "above 0",
+    );
+    fails(
+        &format!("{MINIMAL}[compare]\nlatency_d = 1.5\n"),
+        Some(5),
+        Some("compare.latency_d"),
+        "not a probability",
+    );
+    fails(
+        &format!("{MINIMAL}[compare]\nmin_lookups = 0\n"),
+        Some(5),
+        Some("compare.min_lookups"),
+        "at least 1",
+    );
+    fails(
+        &format!("{MINIMAL}[compare]\nhops_p95 = -1\n"),
+        Some(5),
+        Some("compare.hops_p95"),
+        "negative",
+    );
+    // A key of another table says where it belongs.
+    fails(
+        &format!("{MINIMAL}[network]\nmin_lookups = 10\n"),
+        Some(5),
+        Some("network.min_lookups"),
+        "belongs in the [compare] table",
     );
 }

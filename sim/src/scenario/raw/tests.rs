@@ -55,3 +55,20 @@ fn unknown_keys_and_large_seeds() {
         Some(Seed(u64::MAX))
     );
 }
+
+/// `[compare]` writes back as it was read, so `shrink` keeps a file's tolerances.
+#[test]
+fn the_compare_table_round_trips() {
+    let text = "name = \"x\"\nnodes = 5\nduration = \"10s\"\n\n[compare]\nsuccess = 0.02\n\
+                hops_p95 = 2\nlatency_alpha = 0.05\nlatency_d = 0.1\nmin_lookups = 20\n";
+    let file = File::from_toml(text).unwrap();
+    let compare = file.compare.clone().expect("a [compare] table");
+    assert_eq!(compare.hops_p95, Some(Count(2)));
+    assert_eq!(compare.latency_d, Some(Probability(0.1)));
+    let written = file.to_toml().unwrap();
+    assert_eq!(File::from_toml(&written).unwrap(), file, "{written}");
+    assert_eq!(
+        crate::scenario::parse(Path::new("x.toml"), &written).unwrap(),
+        crate::scenario::parse(Path::new("x.toml"), text).unwrap()
+    );
+}
