@@ -145,7 +145,13 @@ fn main() -> ExitCode {
         println!("a safety oracle found a violation: see report.safety");
     }
 
-    println!("\ntrace hash: {}", report.trace_hash);
+    match &report.trace_hash {
+        Some(hash) => println!("\ntrace hash: {hash}"),
+        None => println!(
+            "\ntrace hash: none (a {} run is not reproducible)",
+            report.engine
+        ),
+    }
     println!("reproduce: {reproduce}");
     if report.pass {
         println!("PASS");

@@ -19,6 +19,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use dswarm_sim::compare::{self, Agreement, Check, Figures};
+use dswarm_sim::engine::live::estimate::Estimate;
 use dswarm_sim::report::Report;
 use dswarm_sim::runner::{self, Options};
 use dswarm_sim::scenario::{self, EngineKind, Scenario};
@@ -45,12 +46,26 @@ pub struct CompareArgs {
     quiet: bool,
 }
 
+/// How long after a workload's last command its figures may still be measured.
+const WORKLOAD_TAIL: f64 = 10.0;
+
 /// Why the reference run's figures cannot be trusted, for the table to print beside
-/// every verdict (`live figures unreliable (lag)` when this returns `Some("lag")`).
-/// `None` for now: the live engine will report when its nodes lagged behind real time,
-/// and this is where that report will be read.
-fn reference_warning(_report: &Report) -> Option<String> {
-    None
+/// every verdict (`live figures unreliable (lag)`): a live run whose machine did not
+/// keep up while `scenario`'s workloads ran (a lag while the swarm formed, before
+/// them, touches no figure the table compares). `None` for a run that kept up, and
+/// for the simulated engines.
+fn reference_warning(report: &Report, scenario: &Scenario) -> Option<String> {
+    let live = report.live.as_ref()?;
+    let measured = |[from, to]: [f64; 2]| {
+        scenario.workload.iter().any(|w| {
+            let start = w.from.as_secs_f64();
+            let end = start + w.over.as_secs_f64() + WORKLOAD_TAIL;
+            from < end && start < to
+        })
+    };
+    let lagged = live.lagged.iter().any(|&stretch| measured(stretch));
+    let refused = live.kernel_drops.is_some_and(|d| d > 0) || live.send_failures > 0;
+    (lagged || refused).then(|| "lag".to_owned())
 }
 
 /// The JSON `--report` writes.
@@ -173,16 +188,40 @@ fn run_inner(args: &CompareArgs) -> Result<ExitCode, ExitCode> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut reports = Vec::with_capacity(scenarios.len());
     let mut figures = Vec::with_capacity(scenarios.len());
+    // A direct run that came first is the live run's estimate; else it makes its own.
+    let mut direct_run = None;
     for scenario in &scenarios {
+        let estimate = match (scenario.engine, &direct_run) {
+            (EngineKind::Live, Some(direct)) => Some(Estimate::from_run(scenario, direct, threads)),
+            (EngineKind::Live, None) => {
+                Some(Estimate::dry_run(scenario, threads).map_err(bad_input)?)
+            }
+            _ => None,
+        };
+        if let Some(estimate) = &estimate {
+            println!("{}", estimate.lines(scenario.nodes));
+        }
         let options = Options {
             progress: !args.quiet,
             threads,
+            estimate: estimate.map(|e| e.wall),
             ..Options::default()
         };
         let run = runner::run(scenario, options).map_err(bad_input)?;
         println!("{}", verdict_line(&run.report));
+        if let Some(live) = run.report.live.as_ref().filter(|l| !l.warnings.is_empty()) {
+            println!(
+                "  warning: the machine did not keep up: {}",
+                live.warnings.join("; ")
+            );
+        }
         figures.push(Figures::of(&run.report, &run.series));
-        reports.push(run.report);
+        if scenario.engine == EngineKind::Direct {
+            reports.push(run.report.clone());
+            direct_run = Some(run);
+        } else {
+            reports.push(run.report);
+        }
     }
 
     let spec = &scenario.compare;
@@ -192,7 +231,7 @@ fn run_inner(args: &CompareArgs) -> Result<ExitCode, ExitCode> {
         .filter(|&(index, _)| index != reference)
         .flat_map(|(_, sim)| compare::check(sim, &figures[reference], spec))
         .collect();
-    let warning = reference_warning(&reports[reference]);
+    let warning = reference_warning(&reports[reference], &scenarios[reference]);
     println!();
     print!(
         "{}",

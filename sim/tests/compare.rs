@@ -225,3 +225,33 @@ fn the_ks_test_sees_the_turmoil_engines_millisecond_steps() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("(floor; critical"), "{text}");
 }
+
+/// The issue's own check: the simulator against real sockets on the small scenario of
+/// lossy links, a partition and a heal (about 30 s of wall time).
+#[test]
+fn the_direct_engine_agrees_with_the_live_one_on_the_small_scenario() {
+    let report = temp("live.json");
+    let out = dswarm(&[
+        "compare",
+        "tests/data/live-small.toml",
+        "--report",
+        report.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(
+        text.contains("live: 50 nodes: about 30 s of wall time"),
+        "{text}"
+    );
+    assert!(text.contains("live (reference)"), "{text}");
+    assert!(text.contains("AGREE"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["engines"], serde_json::json!(["direct", "live"]));
+    assert_eq!(json["reference"], "live");
+    let live = &json["reports"][1];
+    assert_eq!(live["deterministic"], false);
+    assert!(live["trace_hash"].is_null());
+    assert!(live["live"]["cpu_s"].as_f64().unwrap() > 0.0);
+}

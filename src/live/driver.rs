@@ -128,8 +128,11 @@ pub enum Control {
     Inspect(Inspect),
 }
 
+/// What [`Inspect`] runs: a closure given the node and the time.
+pub type Look = Box<dyn FnOnce(&Node, Time) + Send>;
+
 /// A look into a running node: see [`Control::Inspect`].
-pub struct Inspect(pub Box<dyn FnOnce(&Node, Time) + Send>);
+pub struct Inspect(pub Look);
 
 impl std::fmt::Debug for Inspect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

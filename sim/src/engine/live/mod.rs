@@ -130,12 +130,13 @@ impl Live {
             let ports: Vec<Port> = (0..n)
                 .map(|i| {
                     let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-                    let socket = socket::unicast(bind, Ipv4Addr::LOCALHOST, 0).unwrap_or_else(|e| {
-                        panic!(
-                            "cannot bind node {i}'s socket on 127.0.0.1: {e} (each live node \
+                    let socket =
+                        socket::unicast(bind, Ipv4Addr::LOCALHOST, 0).unwrap_or_else(|e| {
+                            panic!(
+                                "cannot bind node {i}'s socket on 127.0.0.1: {e} (each live node \
                              takes a file descriptor: see `ulimit -n`)"
-                        )
-                    });
+                            )
+                        });
                     Port::new(socket)
                 })
                 .collect();
@@ -144,7 +145,11 @@ impl Live {
         };
         let real: Vec<SocketAddr> = ports
             .iter()
-            .map(|p| p.socket.local_addr().expect("a bound socket has an address"))
+            .map(|p| {
+                p.socket
+                    .local_addr()
+                    .expect("a bound socket has an address")
+            })
             .collect();
         let tag = run_tag(config.seed, real[0].port());
         let mut ids = Vec::with_capacity(n);
@@ -161,7 +166,12 @@ impl Live {
             .map(|g| g.local_addr().expect("a bound group socket"))
             .collect();
         let mut port_set: BTreeSet<u16> = real.iter().map(SocketAddr::port).collect();
-        port_set.extend(groups.iter().filter_map(|g| g.local_addr().ok()).map(|a| a.port()));
+        port_set.extend(
+            groups
+                .iter()
+                .filter_map(|g| g.local_addr().ok())
+                .map(|a| a.port()),
+        );
         let epoch = rt.block_on(async {
             // Time zero of the run: the one clock every driver reads.
             #[allow(clippy::disallowed_methods)]
@@ -242,7 +252,9 @@ impl Live {
     }
 
     fn rt(&self) -> &Runtime {
-        self.rt.as_ref().expect("the runtime lives as long as the engine")
+        self.rt
+            .as_ref()
+            .expect("the runtime lives as long as the engine")
     }
 
     /// The segments' receivers and the lag probe.
@@ -295,7 +307,10 @@ impl Live {
                 tokio::time::sleep_until(epoch + at.since_epoch()).await;
                 let (reply, rx) = oneshot::channel();
                 let command = Command::Bootstrap;
-                if controls[node].try_send(Control::Run { command, reply }).is_ok() {
+                if controls[node]
+                    .try_send(Control::Run { command, reply })
+                    .is_ok()
+                {
                     tokio::spawn(wait(rx, None, node, epoch, replies.clone()));
                 }
             }
@@ -316,7 +331,15 @@ impl Live {
         };
         let epoch = self.net.epoch;
         let task = self.rt().spawn(async move {
-            driver::run(socket, None::<ShimSocket>, node, epoch, control_rx, event_tx).await
+            driver::run(
+                socket,
+                None::<ShimSocket>,
+                node,
+                epoch,
+                control_rx,
+                event_tx,
+            )
+            .await
         });
         self.tasks[index] = Some(task);
     }
@@ -438,7 +461,10 @@ impl Live {
     /// Re-raises a driver's panic, or stops on a driver that ended on its own.
     fn check_tasks(&mut self) {
         for node in 0..self.tasks.len() {
-            if !self.tasks[node].as_ref().is_some_and(JoinHandle::is_finished) {
+            if !self.tasks[node]
+                .as_ref()
+                .is_some_and(JoinHandle::is_finished)
+            {
                 continue;
             }
             let task = self.tasks[node].take().expect("checked");
@@ -485,7 +511,8 @@ impl Live {
         let keep = self.trace.keeps();
         self.net.keep_leaves.store(keep, Ordering::Relaxed);
         if keep {
-            let leaves = std::mem::take(&mut *self.net.leaves.lock().unwrap_or_else(|p| p.into_inner()));
+            let leaves =
+                std::mem::take(&mut *self.net.leaves.lock().unwrap_or_else(|p| p.into_inner()));
             for leaf in leaves {
                 self.trace.fold(leaf);
             }
@@ -529,10 +556,7 @@ async fn wait(
 /// The real multicast groups of `segments` segments, one socket each, if loopback
 /// multicast works here (a probe from `probe`'s socket reaches the first group);
 /// else none, and why.
-async fn groups(
-    segments: usize,
-    probe: &Port,
-) -> (Vec<tokio::net::UdpSocket>, String) {
+async fn groups(segments: usize, probe: &Port) -> (Vec<tokio::net::UdpSocket>, String) {
     if segments == 0 {
         return (Vec::new(), "none (no segments)".to_owned());
     }
@@ -547,12 +571,18 @@ async fn groups(
     let to = groups[0].local_addr().expect("a bound group socket");
     let ping = b"dswarm live multicast probe";
     if let Err(error) = probe.socket.send_to(ping, to).await {
-        return (Vec::new(), format!("emulated: cannot send to {to}: {error}"));
+        return (
+            Vec::new(),
+            format!("emulated: cannot send to {to}: {error}"),
+        );
     }
     let mut buf = [0; 64];
     match tokio::time::timeout(PROBE_TIMEOUT, groups[0].recv_from(&mut buf)).await {
         Ok(Ok((len, _))) if &buf[..len] == ping => (groups, "real".to_owned()),
-        Ok(Ok(_)) => (Vec::new(), "emulated: the probe came back changed".to_owned()),
+        Ok(Ok(_)) => (
+            Vec::new(),
+            "emulated: the probe came back changed".to_owned(),
+        ),
         Ok(Err(error)) => (Vec::new(), format!("emulated: {error}")),
         Err(_) => (
             Vec::new(),
@@ -656,8 +686,13 @@ impl Engine for Live {
         }
         let (reply, rx) = oneshot::channel();
         self.send_control(node, Control::Run { command, reply });
-        self.rt()
-            .spawn(wait(rx, Some(tag), node, self.net.epoch, self.replies.clone()));
+        self.rt().spawn(wait(
+            rx,
+            Some(tag),
+            node,
+            self.net.epoch,
+            self.replies.clone(),
+        ));
     }
 
     fn start_detached(&mut self, node: usize, command: Command) {
@@ -800,7 +835,10 @@ impl Engine for Live {
         for (node, answer) in here.into_iter().zip(answers) {
             match answer {
                 Ok(Ok(records)) => records.into_iter().for_each(|record| f(node, record)),
-                _ => panic!("node {node} did not show its records within {} s", ASK_TIMEOUT.as_secs()),
+                _ => panic!(
+                    "node {node} did not show its records within {} s",
+                    ASK_TIMEOUT.as_secs()
+                ),
             }
         }
         true

@@ -31,7 +31,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use dswarm::harness::{Datagram, Hop, Kind, Leaf, Network, NetStats, Routed, Router};
+use dswarm::harness::{Datagram, Hop, Kind, Leaf, NetStats, Network, Routed, Router};
 use dswarm::live::driver::DatagramSocket;
 use dswarm::proto::wire::MAX_DATAGRAM;
 use dswarm::proto::Time;
@@ -227,7 +227,10 @@ impl LiveNet {
     fn leaf(&self, leaf: impl FnOnce(bool) -> Leaf) {
         if self.keep_leaves.load(Ordering::Relaxed) {
             let leaf = leaf(true);
-            self.leaves.lock().unwrap_or_else(|p| p.into_inner()).push(leaf);
+            self.leaves
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(leaf);
         }
     }
 
@@ -428,7 +431,7 @@ impl LiveNet {
                     Some(Reverse(first)) if first.due <= now => {
                         let Reverse(first) = held.pop().expect("peeked");
                         drop(held);
-                        self.watch.handed(now - first.due);
+                        self.watch.handed(now, now - first.due);
                         self.delivered.fetch_add(1, Ordering::Relaxed);
                         let len = first.bytes.len().min(buf.len());
                         buf[..len].copy_from_slice(&first.bytes[..len]);
@@ -474,15 +477,9 @@ pub(super) struct ShimSocket {
 }
 
 impl DatagramSocket for ShimSocket {
-    fn send_to(
-        &self,
-        buf: &[u8],
-        target: SocketAddr,
-    ) -> impl Future<Output = io::Result<usize>> + Send {
-        async move {
-            self.net.send(self.node, buf, target).await;
-            Ok(buf.len())
-        }
+    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+        self.net.send(self.node, buf, target).await;
+        Ok(buf.len())
     }
 
     /// Cancel-safe, as the driver's `select!` needs: what was read from the kernel is

@@ -1,0 +1,165 @@
+//! The live engine as a user meets it: one small scenario — lossy links, a partition
+//! and a heal — passes on all three engines; on live it says it is not reproducible
+//! and shows what the world did to the real datagrams; crashed live nodes come back
+//! and are found; and every scenario key the live engine cannot run is refused with
+//! exit 2 and the key's name, before a socket is bound.
+//!
+//! Live runs take real time and want the cores: they run one at a time (`LIVE`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+use dswarm_sim::runner::{self, Options};
+use dswarm_sim::scenario::{self, EngineKind};
+
+/// Live runs in this file, one at a time: side by side on two cores they lag.
+static LIVE: Mutex<()> = Mutex::new(());
+
+fn small() -> scenario::Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/live-small.toml");
+    scenario::load(&path).expect("the small scenario loads")
+}
+
+fn options() -> Options {
+    Options {
+        threads: 2,
+        ..Options::default()
+    }
+}
+
+#[test]
+fn the_small_scenario_passes_on_all_three_engines_and_live_says_what_it_is() {
+    for engine in [EngineKind::Direct, EngineKind::Turmoil] {
+        let scenario = small().with_engine(engine).unwrap();
+        let report = runner::run(&scenario, options()).unwrap().report;
+        assert!(report.pass, "{engine}:\n{}", report.summary());
+        assert!(report.deterministic && report.trace_hash.is_some());
+        assert!(report.live.is_none());
+    }
+    let _one = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    let report = runner::run(&small(), options()).unwrap().report;
+    let summary = report.summary();
+    assert!(report.pass, "{summary}");
+    assert_eq!(report.engine, "live");
+    assert!(!report.deterministic);
+    assert_eq!(report.trace_hash, None, "no claim on a trace hash");
+    assert!(summary.contains("trace not claimed"), "{summary}");
+    assert!(
+        report.faults.lost > 0,
+        "2 % loss on real datagrams: {summary}"
+    );
+    assert!(report.faults.partitioned > 0, "the cut held: {summary}");
+    assert!(report.messages.delivered > 10_000, "{summary}");
+    let live = report.live.expect("live figures");
+    assert_eq!(live.workers, 2);
+    assert!(live.cpu_s > 0.0, "{live:?}");
+    assert!(
+        live.multicast == "real" || live.multicast.starts_with("emulated: "),
+        "{live:?}"
+    );
+    assert!(summary.contains("live: 2 workers"), "{summary}");
+}
+
+#[test]
+fn crashed_live_nodes_restart_and_are_found_again() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/live-small.toml"),
+    )
+    .unwrap();
+    // No partition: a fifth of the swarm crashes at 8 s and comes back at 14 s, and
+    // the lookups from 20 s find the swarm whole.
+    let text = text
+        .replace("partition = [0.5, 0.5]", "crash = 0.2")
+        .replace("heal = true", "restart = true")
+        .replace("[expect]", "[expect]\nrestarted_known = \">= 0.9\"");
+    let scenario = scenario::parse(Path::new("live-crash.toml"), &text).unwrap();
+    let _one = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    let report = runner::run(&scenario, options()).unwrap().report;
+    let summary = report.summary();
+    assert!(report.pass, "{summary}");
+    assert!(report.churn.crashed >= 9, "a fifth of the swarm: {summary}");
+    assert_eq!(report.churn.restarted, report.churn.crashed, "{summary}");
+}
+
+fn dswarm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dswarm"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("dswarm runs")
+}
+
+fn temp(name: &str, contents: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dswarm-live-engine-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+const BASE: &str = "name = \"refused\"\nnodes = 20\nduration = \"10s\"\n";
+const LOOKUPS: &str = "[[workload]]\nfrom = \"5s\"\nover = \"2s\"\nlookups = 10\n";
+
+#[test]
+fn what_the_live_engine_cannot_run_exits_2_naming_the_key() {
+    let cases = [
+        (
+            "hostile.flooders",
+            format!("{BASE}engine = \"live\"\n{LOOKUPS}[hostile]\nflooders = 0.1\n"),
+        ),
+        (
+            "crypto",
+            format!("{BASE}engine = \"live\"\ncrypto = \"fast\"\n{LOOKUPS}"),
+        ),
+        (
+            "network.clock_skew.drift",
+            format!(
+                "{BASE}engine = \"live\"\n[network]\nclock_skew = {{ drift = 0.001 }}\n{LOOKUPS}"
+            ),
+        ),
+        (
+            "workload[0].streams",
+            format!(
+                "{BASE}engine = \"live\"\n[[workload]]\nfrom = \"5s\"\nover = \"2s\"\nstreams = 2\n"
+            ),
+        ),
+    ];
+    for (key, body) in &cases {
+        let path = temp(&format!("{}.toml", key.replace(['.', '[', ']'], "_")), body);
+        let out = dswarm(&["run", path.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{key}: {stderr}");
+        assert!(stderr.contains(key), "{key}: {stderr}");
+        assert!(stderr.contains("live engine"), "{key}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{key}: {stderr}");
+    }
+    // The same keys refused when the engine comes from the command line.
+    let flooders = temp(
+        "flooders-direct.toml",
+        &format!("{BASE}engine = \"direct\"\n{LOOKUPS}[hostile]\nflooders = 0.1\n"),
+    );
+    let out = dswarm(&["run", flooders.to_str().unwrap(), "--engine", "live"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("hostile.flooders"), "{stderr}");
+}
+
+#[test]
+fn live_runs_are_not_replayed_checked_for_determinism_swept_or_shrunk() {
+    let path = temp(
+        "live.toml",
+        &format!("{BASE}engine = \"live\"\n{LOOKUPS}[expect]\nlookup_success = \">= 0.9\"\n"),
+    );
+    let path = path.to_str().unwrap();
+    for (args, says) in [
+        (vec!["run", path, "--check-determinism"], "not reproducible"),
+        (vec!["sweep", path, "--seeds", "1..3"], "side by side"),
+        (vec!["shrink", path, "--seed", "1"], "do not replay"),
+    ] {
+        let out = dswarm(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
