@@ -38,10 +38,30 @@ fn the_small_scenario_passes_on_all_three_engines_and_live_says_what_it_is() {
         assert!(report.live.is_none());
     }
     let _one = LIVE.lock().unwrap_or_else(|p| p.into_inner());
-    let report = runner::run(&small(), options()).unwrap().report;
+    let trace = temp("live-small.jsonl", "");
+    let file = std::fs::File::create(&trace).unwrap();
+    let options = Options {
+        trace_jsonl: Some(Box::new(std::io::BufWriter::new(file))),
+        ..options()
+    };
+    let report = runner::run(&small(), options).unwrap().report;
     let summary = report.summary();
     assert!(report.pass, "{summary}");
     assert_eq!(report.engine, "live");
+    // A trace is still written when asked: what happened, in the order it did.
+    let lines = std::fs::read_to_string(&trace).unwrap();
+    let count = |kind: &str| lines.lines().filter(|l| l.contains(kind)).count();
+    assert_eq!(
+        lines.lines().count() as u64,
+        report.trace_entries,
+        "{summary}"
+    );
+    assert!(
+        count("\"deliver\"") > 10_000,
+        "datagrams delivered are traced"
+    );
+    assert!(count("\"drop\"") > 100, "datagrams lost and cut are traced");
+    assert!(count("PeerDiscovered") > 100, "node events are traced");
     assert!(!report.deterministic);
     assert_eq!(report.trace_hash, None, "no claim on a trace hash");
     assert!(summary.contains("trace not claimed"), "{summary}");
@@ -80,6 +100,60 @@ fn crashed_live_nodes_restart_and_are_found_again() {
     assert!(report.pass, "{summary}");
     assert!(report.churn.crashed >= 9, "a fifth of the swarm: {summary}");
     assert_eq!(report.churn.restarted, report.churn.crashed, "{summary}");
+}
+
+/// Liars, droppers and forgers run on real sockets, and the safety oracles still look
+/// into every honest node's store (through its driver) and find no forged record.
+#[test]
+fn liars_droppers_and_forgers_run_live_and_the_oracles_still_see_inside() {
+    let text = r#"
+name = "live-hostile"
+seed = 2
+nodes = 60
+engine = "live"
+duration = "30s"
+
+[network]
+latency = { min = "5ms", max = "50ms" }
+segments = 2
+bootstrap = 3
+
+[hostile]
+liars = 0.1
+droppers = 0.05
+forgers = 0.05
+forge_rate = "2/s"
+
+[[workload]]
+from = "10s"
+over = "8s"
+lookups = 100
+puts = 40
+mutable_puts = 20
+
+[[workload]]
+from = "20s"
+over = "6s"
+gets = 40
+mutable_gets = 20
+
+[expect]
+honest_lookup_success = ">= 0.95"
+forged_stored = "== 0"
+unexpected_sessions = "== 0"
+"#;
+    let scenario = scenario::parse(Path::new("live-hostile.toml"), text).unwrap();
+    let _one = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    let report = runner::run(&scenario, options()).unwrap().report;
+    let summary = report.summary();
+    assert!(report.pass, "{summary}");
+    assert!(
+        report.hostile_activity.forged_writes > 0,
+        "forgers wrote: {summary}"
+    );
+    assert!(report.safety.records_checked, "{summary}");
+    assert!(report.safety.records_scanned > 0, "{summary}");
+    assert!(report.safety.sessions_checked > 0, "{summary}");
 }
 
 fn dswarm(args: &[&str]) -> Output {

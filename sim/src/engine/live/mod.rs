@@ -508,9 +508,7 @@ impl Live {
                 self.trace.event(now, node, &event);
             }
         }
-        let keep = self.trace.keeps();
-        self.net.keep_leaves.store(keep, Ordering::Relaxed);
-        if keep {
+        if self.trace.keeps() {
             let leaves =
                 std::mem::take(&mut *self.net.leaves.lock().unwrap_or_else(|p| p.into_inner()));
             for leaf in leaves {
@@ -654,6 +652,10 @@ impl Engine for Live {
             self.net.publish(self.world.share());
             self.dirty = false;
         }
+        // The runner asks for records after the engine is built: from the first step
+        // on, every hop's leaf is kept.
+        let keep = self.trace.keeps();
+        self.net.keep_leaves.store(keep, Ordering::Relaxed);
         let at = self.net.epoch + until.since_epoch();
         // Made inside the runtime: a timer needs its driver.
         self.rt()
