@@ -925,11 +925,22 @@ impl Built {
                     .table()
                     .iter()
                     .for_each(|c| note(c.id)),
-                Built::Turmoil(turmoil) => turmoil.contacts(holder).iter().for_each(|&id| note(id)),
-                Built::Live(live) => live.contacts(holder).iter().for_each(|&id| note(id)),
+                Built::Turmoil(_) | Built::Live(_) => {
+                    self.kept_table(holder).iter().for_each(|&id| note(id))
+                }
             }
         }
         (known.len(), wanted.len(), here.len())
+    }
+
+    /// Node `node`'s routing table as the engines whose nodes run the live driver keep
+    /// it from the nodes' events; empty on the direct engine, which asks the node.
+    fn kept_table(&self, node: usize) -> &[NodeId] {
+        match self {
+            Built::Direct(_) => &[],
+            Built::Turmoil(turmoil) => turmoil.contacts(node),
+            Built::Live(live) => live.contacts(node),
+        }
     }
 
     fn engine(&mut self) -> &mut dyn Engine {
@@ -956,13 +967,8 @@ impl Built {
                         .id
                 })
             }
-            Built::Turmoil(turmoil) => {
-                let table = turmoil.contacts(node);
-                let len = table.len() as u64;
-                (len > 0).then(|| table[(pick % len) as usize])
-            }
-            Built::Live(live) => {
-                let table = live.contacts(node);
+            Built::Turmoil(_) | Built::Live(_) => {
+                let table = self.kept_table(node);
                 let len = table.len() as u64;
                 (len > 0).then(|| table[(pick % len) as usize])
             }

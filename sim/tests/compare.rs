@@ -2,30 +2,9 @@
 //! table, the JSON report's checks, and clear errors (exit 2) on a bad `[compare]`
 //! table or an unknown engine.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod cli;
 
-fn dswarm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dswarm"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("dswarm runs")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dswarm-compare-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use cli::{dswarm, stderr, stdout, temp};
 
 #[test]
 fn direct_and_turmoil_agree_and_the_report_holds_the_checks() {

@@ -6,9 +6,12 @@
 //!
 //! Live runs take real time and want the cores: they run one at a time (`LIVE`).
 
+mod cli;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::Mutex;
+
+use cli::dswarm;
 
 use dswarm_sim::runner::{self, Options};
 use dswarm_sim::scenario::{self, EngineKind};
@@ -156,18 +159,9 @@ unexpected_sessions = "== 0"
     assert!(report.safety.sessions_checked > 0, "{summary}");
 }
 
-fn dswarm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dswarm"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("dswarm runs")
-}
-
+/// A file named `name` holding `contents`.
 fn temp(name: &str, contents: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dswarm-live-engine-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+    let path = cli::temp(name);
     std::fs::write(&path, contents).unwrap();
     path
 }

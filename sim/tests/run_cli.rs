@@ -1,26 +1,11 @@
 //! `dswarm run` as a user drives it: exit codes, the report's keys, the trace file,
 //! the `reproduce:` line that replays a failure exactly, and clear errors.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn dswarm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dswarm"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("dswarm runs")
-}
+mod cli;
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dswarm-run-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use cli::{dswarm, stdout, temp};
 
 fn trace_line(text: &str) -> String {
     text.lines()

@@ -1,22 +1,11 @@
 //! `dswarm shrink` as a user drives it: a scenario with an impossible expectation
 //! shrinks to a smaller scenario that fails the same expectation when run again.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn dswarm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dswarm"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("dswarm runs")
-}
+mod cli;
 
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dswarm-shrink-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use cli::{dswarm, temp};
 
 #[test]
 fn an_impossible_expectation_shrinks_to_a_smaller_scenario_that_fails_again() {

@@ -7,23 +7,9 @@ use std::process::{Command, Output};
 
 use dswarm_sim::sweep::Summary;
 
-fn dswarm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dswarm"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("dswarm runs")
-}
+mod cli;
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dswarm-sweep-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use cli::{dswarm, stdout, temp};
 
 fn summary(path: &std::path::Path) -> Summary {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("a summary")

@@ -19,6 +19,7 @@
 //! scenario check refuses the hostile kinds that would need the rest there.
 
 pub mod direct;
+mod drivers;
 pub mod live;
 mod tables;
 pub mod transfers;

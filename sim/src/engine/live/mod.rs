@@ -41,6 +41,7 @@ use tokio::task::JoinHandle;
 
 use self::shim::{sim_now, LiveNet, Port, ShimSocket, ENVELOPE};
 use self::watch::{kernel_drops, Watch, PROBE_EVERY};
+use super::drivers::{self, Drivers, Lives};
 use super::tables::Tables;
 use super::{Done, Engine, NodeSnapshot, Verified};
 use crate::report::LiveFigures;
@@ -85,14 +86,10 @@ pub struct Live {
     ended: mpsc::UnboundedReceiver<Reply>,
     finished: Vec<Done>,
     tables: Tables,
-    /// Each node that left, as it was when it left.
-    departed: Vec<Option<NodeSnapshot>>,
-    /// The addresses in a crashed node's routing table when it crashed.
-    saved: Vec<Vec<SocketAddr>>,
+    /// Who left, who crashed knowing whom, who is saying goodbye.
+    gone: Lives,
     /// Each node's current life: `None` while dormant.
     lives: Vec<Option<u64>>,
-    /// Nodes saying goodbye: taken off the network at the end of the next step.
-    leaving: Vec<usize>,
     trace: Trace,
     config: SwarmConfig,
     workers: usize,
@@ -209,10 +206,8 @@ impl Live {
             ended,
             finished: Vec::new(),
             tables: Tables::new(n),
-            departed: vec![None; n],
-            saved: vec![Vec::new(); n],
+            gone: Lives::new(n, n - config.dormant.min(n)),
             lives: vec![None; n],
-            leaving: Vec::new(),
             trace: Trace::new(),
             workers,
             multicast,
@@ -235,11 +230,6 @@ impl Live {
             } else {
                 // A dormant node: off the network until it joins.
                 live.net.ports[i].set_down(true);
-                live.departed[i] = Some(NodeSnapshot {
-                    peers: 0,
-                    stats: Default::default(),
-                    footprint: Default::default(),
-                });
             }
         }
         live.schedule_joins(awake);
@@ -344,118 +334,22 @@ impl Live {
         self.tasks[index] = Some(task);
     }
 
-    /// Node `index` runs again from now as a new process knowing `bootstrap`, and
-    /// bootstraps.
-    fn revive(&mut self, index: usize, bootstrap: Vec<SocketAddr>) {
-        let life = self.lives[index].map_or(0, |life| life + 1);
-        let node = self
-            .config
-            .build_life(index, addr_of(index), bootstrap, life, self.now);
-        if let Some(old) = self.tasks[index].take() {
-            old.abort();
-        }
-        let port = &self.net.ports[index];
-        port.flush();
-        port.set_down(false);
-        self.departed[index] = None;
-        self.tables.clear(index);
-        self.spawn(index, node, life);
-        let (reply, rx) = oneshot::channel();
-        self.send_control(
-            index,
-            Control::Run {
-                command: Command::Bootstrap,
-                reply,
-            },
-        );
-        self.rt()
-            .spawn(wait(rx, None, index, self.net.epoch, self.replies.clone()));
-    }
-
-    /// Takes node `index` off the network now: its driver stops, what arrives for it
-    /// is dropped.
-    fn take_down(&mut self, index: usize) {
-        self.net.ports[index].set_down(true);
-        if let Some(task) = self.tasks[index].take() {
-            task.abort();
-        }
-    }
-
-    fn bootstrap_addrs(&self, index: usize) -> Vec<SocketAddr> {
-        (0..self.config.bootstrap_nodes.min(self.ids.len()))
-            .filter(|&b| b != index)
-            .map(addr_of)
-            .collect()
+    /// The answers to `replies`, each awaited for at most [`ASK_TIMEOUT`]; `None` for
+    /// one that did not come (its driver ended, or the machine is overloaded).
+    fn answers<T: Send + 'static>(&self, replies: Vec<oneshot::Receiver<T>>) -> Vec<Option<T>> {
+        self.rt().block_on(async move {
+            let mut answers = Vec::with_capacity(replies.len());
+            for reply in replies {
+                let answer = tokio::time::timeout(ASK_TIMEOUT, reply).await;
+                answers.push(answer.ok().and_then(Result::ok));
+            }
+            answers
+        })
     }
 
     /// Node `node`'s routing table as its events told it up to the last step.
     pub fn contacts(&self, node: usize) -> &[NodeId] {
         self.tables.contacts(node)
-    }
-
-    fn send_control(&self, node: usize, control: Control) {
-        if let Err(error) = self.controls[node].try_send(control) {
-            // Its driver ended: `check_tasks` stops the run with the reason.
-            tracing::warn!(node, %error, "live engine: a control did not reach its node");
-        }
-    }
-
-    /// The drivers' snapshots of `nodes`, asked all at once.
-    fn ask(&mut self, nodes: &[usize]) -> Vec<driver::Snapshot> {
-        let replies: Vec<_> = nodes
-            .iter()
-            .map(|&node| {
-                let (reply, rx) = oneshot::channel();
-                self.send_control(node, Control::Snapshot { reply });
-                rx
-            })
-            .collect();
-        let answers = self.rt().block_on(async move {
-            let mut answers = Vec::with_capacity(replies.len());
-            for reply in replies {
-                answers.push(tokio::time::timeout(ASK_TIMEOUT, reply).await);
-            }
-            answers
-        });
-        self.check_tasks();
-        answers
-            .into_iter()
-            .zip(nodes)
-            .map(|(answer, node)| match answer {
-                Ok(Ok(snapshot)) => snapshot,
-                Ok(Err(_)) => panic!("node {node}'s driver ended before it answered"),
-                Err(_) => panic!(
-                    "node {node} did not answer a snapshot within {} s: the machine is \
-                     overloaded",
-                    ASK_TIMEOUT.as_secs()
-                ),
-            })
-            .collect()
-    }
-
-    fn ask_snapshots(&mut self, nodes: &[usize]) -> Vec<NodeSnapshot> {
-        self.ask(nodes)
-            .into_iter()
-            .map(|snapshot| NodeSnapshot {
-                peers: snapshot.peers.len(),
-                stats: snapshot.stats,
-                footprint: snapshot.footprint,
-            })
-            .collect()
-    }
-
-    /// Keeps the snapshot of each of `nodes` that has not left yet and returns those.
-    fn depart(&mut self, nodes: &[usize]) -> Vec<usize> {
-        let nodes: Vec<usize> = nodes
-            .iter()
-            .copied()
-            .filter(|&node| self.departed[node].is_none())
-            .collect();
-        let snapshots = self.ask_snapshots(&nodes);
-        for (&node, snapshot) in nodes.iter().zip(snapshots) {
-            self.departed[node] = Some(snapshot);
-        }
-        nodes
     }
 
     /// Re-raises a driver's panic, or stops on a driver that ended on its own.
@@ -615,6 +509,85 @@ impl Drop for Live {
     }
 }
 
+impl Drivers for Live {
+    fn lives(&mut self) -> &mut Lives {
+        &mut self.gone
+    }
+
+    fn config(&self) -> &SwarmConfig {
+        &self.config
+    }
+
+    /// Asks all at once; a node that does not answer within [`ASK_TIMEOUT`] stops the
+    /// run (the machine is overloaded).
+    fn ask(&mut self, nodes: &[usize]) -> Vec<driver::Snapshot> {
+        let replies: Vec<_> = nodes
+            .iter()
+            .map(|&node| {
+                let (reply, rx) = oneshot::channel();
+                self.send_control(node, Control::Snapshot { reply });
+                rx
+            })
+            .collect();
+        let answers = self.answers(replies);
+        self.check_tasks();
+        answers
+            .into_iter()
+            .zip(nodes)
+            .map(|(answer, node)| {
+                answer.unwrap_or_else(|| {
+                    panic!(
+                        "node {node} did not answer a snapshot within {} s: its driver \
+                         ended, or the machine is overloaded",
+                        ASK_TIMEOUT.as_secs()
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Its driver stops; what arrives for it is dropped.
+    fn take_down(&mut self, node: usize) {
+        self.net.ports[node].set_down(true);
+        if let Some(task) = self.tasks[node].take() {
+            task.abort();
+        }
+    }
+
+    fn send_control(&self, node: usize, control: Control) {
+        if let Err(error) = self.controls[node].try_send(control) {
+            // Its driver ended: `check_tasks` stops the run with the reason.
+            tracing::warn!(node, %error, "live engine: a control did not reach its node");
+        }
+    }
+
+    /// Its port forgets what was held for the old life; a new driver starts on it.
+    fn revive(&mut self, node: usize, bootstrap: Vec<SocketAddr>) {
+        let life = self.lives[node].map_or(0, |life| life + 1);
+        let fresh = self
+            .config
+            .build_life(node, addr_of(node), bootstrap, life, self.now);
+        if let Some(old) = self.tasks[node].take() {
+            old.abort();
+        }
+        let port = &self.net.ports[node];
+        port.flush();
+        port.set_down(false);
+        self.tables.clear(node);
+        self.spawn(node, fresh, life);
+        let (reply, rx) = oneshot::channel();
+        self.send_control(
+            node,
+            Control::Run {
+                command: Command::Bootstrap,
+                reply,
+            },
+        );
+        self.rt()
+            .spawn(wait(rx, None, node, self.net.epoch, self.replies.clone()));
+    }
+}
+
 impl Engine for Live {
     fn name(&self) -> &'static str {
         "live"
@@ -665,7 +638,7 @@ impl Engine for Live {
         self.now = self.now.max(until);
         self.check_tasks();
         self.collect();
-        for node in std::mem::take(&mut self.leaving) {
+        for node in std::mem::take(&mut self.gone.leaving) {
             // Their goodbyes went out: now they are gone.
             self.take_down(node);
         }
@@ -709,56 +682,23 @@ impl Engine for Live {
     }
 
     fn leave(&mut self, nodes: &[usize]) {
-        for node in self.depart(nodes) {
-            self.take_down(node);
-        }
+        drivers::leave(self, nodes);
     }
 
     fn leave_gracefully(&mut self, nodes: &[usize]) {
-        for node in self.depart(nodes) {
-            self.send_control(node, Control::Leave);
-            self.leaving.push(node);
-        }
+        drivers::leave_gracefully(self, nodes);
     }
 
     fn crash(&mut self, nodes: &[usize]) {
-        let nodes: Vec<usize> = nodes
-            .iter()
-            .copied()
-            .filter(|&node| self.departed[node].is_none())
-            .collect();
-        let snapshots = self.ask(&nodes);
-        for (node, snapshot) in nodes.into_iter().zip(snapshots) {
-            self.saved[node] = snapshot.peers.iter().map(|c| c.addr).collect();
-            self.departed[node] = Some(NodeSnapshot {
-                peers: snapshot.peers.len(),
-                stats: snapshot.stats,
-                footprint: snapshot.footprint,
-            });
-            self.take_down(node);
-        }
+        drivers::crash(self, nodes);
     }
 
     fn restart(&mut self, nodes: &[usize], keep_table: bool) {
-        for &node in nodes {
-            let mut bootstrap = Vec::new();
-            if keep_table {
-                bootstrap = std::mem::take(&mut self.saved[node]);
-            }
-            for b in self.bootstrap_addrs(node) {
-                if !bootstrap.contains(&b) {
-                    bootstrap.push(b);
-                }
-            }
-            self.revive(node, bootstrap);
-        }
+        drivers::restart(self, nodes, keep_table);
     }
 
     fn join(&mut self, nodes: &[usize]) {
-        for &node in nodes {
-            let bootstrap = self.bootstrap_addrs(node);
-            self.revive(node, bootstrap);
-        }
+        drivers::join(self, nodes);
     }
 
     fn ids(&self) -> Vec<NodeId> {
@@ -786,16 +726,7 @@ impl Engine for Live {
     }
 
     fn snapshots(&mut self) -> Vec<NodeSnapshot> {
-        let here: Vec<usize> = (0..self.ids.len())
-            .filter(|&node| self.departed[node].is_none())
-            .collect();
-        let mut asked = self.ask_snapshots(&here).into_iter();
-        (0..self.ids.len())
-            .map(|node| match &self.departed[node] {
-                Some(snapshot) => snapshot.clone(),
-                None => asked.next().expect("one snapshot per node still here"),
-            })
-            .collect()
+        drivers::snapshots(self)
     }
 
     fn table_sizes(&mut self) -> Vec<usize> {
@@ -813,7 +744,7 @@ impl Engine for Live {
     /// Asks every driver still running for a copy of the records its node holds.
     fn scan_stores(&mut self, f: &mut dyn FnMut(usize, Owned)) -> bool {
         let here: Vec<usize> = (0..self.ids.len())
-            .filter(|&node| self.departed[node].is_none())
+            .filter(|&node| self.gone.departed[node].is_none())
             .collect();
         let replies: Vec<_> = here
             .iter()
@@ -827,21 +758,15 @@ impl Engine for Live {
                 rx
             })
             .collect();
-        let answers = self.rt().block_on(async move {
-            let mut answers = Vec::with_capacity(replies.len());
-            for reply in replies {
-                answers.push(tokio::time::timeout(ASK_TIMEOUT, reply).await);
-            }
-            answers
-        });
+        let answers = self.answers(replies);
         for (node, answer) in here.into_iter().zip(answers) {
-            match answer {
-                Ok(Ok(records)) => records.into_iter().for_each(|record| f(node, record)),
-                _ => panic!(
+            let Some(records) = answer else {
+                panic!(
                     "node {node} did not show its records within {} s",
                     ASK_TIMEOUT.as_secs()
-                ),
-            }
+                )
+            };
+            records.into_iter().for_each(|record| f(node, record));
         }
         true
     }

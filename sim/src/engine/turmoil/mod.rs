@@ -53,6 +53,7 @@ use turmoil_net::{EnterGuard, HostId, Net, Packet, Transport, UdpDatagram};
 
 use self::host::{Failure, Hosted, Shared, SimSocket};
 use self::wheel::Wheel;
+use super::drivers::{self, Drivers, Lives};
 use super::tables::Tables;
 use super::{Done, Engine, NodeSnapshot, Verified};
 use crate::world::World;
@@ -111,10 +112,9 @@ pub struct Turmoil {
     sent: Arc<AtomicBool>,
     due: Vec<Packet>,
     touched: Vec<usize>,
-    /// Nodes told to say goodbye this step, taken off the network at its end.
-    leaving: Vec<usize>,
-    /// Each node that left, as it was when it left.
-    departed: Vec<Option<NodeSnapshot>>,
+    /// Who left, who crashed knowing whom, who says goodbye this step (taken off the
+    /// network at its end).
+    gone: Lives,
     /// Simulated time zero on tokio's clock: every driver's epoch.
     epoch: tokio::time::Instant,
     /// Each node's host, and its driver task while it runs.
@@ -122,8 +122,6 @@ pub struct Turmoil {
     tasks: Vec<Option<JoinHandle<()>>>,
     /// Each node's current life: `None` while dormant, then 0, then one more per restart.
     lives: Vec<Option<u64>>,
-    /// The addresses in a crashed node's routing table when it crashed.
-    saved: Vec<Vec<SocketAddr>>,
     config: SwarmConfig,
     guard: EnterGuard,
 }
@@ -202,12 +200,10 @@ impl Turmoil {
             sent: Arc::new(AtomicBool::new(false)),
             due: Vec::new(),
             touched: Vec::new(),
-            leaving: Vec::new(),
-            departed: vec![None; n],
+            gone: Lives::new(n, awake),
             epoch,
             tasks: (0..n).map(|_| None).collect(),
             lives: vec![None; n],
-            saved: vec![Vec::new(); n],
             hosts,
             config,
             guard,
@@ -219,11 +215,6 @@ impl Turmoil {
         for i in awake..n {
             // A dormant node: off the network until it joins.
             turmoil.shared.set_down(i);
-            turmoil.departed[i] = Some(NodeSnapshot {
-                peers: 0,
-                stats: Default::default(),
-                footprint: Default::default(),
-            });
         }
         turmoil
     }
@@ -259,44 +250,6 @@ impl Turmoil {
         self.tasks[index] = Some(set.spawn_local(hosted));
     }
 
-    /// Node `index` runs again from now as a new process ([`SwarmConfig::build_life`])
-    /// knowing `bootstrap`, and bootstraps.
-    fn revive(&mut self, index: usize, bootstrap: Vec<SocketAddr>) {
-        let life = self.lives[index].map_or(0, |life| life + 1);
-        let now = self.now();
-        let node = self
-            .config
-            .build_life(index, addr_of(index), bootstrap, life, now);
-        if let Some(old) = self.tasks[index].take() {
-            old.abort();
-        }
-        self.departed[index] = None;
-        self.tables.clear(index);
-        self.pending[index].clear();
-        self.shared.set_up(index);
-        self.spawn(index, node, life);
-        let (reply, rx) = oneshot::channel();
-        self.send_control(
-            index,
-            Control::Run {
-                command: Command::Bootstrap,
-                reply,
-            },
-        );
-        self.pending[index].push(Pending {
-            tag: None,
-            reply: rx,
-        });
-    }
-
-    /// The swarm's bootstrap nodes' addresses, but node `index`'s own.
-    fn bootstrap_addrs(&self, index: usize) -> Vec<SocketAddr> {
-        (0..self.config.bootstrap_nodes.min(self.ids.len()))
-            .filter(|&b| b != index)
-            .map(addr_of)
-            .collect()
-    }
-
     /// Node `node`'s routing table as its events told it up to the last step: the
     /// contacts' ids in the order they entered. Reading it wakes no task.
     pub fn contacts(&self, node: usize) -> &[NodeId] {
@@ -318,28 +271,6 @@ impl Turmoil {
             .expect("the task set lives as long as the engine")
     }
 
-    /// Queues `control` for node `node`'s driver; it sees it at the next step.
-    /// Keeps the snapshot of each of `nodes` that has not left yet (its counters
-    /// belong in the report) and returns those nodes.
-    fn depart(&mut self, nodes: &[usize]) -> Vec<usize> {
-        let nodes: Vec<usize> = nodes
-            .iter()
-            .copied()
-            .filter(|&node| self.departed[node].is_none())
-            .collect();
-        let snapshots = self.ask_snapshots(&nodes);
-        for (&node, snapshot) in nodes.iter().zip(snapshots) {
-            self.departed[node] = Some(snapshot);
-        }
-        nodes
-    }
-
-    fn send_control(&self, node: usize, control: Control) {
-        self.controls[node]
-            .try_send(control)
-            .unwrap_or_else(|error| panic!("node {node}'s control channel: {error}"));
-    }
-
     /// One 1 ms step; see the module docs.
     fn step(&mut self) {
         let now = Self::time_of(self.step);
@@ -355,7 +286,7 @@ impl Turmoil {
         self.collect(now);
         self.route_egress(now);
         // Their goodbyes went out this step: now they are gone.
-        for node in std::mem::take(&mut self.leaving) {
+        for node in std::mem::take(&mut self.gone.leaving) {
             self.shared.set_down(node);
         }
         self.step += 1;
@@ -552,25 +483,13 @@ impl Turmoil {
 }
 
 impl Turmoil {
-    /// Asks the drivers of `nodes` for a snapshot without moving the clock: the
+    /// The drivers' own snapshots of `nodes`, asked without moving the clock: the
     /// step's inputs (joins, datagrams due now) are handed over first and the tasks
     /// run at the current time, as the next step would run them, so asking does not
     /// change the run. (One exception: a command started right after this, at the
     /// same time, reaches its node after that node's datagrams of this step instead
     /// of before.)
-    fn ask_snapshots(&mut self, nodes: &[usize]) -> Vec<NodeSnapshot> {
-        self.ask(nodes)
-            .into_iter()
-            .map(|snapshot| NodeSnapshot {
-                peers: snapshot.peers.len(),
-                stats: snapshot.stats,
-                footprint: snapshot.footprint,
-            })
-            .collect()
-    }
-
-    /// The drivers' own snapshots of `nodes`, as [`Turmoil::ask_snapshots`] asks.
-    fn ask(&mut self, nodes: &[usize]) -> Vec<driver::Snapshot> {
+    fn ask_drivers(&mut self, nodes: &[usize]) -> Vec<driver::Snapshot> {
         self.begin_step();
         let replies: Vec<_> = nodes
             .iter()
@@ -605,6 +524,61 @@ impl Drop for Turmoil {
         // drops, and inside the runtime, whose timers the tasks hold.
         let _runtime = self.rt.enter();
         drop(self.set.take());
+    }
+}
+
+impl Drivers for Turmoil {
+    fn lives(&mut self) -> &mut Lives {
+        &mut self.gone
+    }
+
+    fn config(&self) -> &SwarmConfig {
+        &self.config
+    }
+
+    fn ask(&mut self, nodes: &[usize]) -> Vec<driver::Snapshot> {
+        self.ask_drivers(nodes)
+    }
+
+    /// Its task is never polled again.
+    fn take_down(&mut self, node: usize) {
+        self.shared.set_down(node);
+    }
+
+    /// Queues `control` for node `node`'s driver; it sees it at the next step.
+    fn send_control(&self, node: usize, control: Control) {
+        self.controls[node]
+            .try_send(control)
+            .unwrap_or_else(|error| panic!("node {node}'s control channel: {error}"));
+    }
+
+    /// Node `index` runs again from now as a new process ([`SwarmConfig::build_life`])
+    /// knowing `bootstrap`, and bootstraps.
+    fn revive(&mut self, index: usize, bootstrap: Vec<SocketAddr>) {
+        let life = self.lives[index].map_or(0, |life| life + 1);
+        let now = self.now();
+        let node = self
+            .config
+            .build_life(index, addr_of(index), bootstrap, life, now);
+        if let Some(old) = self.tasks[index].take() {
+            old.abort();
+        }
+        self.tables.clear(index);
+        self.pending[index].clear();
+        self.shared.set_up(index);
+        self.spawn(index, node, life);
+        let (reply, rx) = oneshot::channel();
+        self.send_control(
+            index,
+            Control::Run {
+                command: Command::Bootstrap,
+                reply,
+            },
+        );
+        self.pending[index].push(Pending {
+            tag: None,
+            reply: rx,
+        });
     }
 }
 
@@ -682,79 +656,33 @@ impl Engine for Turmoil {
         self.tables.sizes()
     }
 
-    /// Asks every driver still running ([`Turmoil::ask_snapshots`]); a node that
-    /// left shows as it was when it left.
+    /// Asks every driver still running; a node that left shows as it was when it
+    /// left.
     fn snapshots(&mut self) -> Vec<NodeSnapshot> {
-        let live: Vec<usize> = (0..self.ids.len())
-            .filter(|&node| self.departed[node].is_none())
-            .collect();
-        let mut asked = self.ask_snapshots(&live).into_iter();
-        (0..self.ids.len())
-            .map(|node| match &self.departed[node] {
-                Some(snapshot) => snapshot.clone(),
-                None => asked.next().expect("one snapshot per live node"),
-            })
-            .collect()
+        drivers::snapshots(self)
     }
 
-    /// Like a leave, keeping the addresses of each node's routing table for a restart
-    /// with `keep_table`.
     fn crash(&mut self, nodes: &[usize]) {
-        let nodes: Vec<usize> = nodes
-            .iter()
-            .copied()
-            .filter(|&node| self.departed[node].is_none())
-            .collect();
-        let snapshots = self.ask(&nodes);
-        for (node, snapshot) in nodes.into_iter().zip(snapshots) {
-            self.saved[node] = snapshot.peers.iter().map(|c| c.addr).collect();
-            self.departed[node] = Some(NodeSnapshot {
-                peers: snapshot.peers.len(),
-                stats: snapshot.stats,
-                footprint: snapshot.footprint,
-            });
-            self.shared.set_down(node);
-        }
+        drivers::crash(self, nodes);
     }
 
     /// Aborts each crashed node's task (its socket closes when the task drops) and
     /// starts a new one with a new node on the same host.
     fn restart(&mut self, nodes: &[usize], keep_table: bool) {
-        for &node in nodes {
-            let mut bootstrap = Vec::new();
-            if keep_table {
-                bootstrap = std::mem::take(&mut self.saved[node]);
-            }
-            for b in self.bootstrap_addrs(node) {
-                if !bootstrap.contains(&b) {
-                    bootstrap.push(b);
-                }
-            }
-            self.revive(node, bootstrap);
-        }
+        drivers::restart(self, nodes, keep_table);
     }
 
     fn join(&mut self, nodes: &[usize]) {
-        for &node in nodes {
-            let bootstrap = self.bootstrap_addrs(node);
-            self.revive(node, bootstrap);
-        }
+        drivers::join(self, nodes);
     }
 
-    /// Snapshots the leaving nodes, has each say goodbye in the next step, and takes
-    /// them off the network at the end of that step.
+    /// Each says goodbye in the next step and is taken off the network at its end.
     fn leave_gracefully(&mut self, nodes: &[usize]) {
-        for node in self.depart(nodes) {
-            self.send_control(node, Control::Leave);
-            self.leaving.push(node);
-        }
+        drivers::leave_gracefully(self, nodes);
     }
 
-    /// Snapshots the leaving nodes (their counters belong in the report), then stops
-    /// polling their tasks and drops whatever arrives for them.
+    /// Stops polling the nodes' tasks and drops whatever arrives for them.
     fn leave(&mut self, nodes: &[usize]) {
-        for node in self.depart(nodes) {
-            self.shared.set_down(node);
-        }
+        drivers::leave(self, nodes);
     }
 }
