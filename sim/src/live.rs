@@ -4,7 +4,9 @@
 //! 127.0.0.1, finding each other by loopback multicast (and bootstrap addresses when
 //! given). `node` starts one node per process, its identity optionally kept in a key
 //! file. Both print one line per node, `node <id-hex> udp <addr> api http://<addr>`,
-//! log discoveries and verifications, and shut down cleanly on Ctrl-C or SIGTERM.
+//! then `dashboard http://<addr>/`, the page of the first node's API that watches every
+//! node of the process; they log discoveries and verifications, and shut down cleanly
+//! on Ctrl-C or SIGTERM.
 
 use std::fs;
 use std::io::{self, Write as _};
@@ -203,9 +205,12 @@ pub fn run_live(args: &LiveArgs) -> ExitCode {
 /// so a swarm restarted with the same seed never reuses one.
 fn live_configs(args: &LiveArgs) -> Vec<LiveConfig> {
     let mut seeds = args.seed.map(ChaCha8Rng::seed_from_u64);
+    // One roster for the process: each node's dashboard watches them all.
+    let roster = live::http::Roster::default();
     (0..args.nodes)
         .map(|_| {
             let mut config = base_config(&args.common);
+            config.roster = roster.clone();
             if let Some(rng) = &mut seeds {
                 config.identity = Identity::from_rng(rng);
             }
@@ -258,6 +263,13 @@ async fn serve(mut nodes: Vec<LiveNode>, quiet: bool) -> ExitCode {
             Some(api) => say!("node {} udp {} api http://{api}", node.id, node.udp),
             None => say!("node {} udp {}", node.id, node.udp),
         }
+    }
+    if let Some(api) = nodes.first().and_then(|node| node.api) {
+        let watched = match nodes.len() {
+            1 => "the node".to_owned(),
+            n => format!("all {n} nodes"),
+        };
+        say!("dashboard http://{api}/ (watches {watched} live; open it in a browser)");
     }
     let _ = io::stdout().flush();
     let mut summary = tokio::time::interval(Duration::from_secs(5));

@@ -7,21 +7,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod cli;
+
+use cli::chromium;
+
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dswarm-html-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
-}
-
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
 }
 
 fn headless(browser: &str, args: &[&str], page: &Path) -> std::process::Output {

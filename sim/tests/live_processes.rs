@@ -2,10 +2,14 @@
 //! stop cleanly on SIGTERM.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+mod cli;
+
+use cli::private_group;
 
 struct Process {
     child: Child,
@@ -18,18 +22,6 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn private_group() -> SocketAddr {
-    let probe = UdpSocket::bind("127.0.0.1:0").expect("a free port");
-    let port = probe.local_addr().unwrap().port();
-    let ip = Ipv4Addr::new(
-        239,
-        255,
-        (std::process::id() % 250) as u8 + 1,
-        (port % 250) as u8 + 2,
-    );
-    SocketAddr::V4(SocketAddrV4::new(ip, port))
 }
 
 fn start(group: SocketAddr) -> Process {

@@ -16,6 +16,8 @@
 //! | `GET /api/topic/{topic-hex}` | the peers announced under a topic |
 //! | `POST /api/stream/{id-hex}` | finds the peer, opens a stream to it, sends the body (at most 64 KiB), ends it, and answers with what the peer sent back (at most 1 MiB); `x-dswarm-path` and `x-dswarm-handshake` say how |
 //! | `GET /metrics` | the node's counters in the Prometheus text format |
+//! | `GET /dht` | a WebSocket: every route above as a JSON-RPC 2.0 method, and the node's events as notifications (see [`super::ws`]) |
+//! | `GET /` | the dashboard: one self-contained page that watches the node (and every node of its process) over `/dht` |
 //!
 //! A salt is the path segment's UTF-8 bytes (percent-decoded), at most 32. Values come
 //! back as `value` (the text, or `null` when the bytes are not UTF-8) and `value_hex`.
@@ -50,6 +52,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::driver::{Control, Finished, Snapshot};
 use super::http::{self, Guard};
 use super::stream::{LiveStream, StreamControl};
+use super::ws::{self, Events};
 use crate::proto::id::Key;
 use crate::proto::lookup::Found;
 use crate::proto::node::{
@@ -77,11 +80,25 @@ pub struct ApiState {
     pub query_timeout: Duration,
     /// Who may call, and what was refused.
     pub guard: Guard,
+    /// Its events, for the WebSocket's subscribers.
+    pub events: Events,
 }
 
 /// An API error: a status and a message, sent as `{"error": message}`.
 #[derive(Debug)]
 pub struct ApiError(StatusCode, String);
+
+impl ApiError {
+    /// An error of `status` saying `message`.
+    pub fn new(status: StatusCode, message: String) -> ApiError {
+        ApiError(status, message)
+    }
+
+    /// Its status and message.
+    pub fn parts(self) -> (StatusCode, String) {
+        (self.0, self.1)
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -105,6 +122,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/topic/{topic}", get(topic))
         .route("/api/stream/{id}", post(stream))
         .route("/metrics", get(metrics))
+        .route("/dht", get(ws::upgrade))
+        .route("/", get(dashboard))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::map_response(json_errors))
@@ -176,6 +195,7 @@ async fn snapshot(state: &ApiState) -> Result<Snapshot, ApiError> {
 }
 
 async fn run(state: &ApiState, command: Command) -> Result<Finished, ApiError> {
+    let name = command_name(&command);
     let answer = ask(state, |reply| Control::Run { command, reply }).await?;
     let finished = tokio::time::timeout(state.query_timeout, answer)
         .await
@@ -186,12 +206,69 @@ async fn run(state: &ApiState, command: Command) -> Result<Finished, ApiError> {
             )
         })?
         .map_err(|_| gone())?;
+    if let Ok(finished) = &finished {
+        // The driver answers the caller, not the event stream: its subscribers hear of
+        // the API's queries here.
+        let mut event = super::ws::event_json(&crate::proto::node::Event::QueryFinished {
+            query: finished.query,
+            elapsed: finished.elapsed,
+            outcome: finished.outcome.clone(),
+        });
+        event["command"] = Value::from(name);
+        state.events.publish_json(event);
+    }
     finished.map_err(|error| match error {
         CommandError::NoPeers => ApiError(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
         // The handlers check sizes first; this is the node's own check agreeing.
         CommandError::TooLarge { .. } => ApiError(StatusCode::PAYLOAD_TOO_LARGE, error.to_string()),
         other => ApiError(StatusCode::CONFLICT, other.to_string()),
     })
+}
+
+/// A command's name, for the events of the queries the API runs.
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::PingClosest(_) => "ping",
+        Command::FindNode(_) => "lookup",
+        Command::Connect(_) => "connect",
+        Command::ImmutablePut(_) => "immutable_put",
+        Command::ImmutableGet(_) => "immutable_get",
+        Command::MutablePut { .. } => "mutable_put",
+        Command::MutableGet { .. } => "mutable_get",
+        Command::Announce { .. } => "announce",
+        Command::Unannounce(_) => "unannounce",
+        Command::TopicLookup(_) => "topic",
+        _ => "other",
+    }
+}
+
+/// `GET /`: the dashboard, one self-contained page (its script inline, nothing fetched
+/// from elsewhere) that watches this node, and every node of its process, over `/dht`.
+async fn dashboard() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        DASHBOARD,
+    )
+        .into_response()
+}
+
+/// The dashboard page.
+pub const DASHBOARD: &str = include_str!("dashboard.html");
+
+/// This process's nodes, for the `swarm` method: each one's id and API address.
+pub(super) fn swarm(state: &ApiState) -> Value {
+    let mut members = state.guard.roster.members();
+    if members.is_empty() {
+        members.push((state.id, state.guard.address));
+    }
+    let nodes: Vec<Value> = members
+        .iter()
+        .map(|(id, api)| json!({ "id": id.to_string(), "api": api.to_string() }))
+        .collect();
+    json!({ "self": state.id.to_string(), "nodes": nodes })
 }
 
 /// The error for an outcome a handler did not expect of its command.
@@ -295,7 +372,7 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
-async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let s = snapshot(&state).await?;
     Ok(Json(json!({
         "id": s.id.to_string(),
@@ -322,7 +399,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> 
     })))
 }
 
-async fn peers(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn peers(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let s = snapshot(&state).await?;
     let peers: Vec<Value> = s
         .peers
@@ -340,7 +417,7 @@ async fn peers(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "id": s.id.to_string(), "peers": peers })))
 }
 
-async fn ping(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn ping(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let finished = run(&state, Command::PingClosest(3)).await?;
     let QueryOutcome::PingedClosest(results) = finished.outcome else {
         return Err(ApiError(
@@ -355,7 +432,7 @@ async fn ping(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "peers": peers })))
 }
 
-async fn lookup(
+pub(super) async fn lookup(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -425,7 +502,7 @@ async fn connect_to(
 
 /// `GET /api/connect/{id}`: find the peer by its key and open a session with it;
 /// which path it took (direct, punched, relayed, mailbox).
-async fn connect(
+pub(super) async fn connect(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -500,7 +577,7 @@ async fn stream(
         .into_response())
 }
 
-async fn immutable_put(
+pub(super) async fn immutable_put(
     State(state): State<ApiState>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -512,7 +589,7 @@ async fn immutable_put(
     }
 }
 
-async fn immutable_get(
+pub(super) async fn immutable_get(
     State(state): State<ApiState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -535,12 +612,12 @@ async fn immutable_get(
 /// `PUT /api/mutable/{salt}`'s query string.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct MutablePutParams {
+pub(super) struct MutablePutParams {
     /// The version to write; the node picks one above its last when absent.
     seq: Option<u64>,
 }
 
-async fn mutable_put(
+pub(super) async fn mutable_put(
     State(state): State<ApiState>,
     Path(salt): Path<String>,
     Query(params): Query<MutablePutParams>,
@@ -570,14 +647,14 @@ async fn mutable_put(
 /// `GET /api/mutable/{pubkey}/{salt}`'s query string.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-struct MutableGetParams {
+pub(super) struct MutableGetParams {
     /// The lowest `seq` acceptable.
     seq: u64,
     /// Ask every holder and keep the highest `seq`.
     latest: bool,
 }
 
-async fn mutable_get(
+pub(super) async fn mutable_get(
     State(state): State<ApiState>,
     Path((public_key, salt)): Path<(String, String)>,
     Query(params): Query<MutableGetParams>,
@@ -608,7 +685,7 @@ struct AnnounceBody {
     relays: Vec<String>,
 }
 
-async fn announce(
+pub(super) async fn announce(
     State(state): State<ApiState>,
     Path(topic): Path<String>,
     body: Bytes,
@@ -645,7 +722,7 @@ async fn announce(
     }
 }
 
-async fn unannounce(
+pub(super) async fn unannounce(
     State(state): State<ApiState>,
     Path(topic): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -660,7 +737,7 @@ async fn unannounce(
     }
 }
 
-async fn topic(
+pub(super) async fn topic(
     State(state): State<ApiState>,
     Path(topic): Path<String>,
 ) -> Result<Json<Value>, ApiError> {

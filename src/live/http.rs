@@ -9,8 +9,10 @@
 //!
 //! - **Requests from web pages are refused** ([`check`], 403): a `Host` other than the
 //!   API's own address (`127.0.0.1:PORT`, `[::1]:PORT` or `localhost:PORT`), an
-//!   `Origin` other than the API's own, or a request the browser marks as coming from
-//!   another site (`Sec-Fetch-Site: cross-site` or `same-site`). This holds on every
+//!   `Origin` other than the API's own or another node's of the same process (the
+//!   [`Roster`]: a dashboard served by one node of `dswarm live` watches them all), or
+//!   a request the browser marks as coming from another site (`Sec-Fetch-Site:
+//!   cross-site`, or `same-site` from a page none of those nodes served). This holds on every
 //!   route: the GETs that act (ping, lookup, connect) too. `curl` sends its target as
 //!   `Host` and neither of the other two, so it is unaffected.
 //! - **Connections are bounded**: at most [`CONNECTIONS`] at once (the next waits for
@@ -22,7 +24,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -35,6 +37,8 @@ use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+
+use crate::proto::NodeId;
 
 /// The most connections the API holds open at once.
 pub const CONNECTIONS: usize = 64;
@@ -55,20 +59,58 @@ pub struct Refused {
     pub cross_site: AtomicU64,
 }
 
-/// Who may call: the API's own address, and what it counts.
+/// The nodes of one process (all of `dswarm live`'s; `dswarm node`'s one) and their
+/// APIs' addresses: a page one of them serves (the dashboard) may call all of them.
+#[derive(Clone, Debug, Default)]
+pub struct Roster(Arc<RwLock<Vec<(NodeId, SocketAddr)>>>);
+
+impl Roster {
+    /// Adds a node and its API's address.
+    pub fn add(&self, id: NodeId, api: SocketAddr) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((id, api));
+    }
+
+    /// Every node and its API's address, in the order they were added.
+    pub fn members(&self) -> Vec<(NodeId, SocketAddr)> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Whether `host` (a `Host` header, or an origin's `host:port`) names the API at
+/// `address`.
+fn names(address: SocketAddr, host: &str) -> bool {
+    host == address.to_string() || host == format!("localhost:{}", address.port())
+}
+
+/// Who may call: the API's own address, its process's other nodes, and what it
+/// counts.
 #[derive(Clone, Debug)]
 pub struct Guard {
     /// The address the API listens on.
     pub address: SocketAddr,
     /// What it refused.
     pub refused: Arc<Refused>,
+    /// The nodes of its process: pages they serve may call this API too.
+    pub roster: Roster,
 }
 
 impl Guard {
     /// Whether `host` (a `Host` header, or an origin's `host:port`) names the API.
     fn is_own(&self, host: &str) -> bool {
-        let port = self.address.port();
-        host == self.address.to_string() || host == format!("localhost:{port}")
+        names(self.address, host)
+    }
+
+    /// Whether `host` names the API of a node of this process (this one included).
+    fn is_sibling(&self, host: &str) -> bool {
+        self.is_own(host)
+            || self
+                .roster
+                .members()
+                .iter()
+                .any(|&(_, api)| names(api, host))
     }
 }
 
@@ -90,12 +132,14 @@ fn refusal(guard: &Guard, headers: &HeaderMap) -> Option<String> {
             guard.address
         ));
     }
-    let foreign_origin = text("origin").filter(|origin| {
-        let host = origin.strip_prefix("http://").unwrap_or("");
-        !guard.is_own(host)
-    });
-    let fetch_site =
-        text("sec-fetch-site").filter(|site| matches!(*site, "cross-site" | "same-site"));
+    let origin = text("origin");
+    let sibling =
+        origin.is_some_and(|origin| guard.is_sibling(origin.strip_prefix("http://").unwrap_or("")));
+    let foreign_origin = origin.filter(|_| !sibling);
+    // A page of a sibling node (another port of 127.0.0.1) is `same-site`; any other
+    // page of the same site is not ours.
+    let fetch_site = text("sec-fetch-site")
+        .filter(|site| *site == "cross-site" || (*site == "same-site" && !sibling));
     if let Some(from) = foreign_origin.or(fetch_site) {
         guard.refused.cross_site.fetch_add(1, Ordering::Relaxed);
         return Some(format!(
@@ -128,7 +172,10 @@ pub async fn serve(listener: TcpListener, router: Router) {
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(TokioIo::new(stream), service)
+                // `/dht`'s WebSocket: the upgraded connection leaves this one (and its
+                // lifetime); the WebSocket's own bounds are in `ws`.
+                .with_upgrades();
             let _ = tokio::time::timeout(LIFETIME, connection).await;
             drop(permit);
         });

@@ -40,6 +40,7 @@ pub mod http;
 pub mod owned;
 pub mod socket;
 pub mod stream;
+pub mod ws;
 
 impl Identity {
     /// A fresh identity from the operating system's randomness.
@@ -73,6 +74,9 @@ pub struct LiveConfig {
     /// Keep what the node publishes in this file, and publish again at start what it
     /// holds ([`owned`]); `None` keeps nothing.
     pub records: Option<PathBuf>,
+    /// The nodes of this process, which the node joins: pages any of them serves (the
+    /// dashboard) may call its API. Share one among the nodes of a process.
+    pub roster: http::Roster,
 }
 
 impl LiveConfig {
@@ -91,6 +95,7 @@ impl LiveConfig {
             multicast_ttl: 0,
             query_timeout: Duration::from_secs(10),
             records: None,
+            roster: http::Roster::default(),
         }
     }
 }
@@ -217,11 +222,27 @@ pub async fn spawn(config: LiveConfig) -> io::Result<LiveNode> {
     };
     tracing::info!(%id, %udp, "node starting");
     let (control, control_rx) = mpsc::channel(64);
+    let (driver_events, mut from_driver) = mpsc::unbounded_channel();
     let (events_tx, events) = mpsc::unbounded_channel();
+    // Every event goes to the WebSocket's subscribers as well as to `LiveNode::events`.
+    let bus = ws::Events::default();
+    let publish = bus.clone();
+    tokio::spawn(async move {
+        while let Some(event) = from_driver.recv().await {
+            publish.publish(&event);
+            let _ = events_tx.send(event);
+        }
+    });
     #[allow(clippy::disallowed_methods)] // the driver's epoch: the one monotonic clock read
     let epoch = tokio::time::Instant::now();
     let driver = tokio::spawn(driver::run_keeping(
-        socket, multicast, node, epoch, control_rx, events_tx, owned,
+        socket,
+        multicast,
+        node,
+        epoch,
+        control_rx,
+        driver_events,
+        owned,
     ));
 
     let (api, server) = match config.api {
@@ -236,8 +257,11 @@ pub async fn spawn(config: LiveConfig) -> io::Result<LiveNode> {
                 guard: http::Guard {
                     address: api,
                     refused: Default::default(),
+                    roster: config.roster.clone(),
                 },
+                events: bus,
             });
+            config.roster.add(id, api);
             let server = tokio::spawn(http::serve(listener, router));
             (Some(api), Some(server))
         }
