@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use dswarm::harness::{Swarm, SwarmConfig};
 use dswarm::proto::lookup::Found;
-use dswarm::proto::node::{Config, PingResult, QueryError, Via};
+use dswarm::proto::node::{Config, PingResult, QueryError, RecordKind, Via};
 use dswarm::proto::table::BUCKETS;
 use dswarm::proto::{wire, Command, CommandError, CryptoSuite, Event, NodeId, QueryOutcome, Time};
 
@@ -699,4 +699,63 @@ fn every_request_arrives_once_on_a_lossless_network_even_when_peers_dial_each_ot
     assert!(sent > 1_000, "a join of 80 nodes sends requests: {sent}");
     assert_eq!((retried, limited), (0, 0), "nothing lost, nothing refused");
     assert_eq!(received, sent, "no request arrived twice");
+}
+
+/// What an application watching a node learns of its sessions and its store: a
+/// goodbye closes the session on the other side (`SessionClosed`), and a value a peer
+/// writes is announced by each node that stores it (`RecordStored`).
+#[test]
+fn closed_sessions_and_stored_records_are_events() {
+    let mut swarm = Swarm::new(SwarmConfig {
+        nodes: 30,
+        seed: 5,
+        ..SwarmConfig::default()
+    });
+    swarm.run_until(secs(10));
+    swarm.record_events();
+    let value = b"watched".to_vec();
+    let finished = swarm
+        .run_command(
+            4,
+            Command::ImmutablePut(value.clone()),
+            Duration::from_secs(10),
+        )
+        .expect("finishes");
+    let QueryOutcome::Stored(result) = finished.outcome else {
+        panic!("{:?}", finished.outcome);
+    };
+    assert!(result.stored > 0);
+    let writer = swarm.nodes()[4].id();
+    let key = dswarm::proto::store::immutable_key(&value);
+    let stored: Vec<usize> = swarm
+        .events()
+        .iter()
+        .filter(|(_, _, e)| {
+            *e == Event::RecordStored {
+                kind: RecordKind::Immutable,
+                key,
+                writer,
+            }
+        })
+        .map(|&(_, node, _)| node)
+        .collect();
+    assert_eq!(stored.len(), result.stored, "one event per holder");
+    assert!(!stored.contains(&4));
+
+    let leaving = swarm.nodes()[9].id();
+    let peers_of_leaver = (0..30)
+        .filter(|&n| n != 9 && swarm.nodes()[n].has_session(&leaving))
+        .count();
+    assert!(peers_of_leaver > 0);
+    swarm.leave_gracefully(9);
+    swarm.run_until(secs(22));
+    let closed = swarm
+        .events()
+        .iter()
+        .filter(|(_, _, e)| *e == Event::SessionClosed { id: leaving })
+        .count();
+    assert_eq!(
+        closed, peers_of_leaver,
+        "each peer with a session heard the goodbye"
+    );
 }

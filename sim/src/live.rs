@@ -323,6 +323,12 @@ async fn serve(mut nodes: Vec<LiveNode>, quiet: bool) -> ExitCode {
                     say!("{id:?} punch to {peer:?} failed: {reason:?}")
                 }
                 Event::Stream(event) => say!("{id:?} stream {event:?}"),
+                Event::SessionClosed { id: peer } => {
+                    say!("{id:?} closed its session with {peer:?}")
+                }
+                Event::RecordStored { kind, key, writer } => {
+                    say!("{id:?} stored {kind:?} {key:?} for {writer:?}")
+                }
                 Event::QueryFinished { .. } | Event::TopicPeers { .. } => {}
             }
         }

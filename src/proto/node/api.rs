@@ -246,6 +246,18 @@ pub enum Via {
     Rpc,
 }
 
+/// The kinds of records a node holds for others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// An immutable value.
+    Immutable,
+    /// A mutable record.
+    Mutable,
+    /// An announcement under a topic.
+    Announcement,
+}
+
 /// Something the application may want to know.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Event {
@@ -264,6 +276,21 @@ pub enum Event {
         id: NodeId,
         /// Its address.
         addr: SocketAddr,
+    },
+    /// A session closed: the peer said goodbye, went idle, or made room for another.
+    SessionClosed {
+        /// The peer.
+        id: NodeId,
+    },
+    /// This node stored a record a peer wrote to it.
+    RecordStored {
+        /// What kind of record.
+        kind: RecordKind,
+        /// The key it is held under: an immutable value's hash, a mutable record's
+        /// key, an announcement's topic.
+        key: Key,
+        /// The proven peer that wrote it.
+        writer: NodeId,
     },
     /// A handshake this node dialled failed.
     HandshakeFailed {

@@ -738,6 +738,7 @@ impl Node {
             SessionEvent::Closed { peer } => {
                 self.rates.forget(&peer);
                 self.relay_rates.forget(&peer);
+                self.events.push_back(Event::SessionClosed { id: peer });
             }
         }
     }

@@ -44,7 +44,7 @@ use std::net::SocketAddr;
 
 use super::{
     Command, CommandError, Event, LookupKind, Node, Purpose, Query, QueryError, QueryId,
-    QueryOutcome, StoreResult,
+    QueryOutcome, RecordKind, StoreResult,
 };
 use crate::proto::id::{Key, NodeId};
 use crate::proto::lookup::{Found, LookupResult};
@@ -663,6 +663,20 @@ impl Node {
         self.drive_fanout(now, query);
     }
 
+    /// Tells the application of a record stored for `writer`.
+    fn note_stored(
+        &mut self,
+        result: &Result<(), Refusal>,
+        kind: RecordKind,
+        key: Key,
+        writer: NodeId,
+    ) {
+        if result.is_ok() {
+            self.events
+                .push_back(Event::RecordStored { kind, key, writer });
+        }
+    }
+
     /// Answers a record request of `peer`, which sent it from `from`.
     pub(super) fn answer_record_request(
         &mut self,
@@ -685,25 +699,36 @@ impl Node {
                 unreachable!("answered by the node")
             }
             Request::ImmutablePut { token, value } => {
-                stored(self.store.put_immutable(now, &peer, &from, &token, value))
+                let key = immutable_key(&value);
+                let result = self.store.put_immutable(now, &peer, &from, &token, value);
+                self.note_stored(&result, RecordKind::Immutable, key, peer);
+                stored(result)
             }
             Request::ImmutableGet { key } => Response::Immutable {
                 value: self.store.get_immutable(&key).map(<[u8]>::to_vec),
             },
-            Request::MutablePut { token, record } => stored(
-                self.store
-                    .put_mutable(now, crypto, &peer, &from, &token, record),
-            ),
+            Request::MutablePut { token, record } => {
+                let key = record.key();
+                let result = self
+                    .store
+                    .put_mutable(now, crypto, &peer, &from, &token, record);
+                self.note_stored(&result, RecordKind::Mutable, key, peer);
+                stored(result)
+            }
             Request::MutableGet { key, seq } => Response::Mutable {
                 record: self.store.get_mutable(&key, seq).cloned(),
             },
             Request::Announce {
                 token,
                 announcement,
-            } => stored(
-                self.store
-                    .announce(at, crypto, &peer, &from, &token, announcement),
-            ),
+            } => {
+                let key = announcement.topic;
+                let result = self
+                    .store
+                    .announce(at, crypto, &peer, &from, &token, announcement);
+                self.note_stored(&result, RecordKind::Announcement, key, peer);
+                stored(result)
+            }
             Request::Unannounce { token, unannounce } => {
                 stored(
                     self.store
