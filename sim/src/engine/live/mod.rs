@@ -128,12 +128,13 @@ impl Live {
                 .map(|i| {
                     let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
                     let socket =
-                        socket::unicast(bind, Ipv4Addr::LOCALHOST, 0).unwrap_or_else(|e| {
-                            panic!(
+                        socket::unicast(bind, socket::Interface::V4(Ipv4Addr::LOCALHOST), 0)
+                            .unwrap_or_else(|e| {
+                                panic!(
                                 "cannot bind node {i}'s socket on 127.0.0.1: {e} (each live node \
                              takes a file descriptor: see `ulimit -n`)"
                             )
-                        });
+                            });
                     Port::new(socket)
                 })
                 .collect();
@@ -455,7 +456,10 @@ async fn groups(segments: usize, probe: &Port) -> (Vec<tokio::net::UdpSocket>, S
     let mut groups = Vec::with_capacity(segments);
     for s in 0..segments {
         let ip = Ipv4Addr::new(239, 254, (s >> 8) as u8, (s & 0xff) as u8);
-        match socket::multicast(SocketAddr::from((ip, 0)), Ipv4Addr::LOCALHOST) {
+        match socket::multicast(
+            SocketAddr::from((ip, 0)),
+            socket::Interface::V4(Ipv4Addr::LOCALHOST),
+        ) {
             Ok(group) => groups.push(group),
             Err(error) => return (Vec::new(), format!("emulated: cannot join {ip}: {error}")),
         }
