@@ -7,10 +7,18 @@
 //! then `dashboard http://<addr>/`, the page of the first node's API that watches every
 //! node of the process; they log discoveries and verifications, and shut down cleanly
 //! on Ctrl-C or SIGTERM.
+//!
+//! IPv6: `live --ipv6` puts the nodes on `[::1]`, and `node --udp [::1]:PORT` one node;
+//! their beacons go to an `ff12::` group on `lo` ([`live::socket::DEFAULT_GROUP_V6`])
+//! and mailboxes to groups in `ff1e::/16`. Before starting such nodes with multicast,
+//! a probe checks that IPv6 multicast works on `lo`. Where it does not, `live` says so
+//! and has every node bootstrap from the first instead; `node` stops with exit code 2
+//! and the probe's error (give it `--no-multicast --bootstrap`). The HTTP API stays on
+//! 127.0.0.1.
 
 use std::fs;
 use std::io::{self, Write as _};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -34,9 +42,10 @@ pub struct Common {
     /// Addresses to bootstrap from (repeat for several).
     #[arg(long)]
     bootstrap: Vec<SocketAddr>,
-    /// The multicast group beacons go to.
-    #[arg(long, default_value_t = live::socket::DEFAULT_GROUP)]
-    multicast_group: SocketAddr,
+    /// The multicast group beacons go to (default: 239.255.77.77:17760, or
+    /// [ff12::7777]:17760 for nodes on IPv6). Of the nodes' family.
+    #[arg(long)]
+    multicast_group: Option<SocketAddr>,
     /// Multicast TTL: 0 keeps beacons on this host, 1 reaches the LAN.
     #[arg(long, default_value_t = 0)]
     multicast_ttl: u32,
@@ -66,6 +75,9 @@ pub struct LiveArgs {
     /// run (default: from the OS). Ephemeral handshake keys always come from the OS.
     #[arg(long)]
     seed: Option<u64>,
+    /// Put the nodes on [::1] (IPv6 loopback), beaconing to an ff12:: group on `lo`.
+    #[arg(long)]
+    ipv6: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -113,14 +125,20 @@ fn cookie_load(s: &str) -> Result<usize, String> {
     }
 }
 
-fn base_config(common: &Common) -> LiveConfig {
+/// A node bound to `udp`, as `common` says.
+fn base_config(common: &Common, udp: SocketAddr) -> LiveConfig {
     let mut config = LiveConfig::localhost();
+    config.udp = udp;
     if let Some(load) = common.cookie_load {
         config.node.sessions.cookie_load = load;
     }
     config.node.network_key = common.network_key.unwrap_or(DEFAULT_NETWORK_KEY);
     config.node.bootstrap = common.bootstrap.clone();
-    config.group = (!common.no_multicast).then_some(common.multicast_group);
+    config.group = (!common.no_multicast).then(|| {
+        common
+            .multicast_group
+            .unwrap_or(live::socket::default_group(udp))
+    });
     config.multicast_ttl = common.multicast_ttl;
     config.node.mailbox = common.mailbox;
     config
@@ -186,8 +204,26 @@ pub fn run_live(args: &LiveArgs) -> ExitCode {
         if let Some(seed) = args.seed {
             say!("seed {seed}");
         }
-        let mut nodes = Vec::new();
-        for config in live_configs(args) {
+        let mut configs = live_configs(args);
+        // Where the kernel carries no IPv6 multicast over `lo`, the swarm still forms:
+        // every node bootstraps from the first instead.
+        let chain = match ipv6_multicast_error(&configs[0]).await {
+            Some(error) => {
+                eprintln!(
+                    "warning: IPv6 multicast does not work here ({error}; Linux may have no \
+                     IPv6 multicast route on `lo`): the nodes bootstrap from the first one \
+                     instead"
+                );
+                configs.iter_mut().for_each(|config| config.group = None);
+                true
+            }
+            None => false,
+        };
+        let mut nodes: Vec<LiveNode> = Vec::new();
+        for mut config in configs {
+            if let (true, Some(first)) = (chain, nodes.first()) {
+                config.node.bootstrap.push(first.udp);
+            }
             match live::spawn(config).await {
                 Ok(node) => nodes.push(node),
                 Err(error) => {
@@ -205,11 +241,15 @@ pub fn run_live(args: &LiveArgs) -> ExitCode {
 /// so a swarm restarted with the same seed never reuses one.
 fn live_configs(args: &LiveArgs) -> Vec<LiveConfig> {
     let mut seeds = args.seed.map(ChaCha8Rng::seed_from_u64);
+    let udp = match args.ipv6 {
+        true => SocketAddr::from((Ipv6Addr::LOCALHOST, 0)),
+        false => SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+    };
     // One roster for the process: each node's dashboard watches them all.
     let roster = live::http::Roster::default();
     (0..args.nodes)
         .map(|_| {
-            let mut config = base_config(&args.common);
+            let mut config = base_config(&args.common, udp);
             config.roster = roster.clone();
             if let Some(rng) = &mut seeds {
                 config.identity = Identity::from_rng(rng);
@@ -221,8 +261,7 @@ fn live_configs(args: &LiveArgs) -> Vec<LiveConfig> {
 
 /// Runs `dswarm node`.
 pub fn run_node(args: &NodeArgs) -> ExitCode {
-    let mut config = base_config(&args.common);
-    config.udp = args.udp;
+    let mut config = base_config(&args.common, args.udp);
     config.api = Some(args.api);
     if !args.api.ip().is_loopback() {
         eprintln!("error: --api must be a loopback address, not {}", args.api);
@@ -243,6 +282,9 @@ pub fn run_node(args: &NodeArgs) -> ExitCode {
         Err(code) => return code,
     };
     rt.block_on(async {
+        if let Some(code) = check_ipv6(&config).await {
+            return code;
+        }
         match live::spawn(config).await {
             Ok(node) => match args.pipe.clone() {
                 Some(pipe) => crate::pipe::run(node, pipe, shutdown_signal()).await,
@@ -254,6 +296,30 @@ pub fn run_node(args: &NodeArgs) -> ExitCode {
             }
         }
     })
+}
+
+/// For a node on IPv6 with multicast: why IPv6 multicast does not work here
+/// ([`live::socket::probe`]), or `None` when it does (or the node has none to use).
+async fn ipv6_multicast_error(config: &LiveConfig) -> Option<io::Error> {
+    let group = config.group.filter(|_| config.udp.is_ipv6())?;
+    let probed = match live::socket::Interface::for_udp(config.udp) {
+        Ok(interface) => live::socket::probe(config.udp, group, interface).await,
+        Err(error) => Err(error),
+    };
+    probed.err()
+}
+
+/// For `dswarm node` on IPv6 with multicast: `Some(2)`, said on stderr, where IPv6
+/// multicast does not work here. Without multicast, binding `[::1]` is the only
+/// check, and `spawn` makes it.
+async fn check_ipv6(config: &LiveConfig) -> Option<ExitCode> {
+    let error = ipv6_multicast_error(config).await?;
+    eprintln!(
+        "error: IPv6 multicast does not work here: {error}\n\
+         (Linux may have no IPv6 multicast route on `lo`, or deliver none over it; \
+         run with --no-multicast and --bootstrap [::1]:PORT instead)"
+    );
+    Some(ExitCode::from(2))
 }
 
 /// Prints the nodes, logs their events and summaries, and waits for Ctrl-C or SIGTERM.

@@ -390,6 +390,10 @@ pub struct NetworkSpec {
     pub clock_skew: ClockSkew,
     /// `nat`: the shares of the nodes behind each kind of NAT; all open by default.
     pub nat: NatSpec,
+    /// `ipv6`: the share of the nodes, `0..=1`, that have an IPv6 address (each in a
+    /// /64 of its own) instead of an IPv4 one, drawn from the seed; default 0. Not
+    /// with a NAT (the NAT model is IPv4).
+    pub ipv6: f64,
     /// `mailbox`: every node listens at a multicast mailbox derived from its key and
     /// tries a peer's mailbox first on connect (mp2p). Needs `segments` above 0 and
     /// the direct engine. Default false.
@@ -421,6 +425,7 @@ impl Default for NetworkSpec {
             join_window: Duration::from_secs(2),
             clock_skew: ClockSkew::default(),
             nat: NatSpec::default(),
+            ipv6: 0.0,
             mailbox: false,
             lookup_one_per_block: true,
             lookup_disjoint_paths: 1,

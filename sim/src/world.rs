@@ -16,6 +16,15 @@
 //! can put groups of nodes behind one IP (sybils), each on a port of its own; such a
 //! group shares its host's latency and multicast segment too.
 //!
+//! IPv6 (`network.ipv6`): a seeded share of the nodes (drawn from their own stream)
+//! live at [`addr_of_v6`]`(i)` instead, each in a /64 of its own, beacon to an IPv6
+//! group and keep their mailboxes in `ff1e::/16`. The world routes between the
+//! families as if every host were dual-stack: each node has one address, of one
+//! family, and reaches every other node's. What the share tests is the core on IPv6
+//! addresses: contacts, address blocks, sessions and records. NATed nodes stay IPv4
+//! (the NAT model maps to IPv4 public addresses): the scenario check refuses `ipv6`
+//! with a NAT.
+//!
 //! NAT ([`nat`]): nodes behind a NAT are seen at public addresses of their mappings
 //! and reached only through them; [`World`]'s [`Network::route`] asks it for every
 //! unicast datagram. Multicast within a segment does not cross a NAT and is unchanged.
@@ -29,7 +38,8 @@ use std::time::Duration;
 use std::sync::{Arc, Mutex};
 
 use dswarm::harness::{
-    addr_of, index_of, keyed, seed_stream, uniform, unit, Datagram, Fates, Network, Route, PORT,
+    addr_of, addr_of_v6, index_of, keyed, seed_stream, uniform, unit, Datagram, Fates, Network,
+    Route, PORT,
 };
 use dswarm::proto::Time;
 use rand_chacha::ChaCha8Rng;
@@ -40,8 +50,8 @@ use crate::scenario::NetworkSpec;
 
 /// RNG streams of the world within a run's seed ([`dswarm::harness::streams`]).
 use dswarm::harness::streams::{
-    DUPLICATE as STREAM_DUPLICATE, LOSS as STREAM_LOSS, PARTITION as STREAM_PARTITION,
-    REORDER as STREAM_REORDER,
+    DUPLICATE as STREAM_DUPLICATE, IPV6 as STREAM_IPV6, LOSS as STREAM_LOSS,
+    PARTITION as STREAM_PARTITION, REORDER as STREAM_REORDER,
 };
 /// Salt of the per-link latency hash.
 const LINK_SALT: u64 = 0x6c69_6e6b_6c61_7465;
@@ -65,6 +75,8 @@ pub struct World {
     hosts: Vec<usize>,
     /// Addresses of nodes that share an IP, and which node each is.
     shared: BTreeMap<SocketAddr, usize>,
+    /// Whether each node's address is IPv6 (`network.ipv6`).
+    v6: Arc<Vec<bool>>,
     /// The nodes' NATs and their mappings: state that every datagram through a NAT
     /// changes, so a world with NATs is asked from one thread ([`Network::serial`]) —
     /// or, on the live engine, under this lock, shared by every copy [`World::share`]
@@ -118,6 +130,7 @@ impl World {
             segments: Self::segments_of(&hosts, spec.segments),
             hosts,
             shared: BTreeMap::new(),
+            v6: Arc::new(Self::ipv6_nodes(seed, nodes, spec.ipv6)),
             groups: None,
             one_way: false,
             loss: seed_stream(seed, STREAM_LOSS),
@@ -144,8 +157,49 @@ impl World {
             partition: self.partition.clone(),
             hosts: self.hosts.clone(),
             shared: self.shared.clone(),
+            v6: Arc::clone(&self.v6),
             nat: Arc::clone(&self.nat),
         }
+    }
+
+    /// Which of `nodes` nodes have IPv6 addresses: `share` of them (rounded), drawn by
+    /// a seeded shuffle of their own stream, so that no other draw moves. A share of 0
+    /// draws nothing.
+    fn ipv6_nodes(seed: u64, nodes: usize, share: f64) -> Vec<bool> {
+        let mut v6 = vec![false; nodes];
+        let count = ((share * nodes as f64).round() as usize).min(nodes);
+        if count == 0 {
+            return v6;
+        }
+        let mut rng = seed_stream(seed, STREAM_IPV6);
+        let mut order: Vec<usize> = (0..nodes).collect();
+        // A partial Fisher-Yates shuffle: the first `count` places are the draw.
+        for i in 0..count {
+            let j = i + (rng.next_u64() % (nodes - i) as u64) as usize;
+            order.swap(i, j);
+            v6[order[i]] = true;
+        }
+        v6
+    }
+
+    /// Whether node `node` has an IPv6 address.
+    pub fn is_ipv6(&self, node: usize) -> bool {
+        self.v6[node]
+    }
+
+    /// Node `node`'s own address, of its family: where it lives unless it shares
+    /// another node's IP.
+    fn home(&self, node: usize) -> SocketAddr {
+        match self.v6[node] {
+            true => addr_of_v6(node),
+            false => addr_of(node),
+        }
+    }
+
+    /// The node that lives at `addr` by [`index_of`], if its family is that node's
+    /// and it has not moved behind another IP.
+    fn resident(v6: &[bool], hosts: &[usize], addr: SocketAddr, nodes: usize) -> Option<usize> {
+        index_of(addr, nodes).filter(|&node| v6[node] == addr.is_ipv6() && hosts[node] == node)
     }
 
     /// How many multicast segments the world has (0: none).
@@ -190,7 +244,7 @@ impl World {
             let Some(&host) = group.first() else {
                 continue;
             };
-            let ip = addr_of(host).ip();
+            let ip = self.home(host).ip();
             for (k, &node) in group.iter().enumerate() {
                 let port = PORT + u16::try_from(k).expect("fewer than 2^16 identities per host");
                 self.hosts[node] = host;
@@ -298,10 +352,10 @@ impl Network for World {
     fn addr_of(&self, index: usize) -> SocketAddr {
         let host = self.hosts[index];
         if host == index {
-            return addr_of(index);
+            return self.home(index);
         }
         // A node behind another's IP: find its port (groups are small).
-        let ip = addr_of(host).ip();
+        let ip = self.home(host).ip();
         self.shared
             .range(SocketAddr::new(ip, PORT)..=SocketAddr::new(ip, u16::MAX))
             .find(|(_, &node)| node == index)
@@ -317,8 +371,9 @@ impl Network for World {
         if let Some(&node) = self.shared.get(&addr) {
             return (node < nodes).then_some(node);
         }
-        // Nobody lives any longer at the address of a node that moved behind another IP.
-        index_of(addr, nodes).filter(|&node| self.hosts[node] == node)
+        // Nobody lives any longer at the address of a node that moved behind another IP,
+        // nor at a node's address of the other family.
+        Self::resident(&self.v6, &self.hosts, addr, nodes)
     }
 
     fn route(
@@ -334,11 +389,10 @@ impl Network for World {
             drop(nat);
             return Route::unchanged(Network::index_of(self, dst, nodes), src_addr);
         }
-        let hosts = &self.hosts;
-        let shared = &self.shared;
+        let (hosts, shared, v6) = (&self.hosts, &self.shared, &self.v6);
         let index_of = |addr: SocketAddr| match shared.get(&addr) {
             Some(&node) => (node < nodes).then_some(node),
-            None => index_of(addr, nodes).filter(|&node| hosts[node] == node),
+            None => Self::resident(v6, hosts, addr, nodes),
         };
         nat.route(now, src, src_addr, dst, index_of)
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::clock::{ClockSkew, NodeClock};
 use super::network::{addr_of, seed_stream, uniform, UniformNetwork};
-use super::{streams, MULTICAST_GROUP};
+use super::{streams, MULTICAST_GROUP, MULTICAST_GROUP_V6};
 use crate::proto::{Config, CryptoSuite, Identity, Node, Time};
 
 /// The shape of a simulated swarm.
@@ -155,7 +155,11 @@ impl SwarmConfig {
         config.port = addr.port();
         config.address = Some(addr);
         config.bootstrap = bootstrap;
-        config.discovery.multicast_group = (self.segments > 0).then_some(MULTICAST_GROUP);
+        let group = match addr {
+            SocketAddr::V4(_) => MULTICAST_GROUP,
+            SocketAddr::V6(_) => MULTICAST_GROUP_V6,
+        };
+        config.discovery.multicast_group = (self.segments > 0).then_some(group);
         if let Some(configure) = self.configure {
             configure(index, &mut config);
         }

@@ -50,8 +50,8 @@ mod trace;
 pub use clock::{ClockSkew, NodeClock};
 pub use config::{ConfigureFn, PerNode, SwarmConfig};
 pub use network::{
-    addr_of, index_of, keyed, seed_stream, uniform, unit, Datagram, Fates, Network, Route,
-    UniformNetwork, PORT,
+    addr_of, addr_of_v6, index_of, keyed, seed_stream, uniform, unit, Datagram, Fates, Network,
+    Route, UniformNetwork, PORT,
 };
 pub use parallel::{Profile, PROFILE_THREADS};
 pub use router::{Hop, Routed, Router};
@@ -76,6 +76,15 @@ use self::part::{Env, Meta, Part, Worker};
 /// The multicast group of the simulated LAN segments.
 pub const MULTICAST_GROUP: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(239, 255, 77, 77), 17760));
+/// The multicast group of the simulated LAN segments, for nodes with an IPv6 address:
+/// link-local (`ff12::/16`), on [`MULTICAST_GROUP`]'s port. A node's mailbox follows
+/// its beacon group's family ([`crate::proto::discovery::mailbox_group`]).
+pub const MULTICAST_GROUP_V6: SocketAddr = SocketAddr::V6(std::net::SocketAddrV6::new(
+    std::net::Ipv6Addr::new(0xff12, 0, 0, 0, 0, 0, 0, 0x7777),
+    17760,
+    0,
+    0,
+));
 /// The wall clock every simulated node starts with (2027-01-15), in Unix seconds.
 pub const UNIX_START: Duration = Duration::from_secs(1_800_000_000);
 

@@ -8,7 +8,7 @@
 //! loss, round-robin segments); the simulator brings a richer world through the same
 //! trait.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
@@ -219,10 +219,34 @@ pub fn addr_of(index: usize) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::from(ip), PORT))
 }
 
-/// The node index of `addr`, if it is one of the first `nodes` nodes' addresses.
+/// The first 32 bits of every simulated IPv6 address (a unique local prefix, fd00::/8).
+const V6_PREFIX: [u16; 2] = [0xfd00, 0x00d5];
+
+/// Node `index`'s IPv6 address, for a network that gives it one: in a /64 of its own,
+/// `fd00:d5:<index / 2^16>:<index % 2^16>::1`, port [`PORT`]. Each node its own /64,
+/// as each host of a real IPv6 network has: the core counts a /64 as one address block,
+/// and a swarm whose nodes shared one would look like one host's sybils.
+pub fn addr_of_v6(index: usize) -> SocketAddr {
+    let index = u32::try_from(index).expect("fewer than 2^24 nodes");
+    let (hi, lo) = ((index >> 16) as u16, index as u16);
+    let ip = Ipv6Addr::new(V6_PREFIX[0], V6_PREFIX[1], hi, lo, 0, 0, 0, 1);
+    SocketAddr::from((ip, PORT))
+}
+
+/// The node index of `addr`, if it is one of the first `nodes` nodes' addresses: its
+/// IPv4 address ([`addr_of`]) or its IPv6 one ([`addr_of_v6`]). A network that gives
+/// each node one of the two says which ([`Network::index_of`]).
 pub fn index_of(addr: SocketAddr, nodes: usize) -> Option<usize> {
-    let SocketAddr::V4(v4) = addr else {
-        return None;
+    let v4 = match addr {
+        SocketAddr::V4(v4) => v4,
+        SocketAddr::V6(v6) => {
+            let s = v6.ip().segments();
+            if v6.port() != PORT || s[..2] != V6_PREFIX || s[4..] != [0, 0, 0, 1] {
+                return None;
+            }
+            let index = (usize::from(s[2]) << 16) | usize::from(s[3]);
+            return (index < nodes && addr_of_v6(index) == addr).then_some(index);
+        }
     };
     if v4.port() != PORT {
         return None;
@@ -290,5 +314,25 @@ mod tests {
         assert_eq!(index_of("10.0.0.255:7000".parse().unwrap(), 1000), None);
         assert_eq!(index_of("10.0.0.5:7001".parse().unwrap(), 1000), None);
         assert_eq!(index_of(addr_of(10), 10), None);
+    }
+
+    #[test]
+    fn ipv6_addresses_put_each_node_in_its_own_64_and_map_back() {
+        use crate::proto::table::IpBlock;
+        let mut blocks = std::collections::BTreeSet::new();
+        for index in [0, 1, 65_535, 65_536, 100_000, (1 << 24) - 1] {
+            let addr = addr_of_v6(index);
+            assert!(addr.is_ipv6(), "{addr}");
+            assert_eq!(index_of(addr, 1 << 24), Some(index), "{addr}");
+            assert!(
+                blocks.insert(IpBlock::of(&addr, 32, 64)),
+                "{addr}: a /64 of its own"
+            );
+        }
+        assert_eq!(addr_of_v6(0).to_string(), "[fd00:d5::1]:7000");
+        assert_eq!(addr_of_v6(65_537).to_string(), "[fd00:d5:1:1::1]:7000");
+        assert_eq!(index_of(addr_of_v6(10), 10), None);
+        assert_eq!(index_of("[fd00:d5::2]:7000".parse().unwrap(), 10), None);
+        assert_eq!(index_of("[fd00:d5::1]:7001".parse().unwrap(), 10), None);
     }
 }

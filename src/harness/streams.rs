@@ -54,6 +54,9 @@ pub const PARTITION: u64 = (1 << 41) + 4;
 pub const NAT_KIND: u64 = (1 << 41) + 5;
 /// The simulator's NAT: the public ports of new mappings.
 pub const NAT_PORT: u64 = (1 << 41) + 6;
+/// The simulator's world: the shuffle that draws which nodes have IPv6 addresses
+/// (`network.ipv6`).
+pub const IPV6: u64 = (1 << 41) + 7;
 /// The simulator's workloads: askers, targets, values, salts and topics.
 pub const WORKLOAD: u64 = (1 << 41) + 16;
 /// The order in which `leave` events take nodes.
@@ -95,6 +98,7 @@ pub const ALL: &[(&str, u64, u64)] = &[
     ("PARTITION", PARTITION, 1),
     ("NAT_KIND", NAT_KIND, 1),
     ("NAT_PORT", NAT_PORT, 1),
+    ("IPV6", IPV6, 1),
     ("WORKLOAD", WORKLOAD, 1),
     ("LEAVE", LEAVE, 1),
     ("CHURN", CHURN, 1),

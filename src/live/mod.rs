@@ -170,10 +170,16 @@ pub async fn spawn(config: LiveConfig) -> io::Result<LiveNode> {
             format!("the API binds to loopback only, not {api}"),
         ));
     }
-    let interface = match config.udp.ip() {
-        std::net::IpAddr::V4(ip) if !ip.is_unspecified() => ip,
-        _ => Ipv4Addr::LOCALHOST,
-    };
+    let interface = socket::Interface::for_udp(config.udp)?;
+    if let Some(group) = config.group.filter(|g| g.is_ipv4() != config.udp.is_ipv4()) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the multicast group {group} and the UDP address {} are of different families",
+                config.udp
+            ),
+        ));
+    }
     let socket = socket::unicast(config.udp, interface, config.multicast_ttl)?;
     let udp = socket.local_addr()?;
     let mut node_config = config.node.clone();
@@ -185,7 +191,7 @@ pub async fn spawn(config: LiveConfig) -> io::Result<LiveNode> {
             let mailbox = match node_config.mailbox {
                 true => {
                     let group =
-                        crate::proto::discovery::mailbox_group(&config.identity.id(), group.port());
+                        crate::proto::discovery::mailbox_group(&config.identity.id(), group);
                     Some(socket::multicast(group, interface)?)
                 }
                 false => None,

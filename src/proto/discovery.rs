@@ -170,17 +170,31 @@ impl Discovery {
     }
 }
 
-/// The multicast mailbox of the node with key `id` (mp2p's self-chosen address): a
-/// group in the organisation-local scope 239.193.0.0/16 derived from the key, on the
-/// beacon group's port. Anyone who knows the key can send a handshake there; two keys
-/// may share a group, and the handshake tells their owners apart.
-pub fn mailbox_group(id: &NodeId, port: u16) -> SocketAddr {
+/// The multicast mailbox of the node with key `id` (mp2p's self-chosen address), in
+/// the family of the beacon group `beacons` and on its port: a group derived from the
+/// key in the organisation-local scope 239.193.0.0/16 for IPv4, or in the transient
+/// global scope ff1e::/16 for IPv6 (as mp2p: the group's low 112 bits from the key).
+/// Anyone who knows the key can send a handshake there; two keys may share a group
+/// (IPv4 has only 2^16), and the handshake tells their owners apart.
+///
+/// The family follows the beacon group because a node listens for both on sockets of
+/// one family: a node of the other family derives the other group, and reaches this
+/// one's mailbox only where it speaks this node's family.
+pub fn mailbox_group(id: &NodeId, beacons: SocketAddr) -> SocketAddr {
     let digest = Sha256::new()
         .chain_update(b"dswarm-mailbox-v1")
         .chain_update(id.as_bytes())
         .finalize();
-    let ip = std::net::Ipv4Addr::new(239, 193, digest[0], digest[1]);
-    SocketAddr::new(ip.into(), port)
+    let ip: std::net::IpAddr = match beacons {
+        SocketAddr::V4(_) => std::net::Ipv4Addr::new(239, 193, digest[0], digest[1]).into(),
+        SocketAddr::V6(_) => {
+            let mut octets = [0u8; 16];
+            octets[..2].copy_from_slice(&[0xff, 0x1e]);
+            octets[2..].copy_from_slice(&digest[..14]);
+            std::net::Ipv6Addr::from(octets).into()
+        }
+    };
+    SocketAddr::new(ip, beacons.port())
 }
 
 impl Discovery {
@@ -312,6 +326,41 @@ mod tests {
         };
         let discovery = Discovery::new(Time::ZERO, config, network_tag(&[1; 32]), &mut rng);
         (discovery, Identity::from_seed([2; 32]), rng)
+    }
+
+    #[test]
+    fn a_mailbox_is_in_the_beacon_groups_family_and_derived_from_the_key() {
+        let id = Identity::from_seed([2; 32]).id();
+        let other = Identity::from_seed([3; 32]).id();
+        let v4 = mailbox_group(&id, "239.255.77.77:17760".parse().unwrap());
+        // The IPv4 derivation is what it always was: existing runs do not move.
+        let digest = Sha256::new()
+            .chain_update(b"dswarm-mailbox-v1")
+            .chain_update(id.as_bytes())
+            .finalize();
+        assert_eq!(
+            v4,
+            SocketAddr::from(([239, 193, digest[0], digest[1]], 17760))
+        );
+        let beacons_v6: SocketAddr = "[ff12::7777]:17760".parse().unwrap();
+        let v6 = mailbox_group(&id, beacons_v6);
+        let SocketAddr::V6(group) = v6 else {
+            panic!("{v6} is not IPv6")
+        };
+        assert_eq!(group.port(), 17760);
+        assert_eq!(group.ip().segments()[0], 0xff1e, "{v6}: ff1e::/16");
+        assert!(group.ip().is_multicast());
+        assert_eq!(
+            &group.ip().octets()[2..],
+            &digest[..14],
+            "low bits from the key"
+        );
+        assert_eq!(
+            mailbox_group(&id, beacons_v6),
+            v6,
+            "the same key, the same group"
+        );
+        assert_ne!(mailbox_group(&other, beacons_v6), v6);
     }
 
     fn beacon_at(

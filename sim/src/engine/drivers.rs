@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 
-use dswarm::harness::{addr_of, SwarmConfig};
+use dswarm::harness::SwarmConfig;
 use dswarm::live::driver::{self, Control};
 
 use super::NodeSnapshot;
@@ -57,6 +57,8 @@ impl Lives {
 pub(super) trait Drivers {
     fn lives(&mut self) -> &mut Lives;
     fn config(&self) -> &SwarmConfig;
+    /// Every node's simulated address, by index (the world's).
+    fn addrs(&self) -> &[SocketAddr];
     /// The drivers' own snapshots of `nodes`, in order.
     fn ask(&mut self, nodes: &[usize]) -> Vec<driver::Snapshot>;
     /// Takes node `node` off the network now, for good (until a revival).
@@ -138,7 +140,7 @@ pub(super) fn restart(engine: &mut impl Drivers, nodes: &[usize], keep_table: bo
         if keep_table {
             bootstrap = std::mem::take(&mut engine.lives().saved[node]);
         }
-        for b in bootstrap_addrs(engine.config(), node) {
+        for b in bootstrap_addrs(engine.config(), engine.addrs(), node) {
             if !bootstrap.contains(&b) {
                 bootstrap.push(b);
             }
@@ -151,16 +153,17 @@ pub(super) fn restart(engine: &mut impl Drivers, nodes: &[usize], keep_table: bo
 /// [`Engine::join`](super::Engine::join).
 pub(super) fn join(engine: &mut impl Drivers, nodes: &[usize]) {
     for &node in nodes {
-        let bootstrap = bootstrap_addrs(engine.config(), node);
+        let bootstrap = bootstrap_addrs(engine.config(), engine.addrs(), node);
         engine.lives().departed[node] = None;
         engine.revive(node, bootstrap);
     }
 }
 
-/// The swarm's bootstrap nodes' addresses, but node `node`'s own.
-fn bootstrap_addrs(config: &SwarmConfig, node: usize) -> Vec<SocketAddr> {
+/// The swarm's bootstrap nodes' addresses (every node's is in `addrs`), but node
+/// `node`'s own.
+fn bootstrap_addrs(config: &SwarmConfig, addrs: &[SocketAddr], node: usize) -> Vec<SocketAddr> {
     (0..config.bootstrap_nodes.min(config.nodes))
         .filter(|&b| b != node)
-        .map(addr_of)
+        .map(|b| addrs[b])
         .collect()
 }

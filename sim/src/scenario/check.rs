@@ -318,6 +318,22 @@ fn network_value(run: &Run<'_>, network: raw::Network) -> Result<NetworkSpec, Sc
         Some(nat) => faults::nat_value(run, nat)?,
         None => Default::default(),
     };
+    let ipv6 = network.ipv6.map_or(0.0, |share| share.0);
+    if ipv6 > 0.0 && !nat.is_none() {
+        return Err(run.error(
+            "network.ipv6",
+            "cannot be combined with network.nat: the NAT model maps nodes to IPv4 public \
+             addresses, and NATed nodes stay IPv4; set nat.open = 1 or ipv6 = 0",
+        ));
+    }
+    if ipv6 > 0.0 {
+        if let Some(why) = support::refusal(run.engine, Feature::Ipv6) {
+            return Err(run.error(
+                "network.ipv6",
+                format!("the {} engine does not run IPv6 nodes: {why}", run.engine),
+            ));
+        }
+    }
     let mailbox = network.mailbox.is_some_and(|on| on.0);
     if mailbox && segments == 0 {
         return Err(run.error(
@@ -347,6 +363,7 @@ fn network_value(run: &Run<'_>, network: raw::Network) -> Result<NetworkSpec, Sc
         join_window,
         clock_skew,
         nat,
+        ipv6,
         mailbox,
         lookup_one_per_block: network.lookup_one_per_block.is_none_or(|on| on.0),
         lookup_disjoint_paths,

@@ -74,6 +74,7 @@ pub struct Network {
     pub clock_skew: Option<ClockSkew>,
     #[serde(deserialize_with = "table")]
     pub nat: Option<Nat>,
+    pub ipv6: Option<Probability>,
     pub mailbox: Option<Flag>,
     pub lookup_one_per_block: Option<Flag>,
     pub lookup_disjoint_paths: Option<Count>,

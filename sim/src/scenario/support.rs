@@ -18,6 +18,8 @@ pub enum Feature {
     Streams,
     /// The fast stand-in for ed25519 and x25519 (`crypto = "fast"`).
     FastCrypto,
+    /// Nodes with IPv6 addresses (`network.ipv6`).
+    Ipv6,
 }
 
 /// Why `engine` does not run `feature`, or `None` when it does.
@@ -33,6 +35,7 @@ pub fn refusal(engine: EngineKind, feature: Feature) -> Option<&'static str> {
              yet",
         ),
         (EngineKind::Turmoil, Feature::FastCrypto) => None,
+        (EngineKind::Turmoil | EngineKind::Live, Feature::Ipv6) => None,
         (EngineKind::Live, Feature::ClockDrift) => {
             Some("its nodes all read the host's one monotonic clock through tokio")
         }

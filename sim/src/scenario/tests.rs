@@ -89,6 +89,7 @@ fn design_example_parses_as_written() {
         network: NetworkSpec {
             clock_skew: Default::default(),
             nat: Default::default(),
+            ipv6: 0.0,
             mailbox: false,
             lookup_one_per_block: true,
             lookup_disjoint_paths: 1,

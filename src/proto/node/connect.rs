@@ -113,9 +113,7 @@ impl Node {
     /// `peer`'s mailbox, when this node uses mailboxes and has a beacon group.
     fn peer_mailbox(&self, peer: &NodeId) -> Option<SocketAddr> {
         let group = self.discovery.group()?;
-        self.config
-            .mailbox
-            .then(|| mailbox_group(peer, group.port()))
+        self.config.mailbox.then(|| mailbox_group(peer, group))
     }
 
     fn connect_mailbox(&mut self, now: Time, query: QueryId, mailbox: SocketAddr) {

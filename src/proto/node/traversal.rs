@@ -192,9 +192,7 @@ impl Node {
     /// This node's multicast mailbox, if it keeps one.
     pub fn mailbox(&self) -> Option<SocketAddr> {
         let group = self.discovery.group()?;
-        self.config
-            .mailbox
-            .then(|| mailbox_group(&self.id, group.port()))
+        self.config.mailbox.then(|| mailbox_group(&self.id, group))
     }
 
     /// The multicast groups the driver must deliver to this node: the beacon group

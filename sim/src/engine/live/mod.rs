@@ -11,7 +11,7 @@
 //! Simulated time `t` is the moment `epoch + t` on the host's monotonic clock, the one
 //! clock every driver reads: the runner's `run_until(t)` sleeps until then, and a
 //! command it starts reaches its node's driver a moment after. Nodes keep their
-//! simulated addresses ([`dswarm::harness::addr_of`]); only the shims know the real
+//! simulated addresses (the world's, IPv4 or IPv6); only the shims know the real
 //! ports.
 //!
 //! Faults: a crash or a leave aborts the node's driver task and marks its port down
@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use dswarm::harness::{addr_of, Fates, NetStats, SwarmConfig, Trace};
+use dswarm::harness::{Fates, NetStats, Network as _, SwarmConfig, Trace};
 use dswarm::live::driver::{self, Control, Finished, Inspect};
 use dswarm::live::socket;
 use dswarm::proto::{Command, CommandError, Event, NodeId, Time};
@@ -128,12 +128,13 @@ impl Live {
                 .map(|i| {
                     let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
                     let socket =
-                        socket::unicast(bind, Ipv4Addr::LOCALHOST, 0).unwrap_or_else(|e| {
-                            panic!(
+                        socket::unicast(bind, socket::Interface::V4(Ipv4Addr::LOCALHOST), 0)
+                            .unwrap_or_else(|e| {
+                                panic!(
                                 "cannot bind node {i}'s socket on 127.0.0.1: {e} (each live node \
                              takes a file descriptor: see `ulimit -n`)"
                             )
-                        });
+                            });
                     Port::new(socket)
                 })
                 .collect();
@@ -149,11 +150,12 @@ impl Live {
             })
             .collect();
         let tag = run_tag(config.seed, real[0].port());
+        let addrs: Vec<SocketAddr> = (0..n).map(|i| world.addr_of(i)).collect();
         let mut ids = Vec::with_capacity(n);
         let mut beacons = Vec::with_capacity(n);
         let mut mailboxes = Vec::with_capacity(n);
         for i in 0..n {
-            let node = config.node(i);
+            let node = config.node_at(i, &addrs);
             ids.push(node.id());
             beacons.push(node.config().discovery.multicast_group);
             mailboxes.push(node.mailbox());
@@ -176,7 +178,7 @@ impl Live {
         });
         let net = Arc::new(LiveNet {
             world: RwLock::new(Arc::new(world.share())),
-            addrs: (0..n).map(addr_of).collect(),
+            addrs,
             beacons,
             mailboxes,
             ports,
@@ -225,7 +227,7 @@ impl Live {
         let awake = n - live.config.dormant.min(n);
         for i in 0..n {
             if i < awake {
-                let node = live.config.node(i);
+                let node = live.config.node_at(i, &live.net.addrs);
                 live.spawn(i, node, 0);
             } else {
                 // A dormant node: off the network until it joins.
@@ -455,7 +457,10 @@ async fn groups(segments: usize, probe: &Port) -> (Vec<tokio::net::UdpSocket>, S
     let mut groups = Vec::with_capacity(segments);
     for s in 0..segments {
         let ip = Ipv4Addr::new(239, 254, (s >> 8) as u8, (s & 0xff) as u8);
-        match socket::multicast(SocketAddr::from((ip, 0)), Ipv4Addr::LOCALHOST) {
+        match socket::multicast(
+            SocketAddr::from((ip, 0)),
+            socket::Interface::V4(Ipv4Addr::LOCALHOST),
+        ) {
             Ok(group) => groups.push(group),
             Err(error) => return (Vec::new(), format!("emulated: cannot join {ip}: {error}")),
         }
@@ -518,6 +523,10 @@ impl Drivers for Live {
         &self.config
     }
 
+    fn addrs(&self) -> &[SocketAddr] {
+        &self.net.addrs
+    }
+
     /// Asks all at once; a node that does not answer within [`ASK_TIMEOUT`] stops the
     /// run (the machine is overloaded).
     fn ask(&mut self, nodes: &[usize]) -> Vec<driver::Snapshot> {
@@ -566,7 +575,7 @@ impl Drivers for Live {
         let life = self.lives[node].map_or(0, |life| life + 1);
         let fresh = self
             .config
-            .build_life(node, addr_of(node), bootstrap, life, self.now);
+            .build_life(node, self.net.addrs[node], bootstrap, life, self.now);
         if let Some(old) = self.tasks[node].take() {
             old.abort();
         }

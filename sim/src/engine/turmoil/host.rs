@@ -28,10 +28,40 @@ use turmoil_net::HostId;
 
 /// A turmoil-net UDP socket, as the live driver's [`DatagramSocket`]; every send
 /// raises the engine's flag that some host has something to drain.
+///
+/// The world routes between IPv4 and IPv6 (every host dual-stack, see
+/// [`crate::world`]), but a turmoil-net socket is of one family and refuses the other
+/// (`EAFNOSUPPORT`, as a real one would). A datagram to a node of the other family is
+/// therefore sent to that node's address of the socket's family
+/// ([`dswarm::harness::index_of`] reads both), and the engine routes it to the node's
+/// own address ([`super::Turmoil`]'s `route`).
 #[derive(Debug)]
 pub(super) struct SimSocket {
     pub(super) socket: turmoil_net::shim::tokio::net::UdpSocket,
     pub(super) sent: Arc<AtomicBool>,
+    /// The socket's family: IPv6.
+    pub(super) v6: bool,
+}
+
+impl SimSocket {
+    /// `target` in the socket's family: the same node's address of that family when
+    /// `target` is a node's of the other; anything else as it is.
+    fn in_family(&self, target: SocketAddr) -> SocketAddr {
+        if target.is_ipv6() == self.v6 {
+            return target;
+        }
+        let nodes = dswarm::harness::streams::NODES_MAX as usize;
+        match dswarm::harness::index_of(target, nodes) {
+            Some(node) => {
+                let same = match self.v6 {
+                    true => dswarm::harness::addr_of_v6(node),
+                    false => dswarm::harness::addr_of(node),
+                };
+                SocketAddr::new(same.ip(), target.port())
+            }
+            None => target,
+        }
+    }
 }
 
 impl DatagramSocket for SimSocket {
@@ -41,7 +71,7 @@ impl DatagramSocket for SimSocket {
         target: SocketAddr,
     ) -> impl Future<Output = io::Result<usize>> + Send {
         self.sent.store(true, Ordering::Relaxed);
-        self.socket.send_to(buf, target)
+        self.socket.send_to(buf, self.in_family(target))
     }
 
     fn recv_from(

@@ -5,7 +5,7 @@
 //! In: a [`SwarmConfig`] and a [`World`]; commands for any node. Out: what [`Engine`]
 //! promises — command ends, network counters, the trace.
 //!
-//! One host per node (node `i` at [`addr_of`]`(i)`), all node tasks on one `LocalSet`
+//! One host per node (node `i` at the world's address for it, IPv4 or IPv6), all node tasks on one `LocalSet`
 //! of one current-thread tokio runtime whose clock is paused: tokio's clock *is* the
 //! simulated clock. The engine moves in fixed 1 ms steps; a step at time `T`:
 //!
@@ -41,7 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dswarm::harness::{
-    addr_of, index_of, Fates, Hop, Kind, NetStats, Routed, Router, SwarmConfig, Trace, PORT,
+    index_of, Fates, Hop, Kind, NetStats, Network as _, Routed, Router, SwarmConfig, Trace, PORT,
 };
 use dswarm::live::driver::{self, Control, Finished};
 use dswarm::proto::{Command, CommandError, Event, Node, NodeId, Time};
@@ -135,8 +135,9 @@ impl Turmoil {
     /// network), or if called inside a tokio runtime.
     pub fn new(config: SwarmConfig, world: World) -> Turmoil {
         let n = config.nodes;
+        let addrs: Vec<SocketAddr> = (0..n).map(|i| world.addr_of(i)).collect();
         let mut net = Net::new();
-        let hosts: Vec<_> = (0..n).map(|i| net.add_host(addr_of(i).ip())).collect();
+        let hosts: Vec<_> = addrs.iter().map(|addr| net.add_host(addr.ip())).collect();
         let guard = net.enter();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -152,7 +153,7 @@ impl Turmoil {
         let mut beacons = Vec::with_capacity(n);
         let mut mailboxes = Vec::with_capacity(n);
         for i in 0..n {
-            let node = config.node(i);
+            let node = config.node_at(i, &addrs);
             ids.push(node.id());
             beacons.push(node.config().discovery.multicast_group);
             mailboxes.push(node.mailbox());
@@ -192,7 +193,7 @@ impl Turmoil {
             net: NetStats::default(),
             routed: Routed::default(),
             seqs: vec![0; n],
-            addrs: (0..n).map(addr_of).collect(),
+            addrs,
             beacons,
             mailboxes,
             finished: Vec::new(),
@@ -209,7 +210,7 @@ impl Turmoil {
             guard,
         };
         for i in 0..awake {
-            let node = turmoil.config.node(i);
+            let node = turmoil.config.node_at(i, &turmoil.addrs);
             turmoil.spawn(i, node, 0);
         }
         for i in awake..n {
@@ -229,12 +230,15 @@ impl Turmoil {
         self.events[index] = event_rx;
         self.lives[index] = Some(life);
         let epoch = self.epoch;
-        let addr = addr_of(index);
+        let addr = self.addrs[index];
         let sent = Arc::clone(&self.sent);
         let task = async move {
             let socket = loop {
                 match UdpSocket::bind(addr).await {
-                    Ok(socket) => break SimSocket { socket, sent },
+                    Ok(socket) => {
+                        let v6 = addr.is_ipv6();
+                        break SimSocket { socket, sent, v6 };
+                    }
                     Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
                         tokio::task::yield_now().await
                     }
@@ -433,7 +437,12 @@ impl Turmoil {
             debug_assert!(false, "a datagram from {} is from no node", packet.src);
             return;
         };
-        let dst = SocketAddr::new(packet.dst, datagram.dst_port);
+        let mut dst = SocketAddr::new(packet.dst, datagram.dst_port);
+        // A datagram to a node of the other family came out of its sender's socket
+        // addressed to that node in the socket's family ([`SimSocket`]): to the node.
+        if let Some(to) = index_of(dst, n).filter(|&to| self.addrs[to].is_ipv6() != dst.is_ipv6()) {
+            dst = SocketAddr::new(self.addrs[to].ip(), dst.port());
+        }
         let router = Router {
             network: &self.world,
             addrs: &self.addrs,
@@ -536,6 +545,10 @@ impl Drivers for Turmoil {
         &self.config
     }
 
+    fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
     fn ask(&mut self, nodes: &[usize]) -> Vec<driver::Snapshot> {
         self.ask_drivers(nodes)
     }
@@ -559,7 +572,7 @@ impl Drivers for Turmoil {
         let now = self.now();
         let node = self
             .config
-            .build_life(index, addr_of(index), bootstrap, life, now);
+            .build_life(index, self.addrs[index], bootstrap, life, now);
         if let Some(old) = self.tasks[index].take() {
             old.abort();
         }
