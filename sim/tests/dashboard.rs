@@ -193,6 +193,13 @@ async fn the_websocket_answers_calls_as_the_api_does_and_pushes_events() {
     )
     .await;
     assert_eq!(get["result"]["value"], "hello", "{get}");
+    let metrics = call(&mut ws, 9, "metrics", json!({}), &mut seen).await;
+    let text = metrics["result"]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("dswarm_peers "), "{metrics}");
+    // A stream to a node that does not listen: the API's 502, as an error.
+    let id = json!({ "id": swarm.nodes[2].0, "data": "hi" });
+    let refused = call(&mut ws, 10, "stream", id, &mut seen).await;
+    assert_eq!(refused["error"]["code"], 502, "{refused}");
     // A web page of another site may not open it.
     let mut request = format!("ws://{api}/dht").into_client_request().unwrap();
     request

@@ -518,7 +518,7 @@ pub(super) async fn connect(
 const STREAM_ANSWER_MAX: usize = 1 << 20;
 
 /// `POST /api/stream/{id}`: the body over a new stream to the peer, its answer back.
-async fn stream(
+pub(super) async fn stream(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     body: Bytes,
@@ -758,7 +758,7 @@ pub(super) async fn topic(
     }
 }
 
-async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
+pub(super) async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
     let s = snapshot(&state).await?;
     let mut body = String::new();
     // Every counter of the one list ([`Stats::for_each`]), then the gauges.

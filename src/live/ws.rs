@@ -68,6 +68,11 @@ pub const METHODS: &[(&str, &str)] = &[
     ),
     ("unannounce", "DELETE /api/announce/{topic}"),
     ("topic", "GET /api/topic/{topic}"),
+    (
+        "stream",
+        "POST /api/stream/{id} (params: id, data or data_hex)",
+    ),
+    ("metrics", "GET /metrics (the text, as `text`)"),
     ("swarm", "this process's nodes and their APIs"),
     (
         "subscribe",
@@ -346,17 +351,48 @@ fn text(params: &Value, name: &str) -> Result<String, Value> {
 
 /// A value parameter: `value` (text) or `value_hex`.
 fn value(params: &Value) -> Result<Bytes, Value> {
-    if let Some(hex) = params.get("value_hex") {
+    bytes(params, "value")
+}
+
+/// Bytes given as `name` (text) or `name_hex`.
+fn bytes(params: &Value, name: &str) -> Result<Bytes, Value> {
+    let hex_name = format!("{name}_hex");
+    if let Some(hex) = params.get(&hex_name) {
         let hex = hex
             .as_str()
-            .ok_or_else(|| error(-32602, "`value_hex` is a string of hex digits"))?;
+            .ok_or_else(|| error(-32602, format!("`{hex_name}` is a string of hex digits")))?;
         return decode_hex(hex).map(Bytes::from);
     }
-    Ok(Bytes::from(text(params, "value")?.into_bytes()))
+    Ok(Bytes::from(text(params, name)?.into_bytes()))
+}
+
+/// What `POST /api/stream` answered: the peer's bytes (as text where UTF-8, and as
+/// hex) and the headers that say how.
+async fn stream_json(response: Response) -> Value {
+    let (path, handshake) = {
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        (header("x-dswarm-path"), header("x-dswarm-handshake"))
+    };
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    let hex: String = body.iter().map(|b| format!("{b:02x}")).collect();
+    json!({
+        "path": path,
+        "handshake": handshake,
+        "data": std::str::from_utf8(&body).ok(),
+        "data_hex": hex,
+    })
 }
 
 fn decode_hex(hex: &str) -> Result<Vec<u8>, Value> {
-    let bad = || error(-32602, "`value_hex` is not an even number of hex digits");
+    let bad = || error(-32602, "hex digits come in pairs");
     if hex.len() % 2 != 0 {
         return Err(bad());
     }
@@ -408,6 +444,22 @@ async fn call(state: &ApiState, method: &str, params: Value) -> Result<Value, Va
         }
         "unannounce" => json(api::unannounce(state, Path(text(&params, "topic")?)).await),
         "topic" => json(api::topic(state, Path(text(&params, "topic")?)).await),
+        "stream" => {
+            let peer = Path(text(&params, "id")?);
+            let data = bytes(&params, "data")?;
+            match api::stream(state, peer, data).await {
+                Ok(response) => Ok(stream_json(response).await),
+                Err(e) => Err(e),
+            }
+        }
+        "metrics" => match api::metrics(state).await {
+            Ok(response) => {
+                let body = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+                let text = String::from_utf8_lossy(&body.unwrap_or_default()).into_owned();
+                Ok(json!({ "text": text }))
+            }
+            Err(e) => Err(e),
+        },
         "swarm" => Ok(api::swarm(&state.0)),
         _ => {
             let known: Vec<&str> = METHODS.iter().map(|(name, _)| *name).collect();
