@@ -15,22 +15,20 @@
 //! with "Network is unreachable". [`probe`] finds out before a node relies on it.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV6};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 
-/// Where live beacons go unless configured otherwise.
-pub const DEFAULT_GROUP: SocketAddr =
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(239, 255, 77, 77)), 17760);
+/// Where live beacons go unless configured otherwise: the group of the simulated
+/// segments, so that one group is written once.
+pub const DEFAULT_GROUP: SocketAddr = crate::harness::MULTICAST_GROUP;
 
 /// Where live beacons of IPv6 nodes go unless configured otherwise: a link-local
-/// group (`ff12::/16`: transient, link scope), on [`DEFAULT_GROUP`]'s port.
-pub const DEFAULT_GROUP_V6: SocketAddr = SocketAddr::new(
-    IpAddr::V6(Ipv6Addr::new(0xff12, 0, 0, 0, 0, 0, 0, 0x7777)),
-    17760,
-);
+/// group (`ff12::/16`: transient, link scope), on [`DEFAULT_GROUP`]'s port; the
+/// simulated segments' IPv6 group.
+pub const DEFAULT_GROUP_V6: SocketAddr = crate::harness::MULTICAST_GROUP_V6;
 
 /// The default beacon group of nodes whose UDP socket is of `udp`'s family.
 pub fn default_group(udp: SocketAddr) -> SocketAddr {
