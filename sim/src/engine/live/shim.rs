@@ -422,7 +422,9 @@ impl LiveNet {
     /// Node `to`'s next datagram, once it is due; see [`ShimSocket`].
     async fn recv(&self, to: usize, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let port = &self.ports[to];
-        let mut scratch = vec![0; ENVELOPE + MAX_DATAGRAM + 1];
+        // Made only when the kernel has something to read: a datagram already held and
+        // due needs none, and that is most calls.
+        let mut scratch = Vec::new();
         loop {
             let now = self.now().as_micros();
             let next = {
@@ -452,6 +454,7 @@ impl LiveNet {
             tokio::select! {
                 ready = port.socket.readable() => {
                     ready?;
+                    scratch.resize(ENVELOPE + MAX_DATAGRAM + 1, 0);
                     self.drain(to, &mut scratch);
                 }
                 () = port.wake.notified() => {}
